@@ -1,0 +1,32 @@
+// Small helpers shared by the CUDA kernels of the core (nvcc only).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace ezsr {
+
+inline void check_cuda(cudaError_t err, const char* what) {
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string("ezsr CUDA error in ") + what + ": " + cudaGetErrorString(err));
+}
+
+// Index of the stream that event i belongs to: the largest b with offsets[b] <= i.
+// offsets has batch+1 entries and is non-decreasing (empty streams allowed).
+__device__ inline int64_t stream_of(const int64_t* offsets, int64_t batch, int64_t i) {
+  int64_t lo = 0, hi = batch;  // answer in [lo, hi)
+  while (hi - lo > 1) {
+    const int64_t mid = (lo + hi) / 2;
+    if (offsets[mid] <= i) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+inline unsigned blocks_for(int64_t n, int threads) {
+  const int64_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned>(b < 65535 * 64 ? (b > 0 ? b : 1) : 65535 * 64);
+}
+
+}  // namespace ezsr

@@ -1,0 +1,51 @@
+// Argument checks shared by the torch layer: one message style for every op,
+// naming the argument and what was expected.
+#pragma once
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+namespace ezsr_torch {
+
+inline void check_1d(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.dim() == 1, "ezsr: argument '", name, "' must be 1-D, got shape ", t.sizes());
+  TORCH_CHECK(t.is_contiguous(), "ezsr: argument '", name, "' must be contiguous");
+}
+
+inline void check_dtype(const at::Tensor& t, const char* name, at::ScalarType want) {
+  TORCH_CHECK(t.scalar_type() == want, "ezsr: argument '", name, "' must have dtype ", want,
+              ", got ", t.scalar_type());
+}
+
+// x, y (int16 or int32, same dtype), p (uint8) and offsets (int64, B+1) of a batch of
+// event streams, all on one device. Returns the number of streams B.
+inline int64_t check_event_batch(const at::Tensor& x, const at::Tensor& y, const at::Tensor& p,
+                                 const at::Tensor& offsets) {
+  check_1d(x, "x");
+  check_1d(y, "y");
+  check_1d(p, "p");
+  check_1d(offsets, "offsets");
+  TORCH_CHECK(x.scalar_type() == at::kShort || x.scalar_type() == at::kInt,
+              "ezsr: argument 'x' must be int16 or int32, got ", x.scalar_type());
+  check_dtype(y, "y", x.scalar_type());
+  check_dtype(p, "p", at::kByte);
+  check_dtype(offsets, "offsets", at::kLong);
+  TORCH_CHECK(y.numel() == x.numel() && p.numel() == x.numel(),
+              "ezsr: columns 'x', 'y', 'p' must have the same length, got ", x.numel(), ", ",
+              y.numel(), ", ", p.numel());
+  TORCH_CHECK(offsets.numel() >= 1, "ezsr: argument 'offsets' must have B+1 >= 1 entries");
+  TORCH_CHECK(y.device() == x.device() && p.device() == x.device() &&
+                  offsets.device() == x.device(),
+              "ezsr: 'x', 'y', 'p' and 'offsets' must be on one device");
+  return offsets.numel() - 1;
+}
+
+inline void check_column(const at::Tensor& c, const at::Tensor& x, const char* name,
+                         at::ScalarType want) {
+  check_1d(c, name);
+  check_dtype(c, name, want);
+  TORCH_CHECK(c.numel() == x.numel(), "ezsr: column '", name, "' has ", c.numel(),
+              " entries, expected ", x.numel());
+  TORCH_CHECK(c.device() == x.device(), "ezsr: column '", name, "' is on another device");
+}
+
+}  // namespace ezsr_torch

@@ -1,0 +1,5 @@
+import sys
+
+from ezsr.cli import main
+
+sys.exit(main())

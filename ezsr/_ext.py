@@ -1,0 +1,55 @@
+"""Loads the compiled kernels (ezsr._C) if they were built, and says which path runs.
+
+Importing ezsr never fails for lack of the extension or of CUDA: ops then run their
+pure-torch references, and the first such call logs it once per op.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+log = logging.getLogger("ezsr")
+
+try:  # importing the module runs its TORCH_LIBRARY registrations
+    from ezsr import _C  # noqa: F401
+
+    LOAD_ERROR: str | None = None
+except ImportError as exc:  # not built, or built against another torch
+    _C = None
+    LOAD_ERROR = str(exc)
+
+_warned: set[str] = set()
+
+
+def has_kernel(op: str, device: torch.device | str) -> bool:
+    """True when torch.ops.ezsr.<op> has a compiled kernel for the device's type."""
+    if _C is None:
+        return False
+    key = {"cpu": "CPU", "cuda": "CUDA"}.get(torch.device(device).type)
+    if key is None:
+        return False
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"ezsr::{op}", key)
+
+
+def use_kernel(op: str, device: torch.device | str) -> bool:
+    """has_kernel, logging once per (op, device type) when the reference runs instead."""
+    if has_kernel(op, device):
+        return True
+    key = f"{op}:{torch.device(device).type}"
+    if key not in _warned:
+        _warned.add(key)
+        why = LOAD_ERROR or f"no {torch.device(device).type} kernel was built"
+        log.warning("ezsr.%s on %s runs the pure-torch reference (%s)", op, device, why)
+    return False
+
+
+def kernel_backends() -> list[str]:
+    """Backends with compiled kernels: a subset of ['cpu', 'cuda'] (empty: reference only)."""
+    out = []
+    if _C is not None and has_kernel("histogram", "cpu"):
+        out.append("cpu")
+    if _C is not None and has_kernel("histogram", "cuda"):
+        out.append("cuda")
+    return out

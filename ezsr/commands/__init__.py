@@ -1,0 +1,1 @@
+"""Subcommands of the `ezsr` command line, one module each (see ezsr/cli.py)."""

@@ -1,0 +1,41 @@
+"""`ezsr info [FILE] [--json]`: the installation's kernels, or an event file's summary."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="show available kernels, or summarise an event file",
+                       description="Without FILE: which kernels are built (cpu/cuda/"
+                       "reference-only), the torch version and CUDA arch. With FILE: its "
+                       "format, event count, sensor size, time range and polarity split.")
+    p.add_argument("file", nargs="?", help="event file to summarise")
+    p.add_argument("--format", default=None, help="override the detected file format")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def file_summary(path: str, fmt: str | None = None) -> dict:
+    """format, count, width, height, t_first, t_last, on, off of an event file."""
+    from ezsr import io
+
+    ev, used = io.read(path, format=fmt, return_format=True)
+    return {"format": used, "count": len(ev), "width": ev.width, "height": ev.height,
+            "t_first": ev.t_first, "t_last": ev.t_last, "on": ev.on, "off": ev.off}
+
+
+def run(args) -> int:
+    if args.file:
+        out = file_summary(args.file, args.format)
+    else:
+        import ezsr
+
+        out = ezsr.info()
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        width = max(len(k) for k in out)
+        for k, v in out.items():
+            print(f"{k:<{width}}  {v}")
+    return 0

@@ -1,0 +1,10 @@
+"""Torch ops that turn event streams into tensors.
+
+Each op has a compiled CPU/CUDA kernel (torch.ops.ezsr.*) and a pure-torch reference
+beside it; the wrappers here pick the kernel for the input's device and fall back to
+the reference (logging it once) where none was built.
+"""
+
+from ezsr.ops.histogram import histogram_reference, polarity_histogram
+
+__all__ = ["polarity_histogram", "histogram_reference"]

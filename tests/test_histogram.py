@@ -1,0 +1,81 @@
+"""ezsr.ops.polarity_histogram: kernels vs the pure-torch reference."""
+
+import pytest
+import torch
+
+from ezsr import EventBatch, Events
+from ezsr.ops import histogram_reference, polarity_histogram
+from conftest import needs_kernels
+
+
+def random_batch(lengths, width=64, height=48, dtype=torch.int16, oob=0, seed=0, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    n = sum(lengths)
+    x = torch.randint(-oob, width + oob, (n,), generator=g).to(dtype)
+    y = torch.randint(-oob, height + oob, (n,), generator=g).to(dtype)
+    p = torch.randint(0, 2, (n,), generator=g, dtype=torch.uint8)
+    offsets = torch.cumsum(torch.tensor([0] + list(lengths)), 0)
+    t = torch.arange(n, dtype=torch.int64)
+    return EventBatch(x, y, t, p, offsets, width, height).to(device)
+
+
+CASES = {
+    "random": dict(lengths=[1000, 0, 3000, 17]),
+    "empty": dict(lengths=[0]),
+    "empty_batch_of_three": dict(lengths=[0, 0, 0]),
+    "one_event": dict(lengths=[1]),
+    "out_of_range": dict(lengths=[500, 500], oob=5),
+    "one_long_stream": dict(lengths=[200_000]),
+}
+
+
+@needs_kernels
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32])
+@pytest.mark.parametrize("size", [None, (24, 32)])
+@pytest.mark.parametrize("cap", [None, 2.0])
+def test_kernel_matches_reference(case, dtype, size, cap, device):
+    b = random_batch(dtype=dtype, device=device, **CASES[case])
+    got = polarity_histogram(b, size=size, cap=cap, out_of_bounds="ignore")
+    oh, ow = size or (b.height, b.width)
+    want, _ = histogram_reference(b.x, b.y, b.p, b.offsets, b.width, b.height, ow, oh, cap or 0.0)
+    assert got.shape == (len(b), 2, oh, ow)
+    assert torch.equal(got, want)
+
+
+def test_all_events_on_one_border_pixel(device):
+    n = 1000
+    e = Events(torch.full((n,), 63), torch.full((n,), 47), torch.arange(n),
+               torch.ones(n, dtype=torch.uint8), 64, 48).to(device)
+    h = polarity_histogram(e)
+    assert h[0, 0, 47, 63] == n and h.sum() == n
+
+
+def test_counts_and_channels_by_hand():
+    # ON at (x=1, y=0) twice, OFF at (x=0, y=1) once
+    e = Events([1, 1, 0], [0, 0, 1], [0, 1, 2], [1, 1, 0], width=2, height=2)
+    h = polarity_histogram(e)[0]
+    assert h.tolist() == [[[0, 2], [0, 0]], [[0, 0], [1, 0]]]
+
+
+def test_out_of_bounds_policies():
+    e = Events([0, 5, -1], [0, 0, 0], [0, 1, 2], [1, 1, 1], width=2, height=2)
+    with pytest.warns(UserWarning, match="2 events lie outside"):
+        h = polarity_histogram(e)
+    assert h.sum() == 1
+    with pytest.raises(ValueError, match="outside the 2x2 sensor"):
+        polarity_histogram(e, out_of_bounds="error")
+
+
+def test_bad_offsets_are_named():
+    b = random_batch([10, 10])
+    b.offsets = torch.tensor([0, 15, 12], dtype=torch.int64)
+    with pytest.raises(ValueError, match="offsets"):
+        polarity_histogram(b)
+
+
+@needs_kernels
+def test_opcheck():
+    b = random_batch([100, 0, 50])
+    torch.library.opcheck(torch.ops.ezsr.histogram.default,
+                          (b.x, b.y, b.p, b.offsets, b.width, b.height, 32, 24, 0.0))
