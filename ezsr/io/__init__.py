@@ -1,0 +1,52 @@
+"""Event file I/O: ezsr.io.read / iter_chunks / write, one module per format.
+
+Formats register a reader (and optionally a writer and a chunked iterator) in
+ezsr.io._registry; detection tries magic bytes/header first, then the extension.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ezsr.events import Events
+from ezsr.io._registry import EventFileError, detect_format, get_format, known_formats
+from ezsr.io import npz as _npz  # noqa: F401  (registers the format)
+
+
+def read(path, format: str | None = None, return_format: bool = False):
+    """Read a whole event file into ezsr.Events.
+
+    format: override detection (see known_formats()). With return_format=True,
+    returns (events, format_name).
+    """
+    fmt = get_format(format) if format else detect_format(path)
+    ev = fmt.read(str(path))
+    return (ev, fmt.name) if return_format else ev
+
+
+def iter_chunks(path, n_events: int | None = None, dt_us: int | None = None,
+                format: str | None = None) -> Iterator[Events]:
+    """Yield consecutive Events chunks of n_events events or dt_us microseconds.
+
+    Formats with a streaming decoder never hold the whole file; the others read it
+    once and slice.
+    """
+    if (n_events is None) == (dt_us is None):
+        raise ValueError("iter_chunks: give exactly one of n_events and dt_us")
+    fmt = get_format(format) if format else detect_format(path)
+    if fmt.iter_chunks is not None:
+        yield from fmt.iter_chunks(str(path), n_events=n_events, dt_us=dt_us)
+        return
+    ev = fmt.read(str(path))
+    yield from (ev.count_windows(n_events) if n_events else ev.time_windows(dt_us))
+
+
+def write(path, events: Events, format: str | None = None) -> None:
+    """Write events; the format comes from `format` or the file extension."""
+    fmt = get_format(format) if format else detect_format(path, for_writing=True)
+    if fmt.write is None:
+        raise ValueError(f"{path}: format '{fmt.name}' cannot be written")
+    fmt.write(str(path), events)
+
+
+__all__ = ["read", "iter_chunks", "write", "EventFileError", "known_formats"]
