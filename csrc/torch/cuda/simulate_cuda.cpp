@@ -37,12 +37,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> simulate_
   const int64_t span = (ts.select(1, a.frames - 1) - ts.select(1, 0)).max().item<int64_t>();
   int tbits = 0;
   while ((int64_t(1) << tbits) <= span) ++tbits;
-  auto key = (b << tbits) + (t_raw - ts.select(1, 0).index_select(0, b));
+  auto key = b * (int64_t(1) << tbits) + (t_raw - ts.select(1, 0).index_select(0, b));
   auto perm = std::get<1>(at::sort(key, /*stable=*/true, /*dim=*/0, /*descending=*/false));
-  auto pix = (code.index_select(0, perm) >> 1).to(at::kLong);
+  auto code_sorted = code.index_select(0, perm).to(at::kLong);
+  auto pix = at::floor_divide(code_sorted, 2);
   const auto cdt = coord_dtype(width, a.pixels);
-  return {(pix % width).to(cdt), at::div(pix, width, "floor").to(cdt), t_raw.index_select(0, perm),
-          (code.index_select(0, perm) & 1).to(at::kByte), stream_offsets};
+  return {(pix % width).to(cdt), at::floor_divide(pix, width).to(cdt), t_raw.index_select(0, perm),
+          at::remainder(code_sorted, 2).to(at::kByte), stream_offsets};
 }
 
 at::Tensor simulate_histogram_cuda(const at::Tensor& logf, const at::Tensor& ts,
