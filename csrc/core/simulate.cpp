@@ -8,6 +8,7 @@
 #include "ezsr/simulate.h"
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #ifdef _OPENMP
@@ -31,8 +32,17 @@ void run_block(const SimulateArgs& a, int64_t b, int64_t p0, int64_t p1, float* 
     const float* L0 = a.logf + (b * a.frames + f) * P;
     const float* L1 = L0 + P;
     const int64_t t0 = a.ts[b * a.frames + f], t1 = a.ts[b * a.frames + f + 1];
+    // Vectorisable pre-pass: does the first level ref +- C lie in the interval? This is
+    // exactly the k = 1 test of step_pixel, so pixels without a crossing (the common
+    // case) are skipped without running the scalar loop.
+    uint8_t any[kBlock];
     for (int64_t p = p0; p < p1; ++p) {
-      if (L0[p] == L1[p]) continue;  // the common case: nothing changed
+      const float l0 = L0[p], l1 = L1[p], r = ref[p - p0];
+      const float up = r + cp[p], dn = r + (-cn[p]);
+      any[p - p0] = ((l1 > l0) & (up > l0) & (up <= l1)) | ((l1 < l0) & (dn < l0) & (dn >= l1));
+    }
+    for (int64_t p = p0; p < p1; ++p) {
+      if (!any[p - p0]) continue;
       step_pixel(L0[p], L1[p], t0, t1, cp[p], cn[p], ref[p - p0], last[p - p0], a.refractory,
                  [&](int64_t t, bool on) { emit(p, t, on); });
     }
@@ -97,8 +107,9 @@ int bit_width(uint64_t v) {
 // One stable counting-sort pass on digit (key >> shift) & mask, parallel: every thread
 // histograms its contiguous slice, the slices' bucket starts are laid out bucket-major,
 // thread-minor, so equal digits keep their input order.
-void radix_pass(const uint64_t* key, const int64_t* idx, uint64_t* key_out, int64_t* idx_out,
-                int64_t n, int shift, uint64_t mask, int threads) {
+template <typename Key, typename Idx>
+void radix_pass(const Key* key, const Idx* idx, Key* key_out, Idx* idx_out, int64_t n, int shift,
+                uint64_t mask, int threads) {
   const int64_t buckets = static_cast<int64_t>(mask) + 1;
   std::vector<int64_t> hist(buckets * threads, 0);
 #pragma omp parallel num_threads(threads)
@@ -125,8 +136,45 @@ void radix_pass(const uint64_t* key, const int64_t* idx, uint64_t* key_out, int6
     for (int64_t i = lo; i < hi; ++i) {
       const int64_t j = h[(key[i] >> shift) & mask]++;
       key_out[j] = key[i];
-      idx_out[j] = idx ? idx[i] : i;
+      idx_out[j] = idx ? idx[i] : static_cast<Idx>(i);
     }
+  }
+}
+
+
+template <typename Key, typename Idx, typename Coord>
+void sort_and_gather(const int64_t* t_in, const int32_t* code_in, int64_t n,
+                     const int64_t* stream_offsets, int64_t batch, const int64_t* t_min, int tbits,
+                     int bits, int64_t width, Coord* x, Coord* y, int64_t* t, uint8_t* p) {
+  // uninitialised buffers (no zeroing pass); each pass swaps source and destination
+  std::unique_ptr<Key[]> key(new Key[n]), key2(new Key[n]);
+  std::unique_ptr<Idx[]> idx(new Idx[n]), idx2(new Idx[n]);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = stream_offsets[b]; i < stream_offsets[b + 1]; ++i)
+      key[i] = static_cast<Key>((static_cast<uint64_t>(b) << tbits) |
+                                static_cast<uint64_t>(t_in[i] - t_min[b]));
+  const int passes = std::max(1, (bits + 15) / 16);
+  const int digit = (bits + passes - 1) / passes;
+  const int threads = n < (1 << 16) ? 1 : cpu_threads();
+  const Idx* src_idx = nullptr;  // identity before the first pass
+  for (int s = 0; s < passes; ++s) {
+    radix_pass(key.get(), src_idx, key2.get(), idx2.get(), n, s * digit,
+               (uint64_t(1) << digit) - 1, threads);
+    key.swap(key2);
+    idx.swap(idx2);
+    src_idx = idx.get();
+  }
+  // gather into the final columns
+#pragma omp parallel for schedule(static)
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t i = idx[j];
+    const int32_t c = code_in[i];
+    const int64_t pix = c >> 1;
+    x[j] = static_cast<Coord>(pix % width);
+    y[j] = static_cast<Coord>(pix / width);
+    t[j] = t_in[i];
+    p[j] = static_cast<uint8_t>(c & 1);
   }
 }
 
@@ -142,34 +190,12 @@ void simulate_sort_cpu(const int64_t* t_in, const int32_t* code_in, int64_t n,
   // and keeps the pixel-major input order (= pixel index order) among equal times.
   const int tbits = bit_width(static_cast<uint64_t>(std::max<int64_t>(t_span, 1)));
   const int bits = tbits + bit_width(static_cast<uint64_t>(batch - 1));
-  std::vector<uint64_t> key(n), key2(n);
-  std::vector<int64_t> idx(n), idx2(n);
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t i = stream_offsets[b]; i < stream_offsets[b + 1]; ++i)
-      key[i] = (static_cast<uint64_t>(b) << tbits) | static_cast<uint64_t>(t_in[i] - t_min[b]);
-  const int passes = std::max(1, (bits + 15) / 16);
-  const int digit = (bits + passes - 1) / passes;
-  const int threads = n < (1 << 16) ? 1 : cpu_threads();
-  const int64_t* src_idx = nullptr;  // identity before the first pass
-  for (int s = 0; s < passes; ++s) {
-    radix_pass(key.data(), src_idx, key2.data(), idx2.data(), n, s * digit,
-               (uint64_t(1) << digit) - 1, threads);
-    key.swap(key2);
-    idx.swap(idx2);
-    src_idx = idx.data();
-  }
-  // gather into the final columns
-#pragma omp parallel for schedule(static)
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t i = idx[j];
-    const int32_t c = code_in[i];
-    const int64_t pix = c >> 1;
-    x[j] = static_cast<Coord>(pix % width);
-    y[j] = static_cast<Coord>(pix / width);
-    t[j] = t_in[i];
-    p[j] = static_cast<uint8_t>(c & 1);
-  }
+  if (bits <= 32 && n < (int64_t(1) << 31))  // the common case: half the memory traffic
+    sort_and_gather<uint32_t, uint32_t>(t_in, code_in, n, stream_offsets, batch, t_min, tbits,
+                                        bits, width, x, y, t, p);
+  else
+    sort_and_gather<uint64_t, int64_t>(t_in, code_in, n, stream_offsets, batch, t_min, tbits,
+                                       bits, width, x, y, t, p);
 }
 
 template void simulate_sort_cpu<int16_t>(const int64_t*, const int32_t*, int64_t, const int64_t*,
