@@ -15,6 +15,7 @@ Pipeline (one chain of batched ops, on the images' device):
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 import numpy as np
@@ -113,12 +114,30 @@ def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch
     to_norm = torch.tensor([[2 / (w * s), 0, (2 * (-ox / s) + 1) / w - 1],
                             [0, 2 / (h * s), (2 * (-oy / s) + 1) / h - 1],
                             [0, 0, 1]], dtype=torch.float64)
-    A = (to_norm @ M).to(torch.float32).to(lum.device)  # [B, T, 3, 3]
-    ys, xs = torch.meshgrid(torch.arange(H, device=lum.device, dtype=torch.float32),
-                            torch.arange(W, device=lum.device, dtype=torch.float32), indexing="ij")
-    q = torch.stack([xs, ys, torch.ones_like(xs)], -1)  # [H, W, 3]
-    g = torch.einsum("btij,hwj->bthwi", A, q)
-    grid = (g[..., :2] / g[..., 2:]).reshape(B, T * H, W, 2)
+    A = to_norm @ M  # [B, T, 3, 3]: sensor pixel -> normalised image coordinates
+    lin = A[..., :2, :2]
+    if bool((M[..., 2, :2] == 0).all()) and bool((lin == lin[:1, :1]).all()):
+        # translations (saccades): one grid of the shared linear part plus a per-frame offset
+        ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float64),
+                                torch.arange(W, dtype=torch.float64), indexing="ij")
+        base = (torch.stack([xs, ys], -1) @ lin[0, 0].T).to(torch.float32).to(lum.device)
+        off = A[..., :2, 2].to(torch.float32).to(lum.device)  # [B, T, 2]
+        grid = (base[None, None] + off[:, :, None, None, :]).view(B, T * H, W, 2)
+    elif bool((M[..., 2, :2] == 0).all()) and bool((M[..., 2, 2] == 1).all()):
+        # affine: let affine_grid build the grid (theta acts on normalised sensor coords)
+        from_norm = torch.tensor([[W / 2, 0, (W - 1) / 2], [0, H / 2, (H - 1) / 2], [0, 0, 1]],
+                                 dtype=torch.float64)
+        theta = (A @ from_norm)[..., :2, :].reshape(B * T, 2, 3).to(torch.float32)
+        grid = F.affine_grid(theta.to(lum.device), [B * T, 1, H, W], align_corners=False)
+        grid = grid.view(B, T * H, W, 2)
+    else:  # homography: project every pixel and divide
+        A = A.to(torch.float32).to(lum.device)
+        ys, xs = torch.meshgrid(torch.arange(H, device=lum.device, dtype=torch.float32),
+                                torch.arange(W, device=lum.device, dtype=torch.float32),
+                                indexing="ij")
+        q = torch.stack([xs, ys, torch.ones_like(xs)], -1)  # [H, W, 3]
+        g = torch.einsum("btij,hwj->bthwi", A, q)
+        grid = (g[..., :2] / g[..., 2:]).reshape(B, T * H, W, 2)
     out = F.grid_sample(lum, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out.view(B, T, H, W)
 
