@@ -278,3 +278,16 @@ def test_cli(tmp_path, capsys):
     (folder / "zz.png").write_bytes(b"garbage")
     assert main(["simulate", str(folder), "-o", str(tmp_path / "o2"), "--ext", "npz"]) == 1
     assert "zz.png" in capsys.readouterr().err
+
+
+@needs_kernels
+def test_histogram_op_has_fake_kernel():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        logf = torch.empty(3, 5, 12)
+        ts = torch.empty(3, 5, dtype=torch.int64)
+        thr = torch.empty(3, 12)
+        last = torch.empty(3, 12, dtype=torch.int64)
+        out = torch.ops.ezsr.simulate_histogram(logf, ts, thr, thr, thr.clone(), last, 0)
+    assert out.shape == (3, 2, 12) and out.dtype == torch.float32
