@@ -28,7 +28,8 @@ def to_luma(frames: torch.Tensor, channel_dim: int) -> torch.Tensor:
     return (frames * w.view(shape)).sum(channel_dim)
 
 
-def log_intensity(frames: torch.Tensor, log_eps: float = 1e-3, log_mode: str = "log") -> torch.Tensor:
+def log_intensity(frames: torch.Tensor, log_eps: float = 1e-3, log_mode: str = "log",
+                  out: torch.Tensor | None = None) -> torch.Tensor:
     """Linear intensity in [0, 1] -> the simulator's log level (float32).
 
     log_mode "log": L = log(log_eps + I) (ESIM).
@@ -36,8 +37,9 @@ def log_intensity(frames: torch.Tensor, log_eps: float = 1e-3, log_mode: str = "
     DN < 20 (linear, so dark noise is not amplified), log(DN) above; continuous at 20 DN.
     """
     frames = frames.to(torch.float32)
-    if log_mode == "log":
-        return torch.add(frames, log_eps).log_()  # one buffer
+    if log_mode == "log":  # one buffer, reused when `out` (same shape, float32) is given
+        return torch.add(frames, log_eps, out=out).log_() if out is not None else \
+            torch.add(frames, log_eps).log_()
     if log_mode == "linlog":
         dn = frames * 255.0
         return torch.where(dn < LINLOG_DN, dn * (math.log(LINLOG_DN) / LINLOG_DN),
@@ -255,10 +257,11 @@ def frames_to_events(frames, timestamps_us, contrast_pos: float = 0.2, contrast_
     tp, tn = thresholds(1, H * W, contrast_pos, contrast_neg, sigma, seed, dev)
     ref = last = None
     parts = []
+    buf = torch.empty(min(T, chunk_frames), H, W, device=dev)  # reused: no page faults per chunk
     for s in range(0, max(T - 1, 1), chunk_frames - 1):
         e = min(T, s + chunk_frames)
-        logf = log_intensity(frames[s:e].to(dev), log_eps, log_mode).reshape(1, e - s, H * W)
-        logf = logf.contiguous()
+        logf = log_intensity(frames[s:e].to(dev), log_eps, log_mode, out=buf[:e - s])
+        logf = logf.reshape(1, e - s, H * W)
         if ref is None:
             ref, last = new_state(logf[:, 0])
         parts.append(simulate_events_raw(logf, ts[s:e].view(1, -1).contiguous(), tp, tn, ref,
