@@ -291,3 +291,14 @@ def test_histogram_op_has_fake_kernel():
         last = torch.empty(3, 12, dtype=torch.int64)
         out = torch.ops.ezsr.simulate_histogram(logf, ts, thr, thr, thr.clone(), last, 0)
     assert out.shape == (3, 2, 12) and out.dtype == torch.float32
+
+
+def test_image_paths_deterministic_under_seed():
+    imgs = torch.stack([_texture(seed=s) for s in range(2)])
+    kw = dict(motion="affine", sensor=(40, 52), sigma=0.03)
+    a = S.images_to_events(imgs, seed=11, **kw)
+    b = S.images_to_events(imgs, seed=11, **kw)
+    c = S.images_to_events(imgs, seed=12, **kw)
+    assert len(a.t) > 100 and torch.equal(a.t, b.t) and torch.equal(a.x, b.x)
+    assert torch.equal(a.offsets, b.offsets)
+    assert len(a.t) != len(c.t) or not torch.equal(a.t, c.t)
