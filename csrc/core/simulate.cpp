@@ -115,11 +115,11 @@ void radix_pass(const Key* key, const Idx* idx, Key* key_out, Idx* idx_out, int6
 #pragma omp parallel num_threads(threads)
   {
 #ifdef _OPENMP
-    const int tid = omp_get_thread_num();
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();  // nt < threads if nested
 #else
-    const int tid = 0;
+    const int tid = 0, nt = 1;
 #endif
-    const int64_t lo = n * tid / threads, hi = n * (tid + 1) / threads;
+    const int64_t lo = n * tid / nt, hi = n * (tid + 1) / nt;
     int64_t* h = hist.data() + tid * buckets;
     for (int64_t i = lo; i < hi; ++i) ++h[(key[i] >> shift) & mask];
 #pragma omp barrier
@@ -127,7 +127,7 @@ void radix_pass(const Key* key, const Idx* idx, Key* key_out, Idx* idx_out, int6
     {
       int64_t sum = 0;
       for (int64_t d = 0; d < buckets; ++d)
-        for (int th = 0; th < threads; ++th) {
+        for (int th = 0; th < nt; ++th) {
           const int64_t c = hist[th * buckets + d];
           hist[th * buckets + d] = sum;
           sum += c;
@@ -138,6 +138,8 @@ void radix_pass(const Key* key, const Idx* idx, Key* key_out, Idx* idx_out, int6
       key_out[j] = key[i];
       idx_out[j] = idx ? idx[i] : static_cast<Idx>(i);
     }
+  }
+}
   }
 }
 
