@@ -302,3 +302,17 @@ def test_image_paths_deterministic_under_seed():
     assert len(a.t) > 100 and torch.equal(a.t, b.t) and torch.equal(a.x, b.x)
     assert torch.equal(a.offsets, b.offsets)
     assert len(a.t) != len(c.t) or not torch.equal(a.t, c.t)
+
+
+@needs_kernels
+def test_kernel_matches_reference_large_parallel_sort():
+    """> 65536 events: the CPU radix sort runs on several threads."""
+    g = torch.Generator().manual_seed(7)
+    logf = torch.log(1e-3 + torch.rand(1, 3, 200 * 300, generator=g))
+    ts = torch.tensor([[0, 700, 1500]])
+    thr = torch.full((1, 200 * 300), 0.3)
+    want, *_ = _run(K.simulate_reference, logf, ts, thr, thr, 300, 0, "cpu")
+    got, *_ = _run(torch.ops.ezsr.simulate_events, logf, ts, thr, thr, 300, 0, "cpu")
+    assert len(want[2]) > 70_000
+    for a, b in zip(want, got):
+        assert torch.equal(a, b)

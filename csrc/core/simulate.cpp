@@ -140,8 +140,6 @@ void radix_pass(const Key* key, const Idx* idx, Key* key_out, Idx* idx_out, int6
     }
   }
 }
-  }
-}
 
 
 template <typename Key, typename Idx, typename Coord>
