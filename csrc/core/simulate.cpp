@@ -107,9 +107,9 @@ int bit_width(uint64_t v) {
 // One stable counting-sort pass on digit (key >> shift) & mask, parallel: every thread
 // histograms its contiguous slice, the slices' bucket starts are laid out bucket-major,
 // thread-minor, so equal digits keep their input order.
-template <typename Key, typename Idx>
-void radix_pass(const Key* key, const Idx* idx, Key* key_out, Idx* idx_out, int64_t n, int shift,
-                uint64_t mask, int threads) {
+// put(j, i) stores element i of this pass at output position j.
+template <typename Key, typename Put>
+void radix_pass(const Key* key, int64_t n, int shift, uint64_t mask, int threads, Put&& put) {
   const int64_t buckets = static_cast<int64_t>(mask) + 1;
   std::vector<int64_t> hist(buckets * threads, 0);
 #pragma omp parallel num_threads(threads)
@@ -134,9 +134,7 @@ void radix_pass(const Key* key, const Idx* idx, Key* key_out, Idx* idx_out, int6
         }
     }
     for (int64_t i = lo; i < hi; ++i) {
-      const int64_t j = h[(key[i] >> shift) & mask]++;
-      key_out[j] = key[i];
-      idx_out[j] = idx ? idx[i] : static_cast<Idx>(i);
+      put(h[(key[i] >> shift) & mask]++, i);
     }
   }
 }
@@ -157,24 +155,29 @@ void sort_and_gather(const int64_t* t_in, const int32_t* code_in, int64_t n,
   const int passes = std::max(1, (bits + 15) / 16);
   const int digit = (bits + passes - 1) / passes;
   const int threads = n < (1 << 16) ? 1 : cpu_threads();
-  const Idx* src_idx = nullptr;  // identity before the first pass
+  bool first = true;  // before the first pass the element order is the identity
   for (int s = 0; s < passes; ++s) {
-    radix_pass(key.get(), src_idx, key2.get(), idx2.get(), n, s * digit,
-               (uint64_t(1) << digit) - 1, threads);
-    key.swap(key2);
-    idx.swap(idx2);
-    src_idx = idx.get();
-  }
-  // gather into the final columns
-#pragma omp parallel for schedule(static)
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t i = idx[j];
-    const int32_t c = code_in[i];
-    const int64_t pix = c >> 1;
-    x[j] = static_cast<Coord>(pix % width);
-    y[j] = static_cast<Coord>(pix / width);
-    t[j] = t_in[i];
-    p[j] = static_cast<uint8_t>(c & 1);
+    const uint64_t mask = (uint64_t(1) << digit) - 1;
+    if (s + 1 < passes) {
+      radix_pass(key.get(), n, s * digit, mask, threads, [&](int64_t j, int64_t i) {
+        key2[j] = key[i];
+        idx2[j] = first ? static_cast<Idx>(i) : idx[i];
+      });
+      key.swap(key2);
+      idx.swap(idx2);
+      first = false;
+    } else {
+      // the last pass writes the final columns directly (no separate gather)
+      radix_pass(key.get(), n, s * digit, mask, threads, [&](int64_t j, int64_t i) {
+        const int64_t src = first ? i : static_cast<int64_t>(idx[i]);
+        const int32_t c = code_in[src];
+        const int64_t pix = c >> 1;
+        x[j] = static_cast<Coord>(pix % width);
+        y[j] = static_cast<Coord>(pix / width);
+        t[j] = t_in[src];
+        p[j] = static_cast<uint8_t>(c & 1);
+      });
+    }
   }
 }
 
