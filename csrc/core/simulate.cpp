@@ -147,11 +147,23 @@ void sort_and_gather(const int64_t* t_in, const int32_t* code_in, int64_t n,
   // uninitialised buffers (no zeroing pass); each pass swaps source and destination
   std::unique_ptr<Key[]> key(new Key[n]), key2(new Key[n]);
   std::unique_ptr<Idx[]> idx(new Idx[n]), idx2(new Idx[n]);
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t i = stream_offsets[b]; i < stream_offsets[b + 1]; ++i)
+  // parallel over events (one stream is the common case); the stream of a slice's first
+  // event is found by binary search, then advanced as the slice crosses offsets
+#pragma omp parallel
+  {
+#ifdef _OPENMP
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int tid = 0, nt = 1;
+#endif
+    const int64_t lo = n * tid / nt, hi = n * (tid + 1) / nt;
+    int64_t b = std::upper_bound(stream_offsets, stream_offsets + batch + 1, lo) - stream_offsets - 1;
+    for (int64_t i = lo; i < hi; ++i) {
+      while (i >= stream_offsets[b + 1]) ++b;
       key[i] = static_cast<Key>((static_cast<uint64_t>(b) << tbits) |
                                 static_cast<uint64_t>(t_in[i] - t_min[b]));
+    }
+  }
   const int passes = std::max(1, (bits + 15) / 16);
   const int digit = (bits + passes - 1) / passes;
   const int threads = n < (1 << 16) ? 1 : cpu_threads();
