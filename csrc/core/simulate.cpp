@@ -179,16 +179,25 @@ void sort_and_gather(const int64_t* t_in, const int32_t* code_in, int64_t n,
       idx.swap(idx2);
       first = false;
     } else {
-      // the last pass writes the final columns directly (no separate gather)
+      // the last pass scatters one packed 16-byte record per event (one random write
+      // stream instead of four), then a sequential pass unpacks it into the columns
+      struct Rec {
+        int64_t t;
+        int64_t code;
+      };
+      std::unique_ptr<Rec[]> rec(new Rec[n]);
       radix_pass(key.get(), n, s * digit, mask, threads, [&](int64_t j, int64_t i) {
         const int64_t src = first ? i : static_cast<int64_t>(idx[i]);
-        const int32_t c = code_in[src];
-        const int64_t pix = c >> 1;
+        rec[j] = {t_in[src], code_in[src]};
+      });
+#pragma omp parallel for schedule(static)
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t pix = rec[j].code >> 1;
         x[j] = static_cast<Coord>(pix % width);
         y[j] = static_cast<Coord>(pix / width);
-        t[j] = t_in[src];
-        p[j] = static_cast<uint8_t>(c & 1);
-      });
+        t[j] = rec[j].t;
+        p[j] = static_cast<uint8_t>(rec[j].code & 1);
+      }
     }
   }
 }
