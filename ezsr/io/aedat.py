@@ -25,7 +25,7 @@ import struct
 
 import numpy as np
 
-from ezsr.io import _stream
+from ezsr.io import _encode, _stream
 from ezsr.io._header import read_prefixed_lines
 from ezsr.io._registry import EventFileError, Format, register
 
@@ -342,5 +342,6 @@ def _sniff(version):
 register(Format("aedat4", (".aedat4",), read_aedat4, None, iter_aedat4, sniff=_sniff(b"4")))
 register(Format("aedat3", (".aedat3",), read_aedat3, None, iter_aedat3, sniff=_sniff(b"3")))
 # every other "#!AER-DAT" version lands here and gets a clear "unsupported version" error
-register(Format("aedat2", (".aedat",), read_aedat2, None, iter_aedat2,
+register(Format("aedat2", (".aedat",), read_aedat2, _encode.writer(_encode.encode_aedat2),
+                iter_aedat2,
                 sniff=lambda head: head.startswith(b"#!AER-DAT") and head[9:10] not in b"34"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ezsr.io import _stream
+from ezsr.io import _encode, _stream
 from ezsr.io._header import read_prefixed_lines
 from ezsr.io._registry import EventFileError, Format, register
 
@@ -140,5 +140,10 @@ def _sniff_dat(head: bytes) -> bool:
         b"% Data file containing" in head or b"% Version" in head)
 
 
-register(Format("raw", (".raw",), read_raw, None, iter_raw, sniff=_sniff_raw))
-register(Format("dat", (".dat",), read_dat, None, iter_dat, sniff=_sniff_dat))
+register(Format("raw", (".raw",), read_raw, _encode.raw_writer("3.0"), iter_raw,
+                sniff=_sniff_raw))
+register(Format("dat", (".dat",), read_dat, _encode.writer(_encode.encode_dat), iter_dat,
+                sniff=_sniff_dat))
+# write-only names picking the .raw encoding (reading them detects the version from the header)
+for _name, _ver in (("evt2", "2.0"), ("evt21", "2.1"), ("evt3", "3.0")):
+    register(Format(_name, (), read_raw, _encode.raw_writer(_ver), iter_raw))
