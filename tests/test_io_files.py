@@ -110,3 +110,20 @@ def test_streaming_matches_with_tiny_blocks(monkeypatch):
     parts = list(io.iter_chunks(path, n_events=1000))
     assert torch.equal(torch.cat([c.t for c in parts]), whole.t)
     assert torch.equal(torch.cat([c.x for c in parts]), whole.x)
+
+
+@pytest.mark.parametrize("rel", ["prophesee/gen3_evt2_sample.raw", "prophesee/gen41_evt3_small.raw",
+                                 "n_cars/sample_ncars.dat", "aedat2/dvs128_short.aedat",
+                                 "n_mnist/sample_nmnist.bin"])
+def test_numpy_fallback_matches_kernel(monkeypatch, rel):
+    """Without the extension the numpy/Python references decode the same events."""
+    from ezsr.io import _decode
+
+    path = shared_file(rel)
+    fast = io.read(path)
+    monkeypatch.setattr(_decode, "has_kernel", lambda: False)
+    slow = io.read(path)
+    chunks = list(io.iter_chunks(path, n_events=50_000))
+    for k in ("x", "y", "t", "p"):
+        assert torch.equal(getattr(slow, k), getattr(fast, k))
+        assert torch.equal(torch.cat([getattr(c, k) for c in chunks]), getattr(fast, k))

@@ -16,6 +16,12 @@ int64_t decode_word_size(DecodeKind kind) {
   return 0;
 }
 
+int64_t decode_guess_events(DecodeKind kind, int64_t n) {
+  if (n <= 0) return 0;
+  const int64_t ws = decode_word_size(kind);
+  return kind == DecodeKind::EVT21 ? -1 : n / ws;  // EVT3: exact unless vectors carry > 1/word
+}
+
 int64_t decode_max_events(DecodeKind kind, const uint8_t* data, int64_t n) {
   if (n <= 0) return 0;
   switch (kind) {

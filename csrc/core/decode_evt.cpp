@@ -145,7 +145,26 @@ DecodeResult decode_evt3(const uint8_t* d, int64_t n, DecodeState& s, const Deco
   };
   for (; i + 2 <= n; i += 2) {
     const uint32_t w = load_le16(d + i);
-    switch (w >> 12) {
+    const uint32_t type = w >> 12;
+    // Fast path for the three common words (ADDR_Y, ADDR_X, TIME_LOW), without branches
+    // between them: the event is written speculatively at slot k and only counted for an
+    // ADDR_X. Needs room for that write and, when bounds are checked, a valid pixel.
+    if ((type == 0x0 || type == 0x2 || type == 0x6) && k < o.capacity &&
+        (!check || type != 0x2 || ((w & 0x7FF) < width && y < height))) {
+      const int64_t v = w & 0x7FF;
+      o.x[k] = int16_t(v);
+      o.y[k] = int16_t(y);
+      o.t[k] = t;
+      o.p[k] = uint8_t((w >> 11) & 1);
+      k += (type == 0x2) & seen;
+      y = type == 0x0 ? v : y;
+      if (type == 0x6) {
+        s.time_low = w & 0xFFF;
+        t = s.epoch + (s.time_high << 12) + s.time_low;
+      }
+      continue;
+    }
+    switch (type) {
       case 0x0:
         y = w & 0x7FF;
         break;

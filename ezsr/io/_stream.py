@@ -13,7 +13,10 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ezsr.events import Events
-from ezsr.io._decode import ERRORS, EXPECTED, WORD_SIZE, decode, new_state
+import torch
+
+from ezsr.io import _decode
+from ezsr.io._decode import ERRORS, EXPECTED, KINDS, WORD_SIZE, decode, new_state
 from ezsr.io._registry import EventFileError
 
 BLOCK_BYTES = 1 << 22          # 4 MiB of file per read
@@ -63,6 +66,47 @@ def decoded_blocks(path: str, offset: int, kind: str, width: int = 0, height: in
                 return
 
 
+def decode_whole(path: str, offset: int, kind: str, width: int = 0, height: int = 0,
+                 backend: str = "auto") -> Columns:
+    """Decode the file from byte `offset` to its end in one call (ezsr.io.read: the caller
+    wants every event in memory anyway, so the file body is read whole, which avoids
+    concatenating blocks). Same errors as decoded_blocks."""
+    ws = WORD_SIZE[kind]
+    if backend != "reference" and _decode.has_kernel():
+        x, y, t, p, info = torch.ops.ezsr.decode_file(str(path), int(offset), KINDS[kind],
+                                                      int(width), int(height))
+        consumed, _, err_at, err, unsorted, rest = (int(v) for v in info)
+        if err:
+            raise EventFileError(path, f"expected {EXPECTED[kind]}, found "
+                                 f"{ERRORS.get(err, 'an error')}", offset=err_at)
+        if rest:
+            raise EventFileError(path, f"truncated: {rest} trailing bytes, expected whole "
+                                 f"{ws}-byte words", offset=offset + consumed)
+        if unsorted >= 0:
+            _raise_unsorted(path, t.numpy(), unsorted)
+        return _Checked((x.numpy(), y.numpy(), t.numpy(), p.numpy()))
+    data = np.fromfile(path, dtype=np.uint8, offset=offset)
+    blk = decode(data, kind, None, width, height, 0, backend)
+    if blk.error:
+        raise EventFileError(path, f"expected {EXPECTED[kind]}, found "
+                             f"{ERRORS.get(blk.error, 'an error')}",
+                             offset=offset + blk.error_offset)
+    rest = len(data) - blk.consumed
+    if rest:
+        raise EventFileError(path, f"truncated: {rest} trailing bytes, expected whole "
+                             f"{ws}-byte words", offset=offset + blk.consumed)
+    return blk.x, blk.y, blk.t, blk.p
+
+
+class _Checked(tuple):
+    """Columns whose time order was already checked (by the C++ file decoder)."""
+
+
+def _raise_unsorted(path, t, i):
+    raise EventFileError(path, f"timestamps decrease at event {i} ({int(t[i - 1])} -> "
+                         f"{int(t[i])} us); expected non-decreasing time")
+
+
 def _cat(parts: list[Columns]) -> Columns:
     if not parts:
         return (np.zeros(0, np.int16), np.zeros(0, np.int16), np.zeros(0, np.int64),
@@ -80,12 +124,10 @@ def make_events(cols: Columns, width: int | None, height: int | None, size_sourc
         width = int(x.max()) + 1 if len(x) else 0
         height = int(y.max()) + 1 if len(y) else 0
         size_source = "data"
-    if len(t) > 1:
+    if len(t) > 1 and not isinstance(cols, _Checked):
         back = np.flatnonzero(t[1:] < t[:-1])
         if back.size:
-            i = int(back[0]) + 1
-            raise EventFileError(path, f"timestamps decrease at event {i} ({int(t[i - 1])} -> "
-                                 f"{int(t[i])} us); expected non-decreasing time")
+            _raise_unsorted(path, t, int(back[0]) + 1)
     return Events(x, y, t, p, width, height, size_source, validate=False)
 
 

@@ -78,8 +78,8 @@ def _aedat2_blocks(path):
 
 
 def read_aedat2(path: str):
-    blocks, w, h, src = _aedat2_blocks(path)
-    ev = _stream.read_blocks(blocks, None if w is None else w, h, src, path)
+    kind, offset, w, h, src = aedat2_header(path)
+    ev = _stream.make_events(_stream.decode_whole(path, offset, kind), w, h, src, path)
     return _grow_to_data(ev)
 
 

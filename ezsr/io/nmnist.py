@@ -17,7 +17,7 @@ NMNIST_SIZE = 34
 
 
 def read_bin(path: str) -> Events:
-    ev = _stream.read_blocks(_stream.decoded_blocks(path, 0, "nmnist"), None, None, "data", path)
+    ev = _stream.make_events(_stream.decode_whole(path, 0, "nmnist"), None, None, "data", path)
     if len(ev) and ev.width <= NMNIST_SIZE and ev.height <= NMNIST_SIZE:
         ev.width = ev.height = NMNIST_SIZE
         ev.size_source = "convention"

@@ -81,8 +81,9 @@ def _raw_blocks(path):
 
 
 def read_raw(path: str):
-    blocks, w, h, src = _raw_blocks(path)
-    return _stream.read_blocks(blocks, w, h, src, path)
+    kind, offset, w, h, src = raw_header(path)
+    cols = _stream.decode_whole(path, offset, kind, w or 0, h or 0)
+    return _stream.make_events(cols, w, h, src, path)
 
 
 def iter_raw(path: str, n_events=None, dt_us=None):
@@ -121,8 +122,9 @@ def _dat_blocks(path):
 
 
 def read_dat(path: str):
-    blocks, w, h, src = _dat_blocks(path)
-    return _stream.read_blocks(blocks, w, h, src, path)
+    offset, w, h, src = dat_header(path)
+    cols = _stream.decode_whole(path, offset, "dat", w or 0, h or 0)
+    return _stream.make_events(cols, w, h, src, path)
 
 
 def iter_dat(path: str, n_events=None, dt_us=None):

@@ -69,6 +69,11 @@ int64_t decode_word_size(DecodeKind kind);
 // Upper bound on the events `n` bytes can produce (exact for the vector formats' masks).
 int64_t decode_max_events(DecodeKind kind, const uint8_t* data, int64_t n);
 
+// A cheap first guess of the output size (one event per word) that needs no pass over the
+// data: exact bound for EVT2, DAT, AEDAT2, N-MNIST; for EVT3 exceeded only when vector words
+// carry more than one event per word on average; -1 (no guess) for EVT 2.1.
+int64_t decode_guess_events(DecodeKind kind, int64_t n);
+
 // Decode data[0, n). width/height > 0 enable the sensor bounds check (kOutOfSensor).
 DecodeResult decode_events(DecodeKind kind, const uint8_t* data, int64_t n, DecodeState& state,
                            const DecodeOutput& out, int64_t width, int64_t height);
