@@ -1,6 +1,8 @@
 // Prophesee EVT 2.0, EVT 2.1 and EVT 3.0 decoders (layouts: Prophesee's public "EVT 2.0",
 // "EVT 2.1" and "EVT 3.0" format pages, docs.prophesee.ai). Events before the first
 // TIME_HIGH word have no known time and are dropped, as Prophesee's own decoders do.
+#include <climits>
+
 #include "decode_internal.h"
 
 namespace ezsr {
@@ -31,6 +33,8 @@ DecodeResult decode_evt2(const uint8_t* d, int64_t n, DecodeState& s, const Deco
   int64_t k = 0;
   int64_t th = s.time_high + s.epoch;  // t_high << 6 plus wraps
   bool seen = s.flags & 1;
+  bool unsorted = false;
+  int64_t last_t = INT64_MIN;
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
     const uint32_t w = load_le32(d + i);
@@ -45,10 +49,13 @@ DecodeResult decode_evt2(const uint8_t* d, int64_t n, DecodeState& s, const Deco
         r.n_events = k;
         return fail(r, i, kOutOfSensor);
       }
+      const int64_t t = th | ((w >> 22) & 0x3F);
       o.x[k] = int16_t(x);
       o.y[k] = int16_t(y);
-      o.t[k] = th | ((w >> 22) & 0x3F);
+      o.t[k] = t;
       o.p[k] = uint8_t(type);
+      unsorted |= t < last_t;  // order check folded in: no second pass over t
+      last_t = t;
       ++k;
     } else if (type == 0x8) {
       const int64_t high = int64_t(w & 0x0FFFFFFF) << 6;
@@ -65,6 +72,7 @@ DecodeResult decode_evt2(const uint8_t* d, int64_t n, DecodeState& s, const Deco
   s.flags = seen;
   r.consumed = i;
   r.n_events = k;
+  r.unsorted = unsorted;
   return r;
 }
 
@@ -78,6 +86,8 @@ DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const Dec
   DecodeResult r;
   int64_t k = 0;
   bool seen = s.flags & 1;
+  bool unsorted = false;
+  int64_t last_t = INT64_MIN;
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const uint64_t w = load_le64(d + i);
@@ -88,6 +98,8 @@ DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const Dec
       if (k + popcount32(mask) > o.capacity) break;
       const int64_t x0 = (w >> 43) & 0x7FF, y = (w >> 32) & 0x7FF;
       const int64_t t = s.time_high + s.epoch + int64_t((w >> 54) & 0x3F);
+      unsorted |= t < last_t;
+      last_t = t;
       while (mask) {
         const int b = __builtin_ctz(mask);
         mask &= mask - 1;
@@ -117,6 +129,7 @@ DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const Dec
   s.flags = seen;
   r.consumed = i;
   r.n_events = k;
+  r.unsorted = unsorted;
   return r;
 }
 
@@ -136,6 +149,8 @@ DecodeResult decode_evt3(const uint8_t* d, int64_t n, DecodeState& s, const Deco
   int64_t y = s.y, base_x = s.base_x;
   uint8_t base_p = uint8_t(s.base_p);
   const bool check = width > 0;
+  bool unsorted = false;
+  int64_t last_t = INT64_MIN;
   int64_t i = 0;
   auto save = [&]() {
     s.y = y;
@@ -156,7 +171,10 @@ DecodeResult decode_evt3(const uint8_t* d, int64_t n, DecodeState& s, const Deco
       o.y[k] = int16_t(y);
       o.t[k] = t;
       o.p[k] = uint8_t((w >> 11) & 1);
-      k += (type == 0x2) & seen;
+      const bool emit = (type == 0x2) & seen;
+      k += emit;
+      unsorted |= emit & (t < last_t);  // order check folded in
+      last_t = emit ? t : last_t;
       y = type == 0x0 ? v : y;
       if (type == 0x6) {
         s.time_low = w & 0xFFF;
@@ -181,6 +199,8 @@ DecodeResult decode_evt3(const uint8_t* d, int64_t n, DecodeState& s, const Deco
         o.y[k] = int16_t(y);
         o.t[k] = t;
         o.p[k] = uint8_t((w >> 11) & 1);
+        unsorted |= t < last_t;
+        last_t = t;
         ++k;
         break;
       }
@@ -199,6 +219,10 @@ DecodeResult decode_evt3(const uint8_t* d, int64_t n, DecodeState& s, const Deco
             save();
             r.n_events = k;
             return fail(r, i, kOutOfSensor);
+          }
+          if (mask) {
+            unsorted |= t < last_t;
+            last_t = t;
           }
           while (mask) {
             const int b = __builtin_ctz(mask);
@@ -241,6 +265,7 @@ done:
   save();
   r.consumed = i;
   r.n_events = k;
+  r.unsorted = unsorted;
   return r;
 }
 

@@ -160,7 +160,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> decode_fi
       n += r.n_events;
       step = r.consumed;
       const int64_t* t = cols.t.data_ptr<int64_t>();
-      if (unsorted < 0)  // cache-hot check of the events just written
+      // time order: the decoders check within a call (records reject a step back), so only
+      // the seam between calls is compared here, and the index searched for when needed
+      if (unsorted < 0 && n > before &&
+          (r.unsorted || (before > 0 && t[before] < t[before - 1])))
         for (int64_t i = std::max<int64_t>(before, 1); i < n; ++i)
           if (t[i] < t[i - 1]) {
             unsorted = i;

@@ -11,7 +11,7 @@ import numpy as np
 
 from ezsr.events import Events
 from ezsr.io import _stream
-from ezsr.io._registry import EventFileError, Format, register
+from ezsr.io._registry import Format, register
 
 NMNIST_SIZE = 34
 

@@ -61,6 +61,7 @@ struct DecodeResult {
   int64_t n_events = 0;       // events written
   int64_t error_offset = -1;  // byte offset in the block of the word that failed, or -1
   int32_t error = kOk;
+  bool unsorted = false;      // an event of this call is earlier than the one before it
 };
 
 // Size in bytes of one word (the decoder consumes multiples of it).
