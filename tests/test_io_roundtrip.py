@@ -15,7 +15,8 @@ from ezsr.events import Events
 WRITABLE = [("npz", ".npz", (640, 480), 1 << 40), ("npy", ".npy", (200, 150), 1 << 30),
             ("hdf5", ".h5", (346, 260), 1 << 40), ("bin", ".bin", (34, 34), 1 << 23),
             ("raw", ".raw", (1280, 720), 1 << 40), ("evt2", ".raw", (640, 480), 1 << 34),
-            ("evt21", ".raw", (640, 480), 1 << 34), ("evt3", ".raw", (1280, 720), 1 << 40),
+            ("evt21", ".raw", (640, 480), 1 << 34), ("evt21_legacy", ".raw", (1280, 720), 1 << 34),
+            ("evt3", ".raw", (1280, 720), 1 << 40),
             ("dat", ".dat", (304, 240), 1 << 32), ("aedat2", ".aedat", (128, 128), 1 << 31),
             ("aedat2", ".aedat", (346, 260), 1 << 31)]
 IDS = [f"{f}-{w}x{h}" for f, _, (w, h), _ in WRITABLE]
@@ -42,7 +43,7 @@ def test_round_trip(tmp_path, fmt, ext, size, t_max, n):
     io.write(path, ev, format=fmt)
     back = io.read(path)
     assert len(back) == n and same(back, ev)
-    if fmt in ("hdf5", "raw", "evt2", "evt21", "evt3", "dat"):
+    if fmt in ("hdf5", "raw", "evt2", "evt21", "evt21_legacy", "evt3", "dat"):
         assert (back.width, back.height, back.size_source) == (*size, "header")
     if n:
         parts = list(io.iter_chunks(path, n_events=999))
@@ -53,7 +54,7 @@ def test_round_trip(tmp_path, fmt, ext, size, t_max, n):
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(0, 300), seed=st.integers(0, 2**16),
        span=st.sampled_from([10, 5000, 1 << 24, 1 << 33]),
-       fmt=st.sampled_from(["evt2", "evt21", "evt3", "dat"]))
+       fmt=st.sampled_from(["evt2", "evt21", "evt21_legacy", "evt3", "dat"]))
 def test_round_trip_random_prophesee(tmp_path_factory, n, seed, span, fmt):
     """Times crossing the EVT2 (2^34) / EVT3 (2^24) / DAT counters and long gaps."""
     if fmt == "dat":

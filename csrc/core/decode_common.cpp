@@ -6,7 +6,8 @@ namespace ezsr {
 int64_t decode_word_size(DecodeKind kind) {
   switch (kind) {
     case DecodeKind::EVT2: return 4;
-    case DecodeKind::EVT21: return 8;
+    case DecodeKind::EVT21:
+    case DecodeKind::EVT21_LEGACY: return 8;
     case DecodeKind::EVT3: return 2;
     case DecodeKind::DAT: return 8;
     case DecodeKind::AEDAT2_DVS128:
@@ -19,16 +20,18 @@ int64_t decode_word_size(DecodeKind kind) {
 int64_t decode_guess_events(DecodeKind kind, int64_t n) {
   if (n <= 0) return 0;
   const int64_t ws = decode_word_size(kind);
-  return kind == DecodeKind::EVT21 ? -1 : n / ws;  // EVT3: exact unless vectors carry > 1/word
+  return (kind == DecodeKind::EVT21 || kind == DecodeKind::EVT21_LEGACY) ? -1 : n / ws;  // EVT3: exact unless vectors carry > 1/word
 }
 
 int64_t decode_max_events(DecodeKind kind, const uint8_t* data, int64_t n) {
   if (n <= 0) return 0;
   switch (kind) {
-    case DecodeKind::EVT21: {  // every event word carries a 32-bit validity mask
+    case DecodeKind::EVT21:
+    case DecodeKind::EVT21_LEGACY: {  // every event word carries a 32-bit validity mask
       int64_t total = 0;
       for (int64_t i = 0; i + 8 <= n; i += 8) {
-        const uint64_t w = load_le64(data + i);
+        const uint64_t w = kind == DecodeKind::EVT21 ? load_le64(data + i)
+                                                     : load_evt21_legacy(data + i);
         if ((w >> 61) == 0) total += popcount32(uint32_t(w));  // types 0 and 1 only
       }
       return total;
@@ -55,7 +58,9 @@ DecodeResult decode_events(DecodeKind kind, const uint8_t* data, int64_t n, Deco
   if (n < 0) n = 0;
   switch (kind) {
     case DecodeKind::EVT2: return decode_evt2(data, n, state, out, width, height);
-    case DecodeKind::EVT21: return decode_evt21(data, n, state, out, width, height);
+    case DecodeKind::EVT21: return decode_evt21(data, n, state, out, width, height, false);
+    case DecodeKind::EVT21_LEGACY:
+      return decode_evt21(data, n, state, out, width, height, true);
     case DecodeKind::EVT3: return decode_evt3(data, n, state, out, width, height);
     case DecodeKind::DAT:
     case DecodeKind::AEDAT2_DVS128:

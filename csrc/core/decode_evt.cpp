@@ -81,8 +81,9 @@ DecodeResult decode_evt2(const uint8_t* d, int64_t n, DecodeState& s, const Deco
 //     y = (w >> 32) & 0x7FF, bits 0..31: one event at x + i for every set bit i
 //   8 TIME_HIGH: t_high = (w >> 32) & 0x0FFFFFFF, time = t_high << 6 | t_low
 //   0xA, 0xE, 0xF: skipped.
+// legacy: the word is stored as its high 32-bit half, then its low half (IMX636 order).
 DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const DecodeOutput& o,
-                          int64_t width, int64_t height) {
+                          int64_t width, int64_t height, bool legacy) {
   DecodeResult r;
   int64_t k = 0;
   bool seen = s.flags & 1;
@@ -90,7 +91,7 @@ DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const Dec
   int64_t last_t = INT64_MIN;
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const uint64_t w = load_le64(d + i);
+    const uint64_t w = legacy ? load_evt21_legacy(d + i) : load_le64(d + i);
     const uint32_t type = uint32_t(w >> 60);
     if (type <= 1) {
       if (!seen) continue;

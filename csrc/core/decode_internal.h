@@ -25,6 +25,10 @@ inline uint64_t load_le64(const uint8_t* p) {
 #endif
   return v;
 }
+// EVT 2.1 "legacy" order: two little-endian 32-bit halves, the high half first.
+inline uint64_t load_evt21_legacy(const uint8_t* p) {
+  return (uint64_t(load_le32(p)) << 32) | load_le32(p + 4);
+}
 inline uint32_t load_be32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
@@ -33,7 +37,7 @@ inline int popcount32(uint32_t v) { return __builtin_popcount(v); }
 DecodeResult decode_evt2(const uint8_t* d, int64_t n, DecodeState& s, const DecodeOutput& o,
                          int64_t width, int64_t height);
 DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const DecodeOutput& o,
-                          int64_t width, int64_t height);
+                          int64_t width, int64_t height, bool legacy);
 DecodeResult decode_evt3(const uint8_t* d, int64_t n, DecodeState& s, const DecodeOutput& o,
                          int64_t width, int64_t height);
 DecodeResult decode_records(DecodeKind kind, const uint8_t* d, int64_t n, DecodeState& s,

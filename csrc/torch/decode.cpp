@@ -71,7 +71,7 @@ decode_events_cpu(const at::Tensor& data, int64_t kind, const at::Tensor& state,
   check_dtype(state, "state", at::kLong);
   TORCH_CHECK(state.numel() == 8, "ezsr: argument 'state' must have 8 entries, got ",
               state.numel());
-  TORCH_CHECK(kind >= 0 && kind <= 6, "ezsr: argument 'kind' must be in [0, 6], got ", kind);
+  TORCH_CHECK(kind >= 0 && kind <= 7, "ezsr: argument 'kind' must be in [0, 7], got ", kind);
   TORCH_CHECK(data.device().is_cpu() && state.device().is_cpu(),
               "ezsr: decode_events runs on the CPU only");
   const auto k = static_cast<ezsr::DecodeKind>(kind);
@@ -127,7 +127,7 @@ decode_events_cpu(const at::Tensor& data, int64_t kind, const at::Tensor& state,
 // earlier than its predecessor's or -1, trailing bytes that do not make a whole word).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> decode_file_cpu(
     c10::string_view path, int64_t offset, int64_t kind, int64_t width, int64_t height) {
-  TORCH_CHECK(kind >= 0 && kind <= 6, "ezsr: argument 'kind' must be in [0, 6], got ", kind);
+  TORCH_CHECK(kind >= 0 && kind <= 7, "ezsr: argument 'kind' must be in [0, 7], got ", kind);
   TORCH_CHECK(offset >= 0, "ezsr: argument 'offset' must be >= 0, got ", offset);
   const std::string name(path.data(), path.size());
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(name.c_str(), "rb"), &std::fclose);

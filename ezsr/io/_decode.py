@@ -20,8 +20,8 @@ from ezsr import _ext
 
 # csrc/include/ezsr/decode.h DecodeKind
 KINDS = {"evt2": 0, "evt21": 1, "evt3": 2, "dat": 3, "aedat2_dvs128": 4, "aedat2_davis": 5,
-         "nmnist": 6}
-WORD_SIZE = {"evt2": 4, "evt21": 8, "evt3": 2, "dat": 8, "aedat2_dvs128": 8, "aedat2_davis": 8,
+         "nmnist": 6, "evt21_legacy": 7}
+WORD_SIZE = {"evt2": 4, "evt21": 8, "evt21_legacy": 8, "evt3": 2, "dat": 8, "aedat2_dvs128": 8, "aedat2_davis": 8,
              "nmnist": 5}
 ERRORS = {1: "a word type the format does not define",
           2: "an event outside the sensor size given in the header",
@@ -29,6 +29,8 @@ ERRORS = {1: "a word type the format does not define",
           4: "an unknown decoder kind"}
 EXPECTED = {"evt2": "32-bit EVT 2.0 words of type 0, 1, 8, 0xA, 0xE or 0xF",
             "evt21": "64-bit EVT 2.1 words of type 0, 1, 8, 0xA, 0xE or 0xF",
+            "evt21_legacy": "64-bit EVT 2.1 words (high half first) of type 0, 1, 8, 0xA, 0xE "
+                            "or 0xF",
             "evt3": "16-bit EVT 3.0 words of type 0x0, 0x2-0x8, 0xA, 0xE or 0xF",
             "dat": "8-byte CD events with non-decreasing timestamps",
             "aedat2_dvs128": "8-byte big-endian address/timestamp records, time non-decreasing",
@@ -113,10 +115,12 @@ def _time_high(is_th, high, state, wrap):
     return filled, new
 
 
-def _evt2_like(buf, state, width, height, wide: bool):
+def _evt2_like(buf, state, width, height, wide: bool, legacy: bool = False):
     ws = 8 if wide else 4
     m = len(buf) // ws
     words = buf[: m * ws].view("<u8" if wide else "<u4").astype(np.uint64)
+    if legacy:  # high 32-bit half stored first
+        words = (words << np.uint64(32)) | (words >> np.uint64(32))
     typ = (words >> np.uint64(60 if wide else 28)).astype(np.int64)
     bad = ~np.isin(typ, [0, 1, 8, 0xA, 0xE, 0xF])
     hi = (words >> np.uint64(32)) if wide else words
@@ -254,5 +258,6 @@ def _records(kind):
 
 _REFERENCE = {"evt2": lambda b, s, w, h: _evt2_like(b, s, w, h, False),
               "evt21": lambda b, s, w, h: _evt2_like(b, s, w, h, True),
+              "evt21_legacy": lambda b, s, w, h: _evt2_like(b, s, w, h, True, True),
               "evt3": _evt3_reference,
               **{k: _records(k) for k in ("dat", "aedat2_dvs128", "aedat2_davis", "nmnist")}}

@@ -28,6 +28,7 @@ def _cols(events: Events, path: str, max_xy: int, max_t: int | None):
 
 def _raw_header(events: Events, version: str, fmt: str) -> bytes:
     w, h = events.width, events.height
+    version = version.split("-")[0]
     return (f"% evt {version}\n% format {fmt};height={h};width={w}\n% geometry {w}x{h}\n"
             "% generator ezsr\n% end\n").encode()
 
@@ -146,11 +147,15 @@ def writer(encode, **kw):
 
 
 def raw_writer(version: str):
-    fmt = {"2.0": "EVT2", "2.1": "EVT21", "3.0": "EVT3"}[version]
+    """version "2.0", "2.1", "2.1-legacy" (IMX636 order: each word's high half first), "3.0"."""
+    fmt = {"2.0": "EVT2", "2.1": "EVT21", "2.1-legacy": "EVT21;endianness=legacy",
+           "3.0": "EVT3"}[version]
 
     def write(path: str, events: Events) -> None:
         body = encode_evt3(events, path) if version == "3.0" else \
-            encode_evt2(events, path, wide=version == "2.1")
+            encode_evt2(events, path, wide=version.startswith("2.1"))
+        if version == "2.1-legacy":
+            body = np.frombuffer(body, "<u4").reshape(-1, 2)[:, ::-1].tobytes()
         with open(path, "wb") as f:
             f.write(_raw_header(events, version, fmt))
             f.write(body)

@@ -68,6 +68,8 @@ def raw_header(path: str):
                 raise EventFileError(path, f"unsupported event format version '{m[1]}' in "
                                      "header; expected EVT 2.0, 2.1 or 3.0", offset=0)
             kind = _EVT[key]
+            if kind == "evt21" and "endianness=legacy" in line:
+                kind = "evt21_legacy"  # IMX636 order: each word's high 32-bit half first
     if kind is None:
         kind = "evt2"  # files from before the `% evt` line was written are EVT 2.0
     w, h, src = _size_from_header(lines)
@@ -147,5 +149,6 @@ register(Format("raw", (".raw",), read_raw, _encode.raw_writer("3.0"), iter_raw,
 register(Format("dat", (".dat",), read_dat, _encode.writer(_encode.encode_dat), iter_dat,
                 sniff=_sniff_dat))
 # write-only names picking the .raw encoding (reading them detects the version from the header)
-for _name, _ver in (("evt2", "2.0"), ("evt21", "2.1"), ("evt3", "3.0")):
+for _name, _ver in (("evt2", "2.0"), ("evt21", "2.1"), ("evt21_legacy", "2.1-legacy"),
+                   ("evt3", "3.0")):
     register(Format(_name, (), read_raw, _encode.raw_writer(_ver), iter_raw))

@@ -25,6 +25,8 @@ enum class DecodeKind : int32_t {
   AEDAT2_DVS128 = 4,  // jAER AEDAT 2.0: BE i32 address, BE i32 t; DVS128 address bits
   AEDAT2_DAVIS = 5,   // jAER AEDAT 2.0 with DAVIS address bits (APS/IMU/external skipped)
   NMNIST = 6,         // N-MNIST / N-Caltech101: 5-byte records
+  EVT21_LEGACY = 7,   // EVT 2.1 as IMX636 sends it: the 64-bit word's high 32-bit half
+                      // first (each half little-endian); `% format EVT21;endianness=legacy`
 };
 
 enum DecodeError : int32_t {
