@@ -15,8 +15,10 @@ from ezsr.io._registry import EventFileError, Format, register
 def read_npy(path: str) -> Events:
     try:
         a = np.load(path, allow_pickle=False, mmap_mode="r")
-    except (ValueError, OSError, EOFError) as exc:
-        raise EventFileError(path, f"not a readable .npy array ({exc})", offset=0) from exc
+    except Exception as exc:  # numpy raises ValueError, OSError, but also SyntaxError and
+        # tokenize.TokenError from parsing a damaged header: all mean "not a .npy array"
+        raise EventFileError(path, f"not a readable .npy array ({type(exc).__name__}: {exc})",
+                             offset=0) from exc
     if a.ndim != 2 or a.shape[1] != 4:
         raise EventFileError(path, f"array of shape {a.shape}; expected [N, 4] columns "
                              "x, y, t (seconds), p")
