@@ -111,3 +111,41 @@ def test_hdf5_external_layout(tmp_path):
         g["t"], g["p"] = np.array([10, 20], np.int64), np.array([1, 0], np.int8)
     ev = io.read(path)
     assert (ev.width, ev.height, ev.size_source) == (10, 4, "data") and ev.p.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("fmt,ext", [("evt3", ".raw"), ("evt2", ".raw"), ("dat", ".dat"),
+                                     ("aedat2", ".aedat"), ("bin", ".bin")])
+def test_iter_chunks_streams(tmp_path, monkeypatch, fmt, ext):
+    """The first chunk arrives after reading a couple of blocks, not the whole file."""
+    from ezsr.io import _stream
+
+    ev = synthetic(200_000, 34 if fmt == "bin" else 128, 34 if fmt == "bin" else 128,
+                   (1 << 23) - 1)
+    path = tmp_path / f"s{ext}"
+    io.write(path, ev, format=fmt)
+    read_bytes = []
+
+    class Counting:
+        def __init__(self, f):
+            self.f = f
+
+        def read(self, n=-1):
+            b = self.f.read(n)
+            read_bytes.append(len(b))
+            return b
+
+        def __getattr__(self, k):
+            return getattr(self.f, k)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+
+    monkeypatch.setattr(_stream, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(_stream, "open", lambda p, m: Counting(open(p, m)), raising=False)
+    it = io.iter_chunks(path, n_events=300)
+    first = next(it)
+    assert len(first) == 300 and same(first, ev[:300])
+    assert sum(read_bytes) <= 3 * 4096 < path.stat().st_size / 10

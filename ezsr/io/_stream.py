@@ -26,7 +26,7 @@ Columns = tuple  # (x int16, y int16, t int64, p uint8) numpy arrays
 
 
 def decoded_blocks(path: str, offset: int, kind: str, width: int = 0, height: int = 0,
-                   block_bytes: int = BLOCK_BYTES, backend: str = "auto") -> Iterator[Columns]:
+                   block_bytes: int | None = None, backend: str = "auto") -> Iterator[Columns]:
     """Decode the file from byte `offset` to its end in blocks; yields column tuples.
 
     The decoder state (EVT3 time/row/vector base, EVT2 time high, counter wraps) and any
@@ -34,6 +34,7 @@ def decoded_blocks(path: str, offset: int, kind: str, width: int = 0, height: in
     absolute byte offset on an invalid word or a truncated last word.
     """
     ws = WORD_SIZE[kind]
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes  # read at call time
     block_bytes = max(ws, block_bytes // ws * ws)
     state = new_state()
     with open(path, "rb") as f:
