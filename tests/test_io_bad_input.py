@@ -127,6 +127,14 @@ def test_aedat4_events_from_hand_built_file(tmp_path):
     assert ev.p.tolist() == [1, 0] and (ev.width, ev.height, ev.size_source) == (64, 48, "header")
 
 
+def test_npy_absurd_seconds(tmp_path):
+    """Found by the reader fuzz (a warning, then garbage times): t beyond int64 us."""
+    path = tmp_path / "big.npy"
+    np.save(path, np.array([[1, 2, 1e300, 1]]))
+    e = err(path)
+    assert "too large" in str(e)
+
+
 def test_aedat3_polarity_packet(tmp_path):
     """Hand-built AEDAT 3.1: valid and invalid polarity events, overflow bits, a skipped
     packet of another type."""

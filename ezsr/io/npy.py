@@ -32,7 +32,11 @@ def read_npy(path: str) -> Events:
                    or (a.dtype.kind == "f" and ((x != np.round(x)).any() or
                                                 (y != np.round(y)).any()))):
         raise EventFileError(path, "x/y columns must be integers in [0, 32768)")
-    t = np.round(a[:, 2].astype(np.float64) * 1e6).astype(np.int64)
+    ts = a[:, 2].astype(np.float64) * 1e6
+    if len(ts) and (np.abs(ts).max() >= 2.0**62):
+        raise EventFileError(path, "t column (seconds) is too large to hold in int64 "
+                             "microseconds; expected seconds, e.g. 0.0 .. 1e5")
+    t = np.round(ts).astype(np.int64)
     return Events(x.astype(np.int16), y.astype(np.int16), t, a[:, 3] > 0, validate=False)
 
 
