@@ -59,7 +59,13 @@ def _blocks(f, cols, n, step=1 << 20):
             x, y = cols["x"][s:e], cols["y"][s:e]
             big = len(x) and max(int(x.max()), int(y.max())) >= 32768
             ct = np.int32 if big else np.int16
-            yield (x.astype(ct), y.astype(ct), cols["t"][s:e].astype(np.int64),
+            t = cols["t"][s:e]
+            if t.dtype == np.uint64 and len(t) and int(t.max()) >= 2**63:
+                raise EventFileError(f.filename, "events/t holds values beyond int64 "
+                                     "microseconds")
+            if len(x) and min(int(x.min()), int(y.min())) < 0:
+                raise EventFileError(f.filename, "events/x or events/y holds negative values")
+            yield (x.astype(ct), y.astype(ct), t.astype(np.int64),
                    (cols["p"][s:e] > 0).astype(np.uint8))
 
 
