@@ -266,6 +266,11 @@ def test_cli(tmp_path, capsys):
     assert main(["simulate", str(folder), "-o", str(tmp_path / "outdir"), "--sensor", "24x32",
                  "--ext", "npz"]) == 0
     assert sorted(p.name for p in (tmp_path / "outdir").iterdir()) == ["im0.npz", "im1.npz"]
+    # default output format of folders: HDF5 (.h5), read back equal
+    assert main(["simulate", str(folder), "-o", str(tmp_path / "h5dir"), "--sensor", "24x32"]) == 0
+    ev_h5 = io.read(tmp_path / "h5dir" / "im0.h5")
+    want0 = S.image_to_events(str(folder / "im0.png"), sensor=(24, 32))
+    assert torch.equal(ev_h5.t, want0.t) and torch.equal(ev_h5.x.long(), want0.x.long())
     # frames + timestamps file
     (folder / "timestamps.txt").write_text("# frames\nim0.png 0\nim1.png 5000\n")
     assert main(["simulate", str(folder), "-o", str(tmp_path / "video.npz")]) == 0
