@@ -30,7 +30,7 @@ from ezsr.simulate.motion import DEFAULT_DURATION_US, MOTIONS, Motion, adaptive_
 
 log = logging.getLogger("ezsr")
 
-CHUNK_ELEMENTS = 1 << 23  # pixels x frames rendered per kernel call (32 MB of float32)
+CHUNK_ELEMENTS = {"cpu": 1 << 23, "cuda": 1 << 26}  # pixel-frames rendered per kernel call
 
 
 def load_image(image) -> torch.Tensor:
@@ -173,7 +173,7 @@ def _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_
     ts_all = times.to(dev)
     ref = last = None
     parts, hist = [], None
-    chunk = max(2, CHUNK_ELEMENTS // max(B * P, 1))
+    chunk = max(2, CHUNK_ELEMENTS.get(dev.type, 1 << 23) // max(B * P, 1))
     for s in range(0, max(T - 1, 1), chunk - 1):
         e = min(T, s + chunk)
         frames = render(lum, mot(times[s:e].double()), (H, W))
