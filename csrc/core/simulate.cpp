@@ -22,7 +22,7 @@ constexpr int64_t kBlock = 1024;
 
 // Run the rule over every frame interval for pixels [p0, p1) of stream b, with state
 // arrays ref/last (indexed by pixel - p0) and emit(pixel, t, on).
-template <typename Emit>
+template <bool kCountOnly = false, typename Emit>
 void run_block(const SimulateArgs& a, int64_t b, int64_t p0, int64_t p1, float* ref,
                int64_t* last, Emit&& emit) {
   const int64_t P = a.pixels;
@@ -43,8 +43,8 @@ void run_block(const SimulateArgs& a, int64_t b, int64_t p0, int64_t p1, float* 
     }
     for (int64_t p = p0; p < p1; ++p) {
       if (!any[p - p0]) continue;
-      step_pixel(L0[p], L1[p], t0, t1, cp[p], cn[p], ref[p - p0], last[p - p0], a.refractory,
-                 [&](int64_t t, bool on) { emit(p, t, on); });
+      step_pixel<kCountOnly>(L0[p], L1[p], t0, t1, cp[p], cn[p], ref[p - p0], last[p - p0],
+                             a.refractory, [&](int64_t t, bool on) { emit(p, t, on); });
     }
   }
 }
@@ -70,7 +70,7 @@ void simulate_count_cpu(const SimulateArgs& a, int64_t* counts) {
     std::copy(a.last_t + b * a.pixels + p0, a.last_t + b * a.pixels + p1, last);
     int64_t* c = counts + b * a.pixels;
     std::fill(c + p0, c + p1, 0);
-    run_block(a, b, p0, p1, ref, last, [&](int64_t p, int64_t, bool) { ++c[p]; });
+    run_block<true>(a, b, p0, p1, ref, last, [&](int64_t p, int64_t, bool) { ++c[p]; });
   });
 }
 

@@ -13,7 +13,7 @@ namespace {
 constexpr int kThreads = 256;
 
 // Runs the rule for pixel q = b*P + p over every frame interval with state (ref, last).
-template <typename Emit>
+template <bool kCountOnly = false, typename Emit>
 __device__ void run_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t& last,
                           Emit&& emit) {
   const int64_t b = q / a.pixels, p = q % a.pixels;
@@ -23,8 +23,8 @@ __device__ void run_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t&
   for (int64_t f = 0; f + 1 < a.frames; ++f) {
     const float L1 = L[(f + 1) * a.pixels];
     if (L0 != L1)
-      step_pixel(L0, L1, ts[f], ts[f + 1], a.thr_pos[q], a.thr_neg[q], ref, last, a.refractory,
-                 emit);
+      step_pixel<kCountOnly>(L0, L1, ts[f], ts[f + 1], a.thr_pos[q], a.thr_neg[q], ref, last,
+                             a.refractory, emit);
     L0 = L1;
   }
 }
@@ -34,7 +34,7 @@ __global__ void count_kernel(SimulateArgs a, int64_t* counts) {
        q += (int64_t)gridDim.x * blockDim.x) {
     float ref = a.ref[q];  // private copies: counting leaves the state untouched
     int64_t last = a.last_t[q], n = 0;
-    run_pixel(a, q, ref, last, [&](int64_t, bool) { ++n; });
+    run_pixel<true>(a, q, ref, last, [&](int64_t, bool) { ++n; });
     counts[q] = n;
   }
 }

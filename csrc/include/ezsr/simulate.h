@@ -52,7 +52,9 @@ EZSR_HD inline int64_t crossing_time(float cur, float L0, float L1, int64_t t0, 
 // the level cur = ref + k*pol*C is a crossing while it lies in (L0, L1] (or [L1, L0));
 // each crossing gets a linearly interpolated time and is emitted (emit(t, on)) only if
 // t - last >= refractory; ref advances to the last crossing even when it was dropped.
-template <typename Emit>
+// kCountOnly: the caller needs neither times nor last (a counting pass on private state);
+// then with refractory == 0 every crossing is an event and its time is not computed.
+template <bool kCountOnly = false, typename Emit>
 EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float cp, float cn,
                                float& ref, int64_t& last, int64_t refractory, Emit&& emit) {
   if (!(L1 != L0)) return;
@@ -62,6 +64,11 @@ EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float
   for (int k = 1;; ++k) {
     const float cur = level_at(ref, k, step);
     if (on ? !(cur > L0 && cur <= L1) : !(cur < L0 && cur >= L1)) break;
+    if (kCountOnly && refractory == 0) {
+      emit(t0, on);
+      r = cur;
+      continue;
+    }
     const int64_t t = crossing_time(cur, L0, L1, t0, t1);
     if (last == kNever || t - last >= refractory) {
       emit(t, on);
