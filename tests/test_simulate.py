@@ -321,3 +321,29 @@ def test_kernel_matches_reference_large_parallel_sort():
     assert len(want[2]) > 70_000
     for a, b in zip(want, got):
         assert torch.equal(a, b)
+
+
+@needs_kernels
+@pytest.mark.parametrize("impl", ["kernel", "reference"])
+def test_ties_at_frame_joints_and_long_intervals(impl):
+    """Events of interval f lie in [t_f, t_{f+1}]: a crossing exactly at L1 gets t_{f+1} and
+    ties with events of the next interval; the output stays ordered by (t, pixel).
+    Hand-computed, C = 0.25, ts = 0, 1, 2 µs: pixel 1 rises 0 -> 0.5 in interval 0 (levels
+    0.25 at t = 0 + floor(0.5) = 0 and 0.5 at t = 0 + floor(1.0) = 1); pixel 0 rises
+    0 -> 0.3 in interval 1 (0.25 at t = 1 + floor(0.25 / 0.3) = 1)."""
+    fn = torch.ops.ezsr.simulate_events if impl == "kernel" else K.simulate_reference
+    logf = torch.tensor([[[0.0, 0.0], [0.0, 0.5], [0.3, 0.5]]])
+    ts = torch.tensor([[0, 1, 2]])
+    thr = torch.full((1, 2), 0.25)
+    (x, y, t, p, off), *_ = _run(fn, logf, ts, thr, thr, 2, 0, "cpu")
+    assert t.tolist() == [0, 1, 1] and x.tolist() == [1, 0, 1] and p.tolist() == [1, 1, 1]
+    assert off.tolist() == [0, 3]
+    # long frame intervals (s apart) with few events, and many chunks of tiny intervals
+    for dt_max in (10_000_000, 3):
+        case = list(_random_case(seed=3))
+        g = torch.Generator().manual_seed(dt_max)
+        case[1] = torch.cumsum(torch.randint(1, dt_max, (2, 7), generator=g), 1)
+        want, *_ = _run(K.simulate_reference, *case, 0, "cpu")
+        got, *_ = _run(fn, *case, 0, "cpu")
+        for a, b in zip(want, got):
+            assert torch.equal(a, b)

@@ -13,7 +13,7 @@ namespace {
 constexpr int kThreads = 256;
 
 // Runs the rule for pixel q = b*P + p over every frame interval with state (ref, last).
-template <bool kCountOnly = false, typename Emit>
+template <bool kTimes = true, typename Emit>
 __device__ void run_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t& last,
                           Emit&& emit) {
   const int64_t b = q / a.pixels, p = q % a.pixels;
@@ -23,7 +23,7 @@ __device__ void run_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t&
   for (int64_t f = 0; f + 1 < a.frames; ++f) {
     const float L1 = L[(f + 1) * a.pixels];
     if (L0 != L1)
-      step_pixel<kCountOnly>(L0, L1, ts[f], ts[f + 1], a.thr_pos[q], a.thr_neg[q], ref, last,
+      step_pixel<kTimes>(L0, L1, ts[f], ts[f + 1], a.thr_pos[q], a.thr_neg[q], ref, last,
                              a.refractory, emit);
     L0 = L1;
   }
@@ -34,7 +34,7 @@ __global__ void count_kernel(SimulateArgs a, int64_t* counts) {
        q += (int64_t)gridDim.x * blockDim.x) {
     float ref = a.ref[q];  // private copies: counting leaves the state untouched
     int64_t last = a.last_t[q], n = 0;
-    run_pixel<true>(a, q, ref, last, [&](int64_t, bool) { ++n; });
+    run_pixel<false>(a, q, ref, last, [&](int64_t, bool) { ++n; });
     counts[q] = n;
   }
 }
@@ -56,7 +56,7 @@ __global__ void histogram_kernel(SimulateArgs a, float* out) {
   for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < a.batch * a.pixels;
        q += (int64_t)gridDim.x * blockDim.x) {
     float n_on = 0.f, n_off = 0.f;
-    run_pixel(a, q, a.ref[q], a.last_t[q], [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
+    run_pixel<false>(a, q, a.ref[q], a.last_t[q], [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
     const int64_t b = q / a.pixels, p = q % a.pixels;
     out[(b * 2) * a.pixels + p] += n_on;  // one thread per pixel: no atomics needed
     out[(b * 2 + 1) * a.pixels + p] += n_off;
