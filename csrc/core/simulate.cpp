@@ -190,4 +190,23 @@ void simulate_histogram_cpu(const SimulateArgs& a, float* out) {
   });
 }
 
+void render_translate_cpu(const RenderArgs& r) {
+#pragma omp parallel for schedule(static)
+  for (int64_t row = 0; row < r.batch * r.frames * r.height; ++row) {  // (b, t, v)
+    const int64_t bt = row / r.height, b = bt / r.frames;
+    const float* ia = r.img + (b * r.h + r.y0[row]) * r.w;
+    const float* ic = r.img + (b * r.h + r.y1[row]) * r.w;
+    const float wy = r.wy[row];
+    const int64_t* x0 = r.x0 + bt * r.width;
+    const int64_t* x1 = r.x1 + bt * r.width;
+    const float* wx = r.wx + bt * r.width;
+    float* o = r.out + row * r.width;
+    for (int64_t u = 0; u < r.width; ++u) {
+      const float a = lerp_exact(ia[x0[u]], ic[x0[u]], wy);
+      const float c = lerp_exact(ia[x1[u]], ic[x1[u]], wy);
+      o[u] = lerp_exact(a, c, wx[u]);
+    }
+  }
+}
+
 }  // namespace ezsr

@@ -63,6 +63,21 @@ __global__ void histogram_kernel(SimulateArgs a, float* out) {
   }
 }
 
+// One thread per output pixel; the row taps are shared by a row, the column taps by a frame.
+__global__ void render_kernel(RenderArgs r) {
+  const int64_t n = r.batch * r.frames * r.height * r.width;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t row = i / r.width, u = i % r.width, bt = row / r.height, b = bt / r.frames;
+    const float* ia = r.img + (b * r.h + r.y0[row]) * r.w;
+    const float* ic = r.img + (b * r.h + r.y1[row]) * r.w;
+    const int64_t c0 = r.x0[bt * r.width + u], c1 = r.x1[bt * r.width + u];
+    const float a = lerp_exact(ia[c0], ic[c0], r.wy[row]);
+    const float c = lerp_exact(ia[c1], ic[c1], r.wy[row]);
+    r.out[i] = lerp_exact(a, c, r.wx[bt * r.width + u]);
+  }
+}
+
 }  // namespace
 
 void simulate_count_cuda(const SimulateArgs& a, int64_t* counts, void* stream) {
@@ -88,6 +103,13 @@ void simulate_histogram_cuda(const SimulateArgs& a, float* out, void* stream) {
   histogram_kernel<<<blocks_for(n, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
       a, out);
   check_cuda(cudaGetLastError(), "simulate histogram_kernel");
+}
+
+void render_translate_cuda(const RenderArgs& r, void* stream) {
+  const int64_t n = r.batch * r.frames * r.height * r.width;
+  if (n == 0) return;
+  render_kernel<<<blocks_for(n, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(r);
+  check_cuda(cudaGetLastError(), "simulate render_kernel");
 }
 
 }  // namespace ezsr

@@ -15,6 +15,11 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
   m.def(
       "simulate_histogram(Tensor logf, Tensor ts, Tensor thr_pos, Tensor thr_neg, "
       "Tensor(a!) ref, Tensor(b!) last_t, int refractory_us) -> Tensor");
+  // Frames [B, T, H, W] float32 of images [B, h, w] under translation (separable bilinear
+  // taps; see ezsr/simulate/images.py::render_translate_reference).
+  m.def(
+      "render_translate(Tensor img, Tensor x0, Tensor x1, Tensor wx, Tensor y0, Tensor y1, "
+      "Tensor wy) -> Tensor");
 }
 
 namespace ezsr_torch {
@@ -56,10 +61,19 @@ at::Tensor simulate_histogram_cpu(const at::Tensor& logf, const at::Tensor& ts,
   return out;
 }
 
+at::Tensor render_translate_cpu(const at::Tensor& img, const at::Tensor& x0, const at::Tensor& x1,
+                                const at::Tensor& wx, const at::Tensor& y0, const at::Tensor& y1,
+                                const at::Tensor& wy) {
+  at::Tensor out;
+  ezsr::render_translate_cpu(render_args(img, x0, x1, wx, y0, y1, wy, out));
+  return out;
+}
+
 }  // namespace
 }  // namespace ezsr_torch
 
 TORCH_LIBRARY_IMPL(ezsr, CPU, m) {
   m.impl("simulate_events", &ezsr_torch::simulate_events_cpu);
   m.impl("simulate_histogram", &ezsr_torch::simulate_histogram_cpu);
+  m.impl("render_translate", &ezsr_torch::render_translate_cpu);
 }

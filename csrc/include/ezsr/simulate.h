@@ -89,6 +89,31 @@ EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float
   ref = r;
 }
 
+// Rendering of translated, axis-aligned scaled images (saccades): bilinear sampling is
+// separable, so frame (b, t) at pixel (v, u) is
+//   lerp(lerp(I[y0, x0], I[y1, x0], wy), lerp(I[y0, x1], I[y1, x1], wy), wx)
+// with taps x0/x1/wx [B, T, W] (per column) and y0/y1/wy [B, T, H] (per row) computed by
+// the caller, and lerp(a, c, w) = a + w * (c - a) in float32 without FMA, as the torch
+// reference (ezsr/simulate/images.py::render_translate_reference) computes it.
+struct RenderArgs {
+  const float* img;                          // [B, h, w]
+  const int64_t *x0, *x1, *y0, *y1;          // [B, T, W], [B, T, W], [B, T, H], [B, T, H]
+  const float *wx, *wy;                      // [B, T, W], [B, T, H]
+  float* out;                                // [B, T, H, W]
+  int64_t batch, h, w, frames, height, width;
+};
+
+EZSR_HD inline float lerp_exact(float a, float c, float w) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, __fmul_rn(w, __fsub_rn(c, a)));
+#else
+  return a + w * (c - a);
+#endif
+}
+
+void render_translate_cpu(const RenderArgs& r);
+void render_translate_cuda(const RenderArgs& r, void* stream);  // CUDA builds only
+
 // ---- CPU (OpenMP). Events in one emitting pass plus a gather, no global sort:
 //  1. simulate_emit_blocks_cpu runs the rule on blocks of pixels (updating the state); every
 //     block appends its events to its own buffer in (frame interval, pixel) order.
