@@ -28,7 +28,7 @@ Case make(int64_t B, int64_t T, int64_t P, std::vector<float> logf, std::vector<
   return k;
 }
 
-// Full pipeline on the CPU: count, prefix sum, emit, sort.
+// Full pipeline on the CPU: emit into per-block buffers, then the per-interval gather.
 void simulate(Case& k, int64_t width, int64_t refr, std::vector<int16_t>& x,
               std::vector<int16_t>& y, std::vector<int64_t>& t, std::vector<uint8_t>& p,
               std::vector<int64_t>& stream_off) {

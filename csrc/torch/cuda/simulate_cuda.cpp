@@ -1,6 +1,7 @@
 // CUDA registrations of ezsr::simulate_events and ezsr::simulate_histogram (CUDA builds
-// only). The core (csrc/core/simulate.cu) counts and emits pixel-major; the stable sort by
-// (stream, t) is done here with torch's sort on a packed key. Compile-checked only.
+// only), and of ezsr::render_translate. The core (csrc/core/simulate.cu) counts and emits
+// pixel-major; the stable sort by (stream, t) is done here with torch's sort on a packed key.
+// Compile-checked only.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
