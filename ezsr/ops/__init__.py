@@ -6,5 +6,8 @@ the reference (logging it once) where none was built.
 """
 
 from ezsr.ops.histogram import histogram_reference, polarity_histogram
+from ezsr.ops.temporal import (time_surface, time_surface_reference, voxel_grid,
+                               voxel_grid_reference)
 
-__all__ = ["polarity_histogram", "histogram_reference"]
+__all__ = ["polarity_histogram", "histogram_reference", "voxel_grid", "voxel_grid_reference",
+           "time_surface", "time_surface_reference"]
