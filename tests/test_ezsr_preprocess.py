@@ -10,7 +10,7 @@ from ezsr import EventBatch, Events
 from ezsr.ops import (default_window_start, ezsr_preprocess, ezsr_visualize,
                       histogram_to_ezsr_input)
 from ezsr.ops.ezsr_preprocess import nearest_index, positive_quantile
-from conftest import shared_file
+from conftest import needs_kernels, shared_file
 
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
@@ -161,3 +161,31 @@ def test_reference_picture_bit_for_bit():
     assert np.array_equal(got, ref)
     # a different window gives a different picture (the test can fail)
     assert not np.array_equal(ezsr_visualize(ev.window(0, 15000)), ref)
+
+
+@needs_kernels
+@pytest.mark.parametrize("mode", ["crop", "squash"])
+def test_fused_kernel_equals_composed_path(mode):
+    from ezsr.ops.ezsr_preprocess import ezsr_preprocess_reference
+
+    ev = random_stream(80_000, seed=5)
+    starts = torch.tensor([0, 100, 20_000, 65_000, 79_999])
+    for dtype in (torch.int16, torch.int32):
+        b = EventBatch.from_windows(ev, starts, 15_000)
+        b.x, b.y = b.x.to(dtype), b.y.to(dtype)
+        assert torch.equal(ezsr_preprocess(b, mode=mode), ezsr_preprocess_reference(b, mode=mode))
+
+
+@needs_kernels
+def test_fused_kernel_out_of_range_and_opcheck():
+    e = Events([0, 700, -1, 5], [0, 0, 0, 500], [0, 1, 2, 3], [1, 1, 0, 0], 640, 480)
+    with pytest.warns(UserWarning, match="3 events lie outside"):
+        got = ezsr_preprocess(e)
+    want = numpy_ezsr([0], [0], [1], 480, 640)
+    np.testing.assert_allclose(got[0].numpy(), want, rtol=0, atol=2e-6)
+    b = EventBatch.from_windows(random_stream(5000, width=64, height=48), [0, 4000], 2000)
+    rows, cols = torch.arange(0, 48, 3), torch.arange(0, 64, 2)
+    torch.library.opcheck(torch.ops.ezsr.ezsr_frame.default,
+                          (b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows, cols))
+    with pytest.raises(RuntimeError, match="'rows' must lie in"):
+        torch.ops.ezsr.ezsr_frame(b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows + 40, cols)

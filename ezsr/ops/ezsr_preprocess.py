@@ -7,9 +7,12 @@
            ─► NEAREST resize of the shortest side to 224, center crop 224 (step 7),
               CLIP mean/std normalisation ─► [B, 3, 224, 224] float32
 
-Batched without a Python loop per sample: the per-sample quantile is a top-k over the
-masked flat histogram; steps 5-7 gather only the 224x224 pixels that the NEAREST resize and
-the crop keep (clip and normalise are per pixel, so they commute with the gather).
+Batched without a Python loop per sample. On the CPU one fused kernel
+(csrc/core/ezsr_frame.cpp, torch.ops.ezsr.ezsr_frame) does steps 3-7 per window touching
+only the pixels the window's events hit. The composed path (any device, and the reference the
+kernel is tested against): the per-sample quantile is a top-k over the masked flat
+histogram; steps 5-7 gather only the 224x224 pixels that the NEAREST resize and the crop
+keep (clip and normalise are per pixel, so they commute with the gather).
 Step 7 follows torchvision's tensor Resize(NEAREST) exactly: torch's nearest rule
 src = min(floor(dst * float32(in / out)), in - 1), then CenterCrop's round((new - out) / 2).
 Step 2 (choosing the 15,000-event window) is the caller's: see default_window_start and
@@ -21,7 +24,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ezsr import _ext
 from ezsr.events import EventBatch, Events
+from ezsr.ops._common import as_batch, check_batch_offsets, report_dropped
 from ezsr.ops.histogram import polarity_histogram
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -136,27 +141,56 @@ def histogram_to_ezsr_input(hist: torch.Tensor, out_size: int = 224,
     rows, cols = resize_crop_index(hist.shape[2], hist.shape[3], out_size, mode, hist.device)
     g = hist.index_select(2, rows).index_select(3, cols)
     g = torch.minimum(g, q) / div
-    gray = (g[:, 0] + g[:, 1]) / 2
-    mean = torch.tensor(CLIP_MEAN, dtype=torch.float32, device=hist.device).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, dtype=torch.float32, device=hist.device).view(1, 3, 1, 1)
+    return _normalise((g[:, 0] + g[:, 1]) / 2)
+
+
+def _normalise(gray: torch.Tensor) -> torch.Tensor:
+    """gray [B, H, W] → CLIP-normalised [B, 3, H, W] (torchvision Normalize arithmetic)."""
+    mean = torch.tensor(CLIP_MEAN, dtype=torch.float32, device=gray.device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, dtype=torch.float32, device=gray.device).view(1, 3, 1, 1)
     return (gray[:, None] - mean) / std
 
 
-def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224,
-                    mode: str = "crop") -> torch.Tensor:
+def ezsr_preprocess_reference(events: Events | EventBatch, out_size: int = 224,
+                              mode: str = "crop", out_of_bounds: str = "warn") -> torch.Tensor:
+    """The composed path: polarity_histogram + histogram_to_ezsr_input (any device)."""
+    if mode not in MODES:
+        raise ValueError(f"ezsr_preprocess: mode must be one of {MODES}, got {mode!r}")
+    size = (out_size, out_size) if mode == "squash" else None
+    hist = polarity_histogram(events, size=size, out_of_bounds=out_of_bounds)
+    return histogram_to_ezsr_input(hist, out_size, mode)
+
+
+def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str = "crop",
+                    out_of_bounds: str = "warn") -> torch.Tensor:
     """EZSR's preprocessing of B windows (reference §1 steps 3-7), batched.
 
     events: ezsr.Events (B = 1) or ezsr.EventBatch of windows (the caller picks them,
         e.g. EventBatch.from_windows(ev, starts, 15000)); any device.
     mode: "crop" (the published load_and_preprocess path) or "squash" (EZSR's N-ImageNet
         evaluation: histogram built at out_size x out_size by coordinate scaling).
+    out_of_bounds: "warn" | "error" | "ignore" for events outside the sensor (dropped).
     Returns [B, 3, out_size, out_size] float32, CLIP-normalised.
+
+    On the CPU one fused kernel (torch.ops.ezsr.ezsr_frame) does steps 3-7 per window
+    touching only the window's own pixels; elsewhere the composed reference path runs.
     """
     if mode not in MODES:
         raise ValueError(f"ezsr_preprocess: mode must be one of {MODES}, got {mode!r}")
-    size = (out_size, out_size) if mode == "squash" else None
-    hist = polarity_histogram(events, size=size)
-    return histogram_to_ezsr_input(hist, out_size, mode)
+    if out_size <= 0:
+        raise ValueError(f"ezsr_preprocess: out_size must be > 0, got {out_size}")
+    b = as_batch(events)
+    if b.device.type != "cpu" or not _ext.has_kernel("ezsr_frame", "cpu"):
+        return ezsr_preprocess_reference(events, out_size, mode, out_of_bounds)
+    check_batch_offsets(b, True)
+    if b.width <= 0 or b.height <= 0:
+        raise ValueError(f"ezsr_preprocess: the sensor size {b.width}x{b.height} is empty")
+    hh, hw = (out_size, out_size) if mode == "squash" else (b.height, b.width)
+    rows, cols = resize_crop_index(hh, hw, out_size, mode)
+    gray, dropped = torch.ops.ezsr.ezsr_frame(b.x, b.y, b.p, b.offsets, b.width, b.height, hw, hh,
+                                              rows, cols)
+    report_dropped(dropped, out_of_bounds, "ezsr_preprocess", b.width, b.height)
+    return _normalise(gray)
 
 
 def ezsr_visualize(events: Events) -> np.ndarray:
@@ -175,3 +209,12 @@ def ezsr_visualize(events: Events) -> np.ndarray:
     if hi <= lo:
         return np.zeros(v.shape, dtype=np.uint8)
     return ((v - lo) / (hi - lo) * 255).astype(np.uint8)
+
+
+if _ext._C is not None and hasattr(torch.ops.ezsr, "ezsr_frame"):
+
+    @torch.library.register_fake("ezsr::ezsr_frame")
+    def _ezsr_frame_fake(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols):
+        batch = offsets.shape[0] - 1
+        return (x.new_empty((batch, rows.shape[0], cols.shape[0]), dtype=torch.float32),
+                x.new_empty((batch,), dtype=torch.int64))
