@@ -12,8 +12,8 @@ import time
 import numpy as np
 
 
-def synthetic_events(height: int = 480, width: int = 640, frames: int = 40, frame_us: int = 1000,
-                     threshold: float = 0.25, seed: int = 0):
+def synthetic_events(height: int = 480, width: int = 640, frames: int = 30, frame_us: int = 1000,
+                     threshold: float = 0.3, seed: int = 0):
     """A moving textured pattern, made in numpy, turned into events (documented placeholder).
 
     The scene: a smooth random texture plus a bright ring, translated 3 px right and 1 px
@@ -31,8 +31,8 @@ def synthetic_events(height: int = 480, width: int = 640, frames: int = 40, fram
     th, tw = height + pad, width + 3 * frames + pad
     yy, xx = np.mgrid[0:th, 0:tw].astype(np.float32)
     tex = np.zeros((th, tw), np.float32)
-    for _ in range(6):  # a few random plane waves
-        fx, fy = rng.uniform(0.01, 0.08, 2)
+    for _ in range(4):  # a few random plane waves
+        fx, fy = rng.uniform(0.004, 0.02, 2)
         tex += np.sin(fx * xx + fy * yy + rng.uniform(0, 6.3)).astype(np.float32)
     r = np.hypot(xx - tw / 2, yy - th / 2)
     tex += 4.0 * ((r > 90) & (r < 120))
