@@ -186,6 +186,7 @@ def test_fused_kernel_out_of_range_and_opcheck():
     b = EventBatch.from_windows(random_stream(5000, width=64, height=48), [0, 4000], 2000)
     rows, cols = torch.arange(0, 48, 3), torch.arange(0, 64, 2)
     torch.library.opcheck(torch.ops.ezsr.ezsr_frame.default,
-                          (b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows, cols))
+                          (b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows, cols, [0.5], [2.0]))
     with pytest.raises(RuntimeError, match="'rows' must lie in"):
-        torch.ops.ezsr.ezsr_frame(b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows + 40, cols)
+        torch.ops.ezsr.ezsr_frame(b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows + 40, cols,
+                                  [0.0], [1.0])

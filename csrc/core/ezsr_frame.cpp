@@ -5,8 +5,8 @@
 // entries, so nothing dense is ever scanned. Each thread owns one zeroed scratch plane;
 // while counting it records the entries that become non-zero (the "touched" list). The
 // quantile, the channel maxima and the clearing afterwards all walk that list only, and
-// only the out_h x out_w sampled pixels are read for the output. Cost is O(events +
-// output pixels) per window instead of O(sensor pixels).
+// the output is a constant fill plus the touched pixels that the resize samples. Cost is
+// O(events + output pixels) per window instead of O(sensor pixels).
 #include "ezsr/ezsr_frame.h"
 
 #include <algorithm>
@@ -32,6 +32,21 @@ template <typename Coord>
 void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
   const int64_t hw = a.hist_h * a.hist_w;
   const bool identity = a.hist_w == a.width && a.hist_h == a.height;
+  // Inverse of the output sampling: which output row/column reads each histogram
+  // row/column (-1: none). A downsampling NEAREST resize reads each source at most once
+  // ("one to one"); an upsampling one repeats sources and takes the dense loop instead.
+  std::vector<int64_t> row_inv(a.hist_h, -1), col_inv(a.hist_w, -1);
+  bool one_to_one = true;
+  for (int64_t i = 0; i < a.out_h; ++i) {
+    one_to_one &= row_inv[a.rows[i]] < 0;
+    row_inv[a.rows[i]] = i;
+  }
+  for (int64_t j = 0; j < a.out_w; ++j) {
+    one_to_one &= col_inv[a.cols[j]] < 0;
+    col_inv[a.cols[j]] = j;
+  }
+  std::vector<float> zero(a.channels);
+  for (int64_t k = 0; k < a.channels; ++k) zero[k] = (0.f - a.mean[k]) / a.std[k];
 #pragma omp parallel
   {
     std::vector<float> plane(2 * hw, 0.f);  // per-thread scratch, kept zero between windows
@@ -71,15 +86,32 @@ void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
                                       : quantile_linear(vals.data(), vals.size(), 0.75);
       // step 5: the clipped channel's max is min(max, q)
       const float div0 = std::min(cmax[0], q) + 1.f, div1 = std::min(cmax[1], q) + 1.f;
-      // steps 6-7: mean of the channels at the sampled pixels only
-      float* out = a.out + b * a.out_h * a.out_w;
-      for (int64_t i = 0; i < a.out_h; ++i) {
-        const float* on = plane.data() + a.rows[i] * a.hist_w;
-        const float* off = on + hw;
-        for (int64_t j = 0; j < a.out_w; ++j) {
-          const int64_t c = a.cols[j];
-          out[i * a.out_w + j] = (std::min(on[c], q) / div0 + std::min(off[c], q) / div1) / 2.f;
+      // steps 6-7: mean of the channels at the sampled pixels, then each output channel's
+      // (gray - mean) / std. Most sampled pixels are empty and get the constant
+      // (0 - mean) / std; with a one-to-one sampling only the touched pixels are computed.
+      const int64_t opix = a.out_h * a.out_w;
+      float* out = a.out + b * a.channels * opix;
+      auto value = [&](int64_t pix, int64_t k) {
+        const float v0 = plane[pix], v1 = plane[hw + pix];
+        return ((std::min(v0, q) / div0 + std::min(v1, q) / div1) / 2.f - a.mean[k]) / a.std[k];
+      };
+      if (one_to_one) {
+        for (int64_t k = 0; k < a.channels; ++k)
+          std::fill(out + k * opix, out + (k + 1) * opix, zero[k]);
+        for (int64_t idx : touched) {
+          const int64_t pix = idx >= hw ? idx - hw : idx;
+          const int64_t i = row_inv[pix / a.hist_w], j = col_inv[pix % a.hist_w];
+          if (i < 0 || j < 0) continue;
+          for (int64_t k = 0; k < a.channels; ++k) out[k * opix + i * a.out_w + j] = value(pix, k);
         }
+      } else {
+        for (int64_t i = 0; i < a.out_h; ++i)
+          for (int64_t k = 0; k < a.channels; ++k)
+            for (int64_t j = 0; j < a.out_w; ++j) {
+              const int64_t pix = a.rows[i] * a.hist_w + a.cols[j];
+              out[k * opix + i * a.out_w + j] =
+                  (plane[pix] == 0.f && plane[hw + pix] == 0.f) ? zero[k] : value(pix, k);
+            }
       }
       for (int64_t idx : touched) plane[idx] = 0.f;
       a.dropped[b] = dropped;

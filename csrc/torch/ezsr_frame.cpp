@@ -3,14 +3,17 @@
 // (ezsr/ops/ezsr_preprocess.py).
 #include <torch/library.h>
 
+#include <vector>
+
 #include "checks.h"
 #include "ezsr/ezsr_frame.h"
 
 TORCH_LIBRARY_FRAGMENT(ezsr, m) {
-  // gray [B, rows, cols] float32 and dropped [B] int64.
+  // frame [B, len(mean), rows, cols] float32 ((gray - mean[c]) / std[c]), dropped [B] int64.
   m.def(
       "ezsr_frame(Tensor x, Tensor y, Tensor p, Tensor offsets, int width, int height, "
-      "int hist_width, int hist_height, Tensor rows, Tensor cols) -> (Tensor, Tensor)");
+      "int hist_width, int hist_height, Tensor rows, Tensor cols, float[] mean, float[] std) "
+      "-> (Tensor, Tensor)");
 }
 
 namespace ezsr_torch {
@@ -30,11 +33,13 @@ void check_index(const at::Tensor& idx, const char* name, int64_t limit) {
 template <typename Coord>
 void call(const at::Tensor& x, const at::Tensor& y, const at::Tensor& p, const at::Tensor& offsets,
           int64_t width, int64_t height, int64_t hist_width, int64_t hist_height,
-          const at::Tensor& rows, const at::Tensor& cols, at::Tensor& out, at::Tensor& dropped) {
+          const at::Tensor& rows, const at::Tensor& cols, const std::vector<float>& mean,
+          const std::vector<float>& std, at::Tensor& out, at::Tensor& dropped) {
   ezsr::EzsrFrameArgs<Coord> a{x.data_ptr<Coord>(), y.data_ptr<Coord>(), p.data_ptr<uint8_t>(),
                                offsets.data_ptr<int64_t>(), offsets.numel() - 1, width, height,
                                hist_width, hist_height, rows.data_ptr<int64_t>(), rows.numel(),
-                               cols.data_ptr<int64_t>(), cols.numel(), out.data_ptr<float>(),
+                               cols.data_ptr<int64_t>(), cols.numel(), mean.data(), std.data(),
+                               static_cast<int64_t>(mean.size()), out.data_ptr<float>(),
                                dropped.data_ptr<int64_t>()};
   ezsr::ezsr_frame_cpu(a);
 }
@@ -43,7 +48,9 @@ std::tuple<at::Tensor, at::Tensor> ezsr_frame_cpu(const at::Tensor& x, const at:
                                                   const at::Tensor& p, const at::Tensor& offsets,
                                                   int64_t width, int64_t height,
                                                   int64_t hist_width, int64_t hist_height,
-                                                  const at::Tensor& rows, const at::Tensor& cols) {
+                                                  const at::Tensor& rows, const at::Tensor& cols,
+                                                  at::ArrayRef<double> mean,
+                                                  at::ArrayRef<double> std) {
   const int64_t batch = check_event_batch(x, y, p, offsets);
   TORCH_CHECK(width > 0 && height > 0 && hist_width > 0 && hist_height > 0,
               "ezsr.ezsr_frame: sensor and histogram sizes must be > 0, got ", width, "x", height,
@@ -51,12 +58,17 @@ std::tuple<at::Tensor, at::Tensor> ezsr_frame_cpu(const at::Tensor& x, const at:
   check_offsets_host(offsets, x.numel());
   check_index(rows, "rows", hist_height);
   check_index(cols, "cols", hist_width);
-  auto out = at::empty({batch, rows.numel(), cols.numel()}, x.options().dtype(at::kFloat));
+  TORCH_CHECK(!mean.empty() && mean.size() == std.size(),
+              "ezsr.ezsr_frame: 'mean' and 'std' must have the same length >= 1, got ",
+              mean.size(), " and ", std.size());
+  const std::vector<float> m(mean.begin(), mean.end()), s(std.begin(), std.end());
+  auto out = at::empty({batch, static_cast<int64_t>(m.size()), rows.numel(), cols.numel()},
+                       x.options().dtype(at::kFloat));
   auto dropped = at::zeros({batch}, x.options().dtype(at::kLong));
   if (x.scalar_type() == at::kShort)
-    call<int16_t>(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols, out, dropped);
+    call<int16_t>(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols, m, s, out, dropped);
   else
-    call<int32_t>(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols, out, dropped);
+    call<int32_t>(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols, m, s, out, dropped);
   return {out, dropped};
 }
 

@@ -187,10 +187,10 @@ def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str 
         raise ValueError(f"ezsr_preprocess: the sensor size {b.width}x{b.height} is empty")
     hh, hw = (out_size, out_size) if mode == "squash" else (b.height, b.width)
     rows, cols = resize_crop_index(hh, hw, out_size, mode)
-    gray, dropped = torch.ops.ezsr.ezsr_frame(b.x, b.y, b.p, b.offsets, b.width, b.height, hw, hh,
-                                              rows, cols)
+    out, dropped = torch.ops.ezsr.ezsr_frame(b.x, b.y, b.p, b.offsets, b.width, b.height, hw, hh,
+                                             rows, cols, list(CLIP_MEAN), list(CLIP_STD))
     report_dropped(dropped, out_of_bounds, "ezsr_preprocess", b.width, b.height)
-    return _normalise(gray)
+    return out
 
 
 def ezsr_visualize(events: Events) -> np.ndarray:
@@ -214,7 +214,8 @@ def ezsr_visualize(events: Events) -> np.ndarray:
 if _ext._C is not None and hasattr(torch.ops.ezsr, "ezsr_frame"):
 
     @torch.library.register_fake("ezsr::ezsr_frame")
-    def _ezsr_frame_fake(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols):
+    def _ezsr_frame_fake(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols,
+                         mean, std):
         batch = offsets.shape[0] - 1
-        return (x.new_empty((batch, rows.shape[0], cols.shape[0]), dtype=torch.float32),
+        return (x.new_empty((batch, len(mean), rows.shape[0], cols.shape[0]), dtype=torch.float32),
                 x.new_empty((batch,), dtype=torch.int64))

@@ -14,7 +14,9 @@ namespace ezsr {
 //                      path builds it at 224x224; the crop path at the sensor size)
 //   rows [out_h], cols [out_w]  int64 source pixel (in the histogram grid) of every
 //                      output pixel: the NEAREST resize + center crop of step 7
-//   out  [B, out_h, out_w] float32 gray picture; dropped [B] int64
+//   mean, std [channels] float32: out[b, c] = (gray - mean[c]) / std[c] (CLIP's
+//                      normalisation, the same gray in every channel)
+//   out  [B, channels, out_h, out_w] float32; dropped [B] int64
 template <typename Coord>
 struct EzsrFrameArgs {
   const Coord* x;
@@ -28,6 +30,9 @@ struct EzsrFrameArgs {
   int64_t out_h;
   const int64_t* cols;
   int64_t out_w;
+  const float* mean;
+  const float* std;
+  int64_t channels;
   float* out;
   int64_t* dropped;
 };
