@@ -49,7 +49,8 @@ struct VoxelSplit {
 
 EZSR_HD inline VoxelSplit voxel_split(double tau, int64_t bins) {
   const double pos = tau * static_cast<double>(bins - 1);
-  int64_t b0 = static_cast<int64_t>(floor(pos));
+  // pos >= 0 (tau is clamped), so truncation is floor without a libm call
+  int64_t b0 = static_cast<int64_t>(pos);
   if (b0 > bins - 1) b0 = bins - 1;
   const double frac = pos - static_cast<double>(b0);
   return {b0, static_cast<float>(1.0 - frac), static_cast<float>(frac)};
