@@ -70,7 +70,7 @@ void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
           ++dropped;
           continue;
         }
-        const int64_t idx = (a.p[i] == 1 ? 0 : hw) + y * a.hist_w + x;
+        const int64_t idx = static_cast<int64_t>(a.p[i] != 1) * hw + y * a.hist_w + x;
         if (plane[idx] == 0.f) touched.push_back(idx);
         plane[idx] += 1.f;
       }

@@ -59,7 +59,7 @@ int64_t surface_range(const TemporalArgs<Coord>& a, int64_t begin, int64_t end, 
       continue;
     }
     const float tau = static_cast<float>(normalised_time(a.t[i], t0, t1));
-    float& v = plane[(a.p[i] == 1 ? 0 : hw) + y * a.width + x];
+    float& v = plane[static_cast<int64_t>(a.p[i] != 1) * hw + y * a.width + x];
     v = std::max(v, tau);  // amax: order-free, so unsorted input still gives the max
   }
   return dropped;
