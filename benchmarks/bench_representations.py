@@ -169,6 +169,15 @@ def main() -> int:
     record("ezsr_preprocess", f"per-sample numpy/torch ({nw} windows)", ts, nw, "windows/s")
     ratios["ezsr_preprocess_batched_vs_per_sample"] = ts / tb
     ratios["ezsr_preprocess_ready_batch_vs_per_sample"] = ts / tr
+    # Both again on one thread: on a busy 2-core machine the per-sample baseline's small
+    # torch ops suffer most from thread contention, which inflates the 2-thread ratio.
+    torch.set_num_threads(1)
+    tb1, ts1 = best_of(batched, 3), best_of(per_sample, 1)
+    torch.set_num_threads(threads)
+    record("ezsr_preprocess", f"ezsr_preprocess incl. gather, 1 thread ({nw})", tb1, nw,
+           "windows/s")
+    record("ezsr_preprocess", f"per-sample numpy/torch, 1 thread ({nw})", ts1, nw, "windows/s")
+    ratios["ezsr_preprocess_batched_vs_per_sample_1_thread"] = ts1 / tb1
 
     # ------------------------------------------------------------------- 3. GPU
     if torch.cuda.is_available():
