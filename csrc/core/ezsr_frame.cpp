@@ -4,7 +4,8 @@
 // The trick: a window of 15,000 events touches at most 15,000 of the 614,400 histogram
 // entries, so nothing dense is ever scanned. Each thread owns one zeroed scratch plane;
 // while counting it records the entries that become non-zero (the "touched" list). The
-// quantile, the channel maxima and the clearing afterwards all walk that list only, and
+// quantile (from a frequency table of the integer counts: no sort), the channel maxima and
+// the clearing afterwards all walk that list only, and
 // the output is a constant fill plus the touched pixels that the resize samples. Cost is
 // O(events + output pixels) per window instead of O(sensor pixels).
 #include "ezsr/ezsr_frame.h"
@@ -26,6 +27,22 @@ float quantile_linear(float* v, int64_t n, double q) {
   const float f = static_cast<float>(pos - static_cast<double>(lo));
   const float d = b - a;
   return f >= 0.5f ? b - d * (1.f - f) : a + d * f;
+}
+
+float quantile_of_counts(const int64_t* freq, int64_t freq_size, int64_t n, double q) {
+  const double pos = q * static_cast<double>(n - 1);
+  const int64_t lo = static_cast<int64_t>(std::floor(pos));
+  const int64_t hi = std::min(lo + 1, n - 1);
+  int64_t a = -1, b = -1, seen = 0;  // the lo-th and hi-th smallest values (0-based)
+  for (int64_t v = 0; v < freq_size && b < 0; ++v) {
+    seen += freq[v];
+    if (a < 0 && seen > lo) a = v;
+    if (seen > hi) b = v;
+  }
+  const float fa = static_cast<float>(a), fb = static_cast<float>(b);
+  const float f = static_cast<float>(pos - static_cast<double>(lo));
+  const float d = fb - fa;
+  return f >= 0.5f ? fb - d * (1.f - f) : fa + d * f;
 }
 
 template <typename Coord>
@@ -51,7 +68,7 @@ void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
   {
     std::vector<float> plane(2 * hw, 0.f);  // per-thread scratch, kept zero between windows
     std::vector<int64_t> touched;
-    std::vector<float> vals;
+    std::vector<int64_t> freq;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < a.batch; ++b) {
       touched.clear();
@@ -74,16 +91,19 @@ void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
         if (plane[idx] == 0.f) touched.push_back(idx);
         plane[idx] += 1.f;
       }
-      // step 4: every touched entry is a count >= 1 > 0.1, the untouched ones are 0
-      vals.resize(touched.size());
+      // step 4: every touched entry is an integer count >= 1 > 0.1, the untouched ones
+      // are 0; the quantile comes from a frequency table of the counts (no sort)
       float cmax[2] = {0.f, 0.f};
-      for (size_t k = 0; k < touched.size(); ++k) {
-        vals[k] = plane[touched[k]];
-        float& m = cmax[touched[k] >= hw];
-        m = std::max(m, vals[k]);
+      for (int64_t idx : touched) {
+        float& m = cmax[idx >= hw];
+        m = std::max(m, plane[idx]);
       }
-      const float q = touched.empty() ? std::numeric_limits<float>::infinity()
-                                      : quantile_linear(vals.data(), vals.size(), 0.75);
+      const int64_t top = static_cast<int64_t>(std::max(cmax[0], cmax[1]));
+      freq.assign(top + 1, 0);
+      for (int64_t idx : touched) ++freq[static_cast<int64_t>(plane[idx])];
+      const float q = touched.empty()
+                          ? std::numeric_limits<float>::infinity()
+                          : quantile_of_counts(freq.data(), top + 1, touched.size(), 0.75);
       // step 5: the clipped channel's max is min(max, q)
       const float div0 = std::min(cmax[0], q) + 1.f, div1 = std::min(cmax[1], q) + 1.f;
       // steps 6-7: mean of the channels at the sampled pixels, then each output channel's

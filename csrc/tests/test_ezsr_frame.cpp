@@ -12,6 +12,11 @@ int main() {
     CHECK(ezsr::quantile_linear(a.data(), 3, 0.75) == 2.f);
     CHECK(ezsr::quantile_linear(b.data(), 4, 0.75) == 3.25f);
     CHECK(ezsr::quantile_linear(c.data(), 1, 0.75) == 5.f);
+    // the same from frequency tables
+    const int64_t fa[] = {0, 2, 0, 1}, fb[] = {0, 1, 1, 1, 1}, fc[] = {0, 0, 0, 0, 0, 1};
+    CHECK(ezsr::quantile_of_counts(fa, 4, 3, 0.75) == 2.f);
+    CHECK(ezsr::quantile_of_counts(fb, 5, 4, 0.75) == 3.25f);
+    CHECK(ezsr::quantile_of_counts(fc, 6, 1, 0.75) == 5.f);
   }
   {  // ON (0,0) x3, ON (1,0), OFF (1,1); out-of-range (2,0) dropped; then an empty window.
     std::vector<int32_t> x{0, 0, 0, 1, 1, 2}, y{0, 0, 0, 0, 1, 0};

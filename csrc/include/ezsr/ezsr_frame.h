@@ -44,4 +44,8 @@ void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a);
 // b - (b - a) * (1 - f) when f >= 0.5) of v[0..n), which it reorders; n > 0.
 float quantile_linear(float* v, int64_t n, double q);
 
+// The same quantile of n positive integer counts given as a frequency table:
+// freq[v] = how many of the counts equal v, for v in [0, freq_size). O(freq_size).
+float quantile_of_counts(const int64_t* freq, int64_t freq_size, int64_t n, double q);
+
 }  // namespace ezsr
