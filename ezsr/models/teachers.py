@@ -123,6 +123,8 @@ class SentenceEncoder:
 
     def __init__(self, path: str | Path | None = None, device="cpu", batch_size: int = 256):
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()
         path = str(path or minilm_path())
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
