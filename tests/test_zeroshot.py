@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -178,9 +176,22 @@ def test_eval_fake_n_cars_layout(tmp_path):
     assert rep["top1"] == 1.0 and rep["n"] == 3
 
 
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "ezsr", *args], cwd=ROOT, capture_output=True,
-                          text=True, env=env, timeout=300)
+class Result:
+    def __init__(self, code, out, err):
+        self.returncode, self.stdout, self.stderr = code, out, err
+
+
+@pytest.fixture()
+def run_cli(capsys):
+    """Run `ezsr ARGS...` in this process (cli.main), returning code, stdout, stderr."""
+    from ezsr.cli import main
+
+    def run(*args, env=None):
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -199,11 +210,12 @@ def tiny_clip(tmp_path_factory):
     return d
 
 
-def test_cli_classify_with_checkpoint(tiny_clip, tmp_path):
+def test_cli_classify_with_checkpoint(tiny_clip, tmp_path, run_cli, monkeypatch):
     from ezsr import io
     ev_file = tmp_path / "ev.npz"
     io.write(ev_file, blob_events("left", width=640, height=480))
-    env = {"EZSR_CACHE": str(tmp_path / "c"), "PATH": "/usr/bin:/bin"}
+    monkeypatch.setenv("EZSR_CACHE", str(tmp_path / "c"))
+    env = None
     r = run_cli("classify", str(ev_file), "--classes", "cat, dog,car", "--checkpoint",
                 str(tiny_clip / "tiny.pt"), "--model", "test-tiny", "--top", "2", "--json",
                 "--templates", "simple", env=env)
