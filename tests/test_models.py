@@ -145,6 +145,7 @@ def test_eva_state_dict_round_trip(tmp_path):
     sd = {("text." + k if not k.startswith(("visual.", "logit_scale")) else k): v
           for k, v in a.state_dict().items()}
     sd["visual.rope.freqs_cos"] = torch.zeros(16, 16)  # stored by EVA-CLIP, recomputed here
+    sd["visual.blocks.0.attn.rope.freqs_sin"] = torch.zeros(16, 16)
     torch.save(sd, tmp_path / "eva.pt")
     b = create_model("test-tiny-eva", pretrained=tmp_path / "eva.pt")
     x = torch.randn(2, 3, 32, 32)

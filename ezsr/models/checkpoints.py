@@ -251,7 +251,10 @@ def internal_to_hf(sd: dict) -> dict:
     return out
 
 
-_EVA_IGNORED = ("visual.rope.", "visual.rope_cos", "visual.rope_sin")
+def _is_rope_table(key: str) -> bool:
+    """EVA-CLIP stores its rotary tables (visual.rope.freqs_cos, and per block
+    visual.blocks.i.attn.rope.freqs_*); ezsr recomputes them."""
+    return key.startswith("visual.") and (".rope." in key or key.endswith(("rope_cos", "rope_sin")))
 
 
 def eva_to_internal(sd: dict) -> dict:
@@ -259,7 +262,7 @@ def eva_to_internal(sd: dict) -> dict:
     keeps EVA names; rotary tables stored in the checkpoint are recomputed instead."""
     out = {}
     for k, v in sd.items():
-        if k.startswith(_EVA_IGNORED):
+        if _is_rope_table(k):
             continue
         out[k[len("text."):] if k.startswith("text.") else k] = v
     return out
@@ -271,7 +274,7 @@ def to_internal(sd: dict, fmt: str) -> dict:
     if fmt == "eva":
         return eva_to_internal(sd)
     if fmt == "ezsr":
-        return {k: v for k, v in sd.items() if not k.startswith(_EVA_IGNORED)}
+        return {k: v for k, v in sd.items() if not _is_rope_table(k)}
     return dict(sd)
 
 
