@@ -197,6 +197,11 @@ def test_ezsr_image_tower_checkpoint_reports_keys(tiny, tmp_path):
     assert torch.equal(m.visual.conv1.weight, base.visual.conv1.weight + 1)
     assert torch.equal(m.visual.proj, base.visual.proj)          # kept from the base
     assert torch.equal(m.text_projection, base.text_projection)  # text tower untouched
+    # a tower saved from model.visual (no `visual.` prefix) loads the same way
+    torch.save({k[len("visual."):]: v for k, v in vis.items()}, tmp_path / "bare.pth")
+    m2 = create_model("test-tiny", pretrained=tiny["dir"] / "hf", image_checkpoint=tmp_path / "bare.pth")
+    assert torch.equal(m2.visual.conv1.weight, m.visual.conv1.weight)
+    assert m2.load_reports[-1].missing == ["proj"]
 
 
 def test_event_encoder_channels(tiny, tmp_path):

@@ -252,3 +252,31 @@ def test_cli_classify_with_checkpoint(tiny_clip, tmp_path, run_cli, monkeypatch)
     io.write(few, blob_events("left", n=5, width=640, height=480))
     r = run_cli("classify", str(few), "--classes", "a,b", env=env)
     assert r.returncode == 1 and "at least 10" in r.stderr
+
+
+def test_eval_fake_n_caltech101_layout(tmp_path):
+    from ezsr import io
+    if "npy" not in io.known_formats():
+        pytest.skip("ezsr.io has no .npy reader yet (io issue)")
+    root = tmp_path / "N-Caltech101" / "testing"
+    write_fake(root, {"Faces_easy": ["left"], "airplanes": ["right"]}, suffix=".npy")
+    ds = load_dataset("n-caltech101", tmp_path / "N-Caltech101")
+    assert len(ds.folders) == 101 and len(ds.samples) == 2
+    assert ds.classnames[ds.samples[0].label] == "Faces_easy"
+    ds_ec = load_dataset("n-caltech101", tmp_path / "N-Caltech101", protocol="eventclip")
+    assert ds_ec.classnames[ds_ec.samples[0].label] == "face"
+
+
+def test_cli_eval_json(tiny_clip, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setenv("EZSR_CACHE", str(tmp_path / "c"))
+    write_fake(tmp_path / "mini" / "extracted_val",
+               {"n01440764": ["left", "right"], "n01443537": ["right"]})
+    r = run_cli("eval", "--dataset", "mini-n-imagenet", "--root", tmp_path / "mini",
+                "--checkpoint", tiny_clip / "tiny.pt", "--model", "test-tiny", "--templates",
+                "simple", "--json", "--no-progress", "--batch-size", "2")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["n"] == 3 and rep["classes"] == 2 and rep["top5"] == 1.0
+    assert 0.0 <= rep["top1"] <= 1.0 and set(rep["per_class"]) <= {"tench", "goldfish"}
+    r = run_cli("eval", "--dataset", "n-cars", "--root", tmp_path / "nothing")
+    assert r.returncode == 1 and "not a folder" in r.stderr

@@ -161,6 +161,10 @@ def _unwrap(obj: dict) -> dict[str, torch.Tensor]:
             continue
         k = k[len("module."):] if k.startswith("module.") else k
         out[k] = v
+    # a bare image tower saved from model.visual: give it the `visual.` prefix
+    if ("conv1.weight" in out or "patch_embed.proj.weight" in out) and \
+            not any(k.startswith("visual.") for k in out):
+        out = {"visual." + k: v for k, v in out.items()}
     return out
 
 
