@@ -14,7 +14,6 @@ from ezsr.zeroshot import (OPENAI_IMAGENET_TEMPLATES, build_classifier, classify
                            imagenet_classes, n_caltech101_classes, n_cars_classes, prompt_name)
 from ezsr.zeroshot.evaluate import accuracy_report, eventclip_starts, evaluate, load_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class FakeTeacher:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ezsr.models.checkpoints import (CheckpointError, LoadReport, config_from_hf, load_into)
+from ezsr.models.checkpoints import LoadReport, config_from_hf, load_into
 from ezsr.models.clip import CLIP, build_vision
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,11 @@ def create_event_encoder(name: str, in_chans: int = 3, pretrained: str | Path | 
     for path, strict in ((init, True), (pretrained, False)):
         if path is None:
             continue
-        try:
-            reports.append(load_into(visual, path, strict=strict, prefix="visual."))
-        except CheckpointError:
-            raise
+        reports.append(load_into(visual, path, strict=strict, prefix="visual."))
     if in_chans != 3:
         rgb = visual.patch_weight.detach()
         adapted = build_vision(cfg["vision"], cfg["embed_dim"], in_chans=in_chans)
-        sd = {k: v for k, v in visual.state_dict().items()}
+        sd = dict(visual.state_dict())
         key = "conv1.weight" if "conv1.weight" in sd else "patch_embed.proj.weight"
         sd[key] = adapt_patch_weight(rgb, in_chans)
         adapted.load_state_dict(sd)

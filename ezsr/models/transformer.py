@@ -14,7 +14,6 @@ All tensors are [B, N, W] float (batch, tokens, width).
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -198,4 +197,4 @@ def init_normal_(module: nn.Module, std: float = 0.02) -> None:
 
 
 __all__ = ["Transformer", "ResidualAttentionBlock", "EVABlock", "rope_tables", "rotate_pairs",
-           "QuickGELU", "init_normal_", "math"]
+           "QuickGELU", "init_normal_"]
