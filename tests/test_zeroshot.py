@@ -54,6 +54,8 @@ def blob_events(side: str, n: int = 3000, width: int = 64, height: int = 48, see
     x0 = width // 4 if side == "left" else width * 3 // 4 - 16  # inside the centre crop
     x = torch.randint(x0, x0 + 16, (n,), generator=g)
     y = torch.randint(10, 38, (n,), generator=g)
+    # one event in each far corner, so readers that infer the sensor size (max + 1) agree
+    x[0], y[0], x[-1], y[-1] = 0, 0, width - 1, height - 1
     t = torch.arange(n, dtype=torch.int64) * 10
     p = torch.randint(0, 2, (n,), generator=g)
     return Events(x, y, t, p, width, height)
