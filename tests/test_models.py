@@ -226,3 +226,20 @@ def test_config_json_is_registered_data():
     cfg = get_config("EVA02-CLIP-L-14")
     assert cfg["vision"]["rope"] and cfg["vision"]["swiglu"] and cfg["vision"]["subln"]
     assert json.loads(json.dumps(cfg)) == cfg
+
+
+def test_clip_teacher_interface(tiny):
+    from ezsr.models import CLIP_MEAN, CLIP_STD, CLIPTeacher
+    from tests.test_tokenizer import MERGES, vocab_list
+    from ezsr.models.tokenizer import Tokenizer
+    tok = Tokenizer({t: i for i, t in enumerate(vocab_list())}, MERGES, context_length=16)
+    m = create_model("test-tiny", pretrained=tiny["dir"] / "hf")
+    t = CLIPTeacher(m, tok)
+    assert t.embed_dim == 32
+    x = torch.rand(2, 3, 32, 48)  # wider than tall: the centre 32x32 is used
+    mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    expect = torch.nn.functional.normalize(m.encode_image((x[..., 8:40] - mean) / std), dim=-1)
+    assert max_err(t.encode_image(x), expect) <= 1e-5
+    e = t.encode_text(["a photo of a cat.", "the dog"])
+    assert e.shape == (2, 32) and torch.allclose(e.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert max_err(e, torch.nn.functional.normalize(m.encode_text(tok(["a photo of a cat.", "the dog"])), dim=-1)) <= 1e-6
