@@ -14,8 +14,9 @@ Protocols:
 * "eventclip": multi-view (reference §2): windows of N events (20k N-Caltech101, 30k
   N-Cars, 70k N-ImageNet) at arange(0, n, N) plus a last [n-N, n) one when the remainder
   is > N/2, up to 10 views, logits averaged; prompt `a point cloud image of a {}`; names
-  lower-cased with `_` -> space and EventCLIP's renames. Each view is rendered with
-  ezsr.ops.ezsr_preprocess (not EventCLIP's own frame rendering; see docs/models.md).
+  lower-cased with `_` -> space and EventCLIP's renames. Each view is EventCLIP's frame
+  (ezsr.ops eventclip_frame) through the teacher's own image preprocessing; where that op
+  is absent, ezsr_preprocess is used and a warning says so.
 Windows are deterministic, so a run is repeatable.
 """
 
@@ -189,6 +190,30 @@ def accuracy_report(logits: torch.Tensor, labels: torch.Tensor, classnames: list
     return rep
 
 
+_warned_frames = False
+
+
+def encode_views(teacher, batch: EventBatch, protocol: str, mode: str) -> torch.Tensor:
+    """Unit embeddings of a batch of views. EventCLIP protocol: EventCLIP's RGB frame
+    (ezsr.ops.representation(..., "eventclip_frame"), 0..255) through the teacher's own
+    image preprocessing (CLIP: bicubic resize, centre crop, normalise), as EventCLIP does;
+    EZSR protocol (or no eventclip_frame op): EZSR preprocessing."""
+    global _warned_frames
+    from ezsr.zeroshot.classifier import encode_events
+    if protocol == "eventclip":
+        try:
+            from ezsr.ops import REPRESENTATIONS, representation
+            if "eventclip_frame" in REPRESENTATIONS:
+                return teacher.encode_image(representation(batch, "eventclip_frame") / 255.0)
+        except ImportError:
+            pass
+        if not _warned_frames:
+            log.warning("ezsr.ops has no eventclip_frame representation: EventCLIP views are "
+                        "rendered with EZSR preprocessing")
+            _warned_frames = True
+    return encode_events(teacher, batch, mode)
+
+
 @torch.no_grad()
 def evaluate(dataset: Dataset, teacher, protocol: str = "ezsr", batch_size: int = 32,
              templates=None, mode: str | None = None, split_file=None, progress: bool = True,
@@ -197,7 +222,7 @@ def evaluate(dataset: Dataset, teacher, protocol: str = "ezsr", batch_size: int 
     from tqdm import tqdm
 
     from ezsr import io
-    from ezsr.zeroshot.classifier import _logit_scale, build_classifier, encode_events
+    from ezsr.zeroshot.classifier import _logit_scale, build_classifier
 
     templates = templates or ("eventclip" if protocol == "eventclip" else "openai")
     mode = mode or ("squash" if dataset.name in ("n-imagenet", "mini-n-imagenet")
@@ -212,7 +237,7 @@ def evaluate(dataset: Dataset, teacher, protocol: str = "ezsr", batch_size: int 
         width = max(v.width for v in views)
         height = max(v.height for v in views)
         batch = EventBatch.from_streams(views, width, height).to(device)  # preprocess on device
-        emb = encode_events(teacher, batch, mode).to(device).float()
+        emb = encode_views(teacher, batch, protocol, mode).to(device).float()
         lg = scale * emb @ w
         i = 0
         for label, vs in pending:
