@@ -89,10 +89,7 @@ def build_classifier(model, classnames: Sequence[str], templates: Sequence[str] 
 # ------------------------------------------------------------------ events -> images
 def _preprocess(events, out_size: int, mode: str) -> torch.Tensor:
     """ezsr.ops.ezsr_preprocess (reference §1 steps 3-7) -> [B, 3, S, S] CLIP-normalised."""
-    try:
-        from ezsr.ops import ezsr_preprocess
-    except ImportError:
-        from ezsr.zeroshot._preprocess_fallback import ezsr_preprocess
+    from ezsr.ops import ezsr_preprocess
     return ezsr_preprocess(events, out_size=out_size, mode=mode)
 
 
@@ -115,11 +112,8 @@ def encode_events(teacher, events: Events | EventBatch, mode: str = "crop",
 
 
 def default_window_start(n_events: int, window: int = EZSR_WINDOW) -> int:
-    try:
-        from ezsr.ops import default_window_start as f
-        return int(f(n_events, window))
-    except ImportError:
-        return max(0, (n_events - window) // 2)
+    from ezsr.ops import default_window_start as f
+    return int(f(n_events, window))
 
 
 def select_window(events: Events, window: int = EZSR_WINDOW, start: int | None = None) -> Events:
