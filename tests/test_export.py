@@ -1,0 +1,228 @@
+"""ONNX export: the in-graph EZSR preprocessing against an independent numpy reference and
+EZSR's own picture, and ONNX Runtime vs PyTorch parity for both graphs in fp32 and fp16."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import shared_file
+from _tiny_vit import TinyViT
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from export.graph import CLIP_MEAN, CLIP_STD, EZSRPreprocess, HalfEncoder  # noqa: E402
+from export.onnx_export import (build_classifier_module, example_inputs, export_onnx,  # noqa: E402
+                                ort_session, pad_events, parity, read_metadata)
+
+H, W = 480, 640
+
+
+def ezsr_reference(x, y, p, height=H, width=W, out=224, normalize=True):
+    """Reference §1 steps 3-7 in numpy + F.interpolate, written independently of export/."""
+    hist = np.zeros((2, height, width), np.float64)
+    np.add.at(hist, ((np.asarray(p) <= 0.5).astype(int), np.asarray(y), np.asarray(x)), 1)
+    nz = hist[hist > 0.1]
+    if nz.size:
+        hist = np.minimum(hist, np.quantile(nz, 0.75))
+    hist = hist / (hist.max(axis=(1, 2), keepdims=True) + 1)
+    gray = torch.from_numpy(hist.mean(0)).float()[None, None]
+    if out is None:
+        return gray[0, 0].numpy()
+    short, long = min(height, width), max(height, width)
+    size = (out, int(out * long / short)) if height <= width else (int(out * long / short), out)
+    img = F.interpolate(gray, size=size, mode="nearest")
+    top, left = round((size[0] - out) / 2), round((size[1] - out) / 2)
+    img = img[:, :, top:top + out, left:left + out].expand(1, 3, out, out)
+    if normalize:
+        img = (img - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return img[0].numpy()
+
+
+def real_window(start=26502, n=15000):
+    from ezsr import io
+
+    ev = io.read(shared_file("n_imagenet/ezsr_test_event.npz"))
+    assert len(ev) == 107037 and (ev.width, ev.height) == (640, 480)
+    return ev.window(start, n)
+
+
+def _rows(win):
+    return (win.x.int()[None], win.y.int()[None], win.p.int()[None],
+            torch.ones(1, len(win), dtype=torch.bool))
+
+
+# ------------------------------------------------------------------ preprocessing
+@pytest.mark.parametrize("case", ["random", "hot_pixel", "one_event", "empty_row", "out_of_range"])
+def test_preprocess_matches_reference(case):
+    g = np.random.default_rng(1)
+    n = 3000
+    x, y, p = g.integers(0, W, n), g.integers(0, H, n), g.integers(0, 2, n)
+    valid = np.ones(n, bool)
+    if case == "hot_pixel":  # one pixel far above the 0.75-quantile, must be clipped
+        x[:800], y[:800], p[:800] = 5, 7, 1
+    elif case == "one_event":
+        valid[1:] = False
+    elif case == "empty_row":
+        valid[:] = False
+    elif case == "out_of_range":  # ignored, as padding
+        x[:10] = W + 3
+        y[10:20] = -1
+    keep = valid & (x >= 0) & (x < W) & (y >= 0) & (y < H)
+    want = ezsr_reference(x[keep], y[keep], p[keep])
+    pre = EZSRPreprocess((H, W))
+    got = pre(*(torch.from_numpy(a)[None] for a in (x, y, p, valid)))[0].numpy()
+    assert got.shape == (3, 224, 224)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    if case == "empty_row":
+        np.testing.assert_allclose(got[0], -CLIP_MEAN[0] / CLIP_STD[0], atol=1e-6)
+
+
+def test_preprocess_rows_are_independent_and_padding_is_ignored():
+    g = np.random.default_rng(2)
+    a = [g.integers(0, s, 1000) for s in (W, H, 2)]
+    b = [g.integers(0, s, 400) for s in (W, H, 2)]
+    rows = pad_events([_events(*a), _events(*b)])
+    assert rows["x"].shape == (2, 1000) and rows["valid"][1].sum() == 400
+    out = EZSRPreprocess((H, W))(*(torch.from_numpy(rows[k]) for k in ("x", "y", "p", "valid")))
+    np.testing.assert_allclose(out[0].numpy(), ezsr_reference(*a), atol=1e-5)
+    np.testing.assert_allclose(out[1].numpy(), ezsr_reference(*b), atol=1e-5)
+
+
+def _events(x, y, p):
+    from ezsr.events import Events
+
+    return Events(x.astype(np.int32), y.astype(np.int32), np.arange(len(x)), p, W, H)
+
+
+def test_preprocess_squash_mode():
+    g = np.random.default_rng(3)
+    x, y, p = g.integers(0, W, 2000), g.integers(0, H, 2000), g.integers(0, 2, 2000)
+    got = EZSRPreprocess((H, W), mode="squash")(
+        *(torch.from_numpy(a)[None] for a in (x, y, p)), torch.ones(1, 2000, dtype=torch.bool))
+    want = ezsr_reference(x * 224 // W, y * 224 // H, p, height=224, width=224)
+    np.testing.assert_allclose(got[0].numpy(), want, atol=1e-5)
+
+
+def test_preprocess_reproduces_ezsr_reference_png():
+    """EZSR's own visualisation of the window at 26502 of the README sample, bit for bit."""
+    from PIL import Image
+
+    png = np.asarray(Image.open(shared_file("n_imagenet/ezsr_event_reference.png")))
+    win = real_window()
+    gray = EZSRPreprocess((H, W), out_size=None, normalize=False)(*_rows(win))[0, 0].numpy()
+    v = (gray - gray.min()) / (gray.max() - gray.min())
+    np.testing.assert_array_equal((v * 255).astype(np.uint8), png)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_preprocess_onnx_graph_real_window():
+    """The preprocessing alone as an ONNX graph under ONNX Runtime, on the real window."""
+    win = real_window()
+    pre = EZSRPreprocess((H, W)).eval()
+    path = "/tmp/ezsr_test_pre.onnx"
+    args = example_inputs("events", batch=2, n_events=512)
+    names = ["x", "y", "p", "valid"]
+    torch.onnx.export(pre, args, path, input_names=names, output_names=["image"],
+                      dynamic_axes={n: {0: "b", 1: "n"} for n in names}, opset_version=17,
+                      dynamo=False)
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    assert "ScatterElements" in ops and "TopK" not in ops
+    feeds = pad_events([win])
+    got = ort_session(path).run(None, feeds)[0][0]
+    np.testing.assert_allclose(got, ezsr_reference(win.x.numpy(), win.y.numpy(), win.p.numpy()),
+                               atol=1e-5)
+
+
+# ----------------------------------------------------------------- whole graphs
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    enc = TinyViT(out_dim=16)
+    cls = F.normalize(torch.randn(16, 10), dim=0)
+    return enc, cls
+
+
+@pytest.mark.parametrize("kind", ["image", "events"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_onnx_parity_random(tiny, kind, precision, tmp_path):
+    enc, cls = tiny
+    names = [f"class{i}" for i in range(10)]
+    path = export_onnx(enc, cls, tmp_path / "m.onnx", kind=kind, precision=precision,
+                       class_names=names)
+    model = onnx.load(str(path))
+    assert model.opset_import[0].version >= 17
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("LayerNormalization") == 6  # ln_pre, 2 per block x 2, ln_post
+    meta = read_metadata(path)
+    assert meta["class_names"] == names and meta["kind"] == kind
+    module = build_classifier_module(enc, cls, kind, precision)
+    # batch 3 and 5000 events: neither is the traced batch 2 / 2048 events
+    r = parity(module, path, example_inputs(kind, batch=3, n_events=5000, seed=7))
+    tol = 1e-3 if precision == "fp32" else 0.15  # logits are ~+-40 (scale 100)
+    assert r["max_abs_diff"] < tol, r
+    assert r["top1_agreement"] == 1.0, r
+    if precision == "fp16":  # fp16 graph vs the fp32 torch model: same decisions
+        ref = build_classifier_module(enc, cls, kind, "fp32")
+        r32 = parity(ref, path, example_inputs(kind, batch=3, n_events=5000, seed=7))
+        assert r32["max_abs_diff"] < 0.5 and r32["top1_agreement"] == 1.0, r32
+
+
+def test_fp16_graph_keeps_layernorm_and_softmax_fp32(tiny, tmp_path):
+    enc, cls = tiny
+    path = export_onnx(enc, cls, tmp_path / "h.onnx", precision="fp16")
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    types = {v.name: v.type.tensor_type.elem_type for v in
+             list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)}
+    types.update({i.name: i.data_type for i in model.graph.initializer})
+    f32, f16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+    seen = {"LayerNormalization": 0, "Softmax": 0, "MatMul16": 0}
+    for node in model.graph.node:
+        if node.op_type in ("LayerNormalization", "Softmax"):
+            assert types[node.input[0]] == f32, node
+            seen[node.op_type] += 1
+        if node.op_type == "MatMul" and types.get(node.input[0]) == f16:
+            seen["MatMul16"] += 1
+    assert seen["LayerNormalization"] == 6 and seen["Softmax"] == 2 and seen["MatMul16"] >= 4
+    assert types["image"] == f32 and types["logits"] == f32
+
+
+def test_half_encoder_eager_close_to_fp32(tiny):
+    enc, _ = tiny
+    x = torch.randn(2, 3, 224, 224)
+    a, b = enc(x), HalfEncoder(enc)(x)
+    assert b.dtype == torch.float32
+    assert (a - b).abs().max() < 2e-2 * a.abs().max()
+    assert F.softmax is not None and torch.Tensor.softmax.__name__ == "softmax"  # restored
+
+
+def test_onnx_parity_real_window(tiny, tmp_path):
+    """Both graphs on the real N-ImageNet window: events graph == torch on the same events,
+    and image graph fed with the reference preprocessing == events graph."""
+    enc, cls = tiny
+    win = real_window()
+    ev_path = export_onnx(enc, cls, tmp_path / "e.onnx", kind="events")
+    im_path = export_onnx(enc, cls, tmp_path / "i.onnx", kind="image")
+    r = parity(build_classifier_module(enc, cls, "events"), ev_path, list(_rows(win)))
+    assert r["max_abs_diff"] < 1e-3 and r["top1_agreement"] == 1.0, r
+    feeds = pad_events([win, win.window(0, 9000)])
+    ev_logits = ort_session(ev_path).run(None, feeds)[0]
+    img = ezsr_reference(win.x.numpy(), win.y.numpy(), win.p.numpy())[None].astype(np.float32)
+    im_logits = ort_session(im_path).run(None, {"image": img})[0]
+    np.testing.assert_allclose(ev_logits[0], im_logits[0], atol=1e-3)
+    assert not np.allclose(ev_logits[1], ev_logits[0], atol=1e-2)  # rows really differ
+
+
+def test_export_rejects_bad_arguments(tiny, tmp_path):
+    enc, cls = tiny
+    with pytest.raises(ValueError, match="opset"):
+        export_onnx(enc, cls, tmp_path / "a.onnx", opset=13)
+    with pytest.raises(ValueError, match="class names"):
+        export_onnx(enc, cls, tmp_path / "a.onnx", class_names=["a", "b"])
+    with pytest.raises(ValueError, match="precision"):
+        export_onnx(enc, cls, tmp_path / "a.onnx", precision="int8")
+    with pytest.raises(ValueError, match="more than n"):
+        pad_events([_events(np.zeros(5), np.zeros(5), np.zeros(5))], n=3)
