@@ -226,3 +226,87 @@ def test_export_rejects_bad_arguments(tiny, tmp_path):
         export_onnx(enc, cls, tmp_path / "a.onnx", precision="int8")
     with pytest.raises(ValueError, match="more than n"):
         pad_events([_events(np.zeros(5), np.zeros(5), np.zeros(5))], n=3)
+
+
+# ------------------------------------------------------------------- TensorRT
+def test_tensorrt_op_check(tiny, tmp_path):
+    from onnx import TensorProto, helper
+
+    from export.tensorrt import check_tensorrt_support
+
+    enc, cls = tiny
+    for precision in ("fp32", "fp16"):
+        img = export_onnx(enc, cls, tmp_path / f"i{precision}.onnx", precision=precision)
+        assert check_tensorrt_support(img) == []
+    ev = export_onnx(enc, cls, tmp_path / "e.onnx", kind="events")
+    problems = check_tensorrt_support(ev)
+    assert [p["op"] for p in problems] == ["ScatterElements"]  # the histogram's add-scatter
+    assert "reduction='add'" in problems[0]["problem"]
+    # a hand-made graph with one node of each kind of problem, one inside an If branch
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [10000])
+    k = helper.make_tensor("k", TensorProto.INT64, [1], [5000])
+    branch = helper.make_graph([helper.make_node("Unique", ["x"], ["u"], name="inner_unique")],
+                               "b", [], [helper.make_tensor_value_info("u", TensorProto.FLOAT, None)])
+    nodes = [helper.make_node("TopK", ["x", "k"], ["v", "i"], name="topk"),
+             helper.make_node("Det", ["x"], ["d"], name="det"),
+             helper.make_node("Foo", ["x"], ["f"], name="custom", domain="my.ops"),
+             helper.make_node("Relu", ["x"], ["r"], name="ok"),
+             helper.make_node("If", ["c"], ["o"], name="if", then_branch=branch,
+                              else_branch=branch)]
+    g = helper.make_graph(nodes, "g", [x, helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+                          [helper.make_tensor_value_info("r", TensorProto.FLOAT, [10000])], [k])
+    got = {(p["node"], p["op"]) for p in check_tensorrt_support(helper.make_model(g))}
+    assert got == {("topk", "TopK"), ("det", "Det"), ("custom", "my.ops::Foo"),
+                   ("inner_unique", "Unique")}
+
+
+def test_tensorrt_build_and_run(tiny, tmp_path):
+    trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (no GPU machine)")
+    if not torch.cuda.is_available():
+        pytest.skip("TensorRT needs a CUDA device")
+    from export.tensorrt import TensorRTRunner, build_engine
+
+    enc, cls = tiny
+    for precision, tol in (("fp32", 1e-2), ("fp16", 0.2)):
+        path = export_onnx(enc, cls, tmp_path / f"{precision}.onnx", precision=precision)
+        eng = build_engine(path, tmp_path / f"{precision}.engine",
+                           timing_cache=str(tmp_path / "cache"))
+        runner = TensorRTRunner(eng)
+        for b in (1, 4):
+            x = torch.randn(b, 3, 224, 224)
+            got = runner.run({"image": x.numpy()})
+            want = build_classifier_module(enc, cls, "image", "fp32")(x).detach().numpy()
+            assert np.abs(got - want).max() < tol and (got.argmax(1) == want.argmax(1)).all()
+    assert trt.__version__
+
+
+def test_tensorrt_missing_is_a_clear_error(tmp_path):
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("TensorRT is installed here")
+    except ImportError:
+        pass
+    from export.tensorrt import build_engine
+
+    with pytest.raises(ImportError, match="TensorRT is not installed"):
+        build_engine(tmp_path / "m.onnx", tmp_path / "m.engine")
+
+
+def test_stream_cli_with_exported_onnx(tiny, tmp_path):
+    import json
+
+    from ezsr.cli import main
+
+    enc, cls = tiny
+    names = [f"c{i}" for i in range(10)]
+    onnx_path = export_onnx(enc, cls, tmp_path / "m.onnx", kind="events", class_names=names)
+    src = shared_file("n_imagenet/ezsr_test_event.npz")
+    js = tmp_path / "s.json"
+    rc = main(["stream", str(src), "--backend", "onnxruntime", "--onnx", str(onnx_path),
+               "--summary-json", str(js), "--quiet", "--window", "20000"])
+    assert rc == 0
+    s = json.loads(js.read_text())
+    assert s["windows"] == 5 and s["dropped"] == 0  # 107,037 // 20,000; rest 7,037 < 10,000
+    for stage in ("ingest", "preprocess", "inference", "postprocess", "age"):
+        assert set(s["latency_ms"][stage]) >= {"p50", "p99"}
+    assert s["classes"] == names
