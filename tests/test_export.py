@@ -310,3 +310,40 @@ def test_stream_cli_with_exported_onnx(tiny, tmp_path):
     for stage in ("ingest", "preprocess", "inference", "postprocess", "age"):
         assert set(s["latency_ms"][stage]) >= {"p50", "p99"}
     assert s["classes"] == names
+
+
+# -------------------------------------------------- against the kernel path (repr)
+def _kernel_preprocess():
+    from ezsr import ops
+
+    if not hasattr(ops, "ezsr_preprocess"):
+        pytest.skip("ezsr.ops.ezsr_preprocess not in this tree yet (kernel-core issue)")
+    return ops.ezsr_preprocess
+
+
+@pytest.mark.parametrize("mode", ["crop", "squash"])
+def test_graph_preprocess_matches_kernel_path(mode):
+    """export.graph.EZSRPreprocess == ezsr.ops.ezsr_preprocess on fixed-size windows."""
+    fn = _kernel_preprocess()
+    from ezsr.events import EventBatch
+
+    g = np.random.default_rng(11)
+    wins = []
+    for n, hot in ((15000, False), (15000, True), (700, False)):
+        x, y, p = g.integers(0, W, n), g.integers(0, H, n), g.integers(0, 2, n)
+        if hot:
+            x[:3000], y[:3000] = 100, 200
+        wins.append(_events(x, y, p))
+    want = fn(EventBatch.from_streams(wins), out_size=224, mode=mode)
+    rows = pad_events(wins)
+    got = EZSRPreprocess((H, W), mode=mode)(*(torch.from_numpy(rows[k]) for k in
+                                              ("x", "y", "p", "valid")))
+    np.testing.assert_allclose(got.numpy(), want.cpu().numpy(), atol=1e-5)
+
+
+def test_graph_preprocess_matches_kernel_path_real_window():
+    fn = _kernel_preprocess()
+    win = real_window()
+    want = fn(win, out_size=224, mode="crop")
+    got = EZSRPreprocess((H, W))(*_rows(win))
+    np.testing.assert_allclose(got.numpy(), want.cpu().numpy(), atol=1e-5)

@@ -262,3 +262,17 @@ def test_realtime_replay_takes_recorded_time():
     t0 = time.perf_counter()
     n = sum(len(c) for c in FileReplay(path, chunk_us=10000, realtime=True))
     assert n == 2009 and time.perf_counter() - t0 >= 0.085
+
+
+def test_events_replay_paces_to_recorded_time():
+    from ezsr.streaming import EventsReplay
+
+    ev = chunk(np.linspace(1000, 61000, 300).astype(np.int64))  # 60 ms span
+    t0 = time.perf_counter()
+    chunks = list(EventsReplay(ev, chunk_us=5000, realtime=True))
+    took = time.perf_counter() - t0
+    assert sum(len(c) for c in chunks) == 300 and len(chunks) == 13
+    assert took >= 0.055
+    t0 = time.perf_counter()
+    assert sum(len(c) for c in EventsReplay(ev, chunk_us=5000)) == 300
+    assert time.perf_counter() - t0 < 0.05

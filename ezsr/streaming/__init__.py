@@ -10,8 +10,8 @@ from ezsr.streaming.buffer import EZSR_WINDOW, EventRing, Window, WindowQueue, W
 from ezsr.streaming.recognizer import Decision, LatencyStats, StreamRecognizer
 from ezsr.streaming.runners import (OnnxRuntimeRunner, TensorRTRunner, TorchRunner,
                                     preprocess_windows)
-from ezsr.streaming.sources import FileReplay, PushSource
+from ezsr.streaming.sources import EventsReplay, FileReplay, PushSource
 
 __all__ = ["EZSR_WINDOW", "EventRing", "Window", "WindowQueue", "Windower", "Decision",
            "LatencyStats", "StreamRecognizer", "TorchRunner", "OnnxRuntimeRunner",
-           "TensorRTRunner", "preprocess_windows", "FileReplay", "PushSource"]
+           "TensorRTRunner", "preprocess_windows", "EventsReplay", "FileReplay", "PushSource"]

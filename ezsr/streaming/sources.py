@@ -38,19 +38,36 @@ class FileReplay:
     def __iter__(self) -> Iterator[Events]:
         from ezsr import io
 
-        start_wall, t0 = None, None
-        for chunk in io.iter_chunks(self.path, n_events=self.chunk_events, dt_us=self.chunk_us,
-                                    format=self.format):
-            if not len(chunk):
-                continue
-            if self.realtime:
-                if start_wall is None:
-                    start_wall, t0 = time.perf_counter(), chunk.t_first
-                due = start_wall + (chunk.t_last - t0) / 1e6 / self.speed
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-            yield chunk
+        chunks = io.iter_chunks(self.path, n_events=self.chunk_events, dt_us=self.chunk_us,
+                                format=self.format)
+        yield from paced(chunks, self.realtime, self.speed)
+
+
+class EventsReplay(FileReplay):
+    """Replay in-memory Events (e.g. simulated ones) like FileReplay replays a file."""
+
+    def __init__(self, events: Events, chunk_us: int = 1000, realtime: bool = False,
+                 speed: float = 1.0):
+        super().__init__(None, chunk_us=chunk_us, realtime=realtime, speed=speed)
+        self.events = events
+
+    def __iter__(self) -> Iterator[Events]:
+        yield from paced(self.events.time_windows(self.chunk_us), self.realtime, self.speed)
+
+
+def paced(chunks, realtime: bool, speed: float = 1.0) -> Iterator[Events]:
+    """Skip empty chunks; with realtime, sleep until each chunk's last event is due."""
+    start_wall, t0 = None, None
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        if realtime:
+            if start_wall is None:
+                start_wall, t0 = time.perf_counter(), chunk.t_first
+            delay = start_wall + (chunk.t_last - t0) / 1e6 / speed - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        yield chunk
 
 
 class PushSource:
