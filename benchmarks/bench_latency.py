@@ -94,22 +94,24 @@ def window(n=15000, seed=0) -> Events:
                   np.sort(g.integers(0, 50000, n)), g.integers(0, 2, n).astype(np.uint8), 640, 480)
 
 
-def time_stages(pre, infer, iters, warmup):
-    """Lists of seconds for preprocess / inference / postprocess over `iters` calls."""
-    out = {"preprocess": [], "inference": [], "postprocess": []}
+def time_stages(configs: dict, iters: int, warmup: int) -> dict:
+    """{backend: {stage: [seconds]}}; the backends take turns call by call (round robin),
+    so a change of load on the shared machine hits all of them alike."""
+    out = {k: {"preprocess": [], "inference": [], "postprocess": []} for k in configs}
     for i in range(warmup + iters):
-        t0 = time.perf_counter()
-        x = pre()
-        t1 = time.perf_counter()
-        logits = infer(x)
-        t2 = time.perf_counter()
-        prob = softmax(np.asarray(logits, np.float64))
-        np.argsort(-prob, axis=1)[:, :5]
-        t3 = time.perf_counter()
-        if i >= warmup:
-            out["preprocess"].append(t1 - t0)
-            out["inference"].append(t2 - t1)
-            out["postprocess"].append(t3 - t2)
+        for name, (pre, infer) in configs.items():
+            t0 = time.perf_counter()
+            x = pre()
+            t1 = time.perf_counter()
+            logits = infer(x)
+            t2 = time.perf_counter()
+            prob = softmax(np.asarray(logits, np.float64))
+            np.argsort(-prob, axis=1)[:, :5]
+            t3 = time.perf_counter()
+            if i >= warmup:
+                out[name]["preprocess"].append(t1 - t0)
+                out[name]["inference"].append(t2 - t1)
+                out[name]["postprocess"].append(t3 - t2)
     return out
 
 
@@ -124,7 +126,7 @@ def main(argv=None):
     ap.add_argument("--json", required=True, help="write results here")
     ap.add_argument("--plot", default=None, help="latency-distribution plot (PNG)")
     ap.add_argument("--iters", type=int, default=8, help="timed calls per configuration")
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch and ORT")
     ap.add_argument("--models", default=",".join(SHAPES), help="comma-separated shapes")
     ap.add_argument("--batches", default="1,8")
@@ -141,11 +143,11 @@ def main(argv=None):
         module = ImageClassifier(tower, ZeroShotHead(cls, 100.0)).eval()
         img_path = export_onnx(tower, cls, tmp / "img.onnx")
         ev_path = export_onnx(tower, cls, tmp / "ev.onnx", kind="events")
-        sess_img = ort_session(img_path, threads=args.threads)
-        sess_ev = ort_session(ev_path, threads=args.threads)
+        sess_img = ort_session(img_path, threads=args.threads, spin=False)
+        sess_ev = ort_session(ev_path, threads=args.threads, spin=False)
         for b in batches:
             wins = [ev] * b
-            iters = max(2, args.iters // (2 if b > 1 else 1))
+            iters = max(2, args.iters // (3 if b > 1 else 1))
             configs = {
                 "torch_eager_cpu": (lambda: preprocess_windows(wins, "cpu"),
                                     lambda x: module(x).numpy()),
@@ -162,13 +164,12 @@ def main(argv=None):
                                                lambda x: gmod(x).cpu().numpy())
                 configs["torch_cudagraph_cuda"] = (lambda: preprocess_windows(wins, "cuda"),
                                                    cg.infer)
-            for backend, (pre, infer) in configs.items():
-                with torch.no_grad():
-                    st = time_stages(pre, infer, iters, args.warmup)
+            with torch.no_grad():
+                timed = time_stages(configs, iters, args.warmup)
+            for backend, st in timed.items():
                 row = {"model": name, "tower": origin, "backend": backend, "batch": b,
                        **{k: stats(v) for k, v in st.items()}}
-                total = [sum(z) for z in zip(*st.values())]
-                row["total"] = stats(total)
+                row["total"] = stats([sum(z) for z in zip(*st.values())])
                 results.append(row)
                 samples[f"{name} b{b} {backend}"] = np.asarray(st["inference"]) * 1e3
                 print(f"{name:<9} b={b}  {backend:<30} pre {row['preprocess']['p50']:8.2f}  "
@@ -189,7 +190,8 @@ def main(argv=None):
             ratios[key] = t / o
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                "threads": args.threads, "torch": torch.__version__,
-               "cuda": torch.cuda.get_device_name(0) if cuda else None}
+               "cuda": torch.cuda.get_device_name(0) if cuda else None,
+               "load_average_1min_at_end": os.getloadavg()[0]}
     try:
         import onnxruntime
         machine["onnxruntime"] = onnxruntime.__version__

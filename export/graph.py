@@ -48,11 +48,14 @@ class ZeroShotHead(nn.Module):
 
 
 def head_scale(model) -> float:
-    """The logit multiplier of a CLIP-style model: exp(model.logit_scale), else 100."""
-    ls = getattr(model, "logit_scale", None)
-    if ls is None:
-        return 100.0
-    return float(torch.as_tensor(ls).detach().float().exp())
+    """The logit multiplier of a CLIP-style model or teacher: exp(logit_scale) clamped at
+    100 (as CLIP and ezsr.zeroshot.classify do), looked up on the object or its `.model`;
+    100 when there is none (e.g. the offline ConSE teacher)."""
+    for obj in (model, getattr(model, "model", None)):
+        ls = getattr(obj, "logit_scale", None)
+        if ls is not None:
+            return min(float(torch.as_tensor(ls).detach().float().exp()), 100.0)
+    return 100.0
 
 
 # ------------------------------------------------------------------ resize indices

@@ -136,14 +136,21 @@ def read_metadata(path) -> dict:
 
 
 # ----------------------------------------------------------------- ONNX Runtime
-def ort_session(path, providers: Sequence[str] | None = None, threads: int | None = None):
-    """An onnxruntime.InferenceSession (CPU by default; CUDA EP first when asked)."""
+def ort_session(path, providers: Sequence[str] | None = None, threads: int | None = None,
+                spin: bool = True):
+    """An onnxruntime.InferenceSession (CPU by default; CUDA EP first when asked).
+
+    spin=False stops ORT's worker threads from busy-waiting between runs (they would
+    otherwise take CPU from other work in the same process, e.g. torch in a benchmark).
+    """
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         so.intra_op_num_threads = threads
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     available = ort.get_available_providers()
     providers = list(providers or ["CPUExecutionProvider"])
     missing = [p for p in providers if p not in available]

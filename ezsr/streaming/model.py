@@ -77,7 +77,7 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
 
     names = read_classes(classes)
     if model == "offline" or not hasattr(models, "create_event_encoder"):
-        teacher = models.create_teacher(model)
+        teacher = models.create_teacher(model, device=str(device))
         cls = zeroshot.build_classifier(teacher, names, templates).float()
         enc = TeacherEncoder(teacher)
         scale = head_scale(teacher)
