@@ -172,6 +172,7 @@ def main(argv=None):
                 row["total"] = stats([sum(z) for z in zip(*st.values())])
                 results.append(row)
                 samples[f"{name} b{b} {backend}"] = np.asarray(st["inference"]) * 1e3
+                row["inference_samples_ms"] = [round(v * 1e3, 3) for v in st["inference"]]
                 print(f"{name:<9} b={b}  {backend:<30} pre {row['preprocess']['p50']:8.2f}  "
                       f"inf {row['inference']['p50']:9.2f} (p99 {row['inference']['p99']:9.2f})  "
                       f"post {row['postprocess']['p50']:6.3f} ms", flush=True)
@@ -208,7 +209,10 @@ def main(argv=None):
         import matplotlib.pyplot as plt
         keys = list(samples)
         fig, ax = plt.subplots(figsize=(10, 0.35 * len(keys) + 1.5))
-        ax.boxplot([samples[k] for k in keys], vert=False, labels=keys, showfliers=True)
+        try:  # matplotlib >= 3.9 names it tick_labels
+            ax.boxplot([samples[k] for k in keys], vert=False, tick_labels=keys)
+        except TypeError:
+            ax.boxplot([samples[k] for k in keys], vert=False, labels=keys)
         ax.set_xscale("log")
         ax.set_xlabel("inference latency per call (ms, log scale)")
         ax.set_title(f"ezsr streaming inference latency ({machine['cores']} cores, "

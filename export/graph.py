@@ -125,12 +125,15 @@ class EZSRPreprocess(nn.Module):
         else:
             rows = cols = torch.arange(self.out_size)
             self.hist_h = self.hist_w = self.out_size
-        self.register_buffer("rows", rows, persistent=False)
-        self.register_buffer("cols", cols, persistent=False)
+        # flat pixel indices of the nearest resize + center crop: one gather per channel
+        pix = (rows[:, None] * self.hist_w + cols[None, :]).reshape(-1)
+        self.register_buffer("pixels", pix, persistent=False)
+        self.out_h, self.out_w = rows.numel(), cols.numel()
         mean = torch.tensor(CLIP_MEAN if normalize else (0.0,) * 3).view(1, 3, 1, 1)
         std = torch.tensor(CLIP_STD if normalize else (1.0,) * 3).view(1, 3, 1, 1)
-        self.register_buffer("mean", mean, persistent=False)
-        self.register_buffer("std", std, persistent=False)
+        # (gray - mean) / std as one multiply-add: gray * inv_std + shift
+        self.register_buffer("inv_std", 1.0 / std, persistent=False)
+        self.register_buffer("shift", -mean / std, persistent=False)
 
     def histogram(self, x, y, p, valid) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Counts [B, 2 * hist_h * hist_w] float32 (ON plane first), and per event its flat
@@ -178,12 +181,14 @@ class EZSRPreprocess(nn.Module):
     def forward(self, x, y, p, valid) -> torch.Tensor:
         hist, idx, inside = self.histogram(x, y, p, valid)
         b = hist.shape[0]
-        flat = torch.minimum(hist, self.clip_value(hist, idx, inside))  # step 4
-        scale = 1.0 / (flat.view(b, 2, -1).amax(-1) + 1.0)  # step 5: [B, 2]
-        img = flat.view(b, 2, self.hist_h, self.hist_w)
-        img = img.index_select(2, self.rows).index_select(3, self.cols)  # step 7: nearest+crop
-        gray = (img * scale[:, :, None, None]).mean(1, keepdim=True)  # step 6: [B, 1, S, S]
-        return (gray - self.mean) / self.std  # broadcasts to [B, 3, S, S]
+        q = self.clip_value(hist, idx, inside)  # step 4: clip at q ...
+        planes = hist.view(b, 2, -1)
+        peak = torch.minimum(planes.amax(-1), q)  # max of the clipped plane = min(max, q)
+        img = planes.index_select(2, self.pixels)  # step 7 (nearest + crop), 2 x S*S pixels
+        img = torch.minimum(img, q.unsqueeze(2))  # ... applied to the kept pixels only
+        gray = (img / (peak + 1.0).unsqueeze(2)).mean(1, keepdim=True)  # steps 5-6
+        gray = gray.view(b, 1, self.out_h, self.out_w)
+        return gray * self.inv_std + self.shift  # CLIP normalisation, [B, 3, S, S]
 
 
 # --------------------------------------------------------------- whole classifiers

@@ -276,3 +276,13 @@ def test_events_replay_paces_to_recorded_time():
     t0 = time.perf_counter()
     assert sum(len(c) for c in EventsReplay(ev, chunk_us=5000)) == 300
     assert time.perf_counter() - t0 < 0.05
+
+
+def test_events_graph_rejects_other_sensor(tiny_module, tmp_path):
+    from export.onnx_export import export_onnx
+
+    enc, cls, _ = tiny_module
+    path = export_onnx(enc, cls, tmp_path / "e.onnx", kind="events", class_names=list("abcde"))
+    runner = OnnxRuntimeRunner(path)
+    with pytest.raises(ValueError, match="640x480 sensor, the stream is 64x48"):
+        StreamRecognizer(runner, n_events=10).run([chunk(range(20))])

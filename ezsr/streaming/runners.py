@@ -123,6 +123,8 @@ class OnnxRuntimeRunner:
         meta = read_metadata(path)
         self.kind = meta.get("kind", "image")
         self.out_size, self.mode = meta.get("out_size", 224), meta.get("mode", "crop")
+        self.sensor = tuple(meta.get("sensor", ()))  # (height, width) of an events graph
+        self.path = path
         self.class_names = list(class_names or meta.get("class_names") or [])
         if not self.class_names:
             raise ValueError(f"{path}: no class names in the model's metadata; pass them")
@@ -135,6 +137,12 @@ class OnnxRuntimeRunner:
     def preprocess(self, windows: Sequence[Events]) -> dict:
         if self.kind == "events":
             from export.onnx_export import pad_events
+            w = windows[0]
+            if self.sensor and (w.height, w.width) != self.sensor:
+                raise ValueError(f"{self.path}: the events graph was exported for a "
+                                 f"{self.sensor[1]}x{self.sensor[0]} sensor, the stream is "
+                                 f"{w.width}x{w.height} (re-export with --sensor "
+                                 f"{w.height}x{w.width}, or use an image graph)")
             return pad_events(windows)
         x = preprocess_windows(windows, "cpu", self.out_size, self.mode)
         return {"image": x.numpy()}
