@@ -347,3 +347,21 @@ def test_graph_preprocess_matches_kernel_path_real_window():
     want = fn(win, out_size=224, mode="crop")
     got = EZSRPreprocess((H, W))(*_rows(win))
     np.testing.assert_allclose(got.numpy(), want.cpu().numpy(), atol=1e-5)
+
+
+def test_quantile_bisection_matches_numpy_on_crowded_sensors():
+    """Many events on few pixels (counts up to hundreds, heavy ties): the sort-free
+    quantile equals np.quantile(non-zero entries, 0.75) exactly."""
+    g = np.random.default_rng(4)
+    for trial in range(40):
+        h, w = int(g.integers(1, 6)), int(g.integers(1, 6))
+        n = int(g.integers(1, 600))
+        x, y, p = g.integers(0, w, n), g.integers(0, h, n), g.integers(0, 2, n)
+        pre = EZSRPreprocess((h, w), out_size=None, normalize=False)
+        hist, idx, inside = pre.histogram(*(torch.from_numpy(a)[None] for a in (x, y, p)),
+                                          torch.ones(1, n, dtype=torch.bool))
+        got = float(pre.clip_value(hist, idx, inside))
+        counts = np.zeros((2, h, w))
+        np.add.at(counts, ((p <= 0.5).astype(int), y, x), 1)
+        want = np.quantile(counts[counts > 0.1], 0.75)
+        assert got == pytest.approx(want, abs=1e-9), (trial, h, w, n)
