@@ -210,7 +210,7 @@ def main(argv=None):
         keys = list(samples)
         fig, ax = plt.subplots(figsize=(10, 0.35 * len(keys) + 1.5))
         try:  # matplotlib >= 3.9 names it tick_labels
-            ax.boxplot([samples[k] for k in keys], vert=False, tick_labels=keys)
+            ax.boxplot([samples[k] for k in keys], orientation="horizontal", tick_labels=keys)
         except TypeError:
             ax.boxplot([samples[k] for k in keys], vert=False, labels=keys)
         ax.set_xscale("log")
