@@ -286,3 +286,12 @@ def test_events_graph_rejects_other_sensor(tiny_module, tmp_path):
     runner = OnnxRuntimeRunner(path)
     with pytest.raises(ValueError, match="640x480 sensor, the stream is 64x48"):
         StreamRecognizer(runner, n_events=10).run([chunk(range(20))])
+
+
+def test_sliding_count_windows():
+    w = Windower(n_events=4, stride=2)
+    out = w.push(chunk(range(5))) + w.push(chunk(range(5, 10)))
+    assert [x.events.t.tolist() for x in out] == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7],
+                                                  [6, 7, 8, 9]]
+    with pytest.raises(ValueError, match="stride"):
+        Windower(n_events=4, stride=5)

@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--window", type=int, default=15000, help="events per window (0: time only)")
     p.add_argument("--dt-us", type=int, default=None, help="also close a window after this many µs")
+    p.add_argument("--stride", type=int, default=None,
+                   help="sliding windows: a decision every STRIDE events (default: --window)")
     p.add_argument("--chunk-us", type=int, default=1000, help="replay chunk length in µs")
     p.add_argument("--realtime", action="store_true",
                    help="replay at the recorded speed and drop stale windows under overload")
@@ -115,7 +117,8 @@ def stream_file(args, source=None) -> dict:
         raise FileNotFoundError(f"{args.file}: no such event file")
     runner = make_runner(args)
     rec = streaming.StreamRecognizer(runner, n_events=args.window or None, dt_us=args.dt_us,
-                                     top_k=args.top_k, smoothing=args.smoothing)
+                                     top_k=args.top_k, smoothing=args.smoothing,
+                                     stride=getattr(args, "stride", None))
     source = source if source is not None else streaming.FileReplay(
         args.file, chunk_us=args.chunk_us, realtime=args.realtime, speed=args.speed,
         format=args.format)

@@ -91,7 +91,9 @@ class Windower:
     """Cuts a stream of chunks into windows of n_events events and/or dt_us microseconds,
     whichever is reached first (EZSR default: 15,000 events, no time limit).
 
-    Windows do not overlap; a time window spans [t of its first event, + dt_us). With
+    Windows do not overlap unless stride < n_events (sliding count windows: a new window
+    every `stride` events, each holding the last n_events); a time window spans [t of its
+    first event, + dt_us) and is never shared. With
     only dt_us, a burst larger than `capacity` keeps the newest `capacity` events (the
     rest are counted in dropped_events). At the end of the stream, flush() returns the
     partial window if it holds >= min_events events (or any event when no window was
@@ -99,14 +101,19 @@ class Windower:
     """
 
     def __init__(self, n_events: int | None = EZSR_WINDOW, dt_us: int | None = None,
-                 capacity: int | None = None, min_events: int | None = None):
+                 capacity: int | None = None, min_events: int | None = None,
+                 stride: int | None = None):
         if n_events is None and dt_us is None:
             raise ValueError("Windower: give n_events and/or dt_us")
         if n_events is not None and n_events <= 0:
             raise ValueError(f"Windower: n_events must be > 0, got {n_events}")
         if dt_us is not None and dt_us <= 0:
             raise ValueError(f"Windower: dt_us must be > 0 µs, got {dt_us}")
+        if stride is not None and (n_events is None or not 0 < stride <= n_events):
+            raise ValueError(f"Windower: stride must be in (0, n_events] with count windows, "
+                             f"got stride={stride}, n_events={n_events}")
         self.n_events, self.dt_us = n_events, dt_us
+        self.stride = stride if stride is not None else n_events
         self.ring = EventRing(capacity or n_events or 1_000_000)
         self.min_events = min_events if min_events is not None else (n_events or 2) // 2
         self.width = self.height = 0
@@ -120,6 +127,10 @@ class Windower:
     def _emit(self, arrival: float, closed_by: str) -> Window:
         x, y, t, p = self.ring.take()
         ev = Events(x, y, t, p, self.width, self.height, validate=False)
+        keep = len(t) - self.stride if (closed_by == "count" and self.stride) else 0
+        if keep > 0:  # sliding count windows: the newest n - stride events start the next
+            self.ring.push(x[-keep:], y[-keep:], t[-keep:], p[-keep:])
+            self._t0 = int(t[-keep])
         w = Window(ev, int(t[-1]), arrival, self.emitted, closed_by)
         self.emitted += 1
         return w

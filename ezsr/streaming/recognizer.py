@@ -70,20 +70,22 @@ class StreamRecognizer:
     """Recognise a live or replayed event stream.
 
     runner: a runner of ezsr.streaming.runners. n_events / dt_us: window by count and/or
-    time, whichever first (EZSR: 15,000 events). top_k: labels per decision. smoothing:
+    time, whichever first (EZSR: 15,000 events); stride: a new count window every `stride`
+    events (sliding; default n_events, no overlap). top_k: labels per decision. smoothing:
     exponential moving average of the class probabilities, p <- s * p + (1 - s) * p_new
     (0 = none). max_pending: windows allowed to wait (live mode).
     """
 
     def __init__(self, runner, n_events: int | None = EZSR_WINDOW, dt_us: int | None = None,
                  top_k: int = 5, smoothing: float = 0.0, max_pending: int = 1,
-                 min_events: int | None = None):
+                 min_events: int | None = None, stride: int | None = None):
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"StreamRecognizer: smoothing must be in [0, 1), got {smoothing}")
         if top_k < 1:
             raise ValueError(f"StreamRecognizer: top_k must be >= 1, got {top_k}")
         self.runner = runner
         self.n_events, self.dt_us, self.min_events = n_events, dt_us, min_events
+        self.stride = stride
         self.top_k = min(top_k, len(runner.class_names))
         self.smoothing, self.max_pending = smoothing, max_pending
         self.stats = LatencyStats()
@@ -120,7 +122,8 @@ class StreamRecognizer:
         push-source overflow), events, wall_s, latency_ms -> stage -> p50/p99/mean/max/n.
         live=True drops stale windows under overload; False recognises every window.
         """
-        windower = Windower(self.n_events, self.dt_us, min_events=self.min_events)
+        windower = Windower(self.n_events, self.dt_us, min_events=self.min_events,
+                            stride=self.stride)
         queue = WindowQueue(self.max_pending, "drop_oldest" if live else "block")
         errors: list[BaseException] = []
         counts = {"events": 0}
