@@ -40,6 +40,17 @@ def demo_events(file: str | None = None, seed: int = 0) -> tuple[Events, str]:
                 f"in {took:.2f} s")
 
 
+def write_visualisation(ev: Events, path: str, window: int = 15000) -> None:
+    """EZSR's visualisation (ezsr.ops.ezsr_visualize) of the deterministic window as a PNG."""
+    from PIL import Image
+
+    from ezsr.ops import default_window_start, ezsr_visualize
+
+    start = default_window_start(len(ev), window)
+    Image.fromarray(ezsr_visualize(ev.window(start, window))).save(path)
+    print(f"wrote {path}: EZSR visualisation of events [{start}, {start + window})")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", default=None,
                    help="an event recording (default: events simulated from a bundled photo)")
@@ -68,6 +79,8 @@ def run(args) -> int:
         device=args.device, window=args.window, dt_us=None, chunk_us=1000,
         realtime=args.realtime, speed=1.0, top_k=args.top_k, smoothing=0.0, format=None,
         quiet=False)
+    if getattr(args, "output", None):
+        write_visualisation(ev, args.output, args.window)
     print(f"model: {args.model}, backend {args.backend}; classes: {args.classes}")
     summary = stream_file(ns, EventsReplay(ev, 1000, args.realtime))
     print(format_table(summary))
