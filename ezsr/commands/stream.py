@@ -46,6 +46,7 @@ def register(sub) -> None:
                    help="EMA factor on class probabilities across windows, in [0, 1)")
     p.add_argument("--format", default=None, help="override the detected file format")
     p.add_argument("--summary-json", default=None, help="write the summary JSON here")
+    p.add_argument("--max-windows", type=int, default=None, help="stop after this many decisions")
     p.add_argument("--quiet", action="store_true", help="do not print every window")
     p.set_defaults(func=run)
 
@@ -129,7 +130,8 @@ def stream_file(args, source=None) -> dict:
             print(f"[{d.index:4d}] t={d.t_end_us / 1e3:10.2f} ms  n={d.n_events:6d}  {labels}  "
                   f"({d.latency_ms['age']:.1f} ms)", flush=True)
 
-    summary = rec.run(source, live=args.realtime, on_decision=show)
+    summary = rec.run(source, live=args.realtime, on_decision=show,
+                      max_windows=getattr(args, "max_windows", None))
     summary["file"] = str(args.file)
     summary["classes"] = runner.class_names
     return summary

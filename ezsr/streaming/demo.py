@@ -15,15 +15,23 @@ DEMO_PHOTO = "chelsea"  # skimage.data.chelsea(): a cat, bundled with scikit-ima
 DEMO_CLASSES = "cat,dog,car,airplane,bird,horse,ship,truck,frog,deer"
 
 
-def demo_events(file: str | None = None, seed: int = 0) -> tuple[Events, str]:
-    """(events, description): the recording `file`, else the bundled photo through
-    ezsr.simulate.image_to_events (saccade motion, 640x480 sensor)."""
+def demo_events(file: str | None = None, seed: int = 0, source: str = "photo"
+                ) -> tuple[Events, str]:
+    """(events, description): the recording `file`, else (source "photo") the bundled
+    photo through ezsr.simulate.image_to_events (saccade motion, 640x480 sensor), or
+    (source "synthetic") the fast numpy pattern of ezsr.commands.demo.synthetic_events."""
+    if source not in ("photo", "synthetic"):
+        raise ValueError(f"--source must be 'photo' or 'synthetic', got {source!r}")
     if file:
         from ezsr import io
 
         if not Path(file).exists():
             raise FileNotFoundError(f"{file}: no such event file")
         return io.read(file), f"recording {file}"
+    if source == "synthetic":
+        from ezsr.commands.demo import synthetic_events
+
+        return synthetic_events(seed=seed), "a synthetic moving pattern (numpy, no simulator)"
     try:
         from skimage import data
     except ImportError as exc:
@@ -63,6 +71,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--realtime", action="store_true", help="replay at the recorded speed")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--seed", type=int, default=0, help="simulation seed")
+    p.add_argument("--source", choices=["photo", "synthetic"], default="photo",
+                   help="without FILE: events simulated from the bundled photo (default) or a "
+                        "fast synthetic pattern")
+    p.add_argument("--max-windows", type=int, default=None, help="stop after this many decisions")
     p.add_argument("--summary-json", default=None, help="write the summary JSON here")
 
 
@@ -70,7 +82,7 @@ def run(args) -> int:
     from ezsr.commands.stream import format_table, stream_file
     from ezsr.streaming import EventsReplay
 
-    ev, what = demo_events(args.file, args.seed)
+    ev, what = demo_events(args.file, args.seed, getattr(args, "source", "photo"))
     span = (ev.t_last - ev.t_first) / 1e3 if len(ev) else 0.0
     print(f"events: {what}\n        {len(ev)} events, {ev.width}x{ev.height}, {span:.1f} ms")
     ns = argparse.Namespace(
@@ -78,7 +90,7 @@ def run(args) -> int:
         model=args.model, checkpoint=None, clip_checkpoint=None, onnx=None, engine=None,
         device=args.device, window=args.window, dt_us=None, chunk_us=1000,
         realtime=args.realtime, speed=1.0, top_k=args.top_k, smoothing=0.0, format=None,
-        quiet=False)
+        quiet=False, max_windows=getattr(args, "max_windows", None), stride=None)
     if getattr(args, "output", None):
         write_visualisation(ev, args.output, args.window)
     print(f"model: {args.model}, backend {args.backend}; classes: {args.classes}")
