@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("--model", default="ViT-B-16", help="CLIP name of ezsr.models (default ViT-B-16)")
     p.add_argument("--checkpoint", default=None, help="EZSR event-encoder checkpoint")
     p.add_argument("--clip-checkpoint", default=None, help="full CLIP checkpoint (text tower)")
+    p.add_argument("--classifier", default=None,
+                   help="a saved text classifier [D, K] (torch.save) to use instead of the "
+                        "text tower; K must match --classes")
     p.add_argument("--classes", required=True, help="'cat,dog' or @FILE (one name a line)")
     p.add_argument("--templates", default="openai", help="prompt template set (default openai)")
     p.add_argument("--kind", choices=["image", "events"], default="image")
@@ -43,13 +46,14 @@ def run(args) -> int:
     except ValueError:
         raise ValueError(f"--sensor: expected HxW such as 480x640, got {args.sensor!r}") from None
     zs = load_zero_shot(args.model, args.classes, args.checkpoint, args.clip_checkpoint,
-                        args.templates)
+                        args.templates, classifier=args.classifier)
     if zs.encoder is None:
         raise ValueError(f"--model {args.model}: not exportable (not one torch module); use a "
                          "CLIP name such as ViT-B-16")
     path = export_onnx(zs.encoder, zs.classifier, args.output, kind=args.kind,
                        precision=args.precision, scale=zs.scale, class_names=zs.class_names,
-                       sensor=(h, w), mode=args.mode, opset=args.opset)
+                       sensor=(h, w), out_size=zs.image_size, mode=args.mode,
+                       opset=args.opset)
     print(f"wrote {path} ({model_size_mb(path):.1f} MiB, {args.kind}, {args.precision}, "
           f"{len(zs.class_names)} classes)")
     problems = check_tensorrt_support(path)
@@ -61,8 +65,9 @@ def run(args) -> int:
         print("TensorRT op check: every node is supported")
     if args.check:
         module = build_classifier_module(zs.encoder, zs.classifier, args.kind, args.precision,
-                                         zs.scale, (h, w), mode=args.mode)
-        r = parity(module, path, example_inputs(args.kind, batch=2, sensor=(h, w)))
+                                         zs.scale, (h, w), zs.image_size, args.mode)
+        r = parity(module, path, example_inputs(args.kind, batch=2, sensor=(h, w),
+                                                out_size=zs.image_size))
         print("parity vs PyTorch:", json.dumps(r))
     if args.engine:
         build_engine(path, args.engine, timing_cache=args.timing_cache)

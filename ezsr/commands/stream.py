@@ -28,6 +28,9 @@ def register(sub) -> None:
                         "ezsr.models such as ViT-B-16")
     p.add_argument("--checkpoint", default=None, help="EZSR event-encoder checkpoint")
     p.add_argument("--clip-checkpoint", default=None, help="full CLIP checkpoint (text tower)")
+    p.add_argument("--classifier", default=None,
+                   help="a saved text classifier [D, K] (torch.save) to use instead of the "
+                        "text tower; K must match --classes")
     p.add_argument("--onnx", default=None,
                    help="an ONNX file from `ezsr export` (onnxruntime backend; its class names "
                         "are used unless --classes is given)")
@@ -77,7 +80,8 @@ def make_runner(args):
             raise ValueError(f"--backend onnxruntime: model '{args.model}' is not one torch "
                              "module; pick a CLIP name (e.g. --model ViT-B-32) or --onnx FILE")
         path = Path(tempfile.mkdtemp()) / "stream.onnx"
-        export_onnx(zs.encoder, zs.classifier, path, scale=zs.scale, class_names=zs.class_names)
+        export_onnx(zs.encoder, zs.classifier, path, scale=zs.scale, class_names=zs.class_names,
+                    out_size=zs.image_size)
         return streaming.OnnxRuntimeRunner(path, device=device)
     if args.backend == "tensorrt":
         if not args.engine:
@@ -86,14 +90,16 @@ def make_runner(args):
         from ezsr.streaming.model import read_classes
         return streaming.TensorRTRunner(args.engine, read_classes(args.classes or DEMO_CLASSES))
     zs = _zero_shot(args, device)
-    return streaming.TorchRunner(zs.module, zs.class_names, device=device)
+    return streaming.TorchRunner(zs.module, zs.class_names, device=device,
+                                 out_size=zs.image_size)
 
 
 def _zero_shot(args, device):
     from ezsr.streaming.model import load_zero_shot
 
     return load_zero_shot(args.model, args.classes or DEMO_CLASSES, args.checkpoint,
-                          args.clip_checkpoint, device=device)
+                          args.clip_checkpoint, device=device,
+                          classifier=getattr(args, "classifier", None))
 
 
 def format_table(summary: dict) -> str:

@@ -87,7 +87,7 @@ def run(args) -> int:
     print(f"events: {what}\n        {len(ev)} events, {ev.width}x{ev.height}, {span:.1f} ms")
     ns = argparse.Namespace(
         file=args.file or "<simulated>", classes=args.classes, backend=args.backend,
-        model=args.model, checkpoint=None, clip_checkpoint=None, onnx=None, engine=None,
+        model=args.model, checkpoint=None, clip_checkpoint=None, classifier=None, onnx=None, engine=None,
         device=args.device, window=args.window, dt_us=None, chunk_us=1000,
         realtime=args.realtime, speed=1.0, top_k=args.top_k, smoothing=0.0, format=None,
         quiet=False, max_windows=getattr(args, "max_windows", None), stride=None)

@@ -28,6 +28,7 @@ class ZeroShot:
     classifier: torch.Tensor  # [D, K]
     scale: float
     class_names: list[str]
+    image_size: int = 224  # the encoder's input size (the EZSR preprocessing out_size)
 
 
 class TeacherEncoder(nn.Module):
@@ -64,7 +65,8 @@ def read_classes(spec: str | Sequence[str]) -> list[str]:
 
 def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,dog",
                    checkpoint: str | None = None, clip_checkpoint: str | None = None,
-                   templates: str | Sequence[str] = "openai", device="cpu") -> ZeroShot:
+                   templates: str | Sequence[str] = "openai", device="cpu",
+                   classifier=None) -> ZeroShot:
     """A zero-shot classifier by model name.
 
     model "offline": ezsr.models.create_teacher("offline") (no download; torch only).
@@ -72,23 +74,41 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
     create_event_encoder(name, pretrained=checkpoint, init=clip_checkpoint) and the text
     classifier from create_model(name, pretrained=clip_checkpoint); random weights when
     no checkpoint is given (logged).
+    classifier: a ready text classifier [D, K] (tensor or a torch.save'd file, e.g. from
+    ezsr.zeroshot.build_classifier) used instead of the text tower; K must match classes.
     """
     from ezsr import models, zeroshot
 
     names = read_classes(classes)
+    given = _load_classifier(classifier, len(names)) if classifier is not None else None
     if model == "offline" or not hasattr(models, "create_event_encoder"):
         teacher = models.create_teacher(model, device=str(device))
-        cls = zeroshot.build_classifier(teacher, names, templates).float()
+        cls = given if given is not None else \
+            zeroshot.build_classifier(teacher, names, templates).float()
         enc = TeacherEncoder(teacher)
         scale = head_scale(teacher)
         return ZeroShot(ImageClassifier(enc, ZeroShotHead(cls, scale)).to(device).eval(),
-                        None, cls, scale, names)
+                        None, cls, scale, names, int(getattr(teacher, "image_size", 224)))
     clip = models.create_model(model, pretrained=clip_checkpoint)
-    if clip_checkpoint is None:
-        log.warning("model %s: no --clip-checkpoint, text and image towers have random weights",
-                    model)
+    if clip_checkpoint is None and checkpoint is None:
+        log.warning("model %s: no checkpoint given, the image tower has random weights", model)
     enc = models.create_event_encoder(model, pretrained=checkpoint, init=clip_checkpoint)
-    cls = zeroshot.build_classifier(clip, names, templates).float()
+    cls = given if given is not None else zeroshot.build_classifier(clip, names, templates).float()
+    with torch.no_grad():
+        d = enc(torch.zeros(1, 3, enc.image_size, enc.image_size)).shape[1]
+    if cls.shape[0] != d:
+        raise ValueError(f"classifier has {cls.shape[0]} rows, the {model} encoder gives "
+                         f"{d}-dim embeddings")
     scale = head_scale(clip)
     module = ImageClassifier(enc, ZeroShotHead(cls, scale)).to(device).eval()
-    return ZeroShot(module, enc, cls, scale, names)
+    return ZeroShot(module, enc, cls, scale, names, int(enc.image_size))
+
+
+def _load_classifier(spec, k: int) -> torch.Tensor:
+    w = spec if isinstance(spec, torch.Tensor) else torch.load(spec, map_location="cpu",
+                                                               weights_only=True)
+    if not isinstance(w, torch.Tensor) or w.dim() != 2:
+        raise ValueError(f"--classifier {spec}: expected a [D, K] tensor")
+    if w.shape[1] != k:
+        raise ValueError(f"--classifier {spec}: {w.shape[1]} columns for {k} class names")
+    return w.float()
