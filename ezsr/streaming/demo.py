@@ -74,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", choices=["photo", "synthetic"], default="photo",
                    help="without FILE: events simulated from the bundled photo (default) or a "
                         "fast synthetic pattern")
-    p.add_argument("--max-windows", type=int, default=None, help="stop after this many decisions")
+    p.add_argument("--max-windows", type=int, default=8,
+                   help="stop after this many decisions (default 8, 0: all ~118 windows)")
     p.add_argument("--summary-json", default=None, help="write the summary JSON here")
 
 
@@ -90,12 +91,15 @@ def run(args) -> int:
         model=args.model, checkpoint=None, clip_checkpoint=None, classifier=None, onnx=None, engine=None,
         device=args.device, window=args.window, dt_us=None, chunk_us=1000,
         realtime=args.realtime, speed=1.0, top_k=args.top_k, smoothing=0.0, format=None,
-        quiet=False, max_windows=getattr(args, "max_windows", None), stride=None)
+        quiet=False, max_windows=getattr(args, "max_windows", None) or None, stride=None)
     if getattr(args, "output", None):
         write_visualisation(ev, args.output, args.window)
     print(f"model: {args.model}, backend {args.backend}; classes: {args.classes}")
     summary = stream_file(ns, EventsReplay(ev, 1000, args.realtime))
     print(format_table(summary))
+    if ns.max_windows and summary["windows"] >= ns.max_windows:
+        print(f"(stopped after {ns.max_windows} windows: --max-windows 0 recognises all; "
+              "--realtime replays live, dropping the windows the model cannot keep up with)")
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(summary, indent=2))
     return 0 if summary["windows"] else 1
