@@ -58,8 +58,17 @@ def test_synthetic_events_are_valid_and_deterministic():
 
 
 def test_demo_writes_the_picture(tmp_path, capsys):
-    out = tmp_path / "demo.png"
-    assert main(["demo", "-o", str(out)]) == 0
+    """`ezsr demo` (now the streaming recognition demo, issue 7) on the fast synthetic
+    source: labels per window, a latency table, and the visualisation PNG with -o."""
+    import json
+
+    out, js = tmp_path / "demo.png", tmp_path / "demo.json"
+    assert main(["demo", "--source", "synthetic", "--max-windows", "2", "-o", str(out),
+                 "--summary-json", str(js)]) == 0
     pic = np.array(Image.open(out))
     assert pic.shape == (480, 640) and pic.dtype == np.uint8 and (pic > 0).sum() > 1000
-    assert "EZSR input of" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "EZSR visualisation of events" in text and "p50 ms" in text
+    s = json.loads(js.read_text())
+    assert s["windows"] == 2 and s["backend"] == "torch"
+    assert set(s["classes"]) >= {"cat", "dog"}

@@ -1,13 +1,15 @@
 """`ezsr demo`: the main job on a built-in default, needing no files.
 
-Until the zero-shot path lands, the demo shows the representation pipeline: it makes a
-synthetic event stream (below), runs EZSR's batched preprocessing on windows of it and
-writes EZSR's visualisation of the centred window as a PNG.
+Events synthesised from a photo bundled with scikit-image (skimage.data.chelsea, a cat) by
+ezsr.simulate.image_to_events, or a real recording when FILE is given, run through the
+streaming runtime (ezsr.streaming) with the offline default model
+(ezsr.models.create_teacher("offline"), the event frame fed as an image): top labels for
+every 15,000-event window, then a latency table. -o also writes EZSR's visualisation of the
+centred window. `--source synthetic` uses the fast numpy pattern below instead of the
+simulator.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -61,38 +63,21 @@ def synthetic_events(height: int = 480, width: int = 640, frames: int = 30, fram
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="the main job on a built-in synthetic stream (no files needed)",
-                       description="Make a synthetic event stream (a moving textured pattern, "
-                       "generated in numpy), run EZSR's batched preprocessing on windows of "
-                       "15,000 events, and write EZSR's visualisation of the centred window.")
-    p.add_argument("-o", "--output", default="ezsr_demo.png",
-                   help="where to write the picture (default: ezsr_demo.png)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic scene (default 0)")
+    from ezsr.streaming.demo import add_arguments
+
+    p = sub.add_parser("demo", help="the main job: events from a bundled photo (or FILE) -> "
+                       "live zero-shot labels and a latency table",
+                       description="Simulate events from a photo bundled with scikit-image "
+                       "(or read FILE), recognise them window by window with the offline "
+                       "zero-shot model through the streaming runtime, and print the labels "
+                       "and a per-stage latency table.")
+    add_arguments(p)
+    p.add_argument("-o", "--output", default=None,
+                   help="also write EZSR's visualisation of the centred window to this PNG")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import torch
-    from PIL import Image
+    from ezsr.streaming.demo import run as run_demo
 
-    import ezsr
-    from ezsr import EventBatch
-    from ezsr.ops import default_window_start, ezsr_preprocess, ezsr_visualize
-
-    t0 = time.perf_counter()
-    ev = synthetic_events(seed=args.seed)
-    t1 = time.perf_counter()
-    print(f"synthetic stream: {ev}  ({ev.on} ON / {ev.off} OFF, made in {t1 - t0:.2f} s)")
-    starts = torch.arange(0, max(len(ev) - 15000, 0) + 1, 15000)
-    batch = EventBatch.from_windows(ev, starts, 15000)
-    t2 = time.perf_counter()
-    x = ezsr_preprocess(batch)
-    t3 = time.perf_counter()
-    print(f"EZSR input of {len(batch)} windows of 15,000 events: {tuple(x.shape)} {x.dtype} "
-          f"in {1e3 * (t3 - t2):.1f} ms (kernels: {ezsr.info()['kernels']})")
-    s = default_window_start(len(ev))
-    pic = ezsr_visualize(ev.window(s, 15000))
-    Image.fromarray(pic).save(args.output)
-    print(f"wrote {args.output}: EZSR visualisation of events [{s}, {s + 15000}), "
-          f"{pic.shape[1]}x{pic.shape[0]}, {int((pic > 0).sum())} lit pixels")
-    return 0
+    return run_demo(args)

@@ -1,0 +1,1 @@
+"""Export of event encoders: ONNX (export.onnx_export), TensorRT (export.tensorrt)."""

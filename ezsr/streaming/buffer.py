@@ -1,0 +1,240 @@
+"""Bounded buffers of the streaming runtime: the event ring, the windower and the queue of
+ready windows (where stale windows are dropped under overload).
+
+Memory is bounded by construction: the ring holds at most `capacity` events, the queue at
+most `max_pending` windows, and one window is in flight in the runner.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ezsr.events import Events
+
+EZSR_WINDOW = 15000  # events per window (reference §1 step 2)
+
+
+@dataclass
+class Window:
+    """A window of events ready for recognition.
+
+    events: contiguous copy (CPU); t_end_us: timestamp of its last event (µs);
+    arrival: time.perf_counter() when its last event was ingested; index: sequence
+    number (0, 1, ... over the stream, dropped windows included); closed_by: "count",
+    "time" or "end".
+    """
+
+    events: Events
+    t_end_us: int
+    arrival: float
+    index: int
+    closed_by: str
+
+
+class EventRing:
+    """Fixed-capacity ring of events (numpy columns x, y int32, t int64, p uint8).
+
+    push() writes at the head and, when full, overwrites the oldest events (counted in
+    `overwritten`); take() returns the held events oldest first and empties the ring.
+    """
+
+    def __init__(self, capacity: int):
+        if capacity <= 0:
+            raise ValueError(f"EventRing: capacity must be > 0, got {capacity}")
+        self.capacity = int(capacity)
+        self.x = np.empty(capacity, np.int32)
+        self.y = np.empty(capacity, np.int32)
+        self.t = np.empty(capacity, np.int64)
+        self.p = np.empty(capacity, np.uint8)
+        self.start = 0  # index of the oldest event
+        self.size = 0
+        self.overwritten = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def push(self, x, y, t, p) -> None:
+        n = len(t)
+        if n > self.capacity:  # only the newest `capacity` events can stay
+            self.overwritten += n - self.capacity
+            x, y, t, p = x[-self.capacity:], y[-self.capacity:], t[-self.capacity:], p[-self.capacity:]
+            n = self.capacity
+        over = max(0, self.size + n - self.capacity)
+        if over:
+            self.overwritten += over
+            self.start = (self.start + over) % self.capacity
+            self.size -= over
+        head = (self.start + self.size) % self.capacity
+        first = min(n, self.capacity - head)  # up to the end of the arrays, then wrap
+        for dst, src in ((self.x, x), (self.y, y), (self.t, t), (self.p, p)):
+            dst[head:head + first] = src[:first]
+            dst[:n - first] = src[first:]
+        self.size += n
+
+    def first_t(self) -> int:
+        return int(self.t[self.start])
+
+    def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        idx = (self.start + np.arange(self.size)) % self.capacity
+        out = (self.x[idx], self.y[idx], self.t[idx], self.p[idx])
+        self.start, self.size = 0, 0
+        return out
+
+
+class Windower:
+    """Cuts a stream of chunks into windows of n_events events and/or dt_us microseconds,
+    whichever is reached first (EZSR default: 15,000 events, no time limit).
+
+    Windows do not overlap unless stride < n_events (sliding count windows: a new window
+    every `stride` events, each holding the last n_events); a time window spans [t of its
+    first event, + dt_us) and is never shared. With
+    only dt_us, a burst larger than `capacity` keeps the newest `capacity` events (the
+    rest are counted in dropped_events). At the end of the stream, flush() returns the
+    partial window if it holds >= min_events events (or any event when no window was
+    emitted yet, so short recordings still get one decision).
+    """
+
+    def __init__(self, n_events: int | None = EZSR_WINDOW, dt_us: int | None = None,
+                 capacity: int | None = None, min_events: int | None = None,
+                 stride: int | None = None):
+        if n_events is None and dt_us is None:
+            raise ValueError("Windower: give n_events and/or dt_us")
+        if n_events is not None and n_events <= 0:
+            raise ValueError(f"Windower: n_events must be > 0, got {n_events}")
+        if dt_us is not None and dt_us <= 0:
+            raise ValueError(f"Windower: dt_us must be > 0 µs, got {dt_us}")
+        if stride is not None and (n_events is None or not 0 < stride <= n_events):
+            raise ValueError(f"Windower: stride must be in (0, n_events] with count windows, "
+                             f"got stride={stride}, n_events={n_events}")
+        self.n_events, self.dt_us = n_events, dt_us
+        self.stride = stride if stride is not None else n_events
+        self.ring = EventRing(capacity or n_events or 1_000_000)
+        self.min_events = min_events if min_events is not None else (n_events or 2) // 2
+        self.width = self.height = 0
+        self.emitted = 0
+        self._t0 = 0
+
+    @property
+    def dropped_events(self) -> int:
+        return self.ring.overwritten
+
+    def _emit(self, arrival: float, closed_by: str) -> Window:
+        x, y, t, p = self.ring.take()
+        ev = Events(x, y, t, p, self.width, self.height, validate=False)
+        keep = len(t) - self.stride if (closed_by == "count" and self.stride) else 0
+        if keep > 0:  # sliding count windows: the newest n - stride events start the next
+            self.ring.push(x[-keep:], y[-keep:], t[-keep:], p[-keep:])
+            self._t0 = int(t[-keep])
+        w = Window(ev, int(t[-1]), arrival, self.emitted, closed_by)
+        self.emitted += 1
+        return w
+
+    def push(self, chunk: Events, arrival: float | None = None) -> list[Window]:
+        """Add a chunk (t non-decreasing, continuing the stream); return the windows it
+        completes, oldest first."""
+        arrival = time.perf_counter() if arrival is None else arrival
+        self.width, self.height = max(self.width, chunk.width), max(self.height, chunk.height)
+        x, y = chunk.x.numpy(), chunk.y.numpy()
+        t, p = chunk.t.numpy(), chunk.p.numpy()
+        out, i, n = [], 0, len(t)
+        while i < n:
+            if not len(self.ring):
+                self._t0 = int(t[i])
+            end, by_time = n, False
+            if self.n_events:
+                end = min(end, i + self.n_events - len(self.ring))
+            if self.dt_us:
+                j = i + int(np.searchsorted(t[i:end], self._t0 + self.dt_us, side="left"))
+                if j < end:
+                    end, by_time = j, True
+            if end > i:
+                self.ring.push(x[i:end], y[i:end], t[i:end], p[i:end])
+            i = end
+            if by_time and len(self.ring):
+                out.append(self._emit(arrival, "time"))
+            elif self.n_events and len(self.ring) >= self.n_events:
+                out.append(self._emit(arrival, "count"))
+        return out
+
+    def flush(self, arrival: float | None = None) -> Window | None:
+        n = len(self.ring)
+        if n and (n >= self.min_events or self.emitted == 0):
+            return self._emit(time.perf_counter() if arrival is None else arrival, "end")
+        self.ring.take()
+        return None
+
+
+class WindowQueue:
+    """Bounded hand-over of windows from the ingest thread to the runner.
+
+    policy "drop_oldest" (live): put() never blocks; when max_pending windows wait, the
+    oldest is discarded and counted in `dropped`, so the runner always gets the freshest
+    window. policy "block" (offline replay): put() waits for room, nothing is dropped.
+    """
+
+    def __init__(self, max_pending: int = 1, policy: str = "drop_oldest"):
+        if policy not in ("drop_oldest", "block"):
+            raise ValueError(f"WindowQueue: policy must be 'drop_oldest' or 'block', got {policy!r}")
+        if max_pending < 1:
+            raise ValueError(f"WindowQueue: max_pending must be >= 1, got {max_pending}")
+        self.max_pending, self.policy = max_pending, policy
+        self._q: deque[Window] = deque()
+        self._cv = threading.Condition()
+        self._closed = False
+        self.dropped = 0
+        self.high_water = 0  # most windows ever waiting (stays <= max_pending)
+
+    def put(self, w: Window) -> None:
+        with self._cv:
+            if self.policy == "block":
+                while len(self._q) >= self.max_pending and not self._closed:
+                    self._cv.wait()
+            elif len(self._q) >= self.max_pending:
+                self._q.popleft()
+                self.dropped += 1
+            self._q.append(w)
+            self.high_water = max(self.high_water, len(self._q))
+            self._cv.notify_all()
+
+    def get(self, timeout: float | None = None) -> Window | None:
+        """The next window; None once closed and empty (or on timeout)."""
+        with self._cv:
+            while not self._q and not self._closed:
+                if not self._cv.wait(timeout):
+                    return None
+            if not self._q:
+                return None
+            w = self._q.popleft()
+            self._cv.notify_all()
+            return w
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+
+def as_events(chunk) -> Events:
+    """Events from an Events, a dict with x, y, t, p (+ width, height) or an (x, y, t, p) tuple."""
+    if isinstance(chunk, Events):
+        return chunk
+    if isinstance(chunk, dict):
+        return Events(chunk["x"], chunk["y"], chunk["t"], chunk["p"], chunk.get("width"),
+                      chunk.get("height"))
+    if isinstance(chunk, (tuple, list)) and len(chunk) == 4:
+        return Events(*chunk)
+    raise TypeError(f"event chunk must be ezsr.Events, a dict x/y/t/p or a tuple (x, y, t, p); "
+                    f"got {type(chunk).__name__}")
+
+
+def cpu_events(ev: Events) -> Events:
+    return ev if ev.device.type == "cpu" else ev.to(torch.device("cpu"))

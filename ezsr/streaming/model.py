@@ -1,0 +1,114 @@
+"""Zero-shot classifier modules for streaming and export, built from ezsr.models.
+
+load_zero_shot(model, classes, ...) -> ZeroShot(module, encoder, classifier, scale, names):
+  module: nn.Module image [B, 3, 224, 224] (CLIP-normalised EZSR input) -> logits [B, K]
+  encoder: the nn.Module image -> features (what `ezsr export` traces); None for teachers
+    that are not one torch module (the offline ConSE teacher), which run under torch only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from export.graph import CLIP_MEAN, CLIP_STD, ImageClassifier, ZeroShotHead, head_scale
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ZeroShot:
+    module: nn.Module
+    encoder: nn.Module | None
+    classifier: torch.Tensor  # [D, K]
+    scale: float
+    class_names: list[str]
+    image_size: int = 224  # the encoder's input size (the EZSR preprocessing out_size)
+
+
+class TeacherEncoder(nn.Module):
+    """A teacher (encode_image on RGB in [0, 1]) fed with the CLIP-normalised EZSR frame:
+    the frame is un-normalised back to [0, 1] first (the event frame as an image)."""
+
+    def __init__(self, teacher):
+        super().__init__()
+        self.teacher = teacher
+        self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x):
+        if hasattr(self.teacher, "encode_normalized"):
+            return self.teacher.encode_normalized(x)
+        return self.teacher.encode_image((x * self.std + self.mean).clamp(0, 1))
+
+
+def read_classes(spec: str | Sequence[str]) -> list[str]:
+    """Class names from a list, a comma-separated string, or @FILE (one name a line)."""
+    if not isinstance(spec, str):
+        names = [str(s) for s in spec]
+    elif spec.startswith("@"):
+        path = Path(spec[1:])
+        if not path.exists():
+            raise FileNotFoundError(f"--classes: class list file {path} does not exist")
+        names = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    else:
+        names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise ValueError("--classes: no class names given (use 'cat,dog' or @FILE)")
+    return names
+
+
+def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,dog",
+                   checkpoint: str | None = None, clip_checkpoint: str | None = None,
+                   templates: str | Sequence[str] = "openai", device="cpu",
+                   classifier=None) -> ZeroShot:
+    """A zero-shot classifier by model name.
+
+    model "offline": ezsr.models.create_teacher("offline") (no download; torch only).
+    Any CLIP name of ezsr.models (e.g. "ViT-B-16"): the event encoder
+    create_event_encoder(name, pretrained=checkpoint, init=clip_checkpoint) and the text
+    classifier from create_model(name, pretrained=clip_checkpoint); random weights when
+    no checkpoint is given (logged).
+    classifier: a ready text classifier [D, K] (tensor or a torch.save'd file, e.g. from
+    ezsr.zeroshot.build_classifier) used instead of the text tower; K must match classes.
+    """
+    from ezsr import models, zeroshot
+
+    names = read_classes(classes)
+    given = _load_classifier(classifier, len(names)) if classifier is not None else None
+    if model == "offline" or not hasattr(models, "create_event_encoder"):
+        teacher = models.create_teacher(model, device=str(device))
+        cls = given if given is not None else \
+            zeroshot.build_classifier(teacher, names, templates).float()
+        enc = TeacherEncoder(teacher)
+        scale = head_scale(teacher)
+        return ZeroShot(ImageClassifier(enc, ZeroShotHead(cls, scale)).to(device).eval(),
+                        None, cls, scale, names, int(getattr(teacher, "image_size", 224)))
+    clip = models.create_model(model, pretrained=clip_checkpoint)
+    if clip_checkpoint is None and checkpoint is None:
+        log.warning("model %s: no checkpoint given, the image tower has random weights", model)
+    enc = models.create_event_encoder(model, pretrained=checkpoint, init=clip_checkpoint)
+    cls = given if given is not None else zeroshot.build_classifier(clip, names, templates).float()
+    with torch.no_grad():
+        d = enc(torch.zeros(1, 3, enc.image_size, enc.image_size)).shape[1]
+    if cls.shape[0] != d:
+        raise ValueError(f"classifier has {cls.shape[0]} rows, the {model} encoder gives "
+                         f"{d}-dim embeddings")
+    scale = head_scale(clip)
+    module = ImageClassifier(enc, ZeroShotHead(cls, scale)).to(device).eval()
+    return ZeroShot(module, enc, cls, scale, names, int(enc.image_size))
+
+
+def _load_classifier(spec, k: int) -> torch.Tensor:
+    w = spec if isinstance(spec, torch.Tensor) else torch.load(spec, map_location="cpu",
+                                                               weights_only=True)
+    if not isinstance(w, torch.Tensor) or w.dim() != 2:
+        raise ValueError(f"--classifier {spec}: expected a [D, K] tensor")
+    if w.shape[1] != k:
+        raise ValueError(f"--classifier {spec}: {w.shape[1]} columns for {k} class names")
+    return w.float()

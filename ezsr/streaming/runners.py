@@ -1,0 +1,174 @@
+"""Runners: window(s) of events -> logits, split into preprocess and infer so the stream
+can time each stage. All share: class_names, device, preprocess(windows) -> inputs,
+infer(inputs) -> np.ndarray float32 [B, K] logits.
+
+* TorchRunner: a torch module image [B, 3, 224, 224] (CLIP-normalised) -> logits; eager,
+  or with a captured CUDA graph on a GPU (cuda_graph=True, batch 1).
+* OnnxRuntimeRunner: an ONNX file from `ezsr export` (image or events graph), CPU or
+  CUDA execution provider.
+* TensorRTRunner: a serialised engine of an image graph (export.tensorrt).
+Preprocessing runs on the runner's device: ezsr.ops.ezsr_preprocess (the CPU/CUDA kernels)
+where it exists, else export.graph.EZSRPreprocess (pure torch, same definition).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ezsr.events import EventBatch, Events
+
+log = logging.getLogger(__name__)
+_FALLBACK: dict = {}
+
+
+def preprocess_windows(windows: Sequence[Events], device, out_size: int = 224,
+                       mode: str = "crop", pin: bool = True) -> torch.Tensor:
+    """EZSR encoder input [B, 3, S, S] float32 (CLIP-normalised) on `device`.
+
+    Windows are concatenated on the host (pinned when the device is CUDA, so the copy is
+    async) and preprocessed on the device.
+    """
+    device = torch.device(device)
+    batch = EventBatch.from_streams(list(windows))
+    if device.type == "cuda":
+        if pin:
+            batch = EventBatch(*(v.pin_memory() for v in (batch.x, batch.y, batch.t, batch.p,
+                                                         batch.offsets)),
+                               batch.width, batch.height)
+        batch = batch.to(device, non_blocking=True)
+    from ezsr import ops
+
+    fn = getattr(ops, "ezsr_preprocess", None)
+    if fn is not None:
+        return fn(batch, out_size=out_size, mode=mode)
+    key = (batch.height, batch.width, out_size, mode, str(device))
+    if key not in _FALLBACK:
+        from export.graph import EZSRPreprocess
+        log.info("ezsr.ops.ezsr_preprocess not available: using the pure-torch "
+                 "export.graph.EZSRPreprocess")
+        _FALLBACK[key] = EZSRPreprocess((batch.height, batch.width), out_size, mode).to(device)
+    pre = _FALLBACK[key]
+    n = max(len(w) for w in windows)
+    b = len(windows)
+    x = torch.zeros(b, n, dtype=torch.int32, device=device)
+    y, p = torch.zeros_like(x), torch.zeros_like(x)
+    valid = torch.zeros(b, n, dtype=torch.bool, device=device)
+    for i in range(b):
+        lo, hi = int(batch.offsets[i]), int(batch.offsets[i + 1])
+        x[i, :hi - lo], y[i, :hi - lo] = batch.x[lo:hi], batch.y[lo:hi]
+        p[i, :hi - lo], valid[i, :hi - lo] = batch.p[lo:hi], True
+    return pre(x, y, p, valid)
+
+
+class TorchRunner:
+    """model: nn.Module image [B, 3, S, S] -> logits [B, K] (e.g. export.graph.ImageClassifier)."""
+
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, class_names: Sequence[str], device="cpu",
+                 cuda_graph: bool = False, out_size: int = 224, mode: str = "crop"):
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.class_names = list(class_names)
+        self.out_size, self.mode = out_size, mode
+        self.cuda_graph = bool(cuda_graph)
+        if self.cuda_graph and self.device.type != "cuda":
+            raise ValueError("TorchRunner: cuda_graph=True needs a CUDA device")
+        self._graph = None
+        if self.cuda_graph:
+            self.name = "torch-cudagraph"
+
+    def preprocess(self, windows: Sequence[Events]) -> torch.Tensor:
+        return preprocess_windows(windows, self.device, self.out_size, self.mode)
+
+    def _capture(self, x: torch.Tensor) -> None:
+        """Record one forward at this input shape into a CUDA graph (after warm-up runs on
+        a side stream, as torch.cuda.graphs requires)."""
+        self._static_in = x.clone()
+        s = torch.cuda.Stream(self.device)
+        s.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(s), torch.no_grad():
+            for _ in range(3):
+                self.model(self._static_in)
+        torch.cuda.current_stream(self.device).wait_stream(s)
+        self._graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self._graph), torch.no_grad():
+            self._static_out = self.model(self._static_in)
+
+    @torch.no_grad()
+    def infer(self, x: torch.Tensor) -> np.ndarray:
+        if self.cuda_graph:
+            if self._graph is None or self._static_in.shape != x.shape:
+                self._capture(x)
+            self._static_in.copy_(x)
+            self._graph.replay()
+            return self._static_out.float().cpu().numpy()
+        return self.model(x).float().cpu().numpy()
+
+
+class OnnxRuntimeRunner:
+    """An exported classifier (`ezsr export`) under ONNX Runtime; class names from its
+    metadata unless given."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path, class_names: Sequence[str] | None = None, device: str = "cpu",
+                 threads: int | None = None):
+        from export.onnx_export import ort_session, read_metadata
+
+        meta = read_metadata(path)
+        self.kind = meta.get("kind", "image")
+        self.out_size, self.mode = meta.get("out_size", 224), meta.get("mode", "crop")
+        self.sensor = tuple(meta.get("sensor", ()))  # (height, width) of an events graph
+        self.path = path
+        self.class_names = list(class_names or meta.get("class_names") or [])
+        if not self.class_names:
+            raise ValueError(f"{path}: no class names in the model's metadata; pass them")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" \
+            else ["CPUExecutionProvider"]
+        self.device = torch.device("cpu")  # inputs are handed over as host arrays
+        self.session = ort_session(path, providers, threads)
+        self.name = f"onnxruntime-{'cuda' if device == 'cuda' else 'cpu'}"
+
+    def preprocess(self, windows: Sequence[Events]) -> dict:
+        if self.kind == "events":
+            from export.onnx_export import pad_events
+            w = windows[0]
+            if self.sensor and (w.height, w.width) != self.sensor:
+                raise ValueError(f"{self.path}: the events graph was exported for a "
+                                 f"{self.sensor[1]}x{self.sensor[0]} sensor, the stream is "
+                                 f"{w.width}x{w.height} (re-export with --sensor "
+                                 f"{w.height}x{w.width}, or use an image graph)")
+            return pad_events(windows)
+        x = preprocess_windows(windows, "cpu", self.out_size, self.mode)
+        return {"image": x.numpy()}
+
+    def infer(self, feeds: dict) -> np.ndarray:
+        return self.session.run(["logits"], feeds)[0]
+
+
+class TensorRTRunner:
+    """A TensorRT engine of an image graph; preprocessing on the GPU, the engine reads the
+    device tensor directly."""
+
+    name = "tensorrt"
+
+    def __init__(self, engine_path, class_names: Sequence[str], device: str = "cuda",
+                 out_size: int = 224, mode: str = "crop"):
+        from export.tensorrt import TensorRTRunner as _Engine
+
+        self.engine = _Engine(engine_path, device=device)
+        self.class_names = list(class_names)
+        self.device = torch.device(device)
+        self.out_size, self.mode = out_size, mode
+
+    def preprocess(self, windows: Sequence[Events]) -> dict:
+        x = preprocess_windows(windows, self.device, self.out_size, self.mode)
+        return {"image": x.contiguous()}
+
+    def infer(self, feeds: dict) -> np.ndarray:
+        return self.engine.run(feeds)

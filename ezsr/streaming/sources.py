@@ -1,0 +1,117 @@
+"""Event sources: iterables of ezsr.Events chunks (CPU, t non-decreasing across chunks).
+
+* FileReplay: a recording through ezsr.io.iter_chunks, as fast as possible or at the
+  recorded speed (each chunk is released when the wall clock reaches its last event).
+* PushSource: what a camera SDK feeds from its own callback thread (push never blocks;
+  when the consumer falls behind, the oldest chunks are dropped and counted).
+* Any other iterable of chunks (Events, dicts x/y/t/p, or (x, y, t, p) tuples) works as
+  a source as it is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Iterator
+
+from ezsr.events import Events
+from ezsr.streaming.buffer import as_events
+
+
+class FileReplay:
+    """Replay an event file in chunks of chunk_us microseconds (or chunk_events events).
+
+    realtime: release each chunk when (t_last - t_first) / speed has passed on the wall
+    clock since the start, as a camera would deliver it; otherwise as fast as possible.
+    """
+
+    def __init__(self, path, chunk_us: int | None = 1000, chunk_events: int | None = None,
+                 realtime: bool = False, speed: float = 1.0, format: str | None = None):
+        if speed <= 0:
+            raise ValueError(f"FileReplay: speed must be > 0, got {speed}")
+        if chunk_events:
+            chunk_us = None
+        self.path, self.chunk_us, self.chunk_events = path, chunk_us, chunk_events
+        self.realtime, self.speed, self.format = realtime, speed, format
+
+    def __iter__(self) -> Iterator[Events]:
+        from ezsr import io
+
+        chunks = io.iter_chunks(self.path, n_events=self.chunk_events, dt_us=self.chunk_us,
+                                format=self.format)
+        yield from paced(chunks, self.realtime, self.speed)
+
+
+class EventsReplay(FileReplay):
+    """Replay in-memory Events (e.g. simulated ones) like FileReplay replays a file."""
+
+    def __init__(self, events: Events, chunk_us: int = 1000, realtime: bool = False,
+                 speed: float = 1.0):
+        super().__init__(None, chunk_us=chunk_us, realtime=realtime, speed=speed)
+        self.events = events
+
+    def __iter__(self) -> Iterator[Events]:
+        yield from paced(self.events.time_windows(self.chunk_us), self.realtime, self.speed)
+
+
+def paced(chunks, realtime: bool, speed: float = 1.0) -> Iterator[Events]:
+    """Skip empty chunks; with realtime, sleep until each chunk's last event is due."""
+    start_wall, t0 = None, None
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        if realtime:
+            if start_wall is None:
+                start_wall, t0 = time.perf_counter(), chunk.t_first
+            delay = start_wall + (chunk.t_last - t0) / 1e6 / speed - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        yield chunk
+
+
+class PushSource:
+    """Chunks pushed by a producer thread (a camera SDK callback), consumed by iteration.
+
+    push(chunk) accepts ezsr.Events, a dict x/y/t/p or an (x, y, t, p) tuple and never
+    blocks: with max_chunks already waiting, the oldest is discarded and its events are
+    counted in dropped_events. close() ends the iteration once the queue is drained.
+    """
+
+    def __init__(self, max_chunks: int = 256, width: int | None = None,
+                 height: int | None = None):
+        self.max_chunks = max_chunks
+        self.width, self.height = width, height
+        self._q: deque[Events] = deque()
+        self._cv = threading.Condition()
+        self._closed = False
+        self.dropped_events = 0
+        self.pushed_events = 0
+
+    def push(self, chunk) -> None:
+        ev = as_events(chunk)
+        if self.width and self.height and (ev.width, ev.height) != (self.width, self.height):
+            ev = Events(ev.x, ev.y, ev.t, ev.p, self.width, self.height, validate=False)
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("PushSource.push: the source is closed")
+            if len(self._q) >= self.max_chunks:
+                self.dropped_events += len(self._q.popleft())
+            self._q.append(ev)
+            self.pushed_events += len(ev)
+            self._cv.notify()
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+    def __iter__(self) -> Iterator[Events]:
+        while True:
+            with self._cv:
+                while not self._q and not self._closed:
+                    self._cv.wait()
+                if not self._q:
+                    return
+                chunk = self._q.popleft()
+            yield chunk

@@ -1,0 +1,297 @@
+"""Streaming runtime: ring buffer, windowing, dropping under overload, sources, and the
+whole path with a tiny model (torch and ONNX Runtime runners)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import shared_file
+from _tiny_vit import TinyViT
+from ezsr.events import Events
+from ezsr.streaming import (EventRing, FileReplay, OnnxRuntimeRunner, PushSource,
+                            StreamRecognizer, TorchRunner, Window, WindowQueue, Windower)
+from export.graph import EZSRPreprocess, ImageClassifier, ZeroShotHead
+
+W, H = 64, 48
+
+
+def chunk(t, x=None, seed=0):
+    """Events at timestamps t (µs); x defaults to 0..n-1 mod W so order is traceable."""
+    t = np.asarray(t, np.int64)
+    n = len(t)
+    x = np.arange(n) % W if x is None else np.asarray(x)
+    g = np.random.default_rng(seed)
+    return Events(x.astype(np.int32), g.integers(0, H, n).astype(np.int32), t,
+                  g.integers(0, 2, n).astype(np.uint8), W, H)
+
+
+# ---------------------------------------------------------------------- ring
+def test_ring_wraps_and_overwrites_oldest():
+    r = EventRing(5)
+    a = np.arange(3)
+    r.push(a, a, a, a.astype(np.uint8))
+    b = np.arange(3, 7)
+    r.push(b, b, b, b.astype(np.uint8))  # 7 events into 5: 0 and 1 overwritten
+    assert len(r) == 5 and r.overwritten == 2
+    x, y, t, p = r.take()
+    assert t.tolist() == [2, 3, 4, 5, 6] and x.tolist() == [2, 3, 4, 5, 6]
+    assert len(r) == 0
+    big = np.arange(100, 112)
+    r.push(big, big, big, big.astype(np.uint8))  # larger than capacity: newest 5 stay
+    assert r.take()[2].tolist() == [107, 108, 109, 110, 111] and r.overwritten == 9
+
+
+# ----------------------------------------------------------------- windowing
+def test_count_windows_across_chunk_boundaries():
+    w = Windower(n_events=4, min_events=2)
+    out = []
+    for c in (chunk([0, 1, 2]), chunk([3, 4, 5, 6, 7, 8]), chunk([9])):
+        out += w.push(c)
+    assert [x.events.t.tolist() for x in out] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert [x.index for x in out] == [0, 1] and out[0].t_end_us == 3
+    last = w.flush()
+    assert last.events.t.tolist() == [8, 9] and last.closed_by == "end"
+
+
+def test_time_windows_and_whichever_first():
+    w = Windower(n_events=None, dt_us=10)
+    out = w.push(chunk([0, 3, 9, 10, 12, 25, 26, 40]))
+    # [0, 10) -> 0,3,9 ; [10, 20) -> 10,12 ; [25, 35) -> 25,26 ; 40 still open
+    assert [x.events.t.tolist() for x in out] == [[0, 3, 9], [10, 12], [25, 26]]
+    assert all(x.closed_by == "time" for x in out)
+    both = Windower(n_events=3, dt_us=10)
+    out = both.push(chunk([0, 1, 2, 3, 20, 31, 32]))
+    # count closes [0,1,2]; [3] closes by time at 20; [20] by time at 31; 31,32 open
+    assert [x.events.t.tolist() for x in out] == [[0, 1, 2], [3], [20]]
+    assert [x.closed_by for x in out] == ["count", "time", "time"]
+
+
+def test_flush_rules():
+    w = Windower(n_events=10)  # min_events defaults to 5
+    assert w.push(chunk([0, 1, 2])) == []
+    assert len(w.flush().events) == 3  # nothing emitted yet: a short stream still decides
+    w2 = Windower(n_events=4)
+    w2.push(chunk(range(5)))
+    assert w2.flush() is None  # 1 left < min_events 2 after a full window
+
+
+def test_bad_window_arguments():
+    with pytest.raises(ValueError, match="n_events and/or dt_us"):
+        Windower(None, None)
+    with pytest.raises(ValueError, match="dt_us"):
+        Windower(None, 0)
+    with pytest.raises(ValueError, match="policy"):
+        WindowQueue(1, "lifo")
+
+
+# ------------------------------------------------------------------ dropping
+def _win(i):
+    return Window(chunk([i]), i, time.perf_counter(), i, "count")
+
+
+def test_queue_drops_oldest_when_live():
+    q = WindowQueue(max_pending=2, policy="drop_oldest")
+    for i in range(6):
+        q.put(_win(i))
+    assert q.dropped == 4 and len(q) == 2 and q.high_water == 2
+    q.close()
+    assert [q.get().index, q.get().index] == [4, 5] and q.get() is None
+
+
+def test_queue_blocks_when_offline():
+    q = WindowQueue(max_pending=1, policy="block")
+    q.put(_win(0))
+    done = threading.Event()
+    th = threading.Thread(target=lambda: (q.put(_win(1)), done.set()))
+    th.start()
+    assert not done.wait(0.1)  # full: the producer waits
+    assert q.get().index == 0
+    assert done.wait(2.0)
+    assert q.get().index == 1 and q.dropped == 0
+    th.join()
+
+
+class SlowRunner:
+    """Logits = one-hot of (window's first timestamp // 1000) % 3; sleeps to overload."""
+
+    name, device, class_names = "slow", torch.device("cpu"), ["a", "b", "c"]
+
+    def __init__(self, delay):
+        self.delay, self.seen = delay, []
+
+    def preprocess(self, windows):
+        return windows
+
+    def infer(self, windows):
+        time.sleep(self.delay)
+        self.seen.append(int(windows[0].t[0]))
+        out = np.zeros((1, 3), np.float32)
+        out[0, (int(windows[0].t[0]) // 1000) % 3] = 10.0
+        return out
+
+
+def test_overload_drops_stale_windows_and_bounds_memory():
+    src = PushSource(max_chunks=4)
+    runner = SlowRunner(delay=0.02)
+    rec = StreamRecognizer(runner, n_events=100, max_pending=1)
+
+    def camera():  # 60 windows' worth of events, far faster than 20 ms a window
+        for i in range(60):
+            src.push(chunk(np.full(100, i * 1000)))
+            time.sleep(0.001)
+        src.close()
+
+    th = threading.Thread(target=camera)
+    th.start()
+    decisions = []
+    summary = rec.run(src, live=True, on_decision=decisions.append)
+    th.join()
+    emitted = (src.pushed_events - src.dropped_events) // 100
+    assert summary["windows"] == len(decisions) == len(runner.seen)
+    assert summary["dropped"] > 0 and summary["max_pending_seen"] == 1
+    assert summary["windows"] + summary["dropped"] == emitted
+    assert summary["dropped_events"] == src.dropped_events
+    idx = [d.index for d in decisions]
+    assert idx == sorted(idx) and idx[-1] == emitted - 1  # the freshest window is never lost
+    # the label follows the window that was actually recognised
+    assert all(d.labels[0] == "abc"[(d.t_end_us // 1000) % 3] for d in decisions)
+    lat = summary["latency_ms"]
+    assert lat["inference"]["p50"] >= 15.0  # the runner's 20 ms sleep is measured
+
+
+def test_smoothing_is_an_ema_of_probabilities():
+    runner = SlowRunner(delay=0.0)
+    rec = StreamRecognizer(runner, n_events=10, smoothing=0.5, top_k=3)
+    ds = []
+    rec.run([chunk(np.full(10, 0)), chunk(np.full(10, 1000))], on_decision=ds.append)
+    p0 = np.exp([10.0, 0, 0]) / np.exp([10.0, 0, 0]).sum()  # window 0: class a
+    p1 = p0[[1, 0, 2]]  # window 1: class b
+    want = 0.5 * p0 + 0.5 * p1
+    got = dict(zip(ds[1].labels, ds[1].scores))
+    np.testing.assert_allclose([got["a"], got["b"], got["c"]], want, rtol=1e-9)
+
+
+def test_source_errors_reach_the_caller():
+    def bad():
+        yield chunk([0, 1])
+        raise OSError("camera unplugged")
+
+    with pytest.raises(OSError, match="unplugged"):
+        StreamRecognizer(SlowRunner(0.0), n_events=1).run(bad())
+
+
+# ------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def tiny_module():
+    enc = TinyViT(out_dim=16)
+    cls = F.normalize(torch.randn(16, 5, generator=torch.Generator().manual_seed(3)), dim=0)
+    return enc, cls, ImageClassifier(enc, ZeroShotHead(cls, 100.0)).eval()
+
+
+def _direct_logits(module, ev):
+    x = torch.stack([ev.x.int(), ev.y.int(), ev.p.int()])[:, None]
+    pre = EZSRPreprocess((ev.height, ev.width))
+    with torch.no_grad():
+        return module(pre(x[0], x[1], x[2], torch.ones(1, len(ev), dtype=torch.bool)))[0]
+
+
+def test_end_to_end_real_file_torch(tiny_module):
+    from ezsr import io
+
+    path = shared_file("n_imagenet/ezsr_test_event.npz")
+    _, _, module = tiny_module
+    names = ["cat", "dog", "car", "tree", "cup"]
+    rec = StreamRecognizer(TorchRunner(module, names), n_events=15000, top_k=2)
+    ds = []
+    s = rec.run(FileReplay(path, chunk_us=2000), on_decision=ds.append)
+    # 107,037 events: 7 full windows; the last 2,037 < 7,500 are not a window
+    assert s["windows"] == 7 and s["dropped"] == 0 and s["events"] == 107037
+    assert [d.n_events for d in ds] == [15000] * 7
+    ev = io.read(path)
+    assert ds[1].t_end_us == int(ev.t[29999])
+    logits = _direct_logits(module, ev.window(15000, 15000))
+    prob = torch.softmax(logits.double(), 0)
+    assert ds[1].labels[0] == names[int(prob.argmax())]
+    assert ds[1].scores[0] == pytest.approx(float(prob.max()), rel=1e-4)
+    for stage in ("ingest", "preprocess", "inference", "postprocess", "age"):
+        assert s["latency_ms"][stage]["p99"] >= s["latency_ms"][stage]["p50"] >= 0
+
+
+def test_end_to_end_onnxruntime_matches_torch(tiny_module, tmp_path):
+    from export.onnx_export import export_onnx
+
+    enc, cls, module = tiny_module
+    names = ["cat", "dog", "car", "tree", "cup"]
+    g = np.random.default_rng(5)
+    n = 9000
+    ev = Events(g.integers(0, 640, n).astype(np.int32), g.integers(0, 480, n).astype(np.int32),
+                np.sort(g.integers(0, 30000, n)), g.integers(0, 2, n).astype(np.uint8), 640, 480)
+    chunks = list(ev.time_windows(1000))
+    results = {}
+    for kind in ("image", "events"):
+        path = export_onnx(enc, cls, tmp_path / f"{kind}.onnx", kind=kind, class_names=names)
+        runner = OnnxRuntimeRunner(path)
+        assert runner.class_names == names
+        ds = []
+        StreamRecognizer(runner, n_events=3000, top_k=5).run(chunks, on_decision=ds.append)
+        results[kind] = ds
+    ds = []
+    StreamRecognizer(TorchRunner(module, names), n_events=3000, top_k=5).run(
+        chunks, on_decision=ds.append)
+    results["torch"] = ds
+    assert len(ds) == 3
+    for kind in ("image", "events"):
+        for a, b in zip(results[kind], results["torch"]):
+            assert a.labels == b.labels
+            np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+
+
+def test_realtime_replay_takes_recorded_time():
+    path = shared_file("n_cars/sample_ncars.dat")  # 0-99,952 µs
+    from ezsr import io
+    try:
+        io.read(path)
+    except Exception as exc:  # the reader lands with the I/O issue
+        pytest.skip(f"no reader for {path.name} yet: {exc}")
+    t0 = time.perf_counter()
+    n = sum(len(c) for c in FileReplay(path, chunk_us=10000, realtime=True))
+    assert n == 2009 and time.perf_counter() - t0 >= 0.085
+
+
+def test_events_replay_paces_to_recorded_time():
+    from ezsr.streaming import EventsReplay
+
+    ev = chunk(np.linspace(1000, 61000, 300).astype(np.int64))  # 60 ms span
+    t0 = time.perf_counter()
+    chunks = list(EventsReplay(ev, chunk_us=5000, realtime=True))
+    took = time.perf_counter() - t0
+    assert sum(len(c) for c in chunks) == 300 and len(chunks) == 13
+    assert took >= 0.055
+    t0 = time.perf_counter()
+    assert sum(len(c) for c in EventsReplay(ev, chunk_us=5000)) == 300
+    assert time.perf_counter() - t0 < 0.05
+
+
+def test_events_graph_rejects_other_sensor(tiny_module, tmp_path):
+    from export.onnx_export import export_onnx
+
+    enc, cls, _ = tiny_module
+    path = export_onnx(enc, cls, tmp_path / "e.onnx", kind="events", class_names=list("abcde"))
+    runner = OnnxRuntimeRunner(path)
+    with pytest.raises(ValueError, match="640x480 sensor, the stream is 64x48"):
+        StreamRecognizer(runner, n_events=10).run([chunk(range(20))])
+
+
+def test_sliding_count_windows():
+    w = Windower(n_events=4, stride=2)
+    out = w.push(chunk(range(5))) + w.push(chunk(range(5, 10)))
+    assert [x.events.t.tolist() for x in out] == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7],
+                                                  [6, 7, 8, 9]]
+    with pytest.raises(ValueError, match="stride"):
+        Windower(n_events=4, stride=5)
