@@ -148,25 +148,26 @@ def test_one_step_changes_parameters_and_lowers_loss(image_root, tmp_path):
 
 
 def test_resume_is_bit_identical(image_root, tmp_path):
-    extra = ("run.steps=6", "run.ckpt_every=2", "optim.accum_steps=2")
+    # 16 samples a epoch, micro-batch 2: the step-3 checkpoint sits mid-epoch (6 of 8 batches)
+    extra = ("run.steps=6", "run.ckpt_every=3", "optim.accum_steps=2")
     full = make_trainer(tiny_cfg(image_root, tmp_path / "full", *extra))
     full.fit()
-    # "killed" after step 5: step 5's work is lost, last checkpoint is step 4
+    # "killed" after step 5: steps 4-5 are lost, the last checkpoint is step 3
     part = make_trainer(tiny_cfg(image_root, tmp_path / "part", *extra))
     part.fit(stop_after=5)
-    assert sorted(p.name for p in (tmp_path / "part").glob("step_*.pt"))[-1] == "step_00000004.pt"
+    assert sorted(p.name for p in (tmp_path / "part").glob("step_*.pt"))[-1] == "step_00000003.pt"
     del part
     torch.manual_seed(999)  # a fresh process would start from other RNG states
     res = make_trainer(tiny_cfg(image_root, tmp_path / "part", *extra),
                        resume=str(tmp_path / "part" / "last.pt"))
-    assert res.step == 4
+    assert res.step == 3
     res.fit()
     a, b = full.student.state_dict(), res.student.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     oa, ob = full.optimizer.state_dict()["state"], res.optimizer.state_dict()["state"]
     assert all(torch.equal(oa[i]["exp_avg_sq"], ob[i]["exp_avg_sq"]) for i in oa)
     rows = (tmp_path / "part" / "log.csv").read_text().splitlines()
-    assert rows[0].startswith("step,") and [r.split(",")[0] for r in rows[1:6]] == list("12345")
+    assert rows[0].startswith("step,") and [r.split(",")[0] for r in rows[1:9]] == list("12345456")
 
 
 def test_nan_loss_stops_naming_step_and_checkpoint(image_root, tmp_path):

@@ -166,7 +166,11 @@ class Trainer:
         self.loader = DataLoader(train_set, batch_size=self.micro, sampler=self.sampler,
                                  num_workers=w, drop_last=True, persistent_workers=w > 0,
                                  pin_memory=self.device.type == "cuda",
-                                 prefetch_factor=4 if w > 0 else None)
+                                 prefetch_factor=4 if w > 0 else None,
+                                 # its own generator: iter(loader) draws a base seed, which must
+                                 # not shift the global RNG (dropout) when a resumed run starts
+                                 # iterating mid-epoch
+                                 generator=torch.Generator().manual_seed(r.seed))
 
         # models
         self.teacher = teacher if teacher is not None else build_teacher(cfg)
