@@ -264,3 +264,56 @@ def test_ddp_two_gloo_ranks_equal_one_process(image_root, tmp_path):
         torch.testing.assert_close(v, one[k], rtol=1e-5, atol=1e-6)
         changed |= not torch.equal(v, sti.TinyStudent().state_dict()[k])
     assert changed
+
+
+# ----------------------------------------------------------------------------- real wiring
+def test_event_synthesis_calls_the_simulator_and_representation(monkeypatch):
+    """EventSynthesis hands the simulator float images in [0,1] with the configured motion,
+    sensor, duration and seed, and feeds its histogram to histogram_to_ezsr_input."""
+    import types
+
+    import ezsr
+    import ezsr.ops
+    from training.transform import EventSynthesis
+
+    seen = {}
+
+    def fake_hist(images, motion, sensor, duration_us, seed):
+        seen.update(dtype=images.dtype, max=float(images.max()), motion=motion, sensor=sensor,
+                    duration_us=duration_us, seed=seed)
+        return torch.full((images.shape[0], 2, *sensor), 3.0)
+
+    def fake_repr(hist, out_size, mode):
+        seen.update(hist=float(hist.mean()), out_size=out_size, mode=mode)
+        return torch.zeros(hist.shape[0], 3, out_size, out_size)
+
+    fake = types.SimpleNamespace(images_to_histogram=fake_hist)
+    monkeypatch.setitem(sys.modules, "ezsr.simulate", fake)
+    monkeypatch.setattr(ezsr, "simulate", fake, raising=False)
+    monkeypatch.setattr(ezsr.ops, "histogram_to_ezsr_input", fake_repr, raising=False)
+    tf = EventSynthesis("fused", "affine", (12, 20), 5000, 32, "squash")
+    x = tf(torch.full((2, 3, 8, 8), 255, dtype=torch.uint8), seed=11)
+    assert x.shape == (2, 3, 32, 32)
+    assert seen == dict(dtype=torch.float32, max=1.0, motion="affine", sensor=(12, 20),
+                        duration_us=5000, seed=11, hist=3.0, out_size=32, mode="squash")
+
+
+def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):
+    """Two steps of the shipped tiny_cpu config with the real simulator, representation,
+    student and offline teacher (skips until those parts are installed)."""
+    for mod, name in (("ezsr.simulate", "images_to_histogram"), ("ezsr.models", "create_teacher"),
+                      ("ezsr.models", "create_event_encoder"), ("ezsr.ops", "histogram_to_ezsr_input")):
+        m = pytest.importorskip(mod)
+        if not hasattr(m, name):
+            pytest.skip(f"{mod}.{name} not available yet")
+    from training.trainer import Trainer
+
+    cfg = make_config(["tiny_cpu"], ["run.steps=2", "optim.batch_size=4", "data.workers=0",
+                                     "run.eval_samples=4", "run.progress=false",
+                                     f"run.out_dir={tmp_path}", "optim.warmup_steps=0"])
+    tr = Trainer(cfg)
+    before = [p.detach().clone() for p in tr.student.parameters()]
+    m = tr.fit()
+    assert math.isfinite(m["loss"]) and 0.0 <= m["eval_top1"] <= 1.0
+    assert any(not torch.equal(a, b) for a, b in zip(before, tr.student.parameters()))
+    assert (tmp_path / "last.pt").exists()

@@ -7,6 +7,9 @@ import json
 import logging
 import sys
 
+DESCRIPTION = ("Distil an event encoder into a frozen teacher's image-embedding space from events "
+               "synthesised out of RGB images on the training device (EZSR).")
+
 HELP = """\
 Arguments are config files and key=value overrides, applied in order after the defaults:
   CONFIG       a .yaml/.json file, or a built-in name: tiny_cpu, imagenet_vitb16
@@ -14,6 +17,7 @@ Arguments are config files and key=value overrides, applied in order after the d
 Sections and fields: data.*, sim.*, model.*, loss.*, optim.*, run.* (see --print-config).
 Multi-GPU / multi-node: launch with torchrun, e.g.
   torchrun --nproc_per_node 8 -m training imagenet_vitb16 data.root=...
+Resume: put --resume last (`... tiny_cpu --resume`) or give it a path (`--resume=CKPT`).
 """
 
 
@@ -71,7 +75,7 @@ def summary(m: dict, trainer) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__ + "\n\n" + HELP,
+    p = argparse.ArgumentParser(prog="python -m training", description=DESCRIPTION + "\n\n" + HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     args = p.parse_args(argv)
