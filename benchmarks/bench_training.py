@@ -76,6 +76,7 @@ def time_loader(loader, fn, n_batches: int) -> float:
 def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str) -> list:
     files, labels, names = builtin_images()
     base = ImageDataset(files, labels, names, Augment.from_config(cfg.data), 0, repeats=1000)
+    base.KEEP_DECODED = 0  # measure the decode too (the trainer keeps tiny sets decoded)
     sim = EventSynthesis.from_config(cfg.sim)
     dev = torch.device(device)
 

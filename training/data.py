@@ -94,22 +94,36 @@ class ImageDataset(Dataset):
         self.files, self.labels = list(map(str, files)), [int(v) for v in labels]
         self.classnames, self.augment = list(classnames), augment
         self.seed, self.repeats = seed, repeats
+        self._decoded: dict = {}  # decoded photos of tiny sets (<= KEEP_DECODED files), per worker
+
+    KEEP_DECODED = 64
 
     def __len__(self) -> int:
         return len(self.files) * self.repeats
 
     def __getitem__(self, key):
-        from PIL import Image
-
         idx, epoch = key if isinstance(key, tuple) else (key, 0)
         i = idx % len(self.files)
         rng = np.random.default_rng([self.seed, epoch, idx])
+        im = self._decoded.get(i) or self._decode(i)
+        if len(self.files) <= self.KEEP_DECODED:
+            self._decoded[i] = im
+        arr = self.augment(im, rng)
+        return torch.from_numpy(arr), torch.tensor(self.labels[i]), torch.tensor(i)
+
+    def _decode(self, i: int):
+        from PIL import Image
+
         try:
             with Image.open(self.files[i]) as im:
-                arr = self.augment(im, rng)
+                # JPEG: let the decoder downscale by 2/4/8 while keeping enough pixels for
+                # the smallest crop (no-op for other formats)
+                a = self.augment
+                need = a.size if a.fixed else math.ceil(a.size / math.sqrt(a.scale[0]))
+                im.draft("RGB", (need, need))
+                return im.convert("RGB")
         except (OSError, ValueError) as exc:
             raise OSError(f"ImageDataset: cannot decode {self.files[i]}: {exc}") from exc
-        return torch.from_numpy(arr), torch.tensor(self.labels[i]), torch.tensor(i)
 
     def load_fixed(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """n samples (cycling through the files) decoded and augmented with `seed`:
