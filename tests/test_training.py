@@ -317,3 +317,37 @@ def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):
     assert math.isfinite(m["loss"]) and 0.0 <= m["eval_top1"] <= 1.0
     assert any(not torch.equal(a, b) for a, b in zip(before, tr.student.parameters()))
     assert (tmp_path / "last.pt").exists()
+
+
+def test_real_recording_eval_uses_the_ezsr_window_and_preprocessing(tmp_path):
+    """run.eval_real: each file's default 15000-event window, ezsr_preprocess'ed, is what the
+    student sees; the top-1/top-5 come from the text classifier columns."""
+    ops = pytest.importorskip("ezsr.ops")
+    if not hasattr(ops, "ezsr_preprocess") or not hasattr(ops, "default_window_start"):
+        pytest.skip("ezsr.ops.ezsr_preprocess not available yet")
+    from conftest import shared_file
+
+    from ezsr import io
+    from ezsr.events import EventBatch
+    from training import real_eval
+
+    src = shared_file("n_imagenet/ezsr_test_event.npz")
+    for c in ("cat", "dog"):
+        (tmp_path / c).mkdir()
+    (tmp_path / "cat" / "a.npz").symlink_to(src)
+    files, labels, names = real_eval.scan(tmp_path)
+    assert names == ["cat", "dog"] and labels == [0]
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x)
+            return torch.tensor([[0.0, 1.0]])  # points at class column 1 ("dog")
+
+    clf = torch.eye(2)
+    m = real_eval.evaluate_real(Probe(), clf, files, labels, "cpu")
+    assert m == {"real_top1": 0.0, "real_top5": 1.0, "real_n": 1}
+    ev = io.read(src)
+    want = ops.ezsr_preprocess(EventBatch.from_windows(
+        ev, [ops.default_window_start(len(ev), 15000)], 15000), out_size=224, mode="crop")
+    torch.testing.assert_close(seen[0], want, rtol=0, atol=0)

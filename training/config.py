@@ -100,6 +100,11 @@ class RunConfig:
     progress: bool = True          # tqdm progress bar
     tensorboard: bool = True       # write TensorBoard events when tensorboard is installed
     nan_check_every: int = 1       # steps between finite-loss checks (a device sync each)
+    eval_real: str = ""            # folder of real event recordings, <class>/<file> (N-ImageNet
+    #                                layout), evaluated zero-shot with the synthetic set ("" = off)
+    eval_real_max: int = 200       # at most this many files of eval_real per evaluation
+    eval_real_classnames: str = "" # names file for eval_real's sorted class folders
+    eval_real_mode: str = "crop"   # ezsr_preprocess mode: "crop" | "squash" (EZSR's N-ImageNet path)
 
 
 @dataclass
@@ -125,6 +130,7 @@ class TrainConfig:
         _choice("loss.text_templates", c.loss.text_templates, ("simple", "imagenet"))
         _choice("optim.schedule", c.optim.schedule, ("cosine", "constant"))
         _choice("run.precision", c.run.precision, ("auto", "fp32", "bf16", "fp16"))
+        _choice("run.eval_real_mode", c.run.eval_real_mode, ("crop", "squash"))
         for key, v in (("optim.batch_size", c.optim.batch_size), ("optim.accum_steps",
                        c.optim.accum_steps), ("run.steps", c.run.steps),
                        ("data.image_size", c.data.image_size), ("sim.out_size", c.sim.out_size),

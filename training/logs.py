@@ -16,7 +16,8 @@ from pathlib import Path
 log = logging.getLogger("training")
 
 COLUMNS = ["step", "loss", "global", "scalar", "text", "cos", "lr", "samples_per_s", "data_wait",
-           "eval_top1", "eval_teacher_top1", "eval_cos", "eval_chance"]
+           "eval_top1", "eval_teacher_top1", "eval_cos", "eval_chance", "real_top1", "real_top5",
+           "real_n"]
 
 
 class Logger:
@@ -72,6 +73,10 @@ class Logger:
             msg = (f"step {step}: held-out zero-shot top-1 {row['eval_top1']:.3f} (teacher on RGB "
                    f"{row['eval_teacher_top1']:.3f}, chance {row['eval_chance']:.3f}), "
                    f"cos {row['eval_cos']:.3f}")
+            (self.bar.write if self.bar is not None else log.info)(msg)
+        if "real_top1" in row:
+            msg = (f"step {step}: real recordings zero-shot top-1 {row['real_top1']:.3f}, top-5 "
+                   f"{row['real_top5']:.3f} ({row['real_n']} files)")
             (self.bar.write if self.bar is not None else log.info)(msg)
 
     def close(self) -> None:

@@ -420,13 +420,29 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------- evaluation
+    def _evaluate_real(self) -> dict:
+        """Zero-shot top-1/top-5 on real recordings (run.eval_real), see training/real_eval.py."""
+        from training import real_eval
+
+        r = self.cfg.run
+        if not hasattr(self, "_real"):
+            files, labels, names = real_eval.scan(r.eval_real, r.eval_real_max,
+                                                  r.eval_real_classnames)
+            clf = build_classifier(self.teacher, names, self.cfg.loss.text_templates)
+            self._real = (files, labels, clf.to(self.device))
+        files, labels, clf = self._real
+        return real_eval.evaluate_real(_bare(self.student), clf, files, labels, self.device,
+                                       self.cfg.sim.out_size, r.eval_real_mode,
+                                       autocast=self._autocast)
+
     @torch.no_grad()
     def evaluate(self) -> dict:
         """Zero-shot top-1 on the held-out synthetic set: events synthesised (fixed seed) from
         held-out crops, classified by the teacher's text classifier. Also the teacher's own
         zero-shot top-1 on the RGB crops (the ceiling) and the mean student-teacher cosine."""
+        out = self._evaluate_real() if self.cfg.run.eval_real else {}
         if self.eval_set is None or self.classifier is None:
-            return {}
+            return out
         r = self.cfg.run
         if not hasattr(self, "_eval_data"):
             imgs, labels = self.eval_set.load_fixed(r.eval_samples, seed=_seed(r.seed, 777))
@@ -445,7 +461,7 @@ class Trainer:
         s = normalize(torch.cat(embs))
         pred = (s @ self.classifier).argmax(1)
         tpred = (t @ self.classifier).argmax(1)
-        return {"eval_top1": float((pred == labels).float().mean()),
+        return {**out, "eval_top1": float((pred == labels).float().mean()),
                 "eval_teacher_top1": float((tpred == labels).float().mean()),
                 "eval_cos": float((s * t).sum(1).mean()),
                 "eval_chance": 1.0 / self.classifier.shape[1]}
