@@ -25,6 +25,7 @@ class Logger:
                  progress: bool = True, total: int = 0, start_step: int = 0):
         self.enabled = enabled
         self.bar = self.tb = self._csv = None
+        self._post: dict = {}
         if not enabled:
             return
         path = Path(out) / "log.csv"
@@ -59,7 +60,7 @@ class Logger:
             for k, v in row.items():
                 self.tb.add_scalar(k, v, step)
         if self.bar is not None:
-            post = {}
+            post = self._post
             if "loss" in row:
                 post.update(loss=f"{row['loss']:.4f}", sps=f"{row['samples_per_s']:.1f}",
                             wait=f"{100 * row['data_wait']:.0f}%")

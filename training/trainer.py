@@ -176,6 +176,8 @@ class Trainer:
         self.teacher = teacher if teacher is not None else build_teacher(cfg)
         if isinstance(self.teacher, torch.nn.Module):
             self.teacher.eval().requires_grad_(False).to(self.device)
+        elif hasattr(self.teacher, "to"):  # a teacher wrapper object that moves itself
+            self.teacher = self.teacher.to(self.device) or self.teacher
         self.embed_dim = int(getattr(self.teacher, "embed_dim"))
         student = student if student is not None else build_student(cfg, self.embed_dim)
         self.student = student.to(self.device)
