@@ -99,6 +99,7 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str) -> li
 def bench_step(files, overrides, name: str) -> dict:
     from training.trainer import Trainer
 
+    ImageDataset.KEEP_DECODED = 0  # decode every sample, as with a real dataset
     with tempfile.TemporaryDirectory() as out:
         cfg = make_config(files, [*overrides, f"run.out_dir={out}", "run.progress=false",
                                   "run.tensorboard=false", "run.eval_every=0",
