@@ -10,7 +10,13 @@ from typing import Iterator
 
 from ezsr.events import Events
 from ezsr.io._registry import EventFileError, detect_format, get_format, known_formats
-from ezsr.io import npz as _npz  # noqa: F401  (registers the format)
+# importing a format module registers it; sniffing order = import order
+from ezsr.io import hdf5 as _hdf5  # noqa: F401,E402
+from ezsr.io import aedat as _aedat  # noqa: F401,E402
+from ezsr.io import prophesee as _prophesee  # noqa: F401,E402
+from ezsr.io import npz as _npz  # noqa: F401,E402
+from ezsr.io import npy as _npy  # noqa: F401,E402
+from ezsr.io import nmnist as _nmnist  # noqa: F401,E402
 
 
 def read(path, format: str | None = None, return_format: bool = False):

@@ -35,10 +35,11 @@ def read_npz(path: str) -> Events:
             else:
                 raise EventFileError(path, "expected key 'event_data' or keys 'x_pos', 'y_pos', "
                                      f"'timestamp', 'polarity'; found {sorted(keys)}")
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        except Exception as exc:  # also SyntaxError / TokenError from a damaged .npy header
             if isinstance(exc, EventFileError):
                 raise
-            raise EventFileError(path, f"damaged .npz member ({exc})") from exc
+            raise EventFileError(path, f"damaged .npz member ({type(exc).__name__}: {exc})") \
+                from exc
     if np.issubdtype(np.asarray(t).dtype, np.floating):
         raise EventFileError(path, "timestamps are floating point; expected integer microseconds")
     n = len(x)

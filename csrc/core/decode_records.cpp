@@ -1,0 +1,110 @@
+// Fixed-size record decoders: Prophesee .dat (CD), jAER AEDAT 2.0 (DVS128 and DAVIS
+// addresses) and the N-MNIST / N-Caltech101 40-bit .bin. Every record is one event (or a
+// skipped non-event record); the timestamp counter's wrap adds its range, a real step back
+// is an error.
+#include "decode_internal.h"
+
+namespace ezsr {
+
+namespace {
+
+struct Record {
+  int64_t x, y, raw_t;
+  uint8_t p;
+  bool is_event;
+};
+
+// .dat CD: u32 t, u32 w: x = w & 0x3FFF, y = (w >> 14) & 0x3FFF, p = (w >> 28) & 0xF
+// (Prophesee "DAT file format" page; N-Cars / Gen1 files).
+inline Record dat_record(const uint8_t* r) {
+  const uint32_t w = load_le32(r + 4);
+  return {w & 0x3FFF, (w >> 14) & 0x3FFF, load_le32(r), uint8_t(((w >> 28) & 0xF) != 0), true};
+}
+
+// jAER AEDAT 2.0 DVS128 (jAER DVS128 chip class; iniVation "AEDAT 2.0" page): big-endian
+// address then timestamp; p = a & 1, x = (a >> 1) & 0x7F, y = (a >> 8) & 0x7F.
+inline Record dvs128_record(const uint8_t* r) {
+  const uint32_t a = load_be32(r);
+  return {(a >> 1) & 0x7F, (a >> 8) & 0x7F, load_be32(r + 4), uint8_t(a & 1), true};
+}
+
+// jAER AEDAT 2.0 DAVIS: bit 31 set = APS sample or IMU, bit 10 set = external event;
+// otherwise a DVS event with y = (a >> 22) & 0x1FF, x = (a >> 12) & 0x3FF, p = (a >> 11) & 1.
+inline Record davis_record(const uint8_t* r) {
+  const uint32_t a = load_be32(r);
+  const bool dvs = !(a >> 31) && !((a >> 10) & 1);
+  return {(a >> 12) & 0x3FF, (a >> 22) & 0x1FF, load_be32(r + 4), uint8_t((a >> 11) & 1), dvs};
+}
+
+// N-MNIST 40-bit: b0 = x, b1 = y, b2 bit 7 = p, t = (b2 & 0x7F) << 16 | b3 << 8 | b4
+// (Orchard et al. 2015, the dataset's README).
+inline Record nmnist_record(const uint8_t* r) {
+  return {r[0], r[1], (int64_t(r[2] & 0x7F) << 16) | (int64_t(r[3]) << 8) | r[4],
+          uint8_t(r[2] >> 7), true};
+}
+
+template <int kSize, Record (*Parse)(const uint8_t*)>
+DecodeResult decode_fixed(const uint8_t* d, int64_t n, DecodeState& s, const DecodeOutput& o,
+                          int64_t width, int64_t height, int64_t counter_range) {
+  DecodeResult r;
+  int64_t k = 0, i = 0;
+  int64_t last_t = s.last_t, epoch = s.epoch;
+  const bool started = s.flags & 1;
+  bool any = started;
+  for (; i + kSize <= n; i += kSize) {
+    const Record e = Parse(d + i);
+    if (!e.is_event) continue;
+    if (k >= o.capacity) break;
+    int64_t t = e.raw_t + epoch;
+    if (any && t < last_t) {
+      if (last_t - t > counter_range / 2) {  // counter wrapped
+        epoch += counter_range;
+        t += counter_range;
+      } else {
+        r.error = kTimeBackwards;
+        break;
+      }
+    }
+    if (width > 0 && (e.x >= width || e.y >= height)) {
+      r.error = kOutOfSensor;
+      break;
+    }
+    o.x[k] = int16_t(e.x);
+    o.y[k] = int16_t(e.y);
+    o.t[k] = t;
+    o.p[k] = e.p;
+    ++k;
+    last_t = t;
+    any = true;
+  }
+  if (r.error != kOk) r.error_offset = i;
+  s.last_t = last_t;
+  s.epoch = epoch;
+  s.flags = any ? 1 : 0;
+  r.consumed = i;
+  r.n_events = k;
+  return r;
+}
+
+}  // namespace
+
+DecodeResult decode_records(DecodeKind kind, const uint8_t* d, int64_t n, DecodeState& s,
+                            const DecodeOutput& o, int64_t width, int64_t height) {
+  const int64_t u32 = int64_t(1) << 32;
+  switch (kind) {
+    case DecodeKind::DAT: return decode_fixed<8, dat_record>(d, n, s, o, width, height, u32);
+    case DecodeKind::AEDAT2_DVS128:
+      return decode_fixed<8, dvs128_record>(d, n, s, o, width, height, u32);
+    case DecodeKind::AEDAT2_DAVIS:
+      return decode_fixed<8, davis_record>(d, n, s, o, width, height, u32);
+    case DecodeKind::NMNIST:
+      return decode_fixed<5, nmnist_record>(d, n, s, o, width, height, int64_t(1) << 23);
+    default: break;
+  }
+  DecodeResult r;
+  r.error = kBadKind;
+  r.error_offset = 0;
+  return r;
+}
+
+}  // namespace ezsr

@@ -1,0 +1,185 @@
+"""Streaming machinery shared by the readers: file blocks -> decoded column blocks ->
+Events (whole, or chunks of n events / dt microseconds).
+
+Memory: a binary file is read BLOCK_BYTES at a time and each decoder call is capped at
+MAX_EVENTS_PER_CALL events, so a long recording (or a header that lies about sizes) never
+makes the reader hold more than one block and one chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ezsr.events import Events
+import torch
+
+from ezsr.io import _decode
+from ezsr.io._decode import ERRORS, EXPECTED, KINDS, WORD_SIZE, decode, new_state
+from ezsr.io._registry import EventFileError
+
+BLOCK_BYTES = 1 << 22          # 4 MiB of file per read
+MAX_EVENTS_PER_CALL = 1 << 21  # events per decoder call (C++ path)
+
+Columns = tuple  # (x int16, y int16, t int64, p uint8) numpy arrays
+
+
+def decoded_blocks(path: str, offset: int, kind: str, width: int = 0, height: int = 0,
+                   block_bytes: int | None = None, backend: str = "auto") -> Iterator[Columns]:
+    """Decode the file from byte `offset` to its end in blocks; yields column tuples.
+
+    The decoder state (EVT3 time/row/vector base, EVT2 time high, counter wraps) and any
+    incomplete word carry over from one block to the next. Raises EventFileError with the
+    absolute byte offset on an invalid word or a truncated last word.
+    """
+    ws = WORD_SIZE[kind]
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes  # read at call time
+    block_bytes = max(ws, block_bytes // ws * ws)
+    state = new_state()
+    with open(path, "rb") as f:
+        f.seek(offset)
+        carry = b""
+        pos = offset  # file offset of data[0]
+        while True:
+            chunk = f.read(block_bytes)
+            data = carry + chunk if carry else chunk
+            start = 0
+            while len(data) - start >= ws:
+                blk = decode(memoryview(data)[start:], kind, state, width, height,
+                             MAX_EVENTS_PER_CALL, backend)
+                if blk.error:
+                    raise EventFileError(path, f"expected {EXPECTED[kind]}, found "
+                                         f"{ERRORS.get(blk.error, 'an error')}",
+                                         offset=pos + start + blk.error_offset)
+                state = blk.state
+                if len(blk.t):
+                    yield blk.x, blk.y, blk.t, blk.p
+                if blk.consumed == 0:
+                    break
+                start += blk.consumed
+            carry = bytes(data[start:])
+            pos += start
+            if not chunk:
+                if carry:
+                    raise EventFileError(path, f"truncated: {len(carry)} trailing bytes, "
+                                         f"expected whole {ws}-byte words", offset=pos)
+                return
+
+
+def decode_whole(path: str, offset: int, kind: str, width: int = 0, height: int = 0,
+                 backend: str = "auto") -> Columns:
+    """Decode the file from byte `offset` to its end in one call (ezsr.io.read: the caller
+    wants every event in memory anyway, so the file body is read whole, which avoids
+    concatenating blocks). Same errors as decoded_blocks."""
+    ws = WORD_SIZE[kind]
+    if backend != "reference" and _decode.has_kernel():
+        x, y, t, p, info = torch.ops.ezsr.decode_file(str(path), int(offset), KINDS[kind],
+                                                      int(width), int(height))
+        consumed, _, err_at, err, unsorted, rest = (int(v) for v in info)
+        if err:
+            raise EventFileError(path, f"expected {EXPECTED[kind]}, found "
+                                 f"{ERRORS.get(err, 'an error')}", offset=err_at)
+        if rest:
+            raise EventFileError(path, f"truncated: {rest} trailing bytes, expected whole "
+                                 f"{ws}-byte words", offset=offset + consumed)
+        if unsorted >= 0:
+            _raise_unsorted(path, t.numpy(), unsorted)
+        return _Checked((x.numpy(), y.numpy(), t.numpy(), p.numpy()))
+    data = np.fromfile(path, dtype=np.uint8, offset=offset)
+    blk = decode(data, kind, None, width, height, 0, backend)
+    if blk.error:
+        raise EventFileError(path, f"expected {EXPECTED[kind]}, found "
+                             f"{ERRORS.get(blk.error, 'an error')}",
+                             offset=offset + blk.error_offset)
+    rest = len(data) - blk.consumed
+    if rest:
+        raise EventFileError(path, f"truncated: {rest} trailing bytes, expected whole "
+                             f"{ws}-byte words", offset=offset + blk.consumed)
+    return blk.x, blk.y, blk.t, blk.p
+
+
+class _Checked(tuple):
+    """Columns whose time order was already checked (by the C++ file decoder)."""
+
+
+def _raise_unsorted(path, t, i):
+    raise EventFileError(path, f"timestamps decrease at event {i} ({int(t[i - 1])} -> "
+                         f"{int(t[i])} us); expected non-decreasing time")
+
+
+def _cat(parts: list[Columns]) -> Columns:
+    if not parts:
+        return (np.zeros(0, np.int16), np.zeros(0, np.int16), np.zeros(0, np.int64),
+                np.zeros(0, np.uint8))
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
+
+
+def make_events(cols: Columns, width: int | None, height: int | None, size_source: str,
+                path: str = "") -> Events:
+    """Events from columns; width/height None -> max + 1 of the data (size_source 'data')."""
+    x, y, t, p = cols
+    if width is None or height is None:
+        width = int(x.max()) + 1 if len(x) else 0
+        height = int(y.max()) + 1 if len(y) else 0
+        size_source = "data"
+    if len(t) > 1 and not isinstance(cols, _Checked):
+        back = np.flatnonzero(t[1:] < t[:-1])
+        if back.size:
+            _raise_unsorted(path, t, int(back[0]) + 1)
+    return Events(x, y, t, p, width, height, size_source, validate=False)
+
+
+def read_blocks(blocks: Iterable[Columns], width, height, size_source, path="") -> Events:
+    return make_events(_cat(list(blocks)), width, height, size_source, path)
+
+
+def chunk_blocks(blocks: Iterable[Columns], n_events: int | None, dt_us: int | None,
+                 width, height, size_source, path="") -> Iterator[Events]:
+    """Regroup decoded blocks into Events of n_events events, or of dt_us microseconds
+    (consecutive windows from the first timestamp, empty ones included, like
+    Events.time_windows). Holds at most one chunk plus one block."""
+    if n_events is not None and n_events <= 0:
+        raise ValueError(f"iter_chunks: n_events must be > 0, got {n_events}")
+    if dt_us is not None and dt_us <= 0:
+        raise ValueError(f"iter_chunks: dt_us must be > 0 us, got {dt_us}")
+    seen_w = seen_h = 0
+
+    def emit(cols):
+        nonlocal seen_w, seen_h
+        if width is None and len(cols[0]):  # size from the data seen so far
+            seen_w = max(seen_w, int(cols[0].max()) + 1)
+            seen_h = max(seen_h, int(cols[1].max()) + 1)
+        w, h = (width, height) if width is not None else (seen_w, seen_h)
+        return make_events(cols, w, h, size_source if width is not None else "data", path)
+
+    buf: list[Columns] = []
+    held = 0
+    boundary = None
+    for blk in blocks:
+        if n_events is not None:
+            buf.append(blk)
+            held += len(blk[2])
+            while held >= n_events:
+                cols = _cat(buf)
+                yield emit(tuple(c[:n_events] for c in cols))
+                rest = tuple(c[n_events:] for c in cols)
+                buf, held = ([rest] if len(rest[2]) else []), len(rest[2])
+        else:
+            t = blk[2]
+            if boundary is None:
+                boundary = int(t[0]) + dt_us
+            while len(t) and int(t[-1]) >= boundary:
+                k = int(np.searchsorted(t, boundary, side="left"))
+                buf.append(tuple(c[:k] for c in blk))
+                yield emit(_cat(buf))
+                buf, blk = [], tuple(c[k:] for c in blk)
+                t = blk[2]
+                boundary += dt_us
+            if len(t):
+                buf.append(blk)
+                held += len(t)
+    if buf and sum(len(b[2]) for b in buf):
+        yield emit(_cat(buf))

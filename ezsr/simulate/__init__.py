@@ -1,0 +1,20 @@
+"""Event simulation: frames or static images -> events (ESIM rule, reference §4).
+
+  frames_to_events(frames, timestamps_us, ...) -> Events        video / frame sequences
+  image_to_events(image, motion=..., ...) -> Events             one image, camera motion
+  images_to_events(images [B, ...], ...) -> EventBatch          batched, one kernel chain
+  images_to_histogram(images [B, ...], ...) -> [B, 2, H, W]     fused, no events stored
+
+Kernels: torch.ops.ezsr.simulate_events / simulate_histogram (csrc/core/simulate.cpp,
+simulate.cu) with the pure-torch reference in ezsr.simulate.kernels.
+"""
+
+from ezsr.simulate.frames import frames_to_events, log_intensity, to_luma
+from ezsr.simulate.images import (image_to_events, images_to_events, images_to_histogram,
+                                  load_image)
+from ezsr.simulate.kernels import simulate_histogram_reference, simulate_reference
+from ezsr.simulate.motion import MOTIONS
+
+__all__ = ["frames_to_events", "image_to_events", "images_to_events", "images_to_histogram",
+           "load_image", "log_intensity", "to_luma", "simulate_reference",
+           "simulate_histogram_reference", "MOTIONS"]

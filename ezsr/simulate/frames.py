@@ -1,0 +1,275 @@
+"""Frames -> events: ezsr.simulate.frames_to_events and the pieces it shares with the
+image paths (luma, log mapping, per-pixel thresholds, noise events).
+
+Time is int64 microseconds throughout; intensities are linear in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ezsr.events import Events
+from ezsr.simulate.kernels import new_state, simulate_events_raw
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights for R, G, B
+LOG_MODES = ("log", "linlog")
+LINLOG_DN = 20.0  # v2e: linear below 20 DN (of 255), log above
+
+
+def to_luma(frames: torch.Tensor, channel_dim: int) -> torch.Tensor:
+    """RGB -> luma with weights (0.299, 0.587, 0.114) along channel_dim (size 3)."""
+    w = torch.tensor(LUMA, dtype=frames.dtype, device=frames.device)
+    shape = [1] * frames.dim()
+    shape[channel_dim] = 3
+    return (frames * w.view(shape)).sum(channel_dim)
+
+
+def log_intensity(frames: torch.Tensor, log_eps: float = 1e-3, log_mode: str = "log",
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    """Linear intensity in [0, 1] -> the simulator's log level (float32).
+
+    log_mode "log": L = log(log_eps + I) (ESIM).
+    log_mode "linlog": v2e's lin-log mapping on DN = 255*I: L = DN * log(20)/20 for
+    DN < 20 (linear, so dark noise is not amplified), log(DN) above; continuous at 20 DN.
+    """
+    frames = frames.to(torch.float32)
+    if log_mode == "log":  # one buffer, reused when `out` (same shape, float32) is given
+        return torch.add(frames, log_eps, out=out).log_() if out is not None else \
+            torch.add(frames, log_eps).log_()
+    if log_mode == "linlog":
+        dn = frames * 255.0
+        return torch.where(dn < LINLOG_DN, dn * (math.log(LINLOG_DN) / LINLOG_DN),
+                           torch.log(dn.clamp(min=LINLOG_DN)))
+    raise ValueError(f"argument 'log_mode' must be one of {LOG_MODES}, got {log_mode!r}")
+
+
+def check_contrast(contrast_pos: float, contrast_neg: float, sigma: float,
+                   refractory_us: int, log_eps: float) -> None:
+    """ValueError naming the first bad simulation parameter."""
+    for name, v in (("contrast_pos", contrast_pos), ("contrast_neg", contrast_neg)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise ValueError(f"argument '{name}' must be a threshold > 0, got {v!r}")
+    if not (math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"argument 'sigma' must be >= 0, got {sigma!r}")
+    if int(refractory_us) != refractory_us or refractory_us < 0:
+        raise ValueError(f"argument 'refractory_us' must be an integer >= 0 µs, got {refractory_us!r}")
+    if not (math.isfinite(log_eps) and log_eps > 0):
+        raise ValueError(f"argument 'log_eps' must be > 0, got {log_eps!r}")
+
+
+def thresholds(batch: int, pixels: int, contrast_pos: float, contrast_neg: float, sigma: float,
+               seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel thresholds [batch, pixels] float32: C + N(0, sigma), floored at 0.01.
+
+    Drawn on the CPU from torch.Generator(seed) (ON first, then OFF), so every device gets
+    the same values for a seed. sigma = 0 gives exactly C everywhere.
+    """
+    if sigma <= 0:
+        return (torch.full((batch, pixels), float(contrast_pos), device=device),
+                torch.full((batch, pixels), float(contrast_neg), device=device))
+    g = torch.Generator().manual_seed(int(seed))
+    pos = (contrast_pos + sigma * torch.randn(batch, pixels, generator=g)).clamp_(min=0.01)
+    neg = (contrast_neg + sigma * torch.randn(batch, pixels, generator=g)).clamp_(min=0.01)
+    return pos.to(device), neg.to(device)
+
+
+def noise_events(height: int, width: int, t0: int, t1: int, leak_rate_hz: float,
+                 shot_noise_rate_hz: float, seed: int):
+    """Leak (ON only) and shot-noise (random polarity) events as homogeneous Poisson
+    processes per pixel at the given rates (Hz) over [t0, t1) µs, from Generator(seed + 1).
+    Returns (pixel [M] int64, t [M] int64, on [M] bool), unsorted. They are added after
+    the ESIM stream and do not move its reference levels (v2e couples leak to ref)."""
+    g = torch.Generator().manual_seed(int(seed) + 1)
+    pix, tt, on = [], [], []
+    dur_s = (t1 - t0) * 1e-6
+    for rate, leak in ((leak_rate_hz, True), (shot_noise_rate_hz, False)):
+        if rate <= 0 or dur_s <= 0:
+            continue
+        lam = torch.tensor([rate * dur_s * height * width], dtype=torch.float64)
+        m = int(torch.poisson(lam, generator=g)[0])
+        pix.append(torch.randint(0, height * width, (m,), generator=g))
+        tt.append(t0 + (torch.rand(m, generator=g, dtype=torch.float64) * (t1 - t0)).long())
+        on.append(torch.ones(m, dtype=torch.bool) if leak else torch.rand(m, generator=g) < 0.5)
+    if not pix:
+        return None
+    return torch.cat(pix), torch.cat(tt), torch.cat(on)
+
+
+def _frames_tensor(frames) -> torch.Tensor:
+    """frames as a float tensor [T, H, W] of linear intensity (RGB converted to luma)."""
+    if isinstance(frames, (list, tuple)):
+        if not frames:
+            raise ValueError("argument 'frames' is empty")
+        items = [f if isinstance(f, torch.Tensor) else torch.from_numpy(np.asarray(f))
+                 for f in frames]
+        for i, f in enumerate(items):
+            if f.shape != items[0].shape:
+                raise ValueError(f"argument 'frames': frame {i} has shape {tuple(f.shape)}, "
+                                 f"frame 0 has {tuple(items[0].shape)}")
+        frames = torch.stack(items)
+    elif not isinstance(frames, torch.Tensor):
+        frames = torch.from_numpy(np.ascontiguousarray(np.asarray(frames)))
+    if frames.dtype == torch.uint8:
+        frames = frames.float() / 255.0
+    elif not frames.dtype.is_floating_point:
+        raise ValueError(f"argument 'frames' must be float intensity in [0, 1] or uint8, "
+                         f"got {frames.dtype}")
+    if frames.dim() == 4 and frames.shape[-1] == 3:
+        frames = to_luma(frames.float(), 3)
+    elif frames.dim() == 4 and frames.shape[1] == 3:
+        frames = to_luma(frames.float(), 1)
+    if frames.dim() != 3:
+        raise ValueError("argument 'frames' must be [T, H, W], [T, H, W, 3] or [T, 3, H, W], "
+                         f"got shape {tuple(frames.shape)}")
+    if frames.numel() == 0:
+        raise ValueError(f"argument 'frames' is empty (shape {tuple(frames.shape)})")
+    lo, hi = torch.aminmax(frames)  # one pass; NaN propagates into both
+    if bool(torch.isnan(lo)) or bool(torch.isinf(hi)):
+        raise ValueError("argument 'frames' contains NaN or infinite intensities")
+    if float(lo) < 0:
+        raise ValueError("argument 'frames' contains negative intensities (expected linear "
+                         "intensity in [0, 1])")
+    return frames
+
+
+def _timestamps(timestamps_us, n_frames: int) -> torch.Tensor:
+    ts = torch.as_tensor(np.asarray(timestamps_us.cpu() if isinstance(timestamps_us, torch.Tensor)
+                                    else timestamps_us))
+    if ts.dtype.is_floating_point:
+        if not bool((ts == ts.round()).all()):
+            raise ValueError("argument 'timestamps_us' must hold integer microseconds")
+    ts = ts.to(torch.int64)
+    if ts.dim() != 1 or ts.numel() != n_frames:
+        raise ValueError(f"argument 'timestamps_us' must be [T] with T = {n_frames} frames, got "
+                         f"shape {tuple(ts.shape)}")
+    bad = torch.nonzero(ts[1:] <= ts[:-1])
+    if bad.numel():
+        i = int(bad[0, 0]) + 1
+        raise ValueError(f"argument 'timestamps_us' must be strictly increasing: "
+                         f"timestamps_us[{i - 1}] = {int(ts[i - 1])} >= "
+                         f"timestamps_us[{i}] = {int(ts[i])}")
+    return ts
+
+
+def sort_events(b, pix, t, on):
+    """Order of events by (stream b, t, pixel), stable."""
+    order = torch.argsort(pix, stable=True)
+    order = order[torch.argsort(t[order], stable=True)]
+    return order[torch.argsort(b[order], stable=True)]
+
+
+def merge_chunks(parts, batch: int, width: int):
+    """Join the (x, y, t, p, offsets) outputs of consecutive frame chunks of B streams into
+    one (x, y, t, p, offsets), stream-major and, within a stream, in chunk order. Each part is
+    sorted by (stream, t, pixel); only a tie in t at a chunk joint can break that order,
+    and then the whole result is re-sorted."""
+    if len(parts) == 1:
+        return parts[0]
+    if batch == 1:  # one stream: concatenate; only a tie at a joint needs a re-sort
+        x, y, t, p = (torch.cat([prt[i] for prt in parts]) for i in range(4))
+        n = t.numel()
+        ends = torch.cumsum(torch.tensor([len(prt[2]) for prt in parts]), 0)[:-1]
+        ends = ends[(ends > 0) & (ends < n)]
+        if ends.numel() and bool((t[ends] == t[ends - 1]).any()):
+            pix = y.long() * width + x.long()
+            order = sort_events(torch.zeros_like(pix), pix, t, p)
+            x, y, t, p = x[order], y[order], t[order], p[order]
+        return x, y, t, p, torch.tensor([0, n], dtype=torch.int64, device=t.device)
+    dev = parts[0][0].device
+    lengths = torch.stack([o[1:] - o[:-1] for *_, o in parts], 1)  # [B, C]
+    out_off = torch.zeros(batch + 1, dtype=torch.int64, device=dev)
+    out_off[1:] = torch.cumsum(lengths.sum(1), 0)
+    cols = [torch.cat([prt[i] for prt in parts]) for i in range(4)]
+    # source index of every output row: rows of (stream b, chunk c) in b-major, c-minor order
+    chunk_start = torch.cumsum(torch.tensor([0] + [len(prt[2]) for prt in parts[:-1]],
+                                            device=dev), 0)  # [C]
+    src_start = (chunk_start[None, :] + torch.stack([o[:-1] for *_, o in parts], 1)).reshape(-1)
+    lens = lengths.reshape(-1)
+    n = int(lens.sum())
+    seg = torch.repeat_interleave(torch.arange(lens.numel(), device=dev), lens, output_size=n)
+    dst_start = torch.cumsum(lens, 0) - lens
+    idx = src_start[seg] + torch.arange(n, device=dev) - dst_start[seg]
+    x, y, t, p = (c[idx] for c in cols)
+    # ties at joints: last t of (b, c) equal to first t of (b, c+1)
+    b_of = torch.repeat_interleave(torch.arange(batch, device=dev), out_off[1:] - out_off[:-1],
+                                   output_size=n)
+    pix = y.long() * width + x.long()
+    if n > 1:
+        same_b = b_of[1:] == b_of[:-1]
+        bad = same_b & ((t[1:] < t[:-1]) | ((t[1:] == t[:-1]) & (pix[1:] < pix[:-1])))
+        if bool(bad.any()):
+            order = sort_events(b_of, pix, t, p)
+            x, y, t, p = x[order], y[order], t[order], p[order]
+    return x, y, t, p, out_off
+
+
+def add_noise(ev: Events, t0: int, t1: int, leak_rate_hz: float, shot_noise_rate_hz: float,
+              seed: int) -> Events:
+    """ev plus leak/shot-noise events (see noise_events), re-sorted by (t, pixel)."""
+    noise = noise_events(ev.height, ev.width, t0, t1, leak_rate_hz, shot_noise_rate_hz, seed)
+    if noise is None:
+        return ev
+    npix, nt, non = (v.to(ev.device) for v in noise)
+    pix = torch.cat([ev.y.long() * ev.width + ev.x.long(), npix])
+    t = torch.cat([ev.t, nt])
+    on = torch.cat([ev.p.bool(), non])
+    order = sort_events(torch.zeros_like(pix), pix, t, on)
+    pix, t, on = pix[order], t[order], on[order]
+    return Events((pix % ev.width).to(ev.x.dtype), (pix // ev.width).to(ev.x.dtype), t,
+                  on.to(torch.uint8), ev.width, ev.height, "user", validate=False)
+
+
+def frames_to_events(frames, timestamps_us, contrast_pos: float = 0.2, contrast_neg: float = 0.2,
+                     refractory_us: int = 0, log_eps: float = 1e-3, sigma: float = 0.0,
+                     seed: int = 0, *, log_mode: str = "log", leak_rate_hz: float = 0.0,
+                     shot_noise_rate_hz: float = 0.0, chunk_frames: int = 32,
+                     device=None) -> Events:
+    """Events of a frame sequence by the ESIM rule (reference §4; see ezsr.simulate.kernels).
+
+    frames: [T, H, W] linear intensity in [0, 1] (float; uint8 is divided by 255), or RGB
+        as [T, H, W, 3] / [T, 3, H, W] (converted with luma weights 0.299, 0.587, 0.114);
+        a numpy array, torch tensor or a list of equally shaped frames.
+    timestamps_us: [T] int64 µs, strictly increasing.
+    contrast_pos / contrast_neg: ON / OFF thresholds in log units (> 0).
+    refractory_us: minimum time between two events of a pixel (µs); the reference level
+        still advances on a dropped crossing.
+    log_eps: L = log(log_eps + I) (log_mode "log"); log_mode "linlog" is v2e's lin-log.
+    sigma: per-pixel threshold mismatch: C + N(0, sigma), floored at 0.01, from seed.
+    leak_rate_hz / shot_noise_rate_hz: optional noise events per pixel (Hz), from seed.
+    chunk_frames: frames per kernel call (state is carried between calls).
+    device: where to simulate (default: the frames' device, CPU for numpy).
+    Returns Events on that device, sorted by t, ties by pixel index y*W + x; the reference
+    levels start at the first frame, so the first frame produces no events.
+    """
+    check_contrast(contrast_pos, contrast_neg, sigma, refractory_us, log_eps)
+    if leak_rate_hz < 0 or shot_noise_rate_hz < 0:
+        raise ValueError("arguments 'leak_rate_hz' and 'shot_noise_rate_hz' must be >= 0")
+    if chunk_frames < 2:
+        raise ValueError(f"argument 'chunk_frames' must be >= 2, got {chunk_frames}")
+    frames = _frames_tensor(frames)
+    dev = torch.device(device) if device is not None else frames.device
+    T, H, W = frames.shape
+    ts = _timestamps(timestamps_us, T).to(dev)
+    tp, tn = thresholds(1, H * W, contrast_pos, contrast_neg, sigma, seed, dev)
+    ref = last = None
+    parts = []
+    buf = torch.empty(min(T, chunk_frames), H, W, device=dev)  # reused: no page faults per chunk
+    for s in range(0, max(T - 1, 1), chunk_frames - 1):
+        e = min(T, s + chunk_frames)
+        logf = log_intensity(frames[s:e].to(dev), log_eps, log_mode, out=buf[:e - s])
+        logf = logf.reshape(1, e - s, H * W)
+        if ref is None:
+            ref, last = new_state(logf[:, 0])
+        parts.append(simulate_events_raw(logf, ts[s:e].view(1, -1).contiguous(), tp, tn, ref,
+                                         last, W, int(refractory_us)))
+        if e == T:
+            break
+    x, y, t, p, _ = merge_chunks(parts, 1, W)
+    ev = Events(x, y, t, p, W, H, "user", validate=False)
+    if leak_rate_hz > 0 or shot_noise_rate_hz > 0:
+        ev = add_noise(ev, int(ts[0]), int(ts[-1]), leak_rate_hz, shot_noise_rate_hz, seed)
+    return ev

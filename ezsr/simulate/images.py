@@ -1,0 +1,254 @@
+"""Static images -> events under simulated camera motion.
+
+Pipeline (one chain of batched ops, on the images' device):
+  1. luma of every image [B, 1, h, w];
+  2. a frame schedule shared by the batch (motion.adaptive_times: no pixel crosses more
+     than max_crossings thresholds between two rendered frames);
+  3. frames rendered in chunks by bilinear warping (torch grid_sample) of each image,
+     fitted into the sensor and centred, under its motion M(t); padding repeats the border
+     pixels, so a uniform image stays uniform under any motion;
+  4. log intensity, then one kernel call per chunk over all B x H x W pixels, the
+     per-pixel state carried from chunk to chunk: torch.ops.ezsr.simulate_events (events)
+     or torch.ops.ezsr.simulate_histogram (counts only, the trainer's path).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ezsr.events import EventBatch, Events
+from ezsr.simulate.frames import (add_noise, check_contrast, log_intensity, merge_chunks,
+                                  thresholds, to_luma)
+from ezsr.simulate.kernels import new_state, simulate_events_raw, simulate_histogram_raw
+from ezsr.simulate.motion import DEFAULT_DURATION_US, MOTIONS, Motion, adaptive_times
+
+log = logging.getLogger("ezsr")
+
+CHUNK_ELEMENTS = {"cpu": 1 << 23, "cuda": 1 << 26}  # pixel-frames rendered per kernel call
+
+
+def load_image(image) -> torch.Tensor:
+    """An image as float32 [3, h, w] (or [1, h, w] for grey) in [0, 1] on its device.
+
+    image: a file path (anything PIL reads), a PIL image, a numpy array [h, w] or
+    [h, w, 3|4] (uint8 divided by 255, float taken as [0, 1]), or a torch tensor
+    [h, w] / [1|3, h, w]. Raises ValueError naming the file when it cannot be read.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        from PIL import Image
+
+        try:
+            with Image.open(image) as im:
+                image = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise ValueError(f"{os.fspath(image)}: cannot read image ({exc})") from exc
+    elif type(image).__module__.startswith("PIL."):
+        image = np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        a = image
+        if a.ndim == 3 and a.shape[2] in (3, 4):
+            a = a[..., :3].transpose(2, 0, 1)
+        elif a.ndim == 2:
+            a = a[None]
+        else:
+            raise ValueError(f"argument 'image': expected an array [h, w] or [h, w, 3], got "
+                             f"shape {a.shape}")
+        t = torch.from_numpy(np.ascontiguousarray(a))
+    elif isinstance(image, torch.Tensor):
+        t = image[None] if image.dim() == 2 else image
+        if t.dim() != 3 or t.shape[0] not in (1, 3):
+            raise ValueError(f"argument 'image': expected a tensor [h, w] or [3, h, w], got "
+                             f"shape {tuple(image.shape)}")
+    else:
+        raise ValueError(f"argument 'image': expected a path, PIL image, numpy array or torch "
+                         f"tensor, got {type(image).__name__}")
+    if t.dtype == torch.uint8:
+        t = t.float() / 255.0
+    return t.float()
+
+
+def _check_images(images: torch.Tensor) -> torch.Tensor:
+    """[B, 3, h, w] or [B, h, w] float in [0, 1] -> luma [B, 1, h, w] float32."""
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"argument 'images' must be a torch tensor [B, 3, H, W] or [B, H, W], "
+                         f"got {type(images).__name__}")
+    if images.dtype == torch.uint8:
+        images = images.float() / 255.0
+    if images.dim() == 4 and images.shape[1] == 3:
+        lum = to_luma(images.float(), 1)[:, None]
+    elif images.dim() == 4 and images.shape[1] == 1:
+        lum = images.float()
+    elif images.dim() == 3:
+        lum = images.float()[:, None]
+    else:
+        raise ValueError(f"argument 'images' must be [B, 3, H, W] or [B, H, W], got shape "
+                         f"{tuple(images.shape)}")
+    if lum.numel() == 0:
+        raise ValueError(f"argument 'images' is empty (shape {tuple(images.shape)})")
+    if not bool(torch.isfinite(lum).all()) or bool((lum < 0).any()):
+        raise ValueError("argument 'images' contains NaN, infinite or negative intensities")
+    return lum.contiguous()
+
+
+def fit_transform(h: int, w: int, sensor: tuple[int, int]) -> tuple[float, float, float]:
+    """(scale, ox, oy): canvas point (u, v) is image pixel ((u - ox)/scale, (v - oy)/scale);
+    the image is scaled to fit inside the sensor and centred."""
+    H, W = sensor
+    s = min(W / w, H / h)
+    return s, (W - s * w) / 2 - 0.5 + 0.5 * s, (H - s * h) / 2 - 0.5 + 0.5 * s
+
+
+def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch.Tensor:
+    """Frames [B, T, H, W] of images lum [B, 1, h, w] under M [B, T, 3, 3] (sensor -> canvas)."""
+    B, _, h, w = lum.shape
+    H, W = sensor
+    T = M.shape[1]
+    s, ox, oy = fit_transform(h, w, sensor)
+    # canvas -> normalised image coordinates of grid_sample (align_corners=False)
+    to_norm = torch.tensor([[2 / (w * s), 0, (2 * (-ox / s) + 1) / w - 1],
+                            [0, 2 / (h * s), (2 * (-oy / s) + 1) / h - 1],
+                            [0, 0, 1]], dtype=torch.float64)
+    A = to_norm @ M  # [B, T, 3, 3]: sensor pixel -> normalised image coordinates
+    lin = A[..., :2, :2]
+    if bool((M[..., 2, :2] == 0).all()) and bool((lin == lin[:1, :1]).all()):
+        # translations (saccades): one grid of the shared linear part plus a per-frame offset
+        ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float64),
+                                torch.arange(W, dtype=torch.float64), indexing="ij")
+        base = (torch.stack([xs, ys], -1) @ lin[0, 0].T).to(torch.float32).to(lum.device)
+        off = A[..., :2, 2].to(torch.float32).to(lum.device)  # [B, T, 2]
+        grid = (base[None, None] + off[:, :, None, None, :]).view(B, T * H, W, 2)
+    elif bool((M[..., 2, :2] == 0).all()) and bool((M[..., 2, 2] == 1).all()):
+        # affine: let affine_grid build the grid (theta acts on normalised sensor coords)
+        from_norm = torch.tensor([[W / 2, 0, (W - 1) / 2], [0, H / 2, (H - 1) / 2], [0, 0, 1]],
+                                 dtype=torch.float64)
+        theta = (A @ from_norm)[..., :2, :].reshape(B * T, 2, 3).to(torch.float32)
+        grid = F.affine_grid(theta.to(lum.device), [B * T, 1, H, W], align_corners=False)
+        grid = grid.view(B, T * H, W, 2)
+    else:  # homography: project every pixel and divide
+        A = A.to(torch.float32).to(lum.device)
+        ys, xs = torch.meshgrid(torch.arange(H, device=lum.device, dtype=torch.float32),
+                                torch.arange(W, device=lum.device, dtype=torch.float32),
+                                indexing="ij")
+        q = torch.stack([xs, ys, torch.ones_like(xs)], -1)  # [H, W, 3]
+        g = torch.einsum("btij,hwj->bthwi", A, q)
+        grid = (g[..., :2] / g[..., 2:]).reshape(B, T * H, W, 2)
+    out = F.grid_sample(lum, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.view(B, T, H, W)
+
+
+def _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_neg,
+              refractory_us, log_eps, sigma, log_mode, max_crossings, max_frames, histogram):
+    check_contrast(contrast_pos, contrast_neg, sigma, refractory_us, log_eps)
+    if motion not in MOTIONS:
+        raise ValueError(f"argument 'motion' must be one of {MOTIONS}, got {motion!r}")
+    H, W = (int(v) for v in sensor)
+    if H <= 0 or W <= 0:
+        raise ValueError(f"argument 'sensor' must be (height, width) > 0, got {sensor}")
+    duration_us = DEFAULT_DURATION_US[motion] if duration_us is None else int(duration_us)
+    if duration_us <= 0:
+        raise ValueError(f"argument 'duration_us' must be > 0, got {duration_us}")
+    if max_crossings <= 0 or max_frames < 2:
+        raise ValueError("arguments 'max_crossings' must be > 0 and 'max_frames' >= 2")
+    lum = _check_images(images)
+    B, dev = lum.shape[0], lum.device
+    mot = Motion(motion, B, (H, W), duration_us, seed)
+    # |grad L| bound of the fitted images, in log units per sensor pixel
+    L0 = log_intensity(render(lum, mot(torch.zeros(1)), (H, W))[:, 0], log_eps, log_mode)
+    gx = (L0[:, :, 1:] - L0[:, :, :-1]).abs().amax() if W > 1 else L0.new_zeros(())
+    gy = (L0[:, 1:] - L0[:, :-1]).abs().amax() if H > 1 else L0.new_zeros(())
+    grad = float(torch.sqrt(gx * gx + gy * gy))
+    times, capped = adaptive_times(mot, (H, W), grad, min(contrast_pos, contrast_neg),
+                                   max_crossings, max_frames)
+    if capped:
+        log.info("ezsr.simulate: frame schedule capped at max_frames=%d (raise it for fewer "
+                 "crossings per frame)", max_frames)
+    T, P = times.numel(), H * W
+    tp, tn = thresholds(B, P, contrast_pos, contrast_neg, sigma, seed, dev)
+    ts_all = times.to(dev)
+    ref = last = None
+    parts, hist = [], None
+    chunk = max(2, CHUNK_ELEMENTS.get(dev.type, 1 << 23) // max(B * P, 1))
+    for s in range(0, max(T - 1, 1), chunk - 1):
+        e = min(T, s + chunk)
+        frames = render(lum, mot(times[s:e].double()), (H, W))
+        logf = log_intensity(frames, log_eps, log_mode).reshape(B, e - s, P).contiguous()
+        if ref is None:
+            ref, last = new_state(logf[:, 0])
+        ts = ts_all[s:e].expand(B, -1).contiguous()
+        if histogram:
+            h = simulate_histogram_raw(logf, ts, tp, tn, ref, last, int(refractory_us))
+            hist = h if hist is None else hist.add_(h)
+        else:
+            parts.append(simulate_events_raw(logf, ts, tp, tn, ref, last, W, int(refractory_us)))
+        if e == T:
+            break
+    if histogram:
+        return hist.view(B, 2, H, W)
+    x, y, t, p, offsets = merge_chunks(parts, B, W)
+    return EventBatch(x, y, t, p, offsets, W, H), int(times[-1])
+
+
+_DOC_ARGS = """
+    motion: "saccade" (three saccades, N-MNIST/N-Caltech101), "trajectory" (smooth random
+        path, N-ImageNet) or "affine" (random homography path); see ezsr.simulate.motion.
+    sensor: (height, width) of the simulated sensor; the image is fitted inside and centred.
+    duration_us: length of the motion (default: 300 ms saccade, 100 ms trajectory/affine).
+    seed: motion parameters and threshold mismatch (image b of a batch gets draw b).
+    contrast_pos, contrast_neg, refractory_us, log_eps, sigma, log_mode: as frames_to_events.
+    max_crossings: most thresholds a pixel may cross between two rendered frames (adaptive
+        frame step dt = max_crossings * C / max|dL/dt|); max_frames caps the frame count.
+"""
+
+
+def images_to_events(images: torch.Tensor, motion: str = "saccade", sensor=(480, 640),
+                     duration_us: int | None = None, seed: int = 0, *, contrast_pos=0.2,
+                     contrast_neg=0.2, refractory_us=0, log_eps=1e-3, sigma=0.0,
+                     log_mode="log", max_crossings=1.0, max_frames=2000) -> EventBatch:
+    """Events of B images [B, 3, h, w] or [B, h, w] float in [0, 1] (any device) under
+    simulated camera motion, as an EventBatch (stream b sorted by t, ties by pixel)."""
+    return _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_neg,
+                     refractory_us, log_eps, sigma, log_mode, max_crossings, max_frames,
+                     False)[0]
+
+
+def images_to_histogram(images: torch.Tensor, motion: str = "saccade", sensor=(224, 224),
+                        duration_us: int | None = None, seed: int = 0, *, contrast_pos=0.2,
+                        contrast_neg=0.2, refractory_us=0, log_eps=1e-3, sigma=0.0,
+                        log_mode="log", max_crossings=1.0, max_frames=2000) -> torch.Tensor:
+    """Counts [B, 2, H, W] float32 (channel 0 ON, 1 OFF) of the events images_to_events
+    would produce with the same arguments, without materialising them (the trainer's path).
+    Default sensor 224x224: the EZSR input size (feed to histogram_to_ezsr_input)."""
+    return _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_neg,
+                     refractory_us, log_eps, sigma, log_mode, max_crossings, max_frames, True)
+
+
+def image_to_events(image, motion: str = "saccade", sensor=(480, 640),
+                    duration_us: int | None = None, seed: int = 0, *, leak_rate_hz=0.0,
+                    shot_noise_rate_hz=0.0, **kw) -> Events:
+    """Events of one image (path, PIL image, numpy [h, w(, 3)] or torch [(3,) h, w]) under
+    simulated camera motion; keyword arguments as images_to_events, plus optional leak and
+    shot noise (Hz per pixel, as frames_to_events)."""
+    img = load_image(image)
+    batch, t_end = _simulate(img[None], motion, sensor, duration_us, seed,
+                             kw.pop("contrast_pos", 0.2), kw.pop("contrast_neg", 0.2),
+                             kw.pop("refractory_us", 0), kw.pop("log_eps", 1e-3),
+                             kw.pop("sigma", 0.0), kw.pop("log_mode", "log"),
+                             kw.pop("max_crossings", 1.0), kw.pop("max_frames", 2000), False)
+    if kw:
+        raise TypeError(f"image_to_events: unexpected arguments {sorted(kw)}")
+    ev = batch[0]
+    if leak_rate_hz < 0 or shot_noise_rate_hz < 0:
+        raise ValueError("arguments 'leak_rate_hz' and 'shot_noise_rate_hz' must be >= 0")
+    if leak_rate_hz > 0 or shot_noise_rate_hz > 0:
+        ev = add_noise(ev, 0, t_end, leak_rate_hz, shot_noise_rate_hz, seed)
+    return ev
+
+
+for _f in (images_to_events, images_to_histogram):
+    _f.__doc__ += _DOC_ARGS

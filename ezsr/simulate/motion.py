@@ -1,0 +1,153 @@
+"""Camera-motion models for static images and the adaptive frame schedule.
+
+A motion maps time to a 3x3 homography M(t) [B, T, 3, 3] that takes a sensor pixel
+(x, y, 1) (pixel centres at integers) to a point of the canvas: the image fitted into the
+sensor and centred. M(0) is the identity for every model. Lengths are in sensor pixels and
+scale with the sensor's shorter side, so a 224x224 sensor sees the same relative motion as
+640x480.
+
+Models (each with a duration and a seed):
+  saccade     N-MNIST / N-Caltech101 (Orchard et al., "Converting static image datasets to
+              spiking neuromorphic datasets using saccades", Front. Neurosci. 2015): the
+              sensor made three ~100 ms saccades around a triangle. Here: three straight
+              moves along an equilateral triangle (side 5 % of the shorter sensor side,
+              orientation from the seed), each duration/3 long with a smoothstep speed
+              profile (zero velocity at the corners), ending where it started.
+  trajectory  N-ImageNet-style (Kim et al., ICCV 2021, which moved a monitor image along a
+              trajectory): a smooth random path, the sum of three sinusoids per axis
+              (0.5-2 cycles per duration, total amplitude ~5 % of the shorter side) plus a
+              small rotation (up to ~2 degrees), shifted to start at the identity.
+  affine      a random homography path: smoothstep interpolation from the identity to a
+              random target (rotation +-5 deg, scale +-5 %, shear +-0.03, translation +-5 %,
+              perspective terms of a few 1e-5/px), about the sensor centre.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+MOTIONS = ("saccade", "trajectory", "affine")
+DEFAULT_DURATION_US = {"saccade": 300_000, "trajectory": 100_000, "affine": 100_000}
+AMPLITUDE = 0.05  # motion amplitude as a fraction of the shorter sensor side
+
+
+def _smoothstep(s: torch.Tensor) -> torch.Tensor:
+    s = s.clamp(0, 1)
+    return s * s * (3 - 2 * s)
+
+
+def _translation(dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """[..., 3, 3] mapping sensor -> canvas for an image moved by (dx, dy) on the sensor."""
+    m = torch.zeros(*dx.shape, 3, 3, dtype=torch.float64)
+    m[..., 0, 0] = m[..., 1, 1] = m[..., 2, 2] = 1
+    m[..., 0, 2] = -dx
+    m[..., 1, 2] = -dy
+    return m
+
+
+def _about_centre(a: torch.Tensor, cx: float, cy: float) -> torch.Tensor:
+    """Conjugate a [..., 3, 3] transform so it acts about (cx, cy)."""
+    t = torch.eye(3, dtype=torch.float64)
+    t[0, 2], t[1, 2] = cx, cy
+    ti = torch.eye(3, dtype=torch.float64)
+    ti[0, 2], ti[1, 2] = -cx, -cy
+    return t @ a @ ti
+
+
+class Motion:
+    """B random motions of one model: __call__(times_us [T]) -> M [B, T, 3, 3] float64."""
+
+    def __init__(self, motion: str, batch: int, sensor: tuple[int, int], duration_us: int,
+                 seed: int):
+        if motion not in MOTIONS:
+            raise ValueError(f"argument 'motion' must be one of {MOTIONS}, got {motion!r}")
+        self.motion, self.batch, self.duration_us = motion, batch, int(duration_us)
+        H, W = sensor
+        self.cx, self.cy = (W - 1) / 2, (H - 1) / 2
+        amp = AMPLITUDE * min(H, W)
+        g = torch.Generator().manual_seed(int(seed) + 7919)
+        u = lambda *s: torch.rand(*s, generator=g, dtype=torch.float64)  # noqa: E731
+        if motion == "saccade":
+            phi = 2 * math.pi * u(batch)
+            ang = phi[:, None] + torch.tensor([0.0, 0.0, math.pi / 3, 0.0], dtype=torch.float64)
+            r = torch.tensor([0.0, 1.0, 1.0, 0.0], dtype=torch.float64) * amp
+            self.vx, self.vy = r * torch.cos(ang), r * torch.sin(ang)  # corners [B, 4]
+        elif motion == "trajectory":
+            self.freq = 0.5 + 1.5 * u(batch, 3, 3)  # [B, (x, y, rot), 3] cycles per duration
+            self.phase = 2 * math.pi * u(batch, 3, 3)
+            self.amp = torch.tensor([amp / 3, amp / 3, math.radians(2) / 3],
+                                    dtype=torch.float64)[None, :, None] * (0.5 + 0.5 * u(batch, 3, 3))
+        else:
+            s = lambda lo: (2 * u(batch) - 1) * lo  # noqa: E731
+            rot, scale, shear = s(math.radians(5)), 1 + s(0.05), s(0.03)
+            tx, ty = s(AMPLITUDE * W), s(AMPLITUDE * H)
+            px, py = s(3e-5 * 640 / W), s(3e-5 * 640 / H)
+            a = torch.zeros(batch, 3, 3, dtype=torch.float64)
+            c, sn = torch.cos(rot) * scale, torch.sin(rot) * scale
+            a[:, 0, 0], a[:, 0, 1], a[:, 0, 2] = c, -sn + shear, tx
+            a[:, 1, 0], a[:, 1, 1], a[:, 1, 2] = sn, c, ty
+            a[:, 2, 0], a[:, 2, 1], a[:, 2, 2] = px, py, 1
+            self.target = torch.linalg.inv(_about_centre(a, self.cx, self.cy))  # sensor->canvas
+
+    def __call__(self, times_us: torch.Tensor) -> torch.Tensor:
+        s = (times_us.to(torch.float64) / max(self.duration_us, 1)).clamp(0, 1)  # [T]
+        if self.motion == "saccade":
+            seg = torch.clamp((s * 3).floor().long(), max=2)  # which saccade
+            w = _smoothstep(s * 3 - seg)
+            x0, x1 = self.vx[:, seg], self.vx[:, seg + 1]
+            y0, y1 = self.vy[:, seg], self.vy[:, seg + 1]
+            return _translation(x0 + (x1 - x0) * w, y0 + (y1 - y0) * w)
+        if self.motion == "trajectory":
+            arg = 2 * math.pi * self.freq[..., None] * s + self.phase[..., None]  # [B,3,3,T]
+            v = (self.amp[..., None] * (torch.sin(arg) - torch.sin(self.phase[..., None]))).sum(2)
+            dx, dy, th = v[:, 0], v[:, 1], v[:, 2]  # [B, T]
+            rot = torch.zeros(*dx.shape, 3, 3, dtype=torch.float64)
+            rot[..., 0, 0], rot[..., 0, 1] = torch.cos(th), torch.sin(th)
+            rot[..., 1, 0], rot[..., 1, 1] = -torch.sin(th), torch.cos(th)
+            rot[..., 2, 2] = 1
+            return _about_centre(rot, self.cx, self.cy) @ _translation(dx, dy)
+        w = _smoothstep(s)[None, :, None, None]  # [1, T, 1, 1]
+        eye = torch.eye(3, dtype=torch.float64)
+        return eye + w * (self.target[:, None] - eye)
+
+    def max_speed(self, times_us: torch.Tensor, sensor: tuple[int, int]) -> torch.Tensor:
+        """[T] largest speed (sensor px per µs) of a sensor corner or the centre in the canvas,
+        over the batch, by central differences at times_us."""
+        H, W = sensor
+        pts = torch.tensor([[0, 0, 1], [W - 1, 0, 1], [0, H - 1, 1], [W - 1, H - 1, 1],
+                            [self.cx, self.cy, 1]], dtype=torch.float64).T  # [3, 5]
+        h = 1.0
+        def at(tt):
+            q = self(tt) @ pts  # [B, T, 3, 5]
+            return q[..., :2, :] / q[..., 2:, :]
+        v = (at(times_us + h) - at(times_us - h)).norm(dim=-2) / (2 * h)  # [B, T, 5]
+        return v.amax(dim=(0, 2))
+
+
+def adaptive_times(motion: Motion, sensor: tuple[int, int], grad_max: float, threshold: float,
+                   max_crossings: float, max_frames: int) -> tuple[torch.Tensor, bool]:
+    """Frame times [T] int64 µs from 0 to the duration with
+    dt = max_crossings * threshold / (grad_max * speed(t)), grad_max the largest |grad L|
+    (log units per sensor px) and speed the largest image speed on the sensor over the
+    next sample interval: no pixel changes by more than max_crossings thresholds between
+    two rendered frames. Returns (times, capped); capped: max_frames was reached and a
+    uniform schedule of max_frames frames is used instead."""
+    D = motion.duration_us
+    n_probe = 2048
+    probe = torch.linspace(0, D, n_probe + 1, dtype=torch.float64)
+    v = motion.max_speed(probe, sensor)
+    v = torch.maximum(v[:-1], v[1:]) * 1.05  # per probe cell, with a margin
+    budget = max_crossings * threshold / max(grad_max, 1e-12)
+    cell = D / n_probe
+    times, t = [0.0], 0.0
+    while t < D:
+        i = min(int(t / cell), n_probe - 1)
+        j = min(i + 2, n_probe)
+        dt = budget / max(float(v[i:j].max()), 1e-12)
+        t = min(D, t + max(dt, 1.0))
+        times.append(t)
+        if len(times) > max_frames:
+            return torch.linspace(0, D, max_frames).round().long().unique(), True
+    return torch.tensor(times).round().long().unique(), False
