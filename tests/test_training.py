@@ -278,9 +278,9 @@ def test_event_synthesis_calls_the_simulator_and_representation(monkeypatch):
 
     seen = {}
 
-    def fake_hist(images, motion, sensor, duration_us, seed):
+    def fake_hist(images, motion, sensor, duration_us, seed, **kw):
         seen.update(dtype=images.dtype, max=float(images.max()), motion=motion, sensor=sensor,
-                    duration_us=duration_us, seed=seed)
+                    duration_us=duration_us, seed=seed, **kw)
         return torch.full((images.shape[0], 2, *sensor), 3.0)
 
     def fake_repr(hist, out_size, mode):
@@ -291,11 +291,12 @@ def test_event_synthesis_calls_the_simulator_and_representation(monkeypatch):
     monkeypatch.setitem(sys.modules, "ezsr.simulate", fake)
     monkeypatch.setattr(ezsr, "simulate", fake, raising=False)
     monkeypatch.setattr(ezsr.ops, "histogram_to_ezsr_input", fake_repr, raising=False)
-    tf = EventSynthesis("fused", "affine", (12, 20), 5000, 32, "squash")
+    tf = EventSynthesis("fused", "affine", (12, 20), 5000, 32, "squash", max_frames=9)
     x = tf(torch.full((2, 3, 8, 8), 255, dtype=torch.uint8), seed=11)
     assert x.shape == (2, 3, 32, 32)
     assert seen == dict(dtype=torch.float32, max=1.0, motion="affine", sensor=(12, 20),
-                        duration_us=5000, seed=11, hist=3.0, out_size=32, mode="squash")
+                        duration_us=5000, seed=11, max_frames=9, hist=3.0, out_size=32,
+                        mode="squash")
 
 
 def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):

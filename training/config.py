@@ -43,7 +43,12 @@ class SimConfig:
     #                                polarity_histogram (materialises the events)
     motion: str = "saccade"        # camera motion of the simulator ("saccade"|"trajectory"|"affine")
     sensor: tuple = (224, 224)     # (height, width) of the simulated sensor (px)
-    duration_us: int = 100_000     # simulated time per image (µs)
+    duration_us: int = 0           # simulated time per image (µs); 0 = the simulator's default
+    #                                for the motion (300 ms saccade, 100 ms trajectory/affine)
+    max_frames: int = 0            # cap on rendered frames per image (0 = simulator default);
+    #                                the main cost knob of the simulator on a CPU
+    max_crossings: float = 0.0     # thresholds a pixel may cross per frame (0 = default)
+    contrast: float = 0.0          # ON/OFF contrast threshold (0 = simulator default, 0.2)
     out_size: int = 224            # side of the encoder input (histogram_to_ezsr_input)
     mode: str = "crop"             # histogram_to_ezsr_input mode ("crop" | "squash")
 

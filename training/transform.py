@@ -39,8 +39,9 @@ class EventSynthesis:
     """Callable (images uint8 [B,3,S,S] on the device, seed int) -> x [B,3,out,out] float32."""
 
     def __init__(self, path: str = "fused", motion: str = "saccade",
-                 sensor: tuple = (224, 224), duration_us: int = 100_000, out_size: int = 224,
-                 mode: str = "crop"):
+                 sensor: tuple = (224, 224), duration_us: int = 0, out_size: int = 224,
+                 mode: str = "crop", max_frames: int = 0, max_crossings: float = 0.0,
+                 contrast: float = 0.0):
         if path not in ("fused", "events"):
             raise ValueError(f"sim.path must be 'fused' or 'events', got {path!r}")
         try:
@@ -50,6 +51,11 @@ class EventSynthesis:
                               f"sim.path={path!r}: {exc}") from exc
         self.path, self.motion, self.sensor = path, motion, (int(sensor[0]), int(sensor[1]))
         self.duration_us, self.out_size, self.mode = int(duration_us), int(out_size), mode
+        # simulator keywords beyond the interface's fixed ones; 0 = the simulator's default
+        self.extra = {k: v for k, v in (("max_frames", int(max_frames)),
+                                        ("max_crossings", float(max_crossings)),
+                                        ("contrast_pos", float(contrast)),
+                                        ("contrast_neg", float(contrast))) if v}
 
     @classmethod
     def from_config(cls, s) -> Callable:
@@ -57,14 +63,15 @@ class EventSynthesis:
         path names (called with the SimConfig)."""
         if ":" in s.path:
             return import_object(s.path)(s)
-        return cls(s.path, s.motion, tuple(s.sensor), s.duration_us, s.out_size, s.mode)
+        return cls(s.path, s.motion, tuple(s.sensor), s.duration_us, s.out_size, s.mode,
+                   s.max_frames, s.max_crossings, s.contrast)
 
     def histogram(self, images: torch.Tensor, seed: int) -> torch.Tensor:
         """images [B,3,S,S] float in [0,1] -> [B,2,H,W] float32 event counts."""
         from ezsr import simulate
 
-        kw = dict(motion=self.motion, sensor=self.sensor, duration_us=self.duration_us,
-                  seed=int(seed))
+        kw = dict(motion=self.motion, sensor=self.sensor, duration_us=self.duration_us or None,
+                  seed=int(seed), **self.extra)
         if self.path == "fused":
             return simulate.images_to_histogram(images, **kw)
         from ezsr.ops import polarity_histogram
