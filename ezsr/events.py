@@ -280,10 +280,19 @@ class EventBatch:
         lengths = ends - starts
         offsets = torch.zeros(starts.numel() + 1, dtype=torch.int64)
         offsets[1:] = torch.cumsum(lengths, 0)
-        # index of every gathered row: start of its window + position inside it
-        seg = torch.repeat_interleave(torch.arange(starts.numel()), lengths)
-        idx = (starts[seg] + torch.arange(int(offsets[-1])) - offsets[:-1][seg]).to(events.device)
-        return EventBatch(events.x[idx], events.y[idx], events.t[idx], events.p[idx],
+        if bool((lengths == n).all()) and n > 0:
+            # all windows full: an unfold view [N-n+1, n] of each column and one row gather
+            # copies whole windows (no per-event index to build or read)
+            rows = starts.to(events.device)
+            cols = (c.unfold(0, n, 1).index_select(0, rows).reshape(-1)
+                    for c in (events.x, events.y, events.t, events.p))
+            return EventBatch(*cols, offsets.to(events.device), events.width, events.height)
+        # index of every gathered row: its position in the batch + (start - offset) of its
+        # window, one repeat_interleave and one add; index_select gathers each column
+        total = int(offsets[-1])
+        shift = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
+        idx = shift.add_(torch.arange(total)).to(events.device)
+        return EventBatch(*(c.index_select(0, idx) for c in (events.x, events.y, events.t, events.p)),
                           offsets.to(events.device), events.width, events.height)
 
     def __len__(self) -> int:

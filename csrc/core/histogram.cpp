@@ -26,7 +26,7 @@ int64_t count_range(const HistogramArgs<Coord>& a, int64_t begin, int64_t end, f
         ++dropped;
         continue;
       }
-      plane[(a.p[i] == 1 ? 0 : hw) + y * a.out_w + x] += 1.0f;
+      plane[static_cast<int64_t>(a.p[i] != 1) * hw + y * a.out_w + x] += 1.0f;
     }
   } else {
     for (int64_t i = begin; i < end; ++i) {
@@ -36,7 +36,7 @@ int64_t count_range(const HistogramArgs<Coord>& a, int64_t begin, int64_t end, f
         ++dropped;
         continue;
       }
-      plane[(a.p[i] == 1 ? 0 : hw) + y * a.out_w + x] += 1.0f;
+      plane[static_cast<int64_t>(a.p[i] != 1) * hw + y * a.out_w + x] += 1.0f;
     }
   }
   return dropped;

@@ -49,3 +49,18 @@ inline void check_column(const at::Tensor& c, const at::Tensor& x, const char* n
 }
 
 }  // namespace ezsr_torch
+
+namespace ezsr_torch {
+
+// Offsets must be a valid CSR index over n events; checked on the host (CPU ops only).
+inline void check_offsets_host(const at::Tensor& offsets, int64_t n) {
+  const int64_t* o = offsets.data_ptr<int64_t>();
+  const int64_t b = offsets.numel() - 1;
+  TORCH_CHECK(o[0] == 0, "ezsr: 'offsets' must start at 0, got ", o[0]);
+  TORCH_CHECK(o[b] == n, "ezsr: 'offsets' must end at the number of events ", n, ", got ", o[b]);
+  for (int64_t i = 0; i < b; ++i)
+    TORCH_CHECK(o[i] <= o[i + 1], "ezsr: 'offsets' must be non-decreasing, but offsets[", i,
+                "] = ", o[i], " > offsets[", i + 1, "] = ", o[i + 1]);
+}
+
+}  // namespace ezsr_torch

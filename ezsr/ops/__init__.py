@@ -6,5 +6,13 @@ the reference (logging it once) where none was built.
 """
 
 from ezsr.ops.histogram import histogram_reference, polarity_histogram
+from ezsr.ops.temporal import (time_surface, time_surface_reference, voxel_grid,
+                               voxel_grid_reference)
+from ezsr.ops.ezsr_preprocess import (default_window_start, ezsr_preprocess, ezsr_visualize,
+                                      histogram_to_ezsr_input)
+from ezsr.ops.representations import REPRESENTATIONS, eventclip_frame_starts, representation
 
-__all__ = ["polarity_histogram", "histogram_reference"]
+__all__ = ["polarity_histogram", "histogram_reference", "voxel_grid", "voxel_grid_reference",
+           "time_surface", "time_surface_reference", "ezsr_preprocess", "histogram_to_ezsr_input",
+           "ezsr_visualize", "default_window_start", "representation", "REPRESENTATIONS",
+           "eventclip_frame_starts"]

@@ -1,0 +1,145 @@
+// Fused CPU EZSR preprocessing. Reference (and the CUDA/any-device path):
+// ezsr/ops/ezsr_preprocess.py::histogram_to_ezsr_input on polarity_histogram.
+//
+// The trick: a window of 15,000 events touches at most 15,000 of the 614,400 histogram
+// entries, so nothing dense is ever scanned. Each thread owns one zeroed scratch plane;
+// while counting it records the entries that become non-zero (the "touched" list). The
+// quantile (from a frequency table of the integer counts: no sort), the channel maxima and
+// the clearing afterwards all walk that list only, and
+// the output is a constant fill plus the touched pixels that the resize samples. Cost is
+// O(events + output pixels) per window instead of O(sensor pixels).
+#include "ezsr/ezsr_frame.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace ezsr {
+
+float quantile_linear(float* v, int64_t n, double q) {
+  const double pos = q * static_cast<double>(n - 1);
+  const int64_t lo = static_cast<int64_t>(std::floor(pos));
+  const int64_t hi = std::min(lo + 1, n - 1);
+  std::nth_element(v, v + lo, v + n);
+  const float a = v[lo];
+  const float b = hi > lo ? *std::min_element(v + lo + 1, v + n) : a;  // next order statistic
+  const float f = static_cast<float>(pos - static_cast<double>(lo));
+  const float d = b - a;
+  return f >= 0.5f ? b - d * (1.f - f) : a + d * f;
+}
+
+float quantile_of_counts(const int64_t* freq, int64_t freq_size, int64_t n, double q) {
+  const double pos = q * static_cast<double>(n - 1);
+  const int64_t lo = static_cast<int64_t>(std::floor(pos));
+  const int64_t hi = std::min(lo + 1, n - 1);
+  int64_t a = -1, b = -1, seen = 0;  // the lo-th and hi-th smallest values (0-based)
+  for (int64_t v = 0; v < freq_size && b < 0; ++v) {
+    seen += freq[v];
+    if (a < 0 && seen > lo) a = v;
+    if (seen > hi) b = v;
+  }
+  const float fa = static_cast<float>(a), fb = static_cast<float>(b);
+  const float f = static_cast<float>(pos - static_cast<double>(lo));
+  const float d = fb - fa;
+  return f >= 0.5f ? fb - d * (1.f - f) : fa + d * f;
+}
+
+template <typename Coord>
+void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
+  const int64_t hw = a.hist_h * a.hist_w;
+  const bool identity = a.hist_w == a.width && a.hist_h == a.height;
+  // Inverse of the output sampling: which output row/column reads each histogram
+  // row/column (-1: none). A downsampling NEAREST resize reads each source at most once
+  // ("one to one"); an upsampling one repeats sources and takes the dense loop instead.
+  std::vector<int64_t> row_inv(a.hist_h, -1), col_inv(a.hist_w, -1);
+  bool one_to_one = true;
+  for (int64_t i = 0; i < a.out_h; ++i) {
+    one_to_one &= row_inv[a.rows[i]] < 0;
+    row_inv[a.rows[i]] = i;
+  }
+  for (int64_t j = 0; j < a.out_w; ++j) {
+    one_to_one &= col_inv[a.cols[j]] < 0;
+    col_inv[a.cols[j]] = j;
+  }
+  std::vector<float> zero(a.channels);
+  for (int64_t k = 0; k < a.channels; ++k) zero[k] = (0.f - a.mean[k]) / a.std[k];
+#pragma omp parallel
+  {
+    std::vector<float> plane(2 * hw, 0.f);  // per-thread scratch, kept zero between windows
+    std::vector<int64_t> touched;
+    std::vector<int64_t> freq;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < a.batch; ++b) {
+      touched.clear();
+      int64_t dropped = 0;
+      // step 3: count, remembering every entry that becomes non-zero
+      for (int64_t i = a.offsets[b]; i < a.offsets[b + 1]; ++i) {
+        int64_t x = a.x[i], y = a.y[i];
+        if (identity) {
+          if (static_cast<uint64_t>(x) >= static_cast<uint64_t>(a.width) ||
+              static_cast<uint64_t>(y) >= static_cast<uint64_t>(a.height)) x = -1;
+        } else {
+          x = scale_coord(x, a.width, a.hist_w);
+          y = scale_coord(y, a.height, a.hist_h);
+        }
+        if (x < 0 || y < 0) {
+          ++dropped;
+          continue;
+        }
+        const int64_t idx = static_cast<int64_t>(a.p[i] != 1) * hw + y * a.hist_w + x;
+        if (plane[idx] == 0.f) touched.push_back(idx);
+        plane[idx] += 1.f;
+      }
+      // step 4: every touched entry is an integer count >= 1 > 0.1, the untouched ones
+      // are 0; the quantile comes from a frequency table of the counts (no sort)
+      float cmax[2] = {0.f, 0.f};
+      for (int64_t idx : touched) {
+        float& m = cmax[idx >= hw];
+        m = std::max(m, plane[idx]);
+      }
+      const int64_t top = static_cast<int64_t>(std::max(cmax[0], cmax[1]));
+      freq.assign(top + 1, 0);
+      for (int64_t idx : touched) ++freq[static_cast<int64_t>(plane[idx])];
+      const float q = touched.empty()
+                          ? std::numeric_limits<float>::infinity()
+                          : quantile_of_counts(freq.data(), top + 1, touched.size(), 0.75);
+      // step 5: the clipped channel's max is min(max, q)
+      const float div0 = std::min(cmax[0], q) + 1.f, div1 = std::min(cmax[1], q) + 1.f;
+      // steps 6-7: mean of the channels at the sampled pixels, then each output channel's
+      // (gray - mean) / std. Most sampled pixels are empty and get the constant
+      // (0 - mean) / std; with a one-to-one sampling only the touched pixels are computed.
+      const int64_t opix = a.out_h * a.out_w;
+      float* out = a.out + b * a.channels * opix;
+      auto value = [&](int64_t pix, int64_t k) {
+        const float v0 = plane[pix], v1 = plane[hw + pix];
+        return ((std::min(v0, q) / div0 + std::min(v1, q) / div1) / 2.f - a.mean[k]) / a.std[k];
+      };
+      if (one_to_one) {
+        for (int64_t k = 0; k < a.channels; ++k)
+          std::fill(out + k * opix, out + (k + 1) * opix, zero[k]);
+        for (int64_t idx : touched) {
+          const int64_t pix = idx >= hw ? idx - hw : idx;
+          const int64_t i = row_inv[pix / a.hist_w], j = col_inv[pix % a.hist_w];
+          if (i < 0 || j < 0) continue;
+          for (int64_t k = 0; k < a.channels; ++k) out[k * opix + i * a.out_w + j] = value(pix, k);
+        }
+      } else {
+        for (int64_t i = 0; i < a.out_h; ++i)
+          for (int64_t k = 0; k < a.channels; ++k)
+            for (int64_t j = 0; j < a.out_w; ++j) {
+              const int64_t pix = a.rows[i] * a.hist_w + a.cols[j];
+              out[k * opix + i * a.out_w + j] =
+                  (plane[pix] == 0.f && plane[hw + pix] == 0.f) ? zero[k] : value(pix, k);
+            }
+      }
+      for (int64_t idx : touched) plane[idx] = 0.f;
+      a.dropped[b] = dropped;
+    }
+  }
+}
+
+template void ezsr_frame_cpu<int16_t>(const EzsrFrameArgs<int16_t>&);
+template void ezsr_frame_cpu<int32_t>(const EzsrFrameArgs<int32_t>&);
+
+}  // namespace ezsr

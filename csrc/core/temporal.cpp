@@ -1,0 +1,136 @@
+// CPU voxel grid and time surface. Reference: ezsr/ops/temporal.py
+// (voxel_grid_reference, time_surface_reference).
+//
+// Both ops follow the histogram's threading plan (docs/kernels.md): with B >= threads one
+// OpenMP task per stream writes its own output slice; with fewer, longer streams the
+// events of a stream are split across threads, thread 0 writes the output and the others
+// private planes that are merged in a parallel pass over pixels (sum for the voxel grid,
+// max for the time surface). No atomics on the hot path.
+#include "ezsr/temporal.h"
+
+#include <algorithm>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace ezsr {
+namespace {
+
+inline bool inside(int64_t x, int64_t y, int64_t w, int64_t h) {
+  // one unsigned compare per axis rejects negatives and values past the edge
+  return static_cast<uint64_t>(x) < static_cast<uint64_t>(w) &&
+         static_cast<uint64_t>(y) < static_cast<uint64_t>(h);
+}
+
+// Events [lo, hi) of the stream [begin, end) into plane (bins x H x W).
+template <typename Coord>
+int64_t voxel_range(const TemporalArgs<Coord>& a, int64_t begin, int64_t end, int64_t lo,
+                    int64_t hi, float* plane) {
+  const int64_t hw = a.height * a.width;
+  const int64_t t0 = a.t[begin], t1 = a.t[end - 1];
+  int64_t dropped = 0;
+  for (int64_t i = lo; i < hi; ++i) {
+    const int64_t x = a.x[i], y = a.y[i];
+    if (!inside(x, y, a.width, a.height)) {
+      ++dropped;
+      continue;
+    }
+    const VoxelSplit s = voxel_split(normalised_time(a.t[i], t0, t1), a.bins);
+    const float pol = a.p[i] == 1 ? 1.f : -1.f;
+    float* px = plane + s.b0 * hw + y * a.width + x;
+    px[0] += pol * s.w0;
+    if (s.b0 + 1 < a.bins) px[hw] += pol * s.w1;
+  }
+  return dropped;
+}
+
+template <typename Coord>
+int64_t surface_range(const TemporalArgs<Coord>& a, int64_t begin, int64_t end, int64_t lo,
+                      int64_t hi, float* plane) {
+  const int64_t hw = a.height * a.width;
+  const int64_t t0 = a.t[begin], t1 = a.t[end - 1];
+  int64_t dropped = 0;
+  for (int64_t i = lo; i < hi; ++i) {
+    const int64_t x = a.x[i], y = a.y[i];
+    if (!inside(x, y, a.width, a.height)) {
+      ++dropped;
+      continue;
+    }
+    const float tau = static_cast<float>(normalised_time(a.t[i], t0, t1));
+    float& v = plane[static_cast<int64_t>(a.p[i] != 1) * hw + y * a.width + x];
+    v = std::max(v, tau);  // amax: order-free, so unsorted input still gives the max
+  }
+  return dropped;
+}
+
+// Shared driver. Range(a, begin, end, lo, hi, plane) fills a plane; merge_max picks the
+// reduction of the private planes (max for the time surface, sum for the voxel grid).
+template <typename Coord, typename Range>
+void run(const TemporalArgs<Coord>& a, int64_t channels, bool merge_max, Range range) {
+  const int64_t plane_size = channels * a.height * a.width;
+  const int threads = cpu_threads();
+  if (a.batch >= threads || threads == 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t b = 0; b < a.batch; ++b) {
+      const int64_t lo = a.offsets[b], hi = a.offsets[b + 1];
+      a.dropped[b] = hi > lo ? range(a, lo, hi, lo, hi, a.out + b * plane_size) : 0;
+    }
+    return;
+  }
+  std::vector<std::vector<float>> priv(threads - 1);
+  std::vector<int64_t> drops(threads);
+  for (int64_t b = 0; b < a.batch; ++b) {
+    float* plane = a.out + b * plane_size;
+    const int64_t begin = a.offsets[b], end = a.offsets[b + 1], n = end - begin;
+    if (n == 0) {
+      a.dropped[b] = 0;
+      continue;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+      const int tid = omp_get_thread_num();
+#else
+      const int tid = 0;
+#endif
+      float* dst = plane;
+      if (tid > 0) {
+        priv[tid - 1].assign(plane_size, 0.f);
+        dst = priv[tid - 1].data();
+      }
+      drops[tid] = range(a, begin, end, begin + n * tid / threads, begin + n * (tid + 1) / threads,
+                         dst);
+#pragma omp barrier
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < plane_size; ++i) {
+        float s = plane[i];
+        for (int k = 1; k < threads; ++k) s = merge_max ? std::max(s, priv[k - 1][i]) : s + priv[k - 1][i];
+        plane[i] = s;
+      }
+    }
+    int64_t d = 0;
+    for (int64_t v : drops) d += v;
+    a.dropped[b] = d;
+  }
+}
+
+}  // namespace
+
+template <typename Coord>
+void voxel_grid_cpu(const TemporalArgs<Coord>& a) {
+  run(a, a.bins, false, voxel_range<Coord>);
+}
+
+template <typename Coord>
+void time_surface_cpu(const TemporalArgs<Coord>& a) {
+  run(a, 2, true, surface_range<Coord>);
+}
+
+template void voxel_grid_cpu<int16_t>(const TemporalArgs<int16_t>&);
+template void voxel_grid_cpu<int32_t>(const TemporalArgs<int32_t>&);
+template void time_surface_cpu<int16_t>(const TemporalArgs<int16_t>&);
+template void time_surface_cpu<int32_t>(const TemporalArgs<int32_t>&);
+
+}  // namespace ezsr

@@ -1,0 +1,75 @@
+// CUDA voxel grid and time surface. Reference: ezsr/ops/temporal.py. Mirrors
+// temporal.cpp: one thread per event (grid-stride), stream found by binary search in
+// offsets, t_first/t_last read from the stream's first and last event.
+#include "ezsr/cuda_utils.cuh"
+#include "ezsr/temporal.h"
+
+namespace ezsr {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <typename Coord>
+__global__ void voxel_grid_kernel(TemporalArgs<Coord> a) {
+  const int64_t hw = a.height * a.width;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < a.n_events;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t b = stream_of(a.offsets, a.batch, i);
+    const int64_t x = a.x[i], y = a.y[i];
+    if (x < 0 || x >= a.width || y < 0 || y >= a.height) {
+      atomicAdd(reinterpret_cast<unsigned long long*>(a.dropped + b), 1ull);
+      continue;
+    }
+    const double tau = normalised_time(a.t[i], a.t[a.offsets[b]], a.t[a.offsets[b + 1] - 1]);
+    const VoxelSplit s = voxel_split(tau, a.bins);
+    const float pol = a.p[i] == 1 ? 1.f : -1.f;
+    float* px = a.out + (b * a.bins + s.b0) * hw + y * a.width + x;
+    atomicAdd(px, pol * s.w0);
+    if (s.b0 + 1 < a.bins) atomicAdd(px + hw, pol * s.w1);
+  }
+}
+
+// The trick: for non-negative floats the IEEE bit patterns order like the values, so a
+// float amax is an integer atomicMax on the bits (tau is clamped to [0, 1]).
+template <typename Coord>
+__global__ void time_surface_kernel(TemporalArgs<Coord> a) {
+  const int64_t hw = a.height * a.width;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < a.n_events;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t b = stream_of(a.offsets, a.batch, i);
+    const int64_t x = a.x[i], y = a.y[i];
+    if (x < 0 || x >= a.width || y < 0 || y >= a.height) {
+      atomicAdd(reinterpret_cast<unsigned long long*>(a.dropped + b), 1ull);
+      continue;
+    }
+    const float tau = static_cast<float>(
+        normalised_time(a.t[i], a.t[a.offsets[b]], a.t[a.offsets[b + 1] - 1]));
+    float* px = a.out + (b * 2 + (a.p[i] == 1 ? 0 : 1)) * hw + y * a.width + x;
+    atomicMax(reinterpret_cast<int*>(px), __float_as_int(tau));
+  }
+}
+
+}  // namespace
+
+template <typename Coord>
+void voxel_grid_cuda(const TemporalArgs<Coord>& a, void* stream) {
+  if (a.n_events == 0) return;
+  voxel_grid_kernel<Coord><<<blocks_for(a.n_events, kThreads), kThreads, 0,
+                             static_cast<cudaStream_t>(stream)>>>(a);
+  check_cuda(cudaGetLastError(), "voxel_grid_kernel");
+}
+
+template <typename Coord>
+void time_surface_cuda(const TemporalArgs<Coord>& a, void* stream) {
+  if (a.n_events == 0) return;
+  time_surface_kernel<Coord><<<blocks_for(a.n_events, kThreads), kThreads, 0,
+                               static_cast<cudaStream_t>(stream)>>>(a);
+  check_cuda(cudaGetLastError(), "time_surface_kernel");
+}
+
+template void voxel_grid_cuda<int16_t>(const TemporalArgs<int16_t>&, void*);
+template void voxel_grid_cuda<int32_t>(const TemporalArgs<int32_t>&, void*);
+template void time_surface_cuda<int16_t>(const TemporalArgs<int16_t>&, void*);
+template void time_surface_cuda<int32_t>(const TemporalArgs<int32_t>&, void*);
+
+}  // namespace ezsr

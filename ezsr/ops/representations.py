@@ -1,0 +1,178 @@
+"""Every representation by name: ezsr.ops.representation(events, name, **kw) -> [B, C, H, W].
+
+N-ImageNet's representations (reference §3; tau = normalised time inside the window) and
+EventCLIP's frame (reference §2), composed from the kernels (histogram, voxel grid, time
+surface) plus torch where a custom kernel would not pay off. All are batched (no Python
+loop per sample) and run on the events' device.
+
+| name                | C      | definition                                                  |
+|---------------------|--------|-------------------------------------------------------------|
+| histogram           | 2      | [ON, OFF] counts                                            |
+| voxel_grid          | bins   | signed polarity, bilinear in tau (bins=5)                   |
+| timestamp_image     | 2      | per pixel and polarity the latest tau (0 where none)        |
+| event_image         | 4      | [ON count / max, ON latest tau, OFF count / max, OFF tau]   |
+| binary_event_image  | 2      | 1 where a pixel has an event of that polarity               |
+| sorted_time_surface | 2      | timestamp image → rank among the plane's unique values      |
+|                     |        | (+1), min-max scaled to [0, 1]                              |
+| dist                | 2      | DiST (see dist())                                           |
+| eventclip_frame     | 3      | EventCLIP's RGB frame, values 0..255 (see eventclip_frame())|
+| ezsr                | 3      | EZSR's CLIP-normalised 224x224 input (ezsr_preprocess)      |
+
+Choices where the sources leave room (documented here and in docs/kernels.md): maxima,
+ranks and quantiles are taken per sample and polarity plane; empty planes give zeros.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ezsr.events import EventBatch, Events
+from ezsr.ops._common import as_batch, segment_ids
+from ezsr.ops.ezsr_preprocess import ezsr_preprocess, positive_quantile
+from ezsr.ops.histogram import polarity_histogram
+from ezsr.ops.temporal import normalised_time_reference, time_surface, voxel_grid
+
+
+def _per_plane_max(v: torch.Tensor) -> torch.Tensor:
+    return v.amax(dim=(2, 3), keepdim=True) if v.numel() else v.new_zeros(v.shape[:2] + (1, 1))
+
+
+def _safe_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where(b > 0, a / b.clamp(min=torch.finfo(a.dtype).tiny), torch.zeros_like(a))
+
+
+def unique_rank(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per plane of v [B, C, H, W]: (0-based rank of each entry among the plane's unique
+    values, number of unique values per plane [B, C, 1, 1]). One sort for all planes:
+    planes are separated by adding 2 * plane index to values in [0, 1]."""
+    b, c, h, w = v.shape
+    plane = torch.arange(b * c, device=v.device, dtype=torch.float64).view(b, c, 1, 1)
+    key = (v.double() + 2 * plane).reshape(-1)
+    if key.numel() == 0:
+        return torch.zeros_like(v), v.new_zeros((b, c, 1, 1))
+    uniq, inv = torch.unique(key, sorted=True, return_inverse=True)
+    first = torch.searchsorted(uniq, 2 * plane.reshape(-1) - 0.5)      # first rank per plane
+    count = torch.diff(torch.cat([first, first.new_tensor([uniq.numel()])]))
+    rank = inv.view(b, c, h, w) - first.view(b, c, 1, 1)
+    return rank.float(), count.view(b, c, 1, 1).float()
+
+
+def event_image(events: Events | EventBatch) -> torch.Tensor:
+    """[B, 4, H, W]: ON count / its max, ON latest tau, OFF count / its max, OFF latest tau."""
+    hist = polarity_histogram(events)
+    ts = time_surface(events, out_of_bounds="ignore")
+    counts = _safe_div(hist, _per_plane_max(hist))
+    return torch.stack([counts[:, 0], ts[:, 0], counts[:, 1], ts[:, 1]], dim=1)
+
+
+def sorted_time_surface(events: Events | EventBatch) -> torch.Tensor:
+    """[B, 2, H, W]: each timestamp-image plane replaced by the rank of its values among the
+    plane's unique values (+1), min-max scaled to [0, 1] (a plane of one value gives 0)."""
+    rank, count = unique_rank(time_surface(events))
+    return _safe_div(rank, count - 1)  # (rank+1 - 1) / (count - 1): min-max of ranks 1..count
+
+
+def _time_min(events: Events | EventBatch) -> torch.Tensor:
+    """[B, 2, H, W] per pixel and polarity the earliest tau, 1 where there is no event."""
+    b = as_batch(events)
+    n = b.x.numel()
+    seg = segment_ids(b.offsets, n)
+    xl, yl = b.x.long(), b.y.long()
+    valid = (xl >= 0) & (xl < b.width) & (yl >= 0) & (yl < b.height)
+    tau = normalised_time_reference(b.t, b.offsets).float()
+    flat = ((seg * 2 + (b.p != 1).long()) * b.height + yl) * b.width + xl
+    out = torch.ones(len(b) * 2 * b.height * b.width, device=b.device)
+    out.scatter_reduce_(0, flat[valid], tau[valid], reduce="amin", include_self=True)
+    return out.view(len(b), 2, b.height, b.width)
+
+
+def dist(events: Events | EventBatch) -> torch.Tensor:
+    """DiST (N-ImageNet, reference §3), [B, 2, H, W] in [0, 1).
+
+    count: polarity histogram clipped at the 0.99-quantile of its positive entries (per plane);
+    t_max / t_min: latest / earliest tau per pixel (t_min = 1 where empty);
+    disc = (maxpool5(t_max) + maxpool5(-t_min)) / (25 * avgpool5(count))  (0 where the 5x5
+    neighbourhood is empty); t_max -= 3 * disc where count > 0; clamp >= 0; 0 where the 5x5
+    neighbourhood count is 1 (isolated events); output: rank among the plane's unique
+    values / number of unique values.
+    """
+    hist = polarity_histogram(events)
+    bsz = hist.shape[0]
+    q = positive_quantile(hist.reshape(bsz * 2, -1), 0.99, 0.0).view(bsz, 2, 1, 1)
+    count = torch.minimum(hist, q)
+    t_max = time_surface(events, out_of_bounds="ignore")
+    t_min = _time_min(events)
+    nb = F.avg_pool2d(count, 5, stride=1, padding=2, count_include_pad=True) * 25
+    spread = F.max_pool2d(t_max, 5, stride=1, padding=2) + F.max_pool2d(-t_min, 5, stride=1,
+                                                                        padding=2)
+    disc = _safe_div(spread, nb)
+    t = torch.where(count > 0, t_max - 3 * disc, t_max).clamp(min=0)
+    t = torch.where((nb - 1).abs() < 1e-4, torch.zeros_like(t), t)
+    rank, uniq = unique_rank(t)
+    return _safe_div(rank, uniq)
+
+
+def eventclip_frame_starts(n_events: int, frame_events: int) -> list[int]:
+    """EventCLIP's frame starts: arange(0, n, N) (full frames only), plus n - N when the
+    remainder exceeds N / 2 (reference §2). A stream shorter than N gives [0]."""
+    if frame_events <= 0:
+        raise ValueError(f"eventclip_frame_starts: frame_events must be > 0, got {frame_events}")
+    if n_events <= frame_events:
+        return [0]
+    starts = list(range(0, n_events - frame_events + 1, frame_events))
+    if n_events - (starts[-1] + frame_events) > frame_events / 2:
+        starts.append(n_events - frame_events)
+    return starts
+
+
+def eventclip_frame(events: Events | EventBatch, white_background: bool = False) -> torch.Tensor:
+    """EventCLIP's frame (reference §2): [B, 3, H, W] float32 holding integers 0..255.
+
+    Per sample: ON/OFF counts; entries > mean + 10 * std (over all entries of both
+    channels, population std) set to 0; divided by the sample's max; img = 127 * (ON + OFF)
+    in all three channels; optional white background img * w + 255 * (1 - w) with
+    w = clip(ON + OFF, 0, 1); rounded. CLIP's own preprocessing follows in the caller.
+    """
+    hist = polarity_histogram(events)
+    bsz = hist.shape[0]
+    flat = hist.reshape(bsz, -1)
+    if flat.shape[1]:
+        mean = flat.mean(1)
+        std = flat.std(1, correction=0)
+        thr = (mean + 10 * std).view(bsz, 1, 1, 1)
+        hist = torch.where(hist > thr, torch.zeros_like(hist), hist)
+    gmax = hist.reshape(bsz, -1).amax(1).view(bsz, 1, 1, 1) if flat.shape[1] else None
+    hist = _safe_div(hist, gmax) if gmax is not None else hist
+    s = hist[:, 0] + hist[:, 1]
+    img = 127 * s
+    if white_background:
+        w = s.clamp(0, 1)
+        img = img * w + 255 * (1 - w)
+    return img.round().clamp(0, 255)[:, None].expand(-1, 3, -1, -1).contiguous()
+
+
+REPRESENTATIONS = {
+    "histogram": lambda ev, **kw: polarity_histogram(ev, **kw),
+    "voxel_grid": lambda ev, **kw: voxel_grid(ev, **kw),
+    "timestamp_image": lambda ev, **kw: time_surface(ev, **kw),
+    "event_image": lambda ev, **kw: event_image(ev, **kw),
+    "binary_event_image": lambda ev, **kw: (polarity_histogram(ev, **kw) > 0).float(),
+    "sorted_time_surface": lambda ev, **kw: sorted_time_surface(ev, **kw),
+    "dist": lambda ev, **kw: dist(ev, **kw),
+    "eventclip_frame": lambda ev, **kw: eventclip_frame(ev, **kw),
+    "ezsr": lambda ev, **kw: ezsr_preprocess(ev, **kw),
+}
+
+
+def representation(events: Events | EventBatch, name: str, **kw) -> torch.Tensor:
+    """The representation `name` of one stream or a batch: [B, C, H, W] float32.
+
+    name: one of REPRESENTATIONS (see the module docstring); kw go to that function
+    (e.g. bins=5 for voxel_grid, mode="squash" for ezsr, white_background=True for
+    eventclip_frame).
+    """
+    if name not in REPRESENTATIONS:
+        raise ValueError(f"representation: unknown name {name!r}; expected one of "
+                         f"{sorted(REPRESENTATIONS)}")
+    return REPRESENTATIONS[name](events, **kw)

@@ -1,0 +1,134 @@
+"""ezsr.ops.voxel_grid / time_surface: kernels vs the pure-torch references and by hand."""
+
+import pytest
+import torch
+
+from ezsr import EventBatch, Events
+from ezsr.ops import time_surface, time_surface_reference, voxel_grid, voxel_grid_reference
+from conftest import needs_kernels
+
+
+def random_batch(lengths, width=64, height=48, dtype=torch.int16, oob=0, seed=0, device="cpu",
+                 one_pixel=False, same_time=False):
+    g = torch.Generator().manual_seed(seed)
+    n = sum(lengths)
+    x = torch.randint(-oob, width + oob, (n,), generator=g).to(dtype)
+    y = torch.randint(-oob, height + oob, (n,), generator=g).to(dtype)
+    if one_pixel:
+        x.fill_(width - 1), y.fill_(0)
+    p = torch.randint(0, 2, (n,), generator=g, dtype=torch.uint8)
+    offsets = torch.cumsum(torch.tensor([0] + list(lengths)), 0)
+    # sorted timestamps inside each stream, with repeats
+    t = torch.randint(0, 5000, (n,), generator=g)
+    t = torch.cat([t[offsets[i]:offsets[i + 1]].sort().values for i in range(len(lengths))])
+    if same_time:
+        t.fill_(7)
+    return EventBatch(x, y, t, p, offsets, width, height).to(device)
+
+
+CASES = {
+    "random": dict(lengths=[1000, 0, 3000, 17]),
+    "empty": dict(lengths=[0]),
+    "empty_batch_of_three": dict(lengths=[0, 0, 0]),
+    "one_event": dict(lengths=[1]),
+    "one_pixel": dict(lengths=[2000], one_pixel=True),
+    "border_and_out_of_range": dict(lengths=[500, 500], oob=3),
+    "same_timestamp": dict(lengths=[300], same_time=True),
+    "one_long_stream": dict(lengths=[200_000]),   # the split-across-threads path
+    "large_counts": dict(lengths=[100_000], width=4, height=3),
+}
+
+
+def _args(b):
+    return b.x, b.y, b.t, b.p, b.offsets, b.width, b.height
+
+
+@needs_kernels
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32])
+@pytest.mark.parametrize("bins", [1, 5])
+def test_voxel_grid_matches_reference(case, dtype, bins, device):
+    b = random_batch(dtype=dtype, device=device, **CASES[case])
+    got = voxel_grid(b, bins, out_of_bounds="ignore")
+    want, dropped = voxel_grid_reference(*_args(b), bins)
+    assert got.shape == (len(b), bins, b.height, b.width)
+    # float sums in another order: tolerance relative to the number of summed terms
+    tol = 1e-6 * max(1, int(want.abs().max()) if want.numel() else 1) * 50
+    torch.testing.assert_close(got, want, atol=tol, rtol=1e-5)
+    _, kd = torch.ops.ezsr.voxel_grid(*_args(b), bins)
+    assert torch.equal(kd, dropped)
+
+
+@needs_kernels
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32])
+def test_time_surface_matches_reference(case, dtype, device):
+    b = random_batch(dtype=dtype, device=device, **CASES[case])
+    got = time_surface(b, out_of_bounds="ignore")
+    want, dropped = time_surface_reference(*_args(b))
+    assert torch.equal(got, want)  # a max is exact
+    _, kd = torch.ops.ezsr.time_surface(*_args(b))
+    assert torch.equal(kd, dropped)
+
+
+def test_voxel_grid_by_hand():
+    # t = 0, 50, 100 over 3 bins: tau*(bins-1) = 0, 1, 2
+    e = Events([0, 1, 1, 0], [0, 0, 0, 1], [0, 50, 75, 100], [1, 0, 1, 1], width=2, height=2)
+    g = voxel_grid(e, bins=3)[0]
+    want = torch.zeros(3, 2, 2)
+    want[0, 0, 0] = 1.0          # ON at tau 0
+    want[1, 0, 1] = -1.0         # OFF at tau 0.5 -> bin 1 exactly
+    want[1, 0, 1] += 0.5         # ON at tau 0.75 -> pos 1.5: half to bin 1, half to bin 2
+    want[2, 0, 1] = 0.5
+    want[2, 1, 0] = 1.0          # ON at tau 1 -> last bin
+    assert torch.equal(g, want)
+    # polarity is conserved: each event's weights sum to +-1
+    assert float(g.sum()) == pytest.approx(1 - 1 + 1 + 1)
+
+
+def test_time_surface_by_hand():
+    e = Events([0, 0, 1, 1], [0, 0, 1, 1], [10, 20, 30, 50], [1, 1, 0, 0], width=2, height=2)
+    s = time_surface(e)[0]
+    assert s[0, 0, 0] == pytest.approx(0.25)  # latest ON at (0,0): (20-10)/40
+    assert s[1, 1, 1] == 1.0                 # latest OFF at (1,1): t_last
+    assert s.sum() == pytest.approx(1.25)
+
+
+def test_reference_fallback_matches_kernel_semantics_on_unsorted_streams():
+    # unsorted t: tau is clamped into [0, 1], never out of range
+    e = Events([0, 1, 0], [0, 0, 0], [100, 0, 50], [1, 1, 1], width=2, height=1, validate=False)
+    b = EventBatch(e.x, e.y, e.t, e.p, torch.tensor([0, 3]), 2, 1)
+    want, _ = voxel_grid_reference(*_args(b), 3)
+    assert float(want.sum()) == pytest.approx(3.0)
+    s, _ = time_surface_reference(*_args(b))
+    assert float(s.max()) <= 1.0
+
+
+def test_errors_are_named():
+    b = random_batch([10, 10])
+    with pytest.raises(ValueError, match="bins"):
+        voxel_grid(b, bins=0)
+    b.offsets = torch.tensor([0, 15, 12])
+    with pytest.raises(ValueError, match="offsets"):
+        time_surface(b)
+    e = Events([0, 5], [0, 0], [0, 1], [1, 1], width=2, height=2)
+    with pytest.warns(UserWarning, match="1 events lie outside"):
+        voxel_grid(e)
+    with pytest.raises(ValueError, match="outside the 2x2 sensor"):
+        time_surface(e, out_of_bounds="error")
+
+
+@needs_kernels
+def test_kernel_rejects_bad_columns():
+    b = random_batch([10])
+    with pytest.raises(RuntimeError, match="'t'"):
+        torch.ops.ezsr.time_surface(b.x, b.y, b.t.int(), b.p, b.offsets, 64, 48)
+    with pytest.raises(RuntimeError, match="offsets"):
+        torch.ops.ezsr.voxel_grid(b.x, b.y, b.t, b.p, torch.tensor([0, 9]), 64, 48, 3)
+
+
+@needs_kernels
+def test_opcheck():
+    b = random_batch([100, 0, 50])
+    torch.library.opcheck(torch.ops.ezsr.voxel_grid.default, (*_args(b), 4))
+    torch.library.opcheck(torch.ops.ezsr.time_surface.default, _args(b))
