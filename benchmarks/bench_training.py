@@ -7,9 +7,11 @@
                  device in one batched call (ezsr.simulate.images_to_histogram ->
                  ezsr.ops.histogram_to_ezsr_input), as the trainer does
    - per-sample: the same work done per sample inside the DataLoader workers with the torch
-                 reference (ezsr.simulate.image_to_events -> histogram_reference ->
-                 histogram_to_ezsr_input on one sample), the way a plain torch pipeline would
-   ratio train_data_fused_vs_per_sample = fused / per-sample (goal >= 10x on the 2-core CPU).
+                 reference (ezsr.simulate.image_to_events on the simulator's pure-torch
+                 reference kernel -> histogram_reference -> histogram_to_ezsr_input), the way a
+                 plain torch pipeline would; and once more with the compiled kernels per sample
+   ratios train_data_fused_vs_per_sample = fused / per-sample reference (goal >= 10x on the
+   2-core CPU) and train_data_fused_vs_per_sample_kernels = fused / per-sample kernels.
 2. Full step (tiny_cpu config: tiny ViT student, offline teacher): samples/s and the
    data-wait fraction (time blocked on the DataLoader / wall time).
 3. CUDA only: ViT-B/16 student, batch 256, bf16 — samples/s and data wait (goal < 10 %).
@@ -38,26 +40,40 @@ from training.transform import EventSynthesis  # noqa: E402
 
 
 class PerSample(Dataset):
-    """Decode + simulate + represent one image per __getitem__ (the baseline)."""
+    """Decode + simulate + represent one image per __getitem__ (the baseline).
 
-    def __init__(self, base: ImageDataset, sim):
-        self.base, self.sim = base, sim
+    reference=True runs the simulator's pure-torch reference kernel
+    (ezsr.simulate.simulate_reference) instead of the compiled one, and the histogram's
+    (ezsr.ops.histogram.histogram_reference); False keeps the compiled kernels."""
+
+    def __init__(self, base: ImageDataset, sim, reference: bool):
+        self.base, self.sim, self.reference = base, sim, reference
 
     def __len__(self):
         return len(self.base)
 
     def __getitem__(self, i):
         from ezsr import simulate
-        from ezsr.ops import histogram_to_ezsr_input
+        from ezsr.ops import histogram_to_ezsr_input, polarity_histogram
         from ezsr.ops.histogram import histogram_reference
+        from ezsr.simulate import images as sim_images
 
         img, label, _ = self.base[i]
-        ev = simulate.image_to_events(img.float() / 255, motion=self.sim.motion,
-                                      sensor=tuple(self.sim.sensor),
-                                      duration_us=self.sim.duration_us, seed=int(i))
-        off = torch.tensor([0, len(ev)], dtype=torch.int64)
-        h, _ = histogram_reference(ev.x, ev.y, ev.p, off, ev.width, ev.height, ev.width,
-                                   ev.height)
+        saved = sim_images.simulate_events_raw
+        if self.reference:
+            sim_images.simulate_events_raw = simulate.simulate_reference
+        try:
+            ev = simulate.image_to_events(img.float() / 255, motion=self.sim.motion,
+                                          sensor=tuple(self.sim.sensor), seed=int(i),
+                                          **self.sim.extra)
+        finally:
+            sim_images.simulate_events_raw = saved
+        if self.reference:
+            off = torch.tensor([0, len(ev)], dtype=torch.int64)
+            h, _ = histogram_reference(ev.x, ev.y, ev.p, off, ev.width, ev.height, ev.width,
+                                       ev.height)
+        else:
+            h = polarity_histogram(ev, out_of_bounds="ignore")
         return histogram_to_ezsr_input(h, out_size=self.sim.out_size)[0], label
 
 
@@ -88,12 +104,15 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str) -> li
 
     fused = time_loader(DataLoader(base, batch, shuffle=True, num_workers=workers,
                                    pin_memory=dev.type == "cuda"), fused_fn, n_batches)
-    per = time_loader(DataLoader(PerSample(base, cfg.sim), batch, shuffle=True,
-                                 num_workers=workers), lambda b: b, max(2, n_batches // 4))
+    per = time_loader(DataLoader(PerSample(base, sim, True), batch, shuffle=True,
+                                 num_workers=workers), lambda b: b, max(1, n_batches // 4))
+    per_k = time_loader(DataLoader(PerSample(base, sim, False), batch, shuffle=True,
+                                   num_workers=workers), lambda b: b, max(1, n_batches // 2))
     common = dict(batch=batch, image_size=cfg.data.image_size, sensor=list(cfg.sim.sensor),
                   workers=workers, device=device)
     return [dict(name="data_fused", samples_per_s=fused, **common),
-            dict(name="data_per_sample_reference", samples_per_s=per, **common)]
+            dict(name="data_per_sample_reference", samples_per_s=per, **common),
+            dict(name="data_per_sample_kernels", samples_per_s=per_k, **common)]
 
 
 def bench_step(files, overrides, name: str) -> dict:
@@ -137,6 +156,8 @@ def main(argv=None) -> int:
     r = {x["name"]: x for x in results}
     ratios = {"train_data_fused_vs_per_sample":
               r["data_fused"]["samples_per_s"] / r["data_per_sample_reference"]["samples_per_s"]}
+    ratios["train_data_fused_vs_per_sample_kernels"] = (
+        r["data_fused"]["samples_per_s"] / r["data_per_sample_kernels"]["samples_per_s"])
     if "step_vitb16_bf16_cuda" in r:
         ratios["gpu_step_data_wait"] = r["step_vitb16_bf16_cuda"]["data_wait"]
     print(f"{'benchmark':<34}{'samples/s':>12}{'data wait':>11}  notes")
