@@ -137,6 +137,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--quick", action="store_true", help="fewer batches (a smoke run)")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--data-only", action="store_true", help="skip the full-step sections")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = ap.parse_args(argv)
     torch.manual_seed(0)
@@ -144,9 +145,12 @@ def main(argv=None) -> int:
     cfg = make_config(["tiny_cpu"], [])
     results = bench_data(cfg, args.batch, nb, args.workers, "cpu")
     steps = 6 if args.quick else 20
-    results.append(bench_step(["tiny_cpu"], [f"run.steps={steps}", f"run.log_every={steps // 2}",
-                                             f"data.workers={args.workers}"], "step_tiny_cpu"))
-    if torch.cuda.is_available():
+    if not args.data_only:
+        results.append(bench_step(["tiny_cpu"], [f"run.steps={steps}",
+                                                  f"run.log_every={steps // 2}",
+                                                  f"data.workers={args.workers}"],
+                                  "step_tiny_cpu"))
+    if torch.cuda.is_available() and not args.data_only:
         results += bench_data(make_config(["imagenet_vitb16"], []), 256, nb, 8, "cuda")
         results[-2]["name"] += "_cuda"
         results[-1]["name"] += "_cuda"
