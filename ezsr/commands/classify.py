@@ -1,0 +1,59 @@
+"""`ezsr classify FILE --classes "a,b,c"`: zero-shot labels for an event file."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    from ezsr.commands._teacher_args import add_teacher_args
+    p = sub.add_parser(
+        "classify", help="name what an event recording shows, among given class names",
+        description="Zero-shot classification of one event file: a deterministic 15,000-event "
+        "window (reference EZSR preprocessing) is embedded and compared with text embeddings "
+        "of the class names. Without --checkpoint the offline default teacher is used "
+        "(needs `pip install ezsr[offline]`).")
+    p.add_argument("file", help="event file (any format ezsr.io reads)")
+    p.add_argument("--classes", help='comma-separated class names, e.g. "cat,dog,car"')
+    p.add_argument("--classes-file", metavar="F", help="file with class names (one a line or comma-separated)")
+    p.add_argument("--top", type=int, default=5, help="how many labels to print (default 5)")
+    p.add_argument("--start", type=int, default=None, help="first event of the window (default: deterministic choice)")
+    p.add_argument("--window", type=int, default=15000, help="events per window (default 15000)")
+    p.add_argument("--json", action="store_true", help='print {"labels": [...], "scores": [...]}')
+    add_teacher_args(p)
+    p.set_defaults(func=run)
+
+
+def class_list(args) -> list[str]:
+    from ezsr.zeroshot.classes import read_class_list
+    names = []
+    if args.classes:
+        names += [n.strip() for n in args.classes.split(",") if n.strip()]
+    if args.classes_file:
+        names += read_class_list(args.classes_file)
+    if not names:
+        raise ValueError("empty class list: give --classes \"a,b,c\" or --classes-file F")
+    return names
+
+
+def run(args) -> int:
+    from ezsr import io
+    from ezsr.commands._teacher_args import teacher_from_args
+    from ezsr.zeroshot import classify
+
+    if args.top < 1:
+        raise ValueError("--top must be >= 1")
+    names = class_list(args)
+    events = io.read(args.file)
+    if len(events) < 10:
+        raise ValueError(f"{args.file}: {len(events)} events; at least 10 are needed to classify")
+    teacher, _ = teacher_from_args(args, quiet=False)
+    pred = classify(events, names, teacher, templates=args.templates or "openai", top=args.top,
+                    window=args.window, start=args.start)
+    if args.json:
+        print(json.dumps(pred.as_dict()))
+    else:
+        width = max(len(n) for n in pred.labels)
+        for n, s in zip(pred.labels, pred.scores):
+            print(f"{n:<{width}}  {s:.4f}")
+    return 0

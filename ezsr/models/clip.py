@@ -1,0 +1,163 @@
+"""CLIP in plain torch: ViT image towers (OpenAI/OpenCLIP and EVA02 variants) and the
+text transformer.
+
+The internal parameter layout is OpenAI CLIP's (`visual.*`, `token_embedding`,
+`positional_embedding`, `transformer.resblocks.*`, `ln_final`, `text_projection`,
+`logit_scale`) with an EVA-CLIP image tower under `visual.*` for EVA02 configs; every
+checkpoint format is converted to it by ezsr.models.checkpoints.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ezsr.models.transformer import EVABlock, Transformer, init_normal_, rope_tables
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class VisionTransformer(nn.Module):
+    """OpenAI CLIP ViT: conv patch embedding (no bias), class token, learned positions,
+    ln_pre, transformer, ln_post on the class token, projection `proj` [W, D].
+
+    forward(x [B, C, S, S] float, CLIP-normalised) -> [B, D] (not normalised).
+    """
+
+    def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
+                 output_dim: int, mlp_ratio: float = 4.0, act: str = "quick_gelu",
+                 ln_eps: float = 1e-5, in_chans: int = 3, **_):
+        super().__init__()
+        self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
+        grid = image_size // patch_size
+        scale = width ** -0.5
+        self.conv1 = nn.Conv2d(in_chans, width, patch_size, patch_size, bias=False)
+        self.class_embedding = nn.Parameter(scale * torch.randn(width))
+        self.positional_embedding = nn.Parameter(scale * torch.randn(grid * grid + 1, width))
+        self.ln_pre = nn.LayerNorm(width, eps=ln_eps)
+        self.transformer = Transformer(width, layers, heads, mlp_ratio, act, ln_eps)
+        self.ln_post = nn.LayerNorm(width, eps=ln_eps)
+        self.proj = nn.Parameter(scale * torch.randn(width, output_dim))
+        init_normal_(self.transformer)
+
+    @property
+    def patch_weight(self) -> torch.nn.Parameter:
+        return self.conv1.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x).flatten(2).transpose(1, 2)                      # [B, N, W]
+        cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
+        x = self.transformer(self.ln_pre(x))
+        return self.ln_post(x[:, 0]) @ self.proj
+
+
+class EVAVisionTransformer(nn.Module):
+    """EVA02-CLIP ViT: conv patch embedding with bias, `cls_token`, `pos_embed`, blocks
+    with 2-D rotary position embedding (patch tokens), SwiGLU and sub-LN, final `norm`,
+    class-token pooling and a linear `head` with bias.
+
+    forward(x [B, C, S, S] float, CLIP-normalised) -> [B, D].
+    """
+
+    def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
+                 output_dim: int, mlp_ratio: float = 2.6667, ln_eps: float = 1e-6,
+                 rope: bool = True, rope_pt_seq_len: int = 16, swiglu: bool = True,
+                 subln: bool = True, in_chans: int = 3, **_):
+        super().__init__()
+        self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
+        grid = image_size // patch_size
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(in_chans, width, patch_size, patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.pos_embed = nn.Parameter(0.02 * torch.randn(1, grid * grid + 1, width))
+        self.blocks = nn.ModuleList(
+            EVABlock(width, heads, mlp_ratio, ln_eps, swiglu, subln) for _ in range(layers))
+        self.norm = nn.LayerNorm(width, eps=ln_eps)
+        self.head = nn.Linear(width, output_dim)
+        init_normal_(self)
+        if rope:
+            cos, sin = rope_tables(width // heads, grid, rope_pt_seq_len)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        else:
+            self.rope_cos = self.rope_sin = None
+
+    @property
+    def patch_weight(self) -> torch.nn.Parameter:
+        return self.patch_embed.proj.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1).to(x.dtype), x], 1)
+        x = x + self.pos_embed.to(x.dtype)
+        rope = None if self.rope_cos is None else (self.rope_cos.to(x.dtype), self.rope_sin.to(x.dtype))
+        for blk in self.blocks:
+            x = blk(x, rope)
+        return self.head(self.norm(x)[:, 0])
+
+
+def build_vision(cfg: dict, embed_dim: int, in_chans: int = 3) -> nn.Module:
+    kind = cfg.get("type", "clip")
+    kw = {k: v for k, v in cfg.items() if k != "type"}
+    if kind == "clip":
+        return VisionTransformer(output_dim=embed_dim, in_chans=in_chans, **kw)
+    if kind == "eva":
+        return EVAVisionTransformer(output_dim=embed_dim, in_chans=in_chans, **kw)
+    raise ValueError(f"unknown vision tower type {kind!r}; expected 'clip' or 'eva'")
+
+
+class CLIP(nn.Module):
+    """Image and text towers of CLIP.
+
+    encode_image(x [B, 3, S, S] float, CLIP-normalised) -> [B, D] (not normalised)
+    encode_text(tokens [K, L] int64, from ezsr.models.tokenize) -> [K, D] (not normalised);
+    the text feature is read at each row's end-of-text token, the largest id in the row.
+    `logit_scale` is the log of the temperature (logits = logit_scale.exp() * cos).
+    """
+
+    def __init__(self, cfg: dict, name: str = "custom"):
+        super().__init__()
+        self.name, self.cfg = name, cfg
+        self.embed_dim = int(cfg["embed_dim"])
+        self.visual = build_vision(cfg["vision"], self.embed_dim)
+        t = cfg["text"]
+        self.context_length, self.vocab_size = t["context_length"], t["vocab_size"]
+        width = t["width"]
+        self.token_embedding = nn.Embedding(t["vocab_size"], width)
+        self.positional_embedding = nn.Parameter(0.01 * torch.randn(t["context_length"], width))
+        self.transformer = Transformer(width, t["layers"], t["heads"], t.get("mlp_ratio", 4.0),
+                                       t.get("act", "quick_gelu"), t.get("ln_eps", 1e-5))
+        self.ln_final = nn.LayerNorm(width, eps=t.get("ln_eps", 1e-5))
+        self.text_projection = nn.Parameter(width ** -0.5 * torch.randn(width, self.embed_dim))
+        self.logit_scale = nn.Parameter(torch.tensor(4.6052))  # log(100)
+        nn.init.normal_(self.token_embedding.weight, std=0.02)
+        init_normal_(self.transformer)
+        mask = torch.full((t["context_length"],) * 2, float("-inf")).triu_(1)
+        self.register_buffer("attn_mask", mask, persistent=False)
+
+    @property
+    def image_size(self) -> int:
+        return self.visual.image_size
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        return self.visual(x)
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        if tokens.dim() != 2:
+            raise ValueError(f"tokens must be [K, L] int64, got shape {tuple(tokens.shape)}")
+        n = tokens.shape[1]
+        if n > self.context_length:
+            raise ValueError(f"tokens have length {n} > context_length {self.context_length}")
+        x = self.token_embedding(tokens) + self.positional_embedding[:n]
+        x = self.transformer(x, self.attn_mask[:n, :n].to(x.dtype))
+        x = self.ln_final(x)
+        eot = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
+        return eot @ self.text_projection
+
+    def forward(self, images, tokens):
+        img = F.normalize(self.encode_image(images), dim=-1)
+        txt = F.normalize(self.encode_text(tokens), dim=-1)
+        return self.logit_scale.exp() * img @ txt.T

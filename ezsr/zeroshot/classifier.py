@@ -1,0 +1,175 @@
+"""Zero-shot classifiers from text, and classification of event streams.
+
+build_classifier (reference §1): for each class embed every template, L2-normalise each,
+average, L2-normalise again -> W [D, K]; logits = logit_scale.exp() * normalize(f) @ W.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ezsr.events import EventBatch, Events
+from ezsr.models.clip import CLIP_MEAN, CLIP_STD
+
+log = logging.getLogger(__name__)
+
+EZSR_WINDOW = 15000
+MIN_EVENTS = 10
+
+
+def as_teacher(model):
+    """A teacher (encode_image/encode_text/embed_dim) from a teacher or a CLIP module."""
+    if hasattr(model, "encode_text") and not isinstance(model, torch.nn.Module):
+        return model
+    from ezsr.models.teachers import CLIPTeacher
+    return CLIPTeacher(model)
+
+
+def _classifier_key(teacher, classnames, templates) -> str | None:
+    key = getattr(teacher, "cache_key", None)
+    if key is None or key.endswith(":random"):
+        return None
+    h = hashlib.sha256()
+    for part in [key, "\x00".join(templates), "\x00".join(classnames)]:
+        h.update(part.encode("utf-8"))
+        h.update(b"\x01")
+    return h.hexdigest()[:24]
+
+
+@torch.no_grad()
+def build_classifier(model, classnames: Sequence[str], templates: Sequence[str] | str = "openai",
+                     cache: bool = True, batch_size: int = 512) -> torch.Tensor:
+    """Text classifier W [D, K] float32 (unit columns) for K class names.
+
+    model: a teacher or a CLIP module; templates: prompt templates or a set name (see
+    ezsr.zeroshot.prompts). Cached on disk (ezsr.models.teachers.cache_dir()/classifiers)
+    keyed by the model's weights, the templates and the names; random-weight models are
+    not cached.
+    """
+    from ezsr.models.teachers import cache_dir
+    from ezsr.zeroshot.prompts import get_templates
+
+    classnames = [str(c) for c in classnames]
+    if not classnames:
+        raise ValueError("empty class list: give at least one class name")
+    if len(set(classnames)) != len(classnames):
+        dup = sorted({c for c in classnames if classnames.count(c) > 1})
+        log.warning("duplicate class names: %s", dup[:5])
+    templates = get_templates(templates)
+    teacher = as_teacher(model)
+    key = _classifier_key(teacher, classnames, templates) if cache else None
+    path = cache_dir() / "classifiers" / f"{key}.pt" if key else None
+    if path is not None and path.exists():
+        try:
+            w = torch.load(path, map_location="cpu", weights_only=True)
+            if w.shape == (teacher.embed_dim, len(classnames)):
+                return w
+        except Exception:
+            log.warning("ignoring unreadable classifier cache %s", path)
+    prompts = [t.format(c) for c in classnames for t in templates]
+    emb = torch.cat([teacher.encode_text(prompts[i:i + batch_size]).float().cpu()
+                     for i in range(0, len(prompts), batch_size)])
+    emb = F.normalize(emb, dim=-1).view(len(classnames), len(templates), -1)
+    w = F.normalize(emb.mean(1), dim=-1).T.contiguous()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(w, path)
+        except OSError as exc:
+            log.warning("cannot write classifier cache %s: %s", path, exc)
+    return w
+
+
+# ------------------------------------------------------------------ events -> images
+def _preprocess(events, out_size: int, mode: str) -> torch.Tensor:
+    """ezsr.ops.ezsr_preprocess (reference §1 steps 3-7) -> [B, 3, S, S] CLIP-normalised."""
+    from ezsr.ops import ezsr_preprocess
+    return ezsr_preprocess(events, out_size=out_size, mode=mode)
+
+
+def unnormalize(x: torch.Tensor) -> torch.Tensor:
+    """CLIP-normalised [B, 3, H, W] -> RGB in [0, 1] (the event frame as an image)."""
+    mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
+    return (x * std + mean).clamp(0, 1)
+
+
+def encode_events(teacher, events: Events | EventBatch, mode: str = "crop",
+                  out_size: int | None = None) -> torch.Tensor:
+    """Unit image embeddings [B, D] of event windows: EZSR preprocessing, then the CLIP
+    image tower on the normalised frame, or (other teachers) the frame as an RGB image."""
+    size = out_size or getattr(teacher, "image_size", 224)
+    x = _preprocess(events, size, mode)
+    if hasattr(teacher, "encode_normalized"):
+        return teacher.encode_normalized(x)
+    return teacher.encode_image(unnormalize(x))
+
+
+def default_window_start(n_events: int, window: int = EZSR_WINDOW) -> int:
+    from ezsr.ops import default_window_start as f
+    return int(f(n_events, window))
+
+
+def select_window(events: Events, window: int = EZSR_WINDOW, start: int | None = None) -> Events:
+    """The contiguous window EZSR classifies: all events if N <= window, else `window`
+    events from `start` (default: the deterministic default_window_start)."""
+    n = len(events)
+    if n < MIN_EVENTS:
+        raise ValueError(f"event stream has {n} events; at least {MIN_EVENTS} are needed "
+                         "to classify")
+    if n <= window:
+        return events
+    s = default_window_start(n, window) if start is None else int(start)
+    if not 0 <= s <= n - window:
+        raise ValueError(f"window start {s} outside [0, {n - window}] for {n} events")
+    return events.window(s, window)
+
+
+@dataclass
+class Prediction:
+    labels: list[str]
+    scores: list[float]
+
+    def as_dict(self) -> dict:
+        return {"labels": self.labels, "scores": self.scores}
+
+
+@torch.no_grad()
+def classify(events: Events, classnames: Sequence[str], model=None,
+             templates: Sequence[str] | str = "openai", top: int = 5, window: int = EZSR_WINDOW,
+             start: int | None = None, mode: str = "crop", classifier: torch.Tensor | None = None,
+             logit_scale: float | None = None) -> Prediction:
+    """Top-k class names and probabilities (softmax over all classes) for one stream.
+
+    model: teacher or CLIP module (default: the offline teacher). The stream is cut to
+    the EZSR window (see select_window), preprocessed by ezsr.ops.ezsr_preprocess, embedded,
+    and compared with build_classifier(model, classnames, templates).
+    logit_scale: temperature multiplier (default: the CLIP model's exp(logit_scale), 100
+    for other teachers).
+    """
+    if not classnames:
+        raise ValueError("empty class list: give at least one class name")
+    if model is None:
+        from ezsr.models.teachers import create_teacher
+        model = create_teacher("offline")
+    teacher = as_teacher(model)
+    w = classifier if classifier is not None else build_classifier(teacher, classnames, templates)
+    emb = encode_events(teacher, select_window(events, window, start), mode)
+    scale = logit_scale if logit_scale is not None else _logit_scale(teacher)
+    probs = (scale * emb.float().cpu() @ w).softmax(-1)[0]
+    k = min(top, len(classnames))
+    p, i = probs.topk(k)
+    return Prediction([classnames[j] for j in i.tolist()], [float(v) for v in p])
+
+
+def _logit_scale(teacher) -> float:
+    model = getattr(teacher, "model", None)
+    if model is not None and hasattr(model, "logit_scale"):
+        return float(model.logit_scale.detach().exp().clamp(max=100))
+    return 100.0
