@@ -238,7 +238,10 @@ def build_datasets(d, seed: int) -> tuple[ImageDataset, Optional[ImageDataset]]:
     train = ImageDataset(files, labels, names, Augment.from_config(d), seed, d.repeats)
     held = None
     if vfiles and names and min(vlabels) >= 0:
-        held = ImageDataset(vfiles, vlabels, names, Augment.from_config(d), seed)
+        # builtin: the same photos, so held-out samples are always random crops (never the
+        # fixed crops a cached-teacher run trains on)
+        fixed = False if d.root == "builtin" else None
+        held = ImageDataset(vfiles, vlabels, names, Augment.from_config(d, fixed=fixed), seed)
     return train, held
 
 

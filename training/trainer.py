@@ -94,7 +94,12 @@ def build_teacher(cfg: TrainConfig):
         return import_object(m.teacher)(cfg)
     from ezsr.models import create_teacher
 
-    return create_teacher(m.teacher, pretrained=m.teacher_pretrained or None)
+    device = cfg.run.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    return create_teacher(m.teacher, pretrained=m.teacher_pretrained or None, device=device)
 
 
 def build_classifier(teacher, classnames, templates: str) -> torch.Tensor:
@@ -106,11 +111,12 @@ def build_classifier(teacher, classnames, templates: str) -> torch.Tensor:
     if templates == "imagenet":
         if zeroshot is None:
             raise ValueError("loss.text_templates=imagenet needs ezsr.zeroshot")
-        tpl = getattr(zeroshot, "IMAGENET_TEMPLATES", None) or zeroshot.templates("imagenet")
+        tpl = "openai"  # ezsr.zeroshot's name for the 80 OpenAI ImageNet prompts
     else:
         tpl = SIMPLE_TEMPLATES
     if zeroshot is not None and hasattr(zeroshot, "build_classifier"):
-        return zeroshot.build_classifier(teacher, list(classnames), list(tpl)).float()
+        return zeroshot.build_classifier(teacher, list(classnames),
+                                         tpl if isinstance(tpl, str) else list(tpl)).float()
     # fallback with the same definition (reference §1): mean of normalised template embeddings
     rows = [normalize(normalize(teacher.encode_text([t.format(c) for t in tpl])).mean(0))
             for c in classnames]
