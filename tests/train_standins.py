@@ -10,17 +10,18 @@ import torch.nn.functional as F
 DIM = 8
 
 
-class TinyTeacher(torch.nn.Module):
-    """The teacher interface: encode_image([B,3,H,W] in [0,1]) / encode_text(list[str]) -> [.,D]
+class TinyTeacher:
+    """A plain object like the real teachers. The interface: encode_image([B,3,H,W] in [0,1]) / encode_text(list[str]) -> [.,D]
     L2-normalised, embed_dim, logit_scale. A fixed random projection of a 4x4 thumbnail."""
 
     embed_dim = DIM
     logit_scale = 100.0
 
+    name, cache_key = "tiny-standin", None  # no on-disk classifier cache
+
     def __init__(self, nan_after: int = -1):
-        super().__init__()
         g = torch.Generator().manual_seed(123)
-        self.register_buffer("w", torch.randn(48, DIM, generator=g))
+        self.w = torch.randn(48, DIM, generator=g)
         self.calls, self.nan_after = 0, nan_after
 
     def encode_image(self, images):
