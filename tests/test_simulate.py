@@ -321,3 +321,67 @@ def test_kernel_matches_reference_large_parallel_sort():
     assert len(want[2]) > 70_000
     for a, b in zip(want, got):
         assert torch.equal(a, b)
+
+
+@needs_kernels
+@pytest.mark.parametrize("impl", ["kernel", "reference"])
+def test_ties_at_frame_joints_and_long_intervals(impl):
+    """Events of interval f lie in [t_f, t_{f+1}]: a crossing exactly at L1 gets t_{f+1} and
+    ties with events of the next interval; the output stays ordered by (t, pixel).
+    Hand-computed, C = 0.25, ts = 0, 1, 2 µs: pixel 1 rises 0 -> 0.5 in interval 0 (levels
+    0.25 at t = 0 + floor(0.5) = 0 and 0.5 at t = 0 + floor(1.0) = 1); pixel 0 rises
+    0 -> 0.3 in interval 1 (0.25 at t = 1 + floor(0.25 / 0.3) = 1)."""
+    fn = torch.ops.ezsr.simulate_events if impl == "kernel" else K.simulate_reference
+    logf = torch.tensor([[[0.0, 0.0], [0.0, 0.5], [0.3, 0.5]]])
+    ts = torch.tensor([[0, 1, 2]])
+    thr = torch.full((1, 2), 0.25)
+    (x, y, t, p, off), *_ = _run(fn, logf, ts, thr, thr, 2, 0, "cpu")
+    assert t.tolist() == [0, 1, 1] and x.tolist() == [1, 0, 1] and p.tolist() == [1, 1, 1]
+    assert off.tolist() == [0, 3]
+    # long frame intervals (s apart) with few events, and many chunks of tiny intervals
+    for dt_max in (10_000_000, 3):
+        case = list(_random_case(seed=3))
+        g = torch.Generator().manual_seed(dt_max)
+        case[1] = torch.cumsum(torch.randint(1, dt_max, (2, 7), generator=g), 1)
+        want, *_ = _run(K.simulate_reference, *case, 0, "cpu")
+        got, *_ = _run(fn, *case, 0, "cpu")
+        for a, b in zip(want, got):
+            assert torch.equal(a, b)
+
+
+def test_render_translate_kernel_reference_and_grid_sample():
+    """Saccade frames: the separable render equals its torch reference bit for bit, and
+    grid_sample (per-pixel float32 grid) up to float32 coordinate rounding."""
+    import torch.nn.functional as F
+
+    from ezsr.simulate import images as I
+    from ezsr.simulate.motion import Motion
+
+    g = torch.Generator().manual_seed(0)
+    lum = torch.rand(2, 1, 30, 45, generator=g)
+    sensor = (48, 64)  # scaled up by 1.42 and centred, with border padding at the sides
+    M = Motion("saccade", 2, sensor, 300_000, 3)(torch.linspace(0, 300_000, 9).double())
+    frames = I.render(lum, M, sensor)
+    s, ox, oy = I.fit_transform(30, 45, sensor)
+    to_norm = torch.tensor([[2 / (45 * s), 0, (2 * (-ox / s) + 1) / 45 - 1],
+                            [0, 2 / (30 * s), (2 * (-oy / s) + 1) / 30 - 1], [0, 0, 1]],
+                           dtype=torch.float64)
+    A = to_norm @ M
+    ys, xs = torch.meshgrid(torch.arange(48.0, dtype=torch.float64),
+                            torch.arange(64.0, dtype=torch.float64), indexing="ij")
+    grid = torch.stack([A[..., 0, 0, None, None] * xs + A[..., 0, 2, None, None],
+                        A[..., 1, 1, None, None] * ys + A[..., 1, 2, None, None]], -1)
+    want = F.grid_sample(lum, grid.float().view(2, -1, 64, 2), mode="bilinear",
+                         padding_mode="border", align_corners=False).view(2, 9, 48, 64)
+    assert frames.shape == (2, 9, 48, 64)
+    assert (frames - want).abs().max() < 1e-4
+    taps = [*I._taps(float(A[0, 0, 0, 0]), A[..., 0, 2], 64, 45, "cpu"),
+            *I._taps(float(A[0, 0, 1, 1]), A[..., 1, 2], 48, 30, "cpu")]
+    ref = I.render_translate_reference(lum[:, 0].contiguous(), *taps)
+    if _ext.has_kernel("render_translate", "cpu"):
+        assert torch.equal(torch.ops.ezsr.render_translate(lum[:, 0].contiguous(), *taps), ref)
+        bad = taps[0].clone()
+        bad[0, 0, 0] = 45
+        with pytest.raises(RuntimeError, match="'x0' must hold indices in"):
+            torch.ops.ezsr.render_translate(lum[:, 0].contiguous(), bad, *taps[1:])
+    assert torch.equal(frames, ref)

@@ -2,13 +2,13 @@
 //
 // Pixels are processed in blocks of kBlock; inside a block the frame loop is outside the
 // pixel loop, so every frame is read contiguously and the block's state stays in cache.
-// Events are produced in two passes (count, then emit at prefix-sum offsets), so the
-// output is allocated once; a stable LSD radix sort then orders them by (stream, t),
-// which keeps pixel order for equal times.
+// Events: one emitting pass appends each block's events to its own buffer in (frame
+// interval, pixel) order; a gather then orders every frame interval's slice by (t, pixel)
+// with a small counting sort (see ezsr/simulate.h), in parallel over slices. No count pass,
+// no global sort.
 #include "ezsr/simulate.h"
 
 #include <algorithm>
-#include <memory>
 #include <vector>
 
 #ifdef _OPENMP
@@ -21,14 +21,16 @@ namespace {
 constexpr int64_t kBlock = 1024;
 
 // Run the rule over every frame interval for pixels [p0, p1) of stream b, with state
-// arrays ref/last (indexed by pixel - p0) and emit(pixel, t, on).
-template <bool kCountOnly = false, typename Emit>
+// arrays ref/last (indexed by pixel - p0) and emit(pixel, t, on); frame_start(f) is called
+// before interval f.
+template <bool kTimes = true, typename Emit, typename FrameStart>
 void run_block(const SimulateArgs& a, int64_t b, int64_t p0, int64_t p1, float* ref,
-               int64_t* last, Emit&& emit) {
+               int64_t* last, Emit&& emit, FrameStart&& frame_start) {
   const int64_t P = a.pixels;
   const float* cp = a.thr_pos + b * P;
   const float* cn = a.thr_neg + b * P;
   for (int64_t f = 0; f + 1 < a.frames; ++f) {
+    frame_start(f);
     const float* L0 = a.logf + (b * a.frames + f) * P;
     const float* L1 = L0 + P;
     const int64_t t0 = a.ts[b * a.frames + f], t1 = a.ts[b * a.frames + f + 1];
@@ -43,8 +45,8 @@ void run_block(const SimulateArgs& a, int64_t b, int64_t p0, int64_t p1, float* 
     }
     for (int64_t p = p0; p < p1; ++p) {
       if (!any[p - p0]) continue;
-      step_pixel<kCountOnly>(L0[p], L1[p], t0, t1, cp[p], cn[p], ref[p - p0], last[p - p0],
-                             a.refractory, [&](int64_t t, bool on) { emit(p, t, on); });
+      step_pixel<kTimes>(L0[p], L1[p], t0, t1, cp[p], cn[p], ref[p - p0], last[p - p0],
+                         a.refractory, [&](int64_t t, bool on) { emit(p, t, on); });
     }
   }
 }
@@ -55,178 +57,156 @@ void for_blocks(const SimulateArgs& a, Body&& body) {
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t j = 0; j < a.batch * nb; ++j) {
     const int64_t b = j / nb, p0 = (j % nb) * kBlock, p1 = std::min(a.pixels, p0 + kBlock);
-    body(b, p0, p1);
+    body(j, b, p0, p1);
   }
 }
 
 }  // namespace
 
-void simulate_count_cpu(const SimulateArgs& a, int64_t* counts) {
-  for_blocks(a, [&](int64_t b, int64_t p0, int64_t p1) {
-    // private copies: counting must not change the state the emit pass starts from
-    float ref[kBlock];
-    int64_t last[kBlock];
-    std::copy(a.ref + b * a.pixels + p0, a.ref + b * a.pixels + p1, ref);
-    std::copy(a.last_t + b * a.pixels + p0, a.last_t + b * a.pixels + p1, last);
-    int64_t* c = counts + b * a.pixels;
-    std::fill(c + p0, c + p1, 0);
-    run_block<true>(a, b, p0, p1, ref, last, [&](int64_t p, int64_t, bool) { ++c[p]; });
+SimulateBlocks simulate_emit_blocks_cpu(const SimulateArgs& a) {
+  SimulateBlocks s;
+  const int64_t B = a.batch, F = std::max<int64_t>(a.frames - 1, 0);
+  s.nb = (a.pixels + kBlock - 1) / kBlock;
+  s.intervals = F;
+  s.events.resize(B * s.nb);
+  s.seg.assign(B * s.nb * (F + 1), 0);
+  s.tail.assign(B * s.nb * F, 0);
+  for_blocks(a, [&](int64_t j, int64_t b, int64_t p0, int64_t p1) {
+    std::vector<SimEvent>& ev = s.events[j];
+    int64_t* seg = s.seg.data() + j * (F + 1);
+    int64_t* tail = s.tail.data() + j * F;
+    int64_t f_now = 0, t_end = 0;  // current interval and its end time t_{f+1}
+    run_block(
+        a, b, p0, p1, a.ref + b * a.pixels + p0, a.last_t + b * a.pixels + p0,
+        [&](int64_t p, int64_t tt, bool on) {
+          ev.push_back({tt, static_cast<int32_t>(p), on ? 1 : 0});
+          tail[f_now] += tt == t_end;
+        },
+        [&](int64_t f) {
+          seg[f] = static_cast<int64_t>(ev.size());
+          f_now = f;
+          t_end = a.ts[b * a.frames + f + 1];
+        });
+    seg[F] = static_cast<int64_t>(ev.size());
   });
-}
-
-void simulate_emit_cpu(const SimulateArgs& a, const int64_t* offsets, int64_t* t, int32_t* code) {
-  for_blocks(a, [&](int64_t b, int64_t p0, int64_t p1) {
-    int64_t cursor[kBlock];
-    std::copy(offsets + b * a.pixels + p0, offsets + b * a.pixels + p1, cursor);
-    run_block(a, b, p0, p1, a.ref + b * a.pixels + p0, a.last_t + b * a.pixels + p0,
-              [&](int64_t p, int64_t tt, bool on) {
-                const int64_t i = cursor[p - p0]++;
-                t[i] = tt;
-                code[i] = static_cast<int32_t>(p * 2 + (on ? 1 : 0));
-              });
-  });
-}
-
-void simulate_histogram_cpu(const SimulateArgs& a, float* out) {
-  for_blocks(a, [&](int64_t b, int64_t p0, int64_t p1) {
-    float* on_plane = out + b * 2 * a.pixels;
-    float* off_plane = on_plane + a.pixels;
-    run_block(a, b, p0, p1, a.ref + b * a.pixels + p0, a.last_t + b * a.pixels + p0,
-              [&](int64_t p, int64_t, bool on) { (on ? on_plane : off_plane)[p] += 1.f; });
-  });
-}
-
-namespace {
-
-int bit_width(uint64_t v) {
-  int n = 0;
-  while (v) { ++n; v >>= 1; }
-  return n;
-}
-
-// One stable counting-sort pass on digit (key >> shift) & mask, parallel: every thread
-// histograms its contiguous slice, the slices' bucket starts are laid out bucket-major,
-// thread-minor, so equal digits keep their input order.
-// put(j, i) stores element i of this pass at output position j.
-template <typename Key, typename Put>
-void radix_pass(const Key* key, int64_t n, int shift, uint64_t mask, int threads, Put&& put) {
-  const int64_t buckets = static_cast<int64_t>(mask) + 1;
-  std::vector<int64_t> hist(buckets * threads, 0);
-#pragma omp parallel num_threads(threads)
-  {
-#ifdef _OPENMP
-    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();  // nt < threads if nested
-#else
-    const int tid = 0, nt = 1;
-#endif
-    const int64_t lo = n * tid / nt, hi = n * (tid + 1) / nt;
-    int64_t* h = hist.data() + tid * buckets;
-    for (int64_t i = lo; i < hi; ++i) ++h[(key[i] >> shift) & mask];
-#pragma omp barrier
-#pragma omp single
-    {
-      int64_t sum = 0;
-      for (int64_t d = 0; d < buckets; ++d)
-        for (int th = 0; th < nt; ++th) {
-          const int64_t c = hist[th * buckets + d];
-          hist[th * buckets + d] = sum;
-          sum += c;
-        }
+  // slice (b, g): interval g's events minus its tail (t == t_{g+1}, moved to slice g+1)
+  // plus interval g-1's tail; the last slice keeps its own tail
+  s.slice_start.assign(B * F + 1, 0);
+  s.stream_offsets.assign(B + 1, 0);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t prev_tail = 0;
+    for (int64_t g = 0; g < F; ++g) {
+      int64_t n = 0, tl = 0;
+      for (int64_t j = b * s.nb; j < (b + 1) * s.nb; ++j) {
+        n += s.seg[j * (F + 1) + g + 1] - s.seg[j * (F + 1) + g];
+        tl += s.tail[j * F + g];
+      }
+      const int64_t size = n - (g + 1 < F ? tl : 0) + prev_tail;
+      s.slice_start[b * F + g + 1] = s.slice_start[b * F + g] + size;
+      prev_tail = tl;
     }
-    for (int64_t i = lo; i < hi; ++i) {
-      put(h[(key[i] >> shift) & mask]++, i);
-    }
+    s.stream_offsets[b + 1] = s.slice_start[(b + 1) * F];
   }
+  return s;
 }
 
-
-template <typename Key, typename Idx, typename Coord>
-void sort_and_gather(const int64_t* t_in, const int32_t* code_in, int64_t n,
-                     const int64_t* stream_offsets, int64_t batch, const int64_t* t_min, int tbits,
-                     int bits, int64_t width, Coord* x, Coord* y, int64_t* t, uint8_t* p) {
-  // uninitialised buffers (no zeroing pass); each pass swaps source and destination
-  std::unique_ptr<Key[]> key(new Key[n]), key2(new Key[n]);
-  std::unique_ptr<Idx[]> idx(new Idx[n]), idx2(new Idx[n]);
-  // parallel over events (one stream is the common case); the stream of a slice's first
-  // event is found by binary search, then advanced as the slice crosses offsets
+template <typename Coord>
+void simulate_gather_cpu(const SimulateArgs& a, const SimulateBlocks& s, int64_t width, Coord* x,
+                         Coord* y, int64_t* t, uint8_t* p) {
+  const int64_t F = s.intervals, nb = s.nb;
 #pragma omp parallel
   {
-#ifdef _OPENMP
-    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-    const int tid = 0, nt = 1;
-#endif
-    const int64_t lo = n * tid / nt, hi = n * (tid + 1) / nt;
-    int64_t b = std::upper_bound(stream_offsets, stream_offsets + batch + 1, lo) - stream_offsets - 1;
-    for (int64_t i = lo; i < hi; ++i) {
-      while (i >= stream_offsets[b + 1]) ++b;
-      key[i] = static_cast<Key>((static_cast<uint64_t>(b) << tbits) |
-                                static_cast<uint64_t>(t_in[i] - t_min[b]));
-    }
-  }
-  const int passes = std::max(1, (bits + 15) / 16);
-  const int digit = (bits + passes - 1) / passes;
-  const int threads = n < (1 << 16) ? 1 : cpu_threads();
-  bool first = true;  // before the first pass the element order is the identity
-  for (int s = 0; s < passes; ++s) {
-    const uint64_t mask = (uint64_t(1) << digit) - 1;
-    if (s + 1 < passes) {
-      radix_pass(key.get(), n, s * digit, mask, threads, [&](int64_t j, int64_t i) {
-        key2[j] = key[i];
-        idx2[j] = first ? static_cast<Idx>(i) : idx[i];
-      });
-      key.swap(key2);
-      idx.swap(idx2);
-      first = false;
-    } else {
-      // the last pass scatters one packed 16-byte record per event (one random write
-      // stream instead of four), then a sequential pass unpacks it into the columns
-      struct Rec {
-        int64_t t;
-        int64_t code;
-      };
-      std::unique_ptr<Rec[]> rec(new Rec[n]);
-      radix_pass(key.get(), n, s * digit, mask, threads, [&](int64_t j, int64_t i) {
-        const int64_t src = first ? i : static_cast<int64_t>(idx[i]);
-        rec[j] = {t_in[src], code_in[src]};
-      });
-#pragma omp parallel for schedule(static)
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t pix = rec[j].code >> 1;
-        x[j] = static_cast<Coord>(pix % width);
-        y[j] = static_cast<Coord>(pix / width);
-        t[j] = rec[j].t;
-        p[j] = static_cast<uint8_t>(rec[j].code & 1);
+    std::vector<SimEvent> tmp;   // the slice, sorted here (stays in cache), then unpacked
+    std::vector<int64_t> hist;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t q = 0; q < a.batch * F; ++q) {
+      const int64_t b = q / F, g = q % F;
+      const int64_t n = s.slice_start[q + 1] - s.slice_start[q];
+      if (n == 0) continue;
+      const int64_t tg = a.ts[b * a.frames + g], tg1 = a.ts[b * a.frames + g + 1];
+      const bool last_slice = g + 1 == F;
+      // the slice's events in input order: interval g-1's tail (t == t_g) of every block,
+      // then interval g's events (t < t_{g+1}, or all in the last slice); both runs are in
+      // pixel order, and within a pixel in crossing order
+      tmp.resize(n);
+      int64_t m = 0;
+      if (g > 0)
+        for (int64_t j = b * nb; j < (b + 1) * nb; ++j) {
+          const SimEvent* e = s.events[j].data();
+          for (int64_t i = s.seg[j * (F + 1) + g - 1]; i < s.seg[j * (F + 1) + g]; ++i)
+            if (e[i].t == tg) tmp[m++] = e[i];
+        }
+      const int64_t from_prev = m;
+      for (int64_t j = b * nb; j < (b + 1) * nb; ++j) {
+        const SimEvent* e = s.events[j].data();
+        for (int64_t i = s.seg[j * (F + 1) + g]; i < s.seg[j * (F + 1) + g + 1]; ++i)
+          if (last_slice || e[i].t < tg1) tmp[m++] = e[i];
+      }
+      const int64_t buckets = tg1 - tg + 1;
+      SimEvent* out = nullptr;
+      std::vector<SimEvent> sorted;
+      if (buckets <= 4 * n + 4096) {
+        // stable counting sort by t - t_g: keeps pixel order inside every t except t_g,
+        // where the two runs are merged by pixel (interval g-1 first on equal pixels)
+        hist.assign(buckets + 1, 0);
+        for (int64_t i = 0; i < n; ++i) ++hist[tmp[i].t - tg + 1];
+        for (int64_t k = 1; k <= buckets; ++k) hist[k] += hist[k - 1];
+        const int64_t c0 = hist[1];
+        sorted.resize(n);
+        for (int64_t i = 0; i < n; ++i) sorted[hist[tmp[i].t - tg]++] = tmp[i];
+        if (from_prev > 0 && c0 > from_prev)
+          std::inplace_merge(sorted.begin(), sorted.begin() + from_prev, sorted.begin() + c0,
+                             [](const SimEvent& u, const SimEvent& v) { return u.pixel < v.pixel; });
+        out = sorted.data();
+      } else {  // long frame interval and few events: a comparison sort is cheaper
+        std::stable_sort(tmp.begin(), tmp.end(), [](const SimEvent& u, const SimEvent& v) {
+          return u.t < v.t || (u.t == v.t && u.pixel < v.pixel);
+        });
+        out = tmp.data();
+      }
+      const int64_t o = s.slice_start[q];
+      for (int64_t i = 0; i < n; ++i) {
+        x[o + i] = static_cast<Coord>(out[i].pixel % width);
+        y[o + i] = static_cast<Coord>(out[i].pixel / width);
+        t[o + i] = out[i].t;
+        p[o + i] = static_cast<uint8_t>(out[i].on);
       }
     }
   }
 }
 
-}  // namespace
+template void simulate_gather_cpu<int16_t>(const SimulateArgs&, const SimulateBlocks&, int64_t,
+                                           int16_t*, int16_t*, int64_t*, uint8_t*);
+template void simulate_gather_cpu<int32_t>(const SimulateArgs&, const SimulateBlocks&, int64_t,
+                                           int32_t*, int32_t*, int64_t*, uint8_t*);
 
-template <typename Coord>
-void simulate_sort_cpu(const int64_t* t_in, const int32_t* code_in, int64_t n,
-                       const int64_t* stream_offsets, int64_t batch, const int64_t* t_min,
-                       int64_t t_span, int64_t width, Coord* x, Coord* y, int64_t* t,
-                       uint8_t* p) {
-  if (n == 0) return;
-  // key = stream << tbits | (t - t_min[stream]); sorting it stably sorts each stream by t
-  // and keeps the pixel-major input order (= pixel index order) among equal times.
-  const int tbits = bit_width(static_cast<uint64_t>(std::max<int64_t>(t_span, 1)));
-  const int bits = tbits + bit_width(static_cast<uint64_t>(batch - 1));
-  if (bits <= 32 && n < (int64_t(1) << 31))  // the common case: half the memory traffic
-    sort_and_gather<uint32_t, uint32_t>(t_in, code_in, n, stream_offsets, batch, t_min, tbits,
-                                        bits, width, x, y, t, p);
-  else
-    sort_and_gather<uint64_t, int64_t>(t_in, code_in, n, stream_offsets, batch, t_min, tbits,
-                                       bits, width, x, y, t, p);
+void simulate_histogram_cpu(const SimulateArgs& a, float* out) {
+  for_blocks(a, [&](int64_t, int64_t b, int64_t p0, int64_t p1) {
+    float* on_plane = out + b * 2 * a.pixels;
+    float* off_plane = on_plane + a.pixels;
+    run_block<false>(a, b, p0, p1, a.ref + b * a.pixels + p0, a.last_t + b * a.pixels + p0,
+                     [&](int64_t p, int64_t, bool on) { (on ? on_plane : off_plane)[p] += 1.f; },
+                     [](int64_t) {});
+  });
 }
 
-template void simulate_sort_cpu<int16_t>(const int64_t*, const int32_t*, int64_t, const int64_t*,
-                                         int64_t, const int64_t*, int64_t, int64_t, int16_t*,
-                                         int16_t*, int64_t*, uint8_t*);
-template void simulate_sort_cpu<int32_t>(const int64_t*, const int32_t*, int64_t, const int64_t*,
-                                         int64_t, const int64_t*, int64_t, int64_t, int32_t*,
-                                         int32_t*, int64_t*, uint8_t*);
+void render_translate_cpu(const RenderArgs& r) {
+#pragma omp parallel for schedule(static)
+  for (int64_t row = 0; row < r.batch * r.frames * r.height; ++row) {  // (b, t, v)
+    const int64_t bt = row / r.height, b = bt / r.frames;
+    const float* ia = r.img + (b * r.h + r.y0[row]) * r.w;
+    const float* ic = r.img + (b * r.h + r.y1[row]) * r.w;
+    const float wy = r.wy[row];
+    const int64_t* x0 = r.x0 + bt * r.width;
+    const int64_t* x1 = r.x1 + bt * r.width;
+    const float* wx = r.wx + bt * r.width;
+    float* o = r.out + row * r.width;
+    for (int64_t u = 0; u < r.width; ++u) {
+      const float a = lerp_exact(ia[x0[u]], ic[x0[u]], wy);
+      const float c = lerp_exact(ia[x1[u]], ic[x1[u]], wy);
+      o[u] = lerp_exact(a, c, wx[u]);
+    }
+  }
+}
 
 }  // namespace ezsr

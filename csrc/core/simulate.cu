@@ -13,7 +13,7 @@ namespace {
 constexpr int kThreads = 256;
 
 // Runs the rule for pixel q = b*P + p over every frame interval with state (ref, last).
-template <bool kCountOnly = false, typename Emit>
+template <bool kTimes = true, typename Emit>
 __device__ void run_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t& last,
                           Emit&& emit) {
   const int64_t b = q / a.pixels, p = q % a.pixels;
@@ -23,7 +23,7 @@ __device__ void run_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t&
   for (int64_t f = 0; f + 1 < a.frames; ++f) {
     const float L1 = L[(f + 1) * a.pixels];
     if (L0 != L1)
-      step_pixel<kCountOnly>(L0, L1, ts[f], ts[f + 1], a.thr_pos[q], a.thr_neg[q], ref, last,
+      step_pixel<kTimes>(L0, L1, ts[f], ts[f + 1], a.thr_pos[q], a.thr_neg[q], ref, last,
                              a.refractory, emit);
     L0 = L1;
   }
@@ -34,7 +34,7 @@ __global__ void count_kernel(SimulateArgs a, int64_t* counts) {
        q += (int64_t)gridDim.x * blockDim.x) {
     float ref = a.ref[q];  // private copies: counting leaves the state untouched
     int64_t last = a.last_t[q], n = 0;
-    run_pixel<true>(a, q, ref, last, [&](int64_t, bool) { ++n; });
+    run_pixel<false>(a, q, ref, last, [&](int64_t, bool) { ++n; });
     counts[q] = n;
   }
 }
@@ -56,10 +56,25 @@ __global__ void histogram_kernel(SimulateArgs a, float* out) {
   for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < a.batch * a.pixels;
        q += (int64_t)gridDim.x * blockDim.x) {
     float n_on = 0.f, n_off = 0.f;
-    run_pixel(a, q, a.ref[q], a.last_t[q], [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
+    run_pixel<false>(a, q, a.ref[q], a.last_t[q], [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
     const int64_t b = q / a.pixels, p = q % a.pixels;
     out[(b * 2) * a.pixels + p] += n_on;  // one thread per pixel: no atomics needed
     out[(b * 2 + 1) * a.pixels + p] += n_off;
+  }
+}
+
+// One thread per output pixel; the row taps are shared by a row, the column taps by a frame.
+__global__ void render_kernel(RenderArgs r) {
+  const int64_t n = r.batch * r.frames * r.height * r.width;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t row = i / r.width, u = i % r.width, bt = row / r.height, b = bt / r.frames;
+    const float* ia = r.img + (b * r.h + r.y0[row]) * r.w;
+    const float* ic = r.img + (b * r.h + r.y1[row]) * r.w;
+    const int64_t c0 = r.x0[bt * r.width + u], c1 = r.x1[bt * r.width + u];
+    const float a = lerp_exact(ia[c0], ic[c0], r.wy[row]);
+    const float c = lerp_exact(ia[c1], ic[c1], r.wy[row]);
+    r.out[i] = lerp_exact(a, c, r.wx[bt * r.width + u]);
   }
 }
 
@@ -88,6 +103,13 @@ void simulate_histogram_cuda(const SimulateArgs& a, float* out, void* stream) {
   histogram_kernel<<<blocks_for(n, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
       a, out);
   check_cuda(cudaGetLastError(), "simulate histogram_kernel");
+}
+
+void render_translate_cuda(const RenderArgs& r, void* stream) {
+  const int64_t n = r.batch * r.frames * r.height * r.width;
+  if (n == 0) return;
+  render_kernel<<<blocks_for(n, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(r);
+  check_cuda(cudaGetLastError(), "simulate render_kernel");
 }
 
 }  // namespace ezsr

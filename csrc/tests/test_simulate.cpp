@@ -28,30 +28,16 @@ Case make(int64_t B, int64_t T, int64_t P, std::vector<float> logf, std::vector<
   return k;
 }
 
-// Full pipeline on the CPU: count, prefix sum, emit, sort.
+// Full pipeline on the CPU: emit into per-block buffers, then the per-interval gather.
 void simulate(Case& k, int64_t width, int64_t refr, std::vector<int16_t>& x,
               std::vector<int16_t>& y, std::vector<int64_t>& t, std::vector<uint8_t>& p,
               std::vector<int64_t>& stream_off) {
   auto a = k.args(refr);
-  std::vector<int64_t> counts(k.B * k.P), off(k.B * k.P + 1, 0);
-  ezsr::simulate_count_cpu(a, counts.data());
-  for (size_t i = 0; i < counts.size(); ++i) off[i + 1] = off[i] + counts[i];
-  const int64_t n = off.back();
-  std::vector<int64_t> traw(n);
-  std::vector<int32_t> code(n);
-  ezsr::simulate_emit_cpu(a, off.data(), traw.data(), code.data());
-  stream_off.clear();
-  std::vector<int64_t> tmin;
-  int64_t span = 0;
-  for (int64_t b = 0; b <= k.B; ++b) stream_off.push_back(off[b * k.P]);
-  for (int64_t b = 0; b < k.B; ++b) {
-    tmin.push_back(k.ts[b * k.T]);
-    span = std::max(span, k.ts[b * k.T + k.T - 1] - k.ts[b * k.T]);
-  }
+  const ezsr::SimulateBlocks blocks = ezsr::simulate_emit_blocks_cpu(a);
+  stream_off = blocks.stream_offsets;
+  const int64_t n = stream_off.back();
   x.resize(n); y.resize(n); t.resize(n); p.resize(n);
-  ezsr::simulate_sort_cpu<int16_t>(traw.data(), code.data(), n, stream_off.data(), k.B,
-                                   tmin.data(), span, width, x.data(), y.data(), t.data(),
-                                   p.data());
+  ezsr::simulate_gather_cpu<int16_t>(a, blocks, width, x.data(), y.data(), t.data(), p.data());
 }
 
 }  // namespace

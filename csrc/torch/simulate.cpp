@@ -15,6 +15,11 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
   m.def(
       "simulate_histogram(Tensor logf, Tensor ts, Tensor thr_pos, Tensor thr_neg, "
       "Tensor(a!) ref, Tensor(b!) last_t, int refractory_us) -> Tensor");
+  // Frames [B, T, H, W] float32 of images [B, h, w] under translation (separable bilinear
+  // taps; see ezsr/simulate/images.py::render_translate_reference).
+  m.def(
+      "render_translate(Tensor img, Tensor x0, Tensor x1, Tensor wx, Tensor y0, Tensor y1, "
+      "Tensor wy) -> Tensor");
 }
 
 namespace ezsr_torch {
@@ -28,38 +33,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> simulate_
   TORCH_CHECK(width > 0 && a.pixels % width == 0, "ezsr.simulate: argument 'width' (", width,
               ") must divide the number of pixels ", a.pixels);
   auto opts = logf.options().dtype(at::kLong);
-  // pass 1: count per pixel; exclusive prefix sum gives every pixel's output offset
-  auto counts = at::empty({a.batch * a.pixels}, opts);
-  ezsr::simulate_count_cpu(a, counts.data_ptr<int64_t>());
-  auto offsets = at::zeros({a.batch * a.pixels + 1}, opts);
-  auto tail = offsets.narrow(0, 1, a.batch * a.pixels);
-  at::cumsum_out(tail, counts, 0);
-  const int64_t n = offsets[-1].item<int64_t>();
-  // pass 2: emit pixel-major
-  auto t_raw = at::empty({n}, opts);
-  auto code = at::empty({n}, opts.dtype(at::kInt));
-  ezsr::simulate_emit_cpu(a, offsets.data_ptr<int64_t>(), t_raw.data_ptr<int64_t>(),
-                          code.data_ptr<int32_t>());
-  // stable sort by (stream, t) into the final columns
-  auto stream_offsets = offsets.slice(0, 0, a.batch * a.pixels + 1, a.pixels).contiguous();
-  auto t_min = ts.select(1, 0).contiguous();
-  const int64_t span = (ts.select(1, a.frames - 1) - ts.select(1, 0)).max().item<int64_t>();
+  // one emitting pass into per-block buffers, then a per-frame-interval gather (no global sort)
+  const ezsr::SimulateBlocks blocks = ezsr::simulate_emit_blocks_cpu(a);
+  const int64_t n = blocks.stream_offsets.back();
+  auto stream_offsets = at::tensor(blocks.stream_offsets, opts);
   const auto cdt = coord_dtype(width, a.pixels);
   auto x = at::empty({n}, opts.dtype(cdt)), y = at::empty({n}, opts.dtype(cdt));
   auto t = at::empty({n}, opts);
   auto p = at::empty({n}, opts.dtype(at::kByte));
   if (cdt == at::kShort)
-    ezsr::simulate_sort_cpu<int16_t>(t_raw.data_ptr<int64_t>(), code.data_ptr<int32_t>(), n,
-                                     stream_offsets.data_ptr<int64_t>(), a.batch,
-                                     t_min.data_ptr<int64_t>(), span, width,
-                                     x.data_ptr<int16_t>(), y.data_ptr<int16_t>(),
-                                     t.data_ptr<int64_t>(), p.data_ptr<uint8_t>());
+    ezsr::simulate_gather_cpu<int16_t>(a, blocks, width, x.data_ptr<int16_t>(),
+                                       y.data_ptr<int16_t>(), t.data_ptr<int64_t>(),
+                                       p.data_ptr<uint8_t>());
   else
-    ezsr::simulate_sort_cpu<int32_t>(t_raw.data_ptr<int64_t>(), code.data_ptr<int32_t>(), n,
-                                     stream_offsets.data_ptr<int64_t>(), a.batch,
-                                     t_min.data_ptr<int64_t>(), span, width,
-                                     x.data_ptr<int32_t>(), y.data_ptr<int32_t>(),
-                                     t.data_ptr<int64_t>(), p.data_ptr<uint8_t>());
+    ezsr::simulate_gather_cpu<int32_t>(a, blocks, width, x.data_ptr<int32_t>(),
+                                       y.data_ptr<int32_t>(), t.data_ptr<int64_t>(),
+                                       p.data_ptr<uint8_t>());
   return {x, y, t, p, stream_offsets};
 }
 
@@ -72,10 +61,19 @@ at::Tensor simulate_histogram_cpu(const at::Tensor& logf, const at::Tensor& ts,
   return out;
 }
 
+at::Tensor render_translate_cpu(const at::Tensor& img, const at::Tensor& x0, const at::Tensor& x1,
+                                const at::Tensor& wx, const at::Tensor& y0, const at::Tensor& y1,
+                                const at::Tensor& wy) {
+  at::Tensor out;
+  ezsr::render_translate_cpu(render_args(img, x0, x1, wx, y0, y1, wy, out));
+  return out;
+}
+
 }  // namespace
 }  // namespace ezsr_torch
 
 TORCH_LIBRARY_IMPL(ezsr, CPU, m) {
   m.impl("simulate_events", &ezsr_torch::simulate_events_cpu);
   m.impl("simulate_histogram", &ezsr_torch::simulate_histogram_cpu);
+  m.impl("render_translate", &ezsr_torch::render_translate_cpu);
 }

@@ -45,4 +45,43 @@ inline at::ScalarType coord_dtype(int64_t width, int64_t pixels) {
   return (width < 32768 && pixels / std::max<int64_t>(width, 1) < 32768) ? at::kShort : at::kInt;
 }
 
+// img [B, h, w] float32; x0, x1 [B, T, W] int64 in [0, w); wx [B, T, W] float32;
+// y0, y1 [B, T, H] int64 in [0, h); wy [B, T, H] float32; out [B, T, H, W] allocated here.
+inline ezsr::RenderArgs render_args(const at::Tensor& img, const at::Tensor& x0,
+                                    const at::Tensor& x1, const at::Tensor& wx,
+                                    const at::Tensor& y0, const at::Tensor& y1,
+                                    const at::Tensor& wy, at::Tensor& out) {
+  TORCH_CHECK(img.dim() == 3, "ezsr.render_translate: argument 'img' must be [B, h, w], got ",
+              img.sizes());
+  check_dtype(img, "img", at::kFloat);
+  const int64_t B = img.size(0), h = img.size(1), w = img.size(2);
+  TORCH_CHECK(x0.dim() == 3 && x0.size(0) == B && y0.dim() == 3 && y0.sizes().slice(0, 2) ==
+              x0.sizes().slice(0, 2), "ezsr.render_translate: 'x0' must be [B, T, W] and 'y0' "
+              "[B, T, H] with B = ", B, ", got ", x0.sizes(), " and ", y0.sizes());
+  const std::pair<const at::Tensor*, const char*> xs[] = {{&x0, "x0"}, {&x1, "x1"}, {&wx, "wx"}};
+  const std::pair<const at::Tensor*, const char*> ys[] = {{&y0, "y0"}, {&y1, "y1"}, {&wy, "wy"}};
+  for (const auto& group : {xs, ys})
+    for (int k = 0; k < 3; ++k) {
+      const auto& [t, name] = group[k];
+      TORCH_CHECK(t->sizes() == group[0].first->sizes() && t->is_contiguous() &&
+                      t->device() == img.device(),
+                  "ezsr.render_translate: argument '", name, "' must be contiguous, shaped ",
+                  group[0].first->sizes(), " on ", img.device());
+      check_dtype(*t, name, k == 2 ? at::kFloat : at::kLong);
+    }
+  for (const auto& [t, name, n] : {std::make_tuple(&x0, "x0", w), std::make_tuple(&x1, "x1", w),
+                                   std::make_tuple(&y0, "y0", h), std::make_tuple(&y1, "y1", h)})
+    if (t->numel()) {
+      const auto [lo, hi] = at::aminmax(*t);
+      TORCH_CHECK(lo.item<int64_t>() >= 0 && hi.item<int64_t>() < n, "ezsr.render_translate: ",
+                  "argument '", name, "' must hold indices in [0, ", n, ")");
+    }
+  TORCH_CHECK(img.is_contiguous(), "ezsr.render_translate: argument 'img' must be contiguous");
+  const int64_t T = x0.size(1), W = x0.size(2), H = y0.size(2);
+  out = at::empty({B, T, H, W}, img.options());
+  return {img.data_ptr<float>(), x0.data_ptr<int64_t>(), x1.data_ptr<int64_t>(),
+          y0.data_ptr<int64_t>(), y1.data_ptr<int64_t>(), wx.data_ptr<float>(),
+          wy.data_ptr<float>(), out.data_ptr<float>(), B, h, w, T, H, W};
+}
+
 }  // namespace ezsr_torch

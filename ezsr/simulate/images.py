@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ezsr import _ext
 from ezsr.events import EventBatch, Events
 from ezsr.simulate.frames import (add_noise, check_contrast, log_intensity, merge_chunks,
                                   thresholds, to_luma)
@@ -104,6 +105,33 @@ def fit_transform(h: int, w: int, sensor: tuple[int, int]) -> tuple[float, float
     return s, (W - s * w) / 2 - 0.5 + 0.5 * s, (H - s * h) / 2 - 0.5 + 0.5 * s
 
 
+def _taps(scale: float, off: torch.Tensor, n_out: int, n_in: int, device):
+    """Bilinear taps along one axis for output pixels 0..n_out-1 at normalised image
+    coordinate g = scale * i + off[b, t] (grid_sample's convention, align_corners=False,
+    border padding: the coordinate is clamped to [0, n_in - 1]). Returns (i0, i1) int64 and
+    the weight of i1, float32, each [B, T, n_out], computed in float64."""
+    g = scale * torch.arange(n_out, dtype=torch.float64) + off.to(torch.float64)[..., None]
+    x = (((g + 1) * n_in - 1) / 2).clamp(0, n_in - 1)
+    i0 = x.floor()
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    return (i0.long().to(device), i1.long().to(device), (x - i0).to(torch.float32).to(device))
+
+
+def render_translate_reference(img, x0, x1, wx, y0, y1, wy) -> torch.Tensor:
+    """Pure-torch torch.ops.ezsr.render_translate: frames [B, T, H, W] float32 of img
+    [B, h, w] from separable taps x0/x1/wx [B, T, W] and y0/y1/wy [B, T, H]:
+    rows lerped first, then columns, lerp(a, c, w) = a + w * (c - a) (float32; the kernels
+    compute exactly this, without FMA)."""
+    B, T, W = x0.shape
+    H = y0.shape[2]
+    bi = torch.arange(B, device=img.device)[:, None, None]
+    ra, rc = img[bi, y0], img[bi, y1]  # [B, T, H, w]
+    rows = ra + wy[..., None] * (rc - ra)
+    idx = lambda x: x[:, :, None, :].expand(B, T, H, W)  # noqa: E731
+    a, c = torch.gather(rows, 3, idx(x0)), torch.gather(rows, 3, idx(x1))
+    return a + wx[:, :, None, :] * (c - a)
+
+
 def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch.Tensor:
     """Frames [B, T, H, W] of images lum [B, 1, h, w] under M [B, T, 3, 3] (sensor -> canvas)."""
     B, _, h, w = lum.shape
@@ -116,14 +144,18 @@ def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch
                             [0, 0, 1]], dtype=torch.float64)
     A = to_norm @ M  # [B, T, 3, 3]: sensor pixel -> normalised image coordinates
     lin = A[..., :2, :2]
-    if bool((M[..., 2, :2] == 0).all()) and bool((lin == lin[:1, :1]).all()):
-        # translations (saccades): one grid of the shared linear part plus a per-frame offset
-        ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float64),
-                                torch.arange(W, dtype=torch.float64), indexing="ij")
-        base = (torch.stack([xs, ys], -1) @ lin[0, 0].T).to(torch.float32).to(lum.device)
-        off = A[..., :2, 2].to(torch.float32).to(lum.device)  # [B, T, 2]
-        grid = (base[None, None] + off[:, :, None, None, :]).view(B, T * H, W, 2)
-    elif bool((M[..., 2, :2] == 0).all()) and bool((M[..., 2, 2] == 1).all()):
+    if (bool((M[..., 2, :2] == 0).all()) and bool((lin == lin[:1, :1]).all())
+            and float(lin[0, 0, 0, 1]) == 0 and float(lin[0, 0, 1, 0]) == 0):
+        # translations (saccades) of an axis-aligned scaling: bilinear sampling is separable
+        # (x depends only on frame and column, y on frame and row), so the taps are [B, T, W]
+        # and [B, T, H] and no per-pixel grid is built (see render_translate_reference)
+        x0, x1, wx = _taps(float(lin[0, 0, 0, 0]), A[..., 0, 2], W, w, lum.device)
+        y0, y1, wy = _taps(float(lin[0, 0, 1, 1]), A[..., 1, 2], H, h, lum.device)
+        img = lum[:, 0].contiguous()
+        if _ext.use_kernel("render_translate", lum.device):
+            return torch.ops.ezsr.render_translate(img, x0, x1, wx, y0, y1, wy)
+        return render_translate_reference(img, x0, x1, wx, y0, y1, wy)
+    if bool((M[..., 2, :2] == 0).all()) and bool((M[..., 2, 2] == 1).all()):
         # affine: let affine_grid build the grid (theta acts on normalised sensor coords)
         from_norm = torch.tensor([[W / 2, 0, (W - 1) / 2], [0, H / 2, (H - 1) / 2], [0, 0, 1]],
                                  dtype=torch.float64)

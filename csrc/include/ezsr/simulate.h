@@ -9,6 +9,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "ezsr/common.h"
 
@@ -52,23 +53,32 @@ EZSR_HD inline int64_t crossing_time(float cur, float L0, float L1, int64_t t0, 
 // the level cur = ref + k*pol*C is a crossing while it lies in (L0, L1] (or [L1, L0));
 // each crossing gets a linearly interpolated time and is emitted (emit(t, on)) only if
 // t - last >= refractory; ref advances to the last crossing even when it was dropped.
-// kCountOnly: the caller needs neither times nor last (a counting pass on private state);
-// then with refractory == 0 every crossing is an event and its time is not computed.
-template <bool kCountOnly = false, typename Emit>
+// kTimes = false: the caller needs no event times (counting, histogram). With refractory
+// == 0 every crossing is then an event, emit gets t0, and only the last crossing's time is
+// computed (for last), so last ends exactly as with kTimes = true.
+template <bool kTimes = true, typename Emit>
 EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float cp, float cn,
                                float& ref, int64_t& last, int64_t refractory, Emit&& emit) {
   if (!(L1 != L0)) return;
   const bool on = L1 > L0;
   const float step = on ? cp : -cn;
   float r = ref;
+  if (!kTimes && refractory == 0) {
+    bool any = false;
+    for (int k = 1;; ++k) {
+      const float cur = level_at(ref, k, step);
+      if (on ? !(cur > L0 && cur <= L1) : !(cur < L0 && cur >= L1)) break;
+      emit(t0, on);
+      r = cur;
+      any = true;
+    }
+    if (any) last = crossing_time(r, L0, L1, t0, t1);  // t grows with k: the last is the max
+    ref = r;
+    return;
+  }
   for (int k = 1;; ++k) {
     const float cur = level_at(ref, k, step);
     if (on ? !(cur > L0 && cur <= L1) : !(cur < L0 && cur >= L1)) break;
-    if (kCountOnly && refractory == 0) {
-      emit(t0, on);
-      r = cur;
-      continue;
-    }
     const int64_t t = crossing_time(cur, L0, L1, t0, t1);
     if (last == kNever || t - last >= refractory) {
       emit(t, on);
@@ -79,22 +89,60 @@ EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float
   ref = r;
 }
 
-// ---- CPU (OpenMP). counts [B*P] int64: events per pixel; state is not modified.
-void simulate_count_cpu(const SimulateArgs& a, int64_t* counts);
+// Rendering of translated, axis-aligned scaled images (saccades): bilinear sampling is
+// separable, so frame (b, t) at pixel (v, u) is
+//   lerp(lerp(I[y0, x0], I[y1, x0], wy), lerp(I[y0, x1], I[y1, x1], wy), wx)
+// with taps x0/x1/wx [B, T, W] (per column) and y0/y1/wy [B, T, H] (per row) computed by
+// the caller, and lerp(a, c, w) = a + w * (c - a) in float32 without FMA, as the torch
+// reference (ezsr/simulate/images.py::render_translate_reference) computes it.
+struct RenderArgs {
+  const float* img;                          // [B, h, w]
+  const int64_t *x0, *x1, *y0, *y1;          // [B, T, W], [B, T, W], [B, T, H], [B, T, H]
+  const float *wx, *wy;                      // [B, T, W], [B, T, H]
+  float* out;                                // [B, T, H, W]
+  int64_t batch, h, w, frames, height, width;
+};
 
-// Emit events pixel-major: pixel q = b*P + p writes at offsets[q] .. offsets[q+1] (the
-// exclusive prefix sum of simulate_count_cpu's counts), t [N] and code [N] = p*2 + on.
-// Updates the state.
-void simulate_emit_cpu(const SimulateArgs& a, const int64_t* offsets, int64_t* t, int32_t* code);
+EZSR_HD inline float lerp_exact(float a, float c, float w) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, __fmul_rn(w, __fsub_rn(c, a)));
+#else
+  return a + w * (c - a);
+#endif
+}
 
-// Stable sort of the pixel-major events by (stream, t) (LSD radix sort), written as final
-// columns x, y (Coord), t, p. stream_offsets [B+1] (= offsets[b*P]). t_min [B]: first frame
-// time of each stream; t_span: max over streams of last - first frame time.
+void render_translate_cpu(const RenderArgs& r);
+void render_translate_cuda(const RenderArgs& r, void* stream);  // CUDA builds only
+
+// ---- CPU (OpenMP). Events in one emitting pass plus a gather, no global sort:
+//  1. simulate_emit_blocks_cpu runs the rule on blocks of pixels (updating the state); every
+//     block appends its events to its own buffer in (frame interval, pixel) order.
+//  2. simulate_gather_cpu writes the final columns. Events of interval f have
+//     t in [t_f, t_{f+1}], so output slice g (t in [t_g, t_{g+1}), the last one closed) holds
+//     interval g's events with t < t_{g+1} and interval g-1's with t == t_g; each slice is
+//     ordered by (t, pixel) on its own (counting sort on t - t_g, which keeps pixel order),
+//     in parallel over slices.
+struct SimEvent {
+  int64_t t;
+  int32_t pixel;  // p in [0, P)
+  int32_t on;
+};
+
+struct SimulateBlocks {
+  int64_t nb = 0, intervals = 0;             // blocks per stream, frames - 1
+  std::vector<std::vector<SimEvent>> events;  // [B*nb]: block j's events, interval-major
+  std::vector<int64_t> seg;   // [B*nb*(F+1)]: interval f of block j is [seg[j*(F+1)+f], ..+1)
+  std::vector<int64_t> tail;  // [B*nb*F]: of those, how many have t == t_{f+1}
+  std::vector<int64_t> slice_start;     // [B*F+1]: output position of slice (b, g)
+  std::vector<int64_t> stream_offsets;  // [B+1]
+};
+
+SimulateBlocks simulate_emit_blocks_cpu(const SimulateArgs& a);
+
+// x, y (Coord), t, p: [stream_offsets[B]] each; stream b sorted by (t, pixel).
 template <typename Coord>
-void simulate_sort_cpu(const int64_t* t_in, const int32_t* code_in, int64_t n,
-                       const int64_t* stream_offsets, int64_t batch, const int64_t* t_min,
-                       int64_t t_span, int64_t width, Coord* x, Coord* y, int64_t* t,
-                       uint8_t* p);
+void simulate_gather_cpu(const SimulateArgs& a, const SimulateBlocks& s, int64_t width, Coord* x,
+                         Coord* y, int64_t* t, uint8_t* p);
 
 // Fused histogram: out [B, 2, P] float32 (+= ON counts in channel 0, OFF in 1); updates state.
 void simulate_histogram_cpu(const SimulateArgs& a, float* out);

@@ -1,6 +1,7 @@
 // CUDA registrations of ezsr::simulate_events and ezsr::simulate_histogram (CUDA builds
-// only). The core (csrc/core/simulate.cu) counts and emits pixel-major; the stable sort by
-// (stream, t) is done here with torch's sort on a packed key. Compile-checked only.
+// only), and of ezsr::render_translate. The core (csrc/core/simulate.cu) counts and emits
+// pixel-major; the stable sort by (stream, t) is done here with torch's sort on a packed key.
+// Compile-checked only.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
@@ -56,10 +57,21 @@ at::Tensor simulate_histogram_cuda(const at::Tensor& logf, const at::Tensor& ts,
   return out;
 }
 
+at::Tensor render_translate_cuda(const at::Tensor& img, const at::Tensor& x0,
+                                 const at::Tensor& x1, const at::Tensor& wx, const at::Tensor& y0,
+                                 const at::Tensor& y1, const at::Tensor& wy) {
+  const c10::cuda::CUDAGuard guard(img.device());
+  at::Tensor out;
+  const auto r = render_args(img, x0, x1, wx, y0, y1, wy, out);
+  ezsr::render_translate_cuda(r, at::cuda::getCurrentCUDAStream().stream());
+  return out;
+}
+
 }  // namespace
 }  // namespace ezsr_torch
 
 TORCH_LIBRARY_IMPL(ezsr, CUDA, m) {
   m.impl("simulate_events", &ezsr_torch::simulate_events_cuda);
   m.impl("simulate_histogram", &ezsr_torch::simulate_histogram_cuda);
+  m.impl("render_translate", &ezsr_torch::render_translate_cuda);
 }
