@@ -16,7 +16,6 @@ the config section.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
