@@ -1,0 +1,181 @@
+"""Training throughput: the data path (decode + simulate + represent) and the full step.
+
+    python benchmarks/bench_training.py [--json PATH] [--quick]
+
+1. Data path, samples/s (both include JPEG/PNG decode + random crop in DataLoader workers):
+   - fused:      workers decode; each batch is simulated and represented on the training
+                 device in one batched call (ezsr.simulate.images_to_histogram ->
+                 ezsr.ops.histogram_to_ezsr_input), as the trainer does
+   - per-sample: the same work done per sample inside the DataLoader workers with the torch
+                 reference (ezsr.simulate.image_to_events on the simulator's pure-torch
+                 reference kernel -> histogram_reference -> histogram_to_ezsr_input), the way a
+                 plain torch pipeline would; and once more with the compiled kernels per sample
+   ratios train_data_fused_vs_per_sample = fused / per-sample reference (goal >= 10x on the
+   2-core CPU) and train_data_fused_vs_per_sample_kernels = fused / per-sample kernels.
+2. Full step (tiny_cpu config: tiny ViT student, offline teacher): samples/s and the
+   data-wait fraction (time blocked on the DataLoader / wall time).
+3. CUDA only: ViT-B/16 student, batch 256, bf16 — samples/s and data wait (goal < 10 %).
+Writes {"ratios": {...}, "results": [...]} to --json and a table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training.config import make_config  # noqa: E402
+from training.data import Augment, ImageDataset, builtin_images  # noqa: E402
+from training.transform import EventSynthesis  # noqa: E402
+
+
+class PerSample(Dataset):
+    """Decode + simulate + represent one image per __getitem__ (the baseline).
+
+    reference=True runs the simulator's pure-torch reference kernel
+    (ezsr.simulate.simulate_reference) instead of the compiled one, and the histogram's
+    (ezsr.ops.histogram.histogram_reference); False keeps the compiled kernels."""
+
+    def __init__(self, base: ImageDataset, sim, reference: bool):
+        self.base, self.sim, self.reference = base, sim, reference
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        from ezsr import simulate
+        from ezsr.ops import histogram_to_ezsr_input, polarity_histogram
+        from ezsr.ops.histogram import histogram_reference
+        from ezsr.simulate import images as sim_images
+
+        img, label, _ = self.base[i]
+        saved = sim_images.simulate_events_raw
+        if self.reference:
+            sim_images.simulate_events_raw = simulate.simulate_reference
+        try:
+            ev = simulate.image_to_events(img.float() / 255, motion=self.sim.motion,
+                                          sensor=tuple(self.sim.sensor), seed=int(i),
+                                          **self.sim.extra)
+        finally:
+            sim_images.simulate_events_raw = saved
+        if self.reference:
+            off = torch.tensor([0, len(ev)], dtype=torch.int64)
+            h, _ = histogram_reference(ev.x, ev.y, ev.p, off, ev.width, ev.height, ev.width,
+                                       ev.height)
+        else:
+            h = polarity_histogram(ev, out_of_bounds="ignore")
+        return histogram_to_ezsr_input(h, out_size=self.sim.out_size)[0], label
+
+
+def time_loader(loader, fn, n_batches: int) -> float:
+    """samples/s over n_batches after one warm-up batch."""
+    it = iter(loader)
+    fn(next(it))
+    t0, n = time.perf_counter(), 0
+    for _ in range(n_batches):
+        b = next(it)
+        fn(b)
+        n += b[0].shape[0]
+    return n / (time.perf_counter() - t0)
+
+
+def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str) -> list:
+    files, labels, names = builtin_images()
+    base = ImageDataset(files, labels, names, Augment.from_config(cfg.data), 0, repeats=1000)
+    base.KEEP_DECODED = 0  # measure the decode too (the trainer keeps tiny sets decoded)
+    sim = EventSynthesis.from_config(cfg.sim)
+    dev = torch.device(device)
+
+    def fused_fn(b):
+        x = sim(b[0].to(dev, non_blocking=True), 1)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return x
+
+    fused = time_loader(DataLoader(base, batch, shuffle=True, num_workers=workers,
+                                   pin_memory=dev.type == "cuda"), fused_fn, n_batches)
+    per = time_loader(DataLoader(PerSample(base, sim, True), batch, shuffle=True,
+                                 num_workers=workers), lambda b: b, max(1, n_batches // 4))
+    per_k = time_loader(DataLoader(PerSample(base, sim, False), batch, shuffle=True,
+                                   num_workers=workers), lambda b: b, max(1, n_batches // 2))
+    common = dict(batch=batch, image_size=cfg.data.image_size, sensor=list(cfg.sim.sensor),
+                  workers=workers, device=device)
+    return [dict(name="data_fused", samples_per_s=fused, **common),
+            dict(name="data_per_sample_reference", samples_per_s=per, **common),
+            dict(name="data_per_sample_kernels", samples_per_s=per_k, **common)]
+
+
+def bench_step(files, overrides, name: str) -> dict:
+    from training.trainer import Trainer
+
+    ImageDataset.KEEP_DECODED = 0  # decode every sample, as with a real dataset
+    with tempfile.TemporaryDirectory() as out:
+        cfg = make_config(files, [*overrides, f"run.out_dir={out}", "run.progress=false",
+                                  "run.tensorboard=false", "run.eval_every=0",
+                                  "run.eval_samples=8", "run.ckpt_every=0"])
+        tr = Trainer(cfg)
+        tr.eval_set = None  # throughput only
+        m = tr.fit()
+    return dict(name=name, samples_per_s=m["samples_per_s"], data_wait=m["data_wait"],
+                batch=cfg.optim.batch_size, student=cfg.model.student,
+                precision=tr.precision, device=str(tr.device), steps=cfg.run.steps)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", help="write results here")
+    ap.add_argument("--quick", action="store_true", help="fewer batches (a smoke run)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--data-only", action="store_true", help="skip the full-step sections")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    nb = 2 if args.quick else 8
+    cfg = make_config(["tiny_cpu"], [])
+    results = bench_data(cfg, args.batch, nb, args.workers, "cpu")
+    steps = 6 if args.quick else 20
+    if not args.data_only:
+        results.append(bench_step(["tiny_cpu"], [f"run.steps={steps}",
+                                                  f"run.log_every={steps // 2}",
+                                                  f"data.workers={args.workers}"],
+                                  "step_tiny_cpu"))
+    if torch.cuda.is_available() and not args.data_only:
+        results += bench_data(make_config(["imagenet_vitb16"], []), 256, nb, 8, "cuda")
+        results[-2]["name"] += "_cuda"
+        results[-1]["name"] += "_cuda"
+        results.append(bench_step(["imagenet_vitb16"], [
+            "data.root=builtin", "data.repeats=1000", "run.steps=30", "run.log_every=15",
+            "data.workers=8"], "step_vitb16_bf16_cuda"))
+    r = {x["name"]: x for x in results}
+    ratios = {"train_data_fused_vs_per_sample":
+              r["data_fused"]["samples_per_s"] / r["data_per_sample_reference"]["samples_per_s"]}
+    ratios["train_data_fused_vs_per_sample_kernels"] = (
+        r["data_fused"]["samples_per_s"] / r["data_per_sample_kernels"]["samples_per_s"])
+    if "step_vitb16_bf16_cuda" in r:
+        ratios["gpu_step_data_wait"] = r["step_vitb16_bf16_cuda"]["data_wait"]
+    print(f"{'benchmark':<34}{'samples/s':>12}{'data wait':>11}  notes")
+    for x in results:
+        dw = f"{100 * x['data_wait']:.0f}%" if "data_wait" in x else "-"
+        note = ", ".join(f"{k}={x[k]}" for k in ("batch", "device", "student", "precision")
+                         if k in x)
+        print(f"{x['name']:<34}{x['samples_per_s']:>12.1f}{dw:>11}  {note}")
+    for k, v in ratios.items():
+        print(f"{k}: {v:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"ratios": ratios, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
