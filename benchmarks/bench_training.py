@@ -12,6 +12,10 @@
                  plain torch pipeline would; and once more with the compiled kernels per sample
    ratios train_data_fused_vs_per_sample = fused / per-sample reference (goal >= 10x on the
    2-core CPU) and train_data_fused_vs_per_sample_kernels = fused / per-sample kernels.
+   Same images, crop size, sensor, max_frames, motion and duration on both sides. The fused
+   run gives the main process the cores the workers leave free (--main-threads).
+   Once more with the decoded photos kept in the workers (*_decoded, the trainer's mode for
+   tiny image sets): train_data_fused_vs_per_sample_decoded, simulate + represent only.
 2. Full step (tiny_cpu config: tiny ViT student, offline teacher): samples/s and the
    data-wait fraction (time blocked on the DataLoader / wall time).
 3. CUDA only: ViT-B/16 student, batch 256, bf16 — samples/s and data wait (goal < 10 %).
@@ -89,10 +93,16 @@ def time_loader(loader, fn, n_batches: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str) -> list:
+def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
+               main_threads: int, keep_decoded: bool = False, suffix: str = "") -> list:
+    """Both paths see the same images (same dataset, crop size, augmentation), sensor,
+    max_frames, motion model and duration (EventSynthesis.from_config(cfg.sim)); only the seeds
+    differ (per batch vs per sample), which changes the motions, not their statistics.
+    keep_decoded: every worker keeps the decoded photos (what the trainer does for sets of
+    <= ImageDataset.KEEP_DECODED files), so decode drops out and simulate + represent remain."""
     files, labels, names = builtin_images()
     base = ImageDataset(files, labels, names, Augment.from_config(cfg.data), 0, repeats=1000)
-    base.KEEP_DECODED = 0  # measure the decode too (the trainer keeps tiny sets decoded)
+    base.KEEP_DECODED = len(files) if keep_decoded else 0
     sim = EventSynthesis.from_config(cfg.sim)
     dev = torch.device(device)
 
@@ -102,17 +112,26 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str) -> li
             torch.cuda.synchronize()
         return x
 
-    fused = time_loader(DataLoader(base, batch, shuffle=True, num_workers=workers,
-                                   pin_memory=dev.type == "cuda"), fused_fn, n_batches)
+    # the main process simulates while the workers decode: on a CPU give it the cores the
+    # workers leave free (2 cores, 2 workers: 1 thread), else the two oversubscribe each other
+    threads = torch.get_num_threads()
+    torch.set_num_threads(main_threads)
+    try:
+        fused = time_loader(DataLoader(base, batch, shuffle=True, num_workers=workers,
+                                       pin_memory=dev.type == "cuda"), fused_fn, n_batches)
+    finally:
+        torch.set_num_threads(threads)
+    # the baselines: all the work in the workers (1 torch thread each, DataLoader's default)
     per = time_loader(DataLoader(PerSample(base, sim, True), batch, shuffle=True,
                                  num_workers=workers), lambda b: b, max(1, n_batches // 4))
     per_k = time_loader(DataLoader(PerSample(base, sim, False), batch, shuffle=True,
                                    num_workers=workers), lambda b: b, max(1, n_batches // 2))
     common = dict(batch=batch, image_size=cfg.data.image_size, sensor=list(cfg.sim.sensor),
-                  workers=workers, device=device)
-    return [dict(name="data_fused", samples_per_s=fused, **common),
-            dict(name="data_per_sample_reference", samples_per_s=per, **common),
-            dict(name="data_per_sample_kernels", samples_per_s=per_k, **common)]
+                  max_frames=cfg.sim.max_frames, motion=cfg.sim.motion, workers=workers,
+                  main_threads=main_threads, decode=not keep_decoded, device=device)
+    return [dict(name="data_fused" + suffix, samples_per_s=fused, **common),
+            dict(name="data_per_sample_reference" + suffix, samples_per_s=per, **common),
+            dict(name="data_per_sample_kernels" + suffix, samples_per_s=per_k, **common)]
 
 
 def bench_step(files, overrides, name: str) -> dict:
@@ -139,11 +158,17 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--data-only", action="store_true", help="skip the full-step sections")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--main-threads", type=int, default=0,
+                    help="torch threads of the main process while the fused path runs "
+                         "(0: the cores the workers leave free, at least 1)")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     nb = 2 if args.quick else 8
     cfg = make_config(["tiny_cpu"], [])
-    results = bench_data(cfg, args.batch, nb, args.workers, "cpu")
+    mt = args.main_threads or max(1, (os.cpu_count() or 1) - args.workers)
+    results = bench_data(cfg, args.batch, nb, args.workers, "cpu", mt)
+    results += bench_data(cfg, args.batch, nb, args.workers, "cpu", mt, keep_decoded=True,
+                          suffix="_decoded")
     steps = 6 if args.quick else 20
     if not args.data_only:
         results.append(bench_step(["tiny_cpu"], [f"run.steps={steps}",
@@ -151,7 +176,8 @@ def main(argv=None) -> int:
                                                   f"data.workers={args.workers}"],
                                   "step_tiny_cpu"))
     if torch.cuda.is_available() and not args.data_only:
-        results += bench_data(make_config(["imagenet_vitb16"], []), 256, nb, 8, "cuda")
+        results += bench_data(make_config(["imagenet_vitb16"], []), 256, nb, 8, "cuda",
+                              torch.get_num_threads())
         results[-2]["name"] += "_cuda"
         results[-1]["name"] += "_cuda"
         results.append(bench_step(["imagenet_vitb16"], [
@@ -162,6 +188,9 @@ def main(argv=None) -> int:
               r["data_fused"]["samples_per_s"] / r["data_per_sample_reference"]["samples_per_s"]}
     ratios["train_data_fused_vs_per_sample_kernels"] = (
         r["data_fused"]["samples_per_s"] / r["data_per_sample_kernels"]["samples_per_s"])
+    ratios["train_data_fused_vs_per_sample_decoded"] = (
+        r["data_fused_decoded"]["samples_per_s"]
+        / r["data_per_sample_reference_decoded"]["samples_per_s"])
     if "step_vitb16_bf16_cuda" in r:
         ratios["gpu_step_data_wait"] = r["step_vitb16_bf16_cuda"]["data_wait"]
     print(f"{'benchmark':<34}{'samples/s':>12}{'data wait':>11}  notes")

@@ -174,6 +174,19 @@ def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch
     return out.view(B, T, H, W)
 
 
+_CAPPED_SEEN: set = set()
+
+
+def _log_capped(max_frames: int) -> None:
+    """'schedule capped' at INFO the first time per max_frames value, then at DEBUG: the
+    trainer caps every batch on purpose (sim.max_frames), and one line per batch would
+    flood its progress bar."""
+    level = logging.DEBUG if max_frames in _CAPPED_SEEN else logging.INFO
+    _CAPPED_SEEN.add(max_frames)
+    log.log(level, "ezsr.simulate: frame schedule capped at max_frames=%d (raise it for fewer "
+            "crossings per frame; further capped schedules are logged at DEBUG)", max_frames)
+
+
 def _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_neg,
               refractory_us, log_eps, sigma, log_mode, max_crossings, max_frames, histogram):
     check_contrast(contrast_pos, contrast_neg, sigma, refractory_us, log_eps)
@@ -198,8 +211,7 @@ def _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_
     times, capped = adaptive_times(mot, (H, W), grad, min(contrast_pos, contrast_neg),
                                    max_crossings, max_frames)
     if capped:
-        log.info("ezsr.simulate: frame schedule capped at max_frames=%d (raise it for fewer "
-                 "crossings per frame)", max_frames)
+        _log_capped(max_frames)
     T, P = times.numel(), H * W
     tp, tn = thresholds(B, P, contrast_pos, contrast_neg, sigma, seed, dev)
     ts_all = times.to(dev)
@@ -209,7 +221,9 @@ def _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_
     for s in range(0, max(T - 1, 1), chunk - 1):
         e = min(T, s + chunk)
         frames = render(lum, mot(times[s:e].double()), (H, W))
-        logf = log_intensity(frames, log_eps, log_mode).reshape(B, e - s, P).contiguous()
+        # in place: the rendered frames are a fresh float32 buffer used only here
+        logf = log_intensity(frames, log_eps, log_mode, out=frames if log_mode == "log" else None)
+        logf = logf.reshape(B, e - s, P).contiguous()
         if ref is None:
             ref, last = new_state(logf[:, 0])
         ts = ts_all[s:e].expand(B, -1).contiguous()
