@@ -77,6 +77,7 @@ class Motion:
         elif motion == "trajectory":
             self.freq = 0.5 + 1.5 * u(batch, 3, 3)  # [B, (x, y, rot), 3] cycles per duration
             self.phase = 2 * math.pi * u(batch, 3, 3)
+            self.sin_phase = torch.sin(self.phase)  # the offset that makes M(0) the identity
             self.amp = torch.tensor([amp / 3, amp / 3, math.radians(2) / 3],
                                     dtype=torch.float64)[None, :, None] * (0.5 + 0.5 * u(batch, 3, 3))
         else:
@@ -107,14 +108,18 @@ class Motion:
         if self.motion == "saccade":
             return _translation(*self._shift(s))
         if self.motion == "trajectory":
-            arg = 2 * math.pi * self.freq[..., None] * s + self.phase[..., None]  # [B,3,3,T]
-            v = (self.amp[..., None] * (torch.sin(arg) - torch.sin(self.phase[..., None]))).sum(2)
+            arg = (2 * math.pi) * self.freq[..., None] * s + self.phase[..., None]  # [B,3,3,T]
+            v = (self.amp[..., None] * (torch.sin(arg) - self.sin_phase[..., None])).sum(2)
             dx, dy, th = v[:, 0], v[:, 1], v[:, 2]  # [B, T]
-            rot = torch.zeros(*dx.shape, 3, 3, dtype=torch.float64)
-            rot[..., 0, 0], rot[..., 0, 1] = torch.cos(th), torch.sin(th)
-            rot[..., 1, 0], rot[..., 1, 1] = -torch.sin(th), torch.cos(th)
-            rot[..., 2, 2] = 1
-            return _about_centre(rot, self.cx, self.cy) @ _translation(dx, dy)
+            # rotation by th about the centre after the move by (dx, dy), composed by hand
+            # (the product R_c @ T(dx, dy) with R_c = [[c, s, ex], [-s, c, ey], [0, 0, 1]])
+            c, sn = torch.cos(th), torch.sin(th)
+            ex, ey = self.cx - c * self.cx - sn * self.cy, self.cy + sn * self.cx - c * self.cy
+            m = torch.zeros(*dx.shape, 3, 3, dtype=torch.float64)
+            m[..., 0, 0], m[..., 0, 1], m[..., 0, 2] = c, sn, ex - c * dx - sn * dy
+            m[..., 1, 0], m[..., 1, 1], m[..., 1, 2] = -sn, c, ey + sn * dx - c * dy
+            m[..., 2, 2] = 1
+            return m
         w = _smoothstep(s)[None, :, None, None]  # [1, T, 1, 1]
         eye = torch.eye(3, dtype=torch.float64)
         return eye + w * (self.target[:, None] - eye)
