@@ -385,3 +385,43 @@ def test_render_translate_kernel_reference_and_grid_sample():
         with pytest.raises(RuntimeError, match="'x0' must hold indices in"):
             torch.ops.ezsr.render_translate(lum[:, 0].contiguous(), bad, *taps[1:])
     assert torch.equal(frames, ref)
+
+
+def test_capped_schedule_logged_once_at_info(monkeypatch, caplog):
+    """The trainer caps every batch (sim.max_frames): one INFO line, then DEBUG only."""
+    import logging
+
+    from ezsr.simulate import images as I
+
+    monkeypatch.setattr(I, "_CAPPED_SEEN", set())
+    imgs = torch.stack([_texture(seed=s) for s in range(2)])
+    with caplog.at_level(logging.DEBUG, logger="ezsr"):
+        for seed in range(3):
+            S.images_to_histogram(imgs, sensor=(24, 32), max_frames=3, seed=seed)
+    capped = [r for r in caplog.records if "capped at max_frames=3" in r.getMessage()]
+    assert [r.levelno for r in capped] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+
+
+@pytest.mark.parametrize("motion", S.MOTIONS)
+def test_adaptive_schedule_bounds_motion_between_frames(motion):
+    """No sensor corner/centre moves more than the budget (max_crossings * C / G px) between
+    two frames. Regression: the schedule used to step by budget / speed(t) with the speed of
+    the next two probe cells only, so a saccade (zero speed at t = 0) jumped from 0 to the
+    end: 2 frames, no events."""
+    from ezsr.simulate.motion import DEFAULT_DURATION_US, Motion, adaptive_times
+
+    sensor, D = (24, 32), DEFAULT_DURATION_US[motion]
+    m = Motion(motion, 2, sensor, D, 0)
+    times, capped = adaptive_times(m, sensor, grad_max=2.0, threshold=0.2, max_crossings=1.0,
+                                   max_frames=2000)
+    budget = 1.0 * 0.2 / 2.0  # px
+    assert not capped and times[0] == 0 and times[-1] == D and times.numel() > 10
+    pts = torch.tensor([[0, 0, 1], [31, 0, 1], [0, 23, 1], [31, 23, 1], [15.5, 11.5, 1]],
+                       dtype=torch.float64).T
+    fine = torch.linspace(0, D, 6001, dtype=torch.float64)
+    q = m(fine) @ pts
+    pos = q[..., :2, :] / q[..., 2:, :]  # [B, F, 2, 5]
+    k = torch.searchsorted(times.double(), fine, right=True).clamp(max=times.numel() - 1) - 1
+    start = m(times.double()) @ pts
+    start = (start[..., :2, :] / start[..., 2:, :])[:, k]  # position at the frame before
+    assert float((pos - start).norm(dim=2).max()) <= budget * 1.06

@@ -95,6 +95,8 @@ def test_config_files_and_overrides(tmp_path):
         make_config([], ["loss.global_kind=dot"])
     with pytest.raises(ValueError, match="teacher_cache needs data.fixed_crops"):
         make_config([], ["model.teacher_cache=/tmp/x"])
+    with pytest.raises(ValueError, match="run.threads must be >= 0"):
+        make_config([], ["run.threads=-1"])
 
 
 # ----------------------------------------------------------------------------- trainer

@@ -105,6 +105,9 @@ class RunConfig:
     progress: bool = True          # tqdm progress bar
     tensorboard: bool = True       # write TensorBoard events when tensorboard is installed
     nan_check_every: int = 1       # steps between finite-loss checks (a device sync each)
+    threads: int = 0               # torch intra-op threads of the training process on a CPU
+    #                                device (0 = torch's default); with DataLoader workers
+    #                                decoding on a small CPU, cores - workers avoids oversubscription
     eval_real: str = ""            # folder of real event recordings, <class>/<file> (N-ImageNet
     #                                layout), evaluated zero-shot with the synthetic set ("" = off)
     eval_real_max: int = 200       # at most this many files of eval_real per evaluation
@@ -130,6 +133,9 @@ class TrainConfig:
         if ":" not in c.sim.path:  # 'module:callable' names a custom transform
             _choice("sim.path", c.sim.path, ("fused", "events"))
         _choice("sim.mode", c.sim.mode, ("crop", "squash"))
+        if c.run.threads < 0:
+            raise ValueError(f"config: run.threads must be >= 0 (0 = torch's default), got "
+                             f"{c.run.threads}")
         _choice("loss.global_kind", c.loss.global_kind, ("cosine", "infonce"))
         _choice("loss.scalar_kind", c.loss.scalar_kind, ("l1", "l2", "none"))
         _choice("loss.text_templates", c.loss.text_templates, ("simple", "imagenet"))

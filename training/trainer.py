@@ -147,6 +147,8 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         self.precision = r.precision if r.precision != "auto" else (
             "bf16" if self.device.type == "cuda" else "fp32")
+        if r.threads and self.device.type == "cpu":
+            torch.set_num_threads(r.threads)
         torch.manual_seed(_seed(r.seed, self.rank))
         np.random.seed(_seed(r.seed, self.rank, 1))
         random.seed(_seed(r.seed, self.rank, 2))
