@@ -121,11 +121,18 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
                                        pin_memory=dev.type == "cuda"), fused_fn, n_batches)
     finally:
         torch.set_num_threads(threads)
-    # the baselines: all the work in the workers (1 torch thread each, DataLoader's default)
+    # the baselines: all the work in the workers (1 torch thread each, DataLoader's default).
+    # Workers deliver their batches in bursts (all start together): time a multiple of the
+    # worker count so that the clock spans whole rounds (1 batch would time a batch that was
+    # already made in parallel with the warm-up one).
+    def rounds(k):
+        k = max(k, workers, 1)
+        return k + (-k) % max(workers, 1)
+
     per = time_loader(DataLoader(PerSample(base, sim, True), batch, shuffle=True,
-                                 num_workers=workers), lambda b: b, max(1, n_batches // 4))
+                                 num_workers=workers), lambda b: b, rounds(n_batches // 4))
     per_k = time_loader(DataLoader(PerSample(base, sim, False), batch, shuffle=True,
-                                   num_workers=workers), lambda b: b, max(1, n_batches // 2))
+                                   num_workers=workers), lambda b: b, rounds(n_batches // 2))
     common = dict(batch=batch, image_size=cfg.data.image_size, sensor=list(cfg.sim.sensor),
                   max_frames=cfg.sim.max_frames, motion=cfg.sim.motion, workers=workers,
                   main_threads=main_threads, decode=not keep_decoded, device=device)
