@@ -9,11 +9,8 @@
 #include "ezsr/temporal.h"
 
 #include <algorithm>
-#include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "stream_planes.h"
 
 namespace ezsr {
 namespace {
@@ -65,55 +62,17 @@ int64_t surface_range(const TemporalArgs<Coord>& a, int64_t begin, int64_t end, 
   return dropped;
 }
 
-// Shared driver. Range(a, begin, end, lo, hi, plane) fills a plane; merge_max picks the
-// reduction of the private planes (max for the time surface, sum for the voxel grid).
+// Shared driver over the threading plan of stream_planes.h; merge_max picks the reduction
+// of the private planes (max for the time surface, sum for the voxel grid).
 template <typename Coord, typename Range>
 void run(const TemporalArgs<Coord>& a, int64_t channels, bool merge_max, Range range) {
-  const int64_t plane_size = channels * a.height * a.width;
-  const int threads = cpu_threads();
-  if (a.batch >= threads || threads == 1) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t b = 0; b < a.batch; ++b) {
-      const int64_t lo = a.offsets[b], hi = a.offsets[b + 1];
-      a.dropped[b] = hi > lo ? range(a, lo, hi, lo, hi, a.out + b * plane_size) : 0;
-    }
-    return;
-  }
-  std::vector<std::vector<float>> priv(threads - 1);
-  std::vector<int64_t> drops(threads);
-  for (int64_t b = 0; b < a.batch; ++b) {
-    float* plane = a.out + b * plane_size;
-    const int64_t begin = a.offsets[b], end = a.offsets[b + 1], n = end - begin;
-    if (n == 0) {
-      a.dropped[b] = 0;
-      continue;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-#ifdef _OPENMP
-      const int tid = omp_get_thread_num();
-#else
-      const int tid = 0;
-#endif
-      float* dst = plane;
-      if (tid > 0) {
-        priv[tid - 1].assign(plane_size, 0.f);
-        dst = priv[tid - 1].data();
-      }
-      drops[tid] = range(a, begin, end, begin + n * tid / threads, begin + n * (tid + 1) / threads,
-                         dst);
-#pragma omp barrier
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < plane_size; ++i) {
-        float s = plane[i];
-        for (int k = 1; k < threads; ++k) s = merge_max ? std::max(s, priv[k - 1][i]) : s + priv[k - 1][i];
-        plane[i] = s;
-      }
-    }
-    int64_t d = 0;
-    for (int64_t v : drops) d += v;
-    a.dropped[b] = d;
-  }
+  detail::for_each_stream_plane(
+      a.batch, a.offsets, channels * a.height * a.width, a.out, a.dropped,
+      [&](int64_t begin, int64_t end, int64_t lo, int64_t hi, float* plane) {
+        return range(a, begin, end, lo, hi, plane);
+      },
+      [merge_max](float u, float v) { return merge_max ? std::max(u, v) : u + v; }, false,
+      [](float v) { return v; });
 }
 
 }  // namespace
