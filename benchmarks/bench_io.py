@@ -19,7 +19,6 @@ work or more in every timed call.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -33,6 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ezsr import io  # noqa: E402
 from ezsr.events import Events  # noqa: E402
 from ezsr.io import _decode  # noqa: E402
+
+from _report import write_report  # benchmarks/_report.py (run as a script)
 
 # format name for io.write, extension, sensor (W, H), expelliarmus encoding or None
 FORMATS = [("evt3", ".raw", (1280, 720), "evt3"), ("evt2", ".raw", (640, 480), "evt2"),
@@ -123,9 +124,7 @@ def main(argv=None) -> int:
               f"{r['mev_per_s']:8.1f}")
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}x")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"ratios": ratios, "results": results}, f, indent=2)
+    write_report(args.json, ratios, results)
     return 0
 
 

@@ -14,7 +14,6 @@ stage for ViT-B/16 at batch 1 (goal >= 1.2). Both sides get the same thread coun
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -34,6 +33,8 @@ from export.onnx_export import export_onnx, ort_session, pad_events  # noqa: E40
 from ezsr.events import Events  # noqa: E402
 from ezsr.streaming.recognizer import softmax  # noqa: E402
 from ezsr.streaming.runners import preprocess_windows  # noqa: E402
+
+from _report import write_report  # benchmarks/_report.py (run as a script)
 
 # (patch, width, layers, heads, embed dim): the ViT shapes of the issue
 SHAPES = {"ViT-S/16": (16, 384, 12, 6, 384), "ViT-B/32": (32, 768, 12, 12, 512),
@@ -198,8 +199,7 @@ def main(argv=None):
         machine["onnxruntime"] = onnxruntime.__version__
     except ImportError:
         pass
-    Path(args.json).write_text(json.dumps({"ratios": ratios, "results": results,
-                                           "machine": machine}, indent=2))
+    write_report(args.json, ratios, results, machine=machine)
     print("\nratios (goal onnxruntime_cpu_vs_torch_eager >= 1.2 on ViT-B/16, batch 1):")
     for k, v in ratios.items():
         print(f"  {k:<45} {v:.2f}x")

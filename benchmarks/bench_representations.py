@@ -19,7 +19,6 @@ Times are the best of --repeat runs; ratios are baseline time / ezsr time.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -34,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from ezsr import EventBatch, Events  # noqa: E402
 from ezsr.ops import ezsr_preprocess, polarity_histogram, time_surface, voxel_grid  # noqa: E402
 from ezsr.ops.temporal import time_surface_reference, voxel_grid_reference  # noqa: E402
+
+from _report import write_report  # benchmarks/_report.py (run as a script)
 
 H, W = 480, 640
 MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1)
@@ -211,9 +212,7 @@ def main() -> int:
     print("ratios (baseline time / ezsr time):")
     for k, v in ratios.items():
         print(f"  {k:<52} {v:7.2f}x")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"ratios": ratios, "results": results, "meta": meta}, f, indent=2)
+    write_report(args.json, ratios, results, meta=meta)
     return 0
 
 

@@ -16,7 +16,6 @@ esim_py and v2e are not installable from the package index here (checked with
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -28,6 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ezsr.simulate as S  # noqa: E402
 from ezsr import _ext  # noqa: E402
+
+from _report import write_report  # benchmarks/_report.py (run as a script)
 
 H, W = 480, 640
 
@@ -180,9 +181,7 @@ def main() -> int:
           ", ".join(f"{r['name']}: {r['cpu_seconds']:.2f}" for r in results if "cpu_seconds" in r))
     for k, v in ratios.items():
         print(f"ratio {k}: {v:.1f}x (goal >= 5x)")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"ratios": ratios, "results": results}, f, indent=2)
+    write_report(args.json, ratios, results)
     return 0
 
 

@@ -25,7 +25,6 @@ Writes {"ratios": {...}, "results": [...]} to --json and a table to stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -41,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 from training.config import make_config  # noqa: E402
 from training.data import Augment, ImageDataset, builtin_images  # noqa: E402
 from training.transform import EventSynthesis  # noqa: E402
+
+from _report import write_report  # benchmarks/_report.py (run as a script)
 
 
 class PerSample(Dataset):
@@ -208,8 +209,7 @@ def main(argv=None) -> int:
         print(f"{x['name']:<34}{x['samples_per_s']:>12.1f}{dw:>11}  {note}")
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"ratios": ratios, "results": results}, indent=2))
+    write_report(args.json, ratios, results)
     return 0
 
 

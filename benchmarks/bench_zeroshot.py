@@ -13,7 +13,6 @@ batch-64 over batch-1 throughput, and the encoder's share of the end-to-end time
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -28,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from ezsr import EventBatch, Events, io  # noqa: E402
 from ezsr.zeroshot.classifier import EZSR_WINDOW, _preprocess, default_window_start  # noqa: E402
+
+from _report import write_report  # benchmarks/_report.py (run as a script)
 
 _SHARED = [Path(os.environ["EZSR_SHARED"])] if "EZSR_SHARED" in os.environ else \
     [ROOT.parent / "shared", ROOT.parent.parent / "shared"]
@@ -144,8 +145,7 @@ def main(argv=None) -> int:
     print("\nratios (same run):")
     for k, v in ratios.items():
         print(f"  {k:60s} {v:6.2f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"ratios": ratios, "results": results}, indent=1))
+    write_report(args.json, ratios, results)
     return 0
 
 
