@@ -16,10 +16,7 @@ __global__ void voxel_grid_kernel(TemporalArgs<Coord> a) {
        i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t b = stream_of(a.offsets, a.batch, i);
     const int64_t x = a.x[i], y = a.y[i];
-    if (x < 0 || x >= a.width || y < 0 || y >= a.height) {
-      atomicAdd(reinterpret_cast<unsigned long long*>(a.dropped + b), 1ull);
-      continue;
-    }
+    if (!on_sensor_or_drop(x, y, a.width, a.height, a.dropped + b)) continue;
     const double tau = normalised_time(a.t[i], a.t[a.offsets[b]], a.t[a.offsets[b + 1] - 1]);
     const VoxelSplit s = voxel_split(tau, a.bins);
     const float pol = a.p[i] == 1 ? 1.f : -1.f;
@@ -38,10 +35,7 @@ __global__ void time_surface_kernel(TemporalArgs<Coord> a) {
        i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t b = stream_of(a.offsets, a.batch, i);
     const int64_t x = a.x[i], y = a.y[i];
-    if (x < 0 || x >= a.width || y < 0 || y >= a.height) {
-      atomicAdd(reinterpret_cast<unsigned long long*>(a.dropped + b), 1ull);
-      continue;
-    }
+    if (!on_sensor_or_drop(x, y, a.width, a.height, a.dropped + b)) continue;
     const float tau = static_cast<float>(
         normalised_time(a.t[i], a.t[a.offsets[b]], a.t[a.offsets[b + 1] - 1]));
     float* px = a.out + (b * 2 + (a.p[i] == 1 ? 0 : 1)) * hw + y * a.width + x;

@@ -24,6 +24,15 @@ __device__ inline int64_t stream_of(const int64_t* offsets, int64_t batch, int64
   return lo;
 }
 
+// True when (x, y) lies on the width x height sensor; otherwise counts one dropped event
+// for its stream (dropped_b = dropped + b) and returns false.
+__device__ inline bool on_sensor_or_drop(int64_t x, int64_t y, int64_t width, int64_t height,
+                                         int64_t* dropped_b) {
+  if (x >= 0 && x < width && y >= 0 && y < height) return true;
+  atomicAdd(reinterpret_cast<unsigned long long*>(dropped_b), 1ull);
+  return false;
+}
+
 inline unsigned blocks_for(int64_t n, int threads) {
   const int64_t b = (n + threads - 1) / threads;
   return static_cast<unsigned>(b < 65535 * 64 ? (b > 0 ? b : 1) : 65535 * 64);
