@@ -425,3 +425,53 @@ def test_adaptive_schedule_bounds_motion_between_frames(motion):
     start = m(times.double()) @ pts
     start = (start[..., :2, :] / start[..., 2:, :])[:, k]  # position at the frame before
     assert float((pos - start).norm(dim=2).max()) <= budget * 1.06
+
+
+@needs_kernels
+@pytest.mark.parametrize("chunk", [2, 3, 5, 64])
+@pytest.mark.parametrize("dt_max", [3, 400])
+def test_events_from_intensity_matches_chunked_reference(chunk, dt_max):
+    """The CPU op that takes the log chunk by chunk and gathers once equals the composed
+    reference (log_intensity per chunk, simulate_reference, merge_chunks), ties at chunk
+    joints (dt_max = 3 µs) and the state left behind included."""
+    from ezsr.simulate.frames import log_intensity, merge_chunks
+    g = torch.Generator().manual_seed(chunk * 1000 + dt_max)
+    B, T, H, W = 2, 9, 7, 10
+    frames = torch.rand(B, T, H * W, generator=g) * 0.9 + 0.05
+    frames[:, 4] = frames[:, 3]  # an interval without change
+    ts = torch.cumsum(torch.randint(1, dt_max, (B, T), generator=g), 1)
+    tp = (0.1 + 0.03 * torch.randn(B, H * W, generator=g)).clamp(min=0.01)
+    tn = (0.12 + 0.03 * torch.randn(B, H * W, generator=g)).clamp(min=0.01)
+    ref, last = K.new_state(log_intensity(frames[:, 0]))
+    got = torch.ops.ezsr.simulate_events_from_intensity(frames, ts, tp, tn, ref, last, W, 2,
+                                                         1e-3, chunk)
+    wref, wlast = K.new_state(log_intensity(frames[:, 0]))
+    parts = []
+    for s in range(0, T - 1, chunk - 1):
+        e = min(T, s + chunk)
+        parts.append(K.simulate_reference(log_intensity(frames[:, s:e]).contiguous(),
+                                          ts[:, s:e].contiguous(), tp, tn, wref, wlast, W, 2))
+        if e == T:
+            break
+    want = merge_chunks(parts, B, W)
+    assert len(want[2]) > 200
+    for a, b in zip(want, got):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    assert torch.equal(ref, wref) and torch.equal(last, wlast)
+
+
+@needs_kernels
+def test_events_from_intensity_bad_arguments():
+    frames = torch.rand(1, 4, 6)
+    ts = torch.arange(4).view(1, 4)
+    thr = torch.full((1, 6), 0.2)
+    ref, last = K.new_state(frames[:, 0].log())
+    with pytest.raises(RuntimeError, match="chunk_frames"):
+        torch.ops.ezsr.simulate_events_from_intensity(frames, ts, thr, thr, ref, last, 3, 0,
+                                                      1e-3, 1)
+    with pytest.raises(RuntimeError, match="'frames'"):
+        torch.ops.ezsr.simulate_events_from_intensity(frames.double(), ts, thr, thr, ref, last,
+                                                      3, 0, 1e-3, 4)
+    with pytest.raises(RuntimeError, match="'width'"):
+        torch.ops.ezsr.simulate_events_from_intensity(frames, ts, thr, thr, ref, last, 4, 0,
+                                                      1e-3, 4)

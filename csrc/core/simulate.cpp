@@ -2,13 +2,14 @@
 //
 // Pixels are processed in blocks of kBlock; inside a block the frame loop is outside the
 // pixel loop, so every frame is read contiguously and the block's state stays in cache.
-// Events: one emitting pass appends each block's events to its own buffer in (frame
-// interval, pixel) order; a gather then orders every frame interval's slice by (t, pixel)
-// with a small counting sort (see ezsr/simulate.h), in parallel over slices. No count pass,
-// no global sort.
+// Events: one emitting pass appends each block's events, in (frame interval, pixel) order,
+// to its thread's buffer; a gather then orders every frame interval's slice by (t, pixel)
+// with a counting sort straight into the output columns (see ezsr/simulate.h), in parallel
+// over slices. No count pass, no global sort.
 #include "ezsr/simulate.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #ifdef _OPENMP
@@ -35,18 +36,25 @@ void run_block(const SimulateArgs& a, int64_t b, int64_t p0, int64_t p1, float* 
     const float* L1 = L0 + P;
     const int64_t t0 = a.ts[b * a.frames + f], t1 = a.ts[b * a.frames + f + 1];
     // Vectorisable pre-pass: does the first level ref +- C lie in the interval? This is
-    // exactly the k = 1 test of step_pixel, so pixels without a crossing (the common
-    // case) are skipped without running the scalar loop.
-    uint8_t any[kBlock];
-    for (int64_t p = p0; p < p1; ++p) {
-      const float l0 = L0[p], l1 = L1[p], r = ref[p - p0];
+    // exactly the k = 1 test of step_pixel, so pixels without a crossing (the common case)
+    // are skipped. The flags are read 8 at a time and the set ones found with ctz, so the
+    // skip is not a data-dependent branch per pixel.
+    alignas(8) uint8_t any[kBlock + 8] = {};
+    const int64_t n = p1 - p0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t p = p0 + i;
+      const float l0 = L0[p], l1 = L1[p], r = ref[i];
       const float up = r + cp[p], dn = r + (-cn[p]);
-      any[p - p0] = ((l1 > l0) & (up > l0) & (up <= l1)) | ((l1 < l0) & (dn < l0) & (dn >= l1));
+      any[i] = ((l1 > l0) & (up > l0) & (up <= l1)) | ((l1 < l0) & (dn < l0) & (dn >= l1));
     }
-    for (int64_t p = p0; p < p1; ++p) {
-      if (!any[p - p0]) continue;
-      step_pixel<kTimes>(L0[p], L1[p], t0, t1, cp[p], cn[p], ref[p - p0], last[p - p0],
-                         a.refractory, [&](int64_t t, bool on) { emit(p, t, on); });
+    for (int64_t i0 = 0; i0 < n; i0 += 8) {
+      uint64_t w;
+      std::memcpy(&w, any + i0, 8);  // byte k is 0 or 1: bit 8k
+      for (; w; w &= w - 1) {
+        const int64_t i = i0 + (__builtin_ctzll(w) >> 3), p = p0 + i;
+        step_pixel<kTimes>(L0[p], L1[p], t0, t1, cp[p], cn[p], ref[i], last[i], a.refractory,
+                           [&](int64_t t, bool on) { emit(p, t, on); });
+      }
     }
   }
 }
@@ -61,34 +69,95 @@ void for_blocks(const SimulateArgs& a, Body&& body) {
   }
 }
 
+// The emitting pass's event buffer of the calling thread. It keeps its capacity between
+// calls, so repeated calls (the trainer, chunked frames_to_events) neither re-grow it nor
+// fault in fresh pages (with per-call buffers that was a third of the emitting pass). A
+// buffer above kArenaKeep events is released at the start of the next call.
+constexpr size_t kArenaKeep = size_t(1) << 25;  // 32 Mi events = 512 MiB
+
+std::vector<SimEvent>& thread_arena() {
+  thread_local std::vector<SimEvent> arena;
+  return arena;
+}
+
+// Visit the events of output slice (b, g) in input order: interval g-1's tail (t == t_g)
+// of every block, then interval g's events (t < t_{g+1}, or all of them in the last slice).
+// Both runs are in pixel order, and within a pixel in crossing order.
+template <typename Fn>
+void for_slice_events(const SimulateBlocks& s, const int64_t* ts, int64_t b, int64_t g,
+                      Fn&& fn) {
+  const int64_t F = s.intervals, nb = s.nb;
+  const int64_t tg = ts[b * (F + 1) + g], tg1 = ts[b * (F + 1) + g + 1];
+  if (g > 0)
+    for (int64_t j = b * nb; j < (b + 1) * nb; ++j) {
+      const int64_t k = j * F + g - 1;
+      if (s.tail[k] == 0) continue;  // tails are rare: skip blocks without one
+      for (const SimEvent* e = s.begin[k]; e != s.end[k]; ++e)
+        if (e->t == tg) fn(*e);
+    }
+  const bool last_slice = g + 1 == F;
+  for (int64_t j = b * nb; j < (b + 1) * nb; ++j)
+    for (const SimEvent* e = s.begin[j * F + g]; e != s.end[j * F + g]; ++e)
+      if (last_slice || e->t < tg1) fn(*e);
+}
+
 }  // namespace
 
-SimulateBlocks simulate_emit_blocks_cpu(const SimulateArgs& a) {
+SimulateEmitter::SimulateEmitter(int64_t batch, int64_t pixels, int64_t frames)
+    : batch_(batch), pixels_(pixels), frames_(frames), nb_((pixels + kBlock - 1) / kBlock) {
+  const int64_t n = batch * nb_ * std::max<int64_t>(frames - 1, 0);
+  owner_.assign(n, nullptr);
+  first_.assign(n, 0);
+  last_.assign(n, 0);
+  tail_.assign(n, 0);
+}
+
+void SimulateEmitter::add(const SimulateArgs& a, int64_t first) {
+  const int64_t F = std::max<int64_t>(frames_ - 1, 0), nb = nb_;
+  const bool fresh = calls_++ == 0;
+#pragma omp parallel
+  {
+    std::vector<SimEvent>& ev = thread_arena();
+    if (fresh) {  // the first chunk starts every thread's buffer anew
+      if (ev.capacity() > kArenaKeep) std::vector<SimEvent>().swap(ev);
+      ev.clear();
+    }
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t j = 0; j < batch_ * nb; ++j) {
+      const int64_t b = j / nb, p0 = (j % nb) * kBlock, p1 = std::min(pixels_, p0 + kBlock);
+      const int64_t k0 = j * F + first;  // interval `first` of block j
+      int64_t k = k0, t_end = 0;         // current interval and its end time t_{f+1}
+      run_block(
+          a, b, p0, p1, a.ref + b * pixels_ + p0, a.last_t + b * pixels_ + p0,
+          [&](int64_t p, int64_t tt, bool on) {
+            ev.push_back({tt, static_cast<int32_t>(p), on ? 1 : 0});
+            tail_[k] += tt == t_end;
+          },
+          [&](int64_t f) {
+            if (f > 0) last_[k] = static_cast<int64_t>(ev.size());
+            k = k0 + f;
+            owner_[k] = &ev;
+            first_[k] = static_cast<int64_t>(ev.size());
+            t_end = a.ts[b * a.frames + f + 1];
+          });
+      if (a.frames > 1) last_[k] = static_cast<int64_t>(ev.size());
+    }
+  }
+}
+
+SimulateBlocks SimulateEmitter::finish() {
   SimulateBlocks s;
-  const int64_t B = a.batch, F = std::max<int64_t>(a.frames - 1, 0);
-  s.nb = (a.pixels + kBlock - 1) / kBlock;
+  const int64_t B = batch_, F = std::max<int64_t>(frames_ - 1, 0), nb = nb_;
+  s.nb = nb;
   s.intervals = F;
-  s.events.resize(B * s.nb);
-  s.seg.assign(B * s.nb * (F + 1), 0);
-  s.tail.assign(B * s.nb * F, 0);
-  for_blocks(a, [&](int64_t j, int64_t b, int64_t p0, int64_t p1) {
-    std::vector<SimEvent>& ev = s.events[j];
-    int64_t* seg = s.seg.data() + j * (F + 1);
-    int64_t* tail = s.tail.data() + j * F;
-    int64_t f_now = 0, t_end = 0;  // current interval and its end time t_{f+1}
-    run_block(
-        a, b, p0, p1, a.ref + b * a.pixels + p0, a.last_t + b * a.pixels + p0,
-        [&](int64_t p, int64_t tt, bool on) {
-          ev.push_back({tt, static_cast<int32_t>(p), on ? 1 : 0});
-          tail[f_now] += tt == t_end;
-        },
-        [&](int64_t f) {
-          seg[f] = static_cast<int64_t>(ev.size());
-          f_now = f;
-          t_end = a.ts[b * a.frames + f + 1];
-        });
-    seg[F] = static_cast<int64_t>(ev.size());
-  });
+  s.begin.resize(owner_.size());
+  s.end.resize(owner_.size());
+  for (size_t k = 0; k < owner_.size(); ++k) {  // the buffers no longer move: pointers now
+    const SimEvent* base = owner_[k] ? owner_[k]->data() : nullptr;
+    s.begin[k] = base + first_[k];
+    s.end[k] = base + last_[k];
+  }
+  s.tail = std::move(tail_);
   // slice (b, g): interval g's events minus its tail (t == t_{g+1}, moved to slice g+1)
   // plus interval g-1's tail; the last slice keeps its own tail
   s.slice_start.assign(B * F + 1, 0);
@@ -97,8 +166,8 @@ SimulateBlocks simulate_emit_blocks_cpu(const SimulateArgs& a) {
     int64_t prev_tail = 0;
     for (int64_t g = 0; g < F; ++g) {
       int64_t n = 0, tl = 0;
-      for (int64_t j = b * s.nb; j < (b + 1) * s.nb; ++j) {
-        n += s.seg[j * (F + 1) + g + 1] - s.seg[j * (F + 1) + g];
+      for (int64_t j = b * nb; j < (b + 1) * nb; ++j) {
+        n += s.end[j * F + g] - s.begin[j * F + g];
         tl += s.tail[j * F + g];
       }
       const int64_t size = n - (g + 1 < F ? tl : 0) + prev_tail;
@@ -110,13 +179,20 @@ SimulateBlocks simulate_emit_blocks_cpu(const SimulateArgs& a) {
   return s;
 }
 
+SimulateBlocks simulate_emit_blocks_cpu(const SimulateArgs& a) {
+  SimulateEmitter emitter(a.batch, a.pixels, a.frames);
+  emitter.add(a, 0);
+  return emitter.finish();
+}
+
 template <typename Coord>
 void simulate_gather_cpu(const SimulateArgs& a, const SimulateBlocks& s, int64_t width, Coord* x,
                          Coord* y, int64_t* t, uint8_t* p) {
-  const int64_t F = s.intervals, nb = s.nb;
+  const int64_t F = s.intervals;
+  const auto by_pixel = [](const SimEvent& u, const SimEvent& v) { return u.pixel < v.pixel; };
 #pragma omp parallel
   {
-    std::vector<SimEvent> tmp;   // the slice, sorted here (stays in cache), then unpacked
+    std::vector<SimEvent> tmp;
     std::vector<int64_t> hist;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t q = 0; q < a.batch * F; ++q) {
@@ -124,53 +200,39 @@ void simulate_gather_cpu(const SimulateArgs& a, const SimulateBlocks& s, int64_t
       const int64_t n = s.slice_start[q + 1] - s.slice_start[q];
       if (n == 0) continue;
       const int64_t tg = a.ts[b * a.frames + g], tg1 = a.ts[b * a.frames + g + 1];
-      const bool last_slice = g + 1 == F;
-      // the slice's events in input order: interval g-1's tail (t == t_g) of every block,
-      // then interval g's events (t < t_{g+1}, or all in the last slice); both runs are in
-      // pixel order, and within a pixel in crossing order
-      tmp.resize(n);
-      int64_t m = 0;
-      if (g > 0)
-        for (int64_t j = b * nb; j < (b + 1) * nb; ++j) {
-          const SimEvent* e = s.events[j].data();
-          for (int64_t i = s.seg[j * (F + 1) + g - 1]; i < s.seg[j * (F + 1) + g]; ++i)
-            if (e[i].t == tg) tmp[m++] = e[i];
-        }
-      const int64_t from_prev = m;
-      for (int64_t j = b * nb; j < (b + 1) * nb; ++j) {
-        const SimEvent* e = s.events[j].data();
-        for (int64_t i = s.seg[j * (F + 1) + g]; i < s.seg[j * (F + 1) + g + 1]; ++i)
-          if (last_slice || e[i].t < tg1) tmp[m++] = e[i];
-      }
+      const int64_t o = s.slice_start[q];
+      const auto put = [&](int64_t i, const SimEvent& e) {
+        x[o + i] = static_cast<Coord>(e.pixel % width);
+        y[o + i] = static_cast<Coord>(e.pixel / width);
+        t[o + i] = e.t;
+        p[o + i] = static_cast<uint8_t>(e.on);
+      };
       const int64_t buckets = tg1 - tg + 1;
-      SimEvent* out = nullptr;
-      std::vector<SimEvent> sorted;
-      if (buckets <= 4 * n + 4096) {
-        // stable counting sort by t - t_g: keeps pixel order inside every t except t_g,
-        // where the two runs are merged by pixel (interval g-1 first on equal pixels)
-        hist.assign(buckets + 1, 0);
-        for (int64_t i = 0; i < n; ++i) ++hist[tmp[i].t - tg + 1];
-        for (int64_t k = 1; k <= buckets; ++k) hist[k] += hist[k - 1];
-        const int64_t c0 = hist[1];
-        sorted.resize(n);
-        for (int64_t i = 0; i < n; ++i) sorted[hist[tmp[i].t - tg]++] = tmp[i];
-        if (from_prev > 0 && c0 > from_prev)
-          std::inplace_merge(sorted.begin(), sorted.begin() + from_prev, sorted.begin() + c0,
-                             [](const SimEvent& u, const SimEvent& v) { return u.pixel < v.pixel; });
-        out = sorted.data();
-      } else {  // long frame interval and few events: a comparison sort is cheaper
+      if (buckets > 4 * n + 4096) {  // long frame interval and few events: comparison sort
+        tmp.clear();
+        for_slice_events(s, a.ts, b, g, [&](const SimEvent& e) { tmp.push_back(e); });
         std::stable_sort(tmp.begin(), tmp.end(), [](const SimEvent& u, const SimEvent& v) {
           return u.t < v.t || (u.t == v.t && u.pixel < v.pixel);
         });
-        out = tmp.data();
+        for (int64_t i = 0; i < n; ++i) put(i, tmp[i]);
+        continue;
       }
-      const int64_t o = s.slice_start[q];
-      for (int64_t i = 0; i < n; ++i) {
-        x[o + i] = static_cast<Coord>(out[i].pixel % width);
-        y[o + i] = static_cast<Coord>(out[i].pixel / width);
-        t[o + i] = out[i].t;
-        p[o + i] = static_cast<uint8_t>(out[i].on);
-      }
+      // stable counting sort by t - t_g into tmp (stays in cache; scattering straight into
+      // the four output columns is slower), then unpacked in order. It keeps pixel order
+      // inside every t except t_g, whose two runs (interval g-1's tail first, then interval
+      // g's) are merged by pixel.
+      hist.assign(buckets + 1, 0);
+      for_slice_events(s, a.ts, b, g, [&](const SimEvent& e) { ++hist[e.t - tg + 1]; });
+      int64_t from_prev = 0;  // events of interval g-1: all come first, all at t_g
+      if (g > 0)
+        for (int64_t j = b * s.nb; j < (b + 1) * s.nb; ++j) from_prev += s.tail[j * F + g - 1];
+      const int64_t c0 = hist[1];
+      for (int64_t k = 1; k <= buckets; ++k) hist[k] += hist[k - 1];
+      tmp.resize(n);
+      for_slice_events(s, a.ts, b, g, [&](const SimEvent& e) { tmp[hist[e.t - tg]++] = e; });
+      if (from_prev > 0 && c0 > from_prev)
+        std::inplace_merge(tmp.begin(), tmp.begin() + from_prev, tmp.begin() + c0, by_pixel);
+      for (int64_t i = 0; i < n; ++i) put(i, tmp[i]);
     }
   }
 }

@@ -2,6 +2,7 @@
 // (csrc/core/simulate.cpp). Reference: ezsr/simulate/kernels.py.
 #include <torch/library.h>
 
+#include "large_alloc.h"
 #include "simulate_common.h"
 
 TORCH_LIBRARY_FRAGMENT(ezsr, m) {
@@ -10,6 +11,14 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
   m.def(
       "simulate_events(Tensor logf, Tensor ts, Tensor thr_pos, Tensor thr_neg, Tensor(a!) ref, "
       "Tensor(b!) last_t, int width, int refractory_us) "
+      "-> (Tensor x, Tensor y, Tensor t, Tensor p, Tensor offsets)");
+  // The same from linear intensity frames [B, T, P] float32: log(frames + log_eps) is taken
+  // chunk_frames frames at a time (torch's log, as ezsr.simulate.frames.log_intensity), so
+  // a long sequence needs no full log buffer, and the events are gathered once at the end.
+  m.def(
+      "simulate_events_from_intensity(Tensor frames, Tensor ts, Tensor thr_pos, "
+      "Tensor thr_neg, Tensor(a!) ref, Tensor(b!) last_t, int width, int refractory_us, "
+      "float log_eps, int chunk_frames) "
       "-> (Tensor x, Tensor y, Tensor t, Tensor p, Tensor offsets)");
   // Counts per pixel and polarity [B, 2, P] float32 (ON, OFF) without materialising events.
   m.def(
@@ -25,31 +34,70 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
 namespace ezsr_torch {
 namespace {
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> simulate_events_cpu(
-    const at::Tensor& logf, const at::Tensor& ts, const at::Tensor& thr_pos,
-    const at::Tensor& thr_neg, at::Tensor& ref, at::Tensor& last_t, int64_t width,
-    int64_t refractory) {
-  const auto a = simulate_args(logf, ts, thr_pos, thr_neg, ref, last_t, refractory);
-  TORCH_CHECK(width > 0 && a.pixels % width == 0, "ezsr.simulate: argument 'width' (", width,
-              ") must divide the number of pixels ", a.pixels);
-  auto opts = logf.options().dtype(at::kLong);
-  // one emitting pass into per-block buffers, then a per-frame-interval gather (no global sort)
-  const ezsr::SimulateBlocks blocks = ezsr::simulate_emit_blocks_cpu(a);
+using EventColumns = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+// x, y, t, p, offsets of the emitted blocks; `whole` describes the whole sequence (its ts).
+EventColumns gather_events(const ezsr::SimulateArgs& whole, const ezsr::SimulateBlocks& blocks,
+                           int64_t width, const at::TensorOptions& opts) {
   const int64_t n = blocks.stream_offsets.back();
   auto stream_offsets = at::tensor(blocks.stream_offsets, opts);
-  const auto cdt = coord_dtype(width, a.pixels);
-  auto x = at::empty({n}, opts.dtype(cdt)), y = at::empty({n}, opts.dtype(cdt));
-  auto t = at::empty({n}, opts);
-  auto p = at::empty({n}, opts.dtype(at::kByte));
+  const auto cdt = coord_dtype(width, whole.pixels);
+  auto x = empty_large({n}, opts.dtype(cdt)), y = empty_large({n}, opts.dtype(cdt));
+  auto t = empty_large({n}, opts);
+  auto p = empty_large({n}, opts.dtype(at::kByte));
   if (cdt == at::kShort)
-    ezsr::simulate_gather_cpu<int16_t>(a, blocks, width, x.data_ptr<int16_t>(),
+    ezsr::simulate_gather_cpu<int16_t>(whole, blocks, width, x.data_ptr<int16_t>(),
                                        y.data_ptr<int16_t>(), t.data_ptr<int64_t>(),
                                        p.data_ptr<uint8_t>());
   else
-    ezsr::simulate_gather_cpu<int32_t>(a, blocks, width, x.data_ptr<int32_t>(),
+    ezsr::simulate_gather_cpu<int32_t>(whole, blocks, width, x.data_ptr<int32_t>(),
                                        y.data_ptr<int32_t>(), t.data_ptr<int64_t>(),
                                        p.data_ptr<uint8_t>());
   return {x, y, t, p, stream_offsets};
+}
+
+void check_width(int64_t width, int64_t pixels) {
+  TORCH_CHECK(width > 0 && pixels % width == 0, "ezsr.simulate: argument 'width' (", width,
+              ") must divide the number of pixels ", pixels);
+}
+
+EventColumns simulate_events_cpu(const at::Tensor& logf, const at::Tensor& ts,
+                                 const at::Tensor& thr_pos, const at::Tensor& thr_neg,
+                                 at::Tensor& ref, at::Tensor& last_t, int64_t width,
+                                 int64_t refractory) {
+  const auto a = simulate_args(logf, ts, thr_pos, thr_neg, ref, last_t, refractory);
+  check_width(width, a.pixels);
+  return gather_events(a, ezsr::simulate_emit_blocks_cpu(a), width,
+                       logf.options().dtype(at::kLong));
+}
+
+EventColumns simulate_events_from_intensity_cpu(const at::Tensor& frames, const at::Tensor& ts,
+                                                const at::Tensor& thr_pos,
+                                                const at::Tensor& thr_neg, at::Tensor& ref,
+                                                at::Tensor& last_t, int64_t width,
+                                                int64_t refractory, double log_eps,
+                                                int64_t chunk_frames) {
+  TORCH_CHECK(frames.dim() == 3, "ezsr.simulate: argument 'frames' must be [B, T, P], got ",
+              frames.sizes());
+  check_dtype(frames, "frames", at::kFloat);
+  TORCH_CHECK(chunk_frames >= 2, "ezsr.simulate: argument 'chunk_frames' must be >= 2, got ",
+              chunk_frames);
+  TORCH_CHECK(log_eps > 0, "ezsr.simulate: argument 'log_eps' must be > 0, got ", log_eps);
+  const int64_t B = frames.size(0), T = frames.size(1), P = frames.size(2);
+  // the whole sequence, checked as if it were logf (same shapes); logf itself is not read
+  const auto whole = simulate_args(frames, ts, thr_pos, thr_neg, ref, last_t, refractory);
+  check_width(width, P);
+  ezsr::SimulateEmitter emitter(B, P, T);
+  at::Tensor buf = empty_large({B * std::min(T, chunk_frames) * P}, frames.options());
+  for (int64_t s = 0;; s += chunk_frames - 1) {
+    const int64_t e = std::min(T, s + chunk_frames);
+    at::Tensor logf = buf.narrow(0, 0, B * (e - s) * P).view({B, e - s, P});
+    at::add_out(logf, frames.narrow(1, s, e - s), at::scalar_tensor(log_eps, at::kDouble)).log_();
+    const at::Tensor ts_chunk = ts.narrow(1, s, e - s).contiguous();
+    emitter.add(simulate_args(logf, ts_chunk, thr_pos, thr_neg, ref, last_t, refractory), s);
+    if (e == T) break;
+  }
+  return gather_events(whole, emitter.finish(), width, frames.options().dtype(at::kLong));
 }
 
 at::Tensor simulate_histogram_cpu(const at::Tensor& logf, const at::Tensor& ts,
@@ -74,6 +122,7 @@ at::Tensor render_translate_cpu(const at::Tensor& img, const at::Tensor& x0, con
 
 TORCH_LIBRARY_IMPL(ezsr, CPU, m) {
   m.impl("simulate_events", &ezsr_torch::simulate_events_cpu);
+  m.impl("simulate_events_from_intensity", &ezsr_torch::simulate_events_from_intensity_cpu);
   m.impl("simulate_histogram", &ezsr_torch::simulate_histogram_cpu);
   m.impl("render_translate", &ezsr_torch::render_translate_cpu);
 }

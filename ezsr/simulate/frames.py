@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ezsr import _ext
 from ezsr.events import Events
 from ezsr.simulate.kernels import new_state, simulate_events_raw
 
@@ -223,6 +224,27 @@ def add_noise(ev: Events, t0: int, t1: int, leak_rate_hz: float, shot_noise_rate
                   on.to(torch.uint8), ev.width, ev.height, "user", validate=False)
 
 
+def _frames_to_events_chunked(frames, ts, tp, tn, refractory_us, log_eps, log_mode,
+                              chunk_frames, dev):
+    """frames_to_events' composed path (any device, any log_mode): log intensity and one
+    simulate_events call per chunk of frames, the parts joined by merge_chunks."""
+    T, H, W = frames.shape
+    ref = last = None
+    parts = []
+    buf = torch.empty(min(T, chunk_frames), H, W, device=dev)  # reused: no page faults per chunk
+    for s in range(0, max(T - 1, 1), chunk_frames - 1):
+        e = min(T, s + chunk_frames)
+        logf = log_intensity(frames[s:e].to(dev), log_eps, log_mode, out=buf[:e - s])
+        logf = logf.reshape(1, e - s, H * W)
+        if ref is None:
+            ref, last = new_state(logf[:, 0])
+        parts.append(simulate_events_raw(logf, ts[s:e].view(1, -1).contiguous(), tp, tn, ref,
+                                         last, W, int(refractory_us)))
+        if e == T:
+            break
+    return merge_chunks(parts, 1, W)[:4]
+
+
 def frames_to_events(frames, timestamps_us, contrast_pos: float = 0.2, contrast_neg: float = 0.2,
                      refractory_us: int = 0, log_eps: float = 1e-3, sigma: float = 0.0,
                      seed: int = 0, *, log_mode: str = "log", leak_rate_hz: float = 0.0,
@@ -255,20 +277,16 @@ def frames_to_events(frames, timestamps_us, contrast_pos: float = 0.2, contrast_
     T, H, W = frames.shape
     ts = _timestamps(timestamps_us, T).to(dev)
     tp, tn = thresholds(1, H * W, contrast_pos, contrast_neg, sigma, seed, dev)
-    ref = last = None
-    parts = []
-    buf = torch.empty(min(T, chunk_frames), H, W, device=dev)  # reused: no page faults per chunk
-    for s in range(0, max(T - 1, 1), chunk_frames - 1):
-        e = min(T, s + chunk_frames)
-        logf = log_intensity(frames[s:e].to(dev), log_eps, log_mode, out=buf[:e - s])
-        logf = logf.reshape(1, e - s, H * W)
-        if ref is None:
-            ref, last = new_state(logf[:, 0])
-        parts.append(simulate_events_raw(logf, ts[s:e].view(1, -1).contiguous(), tp, tn, ref,
-                                         last, W, int(refractory_us)))
-        if e == T:
-            break
-    x, y, t, p, _ = merge_chunks(parts, 1, W)
+    if log_mode == "log" and _ext.has_kernel("simulate_events_from_intensity", dev):
+        # CPU: one call; it takes the log chunk by chunk and gathers the events once
+        frames = frames.to(dev, torch.float32).reshape(1, T, H * W).contiguous()
+        ref, last = new_state(log_intensity(frames[:, 0], log_eps))
+        x, y, t, p, _ = torch.ops.ezsr.simulate_events_from_intensity(
+            frames, ts.view(1, -1).contiguous(), tp, tn, ref, last, W, int(refractory_us),
+            float(log_eps), int(chunk_frames))
+    else:
+        x, y, t, p = _frames_to_events_chunked(frames, ts, tp, tn, refractory_us, log_eps,
+                                               log_mode, chunk_frames, dev)
     ev = Events(x, y, t, p, W, H, "user", validate=False)
     if leak_rate_hz > 0 or shot_noise_rate_hz > 0:
         ev = add_noise(ev, int(ts[0]), int(ts[-1]), leak_rate_hz, shot_noise_rate_hz, seed)

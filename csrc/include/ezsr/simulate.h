@@ -44,8 +44,10 @@ EZSR_HD inline int64_t crossing_time(float cur, float L0, float L1, int64_t t0, 
   const double num = __dmul_rn(static_cast<double>(__fsub_rn(cur, L0)), static_cast<double>(t1 - t0));
   return t0 + static_cast<int64_t>(floor(__ddiv_rn(num, static_cast<double>(__fsub_rn(L1, L0)))));
 #else
+  // cur lies strictly between L0 and L1, so the quotient is >= 0 and floor is the
+  // truncating conversion (std::floor is a library call without SSE4.1)
   const double num = static_cast<double>(cur - L0) * static_cast<double>(t1 - t0);
-  return t0 + static_cast<int64_t>(std::floor(num / static_cast<double>(L1 - L0)));
+  return t0 + static_cast<int64_t>(num / static_cast<double>(L1 - L0));
 #endif
 }
 
@@ -115,9 +117,10 @@ void render_translate_cpu(const RenderArgs& r);
 void render_translate_cuda(const RenderArgs& r, void* stream);  // CUDA builds only
 
 // ---- CPU (OpenMP). Events in one emitting pass plus a gather, no global sort:
-//  1. simulate_emit_blocks_cpu runs the rule on blocks of pixels (updating the state); every
-//     block appends its events to its own buffer in (frame interval, pixel) order.
-//  2. simulate_gather_cpu writes the final columns. Events of interval f have
+//  1. SimulateEmitter runs the rule on blocks of pixels (updating the state); every block
+//     appends its events, in (frame interval, pixel) order, to its thread's buffer. A
+//     sequence may be fed in chunks of frames that share their boundary frame.
+//  2. simulate_gather_cpu writes the final columns once. Events of interval f have
 //     t in [t_f, t_{f+1}], so output slice g (t in [t_g, t_{g+1}), the last one closed) holds
 //     interval g's events with t < t_{g+1} and interval g-1's with t == t_g; each slice is
 //     ordered by (t, pixel) on its own (counting sort on t - t_g, which keeps pixel order),
@@ -129,14 +132,34 @@ struct SimEvent {
 };
 
 struct SimulateBlocks {
-  int64_t nb = 0, intervals = 0;             // blocks per stream, frames - 1
-  std::vector<std::vector<SimEvent>> events;  // [B*nb]: block j's events, interval-major
-  std::vector<int64_t> seg;   // [B*nb*(F+1)]: interval f of block j is [seg[j*(F+1)+f], ..+1)
-  std::vector<int64_t> tail;  // [B*nb*F]: of those, how many have t == t_{f+1}
+  int64_t nb = 0, intervals = 0;  // blocks per stream, frames - 1
+  // [B*nb*F]: interval f of block j is [begin[j*F+f], end[j*F+f]), in the buffer of the
+  // thread that ran it (valid until that thread's next emitting call), and tail[j*F+f] of
+  // those events have t == t_{f+1}
+  std::vector<const SimEvent*> begin, end;
+  std::vector<int64_t> tail;
   std::vector<int64_t> slice_start;     // [B*F+1]: output position of slice (b, g)
   std::vector<int64_t> stream_offsets;  // [B+1]
 };
 
+// The emitting pass over a sequence of `frames` frames of B streams, fed as one or more
+// chunks: add(chunk, first) runs frames [first, first + chunk.frames) (chunk.logf and
+// chunk.ts hold just those; the next chunk starts at its last frame) and updates the state
+// in chunk.ref / chunk.last_t; finish() returns the blocks for simulate_gather_cpu, which
+// takes SimulateArgs of the whole sequence (its ts [B, frames]; logf is not read).
+class SimulateEmitter {
+ public:
+  SimulateEmitter(int64_t batch, int64_t pixels, int64_t frames);
+  void add(const SimulateArgs& chunk, int64_t first);
+  SimulateBlocks finish();
+
+ private:
+  int64_t batch_, pixels_, frames_, nb_, calls_ = 0;
+  std::vector<std::vector<SimEvent>*> owner_;  // [B*nb*F] buffer holding interval f of block j
+  std::vector<int64_t> first_, last_, tail_;   // [B*nb*F] index range in it, tail count
+};
+
+// One call: the whole sequence in a.
 SimulateBlocks simulate_emit_blocks_cpu(const SimulateArgs& a);
 
 // x, y (Coord), t, p: [stream_offsets[B]] each; stream b sorted by (t, pixel).
