@@ -16,6 +16,9 @@
    run gives the main process the cores the workers leave free (--main-threads).
    Once more with the decoded photos kept in the workers (*_decoded, the trainer's mode for
    tiny image sets): train_data_fused_vs_per_sample_decoded, simulate + represent only.
+   Once more on JPEG copies of the photos (*_jpeg, quality 90: ImageNet-like files, which the
+   workers decode at a reduced DCT scale): train_data_fused_vs_per_sample_jpeg. Most of the
+   built-in photos are PNG, whose decode (~4 ms a photo here) cannot be scaled down.
 2. Full step (tiny_cpu config: tiny ViT student, offline teacher): samples/s and the
    data-wait fraction (time blocked on the DataLoader / wall time).
 3. CUDA only: ViT-B/16 student, batch 256, bf16 — samples/s and data wait (goal < 10 %).
@@ -25,6 +28,7 @@ Writes {"ratios": {...}, "results": [...]} to --json and a table to stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -47,9 +51,9 @@ from _report import write_report  # benchmarks/_report.py (run as a script)
 class PerSample(Dataset):
     """Decode + simulate + represent one image per __getitem__ (the baseline).
 
-    reference=True runs the simulator's pure-torch reference kernel
-    (ezsr.simulate.simulate_reference) instead of the compiled one, and the histogram's
-    (ezsr.ops.histogram.histogram_reference); False keeps the compiled kernels."""
+    reference=True runs every ezsr op on its pure-torch reference (ezsr._ext.reference_only:
+    rendering, the simulator and the histogram), as a plain torch pipeline would; False
+    keeps the compiled kernels."""
 
     def __init__(self, base: ImageDataset, sim, reference: bool):
         self.base, self.sim, self.reference = base, sim, reference
@@ -58,28 +62,16 @@ class PerSample(Dataset):
         return len(self.base)
 
     def __getitem__(self, i):
-        from ezsr import simulate
+        from ezsr import _ext, simulate
         from ezsr.ops import histogram_to_ezsr_input, polarity_histogram
-        from ezsr.ops.histogram import histogram_reference
-        from ezsr.simulate import images as sim_images
 
         img, label, _ = self.base[i]
-        saved = sim_images.simulate_events_raw
-        if self.reference:
-            sim_images.simulate_events_raw = simulate.simulate_reference
-        try:
+        with _ext.reference_only() if self.reference else contextlib.nullcontext():
             ev = simulate.image_to_events(img.float() / 255, motion=self.sim.motion,
                                           sensor=tuple(self.sim.sensor), seed=int(i),
                                           **self.sim.extra)
-        finally:
-            sim_images.simulate_events_raw = saved
-        if self.reference:
-            off = torch.tensor([0, len(ev)], dtype=torch.int64)
-            h, _ = histogram_reference(ev.x, ev.y, ev.p, off, ev.width, ev.height, ev.width,
-                                       ev.height)
-        else:
             h = polarity_histogram(ev, out_of_bounds="ignore")
-        return histogram_to_ezsr_input(h, out_size=self.sim.out_size)[0], label
+            return histogram_to_ezsr_input(h, out_size=self.sim.out_size)[0], label
 
 
 def time_loader(loader, fn, n_batches: int) -> float:
@@ -94,14 +86,30 @@ def time_loader(loader, fn, n_batches: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def jpeg_copies(out_dir: str) -> list:
+    """The built-in photos re-encoded as JPEG (quality 90, 4:2:0) in out_dir: an
+    ImageNet-like set (JPEG files of a few hundred pixels a side) of the same pictures."""
+    from PIL import Image
+
+    files = []
+    for k, f in enumerate(builtin_images()[0]):
+        dst = os.path.join(out_dir, f"{k:02d}_{Path(f).stem}.jpg")
+        with Image.open(f) as im:
+            im.convert("RGB").save(dst, "JPEG", quality=90)
+        files.append(dst)
+    return files
+
+
 def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
-               main_threads: int, keep_decoded: bool = False, suffix: str = "") -> list:
+               main_threads: int, keep_decoded: bool = False, suffix: str = "",
+               files: list | None = None) -> list:
     """Both paths see the same images (same dataset, crop size, augmentation), sensor,
     max_frames, motion model and duration (EventSynthesis.from_config(cfg.sim)); only the seeds
     differ (per batch vs per sample), which changes the motions, not their statistics.
     keep_decoded: every worker keeps the decoded photos (what the trainer does for sets of
     <= ImageDataset.KEEP_DECODED files), so decode drops out and simulate + represent remain."""
-    files, labels, names = builtin_images()
+    _, labels, names = builtin_images()
+    files = files or builtin_images()[0]
     base = ImageDataset(files, labels, names, Augment.from_config(cfg.data), 0, repeats=1000)
     base.KEEP_DECODED = len(files) if keep_decoded else 0
     sim = EventSynthesis.from_config(cfg.sim)
@@ -177,6 +185,9 @@ def main(argv=None) -> int:
     results = bench_data(cfg, args.batch, nb, args.workers, "cpu", mt)
     results += bench_data(cfg, args.batch, nb, args.workers, "cpu", mt, keep_decoded=True,
                           suffix="_decoded")
+    with tempfile.TemporaryDirectory() as tmp:
+        results += bench_data(cfg, args.batch, nb, args.workers, "cpu", mt, suffix="_jpeg",
+                              files=jpeg_copies(tmp))
     steps = 6 if args.quick else 20
     if not args.data_only:
         results.append(bench_step(["tiny_cpu"], [f"run.steps={steps}",
@@ -199,6 +210,8 @@ def main(argv=None) -> int:
     ratios["train_data_fused_vs_per_sample_decoded"] = (
         r["data_fused_decoded"]["samples_per_s"]
         / r["data_per_sample_reference_decoded"]["samples_per_s"])
+    ratios["train_data_fused_vs_per_sample_jpeg"] = (
+        r["data_fused_jpeg"]["samples_per_s"] / r["data_per_sample_reference_jpeg"]["samples_per_s"])
     if "step_vitb16_bf16_cuda" in r:
         ratios["gpu_step_data_wait"] = r["step_vitb16_bf16_cuda"]["data_wait"]
     print(f"{'benchmark':<34}{'samples/s':>12}{'data wait':>11}  notes")

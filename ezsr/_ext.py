@@ -6,6 +6,7 @@ pure-torch references, and the first such call logs it once per op.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import torch
@@ -21,11 +22,25 @@ except ImportError as exc:  # not built, or built against another torch
     LOAD_ERROR = str(exc)
 
 _warned: set[str] = set()
+_reference_only = False
+
+
+@contextlib.contextmanager
+def reference_only():
+    """Within this block every ezsr op runs its pure-torch reference (no compiled kernel,
+    no log line): for comparisons and benchmarks against a plain torch pipeline."""
+    global _reference_only
+    saved, _reference_only = _reference_only, True
+    try:
+        yield
+    finally:
+        _reference_only = saved
 
 
 def has_kernel(op: str, device: torch.device | str) -> bool:
-    """True when torch.ops.ezsr.<op> has a compiled kernel for the device's type."""
-    if _C is None:
+    """True when torch.ops.ezsr.<op> has a compiled kernel for the device's type (False
+    inside reference_only())."""
+    if _C is None or _reference_only:
         return False
     key = {"cpu": "CPU", "cuda": "CUDA"}.get(torch.device(device).type)
     if key is None:
@@ -37,6 +52,8 @@ def use_kernel(op: str, device: torch.device | str) -> bool:
     """has_kernel, logging once per (op, device type) when the reference runs instead."""
     if has_kernel(op, device):
         return True
+    if _reference_only:
+        return False
     key = f"{op}:{torch.device(device).type}"
     if key not in _warned:
         _warned.add(key)

@@ -79,3 +79,26 @@ def test_opcheck():
     b = random_batch([100, 0, 50])
     torch.library.opcheck(torch.ops.ezsr.histogram.default,
                           (b.x, b.y, b.p, b.offsets, b.width, b.height, 32, 24, 0.0))
+
+
+@needs_kernels
+def test_reference_only_switches_every_op_to_its_reference(monkeypatch):
+    """ezsr._ext.reference_only(): has_kernel is False inside (and restored after), and
+    the ops then run their pure-torch references (the compiled one is never called)."""
+    from ezsr import _ext
+    from ezsr.ops import histogram as H
+
+    g = torch.Generator().manual_seed(0)
+    ev = Events(torch.randint(0, 30, (500,), generator=g, dtype=torch.int16),
+                torch.randint(0, 20, (500,), generator=g, dtype=torch.int16),
+                torch.arange(500), torch.randint(0, 2, (500,), generator=g, dtype=torch.uint8),
+                30, 20)
+    want = polarity_histogram(ev)
+    calls = []
+    monkeypatch.setattr(H, "histogram_reference",
+                        lambda *a, **k: calls.append(1) or histogram_reference(*a, **k))
+    with _ext.reference_only():
+        assert not _ext.has_kernel("histogram", "cpu")
+        got = polarity_histogram(ev)
+    assert calls and torch.equal(got, want)
+    assert _ext.has_kernel("histogram", "cpu")
