@@ -1,7 +1,6 @@
 """`ezsr show` and `ezsr demo` end to end (in-process, through ezsr.cli.main)."""
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from ezsr import io

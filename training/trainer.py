@@ -377,7 +377,7 @@ class Trainer:
     def fit(self, stop_after: Optional[int] = None) -> dict:
         """Train to run.steps (or stop after `stop_after` steps, like a killed run, writing
         nothing more). Returns the final metrics."""
-        cfg, r, o = self.cfg, self.cfg.run, self.cfg.optim
+        r, o = self.cfg.run, self.cfg.optim
         from training.logs import Logger
 
         logger = Logger(self.out, enabled=self.is_main, tensorboard=r.tensorboard,

@@ -7,7 +7,6 @@ Time is int64 microseconds throughout; intensities are linear in [0, 1].
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 import torch

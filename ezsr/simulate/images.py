@@ -15,7 +15,6 @@ Pipeline (one chain of batched ops, on the images' device):
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import numpy as np
