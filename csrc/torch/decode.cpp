@@ -11,39 +11,24 @@
 #include <vector>
 #include <utility>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "checks.h"
+#include "large_alloc.h"
 #include "ezsr/decode.h"
 
 namespace ezsr_torch {
 
 namespace {
 
-// Output columns. Large ones are advised onto transparent huge pages (Linux): decoding is
+// Output columns. Large ones live on transparent huge pages (large_alloc.h): decoding is
 // bound by first-touch page faults on fresh output memory, and 2 MiB pages cut them 512x.
 struct Columns {
   at::Tensor x, y, t, p;
   int64_t cap = 0;
   Columns(int64_t n, const at::TensorOptions& o) : cap(n) {
-    x = at::empty({n}, o.dtype(at::kShort));
-    y = at::empty({n}, o.dtype(at::kShort));
-    t = at::empty({n}, o.dtype(at::kLong));
-    p = at::empty({n}, o.dtype(at::kByte));
-    for (auto* c : {&x, &y, &t, &p}) advise_huge(*c);
-  }
-  static void advise_huge(const at::Tensor& c) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const uintptr_t huge = uintptr_t(2) << 20;
-    const uintptr_t a = reinterpret_cast<uintptr_t>(c.data_ptr());
-    const uintptr_t b = a + uintptr_t(c.nbytes());
-    const uintptr_t lo = (a + huge - 1) & ~(huge - 1), hi = b & ~(huge - 1);
-    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // a hint only
-#else
-    (void)c;
-#endif
+    x = empty_large({n}, o.dtype(at::kShort));
+    y = empty_large({n}, o.dtype(at::kShort));
+    t = empty_large({n}, o.dtype(at::kLong));
+    p = empty_large({n}, o.dtype(at::kByte));
   }
   // Reallocate to `cap` entries keeping the first `keep`.
   void grow(int64_t new_cap, int64_t keep) {
