@@ -79,8 +79,10 @@ def check_tensorrt_support(model_or_path) -> list[dict]:
                 red = attrs["reduction"]
                 red = red.decode() if isinstance(red, bytes) else red
                 problems.append({"node": name, "op": n.op_type,
-                                 "problem": f"reduction='{red}' is not supported (TensorRT "
-                                            "scatter has no reduction)"})
+                                 "problem": f"reduction='{red}' is not supported by TensorRT's "
+                                            "scatter layer; TensorRT >= 10 may import it as "
+                                            "the ScatterElements plugin of libnvinfer_plugin "
+                                            "(int64 indices; not verified here)"})
             elif n.op_type == "TopK":
                 k = values.get(n.input[1]) if len(n.input) > 1 else None
                 if k is None:
@@ -130,6 +132,7 @@ def build_engine(onnx_path, engine_path, batch_sizes: Sequence[int] = (1, 8),
     """
     trt = _trt()
     logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+    trt.init_libnvinfer_plugins(logger, "")  # plugin layers, e.g. ScatterElements with reduction
     builder = trt.Builder(logger)
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
@@ -183,6 +186,7 @@ class TensorRTRunner:
                                "is False)")
         self.torch, self.trt = torch, trt
         self.logger = trt.Logger(trt.Logger.WARNING)
+        trt.init_libnvinfer_plugins(self.logger, "")  # engines may hold plugin layers
         self.runtime = trt.Runtime(self.logger)
         self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
         if self.engine is None:
