@@ -22,6 +22,24 @@ inline DecodeResult fail(DecodeResult r, int64_t offset, int32_t error) {
   return r;
 }
 
+// TIME_HIGH of EVT 2.0 / 2.1: a value below the last one is a counter wrap (+2^34 µs).
+inline void set_time_high(DecodeState& s, int64_t high, bool seen) {
+  if (seen && high < s.time_high) s.epoch += int64_t(1) << 34;
+  s.time_high = high;
+}
+
+// End of an EVT 2.0 / 2.1 block at byte i with k events: the state's flags, the counts,
+// and the error when there is one.
+inline DecodeResult stop(DecodeResult r, DecodeState& s, bool seen, int64_t i, int64_t k,
+                         bool unsorted, int32_t error = 0) {
+  s.flags = seen;
+  r.n_events = k;
+  if (error) return fail(r, i, error);
+  r.consumed = i;
+  r.unsorted = unsorted;
+  return r;
+}
+
 }  // namespace
 
 // EVT 2.0: 32-bit words, type = w >> 28.
@@ -92,12 +110,7 @@ DecodeResult decode_evt2(const uint8_t* d, int64_t n, DecodeState& s, const Deco
       if (!seen) continue;
       if (k >= o.capacity) break;
       const int64_t x = (w >> 11) & 0x7FF, y = w & 0x7FF;
-      if (outside(x, y, width, height)) {
-        s.time_high = th - s.epoch;
-        s.flags = seen;
-        r.n_events = k;
-        return fail(r, i, kOutOfSensor);
-      }
+      if (outside(x, y, width, height)) return stop(r, s, seen, i, k, unsorted, kOutOfSensor);
       const int64_t t = th | ((w >> 22) & 0x3F);
       o.x[k] = int16_t(x);
       o.y[k] = int16_t(y);
@@ -107,22 +120,14 @@ DecodeResult decode_evt2(const uint8_t* d, int64_t n, DecodeState& s, const Deco
       last_t = t;
       ++k;
     } else if (type == 0x8) {
-      const int64_t high = int64_t(w & 0x0FFFFFFF) << 6;
-      if (seen && high < s.time_high) s.epoch += int64_t(1) << 34;  // counter wrap
-      s.time_high = high;
-      th = high + s.epoch;
+      set_time_high(s, int64_t(w & 0x0FFFFFFF) << 6, seen);
+      th = s.time_high + s.epoch;
       seen = true;
     } else if (type != 0xA && type != 0xE && type != 0xF) {
-      s.flags = seen;
-      r.n_events = k;
-      return fail(r, i, kBadWordType);
+      return stop(r, s, seen, i, k, unsorted, kBadWordType);
     }
   }
-  s.flags = seen;
-  r.consumed = i;
-  r.n_events = k;
-  r.unsorted = unsorted;
-  return r;
+  return stop(r, s, seen, i, k, unsorted);
 }
 
 // EVT 2.1: 64-bit words, type = w >> 60.
@@ -154,11 +159,7 @@ DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const Dec
         const int b = __builtin_ctz(mask);
         mask &= mask - 1;
         const int64_t x = x0 + b;
-        if (outside(x, y, width, height)) {
-          s.flags = seen;
-          r.n_events = k;
-          return fail(r, i, kOutOfSensor);
-        }
+        if (outside(x, y, width, height)) return stop(r, s, seen, i, k, unsorted, kOutOfSensor);
         o.x[k] = int16_t(x);
         o.y[k] = int16_t(y);
         o.t[k] = t;
@@ -166,21 +167,13 @@ DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const Dec
         ++k;
       }
     } else if (type == 0x8) {
-      const int64_t high = int64_t((w >> 32) & 0x0FFFFFFF) << 6;
-      if (seen && high < s.time_high) s.epoch += int64_t(1) << 34;
-      s.time_high = high;
+      set_time_high(s, int64_t((w >> 32) & 0x0FFFFFFF) << 6, seen);
       seen = true;
     } else if (type != 0xA && type != 0xE && type != 0xF) {
-      s.flags = seen;
-      r.n_events = k;
-      return fail(r, i, kBadWordType);
+      return stop(r, s, seen, i, k, unsorted, kBadWordType);
     }
   }
-  s.flags = seen;
-  r.consumed = i;
-  r.n_events = k;
-  r.unsorted = unsorted;
-  return r;
+  return stop(r, s, seen, i, k, unsorted);
 }
 
 // EVT 3.0: 16-bit words, type = w >> 12.
