@@ -21,11 +21,12 @@ inline bool inside(int64_t x, int64_t y, int64_t w, int64_t h) {
          static_cast<uint64_t>(y) < static_cast<uint64_t>(h);
 }
 
-// Events [lo, hi) of the stream [begin, end) into plane (bins x H x W).
-template <typename Coord>
-int64_t voxel_range(const TemporalArgs<Coord>& a, int64_t begin, int64_t end, int64_t lo,
-                    int64_t hi, float* plane) {
-  const int64_t hw = a.height * a.width;
+// Calls deposit(i, pixel, tau) for the in-sensor events [lo, hi) of the stream [begin, end)
+// (pixel = y * W + x, tau = the event's time normalised to the stream's span); returns how
+// many events were outside the sensor.
+template <typename Coord, typename Deposit>
+int64_t for_inside_events(const TemporalArgs<Coord>& a, int64_t begin, int64_t end, int64_t lo,
+                          int64_t hi, Deposit&& deposit) {
   const int64_t t0 = a.t[begin], t1 = a.t[end - 1];
   int64_t dropped = 0;
   for (int64_t i = lo; i < hi; ++i) {
@@ -34,32 +35,33 @@ int64_t voxel_range(const TemporalArgs<Coord>& a, int64_t begin, int64_t end, in
       ++dropped;
       continue;
     }
-    const VoxelSplit s = voxel_split(normalised_time(a.t[i], t0, t1), a.bins);
-    const float pol = a.p[i] == 1 ? 1.f : -1.f;
-    float* px = plane + s.b0 * hw + y * a.width + x;
-    px[0] += pol * s.w0;
-    if (s.b0 + 1 < a.bins) px[hw] += pol * s.w1;
+    deposit(i, y * a.width + x, normalised_time(a.t[i], t0, t1));
   }
   return dropped;
+}
+
+// Events [lo, hi) of the stream [begin, end) into plane (bins x H x W).
+template <typename Coord>
+int64_t voxel_range(const TemporalArgs<Coord>& a, int64_t begin, int64_t end, int64_t lo,
+                    int64_t hi, float* plane) {
+  const int64_t hw = a.height * a.width;
+  return for_inside_events(a, begin, end, lo, hi, [&](int64_t i, int64_t pixel, double tau) {
+    const VoxelSplit s = voxel_split(tau, a.bins);
+    const float pol = a.p[i] == 1 ? 1.f : -1.f;
+    float* px = plane + s.b0 * hw + pixel;
+    px[0] += pol * s.w0;
+    if (s.b0 + 1 < a.bins) px[hw] += pol * s.w1;
+  });
 }
 
 template <typename Coord>
 int64_t surface_range(const TemporalArgs<Coord>& a, int64_t begin, int64_t end, int64_t lo,
                       int64_t hi, float* plane) {
   const int64_t hw = a.height * a.width;
-  const int64_t t0 = a.t[begin], t1 = a.t[end - 1];
-  int64_t dropped = 0;
-  for (int64_t i = lo; i < hi; ++i) {
-    const int64_t x = a.x[i], y = a.y[i];
-    if (!inside(x, y, a.width, a.height)) {
-      ++dropped;
-      continue;
-    }
-    const float tau = static_cast<float>(normalised_time(a.t[i], t0, t1));
-    float& v = plane[static_cast<int64_t>(a.p[i] != 1) * hw + y * a.width + x];
-    v = std::max(v, tau);  // amax: order-free, so unsorted input still gives the max
-  }
-  return dropped;
+  return for_inside_events(a, begin, end, lo, hi, [&](int64_t i, int64_t pixel, double tau) {
+    float& v = plane[static_cast<int64_t>(a.p[i] != 1) * hw + pixel];
+    v = std::max(v, static_cast<float>(tau));  // amax: order-free, unsorted input is fine
+  });
 }
 
 // Shared driver over the threading plan of stream_planes.h; merge_max picks the reduction
