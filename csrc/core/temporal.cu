@@ -9,18 +9,30 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// Event i's stream b, pixel y * W + x and time normalised to its stream's span; false
+// (and counted in dropped[b]) when it lies off the sensor.
+template <typename Coord>
+__device__ bool locate(const TemporalArgs<Coord>& a, int64_t i, int64_t& b, int64_t& pixel,
+                       double& tau) {
+  b = stream_of(a.offsets, a.batch, i);
+  const int64_t x = a.x[i], y = a.y[i];
+  if (!on_sensor_or_drop(x, y, a.width, a.height, a.dropped + b)) return false;
+  pixel = y * a.width + x;
+  tau = normalised_time(a.t[i], a.t[a.offsets[b]], a.t[a.offsets[b + 1] - 1]);
+  return true;
+}
+
 template <typename Coord>
 __global__ void voxel_grid_kernel(TemporalArgs<Coord> a) {
   const int64_t hw = a.height * a.width;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < a.n_events;
        i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t b = stream_of(a.offsets, a.batch, i);
-    const int64_t x = a.x[i], y = a.y[i];
-    if (!on_sensor_or_drop(x, y, a.width, a.height, a.dropped + b)) continue;
-    const double tau = normalised_time(a.t[i], a.t[a.offsets[b]], a.t[a.offsets[b + 1] - 1]);
+    int64_t b, pixel;
+    double tau;
+    if (!locate(a, i, b, pixel, tau)) continue;
     const VoxelSplit s = voxel_split(tau, a.bins);
     const float pol = a.p[i] == 1 ? 1.f : -1.f;
-    float* px = a.out + (b * a.bins + s.b0) * hw + y * a.width + x;
+    float* px = a.out + (b * a.bins + s.b0) * hw + pixel;
     atomicAdd(px, pol * s.w0);
     if (s.b0 + 1 < a.bins) atomicAdd(px + hw, pol * s.w1);
   }
@@ -33,13 +45,11 @@ __global__ void time_surface_kernel(TemporalArgs<Coord> a) {
   const int64_t hw = a.height * a.width;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < a.n_events;
        i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t b = stream_of(a.offsets, a.batch, i);
-    const int64_t x = a.x[i], y = a.y[i];
-    if (!on_sensor_or_drop(x, y, a.width, a.height, a.dropped + b)) continue;
-    const float tau = static_cast<float>(
-        normalised_time(a.t[i], a.t[a.offsets[b]], a.t[a.offsets[b + 1] - 1]));
-    float* px = a.out + (b * 2 + (a.p[i] == 1 ? 0 : 1)) * hw + y * a.width + x;
-    atomicMax(reinterpret_cast<int*>(px), __float_as_int(tau));
+    int64_t b, pixel;
+    double tau;
+    if (!locate(a, i, b, pixel, tau)) continue;
+    float* px = a.out + (b * 2 + (a.p[i] == 1 ? 0 : 1)) * hw + pixel;
+    atomicMax(reinterpret_cast<int*>(px), __float_as_int(static_cast<float>(tau)));
   }
 }
 
