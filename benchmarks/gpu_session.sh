@@ -66,6 +66,7 @@ stage_bench() {
   step bench_latency "$PY" benchmarks/bench_latency.py --json "$OUT/bench_latency.json" \
     --plot "$OUT/latency.png" --models ViT-B/16 --batches 1,8
   step bench_training "$PY" benchmarks/bench_training.py --json "$OUT/bench_training.json"
+  step bench_zeroshot "$PY" benchmarks/bench_zeroshot.py --device cuda --json "$OUT/bench_zeroshot.json"
 }
 
 case "${1:-all}" in
