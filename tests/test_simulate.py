@@ -431,10 +431,11 @@ def test_adaptive_schedule_bounds_motion_between_frames(motion):
 @pytest.mark.parametrize("chunk", [2, 3, 5, 64])
 @pytest.mark.parametrize("dt_max", [3, 400])
 def test_events_from_intensity_matches_chunked_reference(chunk, dt_max):
-    """The CPU op that takes the log chunk by chunk and gathers once equals the composed
-    reference (log_intensity per chunk, simulate_reference, merge_chunks), ties at chunk
-    joints (dt_max = 3 µs) and the state left behind included."""
-    from ezsr.simulate.frames import log_intensity, merge_chunks
+    """The CPU op that takes the log chunk by chunk and gathers once equals the reference
+    (log_intensity per chunk, simulate_reference, then one stable sort of all events by
+    (stream, t, pixel)), ties at chunk joints (dt_max = 3 µs) and the state left behind
+    included; so does merge_chunks, which sorts only the tie runs at the joints."""
+    from ezsr.simulate.frames import log_intensity, merge_chunks, sort_events
     g = torch.Generator().manual_seed(chunk * 1000 + dt_max)
     B, T, H, W = 2, 9, 7, 10
     frames = torch.rand(B, T, H * W, generator=g) * 0.9 + 0.05
@@ -453,10 +454,16 @@ def test_events_from_intensity_matches_chunked_reference(chunk, dt_max):
                                           ts[:, s:e].contiguous(), tp, tn, wref, wlast, W, 2))
         if e == T:
             break
-    want = merge_chunks(parts, B, W)
+    x, y, t, p = (torch.cat([prt[i] for prt in parts]) for i in range(4))
+    b = torch.cat([torch.repeat_interleave(torch.arange(B), prt[4][1:] - prt[4][:-1])
+                   for prt in parts])
+    order = sort_events(b, y.long() * W + x.long(), t, p)
+    off = torch.zeros(B + 1, dtype=torch.int64)
+    off[1:] = torch.cumsum(torch.bincount(b, minlength=B), 0)
+    want = (x[order], y[order], t[order], p[order], off)
     assert len(want[2]) > 200
-    for a, b in zip(want, got):
-        assert a.dtype == b.dtype and torch.equal(a, b)
+    for a, c, m in zip(want, got, merge_chunks(parts, B, W)):
+        assert a.dtype == c.dtype and torch.equal(a, c) and torch.equal(a, m)
     assert torch.equal(ref, wref) and torch.equal(last, wlast)
 
 
@@ -475,3 +482,18 @@ def test_events_from_intensity_bad_arguments():
     with pytest.raises(RuntimeError, match="'width'"):
         torch.ops.ezsr.simulate_events_from_intensity(frames, ts, thr, thr, ref, last, 4, 0,
                                                       1e-3, 4)
+
+
+def test_order_tie_runs_equals_a_full_sort():
+    """Events ordered by (stream, t) with runs of equal (stream, t) shuffled: sorting only
+    those runs (stably by pixel) gives the full stable sort by (stream, t, pixel)."""
+    from ezsr.simulate.frames import order_tie_runs, sort_events
+    g = torch.Generator().manual_seed(0)
+    b = torch.sort(torch.randint(0, 3, (3000,), generator=g)).values
+    t = torch.randint(0, 40, (3000,), generator=g)
+    t = t[torch.argsort(b * 100 + t, stable=True)]  # sorted by (b, t), pixels in any order
+    pix = torch.randint(0, 50, (3000,), generator=g)
+    want = sort_events(b, pix, t, None)
+    perm = order_tie_runs(b, pix, t)
+    assert perm is not None and torch.equal(perm, want)
+    assert order_tie_runs(b[want], pix[want], t[want]) is None

@@ -162,49 +162,62 @@ def sort_events(b, pix, t, on):
     return order[torch.argsort(b[order], stable=True)]
 
 
+def order_tie_runs(b, pix, t):
+    """Permutation that sorts events already ordered by (stream b, t) by pixel inside every
+    run of equal (b, t) that is out of pixel order (stably, so equal pixels keep their
+    order), or None when none is. Cheap when such runs are short, as at chunk joints."""
+    n = t.numel()
+    if n < 2:
+        return None
+    same = (b[1:] == b[:-1]) & (t[1:] == t[:-1])
+    bad = same & (pix[1:] < pix[:-1])
+    if not bool(bad.any()):
+        return None
+    run = torch.cumsum(torch.cat([same.new_ones(1), ~same]).long(), 0)  # run id per event
+    sel = torch.isin(run, torch.unique(run[1:][bad])).nonzero().squeeze(1)
+    order = torch.argsort(pix[sel], stable=True)
+    order = order[torch.argsort(run[sel][order], stable=True)]
+    perm = torch.arange(n, device=t.device)
+    perm[sel] = sel[order]  # each bad run reordered within its own positions
+    return perm
+
+
 def merge_chunks(parts, batch: int, width: int):
     """Join the (x, y, t, p, offsets) outputs of consecutive frame chunks of B streams into
     one (x, y, t, p, offsets), stream-major and, within a stream, in chunk order. Each part is
-    sorted by (stream, t, pixel); only a tie in t at a chunk joint can break that order,
-    and then the whole result is re-sorted."""
+    sorted by (stream, t, pixel) and the chunks of a stream follow each other in time, so the
+    result is ordered by (stream, t); only runs of one t at a chunk joint (the end time of
+    one chunk is the start of the next) can be out of pixel order, and only those are
+    sorted (order_tie_runs)."""
     if len(parts) == 1:
         return parts[0]
-    if batch == 1:  # one stream: concatenate; only a tie at a joint needs a re-sort
+    if batch == 1:  # one stream: concatenate
         x, y, t, p = (torch.cat([prt[i] for prt in parts]) for i in range(4))
         n = t.numel()
-        ends = torch.cumsum(torch.tensor([len(prt[2]) for prt in parts]), 0)[:-1]
-        ends = ends[(ends > 0) & (ends < n)]
-        if ends.numel() and bool((t[ends] == t[ends - 1]).any()):
-            pix = y.long() * width + x.long()
-            order = sort_events(torch.zeros_like(pix), pix, t, p)
-            x, y, t, p = x[order], y[order], t[order], p[order]
-        return x, y, t, p, torch.tensor([0, n], dtype=torch.int64, device=t.device)
-    dev = parts[0][0].device
-    lengths = torch.stack([o[1:] - o[:-1] for *_, o in parts], 1)  # [B, C]
-    out_off = torch.zeros(batch + 1, dtype=torch.int64, device=dev)
-    out_off[1:] = torch.cumsum(lengths.sum(1), 0)
-    cols = [torch.cat([prt[i] for prt in parts]) for i in range(4)]
-    # source index of every output row: rows of (stream b, chunk c) in b-major, c-minor order
-    chunk_start = torch.cumsum(torch.tensor([0] + [len(prt[2]) for prt in parts[:-1]],
-                                            device=dev), 0)  # [C]
-    src_start = (chunk_start[None, :] + torch.stack([o[:-1] for *_, o in parts], 1)).reshape(-1)
-    lens = lengths.reshape(-1)
-    n = int(lens.sum())
-    seg = torch.repeat_interleave(torch.arange(lens.numel(), device=dev), lens, output_size=n)
-    dst_start = torch.cumsum(lens, 0) - lens
-    idx = src_start[seg] + torch.arange(n, device=dev) - dst_start[seg]
-    x, y, t, p = (c[idx] for c in cols)
-    # ties at joints: last t of (b, c) equal to first t of (b, c+1)
-    b_of = torch.repeat_interleave(torch.arange(batch, device=dev), out_off[1:] - out_off[:-1],
-                                   output_size=n)
-    pix = y.long() * width + x.long()
-    if n > 1:
-        same_b = b_of[1:] == b_of[:-1]
-        bad = same_b & ((t[1:] < t[:-1]) | ((t[1:] == t[:-1]) & (pix[1:] < pix[:-1])))
-        if bool(bad.any()):
-            order = sort_events(b_of, pix, t, p)
-            x, y, t, p = x[order], y[order], t[order], p[order]
-    return x, y, t, p, out_off
+        off = torch.tensor([0, n], dtype=torch.int64, device=t.device)
+        b_of = torch.zeros(1, dtype=torch.int64, device=t.device).expand(n)
+    else:
+        dev = parts[0][0].device
+        lengths = torch.stack([o[1:] - o[:-1] for *_, o in parts], 1)  # [B, C]
+        off = torch.zeros(batch + 1, dtype=torch.int64, device=dev)
+        off[1:] = torch.cumsum(lengths.sum(1), 0)
+        cols = [torch.cat([prt[i] for prt in parts]) for i in range(4)]
+        # source index of every output row: rows of (stream b, chunk c) in b-major, c-minor order
+        chunk_start = torch.cumsum(torch.tensor([0] + [len(prt[2]) for prt in parts[:-1]],
+                                                device=dev), 0)  # [C]
+        src_start = (chunk_start[None, :] + torch.stack([o[:-1] for *_, o in parts], 1)).reshape(-1)
+        lens = lengths.reshape(-1)
+        n = int(lens.sum())
+        seg = torch.repeat_interleave(torch.arange(lens.numel(), device=dev), lens, output_size=n)
+        dst_start = torch.cumsum(lens, 0) - lens
+        idx = src_start[seg] + torch.arange(n, device=dev) - dst_start[seg]
+        x, y, t, p = (c[idx] for c in cols)
+        b_of = torch.repeat_interleave(torch.arange(batch, device=dev), off[1:] - off[:-1],
+                                       output_size=n)
+    perm = order_tie_runs(b_of, y.long() * width + x.long(), t)
+    if perm is not None:
+        x, y, t, p = x[perm], y[perm], t[perm], p[perm]
+    return x, y, t, p, off
 
 
 def add_noise(ev: Events, t0: int, t1: int, leak_rate_hz: float, shot_noise_rate_hz: float,
