@@ -5,12 +5,9 @@
 
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "checks.h"
 #include "ezsr/ezsr_frame.h"
+#include "large_alloc.h"
 
 TORCH_LIBRARY_FRAGMENT(ezsr, m) {
   // frame [B, len(mean), rows, cols] float32 ((gray - mean[c]) / std[c]), dropped [B] int64.
@@ -22,20 +19,6 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
 
 namespace ezsr_torch {
 namespace {
-
-// The output ([B, 3, 224, 224] float32: 154 MB for B = 256) is written once into fresh
-// pages, so first-touch page faults are a large part of the op's time; advising it onto
-// transparent huge pages (Linux, a hint only) cuts their number 512x.
-void advise_huge(const at::Tensor& t) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  const uintptr_t huge = uintptr_t(2) << 20;
-  const uintptr_t a = reinterpret_cast<uintptr_t>(t.data_ptr()), b = a + uintptr_t(t.nbytes());
-  const uintptr_t lo = (a + huge - 1) & ~(huge - 1), hi = b & ~(huge - 1);
-  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
-#else
-  (void)t;
-#endif
-}
 
 void check_index(const at::Tensor& idx, const char* name, int64_t limit) {
   check_1d(idx, name);
@@ -80,9 +63,9 @@ std::tuple<at::Tensor, at::Tensor> ezsr_frame_cpu(const at::Tensor& x, const at:
               "ezsr.ezsr_frame: 'mean' and 'std' must have the same length >= 1, got ",
               mean.size(), " and ", std.size());
   const std::vector<float> m(mean.begin(), mean.end()), s(std.begin(), std.end());
-  auto out = at::empty({batch, static_cast<int64_t>(m.size()), rows.numel(), cols.numel()},
-                       x.options().dtype(at::kFloat));
-  advise_huge(out);
+  // written once into fresh pages ([256, 3, 224, 224]: 154 MB): on huge pages (large_alloc.h)
+  auto out = empty_large({batch, static_cast<int64_t>(m.size()), rows.numel(), cols.numel()},
+                         x.options().dtype(at::kFloat));
   auto dropped = at::zeros({batch}, x.options().dtype(at::kLong));
   if (x.scalar_type() == at::kShort)
     call<int16_t>(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols, m, s, out, dropped);
