@@ -3,9 +3,10 @@
 // Pixels are processed in blocks of kBlock; inside a block the frame loop is outside the
 // pixel loop, so every frame is read contiguously and the block's state stays in cache.
 // Events: one emitting pass appends each block's events, in (frame interval, pixel) order,
-// to its thread's buffer; a gather then orders every frame interval's slice by (t, pixel)
-// with a counting sort straight into the output columns (see ezsr/simulate.h), in parallel
-// over slices. No count pass, no global sort.
+// to its thread's buffer (SimulateEmitter; a sequence may arrive in chunks of frames); a
+// gather then orders every frame interval's slice by (t, pixel) with a counting sort in a
+// cache-resident buffer and unpacks it into the output columns (see ezsr/simulate.h), in
+// parallel over slices. No count pass, no global sort.
 #include "ezsr/simulate.h"
 
 #include <algorithm>
