@@ -28,7 +28,9 @@ _reference_only = False
 @contextlib.contextmanager
 def reference_only():
     """Within this block every ezsr op runs its pure-torch reference (no compiled kernel,
-    no log line): for comparisons and benchmarks against a plain torch pipeline."""
+    no log line): for comparisons and benchmarks against a plain torch pipeline. The switch
+    is process-wide (other threads see it too); DataLoader worker processes each have
+    their own."""
     global _reference_only
     saved, _reference_only = _reference_only, True
     try:
