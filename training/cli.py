@@ -53,6 +53,8 @@ def run(args) -> int:
     except TrainingDiverged as exc:
         print(f"training stopped: {exc}", file=sys.stderr)
         return 3
+    finally:
+        trainer.close()
     if trainer.is_main:
         print(summary(m, trainer))
     return 0

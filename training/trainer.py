@@ -248,9 +248,18 @@ class Trainer:
             torch.cuda.set_device(self.device)
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        if self.world > 1 and not dist.is_initialized():
+        self._owns_process_group = self.world > 1 and not dist.is_initialized()
+        if self._owns_process_group:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.is_main = self.rank == 0
+
+    def close(self) -> None:
+        """Destroy the process group this trainer created (DDP runs). Without it, the
+        communication threads can outlive the interpreter's shutdown and abort the process
+        after a finished run."""
+        if getattr(self, "_owns_process_group", False) and dist.is_initialized():
+            dist.destroy_process_group()
+            self._owns_process_group = False
 
     def _barrier(self) -> None:
         if self.world > 1:
