@@ -73,8 +73,9 @@ void for_blocks(const SimulateArgs& a, Body&& body) {
 // The emitting pass's event buffer of the calling thread. It keeps its capacity between
 // calls, so repeated calls (the trainer, chunked frames_to_events) neither re-grow it nor
 // fault in fresh pages (with per-call buffers that was a third of the emitting pass). A
-// buffer above kArenaKeep events is released at the start of the next call.
-constexpr size_t kArenaKeep = size_t(1) << 25;  // 32 Mi events = 512 MiB
+// buffer above kArenaKeep events is released at the start of the next call, so what stays
+// allocated between calls is at most 128 MiB a thread.
+constexpr size_t kArenaKeep = size_t(1) << 23;  // 8 Mi events = 128 MiB
 
 std::vector<SimEvent>& thread_arena() {
   thread_local std::vector<SimEvent> arena;
