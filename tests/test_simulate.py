@@ -443,10 +443,10 @@ def test_events_from_intensity_matches_chunked_reference(chunk, dt_max):
     ts = torch.cumsum(torch.randint(1, dt_max, (B, T), generator=g), 1)
     tp = (0.1 + 0.03 * torch.randn(B, H * W, generator=g)).clamp(min=0.01)
     tn = (0.12 + 0.03 * torch.randn(B, H * W, generator=g)).clamp(min=0.01)
-    ref, last = K.new_state(log_intensity(frames[:, 0]))
+    ref, last = torch.empty(B, H * W), torch.empty(B, H * W, dtype=torch.int64)
     got = torch.ops.ezsr.simulate_events_from_intensity(frames, ts, tp, tn, ref, last, W, 2,
-                                                         1e-3, chunk)
-    wref, wlast = K.new_state(log_intensity(frames[:, 0]))
+                                                         1e-3, chunk, True)  # init_state
+    wref, wlast = K.new_state(log_intensity(frames[:, :min(T, chunk)])[:, 0])
     parts = []
     for s in range(0, T - 1, chunk - 1):
         e = min(T, s + chunk)
@@ -482,6 +482,11 @@ def test_events_from_intensity_bad_arguments():
     with pytest.raises(RuntimeError, match="'width'"):
         torch.ops.ezsr.simulate_events_from_intensity(frames, ts, thr, thr, ref, last, 4, 0,
                                                       1e-3, 4)
+    bad_ts = torch.tensor([[0, 5, 5, 9]])  # not strictly increasing: rejected, not gathered
+    for op, args in ((torch.ops.ezsr.simulate_events_from_intensity, (3, 0, 1e-3, 4)),
+                     (torch.ops.ezsr.simulate_events, (3, 0))):
+        with pytest.raises(RuntimeError, match="'ts' must increase strictly"):
+            op(frames if len(args) == 4 else frames.log(), bad_ts, thr, thr, ref, last, *args)
 
 
 def test_order_tie_runs_equals_a_full_sort():

@@ -11,6 +11,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #ifdef _OPENMP
@@ -21,6 +25,8 @@ namespace ezsr {
 namespace {
 
 constexpr int64_t kBlock = 1024;
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "run_block reads 8 byte flags as one little-endian word");
 
 // Run the rule over every frame interval for pixels [p0, p1) of stream b, with state
 // arrays ref/last (indexed by pixel - p0) and emit(pixel, t, on); frame_start(f) is called
@@ -50,7 +56,7 @@ void run_block(const SimulateArgs& a, int64_t b, int64_t p0, int64_t p1, float* 
     }
     for (int64_t i0 = 0; i0 < n; i0 += 8) {
       uint64_t w;
-      std::memcpy(&w, any + i0, 8);  // byte k is 0 or 1: bit 8k
+      std::memcpy(&w, any + i0, 8);  // byte k is 0 or 1: bit 8k (little-endian)
       for (; w; w &= w - 1) {
         const int64_t i = i0 + (__builtin_ctzll(w) >> 3), p = p0 + i;
         step_pixel<kTimes>(L0[p], L1[p], t0, t1, cp[p], cn[p], ref[i], last[i], a.refractory,
@@ -70,16 +76,53 @@ void for_blocks(const SimulateArgs& a, Body&& body) {
   }
 }
 
-// The emitting pass's event buffer of the calling thread. It keeps its capacity between
-// calls, so repeated calls (the trainer, chunked frames_to_events) neither re-grow it nor
-// fault in fresh pages (with per-call buffers that was a third of the emitting pass). A
-// buffer above kArenaKeep events is released at the start of the next call, so what stays
-// allocated between calls is at most 128 MiB a thread.
-constexpr size_t kArenaKeep = size_t(1) << 23;  // 8 Mi events = 128 MiB
+// Pool of event buffers. Buffers keep their capacity from one emitting pass to the next, so
+// repeated calls (the trainer, chunked frames_to_events) neither regrow them nor fault in
+// fresh pages (with per-call buffers that was a third of the emitting pass). A returned
+// buffer is kept only while the pool holds at most kPoolBytes of capacity; larger ones are
+// freed at once. Never destroyed (blocks may be released during static destruction).
+constexpr size_t kPoolBytes = size_t(512) << 20;
 
-std::vector<SimEvent>& thread_arena() {
-  thread_local std::vector<SimEvent> arena;
-  return arena;
+struct BufferPool {
+  std::mutex mutex;
+  std::vector<std::vector<SimEvent>> free;
+  size_t bytes = 0;
+};
+
+BufferPool& pool() {
+  static BufferPool* p = new BufferPool;
+  return *p;
+}
+
+SimEventBuffers acquire_buffers(int n) {
+  auto* bufs = new std::vector<std::vector<SimEvent>>(n);
+  {
+    BufferPool& p = pool();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    for (int i = 0; i < n && !p.free.empty(); ++i) {
+      p.bytes -= p.free.back().capacity() * sizeof(SimEvent);
+      (*bufs)[i] = std::move(p.free.back());
+      p.free.pop_back();
+    }
+  }
+  return SimEventBuffers(bufs, [](std::vector<std::vector<SimEvent>>* b) {
+    BufferPool& p = pool();
+    {
+      std::lock_guard<std::mutex> lock(p.mutex);
+      for (auto& v : *b) {
+        const size_t cap = v.capacity() * sizeof(SimEvent);
+        if (cap == 0 || p.bytes + cap > kPoolBytes) continue;  // freed with *b below
+        v.clear();
+        p.bytes += cap;
+        p.free.push_back(std::move(v));
+      }
+    }
+    delete b;
+  });
+}
+
+void require(bool ok, const char* what) {
+  if (!ok) throw std::invalid_argument(std::string("ezsr::SimulateEmitter: ") + what);
 }
 
 // Visit the events of output slice (b, g) in input order: interval g-1's tail (t == t_g)
@@ -106,24 +149,28 @@ void for_slice_events(const SimulateBlocks& s, const int64_t* ts, int64_t b, int
 }  // namespace
 
 SimulateEmitter::SimulateEmitter(int64_t batch, int64_t pixels, int64_t frames)
-    : batch_(batch), pixels_(pixels), frames_(frames), nb_((pixels + kBlock - 1) / kBlock) {
+    : batch_(batch), pixels_(pixels), frames_(frames), nb_((pixels + kBlock - 1) / kBlock),
+      buffers_(acquire_buffers(cpu_threads())) {
   const int64_t n = batch * nb_ * std::max<int64_t>(frames - 1, 0);
-  owner_.assign(n, nullptr);
+  owner_.assign(n, 0);
   first_.assign(n, 0);
   last_.assign(n, 0);
   tail_.assign(n, 0);
 }
 
 void SimulateEmitter::add(const SimulateArgs& a, int64_t first) {
+  require(!finished_, "add() after finish()");
+  require(a.batch == batch_ && a.pixels == pixels_, "chunk of another batch or pixel count");
+  require(first >= 0 && first + a.frames <= frames_, "chunk outside the sequence");
   const int64_t F = std::max<int64_t>(frames_ - 1, 0), nb = nb_;
-  const bool fresh = calls_++ == 0;
-#pragma omp parallel
+  const int team = static_cast<int>(buffers_->size());
+#pragma omp parallel num_threads(team)
   {
-    std::vector<SimEvent>& ev = thread_arena();
-    if (fresh) {  // the first chunk starts every thread's buffer anew
-      if (ev.capacity() > kArenaKeep) std::vector<SimEvent>().swap(ev);
-      ev.clear();
-    }
+    int tid = 0;
+#ifdef _OPENMP
+    tid = omp_get_thread_num();  // < team: a smaller team (OMP_DYNAMIC) uses fewer buffers
+#endif
+    std::vector<SimEvent>& ev = (*buffers_)[tid];
 #pragma omp for schedule(dynamic, 4)
     for (int64_t j = 0; j < batch_ * nb; ++j) {
       const int64_t b = j / nb, p0 = (j % nb) * kBlock, p1 = std::min(pixels_, p0 + kBlock);
@@ -138,7 +185,7 @@ void SimulateEmitter::add(const SimulateArgs& a, int64_t first) {
           [&](int64_t f) {
             if (f > 0) last_[k] = static_cast<int64_t>(ev.size());
             k = k0 + f;
-            owner_[k] = &ev;
+            owner_[k] = tid;
             first_[k] = static_cast<int64_t>(ev.size());
             t_end = a.ts[b * a.frames + f + 1];
           });
@@ -148,6 +195,8 @@ void SimulateEmitter::add(const SimulateArgs& a, int64_t first) {
 }
 
 SimulateBlocks SimulateEmitter::finish() {
+  require(!finished_, "finish() called twice");
+  finished_ = true;
   SimulateBlocks s;
   const int64_t B = batch_, F = std::max<int64_t>(frames_ - 1, 0), nb = nb_;
   s.nb = nb;
@@ -155,11 +204,12 @@ SimulateBlocks SimulateEmitter::finish() {
   s.begin.resize(owner_.size());
   s.end.resize(owner_.size());
   for (size_t k = 0; k < owner_.size(); ++k) {  // the buffers no longer move: pointers now
-    const SimEvent* base = owner_[k] ? owner_[k]->data() : nullptr;
+    const SimEvent* base = (*buffers_)[owner_[k]].data();
     s.begin[k] = base + first_[k];
     s.end[k] = base + last_[k];
   }
   s.tail = std::move(tail_);
+  s.buffers = std::move(buffers_);
   // slice (b, g): interval g's events minus its tail (t == t_{g+1}, moved to slice g+1)
   // plus interval g-1's tail; the last slice keeps its own tail
   s.slice_start.assign(B * F + 1, 0);

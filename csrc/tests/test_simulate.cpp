@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include "check.h"
@@ -96,9 +97,14 @@ int main() {
     for (int64_t b = 0; b < B; ++b)
       for (int64_t f = 0; f < T; ++f) ts.push_back(b * 7 + f * 2);
     Case whole = make(B, T, P, logf, ts, 0.1f);
-    Case chunked = whole;
     simulate(whole, W, 1, x, y, t, p, so);
-    ezsr::SimulateEmitter emitter(B, P, T);
+    // two emitters fed interleaved (each owns its buffers), the second one's blocks
+    // gathered after the first's are gone
+    Case chunked[2] = {make(B, T, P, logf, ts, 0.1f), make(B, T, P, logf, ts, 0.1f)};
+    ezsr::SimulateEmitter emitters[2] = {ezsr::SimulateEmitter(B, P, T),
+                                         ezsr::SimulateEmitter(B, P, T)};
+    std::vector<std::vector<float>> lfs;
+    std::vector<std::vector<int64_t>> tcs;
     for (int64_t s = 0; s + 1 < T; s += C - 1) {
       const int64_t e = std::min(T, s + C), n = e - s;
       std::vector<float> lf(B * n * P);
@@ -107,20 +113,40 @@ int main() {
         std::copy_n(&logf[(b * T + s) * P], n * P, &lf[b * n * P]);
         std::copy_n(&ts[b * T + s], n, &tc[b * n]);
       }
-      ezsr::SimulateArgs a{lf.data(), tc.data(), chunked.tp.data(), chunked.tn.data(),
-                           chunked.ref.data(), chunked.last.data(), B, n, P, 1};
-      emitter.add(a, s);
+      for (int r = 0; r < 2; ++r) {
+        ezsr::SimulateArgs a{lf.data(), tc.data(), chunked[r].tp.data(), chunked[r].tn.data(),
+                             chunked[r].ref.data(), chunked[r].last.data(), B, n, P, 1};
+        emitters[r].add(a, s);
+      }
     }
-    const ezsr::SimulateBlocks blocks = emitter.finish();
-    CHECK(blocks.stream_offsets == so && so.back() > 40);
-    const int64_t n = so.back();
-    std::vector<int16_t> x2(n), y2(n);
-    std::vector<int64_t> t2(n);
-    std::vector<uint8_t> p2(n);
-    ezsr::simulate_gather_cpu<int16_t>(chunked.args(1), blocks, W, x2.data(), y2.data(),
-                                       t2.data(), p2.data());
-    CHECK(x2 == x && y2 == y && t2 == t && p2 == p);
-    CHECK(chunked.ref == whole.ref && chunked.last == whole.last);
+    for (int r = 1; r >= 0; --r) {
+      ezsr::SimulateBlocks blocks = emitters[r].finish();
+      CHECK(blocks.stream_offsets == so && so.back() > 40);
+      const int64_t n = so.back();
+      std::vector<int16_t> x2(n), y2(n);
+      std::vector<int64_t> t2(n);
+      std::vector<uint8_t> p2(n);
+      ezsr::simulate_gather_cpu<int16_t>(chunked[r].args(1), blocks, W, x2.data(), y2.data(),
+                                         t2.data(), p2.data());
+      CHECK(x2 == x && y2 == y && t2 == t && p2 == p);
+      CHECK(chunked[r].ref == whole.ref && chunked[r].last == whole.last);
+    }
+    // misuse is an exception, not a wild write
+    bool threw = false;
+    try {
+      emitters[0].finish();
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    CHECK(threw);
+    ezsr::SimulateEmitter e3(B, P, T);
+    threw = false;
+    try {
+      e3.add(whole.args(1), 1);  // T frames starting at frame 1: past the end
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    CHECK(threw);
   }
   return TEST_EXIT("test_simulate");
 }

@@ -15,10 +15,12 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
   // The same from linear intensity frames [B, T, P] float32: log(frames + log_eps) is taken
   // chunk_frames frames at a time (torch's log, as ezsr.simulate.frames.log_intensity), so
   // a long sequence needs no full log buffer, and the events are gathered once at the end.
+  // init_state: start ref from the first frame's log (from the same buffer) and last_t at
+  // "never", instead of reading them.
   m.def(
       "simulate_events_from_intensity(Tensor frames, Tensor ts, Tensor thr_pos, "
       "Tensor thr_neg, Tensor(a!) ref, Tensor(b!) last_t, int width, int refractory_us, "
-      "float log_eps, int chunk_frames) "
+      "float log_eps, int chunk_frames, bool init_state=False) "
       "-> (Tensor x, Tensor y, Tensor t, Tensor p, Tensor offsets)");
   // Counts per pixel and polarity [B, 2, P] float32 (ON, OFF) without materialising events.
   m.def(
@@ -61,12 +63,21 @@ void check_width(int64_t width, int64_t pixels) {
               ") must divide the number of pixels ", pixels);
 }
 
+// The gather sorts each frame interval by t - t_f: frame times must increase strictly.
+void check_increasing(const at::Tensor& ts) {
+  if (ts.size(1) > 1)
+    TORCH_CHECK((ts.narrow(1, 1, ts.size(1) - 1) > ts.narrow(1, 0, ts.size(1) - 1))
+                    .all().item<bool>(),
+                "ezsr.simulate: argument 'ts' must increase strictly along each stream");
+}
+
 EventColumns simulate_events_cpu(const at::Tensor& logf, const at::Tensor& ts,
                                  const at::Tensor& thr_pos, const at::Tensor& thr_neg,
                                  at::Tensor& ref, at::Tensor& last_t, int64_t width,
                                  int64_t refractory) {
   const auto a = simulate_args(logf, ts, thr_pos, thr_neg, ref, last_t, refractory);
   check_width(width, a.pixels);
+  check_increasing(ts);
   return gather_events(a, ezsr::simulate_emit_blocks_cpu(a), width,
                        logf.options().dtype(at::kLong));
 }
@@ -76,7 +87,7 @@ EventColumns simulate_events_from_intensity_cpu(const at::Tensor& frames, const 
                                                 const at::Tensor& thr_neg, at::Tensor& ref,
                                                 at::Tensor& last_t, int64_t width,
                                                 int64_t refractory, double log_eps,
-                                                int64_t chunk_frames) {
+                                                int64_t chunk_frames, bool init_state) {
   TORCH_CHECK(frames.dim() == 3, "ezsr.simulate: argument 'frames' must be [B, T, P], got ",
               frames.sizes());
   check_dtype(frames, "frames", at::kFloat);
@@ -87,12 +98,17 @@ EventColumns simulate_events_from_intensity_cpu(const at::Tensor& frames, const 
   // the whole sequence, checked as if it were logf (same shapes); logf itself is not read
   const auto whole = simulate_args(frames, ts, thr_pos, thr_neg, ref, last_t, refractory);
   check_width(width, P);
+  check_increasing(ts);
   ezsr::SimulateEmitter emitter(B, P, T);
   at::Tensor buf = empty_large({B * std::min(T, chunk_frames) * P}, frames.options());
   for (int64_t s = 0;; s += chunk_frames - 1) {
     const int64_t e = std::min(T, s + chunk_frames);
     at::Tensor logf = buf.narrow(0, 0, B * (e - s) * P).view({B, e - s, P});
     at::add_out(logf, frames.narrow(1, s, e - s), at::scalar_tensor(log_eps, at::kDouble)).log_();
+    if (s == 0 && init_state) {
+      ref.copy_(logf.select(1, 0));
+      last_t.fill_(ezsr::kNever);
+    }
     const at::Tensor ts_chunk = ts.narrow(1, s, e - s).contiguous();
     emitter.add(simulate_args(logf, ts_chunk, thr_pos, thr_neg, ref, last_t, refractory), s);
     if (e == T) break;

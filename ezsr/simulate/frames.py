@@ -214,7 +214,11 @@ def merge_chunks(parts, batch: int, width: int):
         x, y, t, p = (c[idx] for c in cols)
         b_of = torch.repeat_interleave(torch.arange(batch, device=dev), off[1:] - off[:-1],
                                        output_size=n)
-    perm = order_tie_runs(b_of, y.long() * width + x.long(), t)
+    pix = y.long() * width + x.long()
+    if n > 1 and bool(((b_of[1:] == b_of[:-1]) & (t[1:] < t[:-1])).any()):
+        perm = sort_events(b_of, pix, t, p)  # chunks not in time order: a full sort
+    else:
+        perm = order_tie_runs(b_of, pix, t)
     if perm is not None:
         x, y, t, p = x[perm], y[perm], t[perm], p[perm]
     return x, y, t, p, off
@@ -292,10 +296,11 @@ def frames_to_events(frames, timestamps_us, contrast_pos: float = 0.2, contrast_
     if log_mode == "log" and _ext.has_kernel("simulate_events_from_intensity", dev):
         # CPU: one call; it takes the log chunk by chunk and gathers the events once
         frames = frames.to(dev, torch.float32).reshape(1, T, H * W).contiguous()
-        ref, last = new_state(log_intensity(frames[:, 0], log_eps))
+        ref = torch.empty(1, H * W, device=dev)  # set by the op from its first log chunk
+        last = torch.empty(1, H * W, dtype=torch.int64, device=dev)
         x, y, t, p, _ = torch.ops.ezsr.simulate_events_from_intensity(
             frames, ts.view(1, -1).contiguous(), tp, tn, ref, last, W, int(refractory_us),
-            float(log_eps), int(chunk_frames))
+            float(log_eps), int(chunk_frames), True)
     else:
         x, y, t, p = _frames_to_events_chunked(frames, ts, tp, tn, refractory_us, log_eps,
                                                log_mode, chunk_frames, dev)

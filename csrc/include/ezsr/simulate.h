@@ -9,6 +9,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ezsr/common.h"
@@ -131,11 +132,15 @@ struct SimEvent {
   int32_t on;
 };
 
+// Event buffers of one emitting pass, one per thread of its OpenMP team. They come from a
+// process-wide pool and return to it when the last holder lets go (see simulate.cpp).
+using SimEventBuffers = std::shared_ptr<std::vector<std::vector<SimEvent>>>;
+
 struct SimulateBlocks {
   int64_t nb = 0, intervals = 0;  // blocks per stream, frames - 1
-  // [B*nb*F]: interval f of block j is [begin[j*F+f], end[j*F+f]), in the buffer of the
-  // thread that ran it (valid until that thread's next emitting call), and tail[j*F+f] of
-  // those events have t == t_{f+1}
+  // [B*nb*F]: interval f of block j is [begin[j*F+f], end[j*F+f]) in `buffers` (kept alive
+  // here), and tail[j*F+f] of those events have t == t_{f+1}
+  SimEventBuffers buffers;
   std::vector<const SimEvent*> begin, end;
   std::vector<int64_t> tail;
   std::vector<int64_t> slice_start;     // [B*F+1]: output position of slice (b, g)
@@ -146,7 +151,9 @@ struct SimulateBlocks {
 // chunks: add(chunk, first) runs frames [first, first + chunk.frames) (chunk.logf and
 // chunk.ts hold just those; the next chunk starts at its last frame) and updates the state
 // in chunk.ref / chunk.last_t; finish() returns the blocks for simulate_gather_cpu, which
-// takes SimulateArgs of the whole sequence (its ts [B, frames]; logf is not read).
+// takes SimulateArgs of the whole sequence (its ts [B, frames]; logf is not read). The
+// emitter owns its buffers, so emitters may run concurrently or interleaved. Misuse (a
+// chunk outside the sequence, another shape, add after finish) throws std::invalid_argument.
 class SimulateEmitter {
  public:
   SimulateEmitter(int64_t batch, int64_t pixels, int64_t frames);
@@ -154,9 +161,11 @@ class SimulateEmitter {
   SimulateBlocks finish();
 
  private:
-  int64_t batch_, pixels_, frames_, nb_, calls_ = 0;
-  std::vector<std::vector<SimEvent>*> owner_;  // [B*nb*F] buffer holding interval f of block j
-  std::vector<int64_t> first_, last_, tail_;   // [B*nb*F] index range in it, tail count
+  int64_t batch_, pixels_, frames_, nb_;
+  bool finished_ = false;
+  SimEventBuffers buffers_;
+  std::vector<int32_t> owner_;                // [B*nb*F] buffer holding interval f of block j
+  std::vector<int64_t> first_, last_, tail_;  // [B*nb*F] index range in it, tail count
 };
 
 // One call: the whole sequence in a.
