@@ -109,7 +109,10 @@ SimEventBuffers acquire_buffers(int n) {
     BufferPool& p = pool();
     {
       std::lock_guard<std::mutex> lock(p.mutex);
-      for (auto& v : *b) {
+      // in reverse, so that the next acquire hands buffer i to thread i again (a thread
+      // reusing its own warm buffer; swapping them between threads measured 1.6x slower)
+      for (auto it = b->rbegin(); it != b->rend(); ++it) {
+        auto& v = *it;
         const size_t cap = v.capacity() * sizeof(SimEvent);
         if (cap == 0 || p.bytes + cap > kPoolBytes) continue;  // freed with *b below
         v.clear();
