@@ -108,8 +108,8 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
     differ (per batch vs per sample), which changes the motions, not their statistics.
     keep_decoded: every worker keeps the decoded photos (what the trainer does for sets of
     <= ImageDataset.KEEP_DECODED files), so decode drops out and simulate + represent remain."""
-    _, labels, names = builtin_images()
-    files = files or builtin_images()[0]
+    builtin, labels, names = builtin_images()
+    files = files or builtin
     base = ImageDataset(files, labels, names, Augment.from_config(cfg.data), 0, repeats=1000)
     base.KEEP_DECODED = len(files) if keep_decoded else 0
     sim = EventSynthesis.from_config(cfg.sim)

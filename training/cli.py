@@ -42,25 +42,19 @@ def run(args) -> int:
     if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
-    import torch.distributed as dist
-
     from training.trainer import Trainer, TrainingDiverged
 
     resume = args.resume
     if resume == "auto":
         resume = str(Path(cfg.run.out_dir) / "last.pt")
-    trainer = None
+    trainer = Trainer(cfg, resume=resume)  # destroys its process group itself if it fails
     try:
-        trainer = Trainer(cfg, resume=resume)
         m = trainer.fit()
     except TrainingDiverged as exc:
         print(f"training stopped: {exc}", file=sys.stderr)
         return 3
     finally:
-        if trainer is not None:
-            trainer.close()
-        elif dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()  # Trainer() failed after creating the group
+        trainer.close()
     if trainer.is_main:
         print(summary(m, trainer))
     return 0

@@ -142,6 +142,15 @@ class Trainer:
         self.cfg = cfg.validate()
         r = cfg.run
         self._init_distributed(r)
+        try:
+            self._setup(cfg, student, teacher, transform, train_set, eval_set, resume)
+        except BaseException:
+            self.close()  # a failed setup leaves no process group behind
+            raise
+
+    def _setup(self, cfg, student, teacher, transform, train_set, eval_set, resume) -> None:
+        """Everything after the process group: data, models, optimiser, resume."""
+        r = cfg.run
         self.out = Path(r.out_dir)
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
