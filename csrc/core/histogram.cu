@@ -12,23 +12,20 @@ constexpr int kThreads = 256;
 template <typename Coord>
 __global__ void histogram_kernel(HistogramArgs<Coord> a) {
   const int64_t hw = a.out_h * a.out_w;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < a.n_events;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  grid_stride(a.n_events, [&](int64_t i) {
     const int64_t b = stream_of(a.offsets, a.batch, i);
     const int64_t x = scale_coord(a.x[i], a.width, a.out_w);
     const int64_t y = scale_coord(a.y[i], a.height, a.out_h);
     if (x < 0 || y < 0) {
       atomicAdd(reinterpret_cast<unsigned long long*>(a.dropped + b), 1ull);
-      continue;
+      return;
     }
     atomicAdd(a.out + (b * 2 + (a.p[i] == 1 ? 0 : 1)) * hw + y * a.out_w + x, 1.0f);
-  }
+  });
 }
 
 __global__ void cap_kernel(float* out, int64_t n, float cap) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
-    out[i] = fminf(out[i], cap);
+  grid_stride(n, [&](int64_t i) { out[i] = fminf(out[i], cap); });
 }
 
 }  // namespace

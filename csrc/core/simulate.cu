@@ -30,18 +30,16 @@ __device__ void run_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t&
 }
 
 __global__ void count_kernel(SimulateArgs a, int64_t* counts) {
-  for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < a.batch * a.pixels;
-       q += (int64_t)gridDim.x * blockDim.x) {
+  grid_stride(a.batch * a.pixels, [&](int64_t q) {
     float ref = a.ref[q];  // private copies: counting leaves the state untouched
     int64_t last = a.last_t[q], n = 0;
     run_pixel<false>(a, q, ref, last, [&](int64_t, bool) { ++n; });
     counts[q] = n;
-  }
+  });
 }
 
 __global__ void emit_kernel(SimulateArgs a, const int64_t* offsets, int64_t* t, int32_t* code) {
-  for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < a.batch * a.pixels;
-       q += (int64_t)gridDim.x * blockDim.x) {
+  grid_stride(a.batch * a.pixels, [&](int64_t q) {
     const int32_t p2 = static_cast<int32_t>((q % a.pixels) * 2);
     int64_t i = offsets[q];
     run_pixel(a, q, a.ref[q], a.last_t[q], [&](int64_t tt, bool on) {
@@ -49,25 +47,23 @@ __global__ void emit_kernel(SimulateArgs a, const int64_t* offsets, int64_t* t, 
       code[i] = p2 + (on ? 1 : 0);
       ++i;
     });
-  }
+  });
 }
 
 __global__ void histogram_kernel(SimulateArgs a, float* out) {
-  for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < a.batch * a.pixels;
-       q += (int64_t)gridDim.x * blockDim.x) {
+  grid_stride(a.batch * a.pixels, [&](int64_t q) {
     float n_on = 0.f, n_off = 0.f;
     run_pixel<false>(a, q, a.ref[q], a.last_t[q], [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
     const int64_t b = q / a.pixels, p = q % a.pixels;
     out[(b * 2) * a.pixels + p] += n_on;  // one thread per pixel: no atomics needed
     out[(b * 2 + 1) * a.pixels + p] += n_off;
-  }
+  });
 }
 
 // One thread per output pixel; the row taps are shared by a row, the column taps by a frame.
 __global__ void render_kernel(RenderArgs r) {
   const int64_t n = r.batch * r.frames * r.height * r.width;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  grid_stride(n, [&](int64_t i) {
     const int64_t row = i / r.width, u = i % r.width, bt = row / r.height, b = bt / r.frames;
     const float* ia = r.img + (b * r.h + r.y0[row]) * r.w;
     const float* ic = r.img + (b * r.h + r.y1[row]) * r.w;
@@ -75,7 +71,7 @@ __global__ void render_kernel(RenderArgs r) {
     const float a = lerp_exact(ia[c0], ic[c0], r.wy[row]);
     const float c = lerp_exact(ia[c1], ic[c1], r.wy[row]);
     r.out[i] = lerp_exact(a, c, r.wx[bt * r.width + u]);
-  }
+  });
 }
 
 }  // namespace

@@ -25,17 +25,16 @@ __device__ bool locate(const TemporalArgs<Coord>& a, int64_t i, int64_t& b, int6
 template <typename Coord>
 __global__ void voxel_grid_kernel(TemporalArgs<Coord> a) {
   const int64_t hw = a.height * a.width;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < a.n_events;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  grid_stride(a.n_events, [&](int64_t i) {
     int64_t b, pixel;
     double tau;
-    if (!locate(a, i, b, pixel, tau)) continue;
+    if (!locate(a, i, b, pixel, tau)) return;
     const VoxelSplit s = voxel_split(tau, a.bins);
     const float pol = a.p[i] == 1 ? 1.f : -1.f;
     float* px = a.out + (b * a.bins + s.b0) * hw + pixel;
     atomicAdd(px, pol * s.w0);
     if (s.b0 + 1 < a.bins) atomicAdd(px + hw, pol * s.w1);
-  }
+  });
 }
 
 // The trick: for non-negative floats the IEEE bit patterns order like the values, so a
@@ -43,14 +42,13 @@ __global__ void voxel_grid_kernel(TemporalArgs<Coord> a) {
 template <typename Coord>
 __global__ void time_surface_kernel(TemporalArgs<Coord> a) {
   const int64_t hw = a.height * a.width;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < a.n_events;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  grid_stride(a.n_events, [&](int64_t i) {
     int64_t b, pixel;
     double tau;
-    if (!locate(a, i, b, pixel, tau)) continue;
+    if (!locate(a, i, b, pixel, tau)) return;
     float* px = a.out + (b * 2 + (a.p[i] == 1 ? 0 : 1)) * hw + pixel;
     atomicMax(reinterpret_cast<int*>(px), __float_as_int(static_cast<float>(tau)));
-  }
+  });
 }
 
 }  // namespace

@@ -33,6 +33,15 @@ __device__ inline bool on_sensor_or_drop(int64_t x, int64_t y, int64_t width, in
   return false;
 }
 
+// Calls body(i) for every i in [0, n) across the whole launch (grid-stride loop), so any
+// grid size covers any n.
+template <typename Body>
+__device__ inline void grid_stride(int64_t n, Body&& body) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    body(i);
+}
+
 inline unsigned blocks_for(int64_t n, int threads) {
   const int64_t b = (n + threads - 1) / threads;
   return static_cast<unsigned>(b < 65535 * 64 ? (b > 0 ? b : 1) : 65535 * 64);
