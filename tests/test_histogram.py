@@ -3,21 +3,9 @@
 import pytest
 import torch
 
-from ezsr import EventBatch, Events
+from ezsr import Events
 from ezsr.ops import histogram_reference, polarity_histogram
-from conftest import needs_kernels
-
-
-def random_batch(lengths, width=64, height=48, dtype=torch.int16, oob=0, seed=0, device="cpu"):
-    g = torch.Generator().manual_seed(seed)
-    n = sum(lengths)
-    x = torch.randint(-oob, width + oob, (n,), generator=g).to(dtype)
-    y = torch.randint(-oob, height + oob, (n,), generator=g).to(dtype)
-    p = torch.randint(0, 2, (n,), generator=g, dtype=torch.uint8)
-    offsets = torch.cumsum(torch.tensor([0] + list(lengths)), 0)
-    t = torch.arange(n, dtype=torch.int64)
-    return EventBatch(x, y, t, p, offsets, width, height).to(device)
-
+from conftest import needs_kernels, random_batch
 
 CASES = {
     "random": dict(lengths=[1000, 0, 3000, 17]),

@@ -5,26 +5,7 @@ import torch
 
 from ezsr import EventBatch, Events
 from ezsr.ops import time_surface, time_surface_reference, voxel_grid, voxel_grid_reference
-from conftest import needs_kernels
-
-
-def random_batch(lengths, width=64, height=48, dtype=torch.int16, oob=0, seed=0, device="cpu",
-                 one_pixel=False, same_time=False):
-    g = torch.Generator().manual_seed(seed)
-    n = sum(lengths)
-    x = torch.randint(-oob, width + oob, (n,), generator=g).to(dtype)
-    y = torch.randint(-oob, height + oob, (n,), generator=g).to(dtype)
-    if one_pixel:
-        x.fill_(width - 1), y.fill_(0)
-    p = torch.randint(0, 2, (n,), generator=g, dtype=torch.uint8)
-    offsets = torch.cumsum(torch.tensor([0] + list(lengths)), 0)
-    # sorted timestamps inside each stream, with repeats
-    t = torch.randint(0, 5000, (n,), generator=g)
-    t = torch.cat([t[offsets[i]:offsets[i + 1]].sort().values for i in range(len(lengths))])
-    if same_time:
-        t.fill_(7)
-    return EventBatch(x, y, t, p, offsets, width, height).to(device)
-
+from conftest import needs_kernels, random_batch
 
 CASES = {
     "random": dict(lengths=[1000, 0, 3000, 17]),
