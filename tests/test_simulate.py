@@ -74,6 +74,67 @@ def test_kernel_edge_cases(device):
     assert abs(len(want[2]) - 600) <= 2
 
 
+def _late_state(case):
+    """(ref, last_t) with last_t at the third frame: state passed in that is later than the
+    first frames (a resumed or rewound stream), so refractory 0 still drops crossings."""
+    logf, ts = case[0], case[1]
+    ref, _ = K.new_state(logf[:, 0])
+    return ref, ts[:, 2:3].expand_as(ref).contiguous()
+
+
+@needs_kernels
+@pytest.mark.parametrize("refr", [0, 37])
+@pytest.mark.parametrize("late", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cuda_algorithm_on_cpu_matches_reference(refr, late, seed):
+    """_simulate_events_pixel_major runs the CUDA op's algorithm on the CPU: the kernels'
+    pixel-major count and emit passes, then the host logic of the CUDA op (prefix sum, the
+    stable sort on a packed (stream, t) key). It must equal the reference, state included;
+    so must the fused histogram when last_t starts later than the first frames."""
+    case = _random_case(seed=seed)
+    logf, ts, tp, tn, W = case
+    state = _late_state(case) if late else K.new_state(logf[:, 0])
+    outs = {}
+    for name, fn in (("reference", K.simulate_reference),
+                     ("pixel_major", torch.ops.ezsr._simulate_events_pixel_major),
+                     ("cpu", torch.ops.ezsr.simulate_events)):
+        ref, last = (s.clone() for s in state)
+        outs[name] = fn(logf, ts, tp, tn, ref, last, W, refr), ref, last
+    (want, wref, wlast) = outs["reference"]
+    assert len(want[2]) > 100
+    for name in ("pixel_major", "cpu"):
+        got, gref, glast = outs[name]
+        for a, b in zip(want, got):
+            assert a.dtype == b.dtype and torch.equal(a, b), name
+        assert torch.equal(wref, gref) and torch.equal(wlast, glast), name
+    hists = []
+    for fn in (K.simulate_histogram_reference, torch.ops.ezsr.simulate_histogram):
+        ref, last = (s.clone() for s in state)
+        hists.append((fn(logf, ts, tp, tn, ref, last, refr), ref, last))
+    assert torch.equal(hists[0][0], hists[1][0]) and int(hists[0][0].sum()) == len(want[2])
+    assert torch.equal(hists[0][2], hists[1][2])
+
+
+@needs_kernels
+@pytest.mark.parametrize("op", ["simulate_events", "_simulate_events_pixel_major"])
+def test_kernel_empty_batch_and_pixels(op, device):
+    if op.startswith("_") and device != "cpu":
+        pytest.skip("the CPU twin of the CUDA algorithm")
+    fn = getattr(torch.ops.ezsr, op)
+    for B, P in ((0, 6), (2, 0)):
+        logf = torch.zeros(B, 3, P, device=device)
+        ts = torch.arange(3, device=device).repeat(B, 1)
+        thr = torch.full((B, P), 0.2, device=device)
+        ref, last = K.new_state(logf[:, 0])
+        x, y, t, p, off = fn(logf, ts, thr, thr, ref, last, 3 if P else 1, 0)
+        assert t.numel() == 0 and off.tolist() == [0] * (B + 1), (B, P)
+    with pytest.raises(RuntimeError, match="increase strictly"):
+        logf = torch.zeros(1, 3, 4, device=device)
+        ts = torch.tensor([[0, 5, 5]], device=device)
+        thr = torch.full((1, 4), 0.2, device=device)
+        fn(logf, ts, thr, thr, *K.new_state(logf[:, 0]), 2, 0)
+
+
 @pytest.mark.parametrize("impl", ["kernel", "reference"])
 def test_hand_computed_refractory(impl):
     """C = 0.25 on levels 0 -> 1 -> 0 -> 0.3 (exact in binary), refractory 300 µs."""

@@ -5,7 +5,7 @@ import torch
 
 from ezsr import EventBatch, Events
 from ezsr.ops import time_surface, time_surface_reference, voxel_grid, voxel_grid_reference
-from conftest import needs_kernels, random_batch
+from conftest import needs_cuda, needs_kernels, random_batch
 
 CASES = {
     "random": dict(lengths=[1000, 0, 3000, 17]),
@@ -113,3 +113,23 @@ def test_opcheck():
     b = random_batch([100, 0, 50])
     torch.library.opcheck(torch.ops.ezsr.voxel_grid.default, (*_args(b), 4))
     torch.library.opcheck(torch.ops.ezsr.time_surface.default, _args(b))
+
+
+@needs_cuda
+@pytest.mark.parametrize("offsets", [[0, 9], [3, 5], [-4, 2, 8], [0, 3, 1]])
+def test_cuda_kernels_skip_events_that_invalid_offsets_put_in_no_stream(offsets):
+    """The CUDA ops do not check offsets (that would synchronise): events outside every
+    [offsets[b], offsets[b+1]) are skipped and the span lookups stay in range, so unchecked
+    offsets never read or write out of bounds (compute-sanitizer runs this in
+    benchmarks/gpu_session.sh sanitize). Events that do lie in a stream count as usual."""
+    b = random_batch([5], device="cuda")
+    off = torch.tensor(offsets, device="cuda")
+    n_streams = len(offsets) - 1
+    inside = [sum(offsets[k] <= i < offsets[k + 1] for i in range(5)) for k in range(n_streams)]
+    h, dropped = torch.ops.ezsr.histogram(b.x, b.y, b.p, off, 64, 48, 64, 48, float("inf"))
+    torch.cuda.synchronize()
+    assert h.sum(dim=(1, 2, 3)).tolist() == [float(k) for k in inside] and dropped.sum() == 0
+    for op, extra in ((torch.ops.ezsr.time_surface, ()), (torch.ops.ezsr.voxel_grid, (3,))):
+        out, dropped = op(b.x, b.y, b.t, b.p, off, 64, 48, *extra)
+        torch.cuda.synchronize()
+        assert out.shape[0] == n_streams and torch.isfinite(out).all()

@@ -14,6 +14,7 @@ __global__ void histogram_kernel(HistogramArgs<Coord> a) {
   const int64_t hw = a.out_h * a.out_w;
   grid_stride(a.n_events, [&](int64_t i) {
     const int64_t b = stream_of(a.offsets, a.batch, i);
+    if (b < 0) return;  // invalid offsets: i is in no stream
     const int64_t x = scale_coord(a.x[i], a.width, a.out_w);
     const int64_t y = scale_coord(a.y[i], a.height, a.out_h);
     if (x < 0 || y < 0) {

@@ -240,6 +240,30 @@ SimulateBlocks simulate_emit_blocks_cpu(const SimulateArgs& a) {
   return emitter.finish();
 }
 
+void simulate_count_pixel_major_cpu(const SimulateArgs& a, int64_t* counts) {
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < a.batch * a.pixels; ++q) {
+    float ref = a.ref[q];  // private copies: counting leaves the state untouched
+    int64_t last = a.last_t[q], n = 0;
+    simulate_pixel<false>(a, q, ref, last, [&](int64_t, bool) { ++n; });
+    counts[q] = n;
+  }
+}
+
+void simulate_emit_pixel_major_cpu(const SimulateArgs& a, const int64_t* offsets, int64_t* t,
+                                   int32_t* code) {
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < a.batch * a.pixels; ++q) {
+    const int32_t p2 = static_cast<int32_t>((q % a.pixels) * 2);
+    int64_t i = offsets[q];
+    simulate_pixel(a, q, a.ref[q], a.last_t[q], [&](int64_t tt, bool on) {
+      t[i] = tt;
+      code[i] = p2 + (on ? 1 : 0);
+      ++i;
+    });
+  }
+}
+
 template <typename Coord>
 void simulate_gather_cpu(const SimulateArgs& a, const SimulateBlocks& s, int64_t width, Coord* x,
                          Coord* y, int64_t* t, uint8_t* p) {

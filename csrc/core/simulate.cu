@@ -12,28 +12,11 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Runs the rule for pixel q = b*P + p over every frame interval with state (ref, last).
-template <bool kTimes = true, typename Emit>
-__device__ void run_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t& last,
-                          Emit&& emit) {
-  const int64_t b = q / a.pixels, p = q % a.pixels;
-  const float* L = a.logf + b * a.frames * a.pixels + p;
-  const int64_t* ts = a.ts + b * a.frames;
-  float L0 = L[0];
-  for (int64_t f = 0; f + 1 < a.frames; ++f) {
-    const float L1 = L[(f + 1) * a.pixels];
-    if (L0 != L1)
-      step_pixel<kTimes>(L0, L1, ts[f], ts[f + 1], a.thr_pos[q], a.thr_neg[q], ref, last,
-                             a.refractory, emit);
-    L0 = L1;
-  }
-}
-
 __global__ void count_kernel(SimulateArgs a, int64_t* counts) {
   grid_stride(a.batch * a.pixels, [&](int64_t q) {
     float ref = a.ref[q];  // private copies: counting leaves the state untouched
     int64_t last = a.last_t[q], n = 0;
-    run_pixel<false>(a, q, ref, last, [&](int64_t, bool) { ++n; });
+    simulate_pixel<false>(a, q, ref, last, [&](int64_t, bool) { ++n; });
     counts[q] = n;
   });
 }
@@ -42,7 +25,7 @@ __global__ void emit_kernel(SimulateArgs a, const int64_t* offsets, int64_t* t, 
   grid_stride(a.batch * a.pixels, [&](int64_t q) {
     const int32_t p2 = static_cast<int32_t>((q % a.pixels) * 2);
     int64_t i = offsets[q];
-    run_pixel(a, q, a.ref[q], a.last_t[q], [&](int64_t tt, bool on) {
+    simulate_pixel(a, q, a.ref[q], a.last_t[q], [&](int64_t tt, bool on) {
       t[i] = tt;
       code[i] = p2 + (on ? 1 : 0);
       ++i;
@@ -53,7 +36,7 @@ __global__ void emit_kernel(SimulateArgs a, const int64_t* offsets, int64_t* t, 
 __global__ void histogram_kernel(SimulateArgs a, float* out) {
   grid_stride(a.batch * a.pixels, [&](int64_t q) {
     float n_on = 0.f, n_off = 0.f;
-    run_pixel<false>(a, q, a.ref[q], a.last_t[q], [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
+    simulate_pixel<false>(a, q, a.ref[q], a.last_t[q], [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
     const int64_t b = q / a.pixels, p = q % a.pixels;
     out[(b * 2) * a.pixels + p] += n_on;  // one thread per pixel: no atomics needed
     out[(b * 2 + 1) * a.pixels + p] += n_off;

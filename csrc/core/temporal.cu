@@ -15,10 +15,14 @@ template <typename Coord>
 __device__ bool locate(const TemporalArgs<Coord>& a, int64_t i, int64_t& b, int64_t& pixel,
                        double& tau) {
   b = stream_of(a.offsets, a.batch, i);
+  if (b < 0) return false;  // invalid offsets: i is in no stream
   const int64_t x = a.x[i], y = a.y[i];
   if (!on_sensor_or_drop(x, y, a.width, a.height, a.dropped + b)) return false;
   pixel = y * a.width + x;
-  tau = normalised_time(a.t[i], a.t[a.offsets[b]], a.t[a.offsets[b + 1] - 1]);
+  // offsets[b] <= i < offsets[b+1] here; the clamps keep invalid offsets in [0, n)
+  const int64_t first = a.offsets[b] > 0 ? a.offsets[b] : 0;
+  const int64_t last = (a.offsets[b + 1] < a.n_events ? a.offsets[b + 1] : a.n_events) - 1;
+  tau = normalised_time(a.t[i], a.t[first], a.t[last]);
   return true;
 }
 

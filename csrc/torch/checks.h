@@ -33,10 +33,19 @@ inline int64_t check_event_batch(const at::Tensor& x, const at::Tensor& y, const
               "ezsr: columns 'x', 'y', 'p' must have the same length, got ", x.numel(), ", ",
               y.numel(), ", ", p.numel());
   TORCH_CHECK(offsets.numel() >= 1, "ezsr: argument 'offsets' must have B+1 >= 1 entries");
+  TORCH_CHECK(offsets.numel() >= 2 || x.numel() == 0, "ezsr: argument 'offsets' has 1 entry "
+              "(no stream) but there are ", x.numel(), " events");
   TORCH_CHECK(y.device() == x.device() && p.device() == x.device() &&
                   offsets.device() == x.device(),
               "ezsr: 'x', 'y', 'p' and 'offsets' must be on one device");
   return offsets.numel() - 1;
+}
+
+// A CUDA op runs when any argument is on CUDA: its first tensor argument must be too (checked
+// before the device guard that it picks), with a message naming it.
+inline void check_cuda_arg(const at::Tensor& t, const char* op, const char* name) {
+  TORCH_CHECK(t.is_cuda(), "ezsr.", op, ": argument '", name, "' is on ", t.device(),
+              " while other arguments are on CUDA; put them all on one device");
 }
 
 inline void check_column(const at::Tensor& c, const at::Tensor& x, const char* name,

@@ -22,6 +22,12 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
       "Tensor thr_neg, Tensor(a!) ref, Tensor(b!) last_t, int width, int refractory_us, "
       "float log_eps, int chunk_frames, bool init_state=False) "
       "-> (Tensor x, Tensor y, Tensor t, Tensor p, Tensor offsets)");
+  // simulate_events computed the way the CUDA op does (pixel-major passes, then a sort), on
+  // the CPU: tests the CUDA op's host logic without a GPU. Not for use.
+  m.def(
+      "_simulate_events_pixel_major(Tensor logf, Tensor ts, Tensor thr_pos, Tensor thr_neg, "
+      "Tensor(a!) ref, Tensor(b!) last_t, int width, int refractory_us) "
+      "-> (Tensor x, Tensor y, Tensor t, Tensor p, Tensor offsets)");
   // Counts per pixel and polarity [B, 2, P] float32 (ON, OFF) without materialising events.
   m.def(
       "simulate_histogram(Tensor logf, Tensor ts, Tensor thr_pos, Tensor thr_neg, "
@@ -35,8 +41,6 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
 
 namespace ezsr_torch {
 namespace {
-
-using EventColumns = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 // x, y, t, p, offsets of the emitted blocks; `whole` describes the whole sequence (its ts).
 EventColumns gather_events(const ezsr::SimulateArgs& whole, const ezsr::SimulateBlocks& blocks,
@@ -58,19 +62,6 @@ EventColumns gather_events(const ezsr::SimulateArgs& whole, const ezsr::Simulate
   return {x, y, t, p, stream_offsets};
 }
 
-void check_width(int64_t width, int64_t pixels) {
-  TORCH_CHECK(width > 0 && pixels % width == 0, "ezsr.simulate: argument 'width' (", width,
-              ") must divide the number of pixels ", pixels);
-}
-
-// The gather sorts each frame interval by t - t_f: frame times must increase strictly.
-void check_increasing(const at::Tensor& ts) {
-  if (ts.size(1) > 1)
-    TORCH_CHECK((ts.narrow(1, 1, ts.size(1) - 1) > ts.narrow(1, 0, ts.size(1) - 1))
-                    .all().item<bool>(),
-                "ezsr.simulate: argument 'ts' must increase strictly along each stream");
-}
-
 EventColumns simulate_events_cpu(const at::Tensor& logf, const at::Tensor& ts,
                                  const at::Tensor& thr_pos, const at::Tensor& thr_neg,
                                  at::Tensor& ref, at::Tensor& last_t, int64_t width,
@@ -80,6 +71,20 @@ EventColumns simulate_events_cpu(const at::Tensor& logf, const at::Tensor& ts,
   check_increasing(ts);
   return gather_events(a, ezsr::simulate_emit_blocks_cpu(a), width,
                        logf.options().dtype(at::kLong));
+}
+
+EventColumns simulate_events_pixel_major_cpu(const at::Tensor& logf, const at::Tensor& ts,
+                                             const at::Tensor& thr_pos, const at::Tensor& thr_neg,
+                                             at::Tensor& ref, at::Tensor& last_t, int64_t width,
+                                             int64_t refractory) {
+  const auto a = simulate_args(logf, ts, thr_pos, thr_neg, ref, last_t, refractory);
+  check_width(width, a.pixels);
+  check_increasing(ts);
+  return events_pixel_major(
+      ts, a, width, [&](int64_t* counts) { ezsr::simulate_count_pixel_major_cpu(a, counts); },
+      [&](const int64_t* offsets, int64_t* t, int32_t* code) {
+        ezsr::simulate_emit_pixel_major_cpu(a, offsets, t, code);
+      });
 }
 
 EventColumns simulate_events_from_intensity_cpu(const at::Tensor& frames, const at::Tensor& ts,
@@ -139,6 +144,7 @@ at::Tensor render_translate_cpu(const at::Tensor& img, const at::Tensor& x0, con
 TORCH_LIBRARY_IMPL(ezsr, CPU, m) {
   m.impl("simulate_events", &ezsr_torch::simulate_events_cpu);
   m.impl("simulate_events_from_intensity", &ezsr_torch::simulate_events_from_intensity_cpu);
+  m.impl("_simulate_events_pixel_major", &ezsr_torch::simulate_events_pixel_major_cpu);
   m.impl("simulate_histogram", &ezsr_torch::simulate_histogram_cpu);
   m.impl("render_translate", &ezsr_torch::render_translate_cpu);
 }

@@ -1,10 +1,15 @@
 // Checks and argument packing shared by the CPU and CUDA registrations of the
 // simulation ops (ezsr::simulate_events, ezsr::simulate_histogram).
 #pragma once
+#include <tuple>
+
 #include "checks.h"
 #include "ezsr/simulate.h"
 
 namespace ezsr_torch {
+
+// x, y, t, p, offsets of simulated events (see the simulate_events schema).
+using EventColumns = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 // logf [B, T, P] float32, ts [B, T] int64, thr_pos/thr_neg/ref [B, P] float32,
 // last_t [B, P] int64, all contiguous on one device.
@@ -41,8 +46,60 @@ inline ezsr::SimulateArgs simulate_args(const at::Tensor& logf, const at::Tensor
           B, T, P, refractory};
 }
 
+inline void check_width(int64_t width, int64_t pixels) {
+  TORCH_CHECK(width > 0 && pixels % width == 0, "ezsr.simulate: argument 'width' (", width,
+              ") must divide the number of pixels ", pixels);
+}
+
+// Events are ordered by t - t_first per stream: frame times must increase strictly (one
+// host sync).
+inline void check_increasing(const at::Tensor& ts) {
+  if (ts.size(1) > 1)
+    TORCH_CHECK((ts.narrow(1, 1, ts.size(1) - 1) > ts.narrow(1, 0, ts.size(1) - 1))
+                    .all().item<bool>(),
+                "ezsr.simulate: argument 'ts' must increase strictly along each stream");
+}
+
 inline at::ScalarType coord_dtype(int64_t width, int64_t pixels) {
   return (width < 32768 && pixels / std::max<int64_t>(width, 1) < 32768) ? at::kShort : at::kInt;
+}
+
+// The events of a (ts its frame times) from the two pixel-major passes (ezsr/simulate.h):
+// count(counts) fills counts [B*P], emit(offsets, t, code) fills t and code at the
+// exclusive prefix sum of the counts; the columns are then sorted stably by (stream, t), so
+// ties keep pixel order, as simulate_events orders them. Tensors live on a's device.
+template <typename Count, typename Emit>
+EventColumns events_pixel_major(const at::Tensor& ts, const ezsr::SimulateArgs& a,
+                                int64_t width, Count&& count, Emit&& emit) {
+  auto opts = ts.options();
+  const auto cdt = coord_dtype(width, a.pixels);
+  if (a.batch * a.pixels == 0) {  // nothing to simulate (the slices below need P > 0)
+    auto none = at::empty({0}, opts);
+    return {none.to(cdt), none.to(cdt), none, none.to(at::kByte), at::zeros({a.batch + 1}, opts)};
+  }
+  auto counts = at::empty({a.batch * a.pixels}, opts);
+  count(counts.data_ptr<int64_t>());
+  auto offsets = at::zeros({a.batch * a.pixels + 1}, opts);
+  auto tail = offsets.narrow(0, 1, a.batch * a.pixels);
+  at::cumsum_out(tail, counts, 0);
+  const int64_t n = offsets[-1].item<int64_t>();  // the one host sync: the output size
+  auto t_raw = at::empty({n}, opts);
+  auto code = at::empty({n}, opts.dtype(at::kInt));
+  emit(offsets.data_ptr<int64_t>(), t_raw.data_ptr<int64_t>(), code.data_ptr<int32_t>());
+  auto stream_offsets = offsets.slice(0, 0, a.batch * a.pixels + 1, a.pixels).contiguous();
+  // stable sort by key = stream << tbits | (t - first frame time): ties keep pixel order
+  auto lengths = stream_offsets.slice(0, 1) - stream_offsets.slice(0, 0, a.batch);
+  auto b = at::repeat_interleave(at::arange(a.batch, opts), lengths, /*dim=*/0,
+                                 /*output_size=*/n);
+  const int64_t span = (ts.select(1, a.frames - 1) - ts.select(1, 0)).max().item<int64_t>();
+  int tbits = 0;
+  while ((int64_t(1) << tbits) <= span) ++tbits;
+  auto key = b * (int64_t(1) << tbits) + (t_raw - ts.select(1, 0).index_select(0, b));
+  auto perm = std::get<1>(at::sort(key, /*stable=*/true, /*dim=*/0, /*descending=*/false));
+  auto code_sorted = code.index_select(0, perm).to(at::kLong);
+  auto pix = at::floor_divide(code_sorted, 2);
+  return {(pix % width).to(cdt), at::floor_divide(pix, width).to(cdt), t_raw.index_select(0, perm),
+          at::remainder(code_sorted, 2).to(at::kByte), stream_offsets};
 }
 
 // img [B, h, w] float32; x0, x1 [B, T, W] int64 in [0, w); wx [B, T, W] float32;

@@ -13,15 +13,18 @@ inline void check_cuda(cudaError_t err, const char* what) {
     throw std::runtime_error(std::string("ezsr CUDA error in ") + what + ": " + cudaGetErrorString(err));
 }
 
-// Index of the stream that event i belongs to: the largest b with offsets[b] <= i.
-// offsets has batch+1 entries and is non-decreasing (empty streams allowed).
+// Index of the stream that event i belongs to: the largest b with offsets[b] <= i, for
+// offsets of batch+1 >= 2 entries, non-decreasing (empty streams allowed). Returns -1 when
+// i lies outside [offsets[b], offsets[b+1]), which only invalid offsets allow (the CUDA ops
+// do not check offsets, as that would synchronise; the Python wrappers do unless told not
+// to): the caller skips the event, so any offsets stay memory-safe.
 __device__ inline int64_t stream_of(const int64_t* offsets, int64_t batch, int64_t i) {
   int64_t lo = 0, hi = batch;  // answer in [lo, hi)
   while (hi - lo > 1) {
     const int64_t mid = (lo + hi) / 2;
     if (offsets[mid] <= i) lo = mid; else hi = mid;
   }
-  return lo;
+  return offsets[lo] <= i && i < offsets[lo + 1] ? lo : -1;
 }
 
 // True when (x, y) lies on the width x height sensor; otherwise counts one dropped event

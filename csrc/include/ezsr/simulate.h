@@ -57,8 +57,10 @@ EZSR_HD inline int64_t crossing_time(float cur, float L0, float L1, int64_t t0, 
 // each crossing gets a linearly interpolated time and is emitted (emit(t, on)) only if
 // t - last >= refractory; ref advances to the last crossing even when it was dropped.
 // kTimes = false: the caller needs no event times (counting, histogram). With refractory
-// == 0 every crossing is then an event, emit gets t0, and only the last crossing's time is
-// computed (for last), so last ends exactly as with kTimes = true.
+// == 0 and last <= t0 (kNever included) every crossing is then an event (t >= t0 >= last),
+// emit gets t0, and only the last crossing's time is computed (for last), so last ends
+// exactly as with kTimes = true. A last later than t0 (state passed in by the caller) takes
+// the exact path, which drops the crossings before it.
 template <bool kTimes = true, typename Emit>
 EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float cp, float cn,
                                float& ref, int64_t& last, int64_t refractory, Emit&& emit) {
@@ -66,7 +68,7 @@ EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float
   const bool on = L1 > L0;
   const float step = on ? cp : -cn;
   float r = ref;
-  if (!kTimes && refractory == 0) {
+  if (!kTimes && refractory == 0 && last <= t0) {
     bool any = false;
     for (int k = 1;; ++k) {
       const float cur = level_at(ref, k, step);
@@ -90,6 +92,24 @@ EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float
     r = cur;
   }
   ref = r;
+}
+
+// Pixel q = b*P + p of a over every frame interval, with state (ref, last): one CUDA thread
+// per pixel (csrc/core/simulate.cu) and simulate_*_pixel_major_cpu, its CPU twin.
+template <bool kTimes = true, typename Emit>
+EZSR_HD inline void simulate_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t& last,
+                                   Emit&& emit) {
+  const int64_t b = q / a.pixels, p = q % a.pixels;
+  const float* L = a.logf + b * a.frames * a.pixels + p;
+  const int64_t* ts = a.ts + b * a.frames;
+  float L0 = L[0];
+  for (int64_t f = 0; f + 1 < a.frames; ++f) {
+    const float L1 = L[(f + 1) * a.pixels];
+    if (L0 != L1)
+      step_pixel<kTimes>(L0, L1, ts[f], ts[f + 1], a.thr_pos[q], a.thr_neg[q], ref, last,
+                         a.refractory, emit);
+    L0 = L1;
+  }
 }
 
 // Rendering of translated, axis-aligned scaled images (saccades): bilinear sampling is
@@ -179,10 +199,19 @@ void simulate_gather_cpu(const SimulateArgs& a, const SimulateBlocks& s, int64_t
 // Fused histogram: out [B, 2, P] float32 (+= ON counts in channel 0, OFF in 1); updates state.
 void simulate_histogram_cpu(const SimulateArgs& a, float* out);
 
-// ---- CUDA (defined only in CUDA builds; every pointer is device memory).
+// ---- CUDA (defined only in CUDA builds; every pointer is device memory). Two passes over
+// pixels q = b*P + p: count gives counts [B*P] (state untouched); after an exclusive prefix
+// sum offsets [B*P+1], emit writes pixel q's events at [offsets[q], offsets[q+1]) in time
+// order, t int64 and code = 2 * p + on (int32), and updates the state.
 void simulate_count_cuda(const SimulateArgs& a, int64_t* counts, void* stream);
 void simulate_emit_cuda(const SimulateArgs& a, const int64_t* offsets, int64_t* t, int32_t* code,
                         void* stream);
+// The same two passes on the CPU (host memory; OpenMP over pixels): what the CUDA kernels
+// compute, so the CUDA op's host-side logic (prefix sum, sort) is tested without a GPU
+// (ezsr::_simulate_events_pixel_major).
+void simulate_count_pixel_major_cpu(const SimulateArgs& a, int64_t* counts);
+void simulate_emit_pixel_major_cpu(const SimulateArgs& a, const int64_t* offsets, int64_t* t,
+                                   int32_t* code);
 void simulate_histogram_cuda(const SimulateArgs& a, float* out, void* stream);
 
 }  // namespace ezsr

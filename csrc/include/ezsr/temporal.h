@@ -48,7 +48,13 @@ struct VoxelSplit {
 };
 
 EZSR_HD inline VoxelSplit voxel_split(double tau, int64_t bins) {
+#if defined(__CUDA_ARCH__)
+  // __dmul_rn: the product is rounded on its own (no FMA with the subtraction below), as
+  // on the CPU (-ffp-contract=off), so both give the same weights bit for bit
+  const double pos = __dmul_rn(tau, static_cast<double>(bins - 1));
+#else
   const double pos = tau * static_cast<double>(bins - 1);
+#endif
   // pos >= 0 (tau is clamped), so truncation is floor without a libm call
   int64_t b0 = static_cast<int64_t>(pos);
   if (b0 > bins - 1) b0 = bins - 1;
