@@ -18,7 +18,8 @@
    tiny image sets): train_data_fused_vs_per_sample_decoded, simulate + represent only.
    Once more on JPEG copies of the photos (*_jpeg, quality 90: ImageNet-like files, which the
    workers decode at a reduced DCT scale): train_data_fused_vs_per_sample_jpeg. Most of the
-   built-in photos are PNG, whose decode (~4 ms a photo here) cannot be scaled down.
+   built-in photos are PNG, whose decode (libspng, 1-7 ms a photo here) cannot be scaled
+   down.
 2. Full step (tiny_cpu config: tiny ViT student, offline teacher): samples/s and the
    data-wait fraction (time blocked on the DataLoader / wall time).
 3. CUDA only: ViT-B/16 student, batch 256, bf16 — samples/s and data wait (goal < 10 %).

@@ -307,6 +307,63 @@ def test_image_inputs_and_unreadable_file(tmp_path):
         S.image_to_events(str(bad))
 
 
+def _png_16bit(arr: np.ndarray, colour_type: int) -> bytes:
+    """A 16-bit PNG written by hand (Pillow cannot write 16-bit colour): arr uint16 [h, w] or
+    [h, w, 3], filter 0 on every row."""
+    import struct
+    import zlib
+
+    h, w = arr.shape[:2]
+    rows = b"".join(b"\x00" + arr[r].astype(">u2").tobytes() for r in range(h))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("spng", [False, True])
+def test_open_image_png_kinds_match_pillow(tmp_path, monkeypatch, spng):
+    """open_image gives Pillow's RGB pixels for every 8-bit-or-less PNG kind, with or without
+    libspng; 16-bit PNG keeps the high byte (grey too: Pillow alone would clip it at 255)."""
+    from PIL import Image
+
+    from ezsr.simulate import images
+
+    if spng:
+        pytest.importorskip("pyspng")
+    else:
+        monkeypatch.setattr(images, "pyspng", None)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (13, 17, 4), dtype=np.uint8)
+    kinds = {"RGB": Image.fromarray(base[..., :3]), "RGBA": Image.fromarray(base),
+             "L": Image.fromarray(base[..., 0]), "LA": Image.fromarray(base).convert("LA"),
+             "P": Image.fromarray(base[..., :3]).convert("P"),
+             "1": Image.fromarray(base[..., 0] > 128)}
+    for mode, im in kinds.items():
+        path = tmp_path / f"{mode}.png"
+        im.save(path)
+        with Image.open(path) as ref:
+            want = np.asarray(ref.convert("RGB"))
+        got = images.open_image(path)
+        assert got.mode == "RGB" and np.array_equal(np.asarray(got), want), mode
+    v = np.array([[0, 255, 256, 1000, 40000, 65535]], np.uint16)
+    for colour_type, arr in ((0, v), (2, np.stack([v, v[:, ::-1], v], -1))):
+        path = tmp_path / f"deep{colour_type}.png"
+        path.write_bytes(_png_16bit(arr, colour_type))
+        got = np.asarray(images.open_image(path))
+        want = (arr >> 8).astype(np.uint8)
+        want = np.stack([want] * 3, -1) if arr.ndim == 2 else want
+        assert np.array_equal(got, want), colour_type
+    trunc = tmp_path / "cut.png"
+    trunc.write_bytes((tmp_path / "RGB.png").read_bytes()[:60])
+    with pytest.raises(ValueError, match="cut.png"):
+        images.open_image(trunc)
+
+
 def test_cli(tmp_path, capsys):
     from PIL import Image
 

@@ -1,7 +1,7 @@
 """Images for distillation: folder datasets, the built-in offline photo set, augmentation and a
 resumable per-rank sampler.
 
-Workers decode (PIL) and crop/resize to data.image_size; a batch leaves the DataLoader as
+Workers decode (ezsr.simulate.open_image: Pillow, libspng for PNG) and crop/resize to data.image_size; a batch leaves the DataLoader as
     images  [B, 3, S, S] uint8 RGB     labels [B] int64 (-1 = unlabelled)    index [B] int64
 and everything after that (simulation, representation, teacher) runs batched on the training
 device (training/transform.py). Augmentation draws from a generator seeded by
@@ -112,18 +112,16 @@ class ImageDataset(Dataset):
         return torch.from_numpy(arr), torch.tensor(self.labels[i]), torch.tensor(i)
 
     def _decode(self, i: int):
-        from PIL import Image
+        from ezsr.simulate.images import open_image
 
+        # JPEG: let the decoder downscale by 2/4/8 while keeping enough pixels for the
+        # smallest crop; PNG: libspng when pyspng is installed
+        a = self.augment
+        need = a.size if a.fixed else math.ceil(a.size / math.sqrt(a.scale[0]))
         try:
-            with Image.open(self.files[i]) as im:
-                # JPEG: let the decoder downscale by 2/4/8 while keeping enough pixels for
-                # the smallest crop (no-op for other formats)
-                a = self.augment
-                need = a.size if a.fixed else math.ceil(a.size / math.sqrt(a.scale[0]))
-                im.draft("RGB", (need, need))
-                return im.convert("RGB")
-        except (OSError, ValueError) as exc:
-            raise OSError(f"ImageDataset: cannot decode {self.files[i]}: {exc}") from exc
+            return open_image(self.files[i], min_side=need)
+        except ValueError as exc:
+            raise OSError(f"ImageDataset: cannot decode {exc}") from exc
 
     def load_fixed(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """n samples (cycling through the files) decoded and augmented with `seed`:
