@@ -37,8 +37,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, OSError) as exc:  # user errors: no traceback
+    except KeyboardInterrupt:
+        print(f"ezsr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as exc:  # user errors (bad input, missing files)
         print(f"ezsr {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # anything else: one line, the traceback with -v
+        if args.verbose:
+            raise
+        print(f"ezsr {args.command}: error: {type(exc).__name__}: {exc}\n"
+              f"(run `ezsr -v {args.command} ...` for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ezsr.commands._common import device_arg
+
 
 def add_teacher_args(p) -> None:
     g = p.add_argument_group("model (default: the offline ConSE teacher, no CLIP weights needed)")
@@ -21,7 +23,7 @@ def add_teacher_args(p) -> None:
     g.add_argument("--templates", default=None,
                    help="prompt set: openai (80 ImageNet templates), eventclip, simple, or a file "
                         "with one template per line containing {}")
-    g.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    g.add_argument("--device", default="cpu", type=device_arg, help="torch device (cpu, cuda)")
 
 
 def teacher_from_args(args, quiet: bool = False):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ezsr.commands._common import device_arg
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 TIMESTAMPS = "timestamps.txt"
 
@@ -41,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("--refractory-us", type=int, default=0, help="refractory period in µs")
     p.add_argument("--timestamps", default=None, help=f"timestamps file (default INPUT/{TIMESTAMPS})")
     p.add_argument("--ext", default="h5", help="file extension for folder outputs (default h5)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--device", default="cpu", type=device_arg, help="torch device (default cpu)")
     p.set_defaults(func=run)
 
 

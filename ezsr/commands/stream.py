@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ezsr.commands._common import device_arg
+
 STAGE_ORDER = ("ingest", "preprocess", "inference", "postprocess", "age")
 
 
@@ -35,7 +37,8 @@ def register(sub) -> None:
                    help="an ONNX file from `ezsr export` (onnxruntime backend; its class names "
                         "are used unless --classes is given)")
     p.add_argument("--engine", default=None, help="a TensorRT engine (tensorrt backend)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--device", default=None, type=device_arg,
+                   help="cpu or cuda (default: cuda when available)")
     p.add_argument("--window", type=int, default=15000, help="events per window (0: time only)")
     p.add_argument("--dt-us", type=int, default=None, help="also close a window after this many µs")
     p.add_argument("--stride", type=int, default=None,

@@ -1,0 +1,85 @@
+"""Argument types and checks shared by the `ezsr` subcommands.
+
+Each `*_arg` function is an argparse `type=`: it turns the string into a value or raises
+argparse.ArgumentTypeError, which argparse prints as `ezsr CMD: error: argument --X: ...`
+before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def device_arg(value: str) -> str:
+    """A torch device that exists here: cpu, cuda, cuda:N (N < the device count), mps."""
+    import torch
+
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a torch device (cpu, cuda, cuda:1, "
+                                         "...)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch has no CUDA support" if torch.version.cuda is None
+                   else "no CUDA device is visible")
+            raise argparse.ArgumentTypeError(f"{value}: CUDA is not available ({why}; torch "
+                                             f"{torch.__version__}); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{value}: only {torch.cuda.device_count()} CUDA "
+                                             "device(s) are visible")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{value}: MPS is not available here")
+    return value
+
+
+def positive_int(value: str) -> int:
+    """An integer >= 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def non_negative_int(value: str) -> int:
+    """An integer >= 0."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
+def positive_float(value: str) -> float:
+    """A finite number > 0."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not (x > 0 and x != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {value}")
+    return x
+
+
+def output_file(path: str | None, option: str = "-o") -> str | None:
+    """Check, before any work, that an output file can be written: its folder is created if
+    missing (as `ezsr export` always did); a path that is a folder is an error. None and '-'
+    (stdout) pass through."""
+    if path is None or path == "-":
+        return path
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path}: is a folder; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot create its folder {parent} ({exc})") from exc
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{option} {path}: its folder {parent} is not writable")
+    return path
