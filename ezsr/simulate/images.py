@@ -14,7 +14,6 @@ Pipeline (one chain of batched ops, on the images' device):
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 
@@ -59,13 +58,15 @@ def open_image(path, min_side: int = 0):
 
     name = os.fspath(path)
     try:
-        with open(name, "rb") as f:
-            data = f.read()
-        if data[:8] == PNG_SIGNATURE and len(data) > 26 and pyspng is not None:
-            bit_depth, colour_type = data[24], data[25]
-            grey8 = colour_type == 0 and bit_depth <= 8  # libspng's "L" output takes only this
-            return Image.fromarray(pyspng.load(data, "L" if grey8 else "RGB")).convert("RGB")
-        with Image.open(io.BytesIO(data)) as im:
+        if pyspng is not None:
+            with open(name, "rb") as f:
+                data = f.read() if f.read(8) == PNG_SIGNATURE else b""
+            if len(data) > 18:  # the rest of the file, from IHDR's length field
+                bit_depth, colour_type = data[16], data[17]
+                grey8 = colour_type == 0 and bit_depth <= 8  # libspng's "L" takes only this
+                png = PNG_SIGNATURE + data
+                return Image.fromarray(pyspng.load(png, "L" if grey8 else "RGB")).convert("RGB")
+        with Image.open(name) as im:
             if min_side > 0:
                 im.draft("RGB", (min_side, min_side))
             if im.mode in ("I", "I;16", "I;16B", "I;16L"):
