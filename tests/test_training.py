@@ -354,3 +354,32 @@ def test_real_recording_eval_uses_the_ezsr_window_and_preprocessing(tmp_path):
     want = ops.ezsr_preprocess(EventBatch.from_windows(
         ev, [ops.default_window_start(len(ev), 15000)], 15000), out_size=224, mode="crop")
     torch.testing.assert_close(seen[0], want, rtol=0, atol=0)
+
+
+def test_new_run_refuses_an_earlier_runs_out_dir(image_root, tmp_path):
+    """Without --resume, a run into an out_dir holding another run's checkpoints stops
+    (it would overwrite last.pt and leave stale step files); run.overwrite=true replaces them."""
+    extra = ("run.steps=2", "run.ckpt_every=1", "run.keep_ckpts=5")
+    make_trainer(tiny_cfg(image_root, tmp_path, *extra)).fit()
+    assert len(list(tmp_path.glob("step_*.pt"))) == 2
+    with pytest.raises(ValueError, match="already holds a run.*--resume"):
+        make_trainer(tiny_cfg(image_root, tmp_path, *extra))
+    tr = make_trainer(tiny_cfg(image_root, tmp_path, "run.steps=1", "run.overwrite=true"))
+    assert not list(tmp_path.glob("step_*.pt")) and not (tmp_path / "last.pt").exists()
+    tr.fit()
+    assert [p.name for p in tmp_path.glob("step_*.pt")] == ["step_00000001.pt"]
+    resumed = make_trainer(tiny_cfg(image_root, tmp_path, "run.steps=1"),
+                           resume=str(tmp_path / "last.pt"))
+    assert resumed.step == 1
+
+
+def test_bad_config_file_and_run_device_are_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [1,\n")
+    with pytest.raises(ValueError, match="bad.yaml: not valid YAML"):
+        make_config([str(bad)], [])
+    if not torch.cuda.is_available():
+        from training.trainer import Trainer
+
+        with pytest.raises(ValueError, match="run.device=cuda: CUDA is not available"):
+            Trainer(make_config(["tiny_cpu"], ["run.device=cuda", f"run.out_dir={tmp_path}"]))

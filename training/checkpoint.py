@@ -51,7 +51,11 @@ def load(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"--resume: checkpoint {path} does not exist")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    try:  # our own format: it holds numpy RNG states, which weights_only loading rejects
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # not a torch.save file at all (pickle, zip or EOF errors)
+        raise ValueError(f"--resume: {path} is not a checkpoint torch can read "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise ValueError(f"--resume: {path} is not an ezsr training checkpoint "
                          f"(expected format {FORMAT!r})")

@@ -36,6 +36,10 @@ def run(args) -> int:
 
     from training.config import make_config
 
+    if not args.args:
+        raise ValueError("give a CONFIG and/or key=value overrides, e.g. `tiny_cpu` (the "
+                         "offline CPU run) or `imagenet_vitb16 data.root=/data/imagenet/train`; "
+                         "see --help")
     files = [a for a in args.args if "=" not in a]
     overrides = [a for a in args.args if "=" in a]
     cfg = make_config(files, overrides)

@@ -93,6 +93,8 @@ class OptimConfig:
 @dataclass
 class RunConfig:
     out_dir: str = "runs/ezsr"
+    overwrite: bool = False        # a new run may replace the checkpoints and log of an
+    #                                earlier run in out_dir (else it refuses; --resume continues)
     steps: int = 1000              # optimiser steps
     seed: int = 0
     device: str = "auto"           # "auto" (cuda if available) | "cpu" | "cuda" | "cuda:1"
@@ -250,9 +252,15 @@ def load_file(path: str | Path) -> dict:
         except ImportError as exc:
             raise ValueError(f"config file {p}: reading YAML needs PyYAML (pip install pyyaml), "
                              "or write the config as JSON") from exc
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config file {p}: not valid YAML ({exc})") from None
     elif p.suffix == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config file {p}: not valid JSON ({exc})") from None
     else:
         raise ValueError(f"config file {p}: expected a .yaml, .yml or .json file")
     if not isinstance(data, dict):

@@ -154,6 +154,7 @@ class Trainer:
         self.out = Path(r.out_dir)
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+        self._claim_out_dir(r, resume)
         self.precision = r.precision if r.precision != "auto" else (
             "bf16" if self.device.type == "cuda" else "fp32")
         if r.threads and self.device.type == "cpu":
@@ -250,9 +251,15 @@ class Trainer:
         want = r.device
         if want == "auto":
             want = "cuda" if torch.cuda.is_available() else "cpu"
-        if want == "cuda" and self.world > 1:
+        if want == "cuda":  # an index always: torch.cuda.set_device rejects a bare "cuda"
             want = f"cuda:{local}"
-        self.device = torch.device(want)
+        try:
+            self.device = torch.device(want)
+        except RuntimeError as exc:
+            raise ValueError(f"run.device={r.device}: not a torch device ({exc})") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"run.device={r.device}: CUDA is not available (torch "
+                             f"{torch.__version__}); use run.device=cpu")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -261,6 +268,28 @@ class Trainer:
         if self._owns_process_group:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.is_main = self.rank == 0
+
+    def _claim_out_dir(self, r, resume) -> None:
+        """A new run (no --resume) must not mix with an earlier run's checkpoints and log in
+        run.out_dir: refuse, unless run.overwrite=true, which deletes them. Rank 0 decides
+        for every rank (its file system is the one checkpoints go to)."""
+        old = [] if resume or not self.is_main else sorted(
+            [*self.out.glob("step_*.pt"), *self.out.glob("last.pt"), *self.out.glob("log.csv"),
+             *self.out.glob("student.pt")])
+        found = torch.tensor([len(old)], device=self.device)
+        if self.world > 1:
+            dist.broadcast(found, 0)
+        if not int(found):
+            return
+        if not r.overwrite:
+            raise ValueError(f"run.out_dir={self.out} already holds a run ({int(found)} files: "
+                             f"last.pt, step_*.pt, log.csv); continue it with --resume, start "
+                             f"a new one elsewhere with run.out_dir=..., or replace it with "
+                             f"run.overwrite=true")
+        for p in old:
+            p.unlink(missing_ok=True)
+        log.warning("run.overwrite=true: removed %d files of the earlier run in %s", len(old),
+                    self.out)
 
     def close(self) -> None:
         """Destroy the process group this trainer created (DDP runs). Without it, the
@@ -323,6 +352,9 @@ class Trainer:
         self.last_ckpt = Path(path)
         if self.is_main:
             log.info("resumed from %s at step %d", path, self.step)
+            if self.step >= self.cfg.run.steps:
+                log.warning("the checkpoint is at step %d >= run.steps=%d: nothing to train "
+                            "(raise run.steps to continue)", self.step, self.cfg.run.steps)
 
     # ---------------------------------------------------------------- batches
     def _batches(self):
