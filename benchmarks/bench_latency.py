@@ -129,9 +129,13 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=8, help="timed calls per configuration")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch and ORT")
-    ap.add_argument("--models", default=",".join(SHAPES), help="comma-separated shapes")
-    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--models", default=",".join(SHAPES),
+                    help=f"comma-separated shapes, of: {','.join(SHAPES)} (default: all)")
+    ap.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
     args = ap.parse_args(argv)
+    unknown = [m for m in args.models.split(",") if m not in SHAPES]
+    if unknown:
+        ap.error(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(SHAPES)}")
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
     ev = window()

@@ -7,7 +7,7 @@ with the text classifier built beforehand (it is cached per class list), and sep
 image encoder alone on the same input. Ratios compare numbers measured in this run:
 batch-64 over batch-1 throughput, and the encoder's share of the end-to-end time.
 
-    python benchmarks/bench_zeroshot.py --json out.json [--device cuda] [--quick]
+    python benchmarks/bench_zeroshot.py --json out.json [--device cuda] [--reps 3]
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ import time
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("tree", help="repository root whose ezsr to import")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
