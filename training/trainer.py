@@ -30,6 +30,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from ezsr.models.student import ProjectedEncoder, save_student
+
 from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.data import ImageDataset, ResumableSampler, build_datasets
@@ -56,17 +58,6 @@ def _bare(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
-class _ProjectedEncoder(torch.nn.Module):
-    """An encoder whose width differs from the teacher's, followed by a linear projection."""
-
-    def __init__(self, encoder: torch.nn.Module, d_in: int, d_out: int):
-        super().__init__()
-        self.encoder, self.proj = encoder, torch.nn.Linear(d_in, d_out, bias=False)
-
-    def forward(self, x):
-        return self.proj(self.encoder(x))
-
-
 def build_student(cfg: TrainConfig, teacher_dim: int) -> torch.nn.Module:
     m = cfg.model
     if ":" in m.student:
@@ -83,7 +74,7 @@ def build_student(cfg: TrainConfig, teacher_dim: int) -> torch.nn.Module:
         student.train(was)
     if d != teacher_dim:
         log.info("student width %d != teacher width %d: adding a linear projection", d, teacher_dim)
-        student = _ProjectedEncoder(student, d, teacher_dim)
+        student = ProjectedEncoder(student, d, teacher_dim)
     return student
 
 
@@ -196,6 +187,8 @@ class Trainer:
         elif hasattr(self.teacher, "to"):  # a teacher wrapper object that moves itself
             self.teacher = self.teacher.to(self.device) or self.teacher
         self.embed_dim = int(getattr(self.teacher, "embed_dim"))
+        # student.pt (ezsr.models.student) only for students the config names
+        self._writes_student_file = student is None and ":" not in cfg.model.student
         student = student if student is not None else build_student(cfg, self.embed_dim)
         self.student = student.to(self.device)
         self.transform = transform if transform is not None else EventSynthesis.from_config(cfg.sim)
@@ -332,6 +325,12 @@ class Trainer:
         if self.is_main:
             path = ckpt.save_atomic(state, self.out / f"step_{self.step:08d}.pt")
             ckpt.save_atomic(state, self.out / "last.pt")
+            if self._writes_student_file:  # what inference needs, readable without training/
+                m, s = self.cfg.model, self.cfg.sim
+                save_student(self.out / "student.pt", _bare(self.student), student=m.student,
+                             embed_dim=self.embed_dim, input_size=s.out_size, input_mode=s.mode,
+                             teacher=m.teacher, teacher_pretrained=m.teacher_pretrained,
+                             step=self.step)
             ckpt.prune(self.out, self.cfg.run.keep_ckpts)
             self.last_ckpt = self.out / "last.pt"
         self._barrier()

@@ -1,0 +1,92 @@
+"""Trained students: the file `ezsr train` writes beside its checkpoints
+(`<run.out_dir>/student.pt`) and the commands read (`--checkpoint runs/NAME/student.pt`).
+
+A training checkpoint (last.pt) holds optimiser and RNG state and needs the trainer's code
+to read; student.pt holds only what inference needs, and loads with
+`torch.load(weights_only=True)` (tensors, numbers and strings: no code runs):
+
+    format      "ezsr-student-1"
+    student     create_event_encoder name of the encoder
+    width       the encoder's output width when a linear projection to the teacher's width
+                follows it (ProjectedEncoder), else None
+    embed_dim   D, the teacher's embedding width (the student's output)
+    input       {"size": S, "mode": "crop" | "squash"}: the EZSR preprocessing it was trained
+                on (ezsr.ops.histogram_to_ezsr_input / ezsr_preprocess out_size and mode)
+    teacher     {"name": create_teacher name, "pretrained": its checkpoint path or ""}: whose
+                text side names the classes (zero-shot)
+    step        training steps behind the weights
+    state_dict  the student's parameters
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+FORMAT = "ezsr-student-1"
+
+
+class ProjectedEncoder(nn.Module):
+    """An encoder [B, 3, S, S] -> [B, d] followed by a bias-free linear map to the teacher's
+    width D: [B, D]. The trainer adds it when the student's width differs from the teacher's."""
+
+    def __init__(self, encoder: nn.Module, d_in: int, d_out: int):
+        super().__init__()
+        self.encoder, self.proj = encoder, nn.Linear(d_in, d_out, bias=False)
+        self.image_size = getattr(encoder, "image_size", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.encoder(x))
+
+
+def save_student(path: str | Path, module: nn.Module, *, student: str, embed_dim: int,
+                 input_size: int, input_mode: str, teacher: str, teacher_pretrained: str = "",
+                 step: int = 0) -> Path:
+    """Write a student file atomically (a temporary file, then os.replace)."""
+    if ":" in student:
+        raise ValueError(f"model.student={student} is custom code: its student.pt could not be "
+                         "rebuilt by name (save its state_dict yourself)")
+    width = module.proj.in_features if isinstance(module, ProjectedEncoder) else None
+    obj = {"format": FORMAT, "student": student, "width": width, "embed_dim": int(embed_dim),
+           "input": {"size": int(input_size), "mode": str(input_mode)},
+           "teacher": {"name": str(teacher), "pretrained": str(teacher_pretrained or "")},
+           "step": int(step), "state_dict": {k: v.detach().cpu() for k, v in
+                                              module.state_dict().items()}}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_student_file(path: str | Path) -> dict | None:
+    """The contents of a student file, or None when `path` is some other file (a CLIP
+    checkpoint, say). Reads with weights_only=True."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch.save file, or one that needs code to load
+        return None
+    return obj if isinstance(obj, dict) and obj.get("format") == FORMAT else None
+
+
+def build_student(meta: dict) -> nn.Module:
+    """The student module of a student file's contents (weights loaded, eval mode)."""
+    from ezsr.models.factory import create_event_encoder
+
+    enc = create_event_encoder(meta["student"], in_chans=3)
+    module = ProjectedEncoder(enc, meta["width"], meta["embed_dim"]) if meta["width"] else enc
+    module.load_state_dict(meta["state_dict"])
+    module.image_size = meta["input"]["size"]
+    return module.eval()
+
+
+def load_student(path: str | Path) -> tuple[nn.Module, dict]:
+    """(student module on the CPU in eval mode, the file's contents without state_dict)."""
+    meta = read_student_file(path)
+    if meta is None:
+        raise ValueError(f"{path}: not a student file of `ezsr train` (format {FORMAT})")
+    module = build_student(meta)
+    return module, {k: v for k, v in meta.items() if k != "state_dict"}
