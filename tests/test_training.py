@@ -320,6 +320,19 @@ def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):
     assert math.isfinite(m["loss"]) and 0.0 <= m["eval_top1"] <= 1.0
     assert any(not torch.equal(a, b) for a, b in zip(before, tr.student.parameters()))
     assert (tmp_path / "last.pt").exists()
+    # student.pt: the student alone, rebuilt by name from a weights-only file
+    from ezsr.models import load_student
+
+    student, meta = load_student(tmp_path / "student.pt")
+    assert meta["student"] == "test-tiny" and meta["step"] == 2 and meta["embed_dim"] == 384
+    assert meta["input"] == {"size": 32, "mode": "crop"}
+    assert meta["teacher"] == {"name": "offline", "pretrained": ""}
+    x = torch.randn(3, 3, 32, 32)
+    tr.student.eval()
+    with torch.no_grad():
+        assert torch.equal(student(x), tr.student(x))
+    with pytest.raises(ValueError, match="not a student file"):
+        load_student(tmp_path / "last.pt")
 
 
 def test_real_recording_eval_uses_the_ezsr_window_and_preprocessing(tmp_path):
