@@ -3,13 +3,54 @@ summary (see docs/streaming.md)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
-from ezsr.commands._common import device_arg
+from ezsr.commands._common import (
+    device_arg,
+    non_negative_int,
+    output_file,
+    positive_float,
+    positive_int,
+)
 
 STAGE_ORDER = ("ingest", "preprocess", "inference", "postprocess", "age")
+EXPORT_HINT = ("`ezsr export enc.onnx --model ViT-B-16 --clip-checkpoint openai.pt --checkpoint "
+               "ezsr_b16.pt --classes cat,dog,car` (see docs/export.md), then `ezsr stream "
+               "FILE --onnx enc.onnx`")
+
+
+def classes_arg(value: str) -> list[str]:
+    """argparse type of --classes: 'a,b,c' or @FILE (one name a line) -> the names; an empty
+    list or a missing file is an error before any work."""
+    from ezsr.streaming.model import read_classes
+
+    if value.startswith("@") and not Path(value[1:]).is_file():
+        what = "is a folder" if Path(value[1:]).is_dir() else "does not exist"
+        raise argparse.ArgumentTypeError(f"{value}: class list file {value[1:]} {what} (give "
+                                         "'cat,dog,car' or @FILE with one name a line)")
+    try:
+        return read_classes(value)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{value}: cannot read the class list file "
+                                         f"({exc.strerror or exc})") from None
+    except ValueError:
+        where = f"file {value[1:]}" if value.startswith("@") else repr(value)
+        raise argparse.ArgumentTypeError(f"no class names in {where}; give 'cat,dog,car' or "
+                                         "@FILE with one name a line") from None
+
+
+def smoothing_arg(value: str) -> float:
+    """argparse type of --smoothing: a number in [0, 1)."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= x < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return x
 
 
 def register(sub) -> None:
@@ -20,39 +61,48 @@ def register(sub) -> None:
         "microseconds, EZSR preprocessing on the runner's device, zero-shot classification. "
         "Prints the top labels of every window and a latency table (p50/p99 per stage).")
     p.add_argument("file", help="event file (any format ezsr.io reads)")
-    p.add_argument("--classes", default=None,
+    p.add_argument("--classes", default=None, type=classes_arg,
                    help="class names: 'cat,dog,car' or @FILE with one name a line "
                         "(default: the names stored in --onnx, else a small demo list)")
-    p.add_argument("--backend", choices=["torch", "onnxruntime", "tensorrt"], default="torch",
-                   help="runner (default torch)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime", "tensorrt"], default=None,
+                   help="runner (default: onnxruntime with --onnx, tensorrt with --engine, "
+                        "else torch)")
     p.add_argument("--model", default="offline",
-                   help="'offline' (the default teacher, no download) or a CLIP name of "
-                        "ezsr.models such as ViT-B-16")
+                   help="'offline' (the default teacher, no download; torch only) or a CLIP "
+                        "name of ezsr.models such as ViT-B-16")
     p.add_argument("--checkpoint", default=None, help="EZSR event-encoder checkpoint")
     p.add_argument("--clip-checkpoint", default=None, help="full CLIP checkpoint (text tower)")
     p.add_argument("--classifier", default=None,
                    help="a saved text classifier [D, K] (torch.save) to use instead of the "
-                        "text tower; K must match --classes")
+                        "text tower; D must be the model's embedding size, K the number of "
+                        "--classes")
     p.add_argument("--onnx", default=None,
-                   help="an ONNX file from `ezsr export` (onnxruntime backend; its class names "
-                        "are used unless --classes is given)")
-    p.add_argument("--engine", default=None, help="a TensorRT engine (tensorrt backend)")
+                   help="an ONNX file from `ezsr export` (implies --backend onnxruntime; its "
+                        "class names are used unless --classes is given)")
+    p.add_argument("--engine", default=None,
+                   help="a TensorRT engine (implies --backend tensorrt)")
     p.add_argument("--device", default=None, type=device_arg,
                    help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--window", type=int, default=15000, help="events per window (0: time only)")
-    p.add_argument("--dt-us", type=int, default=None, help="also close a window after this many µs")
-    p.add_argument("--stride", type=int, default=None,
-                   help="sliding windows: a decision every STRIDE events (default: --window)")
-    p.add_argument("--chunk-us", type=int, default=1000, help="replay chunk length in µs")
+    p.add_argument("--window", type=non_negative_int, default=15000,
+                   help="events per window (default 15000; 0: time windows only, needs --dt-us)")
+    p.add_argument("--dt-us", type=positive_int, default=None,
+                   help="also close a window after this many µs")
+    p.add_argument("--stride", type=positive_int, default=None,
+                   help="sliding windows: a decision every STRIDE events, <= --window "
+                        "(default: --window)")
+    p.add_argument("--chunk-us", type=positive_int, default=1000,
+                   help="replay chunk length in µs (default 1000)")
     p.add_argument("--realtime", action="store_true",
                    help="replay at the recorded speed and drop stale windows under overload")
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor with --realtime")
-    p.add_argument("--top-k", type=int, default=3, help="labels printed per window")
-    p.add_argument("--smoothing", type=float, default=0.0,
+    p.add_argument("--speed", type=positive_float, default=1.0,
+                   help="replay speed factor with --realtime (> 0, default 1)")
+    p.add_argument("--top-k", type=positive_int, default=3, help="labels printed per window")
+    p.add_argument("--smoothing", type=smoothing_arg, default=0.0,
                    help="EMA factor on class probabilities across windows, in [0, 1)")
     p.add_argument("--format", default=None, help="override the detected file format")
     p.add_argument("--summary-json", default=None, help="write the summary JSON here")
-    p.add_argument("--max-windows", type=int, default=None, help="stop after this many decisions")
+    p.add_argument("--max-windows", type=non_negative_int, default=0,
+                   help="stop after this many decisions (default 0: all)")
     p.add_argument("--quiet", action="store_true", help="do not print every window")
     p.set_defaults(func=run)
 
@@ -60,8 +110,42 @@ def register(sub) -> None:
 DEMO_CLASSES = "cat,dog,car,airplane,bird,horse,ship,truck,frog,deer"
 
 
+def check_args(args) -> None:
+    """Checks that need more than one option, before any work: the backend implied by
+    --onnx / --engine, time-only windows, --stride, the files given, --summary-json."""
+    onnx, engine = getattr(args, "onnx", None), getattr(args, "engine", None)
+    if onnx and engine:
+        raise ValueError(f"--onnx {onnx} and --engine {engine}: give one model file")
+    implied = "onnxruntime" if onnx else "tensorrt" if engine else None
+    if args.backend is None:
+        args.backend = implied or "torch"
+    elif implied and args.backend != implied:
+        opt = f"--onnx {onnx}" if onnx else f"--engine {engine}"
+        raise ValueError(f"--backend {args.backend} conflicts with {opt} (that file runs under "
+                         f"--backend {implied}; leave --backend out)")
+    for opt, path in (("--onnx", onnx), ("--engine", engine),
+                      ("--classifier", getattr(args, "classifier", None))):
+        if path and not Path(path).is_file():
+            raise FileNotFoundError(f"{opt} {path}: no such file")
+    if args.backend == "onnxruntime" and not onnx and args.model == "offline":
+        raise ValueError("--backend onnxruntime needs --onnx FILE with --model offline (the "
+                         "offline teacher cannot be exported to ONNX): run " + EXPORT_HINT +
+                         ", or leave --backend out to run the offline model under torch")
+    if args.backend == "tensorrt" and not engine:
+        raise ValueError("--backend tensorrt needs --engine FILE (build it with `ezsr export "
+                         "... --engine enc.engine`, see docs/export.md)")
+    if not args.window and args.dt_us is None:
+        raise ValueError("--window 0 (time windows only) needs --dt-us")
+    stride = getattr(args, "stride", None)
+    if stride is not None and not args.window:
+        raise ValueError("--stride needs count windows (--window > 0)")
+    if stride is not None and stride > args.window:
+        raise ValueError(f"--stride {stride} must be <= --window {args.window}")
+    output_file(getattr(args, "summary_json", None), "--summary-json")
+
+
 def make_runner(args):
-    """(runner, description) for the parsed arguments."""
+    """The runner for the parsed arguments (checked by check_args)."""
     import torch
 
     from ezsr import streaming
@@ -69,27 +153,20 @@ def make_runner(args):
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.backend == "onnxruntime":
         if args.onnx:
-            classes = None
-            if args.classes:
-                from ezsr.streaming.model import read_classes
-                classes = read_classes(args.classes)
-            return streaming.OnnxRuntimeRunner(args.onnx, classes, device=device)
+            return streaming.OnnxRuntimeRunner(args.onnx, args.classes, device=device)
         # no ONNX file given: export the chosen model on the fly
         import tempfile
 
         from export.onnx_export import export_onnx
         zs = _zero_shot(args, "cpu")
         if zs.encoder is None:
-            raise ValueError(f"--backend onnxruntime: model '{args.model}' is not one torch "
-                             "module; pick a CLIP name (e.g. --model ViT-B-32) or --onnx FILE")
+            raise ValueError(f"--backend onnxruntime: model '{args.model}' cannot be exported "
+                             f"to ONNX; run {EXPORT_HINT}")
         path = Path(tempfile.mkdtemp()) / "stream.onnx"
         export_onnx(zs.encoder, zs.classifier, path, scale=zs.scale, class_names=zs.class_names,
                     out_size=zs.image_size)
         return streaming.OnnxRuntimeRunner(path, device=device)
     if args.backend == "tensorrt":
-        if not args.engine:
-            raise ValueError("--backend tensorrt needs --engine FILE (build it with "
-                             "`ezsr export ... --engine FILE`)")
         from ezsr.streaming.model import read_classes
         return streaming.TensorRTRunner(args.engine, read_classes(args.classes or DEMO_CLASSES))
     zs = _zero_shot(args, device)
@@ -119,13 +196,30 @@ def format_table(summary: dict) -> str:
     return "\n".join(rows)
 
 
+def first_events(args) -> bool:
+    """Whether the file holds any event (reads up to its first non-empty chunk)."""
+    from ezsr import io
+
+    for chunk in io.iter_chunks(args.file, dt_us=args.chunk_us, format=args.format):
+        if len(chunk):
+            return True
+    return False
+
+
 def stream_file(args, source=None) -> dict:
-    """Run the stream for parsed args; prints decisions; returns the summary."""
+    """Run the stream for parsed args (checked by check_args); prints decisions; returns
+    the summary."""
     from ezsr import streaming
 
-    if not Path(args.file).exists() and source is None:
-        raise FileNotFoundError(f"{args.file}: no such event file")
+    if source is None:
+        if not Path(args.file).exists():
+            raise FileNotFoundError(f"{args.file}: no such event file")
+        if not first_events(args):
+            raise ValueError(f"{args.file}: 0 events; nothing to recognise")
     runner = make_runner(args)
+    if len(runner.class_names) == 1:
+        print(f"warning: one class ({runner.class_names[0]}) always wins with score 1.0, so the "
+              "scores mean nothing; give --classes two or more names", file=sys.stderr)
     rec = streaming.StreamRecognizer(runner, n_events=args.window or None, dt_us=args.dt_us,
                                      top_k=args.top_k, smoothing=args.smoothing,
                                      stride=getattr(args, "stride", None))
@@ -140,15 +234,20 @@ def stream_file(args, source=None) -> dict:
                   f"({d.latency_ms['age']:.1f} ms)", flush=True)
 
     summary = rec.run(source, live=args.realtime, on_decision=show,
-                      max_windows=getattr(args, "max_windows", None))
+                      max_windows=getattr(args, "max_windows", None) or None)
     summary["file"] = str(args.file)
     summary["classes"] = runner.class_names
     return summary
 
 
 def run(args) -> int:
+    check_args(args)
     summary = stream_file(args)
     print(format_table(summary))
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(summary, indent=2))
-    return 0 if summary["windows"] else (print("no window recognised", file=sys.stderr) or 1)
+    if not summary["windows"]:
+        print(f"ezsr stream: error: {args.file}: {summary['events']} events but no window "
+              "recognised", file=sys.stderr)
+        return 1
+    return 0

@@ -83,6 +83,8 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
     given = _load_classifier(classifier, len(names)) if classifier is not None else None
     if model == "offline" or not hasattr(models, "create_event_encoder"):
         teacher = models.create_teacher(model, device=str(device))
+        if given is not None:
+            _check_rows(given, classifier, model, int(teacher.embed_dim))
         cls = given if given is not None else \
             zeroshot.build_classifier(teacher, names, templates).float()
         enc = TeacherEncoder(teacher)
@@ -96,19 +98,42 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
     cls = given if given is not None else zeroshot.build_classifier(clip, names, templates).float()
     with torch.no_grad():
         d = enc(torch.zeros(1, 3, enc.image_size, enc.image_size)).shape[1]
-    if cls.shape[0] != d:
-        raise ValueError(f"classifier has {cls.shape[0]} rows, the {model} encoder gives "
-                         f"{d}-dim embeddings")
+    if given is not None:
+        _check_rows(cls, classifier, model, d)
+    elif cls.shape[0] != d:
+        raise ValueError(f"the {model} text classifier has {cls.shape[0]} rows, the encoder "
+                         f"gives {d}-dim embeddings")
     scale = head_scale(clip)
     module = ImageClassifier(enc, ZeroShotHead(cls, scale)).to(device).eval()
     return ZeroShot(module, enc, cls, scale, names, int(enc.image_size))
 
 
+def _label(spec) -> str:
+    return "(tensor)" if isinstance(spec, torch.Tensor) else str(spec)
+
+
+def _check_rows(cls: torch.Tensor, spec, model: str, d: int) -> None:
+    """The classifier's rows D must be the model's embedding size."""
+    if cls.shape[0] != d:
+        raise ValueError(f"--classifier {_label(spec)} has D={cls.shape[0]} rows; model "
+                         f"'{model}' embeds {d}")
+
+
 def _load_classifier(spec, k: int) -> torch.Tensor:
-    w = spec if isinstance(spec, torch.Tensor) else torch.load(spec, map_location="cpu",
-                                                               weights_only=True)
+    if isinstance(spec, torch.Tensor):
+        w = spec
+    else:
+        if not Path(spec).is_file():
+            raise FileNotFoundError(f"--classifier {spec}: no such file")
+        try:
+            w = torch.load(spec, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - not a torch.save file
+            raise ValueError(f"--classifier {spec}: not a torch.save'd [D, K] tensor "
+                             f"({type(exc).__name__})") from None
     if not isinstance(w, torch.Tensor) or w.dim() != 2:
-        raise ValueError(f"--classifier {spec}: expected a [D, K] tensor")
+        shape = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
+        raise ValueError(f"--classifier {_label(spec)}: expected a [D, K] tensor, got {shape}")
     if w.shape[1] != k:
-        raise ValueError(f"--classifier {spec}: {w.shape[1]} columns for {k} class names")
+        raise ValueError(f"--classifier {_label(spec)}: {w.shape[1]} columns for {k} class "
+                         "names (--classes)")
     return w.float()

@@ -118,9 +118,16 @@ class OnnxRuntimeRunner:
 
     def __init__(self, path, class_names: Sequence[str] | None = None, device: str = "cpu",
                  threads: int | None = None):
+        from pathlib import Path
+
         from export.onnx_export import ort_session, read_metadata
 
-        meta = read_metadata(path)
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such ONNX file")
+        try:
+            meta = read_metadata(path)
+        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and the like
+            raise ValueError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
         self.kind = meta.get("kind", "image")
         self.out_size, self.mode = meta.get("out_size", 224), meta.get("mode", "crop")
         self.sensor = tuple(meta.get("sensor", ()))  # (height, width) of an events graph
@@ -131,8 +138,19 @@ class OnnxRuntimeRunner:
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" \
             else ["CPUExecutionProvider"]
         self.device = torch.device("cpu")  # inputs are handed over as host arrays
-        self.session = ort_session(path, providers, threads)
+        try:
+            self.session = ort_session(path, providers, threads)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's InvalidGraph, Fail, ...
+            raise ValueError(f"{path}: ONNX Runtime cannot load it ({exc})") from None
         self.name = f"onnxruntime-{'cuda' if device == 'cuda' else 'cpu'}"
+        outs = {o.name: o.shape for o in self.session.get_outputs()}
+        k = (outs.get("logits") or [None])[-1]
+        if isinstance(k, int) and k != len(self.class_names):
+            raise ValueError(f"{path}: the model gives K={k} logits, {len(self.class_names)} "
+                             f"class names were given; give {k} names (in the order of "
+                             "export), or none to use the names stored in the model")
 
     def preprocess(self, windows: Sequence[Events]) -> dict:
         if self.kind == "events":
@@ -163,6 +181,15 @@ class TensorRTRunner:
 
         self.engine = _Engine(engine_path, device=device)
         self.class_names = list(class_names)
+        try:  # the logits' last dimension, when the engine states it
+            shape = self.engine.engine.get_tensor_shape(self.engine.outputs[0])
+            k = int(shape[len(shape) - 1])
+        except Exception:  # noqa: BLE001 - no shape: no check
+            k = -1
+        if k > 0 and k != len(self.class_names):
+            raise ValueError(f"{engine_path}: the engine gives K={k} logits, "
+                             f"{len(self.class_names)} class names were given; give {k} names "
+                             "(in the order of export)")
         self.device = torch.device(device)
         self.out_size, self.mode = out_size, mode
 
