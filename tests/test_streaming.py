@@ -295,3 +295,29 @@ def test_sliding_count_windows():
                                                   [6, 7, 8, 9]]
     with pytest.raises(ValueError, match="stride"):
         Windower(n_events=4, stride=5)
+
+
+def test_load_zero_shot_takes_a_trained_student_file(tmp_path):
+    """--checkpoint student.pt (written by `ezsr train`): the student is the encoder, at the
+    input size it was trained on, under the zero-shot head of the given classifier; without
+    a classifier its teacher is needed, and an unloadable teacher is a clear error."""
+    from ezsr.models import ProjectedEncoder, create_event_encoder, save_student
+    from ezsr.streaming.model import load_zero_shot
+
+    torch.manual_seed(0)
+    student = ProjectedEncoder(create_event_encoder("test-tiny", in_chans=3), 32, 48).eval()
+    path = save_student(tmp_path / "student.pt", student, student="test-tiny", embed_dim=48,
+                        input_size=32, input_mode="crop", teacher="ViT-B-16",
+                        teacher_pretrained=str(tmp_path / "gone.pt"), step=7)
+    cls = F.normalize(torch.randn(48, 3), dim=0)
+    zs = load_zero_shot("offline", "cat,dog,car", checkpoint=str(path), classifier=cls)
+    assert zs.image_size == 32 and zs.class_names == ["cat", "dog", "car"]
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        want = 100.0 * F.normalize(student(x), dim=-1) @ cls
+        assert torch.allclose(zs.module(x), want, atol=1e-5)
+    with pytest.raises(ValueError, match="D=48 rows|48"):
+        load_zero_shot("offline", "cat,dog", checkpoint=str(path),
+                       classifier=F.normalize(torch.randn(32, 2), dim=0))
+    with pytest.raises(ValueError, match="teacher 'ViT-B-16'.*--classifier"):
+        load_zero_shot("offline", "cat,dog", checkpoint=str(path))

@@ -76,11 +76,18 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
     no checkpoint is given (logged).
     classifier: a ready text classifier [D, K] (tensor or a torch.save'd file, e.g. from
     ezsr.zeroshot.build_classifier) used instead of the text tower; K must match classes.
+    checkpoint may also be a trained student (`ezsr train`'s student.pt): that student is the
+    encoder, whatever `model` says, and its teacher (named in the file) embeds the classes.
     """
     from ezsr import models, zeroshot
+    from ezsr.models.student import read_student_file
 
     names = read_classes(classes)
     given = _load_classifier(classifier, len(names)) if classifier is not None else None
+    student = read_student_file(checkpoint) if checkpoint else None
+    if student is not None:
+        return _student_zero_shot(student, checkpoint, names, templates, device, given,
+                                  classifier)
     if model == "offline" or not hasattr(models, "create_event_encoder"):
         teacher = models.create_teacher(model, device=str(device))
         if given is not None:
@@ -106,6 +113,38 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
     scale = head_scale(clip)
     module = ImageClassifier(enc, ZeroShotHead(cls, scale)).to(device).eval()
     return ZeroShot(module, enc, cls, scale, names, int(enc.image_size))
+
+
+def _student_zero_shot(meta: dict, path, names, templates, device, given, spec) -> ZeroShot:
+    """A trained student (ezsr.models.student) under the zero-shot head of its teacher's
+    text side, or of the given classifier (then the teacher is not loaded; scale 100)."""
+    from ezsr import zeroshot
+    from ezsr.models import create_teacher
+    from ezsr.models.student import build_student
+
+    enc = build_student(meta)
+    if meta["input"]["mode"] != "crop":
+        log.warning("%s was trained on %s-mode input; streaming preprocesses in crop mode",
+                    path, meta["input"]["mode"])
+    t = meta["teacher"]
+    log.info("%s: student %s (%d steps) distilled from teacher %s", path, meta["student"],
+             meta["step"], t["name"])
+    if given is not None:
+        _check_rows(given, spec, f"student {path}", int(meta["embed_dim"]))
+        cls, scale = given, 100.0
+    else:
+        try:
+            teacher = create_teacher(t["name"], pretrained=t["pretrained"] or None,
+                                     device=str(device))
+        except (OSError, ValueError, ImportError) as exc:
+            raise ValueError(f"{path}: its teacher {t['name']!r} (checkpoint "
+                             f"{t['pretrained'] or 'default'}) embeds the class names and could "
+                             f"not be loaded ({exc}); give --classifier W.pt with a ready text "
+                             "classifier instead") from exc
+        cls = zeroshot.build_classifier(teacher, names, templates).float()
+        scale = head_scale(teacher)
+    module = ImageClassifier(enc, ZeroShotHead(cls, scale)).to(device).eval()
+    return ZeroShot(module, enc, cls, scale, names, int(meta["input"]["size"]))
 
 
 def _label(spec) -> str:
