@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+
+
+def format_arg(value: str) -> str:
+    """An event file format name that ezsr.io knows (argparse type of --format)."""
+    from ezsr.io import known_formats
+
+    if value not in known_formats():
+        raise argparse.ArgumentTypeError(f"unknown format {value!r}; known: "
+                                         f"{', '.join(known_formats())}")
+    return value
 
 
 def register(sub) -> None:
@@ -11,13 +22,16 @@ def register(sub) -> None:
                        "reference-only), the torch version and CUDA arch. With FILE: its "
                        "format, event count, sensor size, time range and polarity split.")
     p.add_argument("file", nargs="?", help="event file to summarise")
-    p.add_argument("--format", default=None, help="override the detected file format")
+    p.add_argument("--format", default=None, type=format_arg,
+                   help="override the detected file format. For a .raw file, evt2/evt21/evt3 "
+                   "name the EVT version when its header names none; a header that names one "
+                   "wins (with a warning), and `format` reports the one decoded")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
 def file_summary(path: str, fmt: str | None = None) -> dict:
-    """format, count, width, height, t_first, t_last, on, off of an event file."""
+    """format (the one decoded), count, width, height, t_first, t_last, on, off of a file."""
     from ezsr import io
 
     ev, used = io.read(path, format=fmt, return_format=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from ezsr.events import Events
-from ezsr.io._registry import EventFileError, detect_format, get_format, known_formats
+from ezsr.io._registry import (EventFileError, detect_format, get_format, known_formats,
+                               reader_format)
 # importing a format module registers it; sniffing order = import order
 from ezsr.io import hdf5 as _hdf5  # noqa: F401,E402
 from ezsr.io import aedat as _aedat  # noqa: F401,E402
@@ -23,11 +24,15 @@ def read(path, format: str | None = None, return_format: bool = False):
     """Read a whole event file into ezsr.Events.
 
     format: override detection (see known_formats()). With return_format=True,
-    returns (events, format_name).
+    returns (events, format_name), the name of the format the file was decoded as (an
+    EVT version override gives way to the version a .raw header names, with a warning).
+    A 0-byte file is an EventFileError (except .bin, whose empty stream is 0 bytes).
     """
-    fmt = get_format(format) if format else detect_format(path)
+    fmt = reader_format(path, format)
     ev = fmt.read(str(path))
-    return (ev, fmt.name) if return_format else ev
+    if not return_format:
+        return ev
+    return ev, fmt.decoded_as(str(path)) if fmt.decoded_as else fmt.name
 
 
 def iter_chunks(path, n_events: int | None = None, dt_us: int | None = None,
@@ -39,7 +44,7 @@ def iter_chunks(path, n_events: int | None = None, dt_us: int | None = None,
     """
     if (n_events is None) == (dt_us is None):
         raise ValueError("iter_chunks: give exactly one of n_events and dt_us")
-    fmt = get_format(format) if format else detect_format(path)
+    fmt = reader_format(path, format)
     if fmt.iter_chunks is not None:
         yield from fmt.iter_chunks(str(path), n_events=n_events, dt_us=dt_us)
         return

@@ -25,6 +25,11 @@ class Format:
     iter_chunks: Optional[Callable] = None
     # sniff(head: bytes) -> bool; True when the first bytes identify this format
     sniff: Optional[Callable[[bytes], bool]] = None
+    # True when an empty stream of this format is a 0-byte file (headerless records: .bin)
+    empty_ok: bool = False
+    # decoded_as(path) -> the format name the file is actually decoded as, where the file's
+    # header can overrule this format (the EVT version names: the .raw header's version wins)
+    decoded_as: Optional[Callable[[str], str]] = None
 
 
 _FORMATS: dict[str, Format] = {}
@@ -45,20 +50,53 @@ def get_format(name: str) -> Format:
     return _FORMATS[name]
 
 
+def writable_extensions() -> list[str]:
+    """File extensions that select a format ezsr.io.write can write (.h5, .npz, ...)."""
+    return [ext for fmt in _FORMATS.values() if fmt.write is not None for ext in fmt.extensions]
+
+
+def format_of_extension(path) -> Optional[Format]:
+    """The format the file name's extension selects, or None."""
+    low = str(path).lower()
+    for fmt in _FORMATS.values():
+        if any(low.endswith(ext) for ext in fmt.extensions):
+            return fmt
+    return None
+
+
 def detect_format(path, for_writing: bool = False) -> Format:
     """Magic bytes and header first, then the extension."""
     path = str(path)
     if not for_writing:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise EventFileError(path, "is a folder; expected an event file")
         with open(path, "rb") as f:
             head = f.read(4096)
         for fmt in _FORMATS.values():
             if fmt.sniff is not None and fmt.sniff(head):
                 return fmt
-    low = path.lower()
-    for fmt in _FORMATS.values():
-        if any(low.endswith(ext) for ext in fmt.extensions):
-            return fmt
+    fmt = format_of_extension(path)
+    if fmt is not None:
+        return fmt
+    if for_writing:
+        raise EventFileError(path, "cannot tell the event file format from the extension; "
+                             f"use one of {', '.join(writable_extensions())} or pass format=... "
+                             f"({', '.join(n for n in known_formats() if _FORMATS[n].write)})")
     raise EventFileError(path, "cannot tell the event file format from its header or extension "
-                         f"(known formats: {', '.join(known_formats())}; pass format=...)")
+                         f"(known formats: {', '.join(known_formats())}; pass format=..., "
+                         "--format on the command line)")
+
+
+def reader_format(path, format: Optional[str] = None) -> Format:
+    """The format that reads `path` (`format` overrides detection). A 0-byte file is an
+    EventFileError: no format's file is empty, except the headerless .bin records."""
+    path = str(path)
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        fmt = get_format(format) if format else format_of_extension(path)
+        if fmt is None or not fmt.empty_ok:
+            what = f"a {fmt.name} recording" if fmt else "an event file"
+            raise EventFileError(path, f"the file is empty (0 bytes), not {what}")
+        return fmt
+    return get_format(format) if format else detect_format(path)

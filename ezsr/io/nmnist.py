@@ -45,4 +45,5 @@ def write_bin(path: str, events: Events) -> None:
         f.write(rec.tobytes())
 
 
-register(Format("bin", (".bin",), read_bin, write_bin, iter_bin, sniff=None))
+register(Format("bin", (".bin",), read_bin, write_bin, iter_bin, sniff=None,
+                empty_ok=True))  # no header: 0 records = 0 bytes

@@ -13,6 +13,12 @@ from ezsr.io._registry import EventFileError, Format, register
 
 
 def read_npy(path: str) -> Events:
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head != b"\x93NUMPY":  # np.load would try to unpickle it and suggest allow_pickle
+        hint = " (it is a zip archive: an .npz? pass format=npz)" if head[:2] == b"PK" else ""
+        raise EventFileError(path, f"not an .npy file: it starts with {head!r}, expected "
+                             f"b'\\x93NUMPY'{hint}", offset=0)
     try:
         a = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as exc:  # numpy raises ValueError, OSError, but also SyntaxError and

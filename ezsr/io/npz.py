@@ -14,7 +14,20 @@ from ezsr.io._registry import EventFileError, Format, register
 WIDTH, HEIGHT = 640, 480
 
 
+def _check_magic(path: str) -> None:
+    """EventFileError unless the file starts as a zip archive does (np.load would try to
+    unpickle anything else and suggest allow_pickle=True)."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return
+    hint = "; it is an .npy array (pass format=npy)" if head == b"\x93NUMPY" else ""
+    raise EventFileError(path, f"not an .npz (zip) archive: it starts with {head[:4]!r}, "
+                         f"expected b'PK\\x03\\x04'{hint}", offset=0)
+
+
 def read_npz(path: str) -> Events:
+    _check_magic(path)
     try:
         data = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:

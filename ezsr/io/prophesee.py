@@ -8,6 +8,8 @@ Decoding: csrc/core/decode_evt.cpp and decode_records.cpp (see ezsr.io._decode).
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import re
 
@@ -21,6 +23,9 @@ _GENERATIONS = [("gen41", (1280, 720)), ("gen4", (1280, 720)), ("imx636", (1280,
                 ("gen3", (640, 480)), ("imx8", (320, 320)), ("genx320", (320, 320))]
 _EVT = {"2.0": "evt2", "2.1": "evt21", "3.0": "evt3", "evt2": "evt2", "evt21": "evt21",
         "evt3": "evt3"}
+_LABEL = {"evt2": "EVT 2.0", "evt21": "EVT 2.1", "evt21_legacy": "EVT 2.1 (legacy)",
+          "evt3": "EVT 3.0"}
+log = logging.getLogger("ezsr.io")
 
 
 def _size_from_header(lines: list[str]):
@@ -54,8 +59,12 @@ def _check_size(path, w, h):
                              "1..16384 pixels per side", offset=0)
 
 
-def raw_header(path: str):
-    """(kind, data offset, width, height, size_source) of a Prophesee .raw file."""
+def raw_header(path: str, want: str | None = None, quiet: bool = False):
+    """(kind, data offset, width, height, size_source) of a Prophesee .raw file.
+
+    want: the EVT version asked for (evt2, evt21, evt21_legacy, evt3). It decides when the
+    header names no version; a header's version wins over it, with a warning (unless quiet).
+    """
     lines, offset = read_prefixed_lines(path, b"%", end_line=b"% end")
     kind = None
     for line in lines:
@@ -71,25 +80,28 @@ def raw_header(path: str):
             if kind == "evt21" and "endianness=legacy" in line:
                 kind = "evt21_legacy"  # IMX636 order: each word's high 32-bit half first
     if kind is None:
-        kind = "evt2"  # files from before the `% evt` line was written are EVT 2.0
+        kind = want or "evt2"  # files from before the `% evt` line was written are EVT 2.0
+    elif want and want.split("_")[0] != kind.split("_")[0] and not quiet:
+        log.warning("%s: its header says %s but format %s (%s) was asked for; decoding %s as "
+                    "the header says", path, _LABEL[kind], want, _LABEL[want], _LABEL[kind])
     w, h, src = _size_from_header(lines)
     _check_size(path, w, h)
     return kind, offset, w, h, src
 
 
-def _raw_blocks(path):
-    kind, offset, w, h, src = raw_header(path)
+def _raw_blocks(path, want=None):
+    kind, offset, w, h, src = raw_header(path, want)
     return _stream.decoded_blocks(path, offset, kind, w or 0, h or 0), w, h, src
 
 
-def read_raw(path: str):
-    kind, offset, w, h, src = raw_header(path)
+def read_raw(path: str, want: str | None = None):
+    kind, offset, w, h, src = raw_header(path, want)
     cols = _stream.decode_whole(path, offset, kind, w or 0, h or 0)
     return _stream.make_events(cols, w, h, src, path)
 
 
-def iter_raw(path: str, n_events=None, dt_us=None):
-    blocks, w, h, src = _raw_blocks(path)
+def iter_raw(path: str, n_events=None, dt_us=None, want: str | None = None):
+    blocks, w, h, src = _raw_blocks(path, want)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, src, path)
 
 
@@ -148,7 +160,11 @@ register(Format("raw", (".raw",), read_raw, _encode.raw_writer("3.0"), iter_raw,
                 sniff=_sniff_raw))
 register(Format("dat", (".dat",), read_dat, _encode.writer(_encode.encode_dat), iter_dat,
                 sniff=_sniff_dat))
-# write-only names picking the .raw encoding (reading them detects the version from the header)
+# names picking the .raw encoding: for writing; for reading, the version of a header that
+# names none (a header's `% evt` / `% format` line wins, with a warning)
 for _name, _ver in (("evt2", "2.0"), ("evt21", "2.1"), ("evt21_legacy", "2.1-legacy"),
                    ("evt3", "3.0")):
-    register(Format(_name, (), read_raw, _encode.raw_writer(_ver), iter_raw))
+    register(Format(_name, (), functools.partial(read_raw, want=_name),
+                    _encode.raw_writer(_ver), functools.partial(iter_raw, want=_name),
+                    decoded_as=functools.partial(lambda p, w: raw_header(p, w, True)[0],
+                                                 w=_name)))
