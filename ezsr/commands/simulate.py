@@ -118,7 +118,7 @@ def read_timestamps(path: Path, folder: Path) -> tuple[list[Path], list[int]]:
             raise ValueError(f"{path}:{n}: expected '<t_us>' or '<file> <t_us>', got {line!r}")
         if prev is not None and t <= prev:
             raise ValueError(f"{path}:{n}: {t} us is not after the previous frame's {prev} us; "
-                             "the timestamps (timestamps_us) must be strictly increasing")
+                             "the timestamps must be strictly increasing")
         ts.append(t)
         prev = t
     if names and len(names) != len(ts):
