@@ -242,26 +242,13 @@ SimulateBlocks simulate_emit_blocks_cpu(const SimulateArgs& a) {
 
 void simulate_count_pixel_major_cpu(const SimulateArgs& a, int64_t* counts) {
 #pragma omp parallel for schedule(static)
-  for (int64_t q = 0; q < a.batch * a.pixels; ++q) {
-    float ref = a.ref[q];  // private copies: counting leaves the state untouched
-    int64_t last = a.last_t[q], n = 0;
-    simulate_pixel<false>(a, q, ref, last, [&](int64_t, bool) { ++n; });
-    counts[q] = n;
-  }
+  for (int64_t q = 0; q < a.batch * a.pixels; ++q) counts[q] = count_pixel_events(a, q);
 }
 
 void simulate_emit_pixel_major_cpu(const SimulateArgs& a, const int64_t* offsets, int64_t* t,
                                    int32_t* code) {
 #pragma omp parallel for schedule(static)
-  for (int64_t q = 0; q < a.batch * a.pixels; ++q) {
-    const int32_t p2 = static_cast<int32_t>((q % a.pixels) * 2);
-    int64_t i = offsets[q];
-    simulate_pixel(a, q, a.ref[q], a.last_t[q], [&](int64_t tt, bool on) {
-      t[i] = tt;
-      code[i] = p2 + (on ? 1 : 0);
-      ++i;
-    });
-  }
+  for (int64_t q = 0; q < a.batch * a.pixels; ++q) emit_pixel_events(a, q, offsets, t, code);
 }
 
 template <typename Coord>

@@ -13,24 +13,12 @@ namespace {
 constexpr int kThreads = 256;
 
 __global__ void count_kernel(SimulateArgs a, int64_t* counts) {
-  grid_stride(a.batch * a.pixels, [&](int64_t q) {
-    float ref = a.ref[q];  // private copies: counting leaves the state untouched
-    int64_t last = a.last_t[q], n = 0;
-    simulate_pixel<false>(a, q, ref, last, [&](int64_t, bool) { ++n; });
-    counts[q] = n;
-  });
+  grid_stride(a.batch * a.pixels, [&](int64_t q) { counts[q] = count_pixel_events(a, q); });
 }
 
 __global__ void emit_kernel(SimulateArgs a, const int64_t* offsets, int64_t* t, int32_t* code) {
-  grid_stride(a.batch * a.pixels, [&](int64_t q) {
-    const int32_t p2 = static_cast<int32_t>((q % a.pixels) * 2);
-    int64_t i = offsets[q];
-    simulate_pixel(a, q, a.ref[q], a.last_t[q], [&](int64_t tt, bool on) {
-      t[i] = tt;
-      code[i] = p2 + (on ? 1 : 0);
-      ++i;
-    });
-  });
+  grid_stride(a.batch * a.pixels,
+              [&](int64_t q) { emit_pixel_events(a, q, offsets, t, code); });
 }
 
 __global__ void histogram_kernel(SimulateArgs a, float* out) {

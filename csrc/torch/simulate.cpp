@@ -66,9 +66,7 @@ EventColumns simulate_events_cpu(const at::Tensor& logf, const at::Tensor& ts,
                                  const at::Tensor& thr_pos, const at::Tensor& thr_neg,
                                  at::Tensor& ref, at::Tensor& last_t, int64_t width,
                                  int64_t refractory) {
-  const auto a = simulate_args(logf, ts, thr_pos, thr_neg, ref, last_t, refractory);
-  check_width(width, a.pixels);
-  check_increasing(ts);
+  const auto a = events_args(logf, ts, thr_pos, thr_neg, ref, last_t, width, refractory);
   return gather_events(a, ezsr::simulate_emit_blocks_cpu(a), width,
                        logf.options().dtype(at::kLong));
 }
@@ -77,9 +75,7 @@ EventColumns simulate_events_pixel_major_cpu(const at::Tensor& logf, const at::T
                                              const at::Tensor& thr_pos, const at::Tensor& thr_neg,
                                              at::Tensor& ref, at::Tensor& last_t, int64_t width,
                                              int64_t refractory) {
-  const auto a = simulate_args(logf, ts, thr_pos, thr_neg, ref, last_t, refractory);
-  check_width(width, a.pixels);
-  check_increasing(ts);
+  const auto a = events_args(logf, ts, thr_pos, thr_neg, ref, last_t, width, refractory);
   return events_pixel_major(
       ts, a, width, [&](int64_t* counts) { ezsr::simulate_count_pixel_major_cpu(a, counts); },
       [&](const int64_t* offsets, int64_t* t, int32_t* code) {

@@ -60,6 +60,17 @@ inline void check_increasing(const at::Tensor& ts) {
                 "ezsr.simulate: argument 'ts' must increase strictly along each stream");
 }
 
+// simulate_args plus the checks of the events ops (width divides P, ts increases strictly).
+inline ezsr::SimulateArgs events_args(const at::Tensor& logf, const at::Tensor& ts,
+                                      const at::Tensor& thr_pos, const at::Tensor& thr_neg,
+                                      at::Tensor& ref, at::Tensor& last_t, int64_t width,
+                                      int64_t refractory) {
+  const auto a = simulate_args(logf, ts, thr_pos, thr_neg, ref, last_t, refractory);
+  check_width(width, a.pixels);
+  check_increasing(ts);
+  return a;
+}
+
 inline at::ScalarType coord_dtype(int64_t width, int64_t pixels) {
   return (width < 32768 && pixels / std::max<int64_t>(width, 1) < 32768) ? at::kShort : at::kInt;
 }

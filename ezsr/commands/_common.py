@@ -34,26 +34,24 @@ def device_arg(value: str) -> str:
     return value
 
 
-def positive_int(value: str) -> int:
-    """An integer >= 1."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
+def int_at_least(low: int):
+    """An argparse type: an integer >= low."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {n}")
+        return n
+
+    parse.__name__ = f"int >= {low}"  # argparse names the type in some messages
+    return parse
 
 
-def non_negative_int(value: str) -> int:
-    """An integer >= 0."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
-    return n
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
 
 
 def positive_float(value: str) -> float:

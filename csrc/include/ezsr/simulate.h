@@ -112,6 +112,27 @@ EZSR_HD inline void simulate_pixel(const SimulateArgs& a, int64_t q, float& ref,
   }
 }
 
+// The two pixel-major passes for pixel q (a CUDA thread each; a loop in the CPU twins).
+// Count: its number of events, state untouched. Emit: its events at offsets[q], in time
+// order (t, code = 2 * p + on), and the state updated.
+EZSR_HD inline int64_t count_pixel_events(const SimulateArgs& a, int64_t q) {
+  float ref = a.ref[q];  // private copies: counting leaves the state untouched
+  int64_t last = a.last_t[q], n = 0;
+  simulate_pixel<false>(a, q, ref, last, [&](int64_t, bool) { ++n; });
+  return n;
+}
+
+EZSR_HD inline void emit_pixel_events(const SimulateArgs& a, int64_t q, const int64_t* offsets,
+                                      int64_t* t, int32_t* code) {
+  const int32_t p2 = static_cast<int32_t>((q % a.pixels) * 2);
+  int64_t i = offsets[q];
+  simulate_pixel(a, q, a.ref[q], a.last_t[q], [&](int64_t tt, bool on) {
+    t[i] = tt;
+    code[i] = p2 + (on ? 1 : 0);
+    ++i;
+  });
+}
+
 // Rendering of translated, axis-aligned scaled images (saccades): bilinear sampling is
 // separable, so frame (b, t) at pixel (v, u) is
 //   lerp(lerp(I[y0, x0], I[y1, x0], wy), lerp(I[y0, x1], I[y1, x1], wy), wx)

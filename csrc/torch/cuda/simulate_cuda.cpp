@@ -18,9 +18,7 @@ EventColumns simulate_events_cuda(const at::Tensor& logf, const at::Tensor& ts,
                                   int64_t refractory) {
   check_cuda_arg(logf, "simulate_events", "logf");
   const c10::cuda::CUDAGuard guard(logf.device());
-  const auto a = simulate_args(logf, ts, thr_pos, thr_neg, ref, last_t, refractory);
-  check_width(width, a.pixels);
-  check_increasing(ts);
+  const auto a = events_args(logf, ts, thr_pos, thr_neg, ref, last_t, width, refractory);
   void* stream = c10::cuda::getCurrentCUDAStream().stream();
   return events_pixel_major(
       ts, a, width, [&](int64_t* counts) { ezsr::simulate_count_cuda(a, counts, stream); },
