@@ -27,7 +27,17 @@ from export.graph import (EZSR_SENSOR, EventClassifier, EZSRPreprocess, HalfEnco
                           ImageClassifier, ZeroShotHead)
 
 DEFAULT_OPSET = 17
+MIN_OPSET = 17  # LayerNormalization as one node
 EVENT_INPUTS = ("x", "y", "p", "valid")
+
+
+def max_opset() -> int:
+    """The highest opset the installed torch's TorchScript-based ONNX exporter writes."""
+    try:
+        from torch.onnx import _constants as c
+        return int(getattr(c, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", c.ONNX_MAX_OPSET))
+    except (ImportError, AttributeError):  # a torch without these constants: 17 is safe
+        return DEFAULT_OPSET
 
 
 def build_classifier_module(encoder: nn.Module, classifier: torch.Tensor, kind: str = "image",
@@ -77,8 +87,10 @@ def export_onnx(encoder: nn.Module, classifier: torch.Tensor, path, kind: str = 
     """
     import onnx
 
-    if opset < 17:
-        raise ValueError(f"export: opset must be >= 17 (LayerNormalization), got {opset}")
+    if not MIN_OPSET <= opset <= max_opset():
+        raise ValueError(f"export: opset must be in {MIN_OPSET}..{max_opset()} ({MIN_OPSET} for "
+                         f"LayerNormalization, {max_opset()} the highest torch {torch.__version__}"
+                         f" exports), got {opset}")
     if class_names and len(class_names) != classifier.shape[1]:
         raise ValueError(f"export: {len(class_names)} class names for a classifier with "
                          f"{classifier.shape[1]} columns")

@@ -118,6 +118,12 @@ def _trt():
     return trt
 
 
+def require_tensorrt() -> None:
+    """Raise the ImportError build_engine would raise when TensorRT (>= 10) is missing;
+    lets a caller fail before any export work."""
+    _trt()
+
+
 def build_engine(onnx_path, engine_path, batch_sizes: Sequence[int] = (1, 8),
                  max_events: int = 15000, workspace_gb: float = 4.0,
                  timing_cache: str | None = None, verbose: bool = False) -> Path:

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 
 from ezsr.commands._common import device_arg
 
 
+def existing_path(value: str) -> str:
+    """A file or folder that exists (argparse type)."""
+    if not os.path.exists(value):
+        raise argparse.ArgumentTypeError(f"{value}: no such file or folder")
+    return value
+
+
 def add_teacher_args(p) -> None:
     g = p.add_argument_group("model (default: the offline ConSE teacher, no CLIP weights needed)")
-    g.add_argument("--checkpoint", metavar="PATH",
+    g.add_argument("--checkpoint", metavar="PATH", type=existing_path,
                    help="CLIP checkpoint (OpenAI .pt, OpenCLIP/EVA-CLIP state dict, Hugging Face "
                         "folder) or an EZSR image-tower checkpoint (then --base is needed)")
     g.add_argument("--model", metavar="NAME",
                    help="architecture of --checkpoint, e.g. ViT-B/32, ViT-B/16, ViT-L/14, "
                         "EVA02-CLIP-B/16 ('auto' for a Hugging Face folder)")
-    g.add_argument("--base", metavar="PATH",
+    g.add_argument("--base", metavar="PATH", type=existing_path,
                    help="full CLIP checkpoint giving the text tower when --checkpoint is an "
                         "EZSR image-tower checkpoint")
-    g.add_argument("--vocab", metavar="PATH", help="CLIP BPE vocabulary (bpe_simple_vocab_16e6."
-                   "txt.gz or a folder with vocab.json + merges.txt); default: beside the checkpoint")
+    g.add_argument("--vocab", metavar="PATH", type=existing_path,
+                   help="CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz or a folder with "
+                        "vocab.json + merges.txt); default: beside the checkpoint, then "
+                        "$EZSR_CLIP_VOCAB (nothing is downloaded)")
     g.add_argument("--templates", default=None,
                    help="prompt set: openai (80 ImageNet templates), eventclip, simple, or a file "
                         "with one template per line containing {}")
@@ -42,12 +53,17 @@ def teacher_from_args(args, quiet: bool = False):
         except ImportError as exc:  # a user error: the optional extra is not installed
             raise ValueError(str(exc)) from exc
     from ezsr.models import create_model
-    from ezsr.models.checkpoints import detect_format, read_state_dict
+    from ezsr.models.checkpoints import CheckpointError, detect_format, read_state_dict
     from ezsr.models.teachers import CLIPTeacher
     from ezsr.models.tokenizer import load_tokenizer
     if not args.model:
         raise ValueError("--checkpoint needs --model NAME (its architecture), e.g. --model ViT-B/16")
-    fmt = detect_format(read_state_dict(args.checkpoint)[0])
+    try:
+        fmt = detect_format(read_state_dict(args.checkpoint)[0])
+    except CheckpointError as exc:
+        msg = str(exc)
+        raise CheckpointError(msg if msg.startswith(str(args.checkpoint)) else
+                              f"{args.checkpoint}: {msg}") from None
     if fmt == "ezsr":
         if not args.base:
             raise ValueError(f"{args.checkpoint} holds only an image tower (EZSR checkpoint): "

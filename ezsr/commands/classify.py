@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 
 
 def register(sub) -> None:
+    from ezsr.commands._common import non_negative_int, positive_int
     from ezsr.commands._teacher_args import add_teacher_args
     p = sub.add_parser(
         "classify", help="name what an event recording shows, among given class names",
@@ -14,11 +16,16 @@ def register(sub) -> None:
         "of the class names. Without --checkpoint the offline default teacher is used "
         "(needs `pip install ezsr[offline]`).")
     p.add_argument("file", help="event file (any format ezsr.io reads)")
-    p.add_argument("--classes", help='comma-separated class names, e.g. "cat,dog,car"')
-    p.add_argument("--classes-file", metavar="F", help="file with class names (one a line or comma-separated)")
-    p.add_argument("--top", type=int, default=5, help="how many labels to print (default 5)")
-    p.add_argument("--start", type=int, default=None, help="first event of the window (default: deterministic choice)")
-    p.add_argument("--window", type=int, default=15000, help="events per window (default 15000)")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--classes", help='comma-separated class names, e.g. "cat,dog,car"')
+    names.add_argument("--classes-file", metavar="F",
+                       help="file with class names (one a line or comma-separated)")
+    p.add_argument("--top", type=positive_int, default=5,
+                   help="how many labels to print (default 5)")
+    p.add_argument("--start", type=non_negative_int, default=None,
+                   help="first event of the window (default: deterministic choice)")
+    p.add_argument("--window", type=positive_int, default=15000,
+                   help="events per window (default 15000)")
     p.add_argument("--json", action="store_true", help='print {"labels": [...], "scores": [...]}')
     add_teacher_args(p)
     p.set_defaults(func=run)
@@ -33,6 +40,9 @@ def class_list(args) -> list[str]:
         names += read_class_list(args.classes_file)
     if not names:
         raise ValueError("empty class list: give --classes \"a,b,c\" or --classes-file F")
+    if len(set(names)) == 1:
+        print(f"warning: only one class ({names[0]!r}): it always wins with score 1.0; give two "
+              "or more class names to compare", file=sys.stderr)
     return names
 
 
@@ -41,8 +51,6 @@ def run(args) -> int:
     from ezsr.commands._teacher_args import teacher_from_args
     from ezsr.zeroshot import classify
 
-    if args.top < 1:
-        raise ValueError("--top must be >= 1")
     names = class_list(args)
     events = io.read(args.file)
     if len(events) < 10:

@@ -3,24 +3,62 @@ head as ONNX (and optionally a TensorRT engine); see docs/export.md."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
+import os
+
+EPILOG = """\
+The text classifier (class names x prompt templates through the CLIP text tower) needs CLIP's
+BPE vocabulary, which is never downloaded: give --vocab PATH (bpe_simple_vocab_16e6.txt.gz or
+a folder with vocab.json + merges.txt), keep it beside --clip-checkpoint or set
+$EZSR_CLIP_VOCAB; or give a ready classifier with --classifier W.pt (a [D, K] tensor saved
+with torch.save, e.g. from ezsr.zeroshot.build_classifier; K = the number of classes).
+A try-out with no weights at all (random tiny model, random classifier):
+  python -c "import torch; torch.save(torch.randn(32, 3), 'W.pt')"
+  ezsr export tiny.onnx --model test-tiny --classifier W.pt --classes cat,dog,car
+"""
+
+
+def opset_arg(value: str) -> int:
+    """An ONNX opset the export supports: 17 .. the installed torch exporter's highest."""
+    from export.onnx_export import MIN_OPSET, max_opset
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    hi = max_opset()
+    if not MIN_OPSET <= n <= hi:
+        import torch
+        raise argparse.ArgumentTypeError(
+            f"must be in {MIN_OPSET}..{hi} ({MIN_OPSET}: LayerNormalization as one node; {hi}: "
+            f"the highest opset torch {torch.__version__} exports), got {n}")
+    return n
 
 
 def register(sub) -> None:
+    from ezsr.commands._teacher_args import existing_path
     p = sub.add_parser(
         "export", help="export an event encoder + zero-shot head to ONNX / TensorRT",
         description="Write an ONNX classifier (opset >= 17, dynamic batch): kind 'image' takes "
         "the EZSR input [B,3,224,224]; kind 'events' takes padded raw events x, y, p, valid "
         "[B,N] and builds the EZSR histogram in the graph. Class names go into the model's "
         "metadata. Prints the ops TensorRT would reject and, with --check, ONNX Runtime parity "
-        "against PyTorch.")
+        "against PyTorch.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("output", help="ONNX file to write")
-    p.add_argument("--model", default="ViT-B-16", help="CLIP name of ezsr.models (default ViT-B-16)")
-    p.add_argument("--checkpoint", default=None, help="EZSR event-encoder checkpoint")
-    p.add_argument("--clip-checkpoint", default=None, help="full CLIP checkpoint (text tower)")
-    p.add_argument("--classifier", default=None,
+    p.add_argument("--model", default="ViT-B-16",
+                   help="CLIP name of ezsr.models (default ViT-B-16)")
+    p.add_argument("--checkpoint", default=None, type=existing_path,
+                   help="EZSR event-encoder checkpoint")
+    p.add_argument("--clip-checkpoint", default=None, type=existing_path,
+                   help="full CLIP checkpoint (text tower)")
+    p.add_argument("--classifier", default=None, type=existing_path,
                    help="a saved text classifier [D, K] (torch.save) to use instead of the "
                         "text tower; K must match --classes")
+    p.add_argument("--vocab", metavar="PATH", default=None, type=existing_path,
+                   help="CLIP BPE vocabulary for the text tower (bpe_simple_vocab_16e6.txt.gz or "
+                        "a folder with vocab.json + merges.txt; one beside --clip-checkpoint "
+                        "comes first); not needed with --classifier")
     p.add_argument("--classes", required=True, help="'cat,dog' or @FILE (one name a line)")
     p.add_argument("--templates", default="openai", help="prompt template set (default openai)")
     p.add_argument("--kind", choices=["image", "events"], default="image")
@@ -28,28 +66,122 @@ def register(sub) -> None:
     p.add_argument("--mode", choices=["crop", "squash"], default="crop",
                    help="EZSR preprocessing variant of the events graph")
     p.add_argument("--sensor", default="480x640", help="HxW of the events graph's sensor")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=opset_arg, default=17,
+                   help="ONNX opset (default 17; at most what the installed torch exports)")
     p.add_argument("--check", action="store_true", help="ONNX Runtime vs PyTorch parity")
-    p.add_argument("--engine", default=None, help="also build a TensorRT engine here")
+    p.add_argument("--engine", default=None,
+                   help="also build a TensorRT engine here (needs TensorRT >= 10 and a GPU)")
     p.add_argument("--timing-cache", default=None, help="TensorRT timing cache file")
     p.set_defaults(func=run)
 
 
+@contextlib.contextmanager
+def _vocab_env(vocab: str | None):
+    """$EZSR_CLIP_VOCAB = --vocab while the text classifier is built (the tokenizer looks
+    beside the CLIP checkpoint first, then there)."""
+    old = os.environ.get("EZSR_CLIP_VOCAB")
+    if vocab:
+        os.environ["EZSR_CLIP_VOCAB"] = vocab
+    try:
+        yield
+    finally:
+        if vocab:
+            if old is None:
+                os.environ.pop("EZSR_CLIP_VOCAB", None)
+            else:
+                os.environ["EZSR_CLIP_VOCAB"] = old
+
+
+def _check_requirements(args) -> None:
+    """Every missing package, bad output path and missing vocabulary, before any work."""
+    from ezsr.commands._common import output_file
+    for mod, why in (("onnx", "the ONNX export"), ("onnxruntime", "--check")):
+        if mod == "onnxruntime" and not args.check:
+            continue
+        try:
+            __import__(mod)
+        except ImportError:
+            raise ValueError(f"{why} needs the {mod} package: pip install 'ezsr[export]'") from None
+    if args.engine:
+        from export.tensorrt import require_tensorrt
+        try:
+            require_tensorrt()
+        except ImportError as exc:
+            raise ValueError(f"--engine: {exc}") from None
+    output_file(args.output, "output")
+    output_file(args.engine, "--engine")
+    output_file(args.timing_cache, "--timing-cache")
+
+
+def _check_vocab(args) -> None:
+    """Without --classifier a CLIP model's text tower needs the BPE vocabulary: fail now,
+    saying what to give, rather than after building the model."""
+    from ezsr.models.tokenizer import VocabNotFoundError, find_vocab
+    if args.classifier or args.model == "offline":
+        return
+    try:
+        find_vocab(args.clip_checkpoint)
+    except VocabNotFoundError:
+        if args.vocab:
+            raise ValueError(f"--vocab {args.vocab}: no bpe_simple_vocab_16e6.txt.gz or "
+                             "vocab.json + merges.txt there") from None
+        looked = f" (looked beside {args.clip_checkpoint}, in $EZSR_CLIP_VOCAB and the " \
+                 "open_clip/clip packages)" if args.clip_checkpoint else ""
+        raise ValueError(
+            f"--model {args.model}: the text classifier needs CLIP's tokenizer vocabulary, and "
+            f"none was found{looked}; nothing is downloaded. Give --vocab PATH "
+            "(bpe_simple_vocab_16e6.txt.gz, or a folder with vocab.json + merges.txt) or "
+            "--classifier W.pt (a ready [D, K] text classifier saved with torch.save)") from None
+
+
+def _load_classifier(path: str, k: int, model: str, d: int):
+    """The --classifier tensor [D, K], read with weights_only and checked against the
+    model's embedding width D and the K class names."""
+    import torch
+
+    from ezsr.models.checkpoints import load_file
+    what = "a [D, K] text classifier tensor saved with torch.save"
+    w = load_file(path, what, option="--classifier")
+    if not isinstance(w, torch.Tensor) or w.dim() != 2:
+        found = f"a {w.dim()}-D tensor" if isinstance(w, torch.Tensor) else \
+            f"a {type(w).__name__}"
+        raise ValueError(f"--classifier {path}: expected {what}, found {found}")
+    if w.shape[0] != d:
+        raise ValueError(f"--classifier {path}: {w.shape[0]} rows, but --model {model} gives "
+                         f"{d}-dim embeddings")
+    if w.shape[1] != k:
+        raise ValueError(f"--classifier {path}: {w.shape[1]} columns for {k} class names "
+                         "(--classes)")
+    return w.float()
+
+
 def run(args) -> int:
-    from export.onnx_export import (build_classifier_module, example_inputs, export_onnx,
-                                    model_size_mb, parity)
-    from export.tensorrt import build_engine, check_tensorrt_support
-    from ezsr.streaming.model import load_zero_shot
+    from ezsr.models.factory import get_config
+    from ezsr.streaming.model import load_zero_shot, read_classes
 
     try:
         h, w = (int(v) for v in args.sensor.lower().split("x"))
     except ValueError:
         raise ValueError(f"--sensor: expected HxW such as 480x640, got {args.sensor!r}") from None
-    zs = load_zero_shot(args.model, args.classes, args.checkpoint, args.clip_checkpoint,
-                        args.templates, classifier=args.classifier)
+    if args.model == "offline":
+        raise ValueError("--model offline: not exportable (not one torch module); use a CLIP "
+                         "name such as ViT-B-16")
+    dim = get_config(args.model)["embed_dim"]  # an unknown name lists the known ones
+    _check_requirements(args)
+    names = read_classes(args.classes)
+    classifier = _load_classifier(args.classifier, len(names), args.model, dim) \
+        if args.classifier else None
+    with _vocab_env(args.vocab):
+        _check_vocab(args)
+        zs = load_zero_shot(args.model, names, args.checkpoint, args.clip_checkpoint,
+                            args.templates, classifier=classifier)
     if zs.encoder is None:
         raise ValueError(f"--model {args.model}: not exportable (not one torch module); use a "
                          "CLIP name such as ViT-B-16")
+
+    from export.onnx_export import (build_classifier_module, example_inputs, export_onnx,
+                                    model_size_mb, parity)
+    from export.tensorrt import build_engine, check_tensorrt_support
     path = export_onnx(zs.encoder, zs.classifier, args.output, kind=args.kind,
                        precision=args.precision, scale=zs.scale, class_names=zs.class_names,
                        sensor=(h, w), out_size=zs.image_size, mode=args.mode,

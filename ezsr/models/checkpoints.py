@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import pickle
+import re
 import warnings
 import zipfile
 from collections import OrderedDict
@@ -119,6 +120,116 @@ def _is_torchscript(path: Path) -> bool:
         return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
 
 
+# ------------------------------------------------------------------ unreadable files
+TRAIN_FORMAT = "ezsr-train-1"  # the "format" of `ezsr train` checkpoints (training/checkpoint.py)
+STATE_DICT = ("a CLIP or EZSR state dict (.pt/.pth/.bin/.safetensors), an OpenAI TorchScript "
+              ".pt or a Hugging Face CLIP folder")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class _Stub:
+    """Stand-in for every class or function a peeked pickle names: nothing is run."""
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+class _PeekUnpickler(pickle.Unpickler):
+    """Reads the containers of a torch.save'd pickle; every global is a _Stub and every
+    tensor storage None, so only plain dicts, lists, strings and numbers come out."""
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        return type(name, (_Stub,), {})
+
+    def persistent_load(self, pid):
+        return None
+
+
+def _peek(path: Path):
+    """The top-level object of a torch.save zip file with tensors and classes stubbed out
+    (never executes anything); None when it cannot be read that way."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return None
+        with zipfile.ZipFile(path) as zf:
+            pkl = [n for n in zf.namelist() if n.endswith("/data.pkl")]
+            if not pkl or zf.getinfo(pkl[0]).file_size > 64 << 20:
+                return None
+            return _PeekUnpickler(io.BytesIO(zf.read(pkl[0]))).load()
+    except Exception:
+        return None
+
+
+def _training_checkpoint_error(path, obj, option: str | None) -> "CheckpointError | None":
+    if not (isinstance(obj, dict) and obj.get("format") == TRAIN_FORMAT):
+        return None
+    student = obj.get("student")
+    student = f"student {student}; " if isinstance(student, str) else ""
+    beside = Path(path).parent / "student.pt"
+    where = f"{option} {path}" if option else str(path)
+    use = (f"{option} takes a [D, K] text classifier; the student.pt beside it ({beside}) "
+           "goes to --checkpoint" if option == "--classifier"
+           else f"use the student.pt beside it ({beside})")
+    return CheckpointError(f"{where} is a training checkpoint of `ezsr train` ({student}it holds "
+                           f"optimiser and RNG state); {use}")
+
+
+def short_reason(exc: BaseException) -> str:
+    """One line of why torch.load (or another reader) failed: no ANSI codes and none of
+    torch's advice to load with weights_only=False."""
+    msg = _ANSI.sub("", str(exc))
+    if "WeightsUnpickler error:" in msg:
+        msg = msg.split("WeightsUnpickler error:", 1)[1]
+        m = re.search(r"Unsupported global: GLOBAL (\S+)", msg)
+        if m:
+            return f"it pickles {m.group(1)}, which only a trusted, unsafe load would run"
+    line = next((ln.strip() for ln in msg.splitlines() if ln.strip()), "")
+    if isinstance(exc, EOFError):
+        line = line or "the file is empty or cut short"
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
+def not_readable(path, expected: str, exc: BaseException | None = None, found: str = "",
+                 option: str | None = None) -> CheckpointError:
+    """The error for a file that is not what `expected` says (a training checkpoint of
+    `ezsr train` is named as such)."""
+    train = _training_checkpoint_error(path, _peek(Path(path)), option)
+    if train is not None:
+        return train
+    why = f"torch.load said: {short_reason(exc)}" if exc is not None else found
+    where = f"{option} {path}" if option else str(path)
+    return CheckpointError(f"{where}: not a checkpoint ezsr can read (expected {expected}; {why})")
+
+
+def load_file(path, expected: str, option: str | None = None):
+    """torch.load(path, weights_only=True) of a file that should hold `expected` (e.g.
+    "a [D, K] text classifier tensor"): a missing file is FileNotFoundError, anything
+    unreadable (and a training checkpoint) a CheckpointError naming the file, `option`
+    and what was expected, without torch's advice to load unsafely."""
+    path = Path(path)
+    where = f"{option} {path}" if option else str(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{where}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"{where}: is a folder; expected {expected}")
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise not_readable(path, expected, exc, option=option) from None
+    train = _training_checkpoint_error(path, obj, option)
+    if train is not None:
+        raise train
+    return obj
+
+
 # ------------------------------------------------------------------ reading files
 def read_state_dict(path) -> tuple[dict[str, torch.Tensor], str]:
     """Tensors of a checkpoint file or HF folder: (state_dict, container) with container
@@ -135,19 +246,25 @@ def read_state_dict(path) -> tuple[dict[str, torch.Tensor], str]:
         raise CheckpointError(f"{path}: folder without model.safetensors or pytorch_model.bin")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            return _unwrap(load_file(str(path))), "safetensors"
+            from safetensors.torch import load_file as load_safetensors
+            return _unwrap(load_safetensors(str(path))), "safetensors"
         if _is_torchscript(path):
             return _unwrap(read_torchscript_tensors(path)), "torchscript"
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (CheckpointError, FileNotFoundError):
         raise
     except Exception as exc:  # truncated zip, wrong format, pickled classes
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+        raise not_readable(path, STATE_DICT, exc) from None
+    train = _training_checkpoint_error(path, obj, None)
+    if train is not None:
+        raise train
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: expected a state dict, found {type(obj).__name__}")
-    return _unwrap(obj), "pickle"
+        raise not_readable(path, STATE_DICT, found=f"it holds a {type(obj).__name__}, not a "
+                           "dict of tensors")
+    sd = _unwrap(obj)
+    if not sd:
+        raise not_readable(path, STATE_DICT, found="its dict holds no tensors")
+    return sd, "pickle"
 
 
 def _unwrap(obj: dict) -> dict[str, torch.Tensor]:
@@ -181,7 +298,8 @@ def detect_format(sd: dict[str, torch.Tensor]) -> str:
         return "eva"
     if "visual.conv1.weight" in keys:
         return "openai"
-    raise CheckpointError("unrecognised checkpoint layout; first keys: " + ", ".join(list(keys)[:5]))
+    raise CheckpointError("unrecognised layout: not an OpenAI/OpenCLIP, EVA-CLIP, Hugging Face "
+                          "or EZSR state dict; first keys: " + ", ".join(list(keys)[:5]))
 
 
 # ------------------------------------------------------------------ conversions
@@ -309,7 +427,10 @@ def load_into(model: torch.nn.Module, path, strict: bool = True, prefix: str = "
     which no key fits. `prefix` selects a sub-tree of the checkpoint (e.g. "visual.").
     """
     sd, container = read_state_dict(path)
-    fmt = detect_format(sd)
+    try:
+        fmt = detect_format(sd)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     sd = to_internal(sd, fmt)
     if prefix:
         sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}

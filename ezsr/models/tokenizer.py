@@ -172,15 +172,27 @@ def _package_vocab() -> Path | None:
     return None
 
 
+class VocabNotFoundError(FileNotFoundError):
+    """No CLIP tokenizer vocabulary where find_vocab looked."""
+
+
+VOCAB_HINT = ("give --vocab PATH (bpe_simple_vocab_16e6.txt.gz, or a folder with vocab.json + "
+              "merges.txt), put it beside the checkpoint or set $EZSR_CLIP_VOCAB")
+
+
 def find_vocab(near: str | os.PathLike | None = None) -> tuple[str, tuple[Path, ...]]:
     """Locate a CLIP vocabulary: ("hf", (vocab.json, merges.txt)) or ("bpe", (file,)).
 
-    Looks in `near` (a folder, or the folder of a file), then $EZSR_CLIP_VOCAB (a file or
-    folder), then installed packages. Raises FileNotFoundError naming where it looked.
+    Looks in `near` (a vocabulary file, a folder, or the folder of a checkpoint file), then
+    $EZSR_CLIP_VOCAB (a file or folder), then installed packages. Raises VocabNotFoundError
+    (a FileNotFoundError) naming where it looked and what to give.
     """
     places = []
     if near is not None:
         p = Path(near)
+        if p.is_file() and p.name.endswith((".txt.gz", ".txt")) and \
+                p.name not in ("merges.txt", "vocab.txt"):
+            return "bpe", (p,)  # a BPE merges file under any name
         places.append(p if p.is_dir() else p.parent)
     env = os.environ.get("EZSR_CLIP_VOCAB")
     if env:
@@ -196,11 +208,11 @@ def find_vocab(near: str | os.PathLike | None = None) -> tuple[str, tuple[Path, 
     pkg = _package_vocab()
     if pkg is not None:
         return "bpe", (pkg,)
-    raise FileNotFoundError(
-        "no CLIP tokenizer vocabulary found: looked for vocab.json+merges.txt or "
-        f"bpe_simple_vocab_16e6.txt.gz in {[str(p) for p in places] or 'no checkpoint folder'}, "
-        "$EZSR_CLIP_VOCAB and the open_clip/clip packages. Put the vocabulary beside the "
-        "checkpoint or set EZSR_CLIP_VOCAB (nothing is downloaded).")
+    looked = ", ".join(str(p) for p in places) or "no checkpoint folder"
+    raise VocabNotFoundError(
+        "no CLIP tokenizer vocabulary found (looked for vocab.json + merges.txt or "
+        f"bpe_simple_vocab_16e6.txt.gz in: {looked}; $EZSR_CLIP_VOCAB; the open_clip/clip "
+        f"packages; nothing is downloaded): {VOCAB_HINT}")
 
 
 def load_tokenizer(near=None, context_length: int = 77) -> Tokenizer:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 EZSR_WINDOW = 15000
 MIN_EVENTS = 10
+PROGRESS_MIN_PROMPTS = 200  # build_classifier shows a progress bar above this many prompts
 
 
 def as_teacher(model):
@@ -44,14 +46,19 @@ def _classifier_key(teacher, classnames, templates) -> str | None:
 
 @torch.no_grad()
 def build_classifier(model, classnames: Sequence[str], templates: Sequence[str] | str = "openai",
-                     cache: bool = True, batch_size: int = 512) -> torch.Tensor:
+                     cache: bool = True, batch_size: int = 512,
+                     progress: bool | None = None) -> torch.Tensor:
     """Text classifier W [D, K] float32 (unit columns) for K class names.
 
     model: a teacher or a CLIP module; templates: prompt templates or a set name (see
-    ezsr.zeroshot.prompts). Cached on disk (ezsr.models.teachers.cache_dir()/classifiers)
-    keyed by the model's weights, the templates and the names; random-weight models are
-    not cached.
+    ezsr.zeroshot.prompts). Cached on disk (ezsr.models.teachers.cache_dir()/classifiers,
+    i.e. $EZSR_CACHE or ~/.cache/ezsr) keyed by the model's weights, the templates and the
+    names; random-weight models are not cached.
+    progress: a tqdm bar over the classes on stderr; None (default) shows it when more than
+    PROGRESS_MIN_PROMPTS prompts are embedded and the work lasts over a second.
     """
+    from tqdm import tqdm
+
     from ezsr.models.teachers import cache_dir
     from ezsr.zeroshot.prompts import get_templates
 
@@ -73,14 +80,22 @@ def build_classifier(model, classnames: Sequence[str], templates: Sequence[str] 
         except Exception:
             log.warning("ignoring unreadable classifier cache %s", path)
     prompts = [t.format(c) for c in classnames for t in templates]
-    emb = torch.cat([teacher.encode_text(prompts[i:i + batch_size]).float().cpu()
-                     for i in range(0, len(prompts), batch_size)])
-    emb = F.normalize(emb, dim=-1).view(len(classnames), len(templates), -1)
+    show = len(prompts) > PROGRESS_MIN_PROMPTS if progress is None else progress
+    bar = tqdm(total=len(classnames), unit="class", disable=not show, delay=0 if progress else 1,
+               desc=f"text classifier ({len(classnames)} classes x {len(templates)} prompts)")
+    parts, t0 = [], time.perf_counter()
+    with bar:
+        for i in range(0, len(prompts), batch_size):
+            parts.append(teacher.encode_text(prompts[i:i + batch_size]).float().cpu())
+            bar.update(min(i + batch_size, len(prompts)) // len(templates) - bar.n)
+    emb = F.normalize(torch.cat(parts), dim=-1).view(len(classnames), len(templates), -1)
     w = F.normalize(emb.mean(1), dim=-1).T.contiguous()
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(w, path)
+            if show and time.perf_counter() - t0 > 1:  # the bar was shown
+                log.info("text classifier cached in %s (delete it to rebuild)", path)
         except OSError as exc:
             log.warning("cannot write classifier cache %s: %s", path, exc)
     return w

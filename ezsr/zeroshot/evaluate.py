@@ -138,26 +138,38 @@ def read_split_file(path, folders: list[str], classnames: list[str]) -> tuple[se
     """Seen/unseen class indices from a JSON file {"seen": [...], "unseen": [...]} (or a
     text file with lines `seen NAME` / `unseen NAME`); names are folder names or class names."""
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--split-file {path}: cannot read it ({exc})") from None
     try:
         d = json.loads(text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as exc:
+        if text.lstrip().startswith(("{", "[")):
+            raise ValueError(f"--split-file {path}: invalid JSON ({exc}); expected "
+                             '{"seen": [...], "unseen": [...]}') from None
         d = {"seen": [], "unseen": []}
         for line in text.splitlines():
             if line.strip():
                 kind, _, name = line.strip().partition(" ")
                 if kind not in d:
-                    raise ValueError(f"{path}: line {line!r} must start with 'seen' or 'unseen'")
+                    raise ValueError(f"--split-file {path}: line {line!r} must start with "
+                                     "'seen' or 'unseen' (or give JSON {\"seen\": [...], "
+                                     "\"unseen\": [...]})")
                 d[kind].append(name.strip())
+    if not isinstance(d, dict):
+        raise ValueError(f"--split-file {path}: expected a JSON object "
+                         f'{{"seen": [...], "unseen": [...]}}, found a {type(d).__name__}')
     lookup = {n: i for i, n in enumerate(folders)}
     lookup.update({n: i for i, n in enumerate(classnames)})
     out = []
     for kind in ("seen", "unseen"):
         if kind not in d:
-            raise ValueError(f"{path}: no '{kind}' list")
+            raise ValueError(f"--split-file {path}: no '{kind}' list")
         bad = [n for n in d[kind] if n not in lookup]
         if bad:
-            raise ValueError(f"{path}: unknown class names in '{kind}': {bad[:5]}")
+            raise ValueError(f"--split-file {path}: unknown class names in '{kind}': "
+                             f"{bad[:5]}")
         out.append({lookup[n] for n in d[kind]})
     return out[0], out[1]
 
@@ -227,7 +239,8 @@ def evaluate(dataset: Dataset, teacher, protocol: str = "ezsr", batch_size: int 
     templates = templates or ("eventclip" if protocol == "eventclip" else "openai")
     mode = mode or ("squash" if dataset.name in ("n-imagenet", "mini-n-imagenet")
                     and protocol == "ezsr" else "crop")
-    w = build_classifier(teacher, dataset.classnames, templates).to(device)
+    w = build_classifier(teacher, dataset.classnames, templates,
+                         progress=None if progress else False).to(device)
     scale = _logit_scale(teacher)
     logits, labels = [], []
     pending: list[tuple[int, list[Events]]] = []
