@@ -200,3 +200,22 @@ def test_build_classifier_progress(capsys):
     assert "text classifier (30 classes x 80 prompts)" in capsys.readouterr().err
     build_classifier(Teacher(), names, "openai", cache=False, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_export_a_trained_student_file(tmp_path, capsys):
+    """`ezsr export --checkpoint student.pt`: the student (not --model) is exported, checked
+    against the classifier's width, and ONNX Runtime agrees with PyTorch (--check)."""
+    pytest.importorskip("onnxruntime")
+    from ezsr.models import ProjectedEncoder, create_event_encoder, save_student
+
+    student = ProjectedEncoder(create_event_encoder("test-tiny", in_chans=3), 32, 48)
+    path = save_student(tmp_path / "student.pt", student, student="test-tiny", embed_dim=48,
+                        input_size=32, input_mode="crop", teacher="offline")
+    torch.save(torch.randn(48, 3), tmp_path / "W.pt")
+    torch.save(torch.randn(32, 3), tmp_path / "W32.pt")
+    base = ["export", str(tmp_path / "s.onnx"), "--checkpoint", str(path), "--classes", "a,b,c"]
+    code, out, err = run(capsys, *base, "--classifier", str(tmp_path / "W32.pt"))
+    assert code == 1 and "32 rows, but student" in err and "48-dim" in err
+    code, out, err = run(capsys, *base, "--classifier", str(tmp_path / "W.pt"), "--check")
+    assert code == 0, err
+    assert "3 classes" in out and '"top1_agreement": 1.0' in out

@@ -147,7 +147,7 @@ def _load_classifier(path: str, k: int, model: str, d: int):
             f"a {type(w).__name__}"
         raise ValueError(f"--classifier {path}: expected {what}, found {found}")
     if w.shape[0] != d:
-        raise ValueError(f"--classifier {path}: {w.shape[0]} rows, but --model {model} gives "
+        raise ValueError(f"--classifier {path}: {w.shape[0]} rows, but {model} gives "
                          f"{d}-dim embeddings")
     if w.shape[1] != k:
         raise ValueError(f"--classifier {path}: {w.shape[1]} columns for {k} class names "
@@ -163,16 +163,25 @@ def run(args) -> int:
         h, w = (int(v) for v in args.sensor.lower().split("x"))
     except ValueError:
         raise ValueError(f"--sensor: expected HxW such as 480x640, got {args.sensor!r}") from None
-    if args.model == "offline":
-        raise ValueError("--model offline: not exportable (not one torch module); use a CLIP "
-                         "name such as ViT-B-16")
-    dim = get_config(args.model)["embed_dim"]  # an unknown name lists the known ones
+    from ezsr.models.student import read_student_file
+
+    # a trained student (`ezsr train`'s student.pt) is the encoder whatever --model says
+    student = read_student_file(args.checkpoint) if args.checkpoint else None
+    if student is not None:
+        label, dim = f"student {args.checkpoint}", int(student["embed_dim"])
+    else:
+        if args.model == "offline":
+            raise ValueError("--model offline: not exportable (not one torch module); use a "
+                             "CLIP name such as ViT-B-16, or a trained student.pt as "
+                             "--checkpoint")
+        label, dim = f"--model {args.model}", get_config(args.model)["embed_dim"]  # unknown: listed
     _check_requirements(args)
     names = read_classes(args.classes)
-    classifier = _load_classifier(args.classifier, len(names), args.model, dim) \
+    classifier = _load_classifier(args.classifier, len(names), label, dim) \
         if args.classifier else None
     with _vocab_env(args.vocab):
-        _check_vocab(args)
+        if student is None:  # a student's teacher is loaded (or named as missing) below
+            _check_vocab(args)
         zs = load_zero_shot(args.model, names, args.checkpoint, args.clip_checkpoint,
                             args.templates, classifier=classifier)
     if zs.encoder is None:
