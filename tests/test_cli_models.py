@@ -219,3 +219,32 @@ def test_export_a_trained_student_file(tmp_path, capsys):
     code, out, err = run(capsys, *base, "--classifier", str(tmp_path / "W.pt"), "--check")
     assert code == 0, err
     assert "3 classes" in out and '"top1_agreement": 1.0' in out
+
+
+def test_classify_with_a_trained_student_file(tmp_path, capsys):
+    """`ezsr classify --checkpoint student.pt`: the student embeds the event frame at its
+    input size and its teacher (offline here) embeds the class names."""
+    pytest.importorskip("transformers")
+    from ezsr import io
+    from ezsr.events import Events
+    from ezsr.models import ProjectedEncoder, create_event_encoder, save_student
+
+    torch.manual_seed(0)
+    student = ProjectedEncoder(create_event_encoder("test-tiny", in_chans=3), 32, 384)
+    path = save_student(tmp_path / "student.pt", student, student="test-tiny", embed_dim=384,
+                        input_size=32, input_mode="crop", teacher="offline")
+    g = torch.Generator().manual_seed(0)
+    n = 3000
+    ev = Events(torch.randint(0, 64, (n,), generator=g), torch.randint(0, 48, (n,), generator=g),
+                torch.arange(n) * 10, torch.randint(0, 2, (n,), generator=g), width=64, height=48)
+    rec = tmp_path / "rec.npz"
+    io.write(rec, ev)
+    code, out, err = run(capsys, "classify", rec, "--classes", "cat,dog,car", "--checkpoint",
+                         path, "--json")
+    assert code == 0, err
+    pred = json.loads(out)
+    assert sorted(pred["labels"]) == ["car", "cat", "dog"]
+    assert abs(sum(pred["scores"]) - 1.0) < 1e-4
+    code, out, err = run(capsys, "classify", rec, "--classes", "cat,dog", "--checkpoint", path,
+                         "--base", path)
+    assert code == 1 and "is a trained student" in err

@@ -20,7 +20,8 @@ def add_teacher_args(p) -> None:
     g = p.add_argument_group("model (default: the offline ConSE teacher, no CLIP weights needed)")
     g.add_argument("--checkpoint", metavar="PATH", type=existing_path,
                    help="CLIP checkpoint (OpenAI .pt, OpenCLIP/EVA-CLIP state dict, Hugging Face "
-                        "folder) or an EZSR image-tower checkpoint (then --base is needed)")
+                        "folder), an EZSR image-tower checkpoint (then --base is needed), or the "
+                        "student.pt of an `ezsr train` run (its teacher names the classes)")
     g.add_argument("--model", metavar="NAME",
                    help="architecture of --checkpoint, e.g. ViT-B/32, ViT-B/16, ViT-L/14, "
                         "EVA02-CLIP-B/16 ('auto' for a Hugging Face folder)")
@@ -52,6 +53,13 @@ def teacher_from_args(args, quiet: bool = False):
             return create_teacher("offline", device=args.device), "offline"
         except ImportError as exc:  # a user error: the optional extra is not installed
             raise ValueError(str(exc)) from exc
+    from ezsr.models.student import load_student_teacher, read_student_file
+    if read_student_file(args.checkpoint) is not None:  # `ezsr train`'s student.pt
+        if args.base:
+            raise ValueError(f"--base: {args.checkpoint} is a trained student; its teacher "
+                             "(named in the file) embeds the class names")
+        return load_student_teacher(args.checkpoint, device=args.device), \
+            f"student {args.checkpoint}"
     from ezsr.models import create_model
     from ezsr.models.checkpoints import CheckpointError, detect_format, read_state_dict
     from ezsr.models.teachers import CLIPTeacher

@@ -90,3 +90,46 @@ def load_student(path: str | Path) -> tuple[nn.Module, dict]:
         raise ValueError(f"{path}: not a student file of `ezsr train` (format {FORMAT})")
     module = build_student(meta)
     return module, {k: v for k, v in meta.items() if k != "state_dict"}
+
+
+class StudentTeacher:
+    """A trained student behind the teacher interface of ezsr.zeroshot (classify, eval):
+    images are the student's (the CLIP-normalised EZSR frame, encode_normalized), texts are
+    its teacher's. The text classifier cache is the teacher's (same text side)."""
+
+    def __init__(self, student: nn.Module, teacher, meta: dict):
+        self.student, self.teacher = student.eval(), teacher
+        self.embed_dim = int(meta["embed_dim"])
+        self.image_size = int(meta["input"]["size"])
+        self.name = f"student:{meta['student']}"
+        self.cache_key = getattr(teacher, "cache_key", None)
+        self.model = getattr(teacher, "model", None)  # its logit_scale, if it has one
+
+    @torch.no_grad()
+    def encode_normalized(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 3, S, S] CLIP-normalised EZSR frames -> [B, D] unit embeddings."""
+        dev = next(self.student.parameters()).device
+        return torch.nn.functional.normalize(self.student(x.to(dev)).float(), dim=-1)
+
+    def encode_text(self, texts):
+        return self.teacher.encode_text(texts)
+
+
+def teacher_of(meta: dict, path, device="cpu", hint: str = ""):
+    """The teacher named in a student file (create_teacher), whose text side names the
+    classes; ValueError naming the file when it cannot be loaded here."""
+    from ezsr.models.teachers import create_teacher
+
+    t = meta["teacher"]
+    try:
+        return create_teacher(t["name"], pretrained=t["pretrained"] or None, device=str(device))
+    except (OSError, ValueError, ImportError) as exc:
+        raise ValueError(f"{path}: its teacher {t['name']!r} (checkpoint "
+                         f"{t['pretrained'] or 'default'}) embeds the class names and could not "
+                         f"be loaded ({exc}){hint}") from exc
+
+
+def load_student_teacher(path: str | Path, device="cpu") -> StudentTeacher:
+    """The StudentTeacher of a student file: the student and the teacher named in it."""
+    student, meta = load_student(path)
+    return StudentTeacher(student.to(device), teacher_of(meta, path, device), meta)

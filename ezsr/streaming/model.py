@@ -119,8 +119,7 @@ def _student_zero_shot(meta: dict, path, names, templates, device, given, spec) 
     """A trained student (ezsr.models.student) under the zero-shot head of its teacher's
     text side, or of the given classifier (then the teacher is not loaded; scale 100)."""
     from ezsr import zeroshot
-    from ezsr.models import create_teacher
-    from ezsr.models.student import build_student
+    from ezsr.models.student import build_student, teacher_of
 
     enc = build_student(meta)
     if meta["input"]["mode"] != "crop":
@@ -133,14 +132,8 @@ def _student_zero_shot(meta: dict, path, names, templates, device, given, spec) 
         _check_rows(given, spec, f"student {path}", int(meta["embed_dim"]))
         cls, scale = given, 100.0
     else:
-        try:
-            teacher = create_teacher(t["name"], pretrained=t["pretrained"] or None,
-                                     device=str(device))
-        except (OSError, ValueError, ImportError) as exc:
-            raise ValueError(f"{path}: its teacher {t['name']!r} (checkpoint "
-                             f"{t['pretrained'] or 'default'}) embeds the class names and could "
-                             f"not be loaded ({exc}); give --classifier W.pt with a ready text "
-                             "classifier instead") from exc
+        teacher = teacher_of(meta, path, device, "; give --classifier W.pt with a ready "
+                             "text classifier instead")
         cls = zeroshot.build_classifier(teacher, names, templates).float()
         scale = head_scale(teacher)
     module = ImageClassifier(enc, ZeroShotHead(cls, scale)).to(device).eval()
