@@ -71,6 +71,8 @@ def test_onnx_implies_the_onnxruntime_backend(files, tmp_path):
     (("--window", "0"), "--window 0 (time windows only) needs --dt-us"),
     (("--stride", "5000"), "--stride 5000 must be <= --window 3000"),
     (("--window", "0", "--dt-us", "1000", "--stride", "5"), "--stride needs count windows"),
+    (("--onnx", "T", "--model", "ViT-B-16", "--checkpoint", "RAND"),
+     "--model, --checkpoint: not used with --onnx"),
 ])
 def test_stream_errors_name_the_options(files, capsys, extra, message):
     extra = [files["tiny"] if a == "T" else files["rand"] if a == "RAND" else a for a in extra]

@@ -123,11 +123,21 @@ def check_args(args) -> None:
         opt = f"--onnx {onnx}" if onnx else f"--engine {engine}"
         raise ValueError(f"--backend {args.backend} conflicts with {opt} (that file runs under "
                          f"--backend {implied}; leave --backend out)")
+    if onnx or engine:  # the model is in the file: model options would be ignored
+        given = [opt for opt, v in (("--model", getattr(args, "model", "offline") != "offline"),
+                                    ("--checkpoint", getattr(args, "checkpoint", None)),
+                                    ("--clip-checkpoint", getattr(args, "clip_checkpoint", None)),
+                                    ("--classifier", getattr(args, "classifier", None))) if v]
+        if given:
+            raise ValueError(f"{', '.join(given)}: not used with "
+                             f"{'--onnx' if onnx else '--engine'} (the model and its classifier "
+                             "are in that file); leave them out")
     for opt, path in (("--onnx", onnx), ("--engine", engine),
                       ("--classifier", getattr(args, "classifier", None))):
         if path and not Path(path).is_file():
             raise FileNotFoundError(f"{opt} {path}: no such file")
-    if args.backend == "onnxruntime" and not onnx and args.model == "offline":
+    if args.backend == "onnxruntime" and not onnx and args.model == "offline" and \
+            not getattr(args, "checkpoint", None):  # a student.pt is exported on the fly
         raise ValueError("--backend onnxruntime needs --onnx FILE with --model offline (the "
                          "offline teacher cannot be exported to ONNX): run " + EXPORT_HINT +
                          ", or leave --backend out to run the offline model under torch")
