@@ -22,7 +22,9 @@
    down.
 2. Full step (tiny_cpu config: tiny ViT student, offline teacher): samples/s and the
    data-wait fraction (time blocked on the DataLoader / wall time).
-3. CUDA only: ViT-B/16 student, batch 256, bf16 — samples/s and data wait (goal < 10 %).
+3. CUDA only: the fused data path at 224x224, batch 256, 8 workers (data_fused_cuda; no
+   per-sample baseline there), and the ViT-B/16 student step, bf16: samples/s and data wait
+   (goal < 10 %).
 Writes {"ratios": {...}, "results": [...]} to --json and a table to stdout.
 """
 
@@ -103,12 +105,14 @@ def jpeg_copies(out_dir: str) -> list:
 
 def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
                main_threads: int, keep_decoded: bool = False, suffix: str = "",
-               files: list | None = None) -> list:
+               files: list | None = None, baselines: bool = True) -> list:
     """Both paths see the same images (same dataset, crop size, augmentation), sensor,
     max_frames, motion model and duration (EventSynthesis.from_config(cfg.sim)); only the seeds
     differ (per batch vs per sample), which changes the motions, not their statistics.
     keep_decoded: every worker keeps the decoded photos (what the trainer does for sets of
-    <= ImageDataset.KEEP_DECODED files), so decode drops out and simulate + represent remain."""
+    <= ImageDataset.KEEP_DECODED files), so decode drops out and simulate + represent remain.
+    baselines=False: the fused path only (the per-sample baselines are CPU work: at 224x224
+    and batch 256 the reference one would take hours)."""
     builtin, labels, names = builtin_images()
     files = files or builtin
     base = ImageDataset(files, labels, names, Augment.from_config(cfg.data), 0, repeats=1000)
@@ -131,6 +135,13 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
                                        pin_memory=dev.type == "cuda"), fused_fn, n_batches)
     finally:
         torch.set_num_threads(threads)
+    common = dict(batch=batch, image_size=cfg.data.image_size, sensor=list(cfg.sim.sensor),
+                  max_frames=cfg.sim.max_frames, motion=cfg.sim.motion, workers=workers,
+                  main_threads=main_threads, decode=not keep_decoded, device=device)
+    rows = [dict(name="data_fused" + suffix, samples_per_s=fused, **common)]
+    if not baselines:
+        return rows
+
     # the baselines: all the work in the workers (1 torch thread each, DataLoader's default).
     # Workers deliver their batches in bursts (all start together): time a multiple of the
     # worker count so that the clock spans whole rounds (1 batch would time a batch that was
@@ -143,12 +154,8 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
                                  num_workers=workers), lambda b: b, rounds(n_batches // 4))
     per_k = time_loader(DataLoader(PerSample(base, sim, False), batch, shuffle=True,
                                    num_workers=workers), lambda b: b, rounds(n_batches // 2))
-    common = dict(batch=batch, image_size=cfg.data.image_size, sensor=list(cfg.sim.sensor),
-                  max_frames=cfg.sim.max_frames, motion=cfg.sim.motion, workers=workers,
-                  main_threads=main_threads, decode=not keep_decoded, device=device)
-    return [dict(name="data_fused" + suffix, samples_per_s=fused, **common),
-            dict(name="data_per_sample_reference" + suffix, samples_per_s=per, **common),
-            dict(name="data_per_sample_kernels" + suffix, samples_per_s=per_k, **common)]
+    return rows + [dict(name="data_per_sample_reference" + suffix, samples_per_s=per, **common),
+                   dict(name="data_per_sample_kernels" + suffix, samples_per_s=per_k, **common)]
 
 
 def bench_step(files, overrides, name: str) -> dict:
@@ -197,9 +204,7 @@ def main(argv=None) -> int:
                                   "step_tiny_cpu"))
     if torch.cuda.is_available() and not args.data_only:
         results += bench_data(make_config(["imagenet_vitb16"], []), 256, nb, 8, "cuda",
-                              torch.get_num_threads())
-        results[-2]["name"] += "_cuda"
-        results[-1]["name"] += "_cuda"
+                              torch.get_num_threads(), suffix="_cuda", baselines=False)
         results.append(bench_step(["imagenet_vitb16"], [
             "data.root=builtin", "data.repeats=1000", "run.steps=30", "run.log_every=15",
             "data.workers=8"], "step_vitb16_bf16_cuda"))

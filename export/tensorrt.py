@@ -191,15 +191,18 @@ class TensorRTRunner:
             raise RuntimeError("TensorRTRunner needs a CUDA device (torch.cuda.is_available() "
                                "is False)")
         self.torch, self.trt = torch, trt
+        self.device = torch.device(device)
+        if self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.logger = trt.Logger(trt.Logger.WARNING)
         trt.init_libnvinfer_plugins(self.logger, "")  # engines may hold plugin layers
         self.runtime = trt.Runtime(self.logger)
-        self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
-        if self.engine is None:
-            raise RuntimeError(f"{engine_path}: not a TensorRT engine for this version/GPU")
-        self.context = self.engine.create_execution_context()
-        self.stream = torch.cuda.Stream(device=device)
-        self.device = torch.device(device)
+        with torch.cuda.device(self.device):  # TensorRT sets up on the current device
+            self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+            if self.engine is None:
+                raise RuntimeError(f"{engine_path}: not a TensorRT engine for this version/GPU")
+            self.context = self.engine.create_execution_context()
+        self.stream = torch.cuda.Stream(device=self.device)
         self.profile = profile
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names
@@ -226,23 +229,31 @@ class TensorRTRunner:
     def run(self, feeds: dict):
         """feeds: name -> np.ndarray (copied through pinned host memory) or a CUDA
         torch.Tensor of the engine's dtype (used in place, no copy)."""
+        with self.torch.cuda.device(self.device):
+            return self._run(feeds)
+
+    def _run(self, feeds: dict):
         torch = self.torch
         batch = next(iter(feeds.values())).shape[0]
         profile = self.profile if self.profile is not None else (0 if batch == 1 else 1)
         stream = self.stream
         stream.wait_stream(torch.cuda.current_stream(self.device))  # inputs made there
         self.context.set_optimization_profile_async(profile, stream.cuda_stream)
+        keep = []  # device inputs stay referenced until the stream is done with them
         for name in self.inputs:
             a = feeds[name]
             if isinstance(a, torch.Tensor) and a.is_cuda:
                 dev = a.contiguous()
+                keep.append(dev)
             else:
                 a = a.astype(self._dtype(name), copy=False)
                 host, dev = self._buffer(name, a.shape, a.dtype)
                 host.numpy()[...] = a
                 with torch.cuda.stream(stream):
                     dev.copy_(host, non_blocking=True)
-            self.context.set_input_shape(name, tuple(dev.shape))
+            if not self.context.set_input_shape(name, tuple(dev.shape)):
+                raise ValueError(f"TensorRT: input '{name}' of shape {tuple(dev.shape)} is "
+                                 f"outside optimisation profile {profile} of the engine")
             self.context.set_tensor_address(name, dev.data_ptr())
         outs = []
         for name in self.outputs:
@@ -256,4 +267,5 @@ class TensorRTRunner:
             for host, dev in outs:
                 host.copy_(dev, non_blocking=True)
         stream.synchronize()
+        del keep
         return outs[0][0].numpy().copy()

@@ -396,3 +396,14 @@ def test_bad_config_file_and_run_device_are_named(tmp_path):
 
         with pytest.raises(ValueError, match="run.device=cuda: CUDA is not available"):
             Trainer(make_config(["tiny_cpu"], ["run.device=cuda", f"run.out_dir={tmp_path}"]))
+
+
+def test_device_index_under_torchrun_is_refused(monkeypatch, tmp_path):
+    """Under torchrun every rank takes the GPU of its LOCAL_RANK: a fixed cuda:N would put
+    all ranks on one GPU (NCCL then fails), so it is refused before any process group."""
+    from training.trainer import Trainer
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ValueError, match="run.device=cuda:1: under torchrun"):
+        Trainer(make_config(["tiny_cpu"], ["run.device=cuda:1", f"run.out_dir={tmp_path}"]))

@@ -22,6 +22,7 @@ import os
 import random
 import time
 from contextlib import nullcontext
+from datetime import timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -39,6 +40,7 @@ from training.losses import DistillationLoss, normalize
 from training.transform import EventSynthesis, import_object
 
 log = logging.getLogger("training")
+PROCESS_GROUP_TIMEOUT_H = 4  # collective timeout (see _init_distributed)
 
 SIMPLE_TEMPLATES = ["a photo of a {}."]
 
@@ -246,6 +248,10 @@ class Trainer:
             want = "cuda" if torch.cuda.is_available() else "cpu"
         if want == "cuda":  # an index always: torch.cuda.set_device rejects a bare "cuda"
             want = f"cuda:{local}"
+        elif want.startswith("cuda:") and self.world > 1:
+            raise ValueError(f"run.device={r.device}: under torchrun each rank takes the GPU of "
+                             "its LOCAL_RANK; use run.device=cuda (or auto) and pick GPUs with "
+                             "CUDA_VISIBLE_DEVICES")
         try:
             self.device = torch.device(want)
         except RuntimeError as exc:
@@ -259,7 +265,10 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         self._owns_process_group = self.world > 1 and not dist.is_initialized()
         if self._owns_process_group:
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            # ranks > 0 wait in a barrier while rank 0 builds the teacher cache, which takes
+            # far longer than the default 10 minutes on ImageNet-sized sets
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
+                                    timeout=timedelta(hours=PROCESS_GROUP_TIMEOUT_H))
         self.is_main = self.rank == 0
 
     def _claim_out_dir(self, r, resume) -> None:
@@ -450,8 +459,8 @@ class Trainer:
                 if first_loss is None:
                     first_loss = float(sums["loss"])
                 if self.step % r.log_every == 0 or self.step == r.steps:
+                    row = {k: float(v) for k, v in sums.items()}  # waits for the device
                     now = time.perf_counter()
-                    row = {k: float(v) for k, v in sums.items()}
                     row.update(lr=self.scheduler.get_last_lr()[0],
                                samples_per_s=n_seen / max(now - t_last, 1e-9),
                                data_wait=wait / max(now - t_last, 1e-9))

@@ -140,6 +140,7 @@ class Windower:
         completes, oldest first."""
         arrival = time.perf_counter() if arrival is None else arrival
         self.width, self.height = max(self.width, chunk.width), max(self.height, chunk.height)
+        chunk = cpu_events(chunk)  # the ring lives in host memory
         x, y = chunk.x.numpy(), chunk.y.numpy()
         t, p = chunk.t.numpy(), chunk.p.numpy()
         out, i, n = [], 0, len(t)

@@ -35,7 +35,7 @@ def preprocess_windows(windows: Sequence[Events], device, out_size: int = 224,
     device = torch.device(device)
     batch = EventBatch.from_streams(list(windows))
     if device.type == "cuda":
-        if pin:
+        if pin and batch.x.device.type == "cpu":  # windows already on the GPU need no pinning
             batch = EventBatch(*(v.pin_memory() for v in (batch.x, batch.y, batch.t, batch.p,
                                                          batch.offsets)),
                                batch.width, batch.height)
@@ -135,8 +135,10 @@ class OnnxRuntimeRunner:
         self.class_names = list(class_names or meta.get("class_names") or [])
         if not self.class_names:
             raise ValueError(f"{path}: no class names in the model's metadata; pass them")
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" \
-            else ["CPUExecutionProvider"]
+        dev = torch.device(device)
+        cuda = dev.type == "cuda"
+        providers = [("CUDAExecutionProvider", {"device_id": dev.index or 0}),
+                     "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
         self.device = torch.device("cpu")  # inputs are handed over as host arrays
         try:
             self.session = ort_session(path, providers, threads)
@@ -144,7 +146,13 @@ class OnnxRuntimeRunner:
             raise
         except Exception as exc:  # noqa: BLE001 - onnxruntime's InvalidGraph, Fail, ...
             raise ValueError(f"{path}: ONNX Runtime cannot load it ({exc})") from None
-        self.name = f"onnxruntime-{'cuda' if device == 'cuda' else 'cpu'}"
+        if cuda and self.session.get_providers()[0] != "CUDAExecutionProvider":
+            # ONNX Runtime falls back to the CPU silently (e.g. a CPU-only onnxruntime, or
+            # onnxruntime-gpu built for another CUDA): say so, and name the runner truthfully
+            log.warning("%s: ONNX Runtime's CUDA provider is not available (providers %s): "
+                        "running on the CPU", path, self.session.get_providers())
+            cuda = False
+        self.name = f"onnxruntime-{'cuda' if cuda else 'cpu'}"
         outs = {o.name: o.shape for o in self.session.get_outputs()}
         k = (outs.get("logits") or [None])[-1]
         if isinstance(k, int) and k != len(self.class_names):
