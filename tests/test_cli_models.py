@@ -247,4 +247,32 @@ def test_classify_with_a_trained_student_file(tmp_path, capsys):
     assert abs(sum(pred["scores"]) - 1.0) < 1e-4
     code, out, err = run(capsys, "classify", rec, "--classes", "cat,dog", "--checkpoint", path,
                          "--base", path)
-    assert code == 1 and "is a trained student" in err
+    assert code == 1 and "--base: not used with --checkpoint" in err
+
+
+def test_student_file_refuses_the_options_it_does_not_use(tmp_path, capsys):
+    """A student.pt names its encoder and teacher: --model, --clip-checkpoint and --base are
+    errors with it (they used to be ignored), in classify, export and stream; and in stream a
+    --checkpoint that is not a student needs --model."""
+    from ezsr.models import ProjectedEncoder, create_event_encoder, save_student
+
+    student = ProjectedEncoder(create_event_encoder("test-tiny", in_chans=3), 32, 48)
+    path = save_student(tmp_path / "student.pt", student, student="test-tiny", embed_dim=48,
+                        input_size=32, input_mode="crop", teacher="offline")
+    rec = tmp_path / "rec.npz"
+    rec.write_bytes(b"")  # never read: the options are refused first
+    for args in (["classify", rec, "--classes", "a,b", "--checkpoint", path, "--model",
+                  "ViT-B/16"],
+                 ["export", tmp_path / "o.onnx", "--classes", "a,b", "--checkpoint", path,
+                  "--model", "ViT-B-16"],
+                 ["stream", rec, "--classes", "a,b", "--checkpoint", path,
+                  "--clip-checkpoint", path]):
+        code, out, err = run(capsys, *args)
+        assert code == 1 and "not used with --checkpoint" in err, (args[0], err)
+    rand = tmp_path / "rand.pt"
+    rand.write_bytes(bytes(range(256)) * 4)
+    code, out, err = run(capsys, "stream", rec, "--classes", "a,b", "--checkpoint", rand)
+    assert code == 1 and "not the student.pt" in err and "--model NAME" in err
+    code, out, err = run(capsys, "stream", rec, "--classes", "a,b", "--checkpoint",
+                         tmp_path / "gone.pt")
+    assert code == 1 and "no such file" in err

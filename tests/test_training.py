@@ -407,3 +407,20 @@ def test_device_index_under_torchrun_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ValueError, match="run.device=cuda:1: under torchrun"):
         Trainer(make_config(["tiny_cpu"], ["run.device=cuda:1", f"run.out_dir={tmp_path}"]))
+
+
+def test_resume_of_a_finished_run_changes_nothing(image_root, tmp_path):
+    """--resume when the checkpoint is already at run.steps: no step, no file rewritten, no
+    log row; --resume with run.overwrite=true is a contradiction."""
+    cfg = tiny_cfg(image_root, tmp_path, "run.steps=2")
+    make_trainer(cfg).fit()
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    log = (tmp_path / "log.csv").read_text()
+    tr = make_trainer(tiny_cfg(image_root, tmp_path, "run.steps=2"),
+                      resume=str(tmp_path / "last.pt"))
+    assert tr.step == 2 and tr.fit() == {}
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+    assert (tmp_path / "log.csv").read_text() == log
+    with pytest.raises(ValueError, match="contradict"):
+        make_trainer(tiny_cfg(image_root, tmp_path, "run.steps=3", "run.overwrite=true"),
+                     resume=str(tmp_path / "last.pt"))

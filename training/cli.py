@@ -65,6 +65,10 @@ def run(args) -> int:
 
 
 def summary(m: dict, trainer) -> str:
+    if not m:
+        return (f"nothing to train: {trainer.last_ckpt} is at step {trainer.step} >= "
+                f"run.steps={trainer.cfg.run.steps} (raise run.steps to continue); no file "
+                "was changed")
     lines = [f"done: {trainer.step} steps, checkpoint {trainer.out / 'last.pt'}, log "
              f"{trainer.out / 'log.csv'}"]
     if m.get("first_loss") is not None and "loss" in m:

@@ -275,6 +275,9 @@ class Trainer:
         """A new run (no --resume) must not mix with an earlier run's checkpoints and log in
         run.out_dir: refuse, unless run.overwrite=true, which deletes them. Rank 0 decides
         for every rank (its file system is the one checkpoints go to)."""
+        if resume and r.overwrite:
+            raise ValueError("run.overwrite=true and --resume contradict each other: --resume "
+                             "continues the run in run.out_dir, run.overwrite=true replaces it")
         old = [] if resume or not self.is_main else sorted(
             [*self.out.glob("step_*.pt"), *self.out.glob("last.pt"), *self.out.glob("log.csv"),
              *self.out.glob("student.pt")])
@@ -284,10 +287,11 @@ class Trainer:
         if not int(found):
             return
         if not r.overwrite:
-            raise ValueError(f"run.out_dir={self.out} already holds a run ({int(found)} files: "
-                             f"last.pt, step_*.pt, log.csv); continue it with --resume, start "
-                             f"a new one elsewhere with run.out_dir=..., or replace it with "
-                             f"run.overwrite=true")
+            names = (", ".join(p.name for p in old[:4]) + (", ..." if len(old) > 4 else "")
+                     if old else f"{int(found)} files")
+            raise ValueError(f"run.out_dir={self.out} already holds a run ({names}); continue "
+                             f"it with --resume, start a new one elsewhere with "
+                             f"run.out_dir=..., or replace it with run.overwrite=true")
         for p in old:
             p.unlink(missing_ok=True)
         log.warning("run.overwrite=true: removed %d files of the earlier run in %s", len(old),
@@ -436,6 +440,8 @@ class Trainer:
         """Train to run.steps (or stop after `stop_after` steps, like a killed run, writing
         nothing more). Returns the final metrics."""
         r, o = self.cfg.run, self.cfg.optim
+        if self.step >= r.steps:  # a resumed run that is already done: touch nothing
+            return {}
         from training.logs import Logger
 
         logger = Logger(self.out, enabled=self.is_main, tensorboard=r.tensorboard,

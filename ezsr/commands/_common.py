@@ -81,3 +81,28 @@ def output_file(path: str | None, option: str = "-o") -> str | None:
     if not os.access(parent, os.W_OK):
         raise ValueError(f"{option} {path}: its folder {parent} is not writable")
     return path
+
+
+def student_file(args, model_default=None) -> dict | None:
+    """The contents of --checkpoint when it is a trained student (`ezsr train`'s student.pt),
+    else None. A student names its own encoder and teacher, so --model (other than its
+    default), --clip-checkpoint and --base are refused with it rather than ignored."""
+    from ezsr.models.student import read_student_file
+
+    path = getattr(args, "checkpoint", None)
+    if not path:
+        return None
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--checkpoint {path}: no such file")
+    meta = read_student_file(path)
+    if meta is None:
+        return None
+    given = [opt for opt, v in (("--model", getattr(args, "model", None) not in
+                                 (None, model_default)),
+                                ("--clip-checkpoint", getattr(args, "clip_checkpoint", None)),
+                                ("--base", getattr(args, "base", None))) if v]
+    if given:
+        raise ValueError(f"{', '.join(given)}: not used with --checkpoint {path}, a trained "
+                         f"student (its encoder {meta['student']!r} and teacher "
+                         f"{meta['teacher']['name']!r} are named in the file); leave them out")
+    return meta

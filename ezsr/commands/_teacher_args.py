@@ -53,12 +53,11 @@ def teacher_from_args(args, quiet: bool = False):
             return create_teacher("offline", device=args.device), "offline"
         except ImportError as exc:  # a user error: the optional extra is not installed
             raise ValueError(str(exc)) from exc
-    from ezsr.models.student import load_student_teacher, read_student_file
-    if read_student_file(args.checkpoint) is not None:  # `ezsr train`'s student.pt
-        if args.base:
-            raise ValueError(f"--base: {args.checkpoint} is a trained student; its teacher "
-                             "(named in the file) embeds the class names")
-        return load_student_teacher(args.checkpoint, device=args.device), \
+    from ezsr.commands._common import student_file
+    from ezsr.models.student import load_student_teacher
+    if student_file(args) is not None:  # `ezsr train`'s student.pt
+        return load_student_teacher(args.checkpoint, device=args.device,
+                                    vocab=getattr(args, "vocab", None)), \
             f"student {args.checkpoint}"
     from ezsr.models import create_model
     from ezsr.models.checkpoints import CheckpointError, detect_format, read_state_dict

@@ -48,10 +48,12 @@ def class_list(args) -> list[str]:
 
 def run(args) -> int:
     from ezsr import io
+    from ezsr.commands._common import student_file
     from ezsr.commands._teacher_args import teacher_from_args
     from ezsr.zeroshot import classify
 
     names = class_list(args)
+    student_file(args)  # refuses options a student.pt does not use, before any reading
     events = io.read(args.file)
     if len(events) < 10:
         raise ValueError(f"{args.file}: {len(events)} events; at least 10 are needed to classify")

@@ -46,8 +46,8 @@ def register(sub) -> None:
         "metadata. Prints the ops TensorRT would reject and, with --check, ONNX Runtime parity "
         "against PyTorch.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("output", help="ONNX file to write")
-    p.add_argument("--model", default="ViT-B-16",
-                   help="CLIP name of ezsr.models (default ViT-B-16)")
+    p.add_argument("--model", default=None,
+                   help="CLIP name of ezsr.models (default ViT-B-16; not with a student.pt)")
     p.add_argument("--checkpoint", default=None, type=existing_path,
                    help="EZSR event-encoder checkpoint")
     p.add_argument("--clip-checkpoint", default=None, type=existing_path,
@@ -163,10 +163,11 @@ def run(args) -> int:
         h, w = (int(v) for v in args.sensor.lower().split("x"))
     except ValueError:
         raise ValueError(f"--sensor: expected HxW such as 480x640, got {args.sensor!r}") from None
-    from ezsr.models.student import read_student_file
+    from ezsr.commands._common import student_file
 
-    # a trained student (`ezsr train`'s student.pt) is the encoder whatever --model says
-    student = read_student_file(args.checkpoint) if args.checkpoint else None
+    # a trained student (`ezsr train`'s student.pt) names its encoder and teacher itself
+    student = student_file(args)
+    args.model = args.model or ("student" if student is not None else "ViT-B-16")
     if student is not None:
         label, dim = f"student {args.checkpoint}", int(student["embed_dim"])
     else:

@@ -14,6 +14,7 @@ from ezsr.commands._common import (
     output_file,
     positive_float,
     positive_int,
+    student_file,
 )
 
 STAGE_ORDER = ("ingest", "preprocess", "inference", "postprocess", "age")
@@ -70,7 +71,9 @@ def register(sub) -> None:
     p.add_argument("--model", default="offline",
                    help="'offline' (the default teacher, no download; torch only) or a CLIP "
                         "name of ezsr.models such as ViT-B-16")
-    p.add_argument("--checkpoint", default=None, help="EZSR event-encoder checkpoint")
+    p.add_argument("--checkpoint", default=None,
+                   help="the student.pt of an `ezsr train` run (its encoder and teacher are "
+                        "named in it), or an EZSR event-encoder checkpoint of --model NAME")
     p.add_argument("--clip-checkpoint", default=None, help="full CLIP checkpoint (text tower)")
     p.add_argument("--classifier", default=None,
                    help="a saved text classifier [D, K] (torch.save) to use instead of the "
@@ -123,6 +126,11 @@ def check_args(args) -> None:
         opt = f"--onnx {onnx}" if onnx else f"--engine {engine}"
         raise ValueError(f"--backend {args.backend} conflicts with {opt} (that file runs under "
                          f"--backend {implied}; leave --backend out)")
+    if student_file(args, model_default="offline") is None and \
+            getattr(args, "checkpoint", None) and getattr(args, "model", "offline") == "offline":
+        raise ValueError(f"--checkpoint {args.checkpoint}: not the student.pt of an `ezsr train` "
+                         "run; an EZSR event-encoder checkpoint needs --model NAME (its "
+                         "architecture, e.g. ViT-B-16)")
     if onnx or engine:  # the model is in the file: model options would be ignored
         given = [opt for opt, v in (("--model", getattr(args, "model", "offline") != "offline"),
                                     ("--checkpoint", getattr(args, "checkpoint", None)),

@@ -115,13 +115,19 @@ class StudentTeacher:
         return self.teacher.encode_text(texts)
 
 
-def teacher_of(meta: dict, path, device="cpu", hint: str = ""):
+def teacher_of(meta: dict, path, device="cpu", hint: str = "", vocab=None):
     """The teacher named in a student file (create_teacher), whose text side names the
-    classes; ValueError naming the file when it cannot be loaded here."""
-    from ezsr.models.teachers import create_teacher
+    classes; vocab: CLIP's BPE vocabulary for a CLIP teacher (default: found beside its
+    checkpoint or in $EZSR_CLIP_VOCAB). ValueError naming the file when it cannot be loaded."""
+    from ezsr.models.teachers import CLIPTeacher, create_teacher
+    from ezsr.models.tokenizer import load_tokenizer
 
     t = meta["teacher"]
     try:
+        if vocab and t["name"] != "offline":
+            from ezsr.models.factory import create_model
+            clip = create_model(t["name"], pretrained=t["pretrained"] or None, device=str(device))
+            return CLIPTeacher(clip, load_tokenizer(vocab, clip.context_length))
         return create_teacher(t["name"], pretrained=t["pretrained"] or None, device=str(device))
     except (OSError, ValueError, ImportError) as exc:
         raise ValueError(f"{path}: its teacher {t['name']!r} (checkpoint "
@@ -129,7 +135,7 @@ def teacher_of(meta: dict, path, device="cpu", hint: str = ""):
                          f"be loaded ({exc}){hint}") from exc
 
 
-def load_student_teacher(path: str | Path, device="cpu") -> StudentTeacher:
+def load_student_teacher(path: str | Path, device="cpu", vocab=None) -> StudentTeacher:
     """The StudentTeacher of a student file: the student and the teacher named in it."""
     student, meta = load_student(path)
-    return StudentTeacher(student.to(device), teacher_of(meta, path, device), meta)
+    return StudentTeacher(student.to(device), teacher_of(meta, path, device, vocab=vocab), meta)
