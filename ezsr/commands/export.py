@@ -49,7 +49,8 @@ def register(sub) -> None:
     p.add_argument("--model", default=None,
                    help="CLIP name of ezsr.models (default ViT-B-16; not with a student.pt)")
     p.add_argument("--checkpoint", default=None, type=existing_path,
-                   help="EZSR event-encoder checkpoint")
+                   help="EZSR event-encoder checkpoint of --model, or the student.pt of an "
+                        "`ezsr train` run (its encoder and teacher are named in it)")
     p.add_argument("--clip-checkpoint", default=None, type=existing_path,
                    help="full CLIP checkpoint (text tower)")
     p.add_argument("--classifier", default=None, type=existing_path,
