@@ -63,7 +63,7 @@ def test_onnx_implies_the_onnxruntime_backend(files, tmp_path):
     (("--onnx", "T", "--backend", "torch"), "--backend torch conflicts with --onnx"),
     (("--engine", "x.engine", "--backend", "onnxruntime"),
      "--backend onnxruntime conflicts with --engine x.engine"),
-    (("--onnx", "T", "--classes", "a,b"), "K=3 logits, 2 class names"),
+    (("--onnx", "T", "--classes", "a,b"), "K=3 logits, 2 class name(s)"),
     (("--onnx", "RAND"), "not an ONNX model"),
     (("--onnx", "missing.onnx"), "--onnx missing.onnx: no such file"),
     (("--backend", "onnxruntime"), "ezsr export enc.onnx"),

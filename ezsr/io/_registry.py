@@ -96,7 +96,7 @@ def reader_format(path, format: Optional[str] = None) -> Format:
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         fmt = get_format(format) if format else format_of_extension(path)
         if fmt is None or not fmt.empty_ok:
-            what = f"a {fmt.name} recording" if fmt else "an event file"
+            what = f"an event file ({fmt.name})" if fmt else "an event file"
             raise EventFileError(path, f"the file is empty (0 bytes), not {what}")
         return fmt
     return get_format(format) if format else detect_format(path)

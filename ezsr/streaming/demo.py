@@ -137,7 +137,7 @@ def run(args) -> int:
     summary = stream_file(ns, EventsReplay(ev, 1000, args.realtime))
     print(format_table(summary))
     if ns.max_windows and summary["windows"] >= ns.max_windows:
-        print(f"(stopped after {ns.max_windows} windows: --max-windows 0 recognises all; "
+        print(f"(stopped after {ns.max_windows} window(s): --max-windows 0 recognises all; "
               "--realtime replays live, dropping the windows the model cannot keep up with)")
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(summary, indent=2))

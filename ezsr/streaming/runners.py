@@ -157,7 +157,7 @@ class OnnxRuntimeRunner:
         k = (outs.get("logits") or [None])[-1]
         if isinstance(k, int) and k != len(self.class_names):
             raise ValueError(f"{path}: the model gives K={k} logits, {len(self.class_names)} "
-                             f"class names were given; give {k} names (in the order of "
+                             f"class name(s) were given; give {k} names (in the order of "
                              "export), or none to use the names stored in the model")
 
     def preprocess(self, windows: Sequence[Events]) -> dict:
@@ -196,7 +196,7 @@ class TensorRTRunner:
             k = -1
         if k > 0 and k != len(self.class_names):
             raise ValueError(f"{engine_path}: the engine gives K={k} logits, "
-                             f"{len(self.class_names)} class names were given; give {k} names "
+                             f"{len(self.class_names)} class name(s) were given; give {k} names "
                              "(in the order of export)")
         self.device = torch.device(device)
         self.out_size, self.mode = out_size, mode
