@@ -4,9 +4,7 @@ head as ONNX (and optionally a TensorRT engine); see docs/export.md."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 
 EPILOG = """\
 The text classifier (class names x prompt templates through the CLIP text tower) needs CLIP's
@@ -58,8 +56,8 @@ def register(sub) -> None:
                         "text tower; K must match --classes")
     p.add_argument("--vocab", metavar="PATH", default=None, type=existing_path,
                    help="CLIP BPE vocabulary for the text tower (bpe_simple_vocab_16e6.txt.gz or "
-                        "a folder with vocab.json + merges.txt; one beside --clip-checkpoint "
-                        "comes first); not needed with --classifier")
+                        "a folder with vocab.json + merges.txt; default: beside "
+                        "--clip-checkpoint, then $EZSR_CLIP_VOCAB); not needed with --classifier")
     p.add_argument("--classes", required=True, help="'cat,dog' or @FILE (one name a line)")
     p.add_argument("--templates", default="openai", help="prompt template set (default openai)")
     p.add_argument("--kind", choices=["image", "events"], default="image")
@@ -74,23 +72,6 @@ def register(sub) -> None:
                    help="also build a TensorRT engine here (needs TensorRT >= 10 and a GPU)")
     p.add_argument("--timing-cache", default=None, help="TensorRT timing cache file")
     p.set_defaults(func=run)
-
-
-@contextlib.contextmanager
-def _vocab_env(vocab: str | None):
-    """$EZSR_CLIP_VOCAB = --vocab while the text classifier is built (the tokenizer looks
-    beside the CLIP checkpoint first, then there)."""
-    old = os.environ.get("EZSR_CLIP_VOCAB")
-    if vocab:
-        os.environ["EZSR_CLIP_VOCAB"] = vocab
-    try:
-        yield
-    finally:
-        if vocab:
-            if old is None:
-                os.environ.pop("EZSR_CLIP_VOCAB", None)
-            else:
-                os.environ["EZSR_CLIP_VOCAB"] = old
 
 
 def _check_requirements(args) -> None:
@@ -121,7 +102,7 @@ def _check_vocab(args) -> None:
     if args.classifier or args.model == "offline":
         return
     try:
-        find_vocab(args.clip_checkpoint)
+        find_vocab(args.vocab or args.clip_checkpoint)
     except VocabNotFoundError:
         if args.vocab:
             raise ValueError(f"--vocab {args.vocab}: no bpe_simple_vocab_16e6.txt.gz or "
@@ -181,11 +162,10 @@ def run(args) -> int:
     names = read_classes(args.classes)
     classifier = _load_classifier(args.classifier, len(names), label, dim) \
         if args.classifier else None
-    with _vocab_env(args.vocab):
-        if student is None:  # a student's teacher is loaded (or named as missing) below
-            _check_vocab(args)
-        zs = load_zero_shot(args.model, names, args.checkpoint, args.clip_checkpoint,
-                            args.templates, classifier=classifier)
+    if student is None:  # a student's teacher is loaded (or named as missing) below
+        _check_vocab(args)
+    zs = load_zero_shot(args.model, names, args.checkpoint, args.clip_checkpoint,
+                        args.templates, classifier=classifier, vocab=args.vocab)
     if zs.encoder is None:
         raise ValueError(f"--model {args.model}: not exportable (not one torch module); use a "
                          "CLIP name such as ViT-B-16")

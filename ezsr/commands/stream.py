@@ -75,6 +75,10 @@ def register(sub) -> None:
                    help="the student.pt of an `ezsr train` run (its encoder and teacher are "
                         "named in it), or an EZSR event-encoder checkpoint of --model NAME")
     p.add_argument("--clip-checkpoint", default=None, help="full CLIP checkpoint (text tower)")
+    p.add_argument("--vocab", metavar="PATH", default=None,
+                   help="CLIP BPE vocabulary for a CLIP text tower (bpe_simple_vocab_16e6.txt.gz "
+                        "or a folder with vocab.json + merges.txt; default: beside "
+                        "--clip-checkpoint, then $EZSR_CLIP_VOCAB)")
     p.add_argument("--classifier", default=None,
                    help="a saved text classifier [D, K] (torch.save) to use instead of the "
                         "text tower; D must be the model's embedding size, K the number of "
@@ -197,7 +201,8 @@ def _zero_shot(args, device):
 
     return load_zero_shot(args.model, args.classes or DEMO_CLASSES, args.checkpoint,
                           args.clip_checkpoint, device=device,
-                          classifier=getattr(args, "classifier", None))
+                          classifier=getattr(args, "classifier", None),
+                          vocab=getattr(args, "vocab", None))
 
 
 def format_table(summary: dict) -> str:

@@ -66,7 +66,7 @@ def read_classes(spec: str | Sequence[str]) -> list[str]:
 def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,dog",
                    checkpoint: str | None = None, clip_checkpoint: str | None = None,
                    templates: str | Sequence[str] = "openai", device="cpu",
-                   classifier=None) -> ZeroShot:
+                   classifier=None, vocab=None) -> ZeroShot:
     """A zero-shot classifier by model name.
 
     model "offline": ezsr.models.create_teacher("offline") (no download; torch only).
@@ -78,6 +78,8 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
     ezsr.zeroshot.build_classifier) used instead of the text tower; K must match classes.
     checkpoint may also be a trained student (`ezsr train`'s student.pt): that student is the
     encoder, whatever `model` says, and its teacher (named in the file) embeds the classes.
+    vocab: CLIP's BPE vocabulary for a CLIP text tower (default: beside clip_checkpoint, then
+    $EZSR_CLIP_VOCAB, then installed packages).
     """
     from ezsr import models, zeroshot
     from ezsr.models.student import read_student_file
@@ -87,7 +89,7 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
     student = read_student_file(checkpoint) if checkpoint else None
     if student is not None:
         return _student_zero_shot(student, checkpoint, names, templates, device, given,
-                                  classifier)
+                                  classifier, vocab)
     if model == "offline" or not hasattr(models, "create_event_encoder"):
         teacher = models.create_teacher(model, device=str(device))
         if given is not None:
@@ -102,7 +104,13 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
     if clip_checkpoint is None and checkpoint is None:
         log.warning("model %s: no checkpoint given, the image tower has random weights", model)
     enc = models.create_event_encoder(model, pretrained=checkpoint, init=clip_checkpoint)
-    cls = given if given is not None else zeroshot.build_classifier(clip, names, templates).float()
+    if given is not None:
+        cls = given
+    else:
+        text = clip
+        if vocab:  # the given vocabulary, not one found beside the checkpoint
+            text = models.CLIPTeacher(clip, models.load_tokenizer(vocab, clip.context_length))
+        cls = zeroshot.build_classifier(text, names, templates).float()
     with torch.no_grad():
         d = enc(torch.zeros(1, 3, enc.image_size, enc.image_size)).shape[1]
     if given is not None:
@@ -115,7 +123,8 @@ def load_zero_shot(model: str = "offline", classes: str | Sequence[str] = "cat,d
     return ZeroShot(module, enc, cls, scale, names, int(enc.image_size))
 
 
-def _student_zero_shot(meta: dict, path, names, templates, device, given, spec) -> ZeroShot:
+def _student_zero_shot(meta: dict, path, names, templates, device, given, spec,
+                       vocab=None) -> ZeroShot:
     """A trained student (ezsr.models.student) under the zero-shot head of its teacher's
     text side, or of the given classifier (then the teacher is not loaded; scale 100)."""
     from ezsr import zeroshot
@@ -133,7 +142,7 @@ def _student_zero_shot(meta: dict, path, names, templates, device, given, spec) 
         cls, scale = given, 100.0
     else:
         teacher = teacher_of(meta, path, device, "; give --classifier W.pt with a ready "
-                             "text classifier instead")
+                             "text classifier instead", vocab=vocab)
         cls = zeroshot.build_classifier(teacher, names, templates).float()
         scale = head_scale(teacher)
     module = ImageClassifier(enc, ZeroShotHead(cls, scale)).to(device).eval()
