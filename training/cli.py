@@ -51,6 +51,13 @@ def run(args) -> int:
     resume = args.resume
     if resume == "auto":
         resume = str(Path(cfg.run.out_dir) / "last.pt")
+    if resume:  # before any model is built: a missing or foreign file fails fast
+        import zipfile
+
+        if not Path(resume).is_file():
+            raise FileNotFoundError(f"--resume: checkpoint {resume} does not exist")
+        if not zipfile.is_zipfile(resume):
+            raise ValueError(f"--resume: {resume} is not a checkpoint written by torch.save")
     trainer = Trainer(cfg, resume=resume)  # destroys its process group itself if it fails
     try:
         m = trainer.fit()
