@@ -165,7 +165,8 @@ def ort_session(path, providers: Sequence[str] | None = None, threads: int | Non
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     available = ort.get_available_providers()
     providers = list(providers or ["CPUExecutionProvider"])
-    missing = [p for p in providers if p not in available]
+    # a provider is a name or (name, options)
+    missing = [p for p in providers if (p if isinstance(p, str) else p[0]) not in available]
     if missing:
         raise ValueError(f"onnxruntime: provider(s) {missing} not available (have {available})")
     return ort.InferenceSession(str(path), sess_options=so, providers=providers)

@@ -237,7 +237,6 @@ class TensorRTRunner:
         batch = next(iter(feeds.values())).shape[0]
         profile = self.profile if self.profile is not None else (0 if batch == 1 else 1)
         stream = self.stream
-        stream.wait_stream(torch.cuda.current_stream(self.device))  # inputs made there
         self.context.set_optimization_profile_async(profile, stream.cuda_stream)
         keep = []  # device inputs stay referenced until the stream is done with them
         for name in self.inputs:
@@ -255,6 +254,8 @@ class TensorRTRunner:
                 raise ValueError(f"TensorRT: input '{name}' of shape {tuple(dev.shape)} is "
                                  f"outside optimisation profile {profile} of the engine")
             self.context.set_tensor_address(name, dev.data_ptr())
+        # after the input loop: inputs (and contiguous() copies) are made on the current stream
+        stream.wait_stream(torch.cuda.current_stream(self.device))
         outs = []
         for name in self.outputs:
             shape = tuple(self.context.get_tensor_shape(name))

@@ -365,3 +365,19 @@ def test_quantile_bisection_matches_numpy_on_crowded_sensors():
         np.add.at(counts, ((p <= 0.5).astype(int), y, x), 1)
         want = np.quantile(counts[counts > 0.1], 0.75)
         assert got == pytest.approx(want, abs=1e-9), (trial, h, w, n)
+
+
+def test_ort_session_takes_providers_with_options(tmp_path):
+    """Providers may come as (name, options), as the CUDA one does (device_id): the check of
+    the available providers compares names; a missing provider is named."""
+    pytest.importorskip("onnxruntime")
+    from _tiny_vit import TinyViT
+
+    from export.onnx_export import export_onnx, ort_session
+
+    path = export_onnx(TinyViT(out_dim=16), torch.nn.functional.normalize(
+        torch.randn(16, 3), dim=0), tmp_path / "t.onnx", class_names=["a", "b", "c"])
+    sess = ort_session(path, [("CPUExecutionProvider", {})])
+    assert sess.get_providers()[0] == "CPUExecutionProvider"
+    with pytest.raises(ValueError, match="NoSuchExecutionProvider"):
+        ort_session(path, [("NoSuchExecutionProvider", {}), "CPUExecutionProvider"])

@@ -620,3 +620,18 @@ def test_order_tie_runs_equals_a_full_sort():
     perm = order_tie_runs(b, pix, t)
     assert perm is not None and torch.equal(perm, want)
     assert order_tie_runs(b[want], pix[want], t[want]) is None
+
+
+def test_open_image_refuses_a_png_decompression_bomb(tmp_path, monkeypatch):
+    """libspng has no pixel limit: open_image applies Pillow's (MAX_IMAGE_PIXELS x 2) first."""
+    from PIL import Image
+
+    from ezsr.simulate import images
+
+    path = tmp_path / "big.png"
+    Image.new("L", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 pixels > 2 x 1000
+    for spng in (images.pyspng, None):
+        monkeypatch.setattr(images, "pyspng", spng)
+        with pytest.raises(ValueError, match="big.png.*exceeds"):
+            images.open_image(path)

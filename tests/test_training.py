@@ -377,13 +377,25 @@ def test_new_run_refuses_an_earlier_runs_out_dir(image_root, tmp_path):
     assert len(list(tmp_path.glob("step_*.pt"))) == 2
     with pytest.raises(ValueError, match="already holds a run.*--resume"):
         make_trainer(tiny_cfg(image_root, tmp_path, *extra))
+    (tmp_path / "tb").mkdir(exist_ok=True)  # TensorBoard events of the earlier run
+    (tmp_path / "notes.txt").write_text("the user's own file")
     tr = make_trainer(tiny_cfg(image_root, tmp_path, "run.steps=1", "run.overwrite=true"))
     assert not list(tmp_path.glob("step_*.pt")) and not (tmp_path / "last.pt").exists()
+    assert not (tmp_path / "tb").exists() and (tmp_path / "notes.txt").exists()
     tr.fit()
     assert [p.name for p in tmp_path.glob("step_*.pt")] == ["step_00000001.pt"]
     resumed = make_trainer(tiny_cfg(image_root, tmp_path, "run.steps=1"),
                            resume=str(tmp_path / "last.pt"))
     assert resumed.step == 1
+
+
+def test_print_config_needs_no_config(capsys):
+    from training.cli import main as train_main
+
+    assert train_main(["--print-config"]) == 0
+    assert '"run"' in capsys.readouterr().out
+    assert train_main([]) == 1
+    assert "give a CONFIG" in capsys.readouterr().err
 
 
 def test_bad_config_file_and_run_device_are_named(tmp_path):

@@ -36,7 +36,7 @@ def run(args) -> int:
 
     from training.config import make_config
 
-    if not args.args:
+    if not args.args and not args.print_config:
         raise ValueError("give a CONFIG and/or key=value overrides, e.g. `tiny_cpu` (the "
                          "offline CPU run) or `imagenet_vitb16 data.root=/data/imagenet/train`; "
                          "see --help")

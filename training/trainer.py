@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from contextlib import nullcontext
 from datetime import timedelta
@@ -280,7 +281,7 @@ class Trainer:
                              "continues the run in run.out_dir, run.overwrite=true replaces it")
         old = [] if resume or not self.is_main else sorted(
             [*self.out.glob("step_*.pt"), *self.out.glob("last.pt"), *self.out.glob("log.csv"),
-             *self.out.glob("student.pt")])
+             *self.out.glob("student.pt"), *self.out.glob("tb")])
         found = torch.tensor([len(old)], device=self.device)
         if self.world > 1:
             dist.broadcast(found, 0)
@@ -293,7 +294,10 @@ class Trainer:
                              f"it with --resume, start a new one elsewhere with "
                              f"run.out_dir=..., or replace it with run.overwrite=true")
         for p in old:
-            p.unlink(missing_ok=True)
+            if p.is_dir():  # tb/: the earlier run's TensorBoard events
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
         log.warning("run.overwrite=true: removed %d files of the earlier run in %s", len(old),
                     self.out)
 

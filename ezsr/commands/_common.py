@@ -87,14 +87,14 @@ def student_file(args, model_default=None) -> dict | None:
     """The contents of --checkpoint when it is a trained student (`ezsr train`'s student.pt),
     else None. A student names its own encoder and teacher, so --model (other than its
     default), --clip-checkpoint and --base are refused with it rather than ignored."""
-    from ezsr.models.student import read_student_file
+    from ezsr.models.student import peek_student_file
 
     path = getattr(args, "checkpoint", None)
     if not path:
         return None
     if not os.path.exists(path):
         raise FileNotFoundError(f"--checkpoint {path}: no such file")
-    meta = read_student_file(path)
+    meta = peek_student_file(path)  # names only: the weights are loaded once, later
     if meta is None:
         return None
     given = [opt for opt, v in (("--model", getattr(args, "model", None) not in

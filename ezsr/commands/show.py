@@ -131,7 +131,7 @@ def gif_windows(ev, args):
             if args.t0 >= end:
                 raise ValueError(f"--t0 {args.t0} is after the last event of {args.file} "
                                  f"(t = {ev.t_last} us)")
-            starts = list(range(args.t0, end, dt))[:k]
+            starts = list(range(args.t0, end, dt)[:k])  # a range slices lazily
             how = f"consecutive from t = {args.t0} us"
         elif -(-(end - ev.t_first) // dt) <= k:
             starts = list(range(ev.t_first, end, dt))
@@ -148,7 +148,7 @@ def gif_windows(ev, args):
     if args.start is not None:
         if args.start >= max(n, 1):
             raise ValueError(f"--start {args.start} is outside the recording of {n} events")
-        starts = list(range(args.start, max(n, 1), w))[:k]
+        starts = list(range(args.start, max(n, 1), w)[:k])
         how = f"consecutive from event {args.start}"
     elif n <= k * w:
         starts = list(range(0, max(n, 1), w))

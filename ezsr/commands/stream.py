@@ -190,7 +190,8 @@ def make_runner(args):
         return streaming.OnnxRuntimeRunner(path, device=device)
     if args.backend == "tensorrt":
         from ezsr.streaming.model import read_classes
-        return streaming.TensorRTRunner(args.engine, read_classes(args.classes or DEMO_CLASSES))
+        return streaming.TensorRTRunner(args.engine, read_classes(args.classes or DEMO_CLASSES),
+                                        device=device)
     zs = _zero_shot(args, device)
     return streaming.TorchRunner(zs.module, zs.class_names, device=device,
                                  out_size=zs.image_size)

@@ -62,9 +62,20 @@ def save_student(path: str | Path, module: nn.Module, *, student: str, embed_dim
     return path
 
 
+def peek_student_file(path: str | Path) -> dict | None:
+    """A student file's fields with its tensors stubbed out (the pickle only, nothing
+    executed; cheap on any file), or None when `path` is not a student file."""
+    from ezsr.models.checkpoints import _peek
+
+    obj = _peek(Path(path))
+    return obj if isinstance(obj, dict) and obj.get("format") == FORMAT else None
+
+
 def read_student_file(path: str | Path) -> dict | None:
     """The contents of a student file, or None when `path` is some other file (a CLIP
-    checkpoint, say). Reads with weights_only=True."""
+    checkpoint, say: only its pickle is looked at). Reads with weights_only=True."""
+    if peek_student_file(path) is None:
+        return None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # not a torch.save file, or one that needs code to load

@@ -46,8 +46,8 @@ def open_image(path, min_side: int = 0):
 
     - PNG goes through libspng (the optional `pyspng` package, in the `train` extra) when it is
       installed: the same pixels as Pillow for every colour type and bit depth <= 8 (tested),
-      1.3-2.5x faster on photos (docs/training.md). Other files, and PNG without pyspng, use
-      Pillow.
+      1.6-2.7x faster on the built-in RGB photos (docs/training.md), under Pillow's
+      decompression-bomb limit. Other files, and PNG without pyspng, use Pillow.
     - min_side > 0: JPEG only, the decoder downscales by 2, 4 or 8 (DCT scaling) while both
       sides stay >= min_side pixels; other formats ignore it.
     - 16-bit grey (Pillow's modes I;16 and I) keeps its high byte, as Pillow and libspng do for
@@ -62,6 +62,13 @@ def open_image(path, min_side: int = 0):
             with open(name, "rb") as f:
                 data = f.read() if f.read(8) == PNG_SIGNATURE else b""
             if len(data) > 18:  # the rest of the file, from IHDR's length field
+                width = int.from_bytes(data[8:12], "big")
+                height = int.from_bytes(data[12:16], "big")
+                if Image.MAX_IMAGE_PIXELS and width * height > 2 * Image.MAX_IMAGE_PIXELS:
+                    # Pillow's decompression-bomb limit, which libspng does not apply
+                    raise Image.DecompressionBombError(
+                        f"{width}x{height} pixels exceeds the limit of "
+                        f"{2 * Image.MAX_IMAGE_PIXELS} (PIL.Image.MAX_IMAGE_PIXELS x 2)")
                 bit_depth, colour_type = data[16], data[17]
                 grey8 = colour_type == 0 and bit_depth <= 8  # libspng's "L" takes only this
                 png = PNG_SIGNATURE + data

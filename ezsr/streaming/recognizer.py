@@ -97,8 +97,10 @@ class StreamRecognizer:
         """Preprocess, infer and post-process one window; records the stage latencies."""
         t0 = time.perf_counter()
         inputs = self.runner.preprocess([window.events])
-        if isinstance(inputs, torch.Tensor) and inputs.is_cuda:
-            torch.cuda.synchronize(inputs.device)  # preprocess's kernels count as preprocess
+        for v in (inputs.values() if isinstance(inputs, dict) else [inputs]):
+            if isinstance(v, torch.Tensor) and v.is_cuda:  # preprocess's kernels count as
+                torch.cuda.synchronize(v.device)             # preprocess, not inference
+                break
         t1 = time.perf_counter()
         logits = self.runner.infer(inputs)
         t2 = time.perf_counter()

@@ -135,8 +135,15 @@ class OnnxRuntimeRunner:
         self.class_names = list(class_names or meta.get("class_names") or [])
         if not self.class_names:
             raise ValueError(f"{path}: no class names in the model's metadata; pass them")
+        import onnxruntime as ort
+
         dev = torch.device(device)
         cuda = dev.type == "cuda"
+        if cuda and "CUDAExecutionProvider" not in ort.get_available_providers():
+            log.warning("%s: this onnxruntime has no CUDA provider (it has %s): running on "
+                        "the CPU (pip install onnxruntime-gpu for the GPU)", path,
+                        ort.get_available_providers())
+            cuda = False
         providers = [("CUDAExecutionProvider", {"device_id": dev.index or 0}),
                      "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
         self.device = torch.device("cpu")  # inputs are handed over as host arrays
@@ -147,8 +154,8 @@ class OnnxRuntimeRunner:
         except Exception as exc:  # noqa: BLE001 - onnxruntime's InvalidGraph, Fail, ...
             raise ValueError(f"{path}: ONNX Runtime cannot load it ({exc})") from None
         if cuda and self.session.get_providers()[0] != "CUDAExecutionProvider":
-            # ONNX Runtime falls back to the CPU silently (e.g. a CPU-only onnxruntime, or
-            # onnxruntime-gpu built for another CUDA): say so, and name the runner truthfully
+            # the provider failed to load (e.g. onnxruntime-gpu built for another CUDA) and
+            # ONNX Runtime fell back to the CPU silently: say so, name the runner truthfully
             log.warning("%s: ONNX Runtime's CUDA provider is not available (providers %s): "
                         "running on the CPU", path, self.session.get_providers())
             cuda = False
