@@ -119,22 +119,14 @@ def _check_vocab(args) -> None:
 def _load_classifier(path: str, k: int, model: str, d: int):
     """The --classifier tensor [D, K], read with weights_only and checked against the
     model's embedding width D and the K class names."""
-    import torch
-
     from ezsr.models.checkpoints import load_file
-    what = "a [D, K] text classifier tensor saved with torch.save"
-    w = load_file(path, what, option="--classifier")
-    if not isinstance(w, torch.Tensor) or w.dim() != 2:
-        found = f"a {w.dim()}-D tensor" if isinstance(w, torch.Tensor) else \
-            f"a {type(w).__name__}"
-        raise ValueError(f"--classifier {path}: expected {what}, found {found}")
+    from ezsr.streaming.model import check_classifier
+    w = check_classifier(load_file(path, "a [D, K] text classifier tensor saved with "
+                                   "torch.save", option="--classifier"), path, k)
     if w.shape[0] != d:
         raise ValueError(f"--classifier {path}: {w.shape[0]} rows, but {model} gives "
                          f"{d}-dim embeddings")
-    if w.shape[1] != k:
-        raise ValueError(f"--classifier {path}: {w.shape[1]} columns for {k} class names "
-                         "(--classes)")
-    return w.float()
+    return w
 
 
 def run(args) -> int:

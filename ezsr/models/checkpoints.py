@@ -153,7 +153,7 @@ class _PeekUnpickler(pickle.Unpickler):
         return None
 
 
-def _peek(path: Path):
+def peek_pickle(path: Path):
     """The top-level object of a torch.save zip file with tensors and classes stubbed out
     (never executes anything); None when it cannot be read that way."""
     try:
@@ -201,7 +201,7 @@ def not_readable(path, expected: str, exc: BaseException | None = None, found: s
                  option: str | None = None) -> CheckpointError:
     """The error for a file that is not what `expected` says (a training checkpoint of
     `ezsr train` is named as such)."""
-    train = _training_checkpoint_error(path, _peek(Path(path)), option)
+    train = _training_checkpoint_error(path, peek_pickle(Path(path)), option)
     if train is not None:
         return train
     why = f"torch.load said: {short_reason(exc)}" if exc is not None else found

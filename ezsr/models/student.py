@@ -65,9 +65,9 @@ def save_student(path: str | Path, module: nn.Module, *, student: str, embed_dim
 def peek_student_file(path: str | Path) -> dict | None:
     """A student file's fields with its tensors stubbed out (the pickle only, nothing
     executed; cheap on any file), or None when `path` is not a student file."""
-    from ezsr.models.checkpoints import _peek
+    from ezsr.models.checkpoints import peek_pickle
 
-    obj = _peek(Path(path))
+    obj = peek_pickle(Path(path))
     return obj if isinstance(obj, dict) and obj.get("format") == FORMAT else None
 
 

@@ -171,6 +171,12 @@ def _load_classifier(spec, k: int) -> torch.Tensor:
         except Exception as exc:  # noqa: BLE001 - not a torch.save file
             raise ValueError(f"--classifier {spec}: not a torch.save'd [D, K] tensor "
                              f"({type(exc).__name__})") from None
+    return check_classifier(w, spec, k)
+
+
+def check_classifier(w, spec, k: int) -> torch.Tensor:
+    """w as a float32 [D, K] text classifier for k class names (ValueError naming
+    --classifier `spec` otherwise)."""
     if not isinstance(w, torch.Tensor) or w.dim() != 2:
         shape = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
         raise ValueError(f"--classifier {_label(spec)}: expected a [D, K] tensor, got {shape}")
