@@ -126,26 +126,68 @@ def eventclip_frame_starts(n_events: int, frame_events: int) -> list[int]:
     return starts
 
 
-def eventclip_frame(events: Events | EventBatch, white_background: bool = False) -> torch.Tensor:
-    """EventCLIP's frame (reference §2): [B, 3, H, W] float32 holding integers 0..255.
+def eventclip_center(events: Events, height: int, width: int) -> Events:
+    """EventCLIP's centring (datasets/utils.py center_events): shift the stream by whole
+    pixels so that its bounding box is centred in a fixed canvas of height x width, the
+    sensor size EventCLIP assumes per dataset (reference §2: 180x240 N-Caltech101, 100x120
+    N-Cars, 480x640 N-ImageNet).
 
-    Per sample: ON/OFF counts; entries > mean + 10 * std (over all entries of both
-    channels, population std) set to 0; divided by the sample's max; img = 127 * (ON + OFF)
-    in all three channels; optional white background img * w + 255 * (1 - w) with
-    w = clip(ON + OFF, 0, 1); rounded. CLIP's own preprocessing follows in the caller.
+    shift = floor((max + min + 1 - size) / 2) per axis, over all events of the sample;
+    x -= shift_x, y -= shift_y. Returns Events with width x height = the canvas. A stream
+    whose extent exceeds the canvas keeps events outside it (the frame ops drop them; the
+    published code would fail there). An empty stream is returned on the canvas unchanged.
     """
-    hist = polarity_histogram(events)
+    if height <= 0 or width <= 0:
+        raise ValueError(f"eventclip_center: canvas must be positive, got {height}x{width}")
+    if len(events) == 0:
+        return Events(events.x, events.y, events.t, events.p, width, height, "canvas",
+                      validate=False)
+    x = events.x.to(torch.int32)
+    y = events.y.to(torch.int32)
+    sx = (int(x.max()) + int(x.min()) + 1 - width) // 2
+    sy = (int(y.max()) + int(y.min()) + 1 - height) // 2
+    return Events(x - sx, y - sy, events.t, events.p, width, height, "canvas", validate=False)
+
+
+HOT_PIXEL_STATS = ("all", "nonzero")
+
+
+def eventclip_frame(events: Events | EventBatch, white_background: bool = False,
+                    hot_pixel_stats: str = "all") -> torch.Tensor:
+    """EventCLIP's frame (reference §2; datasets/vis.py make_event_histogram):
+    [B, 3, H, W] float32 holding integers 0..255.
+
+    Per sample: ON/OFF counts; entries > mean + 10 * std set to 0, the statistics (float64,
+    population std) taken over all entries of both channels (hot_pixel_stats="all",
+    EventCLIP's default) or over the non-zero entries only ("nonzero", EventCLIP's
+    count_non_zero=True of its N-Cars configs); divided by the sample's max (float32);
+    img = 127 * ON + 127 * OFF in all three channels; optional white background
+    img * w + 255 * (1 - w) with w = clip(ON + OFF, 0, 1); rounded half to even.
+    Events outside the sensor are dropped silently; an empty sample gives 0 (255 with the
+    white background). CLIP's own preprocessing follows in the caller.
+    """
+    if hot_pixel_stats not in HOT_PIXEL_STATS:
+        raise ValueError(f"eventclip_frame: hot_pixel_stats must be one of {HOT_PIXEL_STATS}, "
+                         f"got {hot_pixel_stats!r}")
+    hist = polarity_histogram(events, out_of_bounds="ignore")
     bsz = hist.shape[0]
-    flat = hist.reshape(bsz, -1)
+    flat = hist.reshape(bsz, -1).double()
     if flat.shape[1]:
-        mean = flat.mean(1)
-        std = flat.std(1, correction=0)
+        if hot_pixel_stats == "all":
+            mean = flat.mean(1)
+            std = flat.std(1, correction=0)
+        else:
+            nz = flat > 0
+            cnt = nz.sum(1).double()
+            mean = torch.where(nz, flat, 0).sum(1) / cnt.clamp(min=1)
+            var = torch.where(nz, (flat - mean[:, None]) ** 2, 0).sum(1) / cnt.clamp(min=1)
+            std = var.sqrt()
         thr = (mean + 10 * std).view(bsz, 1, 1, 1)
-        hist = torch.where(hist > thr, torch.zeros_like(hist), hist)
+        hist = torch.where(hist.double() > thr, torch.zeros_like(hist), hist)
     gmax = hist.reshape(bsz, -1).amax(1).view(bsz, 1, 1, 1) if flat.shape[1] else None
     hist = _safe_div(hist, gmax) if gmax is not None else hist
     s = hist[:, 0] + hist[:, 1]
-    img = 127 * s
+    img = hist[:, 0] * 127 + hist[:, 1] * 127
     if white_background:
         w = s.clamp(0, 1)
         img = img * w + 255 * (1 - w)
