@@ -55,9 +55,10 @@ class VisionTransformer(nn.Module):
 
 
 class EVAVisionTransformer(nn.Module):
-    """EVA02-CLIP ViT: conv patch embedding with bias, `cls_token`, `pos_embed`, blocks
-    with 2-D rotary position embedding (patch tokens), SwiGLU and sub-LN, final `norm`,
-    class-token pooling and a linear `head` with bias.
+    """EVA-CLIP ViT: conv patch embedding with bias, `cls_token`, `pos_embed`, blocks
+    (EVA02: 2-D rotary position embedding of the patch tokens, SwiGLU and sub-LN; bigE:
+    packed qkv, GELU MLP, post-norm; see EVABlock), final `norm`, class-token pooling and a
+    linear `head` with bias.
 
     forward(x [B, C, S, S] float, CLIP-normalised) -> [B, D].
     """
@@ -65,7 +66,7 @@ class EVAVisionTransformer(nn.Module):
     def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
                  output_dim: int, mlp_ratio: float = 2.6667, ln_eps: float = 1e-6,
                  rope: bool = True, rope_pt_seq_len: int = 16, swiglu: bool = True,
-                 subln: bool = True, in_chans: int = 3, **_):
+                 subln: bool = True, postnorm: bool = False, in_chans: int = 3, **_):
         super().__init__()
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
         grid = image_size // patch_size
@@ -74,7 +75,8 @@ class EVAVisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
         self.pos_embed = nn.Parameter(0.02 * torch.randn(1, grid * grid + 1, width))
         self.blocks = nn.ModuleList(
-            EVABlock(width, heads, mlp_ratio, ln_eps, swiglu, subln) for _ in range(layers))
+            EVABlock(width, heads, mlp_ratio, ln_eps, swiglu, subln, postnorm)
+            for _ in range(layers))
         self.norm = nn.LayerNorm(width, eps=ln_eps)
         self.head = nn.Linear(width, output_dim)
         init_normal_(self)

@@ -7,7 +7,8 @@ renaming table and not a reshaping exercise:
   (`ln_1`, `attn.in_proj_weight`, `attn.out_proj`, `ln_2`, `mlp.c_fc`, `mlp.c_proj`).
 * `EVABlock` uses EVA-CLIP names (`norm1`, `attn.q_proj/k_proj/v_proj`, `attn.q_bias`,
   `attn.v_bias`, `attn.inner_attn_ln` (sub-LN), `attn.proj`, `norm2`, `mlp.w1/w2/ffn_ln/w3`
-  (SwiGLU with sub-LN)).
+  (SwiGLU with sub-LN)); without sub-LN (EVA02-CLIP-bigE-14-plus, an EVA01-style tower)
+  `attn.qkv` (packed), `mlp.fc1/fc2` (GELU) and optionally post-norm residuals.
 
 All tensors are [B, N, W] float (batch, tokens, width).
 """
@@ -122,12 +123,19 @@ def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
 
 
 class EVAAttention(nn.Module):
+    """EVA-CLIP attention. With sub-LN (EVA02) the projections are separate (`q_proj`,
+    `k_proj`, `v_proj`) and `inner_attn_ln` normalises the heads' output; without it (EVA01 /
+    bigE) one packed `qkv` [3W, W] projection. Both add `q_bias` and `v_bias` (k has none)."""
+
     def __init__(self, width: int, heads: int, ln_eps: float, subln: bool = True):
         super().__init__()
-        self.heads = heads
-        self.q_proj = nn.Linear(width, width, bias=False)
-        self.k_proj = nn.Linear(width, width, bias=False)
-        self.v_proj = nn.Linear(width, width, bias=False)
+        self.heads, self.subln = heads, subln
+        if subln:
+            self.q_proj = nn.Linear(width, width, bias=False)
+            self.k_proj = nn.Linear(width, width, bias=False)
+            self.v_proj = nn.Linear(width, width, bias=False)
+        else:
+            self.qkv = nn.Linear(width, 3 * width, bias=False)
         self.q_bias = nn.Parameter(torch.zeros(width))
         self.v_bias = nn.Parameter(torch.zeros(width))
         self.inner_attn_ln = nn.LayerNorm(width, eps=ln_eps) if subln else nn.Identity()
@@ -136,9 +144,13 @@ class EVAAttention(nn.Module):
     def forward(self, x, rope: tuple[torch.Tensor, torch.Tensor] | None):
         b, n, w = x.shape
         h, d = self.heads, w // self.heads
-        q = F.linear(x, self.q_proj.weight, self.q_bias).view(b, n, h, d).transpose(1, 2)
-        k = self.k_proj(x).view(b, n, h, d).transpose(1, 2)
-        v = F.linear(x, self.v_proj.weight, self.v_bias).view(b, n, h, d).transpose(1, 2)
+        if self.subln:
+            q = F.linear(x, self.q_proj.weight, self.q_bias).view(b, n, h, d).transpose(1, 2)
+            k = self.k_proj(x).view(b, n, h, d).transpose(1, 2)
+            v = F.linear(x, self.v_proj.weight, self.v_bias).view(b, n, h, d).transpose(1, 2)
+        else:
+            bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
+            q, k, v = F.linear(x, self.qkv.weight, bias).view(b, n, 3, h, d).permute(2, 0, 3, 1, 4)
         if rope is not None:  # rotate patch tokens only; token 0 is the class token
             cos, sin = rope
             q = torch.cat([q[:, :, :1], q[:, :, 1:] * cos + rotate_pairs(q[:, :, 1:]) * sin], 2)
@@ -173,16 +185,23 @@ class EVAMlp(nn.Module):
 
 
 class EVABlock(nn.Module):
+    """Pre-norm x + attn(norm1(x)), x + mlp(norm2(x)); with postnorm (bigE)
+    x + norm1(attn(x)), x + norm2(mlp(x)). The MLP is SwiGLU (EVA02) or fc1-GELU-fc2."""
+
     def __init__(self, width: int, heads: int, mlp_ratio: float, ln_eps: float,
-                 swiglu: bool = True, subln: bool = True):
+                 swiglu: bool = True, subln: bool = True, postnorm: bool = False):
         super().__init__()
         hidden = int(width * mlp_ratio)
+        self.postnorm = postnorm
         self.norm1 = nn.LayerNorm(width, eps=ln_eps)
         self.attn = EVAAttention(width, heads, ln_eps, subln)
         self.norm2 = nn.LayerNorm(width, eps=ln_eps)
         self.mlp = SwiGLU(width, hidden, ln_eps, subln) if swiglu else EVAMlp(width, hidden, ln_eps, subln)
 
     def forward(self, x, rope=None):
+        if self.postnorm:
+            x = x + self.norm1(self.attn(x, rope))
+            return x + self.norm2(self.mlp(x))
         x = x + self.attn(self.norm1(x), rope)
         return x + self.mlp(self.norm2(x))
 
