@@ -18,9 +18,9 @@ README = [
     ("n_caltech101/Faces_easy_0001.bin", "bin", (240, 180), 67445, 6, 299364, None, 33770, 33675),
     ("n_cars/sample_ncars.dat", "dat", (120, 100), 2009, 0, 99952, None, 1350, 659),
     ("n_cars/ncars_obj_004397.dat", "dat", (120, 100), 4407, 0, 99937, None, 1671, 2736),
-    ("prophesee/gen3_evt2_sample.raw", "raw", (640, 480), 539481, 1317888, 1367888, None,
+    ("prophesee/gen3_evt2_sample.raw", "evt2", (640, 480), 539481, 1317888, 1367888, None,
      367855, 171626),
-    ("prophesee/gen41_evt3_small.raw", "raw", (1280, 720), 5000, 5840504, 5885714, None,
+    ("prophesee/gen41_evt3_small.raw", "evt3", (1280, 720), 5000, 5840504, 5885714, None,
      2894, 2106),
     ("aedat4/dvxplorer_sample.aedat4", "aedat4", (320, 240), 111954, None, None, 589917,
      55023, 56931),
@@ -28,7 +28,7 @@ README = [
     ("aedat4/davis346_with_frames.aedat4", "aedat4", (346, 260), 117667, None, None, 129999,
      72363, 45304),
     ("aedat2/dvs128_short.aedat", "aedat2", (128, 128), 130114, 113476330, 119657829, None,
-     55123, 74991),
+     74991, 55123),
 ]
 # the README gives "<= W x H" for these: the sensor comes from the data
 BOUNDED = {"n_caltech101/Faces_easy_0001.bin", "n_cars/sample_ncars.dat",

@@ -83,7 +83,7 @@ def test_detection_header_beats_extension_and_override(tmp_path):
     path = tmp_path / "looks_like.dat"
     io.write(path, ev, format="evt3")  # EVT3 content behind a .dat name
     back, fmt = io.read(path, return_format=True)
-    assert fmt == "raw" and same(back, ev)
+    assert fmt == "evt3" and same(back, ev)  # the EVT version decoded, not "raw"
     with pytest.raises(io.EventFileError):
         io.read(path, format="dat")  # override honoured: not a .dat header
     npy = tmp_path / "x.npy"

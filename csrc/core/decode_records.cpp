@@ -23,15 +23,24 @@ inline Record dat_record(const uint8_t* r) {
   return {w & 0x3FFF, (w >> 14) & 0x3FFF, load_le32(r), uint8_t(((w >> 28) & 0xF) != 0), true};
 }
 
-// jAER AEDAT 2.0 DVS128 (jAER DVS128 chip class; iniVation "AEDAT 2.0" page): big-endian
-// address then timestamp; p = a & 1, x = (a >> 1) & 0x7F, y = (a >> 8) & 0x7F.
+// jAER AEDAT 2.0 DVS128 as jAER's own extractor reads it (DVS128.Extractor.extractPacket in
+// src/ch/unizh/ini/jaer/chip/retina/DVS128.java): big-endian address then timestamp; an
+// address with bit 15 (the sync bit, CypressFX2DVS128HardwareInterface.SYNC_EVENT_BITMASK)
+// or bit 31 (BasicEvent.SPECIAL_EVENT_BIT_MASK) set is a special event, not a pixel
+// (skipped); else raw bit 0 = 1 is OFF (p = 1 - (a & 1)), x is mirrored
+// (x = 127 - ((a >> 1) & 0x7F)) and y = (a >> 8) & 0x7F.
 inline Record dvs128_record(const uint8_t* r) {
   const uint32_t a = load_be32(r);
-  return {(a >> 1) & 0x7F, (a >> 8) & 0x7F, load_be32(r + 4), uint8_t(a & 1), true};
+  const bool pixel = (a & 0x80008000u) == 0;
+  return {127 - int64_t((a >> 1) & 0x7F), (a >> 8) & 0x7F, load_be32(r + 4),
+          uint8_t((a & 1) ^ 1), pixel};
 }
 
-// jAER AEDAT 2.0 DAVIS: bit 31 set = APS sample or IMU, bit 10 set = external event;
-// otherwise a DVS event with y = (a >> 22) & 0x1FF, x = (a >> 12) & 0x3FF, p = (a >> 11) & 1.
+// jAER AEDAT 2.0 DAVIS (DavisChip.java address fields, DavisBaseCamera.DavisEventExtractor):
+// bit 31 set = APS sample or IMU, bit 10 set = external-input / special event (all skipped);
+// otherwise a DVS event with y = (a >> 22) & 0x1FF, raw x = (a >> 12) & 0x3FF,
+// p = (a >> 11) & 1 (1 = ON). jAER mirrors x with the chip's width (sizeX - 1 - raw x);
+// the width comes from the file header, so ezsr.io.aedat applies that mirror.
 inline Record davis_record(const uint8_t* r) {
   const uint32_t a = load_be32(r);
   const bool dvs = !(a >> 31) && !((a >> 10) & 1);

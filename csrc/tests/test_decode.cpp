@@ -131,16 +131,17 @@ void records() {
   auto r = run(DecodeKind::NMNIST, b, s, c);
   CHECK(r.n_events == 1 && c.x[0] == 3 && c.y[0] == 4 && c.p[0] == 1 && c.t[0] == 0x010203);
   CHECK(r.error == ezsr::kTimeBackwards && r.error_offset == 5);
-  // AEDAT 2.0 DVS128, big-endian: address (y 5, x 9, p 1), t = 0xFFFFFFF0, then t = 0x10:
-  // a wrap of the 32-bit counter, not an error
+  // AEDAT 2.0 DVS128, big-endian: address (y 5, raw x 9, raw bit 0 = 1: OFF), t =
+  // 0xFFFFFFF0, a sync event (bit 15) that is skipped, then t = 0x10: a wrap of the 32-bit
+  // counter, not an error. jAER's DVS128 extractor: x = 127 - raw x, ON = 1 - bit 0.
   const uint32_t a = (5u << 8) | (9u << 1) | 1;
   std::vector<uint8_t> d;
   auto be = [&](uint32_t v) { for (int i = 3; i >= 0; --i) d.push_back((v >> (8 * i)) & 0xFF); };
-  be(a), be(0xFFFFFFF0u), be(a), be(0x10);
+  be(a), be(0xFFFFFFF0u), be(0x8000u | a), be(0x8), be(a & ~1u), be(0x10);
   ezsr::DecodeState s2;
   auto r2 = run(DecodeKind::AEDAT2_DVS128, d, s2, c);
-  CHECK(r2.error == ezsr::kOk && r2.n_events == 2 && c.x[0] == 9 && c.y[0] == 5);
-  CHECK(c.t[1] == (int64_t(1) << 32) + 0x10);
+  CHECK(r2.error == ezsr::kOk && r2.n_events == 2 && c.x[0] == 118 && c.y[0] == 5);
+  CHECK(c.p[0] == 0 && c.p[1] == 1 && c.t[1] == (int64_t(1) << 32) + 0x10);
 }
 
 void random_bytes() {

@@ -220,9 +220,10 @@ def _records(kind):
                 np.ones(len(r), bool)
         r = buf[: len(buf) // 8 * 8].view(">u4").reshape(-1, 2).astype(np.int64)
         a = r[:, 0]
-        if kind == "aedat2_dvs128":
-            return (a >> 1) & 0x7F, (a >> 8) & 0x7F, r[:, 1], a & 1, np.ones(len(r), bool)
-        dvs = ((a >> 31) == 0) & (((a >> 10) & 1) == 0)
+        if kind == "aedat2_dvs128":  # jAER DVS128.Extractor: bit 15/31 = special, OFF = bit 0
+            return (127 - ((a >> 1) & 0x7F), (a >> 8) & 0x7F, r[:, 1], 1 - (a & 1),
+                    (a & 0x80008000) == 0)
+        dvs = ((a >> 31) == 0) & (((a >> 10) & 1) == 0)  # x raw: ezsr.io.aedat mirrors it
         return (a >> 12) & 0x3FF, (a >> 22) & 0x1FF, r[:, 1], (a >> 11) & 1, dvs
 
     rng = 1 << (23 if kind == "nmnist" else 32)

@@ -122,16 +122,28 @@ def encode_dat(events: Events, path: str = "") -> bytes:
 
 
 def encode_aedat2(events: Events, path: str = "") -> bytes:
-    """jAER AEDAT 2.0: DVS128 addresses when the sensor is 128x128, else DAVIS addresses."""
+    """jAER AEDAT 2.0 in the layouts jAER's extractors read (see ezsr.io.aedat): DVS128
+    addresses when the sensor fits 128x128 (OFF sets bit 0, x stored as 127 - x), else DAVIS
+    addresses for a jAER DAVIS chip of that size (x stored as width - 1 - x)."""
+    from ezsr.io.aedat import JAER_DAVIS_CHIPS
+
     dvs128 = events.width <= 128 and events.height <= 128
+    size = (events.width, events.height)
+    if not dvs128 and size not in JAER_DAVIS_CHIPS:
+        raise ValueError(f"{path}: AEDAT 2.0 holds a DVS128 (<= 128x128) or a jAER DAVIS sensor "
+                         f"({', '.join(f'{w}x{h}' for w, h in JAER_DAVIS_CHIPS)}); got "
+                         f"{size[0]}x{size[1]}")
     x, y, t, p = _cols(events, path, 128 if dvs128 else 512, 1 << 31)
-    if not dvs128 and len(x) and x.max() >= 1024:
-        raise ValueError(f"{path}: column 'x' must lie in [0, 1024) for AEDAT 2.0 DAVIS")
-    chip = "ch.unizh.ini.jaer.chip.retina.DVS128" if dvs128 else \
-        f"eu.seebetter.ini.chips.davis.Davis{events.width}x{events.height}"
+    if not dvs128 and len(x) and x.max() >= events.width:
+        raise ValueError(f"{path}: column 'x' must lie in [0, {events.width}) for AEDAT 2.0 "
+                         "DAVIS (jAER mirrors x with the sensor width)")
+    chip = "ch.unizh.ini.jaer.chip.retina.DVS128" if dvs128 else JAER_DAVIS_CHIPS[size]
     head = ("#!AER-DAT2.0\r\n# Data format is int32 address, int32 timestamp (8 bytes total)\r\n"
             f"# AEChip: {chip}\r\n# Generator: ezsr\r\n").encode()
-    addr = (p | (x << 1) | (y << 8)) if dvs128 else ((y << 22) | (x << 12) | (p << 11))
+    if dvs128:
+        addr = (1 - p) | ((127 - x) << 1) | (y << 8)
+    else:
+        addr = (y << 22) | ((events.width - 1 - x) << 12) | (p << 11)
     rec = np.empty((len(t), 2), dtype=">u4")
     rec[:, 0], rec[:, 1] = addr, t
     return head + rec.tobytes()

@@ -1,11 +1,20 @@
 """iniVation / jAER AEDAT files: 2.0 (jAER, DVS128 and DAVIS address layouts), 3.1 and 4.0.
 
-Layouts from iniVation's public "AEDAT file formats" documentation:
+Layouts from iniVation's public "AEDAT file formats" documentation, and for 2.0 from jAER's
+own extractors (github.com/SensorsINI/jaer), which define what a 2.0 address means:
   2.0  `#` text header, then big-endian records (i32 address, i32 timestamp us); decoded in
-       C++ (csrc/core/decode_records.cpp). DVS128: p = a & 1, x = (a >> 1) & 0x7F,
-       y = (a >> 8) & 0x7F. DAVIS: bit 31 = APS/IMU, bit 10 = external (both skipped),
-       y = (a >> 22) & 0x1FF, x = (a >> 12) & 0x3FF, p = (a >> 11) & 1. Coordinates are kept
-       as stored (jAER's origin is the lower-left corner).
+       C++ (csrc/core/decode_records.cpp). The header's `# AEChip:` line names the jAER chip
+       class, which picks the layout and the sensor size.
+       DVS128 (src/ch/unizh/ini/jaer/chip/retina/DVS128.java, DVS128.Extractor): an address
+       with bit 15 (sync) or bit 31 (special) set is not a pixel and is skipped; else raw bit
+       0 = 1 is OFF (p = 1 - (a & 1)), x = 127 - ((a >> 1) & 0x7F) (mirrored),
+       y = (a >> 8) & 0x7F.
+       DAVIS (src/eu/seebetter/ini/chips/DavisChip.java fields, DavisBaseCamera.java
+       DavisEventExtractor): bit 31 = APS sample or IMU sample, bit 10 = external-input /
+       special event (both skipped); else p = (a >> 11) & 1 (1 = ON),
+       x = sizeX - 1 - ((a >> 12) & 0x3FF) (mirrored with the chip's width),
+       y = (a >> 22) & 0x1FF.
+       y is kept as jAER gives it (jAER draws row 0 at the bottom).
   3.1  `#` header up to `#!END-HEADER`, then packets: 28-byte LE header (i16 type, i16 source,
        i32 eventSize, i32 tsOffset, i32 tsOverflow, i32 capacity, i32 number, i32 valid) and
        capacity * eventSize bytes. Polarity events (type 1): u32 data (bit 0 valid, bit 1 p,
@@ -29,10 +38,17 @@ from ezsr.io import _encode, _stream
 from ezsr.io._header import read_prefixed_lines
 from ezsr.io._registry import EventFileError, Format, register
 
-# sensor (W, H) by camera name (iniVation datasheets)
+# sensor (W, H) by camera name (iniVation datasheets; for AEDAT 2.0 the jAER chip classes'
+# WIDTH_PIXELS / HEIGHT_PIXELS in src/eu/seebetter/ini/chips/davis/*.java)
 _CAMERAS = [("davis346", (346, 260)), ("davis240", (240, 180)), ("davis640", (640, 480)),
+            ("cdavis", (640, 480)), ("davis208", (208, 192)), ("davis128", (128, 128)),
             ("dvxplorer_lite", (320, 240)), ("dvxplorer", (640, 480)), ("dvs128", (128, 128)),
             ("tmpdiff128", (128, 128))]
+# the `# AEChip:` class ezsr.io.write names for a DAVIS sensor size (jAER chip classes)
+JAER_DAVIS_CHIPS = {(240, 180): "eu.seebetter.ini.chips.davis.DAVIS240C",
+                    (346, 260): "eu.seebetter.ini.chips.davis.Davis346B",
+                    (640, 480): "eu.seebetter.ini.chips.davis.Davis640",
+                    (208, 192): "eu.seebetter.ini.chips.davis.Davis208PixelParade"}
 MAX_PACKET_BYTES = 1 << 28  # 256 MiB decompressed: larger is a lie, not a packet
 
 
@@ -56,6 +72,8 @@ def _version(path: str) -> str:
 
 # ------------------------------------------------------------------ AEDAT 2.0
 def aedat2_header(path: str):
+    """(kind, data offset, width, height, size_source) of an AEDAT 2.0 file. A DAVIS file
+    must name a chip of known width: jAER mirrors x with it."""
     version = _version(path)
     if version not in ("2.0",):
         raise EventFileError(path, f"unsupported AEDAT version {version}; this reader handles "
@@ -65,22 +83,43 @@ def aedat2_header(path: str):
     hw = next((ln for ln in lines if ln.startswith("# HardwareInterface:")), "")
     kind = "aedat2_davis" if "davis" in (chip + hw).lower() else "aedat2_dvs128"
     size = _camera_size(chip) or _camera_size(hw)
-    if size is None and kind == "aedat2_dvs128":
-        size = (128, 128)
-    w, h = size if size else (None, None)
-    return kind, offset, w, h, "convention" if size else "data"
+    if kind == "aedat2_dvs128":
+        size = (128, 128)  # the DVS128 layout: 7-bit x and y, x mirrored as 127 - x
+    elif size is None:
+        raise EventFileError(path, f"AEDAT 2.0 DAVIS file whose chip ({chip or hw or 'none'}) "
+                             "has no known sensor width; jAER mirrors x with it (x = width - 1 - "
+                             f"raw x). Known chips: {', '.join(k for k, _ in _CAMERAS)}",
+                             offset=0)
+    return kind, offset, size[0], size[1], "convention"
+
+
+def _mirror_x(path, width):
+    """DAVIS columns with jAER's x mirror applied: x = width - 1 - raw x (a raw x outside
+    the chip's width is an error, jAER would give a negative x)."""
+    def apply(cols):
+        x = cols[0]
+        if len(x) and int(x.max()) >= width:
+            raise EventFileError(path, f"DAVIS event with raw x {int(x.max())}; expected "
+                                 f"x < {width}, the width of the chip the header names")
+        return (np.int16(width - 1) - x).astype(np.int16), *cols[1:]
+    return apply
 
 
 def _aedat2_blocks(path):
     kind, offset, w, h, src = aedat2_header(path)
-    # bounds are not enforced: jAER files of a chip family vary in size; the data decide
-    return _stream.decoded_blocks(path, offset, kind), w, h, src
+    # y bounds are not enforced: jAER files of a chip family vary in size; the data decide
+    blocks = _stream.decoded_blocks(path, offset, kind)
+    if kind == "aedat2_davis":
+        blocks = map(_mirror_x(path, w), blocks)
+    return blocks, w, h, src
 
 
 def read_aedat2(path: str):
     kind, offset, w, h, src = aedat2_header(path)
-    ev = _stream.make_events(_stream.decode_whole(path, offset, kind), w, h, src, path)
-    return _grow_to_data(ev)
+    cols = _stream.decode_whole(path, offset, kind)
+    if kind == "aedat2_davis":
+        cols = type(cols)(_mirror_x(path, w)(cols))  # keeps the time-order-checked mark
+    return _grow_to_data(_stream.make_events(cols, w, h, src, path))
 
 
 def iter_aedat2(path: str, n_events=None, dt_us=None):

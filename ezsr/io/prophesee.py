@@ -156,8 +156,10 @@ def _sniff_dat(head: bytes) -> bool:
         b"% Data file containing" in head or b"% Version" in head)
 
 
+# `io.read(..., return_format=True)` and `ezsr info` name the EVT version decoded (evt2,
+# evt21, evt21_legacy, evt3), not "raw"
 register(Format("raw", (".raw",), read_raw, _encode.raw_writer("3.0"), iter_raw,
-                sniff=_sniff_raw))
+                sniff=_sniff_raw, decoded_as=lambda p: raw_header(p, None, True)[0]))
 register(Format("dat", (".dat",), read_dat, _encode.writer(_encode.encode_dat), iter_dat,
                 sniff=_sniff_dat))
 # names picking the .raw encoding: for writing; for reading, the version of a header that

@@ -22,8 +22,10 @@ enum class DecodeKind : int32_t {
   EVT21 = 1,          // Prophesee EVT 2.1: 64-bit LE words, 32-pixel vectors
   EVT3 = 2,           // Prophesee EVT 3.0: 16-bit LE words, 12/8-pixel vectors
   DAT = 3,            // Prophesee .dat CD: u32 t, u32 (x | y << 14 | p << 28), LE
-  AEDAT2_DVS128 = 4,  // jAER AEDAT 2.0: BE i32 address, BE i32 t; DVS128 address bits
-  AEDAT2_DAVIS = 5,   // jAER AEDAT 2.0 with DAVIS address bits (APS/IMU/external skipped)
+  AEDAT2_DVS128 = 4,  // jAER AEDAT 2.0: BE i32 address, BE i32 t; DVS128 as jAER reads it
+                      // (ON = 1 - bit 0, x = 127 - raw x, sync/special events skipped)
+  AEDAT2_DAVIS = 5,   // jAER AEDAT 2.0 with DAVIS address bits (APS/IMU/external skipped;
+                      // x raw: the caller mirrors it with the chip width from the header)
   NMNIST = 6,         // N-MNIST / N-Caltech101: 5-byte records
   EVT21_LEGACY = 7,   // EVT 2.1 as IMX636 sends it: the 64-bit word's high 32-bit half
                       // first (each half little-endian); `% format EVT21;endianness=legacy`
