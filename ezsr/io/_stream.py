@@ -170,6 +170,8 @@ def chunk_blocks(blocks: Iterable[Columns], n_events: int | None, dt_us: int | N
         else:
             t = blk[2]
             if boundary is None:
+                if not len(t):  # readers may yield empty blocks (e.g. AEDAT 3.1 packets
+                    continue    # without valid events): the first window starts at an event
                 boundary = int(t[0]) + dt_us
             while len(t) and int(t[-1]) >= boundary:
                 k = int(np.searchsorted(t, boundary, side="left"))

@@ -1,0 +1,99 @@
+"""Input edge cases that used to crash or give silently wrong results: empty blocks in time
+chunking, Events indexing with numpy/torch integers, huge --window values, TensorRT class
+names beside the engine."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from ezsr import Events, io
+
+
+# ------------------------------------------------------------- empty blocks (AEDAT 3.1)
+def _pol(x, y, p, valid, ts):
+    return struct.pack("<Ii", (x << 17) | (y << 2) | (p << 1) | valid, ts)
+
+
+def _packet(events, overflow=0):
+    body = b"".join(_pol(*e) for e in events)
+    n = len(events)
+    return struct.pack("<hhiiiiii", 1, 0, 8, 4, overflow, n, n, sum(e[3] for e in events)) + body
+
+
+def aedat3_with_empty_first_packets(path, n=3000, seed=0):
+    """AEDAT 3.1: a packet of no events and one of only invalid events first, then n valid
+    events in packets of 500 (DVS128). Returns the valid events as (x, y, p, t) arrays."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.integers(0, 128, n), rng.integers(0, 128, n)
+    p, t = rng.integers(0, 2, n), np.sort(rng.integers(10_000, 60_000, n))
+    data = b"#!AER-DAT3.1\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
+    data += _packet([])
+    data += _packet([(1, 2, 1, 0, 5), (3, 4, 0, 0, 6)])      # every event invalid
+    for i in range(0, n, 500):
+        data += _packet([(int(x[k]), int(y[k]), int(p[k]), 1, int(t[k]))
+                         for k in range(i, min(n, i + 500))])
+        if i == 1000:
+            data += _packet([])                                # an empty one in the middle
+    path.write_bytes(data)
+    return x, y, p, t
+
+
+def test_time_chunks_of_a_file_whose_first_packets_are_empty(tmp_path):
+    path = tmp_path / "empty_first.aedat3"
+    x, y, p, t = aedat3_with_empty_first_packets(path)
+    whole = io.read(path)
+    assert whole.t.tolist() == t.tolist() and whole.x.tolist() == x.tolist()
+    for dt in (1000, 7777, 10**6):
+        chunks = list(io.iter_chunks(path, dt_us=dt))
+        want = list(whole.time_windows(dt))
+        assert [len(c) for c in chunks] == [len(w) for w in want]
+        assert torch.equal(torch.cat([c.t for c in chunks]), whole.t)
+        assert chunks[0].t_first == int(t[0])
+    assert sum(len(c) for c in io.iter_chunks(path, n_events=700)) == len(t)
+
+
+def test_chunk_blocks_skips_leading_empty_blocks():
+    from ezsr.io._stream import chunk_blocks
+
+    def cols(ts):
+        k = len(ts)
+        return (np.zeros(k, np.int16), np.zeros(k, np.int16), np.asarray(ts, np.int64),
+                np.ones(k, np.uint8))
+
+    blocks = [cols([]), cols([]), cols([5, 6, 20]), cols([]), cols([47])]
+    got = [c.t.tolist() for c in chunk_blocks(iter(blocks), None, 10, 4, 4, "user")]
+    assert got == [[5, 6], [20], [], [], [47]]  # windows from the first event, 10 us each
+    assert list(chunk_blocks(iter([cols([]), cols([])]), None, 10, 4, 4, "user")) == []
+
+
+def test_stream_command_reads_a_file_whose_first_packets_are_empty(tmp_path, monkeypatch,
+                                                                    capsys):
+    import json
+
+    from ezsr.cli import main
+    from ezsr.commands import stream
+
+    class ConstantRunner:
+        name, device = "torch", "cpu"
+
+        def __init__(self, names):
+            self.class_names = list(names)
+
+        def preprocess(self, windows):
+            return None
+
+        def infer(self, x):
+            return np.arange(len(self.class_names), dtype=np.float32)[None]
+
+    path = tmp_path / "empty_first.aedat3"
+    _, _, _, t = aedat3_with_empty_first_packets(path)
+    monkeypatch.setattr(stream, "make_runner", lambda args: ConstantRunner(["a", "b"]))
+    js = tmp_path / "s.json"
+    assert main(["stream", str(path), "--window", "1000", "--chunk-us", "500", "--quiet",
+                 "--summary-json", str(js)]) == 0
+    s = json.loads(js.read_text())
+    assert s["events"] == len(t) and s["windows"] >= 1
