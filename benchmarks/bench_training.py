@@ -44,9 +44,9 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from training.config import make_config  # noqa: E402
-from training.data import Augment, ImageDataset, builtin_images  # noqa: E402
-from training.transform import EventSynthesis  # noqa: E402
+from ezsr.training.config import make_config  # noqa: E402
+from ezsr.training.data import Augment, ImageDataset, builtin_images  # noqa: E402
+from ezsr.training.transform import EventSynthesis  # noqa: E402
 
 from _report import write_report  # benchmarks/_report.py (run as a script)
 
@@ -159,7 +159,7 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
 
 
 def bench_step(files, overrides, name: str) -> dict:
-    from training.trainer import Trainer
+    from ezsr.training.trainer import Trainer
 
     ImageDataset.KEEP_DECODED = 0  # decode every sample, as with a real dataset
     with tempfile.TemporaryDirectory() as out:

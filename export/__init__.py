@@ -1,1 +1,1 @@
-"""Export of event encoders: ONNX (export.onnx_export), TensorRT (export.tensorrt)."""
+"""Export of event encoders: ONNX (ezsr.export.onnx_export), TensorRT (ezsr.export.tensorrt)."""

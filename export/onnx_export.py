@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.graph import (EZSR_SENSOR, EventClassifier, EZSRPreprocess, HalfEncoder,
+from ezsr.export.graph import (EZSR_SENSOR, EventClassifier, EZSRPreprocess, HalfEncoder,
                           ImageClassifier, ZeroShotHead)
 
 DEFAULT_OPSET = 17

@@ -1,6 +1,6 @@
 """TensorRT: an op-support check for ONNX graphs, an engine builder and a runner.
 
-TensorRT is imported lazily (import export.tensorrt works without it); build_engine and
+TensorRT is imported lazily (import ezsr.export.tensorrt works without it); build_engine and
 TensorRTRunner raise a clear ImportError where it is missing. Written against the
 TensorRT 10.x / 11.x Python API: strongly typed networks (the ONNX graph's own dtypes
 decide the precision, which is why the fp16 export carries explicit Casts), named I/O
@@ -110,10 +110,10 @@ def _trt():
         import tensorrt as trt  # noqa: PLC0415
     except ImportError as exc:
         raise ImportError("TensorRT is not installed: `pip install tensorrt` on a machine with "
-                          "an NVIDIA GPU and driver (export.tensorrt needs TensorRT >= 10)") from exc
+                          "an NVIDIA GPU and driver (ezsr.export.tensorrt needs TensorRT >= 10)") from exc
     major = int(trt.__version__.split(".")[0])
     if major < 10:
-        raise ImportError(f"export.tensorrt needs TensorRT >= 10 (strongly typed networks, "
+        raise ImportError(f"ezsr.export.tensorrt needs TensorRT >= 10 (strongly typed networks, "
                           f"execute_async_v3); found {trt.__version__}")
     return trt
 

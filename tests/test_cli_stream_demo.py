@@ -19,7 +19,7 @@ def files(tmp_path_factory):
     """A small recording, an empty one, ONNX files with 3 and 1 classes, bad inputs."""
     from _tiny_vit import TinyViT
 
-    from export.onnx_export import export_onnx
+    from ezsr.export.onnx_export import export_onnx
 
     d = tmp_path_factory.mktemp("cli")
     rec, empty = d / "rec.npz", d / "empty.npz"

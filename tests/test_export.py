@@ -14,8 +14,8 @@ from _tiny_vit import TinyViT
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from export.graph import CLIP_MEAN, CLIP_STD, EZSRPreprocess, HalfEncoder  # noqa: E402
-from export.onnx_export import (build_classifier_module, example_inputs, export_onnx,  # noqa: E402
+from ezsr.export.graph import CLIP_MEAN, CLIP_STD, EZSRPreprocess, HalfEncoder  # noqa: E402
+from ezsr.export.onnx_export import (build_classifier_module, example_inputs, export_onnx,  # noqa: E402
                                 ort_session, pad_events, parity, read_metadata)
 
 H, W = 480, 640
@@ -232,7 +232,7 @@ def test_export_rejects_bad_arguments(tiny, tmp_path):
 def test_tensorrt_op_check(tiny, tmp_path):
     from onnx import TensorProto, helper
 
-    from export.tensorrt import check_tensorrt_support
+    from ezsr.export.tensorrt import check_tensorrt_support
 
     enc, cls = tiny
     for precision in ("fp32", "fp16"):
@@ -264,7 +264,7 @@ def test_tensorrt_build_and_run(tiny, tmp_path):
     trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (no GPU machine)")
     if not torch.cuda.is_available():
         pytest.skip("TensorRT needs a CUDA device")
-    from export.tensorrt import TensorRTRunner, build_engine
+    from ezsr.export.tensorrt import TensorRTRunner, build_engine
 
     enc, cls = tiny
     for precision, tol in (("fp32", 1e-2), ("fp16", 0.2)):
@@ -286,7 +286,7 @@ def test_tensorrt_missing_is_a_clear_error(tmp_path):
         pytest.skip("TensorRT is installed here")
     except ImportError:
         pass
-    from export.tensorrt import build_engine
+    from ezsr.export.tensorrt import build_engine
 
     with pytest.raises(ImportError, match="TensorRT is not installed"):
         build_engine(tmp_path / "m.onnx", tmp_path / "m.engine")
@@ -373,7 +373,7 @@ def test_ort_session_takes_providers_with_options(tmp_path):
     pytest.importorskip("onnxruntime")
     from _tiny_vit import TinyViT
 
-    from export.onnx_export import export_onnx, ort_session
+    from ezsr.export.onnx_export import export_onnx, ort_session
 
     path = export_onnx(TinyViT(out_dim=16), torch.nn.functional.normalize(
         torch.randn(16, 3), dim=0), tmp_path / "t.onnx", class_names=["a", "b", "c"])

@@ -29,7 +29,7 @@ def tiny_classifier(tmp_path, k=3):
 
 
 def test_export_cli_tiny_clip_both_kinds(tmp_path, capsys):
-    from export.onnx_export import read_metadata
+    from ezsr.export.onnx_export import read_metadata
 
     cls = tiny_classifier(tmp_path)
     for kind in ("image", "events"):
@@ -52,7 +52,7 @@ def test_export_real_tower_parity(tmp_path):
     fp16, against PyTorch on random and real inputs."""
     import torch.nn.functional as F
 
-    from export.onnx_export import build_classifier_module, export_onnx, parity
+    from ezsr.export.onnx_export import build_classifier_module, export_onnx, parity
     from _real_data import real_rows
 
     enc = models.create_event_encoder("test-tiny").eval()
@@ -65,7 +65,7 @@ def test_export_real_tower_parity(tmp_path):
             path = export_onnx(enc, cls, tmp_path / f"{kind}{precision}.onnx", kind=kind,
                                precision=precision, out_size=size)
             module = build_classifier_module(enc, cls, kind, precision, out_size=size)
-            from export.onnx_export import example_inputs
+            from ezsr.export.onnx_export import example_inputs
             r = parity(module, path, example_inputs(kind, batch=3, n_events=4000, seed=2,
                                                     out_size=size))
             assert r["max_abs_diff"] < tol and r["top1_agreement"] == 1.0, (kind, precision, r)

@@ -16,7 +16,7 @@ from _tiny_vit import TinyViT
 from ezsr.events import Events
 from ezsr.streaming import (EventRing, FileReplay, OnnxRuntimeRunner, PushSource,
                             StreamRecognizer, TorchRunner, Window, WindowQueue, Windower)
-from export.graph import EZSRPreprocess, ImageClassifier, ZeroShotHead
+from ezsr.export.graph import EZSRPreprocess, ImageClassifier, ZeroShotHead
 
 W, H = 64, 48
 
@@ -224,7 +224,7 @@ def test_end_to_end_real_file_torch(tiny_module):
 
 
 def test_end_to_end_onnxruntime_matches_torch(tiny_module, tmp_path):
-    from export.onnx_export import export_onnx
+    from ezsr.export.onnx_export import export_onnx
 
     enc, cls, module = tiny_module
     names = ["cat", "dog", "car", "tree", "cup"]
@@ -279,7 +279,7 @@ def test_events_replay_paces_to_recorded_time():
 
 
 def test_events_graph_rejects_other_sensor(tiny_module, tmp_path):
-    from export.onnx_export import export_onnx
+    from ezsr.export.onnx_export import export_onnx
 
     enc, cls, _ = tiny_module
     path = export_onnx(enc, cls, tmp_path / "e.onnx", kind="events", class_names=list("abcde"))

@@ -18,8 +18,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))  # train_standins
 
 import train_standins as sti  # noqa: E402
-from training import losses  # noqa: E402
-from training.config import TrainConfig, make_config, parse_overrides  # noqa: E402
+from ezsr.training import losses  # noqa: E402
+from ezsr.training.config import TrainConfig, make_config, parse_overrides  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def tiny_cfg(root, out, *extra) -> TrainConfig:
 
 
 def make_trainer(cfg, transform=sti.seeded_transform, teacher=None, resume=None):
-    from training.trainer import Trainer
+    from ezsr.training.trainer import Trainer
 
     return Trainer(cfg, student=sti.TinyStudent(), teacher=teacher or sti.TinyTeacher(),
                    transform=transform, resume=resume)
@@ -173,7 +173,7 @@ def test_resume_is_bit_identical(image_root, tmp_path):
 
 
 def test_nan_loss_stops_naming_step_and_checkpoint(image_root, tmp_path):
-    from training.trainer import TrainingDiverged
+    from ezsr.training.trainer import TrainingDiverged
 
     cfg = tiny_cfg(image_root, tmp_path, "run.steps=5", "run.ckpt_every=2")
     tr = make_trainer(cfg, teacher=sti.TinyTeacher(nan_after=2))  # 3rd teacher call is NaN
@@ -192,8 +192,8 @@ def test_eval_reports_zero_shot_top1(image_root, tmp_path):
 
 
 def test_teacher_cache_matches_teacher_and_rejects_mismatch(image_root, tmp_path):
-    from training import teacher_cache
-    from training.data import build_datasets
+    from ezsr.training import teacher_cache
+    from ezsr.training.data import build_datasets
 
     cfg = tiny_cfg(image_root, tmp_path, "data.fixed_crops=true",
                    f"model.teacher_cache={tmp_path / 'cache'}")
@@ -210,7 +210,7 @@ def test_teacher_cache_matches_teacher_and_rejects_mismatch(image_root, tmp_path
 
 
 def test_sampler_shards_and_skips():
-    from training.data import ResumableSampler
+    from ezsr.training.data import ResumableSampler
 
     ds = list(range(10))
     a = ResumableSampler(ds, 2, 0, seed=3)
@@ -224,7 +224,7 @@ def test_sampler_shards_and_skips():
 
 def test_cli_print_config_and_ezsr_train_help(capsys):
     from ezsr.cli import main as ezsr_main
-    from training.cli import main
+    from ezsr.training.cli import main
 
     assert main(["--print-config", "optim.lr=0.5"]) == 0
     assert json.loads(capsys.readouterr().out)["optim"]["lr"] == 0.5
@@ -254,7 +254,7 @@ def test_ddp_two_gloo_ranks_equal_one_process(image_root, tmp_path):
            "-m", "training", *args, f"run.out_dir={tmp_path / 'ddp'}"]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
-    from training.trainer import Trainer
+    from ezsr.training.trainer import Trainer
 
     single = Trainer(make_config([], [*args, f"run.out_dir={tmp_path / 'one'}"]))
     single.fit()
@@ -276,7 +276,7 @@ def test_event_synthesis_calls_the_simulator_and_representation(monkeypatch):
 
     import ezsr
     import ezsr.ops
-    from training.transform import EventSynthesis
+    from ezsr.training.transform import EventSynthesis
 
     seen = {}
 
@@ -309,7 +309,7 @@ def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):
         m = pytest.importorskip(mod)
         if not hasattr(m, name):
             pytest.skip(f"{mod}.{name} not available yet")
-    from training.trainer import Trainer
+    from ezsr.training.trainer import Trainer
 
     cfg = make_config(["tiny_cpu"], ["run.steps=2", "optim.batch_size=4", "data.workers=0",
                                      "run.eval_samples=4", "run.progress=false",
@@ -345,7 +345,7 @@ def test_real_recording_eval_uses_the_ezsr_window_and_preprocessing(tmp_path):
 
     from ezsr import io
     from ezsr.events import EventBatch
-    from training import real_eval
+    from ezsr.training import real_eval
 
     src = shared_file("n_imagenet/ezsr_test_event.npz")
     for c in ("cat", "dog"):
@@ -390,7 +390,7 @@ def test_new_run_refuses_an_earlier_runs_out_dir(image_root, tmp_path):
 
 
 def test_print_config_needs_no_config(capsys):
-    from training.cli import main as train_main
+    from ezsr.training.cli import main as train_main
 
     assert train_main(["--print-config"]) == 0
     assert '"run"' in capsys.readouterr().out
@@ -404,7 +404,7 @@ def test_bad_config_file_and_run_device_are_named(tmp_path):
     with pytest.raises(ValueError, match="bad.yaml: not valid YAML"):
         make_config([str(bad)], [])
     if not torch.cuda.is_available():
-        from training.trainer import Trainer
+        from ezsr.training.trainer import Trainer
 
         with pytest.raises(ValueError, match="run.device=cuda: CUDA is not available"):
             Trainer(make_config(["tiny_cpu"], ["run.device=cuda", f"run.out_dir={tmp_path}"]))
@@ -413,7 +413,7 @@ def test_bad_config_file_and_run_device_are_named(tmp_path):
 def test_device_index_under_torchrun_is_refused(monkeypatch, tmp_path):
     """Under torchrun every rank takes the GPU of its LOCAL_RANK: a fixed cuda:N would put
     all ranks on one GPU (NCCL then fails), so it is refused before any process group."""
-    from training.trainer import Trainer
+    from ezsr.training.trainer import Trainer
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")

@@ -1,4 +1,4 @@
-"""Command line of the trainer: `python -m training` and `ezsr train` share it."""
+"""Command line of the trainer: `python -m ezsr.training` and `ezsr train` share it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ Arguments are config files and key=value overrides, applied in order after the d
   key=value    a dotted field, e.g. optim.lr=3e-4 data.root=/data/imagenet/train run.steps=5000
 Sections and fields: data.*, sim.*, model.*, loss.*, optim.*, run.* (see --print-config).
 Multi-GPU / multi-node: launch with torchrun, e.g.
-  torchrun --nproc_per_node 8 -m training imagenet_vitb16 data.root=...
+  torchrun --nproc_per_node 8 -m ezsr.training imagenet_vitb16 data.root=...
 Resume: put --resume last (`... tiny_cpu --resume`) or give it a path (`--resume=CKPT`).
 """
 
@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from training.config import make_config
+    from ezsr.training.config import make_config
 
     if not args.args and not args.print_config:
         raise ValueError("give a CONFIG and/or key=value overrides, e.g. `tiny_cpu` (the "
@@ -46,7 +46,7 @@ def run(args) -> int:
     if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
-    from training.trainer import Trainer, TrainingDiverged
+    from ezsr.training.trainer import Trainer, TrainingDiverged
 
     resume = args.resume
     if resume == "auto":
@@ -92,7 +92,7 @@ def summary(m: dict, trainer) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training", description=DESCRIPTION + "\n\n" + HELP,
+    p = argparse.ArgumentParser(prog="python -m ezsr.training", description=DESCRIPTION + "\n\n" + HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     args = p.parse_args(argv)

@@ -97,7 +97,7 @@ class DistillationLoss(torch.nn.Module):
 
     @classmethod
     def from_config(cls, c, classifier=None, logit_scale: float = 100.0) -> "DistillationLoss":
-        """From a training.config.LossConfig."""
+        """From an ezsr.training.config.LossConfig."""
         return cls(c.global_kind, c.global_weight, c.scalar_kind, c.scalar_weight,
                    c.scalar_scale, c.temperature, c.text_weight, classifier, logit_scale)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from training.losses import normalize
+from ezsr.training.losses import normalize
 
 
 def scan(root: str | Path, max_files: int = 0, names_file: str = ""):

@@ -9,7 +9,7 @@ One optimiser step = `accum_steps` micro-batches on each of `world` ranks:
 Global batch = optim.batch_size = b * accum_steps * world.
 
 Components come from the config (ezsr.models.create_event_encoder / create_teacher,
-training.transform.EventSynthesis), or are passed in (tests, notebooks). A name with a ':' in
+ezsr.training.transform.EventSynthesis), or are passed in (tests, notebooks). A name with a ':' in
 model.student / model.teacher / sim.path is imported as 'module:callable' and called with
 the config section.
 """
@@ -34,11 +34,11 @@ from torch.utils.data import DataLoader
 
 from ezsr.models.student import ProjectedEncoder, save_student
 
-from training import checkpoint as ckpt
-from training.config import TrainConfig
-from training.data import ImageDataset, ResumableSampler, build_datasets
-from training.losses import DistillationLoss, normalize
-from training.transform import EventSynthesis, import_object
+from ezsr.training import checkpoint as ckpt
+from ezsr.training.config import TrainConfig
+from ezsr.training.data import ImageDataset, ResumableSampler, build_datasets
+from ezsr.training.losses import DistillationLoss, normalize
+from ezsr.training.transform import EventSynthesis, import_object
 
 log = logging.getLogger("training")
 PROCESS_GROUP_TIMEOUT_H = 4  # collective timeout (see _init_distributed)
@@ -197,7 +197,7 @@ class Trainer:
         self.transform = transform if transform is not None else EventSynthesis.from_config(cfg.sim)
         self.cache = None
         if cfg.model.teacher_cache:
-            from training import teacher_cache
+            from ezsr.training import teacher_cache
 
             if self.is_main:
                 self.cache = teacher_cache.build_or_load(cfg, self.teacher, train_set, self.device)
@@ -446,7 +446,7 @@ class Trainer:
         r, o = self.cfg.run, self.cfg.optim
         if self.step >= r.steps:  # a resumed run that is already done: touch nothing
             return {}
-        from training.logs import Logger
+        from ezsr.training.logs import Logger
 
         logger = Logger(self.out, enabled=self.is_main, tensorboard=r.tensorboard,
                         progress=r.progress, total=r.steps, start_step=self.step)
@@ -499,7 +499,7 @@ class Trainer:
     # ------------------------------------------------------------- evaluation
     def _evaluate_real(self) -> dict:
         """Zero-shot top-1/top-5 on real recordings (run.eval_real), see training/real_eval.py."""
-        from training import real_eval
+        from ezsr.training import real_eval
 
         r = self.cfg.run
         if not hasattr(self, "_real"):

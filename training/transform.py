@@ -59,7 +59,7 @@ class EventSynthesis:
 
     @classmethod
     def from_config(cls, s) -> Callable:
-        """A training.config.SimConfig -> EventSynthesis, or the object a 'module:callable'
+        """An ezsr.training.config.SimConfig -> EventSynthesis, or the object a 'module:callable'
         path names (called with the SimConfig)."""
         if ":" in s.path:
             return import_object(s.path)(s)

@@ -20,7 +20,7 @@ A try-out with no weights at all (random tiny model, random classifier):
 
 def opset_arg(value: str) -> int:
     """An ONNX opset the export supports: 17 .. the installed torch exporter's highest."""
-    from export.onnx_export import MIN_OPSET, max_opset
+    from ezsr.export.onnx_export import MIN_OPSET, max_opset
     try:
         n = int(value)
     except ValueError:
@@ -85,7 +85,7 @@ def _check_requirements(args) -> None:
         except ImportError:
             raise ValueError(f"{why} needs the {mod} package: pip install 'ezsr[export]'") from None
     if args.engine:
-        from export.tensorrt import require_tensorrt
+        from ezsr.export.tensorrt import require_tensorrt
         try:
             require_tensorrt()
         except ImportError as exc:
@@ -162,9 +162,9 @@ def run(args) -> int:
         raise ValueError(f"--model {args.model}: not exportable (not one torch module); use a "
                          "CLIP name such as ViT-B-16")
 
-    from export.onnx_export import (build_classifier_module, example_inputs, export_onnx,
+    from ezsr.export.onnx_export import (build_classifier_module, example_inputs, export_onnx,
                                     model_size_mb, parity)
-    from export.tensorrt import build_engine, check_tensorrt_support
+    from ezsr.export.tensorrt import build_engine, check_tensorrt_support
     path = export_onnx(zs.encoder, zs.classifier, args.output, kind=args.kind,
                        precision=args.precision, scale=zs.scale, class_names=zs.class_names,
                        sensor=(h, w), out_size=zs.image_size, mode=args.mode,

@@ -179,7 +179,7 @@ def make_runner(args):
         # no ONNX file given: export the chosen model on the fly
         import tempfile
 
-        from export.onnx_export import export_onnx
+        from ezsr.export.onnx_export import export_onnx
         zs = _zero_shot(args, "cpu")
         if zs.encoder is None:
             raise ValueError(f"--backend onnxruntime: model '{args.model}' cannot be exported "

@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from export.graph import CLIP_MEAN, CLIP_STD, ImageClassifier, ZeroShotHead, head_scale
+from ezsr.export.graph import CLIP_MEAN, CLIP_STD, ImageClassifier, ZeroShotHead, head_scale
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ def preprocess_windows(windows: Sequence[Events], device, out_size: int = 224,
         return fn(batch, out_size=out_size, mode=mode)
     key = (batch.height, batch.width, out_size, mode, str(device))
     if key not in _FALLBACK:
-        from export.graph import EZSRPreprocess
+        from ezsr.export.graph import EZSRPreprocess
         log.info("ezsr.ops.ezsr_preprocess not available: using the pure-torch "
                  "export.graph.EZSRPreprocess")
         _FALLBACK[key] = EZSRPreprocess((batch.height, batch.width), out_size, mode).to(device)
@@ -120,7 +120,7 @@ class OnnxRuntimeRunner:
                  threads: int | None = None):
         from pathlib import Path
 
-        from export.onnx_export import ort_session, read_metadata
+        from ezsr.export.onnx_export import ort_session, read_metadata
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such ONNX file")
@@ -169,7 +169,7 @@ class OnnxRuntimeRunner:
 
     def preprocess(self, windows: Sequence[Events]) -> dict:
         if self.kind == "events":
-            from export.onnx_export import pad_events
+            from ezsr.export.onnx_export import pad_events
             w = windows[0]
             if self.sensor and (w.height, w.width) != self.sensor:
                 raise ValueError(f"{self.path}: the events graph was exported for a "
@@ -192,7 +192,7 @@ class TensorRTRunner:
 
     def __init__(self, engine_path, class_names: Sequence[str], device: str = "cuda",
                  out_size: int = 224, mode: str = "crop"):
-        from export.tensorrt import TensorRTRunner as _Engine
+        from ezsr.export.tensorrt import TensorRTRunner as _Engine
 
         self.engine = _Engine(engine_path, device=device)
         self.class_names = list(class_names)
