@@ -9,6 +9,7 @@ Columns (torch tensors, one device):
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 SIZE_SOURCES = ("header", "convention", "data", "user")
+_INDEX_DTYPES = (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64)
 
 
 def _as_tensor(v, name: str) -> torch.Tensor:
@@ -169,13 +171,36 @@ class Events:
                       self.height, self.size_source, validate=False)
 
     def __getitem__(self, idx) -> "Events":
-        """Index by slice, int, boolean mask or index tensor; returns Events."""
-        if isinstance(idx, int):
-            n = len(self)
-            if not -n <= idx < n:
-                raise IndexError(f"Events: index {idx} out of range for {n} events")
-            idx = slice(idx, idx + 1 if idx != -1 else None)
-        return self._take(idx)
+        """Index by slice, integer (Python, numpy or a 0-d integer tensor: one event),
+        boolean mask [N] or 1-D integer index (tensor, numpy array or list); returns Events.
+        Anything else (bool, float, tuple, None, a multi-dimensional index) is a TypeError."""
+        return self._take(self._index(idx))
+
+    def _index(self, idx):
+        n = len(self)
+        if isinstance(idx, slice):
+            return idx
+        if isinstance(idx, (list, np.ndarray, torch.Tensor)):
+            if isinstance(idx, list) and not idx:
+                idx = torch.zeros(0, dtype=torch.int64)
+            idx = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(np.asarray(idx))
+            if idx.dim() == 0 and idx.dtype != torch.bool and not idx.dtype.is_floating_point \
+                    and not idx.dtype.is_complex:
+                idx = int(idx)
+            elif idx.dim() != 1 or not (idx.dtype == torch.bool or idx.dtype in _INDEX_DTYPES):
+                raise TypeError("Events: an index tensor/array must be 1-D bool or integer, got "
+                                f"{idx.dtype} of shape {tuple(idx.shape)}")
+            elif idx.dtype == torch.bool and idx.numel() != n:
+                raise IndexError(f"Events: boolean mask of {idx.numel()} entries for {n} events")
+            else:
+                return idx.long() if idx.dtype != torch.bool else idx
+        if isinstance(idx, (bool, np.bool_)) or not hasattr(idx, "__index__"):
+            raise TypeError("Events: index must be a slice, an integer, a boolean mask or an "
+                            f"integer index array, got {type(idx).__name__}")
+        i = operator.index(idx)
+        if not -n <= i < n:
+            raise IndexError(f"Events: index {i} out of range for {n} events")
+        return slice(i, i + 1 if i != -1 else None)
 
     def window(self, start: int, n: int) -> "Events":
         """Events [start, start + n). Raises ValueError if start is past the end.

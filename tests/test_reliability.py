@@ -97,3 +97,52 @@ def test_stream_command_reads_a_file_whose_first_packets_are_empty(tmp_path, mon
                  "--summary-json", str(js)]) == 0
     s = json.loads(js.read_text())
     assert s["events"] == len(t) and s["windows"] >= 1
+
+
+# ------------------------------------------------------------------ Events indexing
+def _ev():
+    return Events([3, 1, 4, 1, 5], [9, 2, 6, 5, 3], [10, 20, 30, 40, 50], [1, 0, 1, 1, 0], 8, 10)
+
+
+@pytest.mark.parametrize("i", [2, -1, np.int64(2), np.int32(-1), np.uint8(0), torch.tensor(2),
+                               torch.tensor(-1, dtype=torch.int32), np.array(3)])
+def test_events_index_by_any_integer_is_one_event(i):
+    ev = _ev()
+    got = ev[i]
+    k = int(i)
+    want = ev[slice(k, k + 1 if k != -1 else None)]
+    assert len(got) == 1 and got.x.dim() == 1
+    for c in ("x", "y", "t", "p"):
+        assert torch.equal(getattr(got, c), getattr(want, c))
+    got.validate()
+    assert (got.width, got.height) == (8, 10)
+
+
+def test_events_index_by_arrays_masks_and_lists():
+    ev = _ev()
+    assert ev[np.array([4, 0])].t.tolist() == [50, 10]
+    assert ev[torch.tensor([1, 1], dtype=torch.int32)].x.tolist() == [1, 1]
+    assert ev[[0, 2]].t.tolist() == [10, 30] and len(ev[[]]) == 0
+    assert ev[ev.p == 1].t.tolist() == [10, 30, 40]
+    assert ev[np.array([True, False, False, False, True])].t.tolist() == [10, 50]
+    assert ev[1:3].t.tolist() == [20, 30]
+
+
+@pytest.mark.parametrize("i, err, msg", [
+    (5, IndexError, "index 5 out of range for 5 events"),
+    (np.int64(-6), IndexError, "index -6 out of range"),
+    (torch.tensor(7), IndexError, "index 7 out of range"),
+    (True, TypeError, "got bool"),
+    (np.bool_(True), TypeError, "got bool"),
+    (torch.tensor(True), TypeError, "1-D bool or integer"),
+    (1.0, TypeError, "got float"),
+    (torch.tensor(1.0), TypeError, "1-D bool or integer"),
+    (torch.zeros(2, 2, dtype=torch.long), TypeError, "of shape (2, 2)"),
+    (np.array([0.5]), TypeError, "float64"),
+    ((0, 1), TypeError, "got tuple"),
+    (None, TypeError, "got NoneType"),
+    (torch.tensor([True, False]), IndexError, "mask of 2 entries for 5 events"),
+])
+def test_events_bad_index_is_a_clear_error(i, err, msg):
+    with pytest.raises(err, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        _ev()[i]
