@@ -21,6 +21,8 @@ ezsr.EventBatch.from_windows. An empty window gives the picture of zeros (the or
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -161,6 +163,13 @@ def ezsr_preprocess_reference(events: Events | EventBatch, out_size: int = 224,
     return histogram_to_ezsr_input(hist, out_size, mode)
 
 
+@functools.lru_cache(maxsize=16)
+def _cpu_crop_index(height: int, width: int, out_size: int, mode: str):
+    """resize_crop_index on the CPU, computed once per sensor size (the kernel only reads
+    it; a stream calls ezsr_preprocess once per window)."""
+    return resize_crop_index(height, width, out_size, mode)
+
+
 def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str = "crop",
                     out_of_bounds: str = "warn") -> torch.Tensor:
     """EZSR's preprocessing of B windows (reference §1 steps 3-7), batched.
@@ -186,7 +195,7 @@ def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str 
     if b.width <= 0 or b.height <= 0:
         raise ValueError(f"ezsr_preprocess: the sensor size {b.width}x{b.height} is empty")
     hh, hw = (out_size, out_size) if mode == "squash" else (b.height, b.width)
-    rows, cols = resize_crop_index(hh, hw, out_size, mode)
+    rows, cols = _cpu_crop_index(hh, hw, out_size, mode)
     out, dropped = torch.ops.ezsr.ezsr_frame(b.x, b.y, b.p, b.offsets, b.width, b.height, hw, hh,
                                              rows, cols, list(CLIP_MEAN), list(CLIP_STD))
     report_dropped(dropped, out_of_bounds, "ezsr_preprocess", b.width, b.height)

@@ -38,7 +38,8 @@ class Window:
 
 
 class EventRing:
-    """Fixed-capacity ring of events (numpy columns x, y int32, t int64, p uint8).
+    """Fixed-capacity ring of events (numpy columns x, y int16 or int32 as the chunks
+    bring them, t int64, p uint8).
 
     push() writes at the head and, when full, overwrites the oldest events (counted in
     `overwritten`); take() returns the held events oldest first and empties the ring.
@@ -60,6 +61,8 @@ class EventRing:
         return self.size
 
     def push(self, x, y, t, p) -> None:
+        if x.dtype != self.x.dtype and x.dtype.kind == "i":
+            self._fit(x.dtype)
         n = len(t)
         if n > self.capacity:  # only the newest `capacity` events can stay
             self.overwritten += n - self.capacity
@@ -77,12 +80,27 @@ class EventRing:
             dst[:n - first] = src[first:]
         self.size += n
 
+    def _fit(self, dtype) -> None:
+        """Pixel columns in the chunks' integer type (a decoder's int16 stays int16, no
+        conversion per event): narrowed while empty, widened (keeping the events) when a
+        wider type arrives."""
+        if dtype.itemsize > self.x.dtype.itemsize:
+            self.x, self.y = self.x.astype(dtype), self.y.astype(dtype)
+        elif not self.size:
+            self.x, self.y = np.empty(self.capacity, dtype), np.empty(self.capacity, dtype)
+
     def first_t(self) -> int:
         return int(self.t[self.start])
 
     def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        idx = (self.start + np.arange(self.size)) % self.capacity
-        out = (self.x[idx], self.y[idx], self.t[idx], self.p[idx])
+        """The held events (new arrays, oldest first); the ring is empty afterwards."""
+        a, n = self.start, self.size
+        first = min(n, self.capacity - a)  # up to the end of the arrays, then from 0
+        if first == n:
+            out = tuple(c[a:a + n].copy() for c in (self.x, self.y, self.t, self.p))
+        else:
+            out = tuple(np.concatenate((c[a:], c[:n - first]))
+                        for c in (self.x, self.y, self.t, self.p))
         self.start, self.size = 0, 0
         return out
 
