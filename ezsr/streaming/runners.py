@@ -33,16 +33,20 @@ def preprocess_windows(windows: Sequence[Events], device, out_size: int = 224,
     async) and preprocessed on the device.
     """
     device = torch.device(device)
-    batch = EventBatch.from_streams(list(windows))
+    windows = list(windows)
+    from ezsr import ops
+
+    fn = getattr(ops, "ezsr_preprocess", None)
+    if fn is not None and len(windows) == 1 and device.type == "cpu" and \
+            windows[0].device.type == "cpu":  # the stream's case: no concatenation, no copy
+        return fn(windows[0], out_size=out_size, mode=mode)
+    batch = EventBatch.from_streams(windows)
     if device.type == "cuda":
         if pin and batch.x.device.type == "cpu":  # windows already on the GPU need no pinning
             batch = EventBatch(*(v.pin_memory() for v in (batch.x, batch.y, batch.t, batch.p,
                                                          batch.offsets)),
                                batch.width, batch.height)
         batch = batch.to(device, non_blocking=True)
-    from ezsr import ops
-
-    fn = getattr(ops, "ezsr_preprocess", None)
     if fn is not None:
         return fn(batch, out_size=out_size, mode=mode)
     key = (batch.height, batch.width, out_size, mode, str(device))
