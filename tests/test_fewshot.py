@@ -1,0 +1,217 @@
+"""Few-shot adaptation (EventCLIP's adapter): learning on synthetic recordings of known
+classes with a tiny frozen encoder, adapter files, EventCLIP split files, ONNX parity."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ezsr import Events, io
+from ezsr.zeroshot.fewshot import (AdapterConfig, FewShotHead, TrainConfig, adapt, draw_split,
+                                   embed_recordings, load_adapter, lr_at, predict,
+                                   read_eventclip_split, save_adapter, train_adapter)
+
+W, H = 64, 48
+CLASSES = ["airplanes", "anchor", "ant", "barrel"]  # N-Caltech101 folders (101 classes in all)
+
+
+def shape_events(kind: int, seed: int, n: int = 2500) -> Events:
+    """A recording of shape `kind` (0 horizontal bar, 1 vertical bar, 2 ring, 3 diagonal)
+    at a random offset, with 10 % uniform noise events."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(n, generator=g)
+    dx, dy = (torch.randint(-5, 6, (2,), generator=g)).tolist()
+    cx, cy = W / 2 + dx, H / 2 + dy
+    if kind == 0:
+        x, y = cx - 14 + 28 * u, cy + 3 * torch.randn(n, generator=g)
+    elif kind == 1:
+        x, y = cx + 3 * torch.randn(n, generator=g), cy - 14 + 28 * u
+    elif kind == 2:
+        a = 6.2832 * u
+        x, y = cx + 11 * a.cos(), cy + 11 * a.sin()
+    else:
+        x, y = cx - 12 + 24 * u, cy - 12 + 24 * u
+    noise = torch.rand(n, generator=g) < 0.1
+    x = torch.where(noise, torch.rand(n, generator=g) * W, x).round().long().clamp(0, W - 1)
+    y = torch.where(noise, torch.rand(n, generator=g) * H, y).round().long().clamp(0, H - 1)
+    x[0], y[0], x[-1], y[-1] = 0, 0, W - 1, H - 1  # fixes the sensor size readers infer
+    return Events(x, y, torch.arange(n, dtype=torch.int64) * 10,
+                  torch.randint(0, 2, (n,), generator=g), width=W, height=H)
+
+
+class TinyTeacher:
+    """A tiny frozen encoder built here: the EZSR frame average-pooled to 8 x 8, centred,
+    through a fixed random projection to 32 dims. Texts: fixed random unit vectors (so the
+    zero-shot classifier knows nothing about the shapes)."""
+
+    name, cache_key, image_size, embed_dim = "tiny-test", None, 32, 32
+
+    def __init__(self):
+        self.proj = torch.randn(64, 32, generator=torch.Generator().manual_seed(0))
+
+    @torch.no_grad()
+    def encode_normalized(self, x):
+        f = F.avg_pool2d(x[:, :1], 4).flatten(1)              # [B, 64]
+        return F.normalize((f - f.mean(1, keepdim=True)) @ self.proj, dim=-1)
+
+    def encode_text(self, texts):
+        out = []
+        for t in texts:
+            g = torch.Generator().manual_seed(sum(map(ord, t)) * 7 + len(t))
+            out.append(F.normalize(torch.randn(32, generator=g), dim=0))
+        return torch.stack(out)
+
+
+@pytest.fixture(scope="module")
+def shapes_root(tmp_path_factory):
+    """N-Caltech101 layout: training/<class>/*.npy (10 each), testing/<class>/*.npy (8 each)."""
+    root = tmp_path_factory.mktemp("shapes")
+    for split, n, off in (("training", 10, 0), ("testing", 8, 1000)):
+        for k, c in enumerate(CLASSES):
+            d = root / split / c
+            d.mkdir(parents=True)
+            for i in range(n):
+                io.write(d / f"{c}_{i:03d}.npy", shape_events(k, off + 100 * k + i))
+    return root
+
+
+def test_lr_schedule_is_warmup_then_cosine_to_a_hundredth():
+    assert lr_at(0, 100, 1.0, 0.05) == pytest.approx(0.2)
+    assert lr_at(4, 100, 1.0, 0.05) == pytest.approx(1.0)
+    assert lr_at(5, 100, 1.0, 0.05) == pytest.approx(1.0)
+    assert lr_at(100, 100, 1.0, 0.05) == pytest.approx(0.01)
+
+
+def test_head_at_init_is_zero_shot_when_the_residual_is_one():
+    """r = 1 leaves the embedding unchanged: the untrained head is the zero-shot classifier."""
+    g = torch.Generator().manual_seed(0)
+    w = F.normalize(torch.randn(16, 5, generator=g), dim=0)
+    head = FewShotHead(AdapterConfig(16, residual=1.0, width=32, heads=4, ffn=64), w).eval()
+    f = torch.randn(3, 4, 16, generator=g)
+    valid = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    want = predict(None, [f[i][valid[i]] for i in range(3)], w, 100.0)
+    torch.testing.assert_close(head(f, valid), want, rtol=1e-5, atol=1e-4)
+
+
+def test_padded_views_do_not_change_a_recordings_logits():
+    g = torch.Generator().manual_seed(1)
+    head = FewShotHead(AdapterConfig(16, residual=0.5, width=32, heads=4, ffn=64),
+                       torch.randn(16, 3, generator=g)).eval()
+    f = torch.randn(1, 2, 16, generator=g)
+    padded = torch.cat([f, 50 * torch.randn(1, 3, 16, generator=g)], 1)
+    valid = torch.tensor([[True, True, False, False, False]])
+    torch.testing.assert_close(head(padded, valid), head(f), rtol=1e-5, atol=1e-5)
+
+
+def test_accuracy_rises_above_zero_shot_with_shots(shapes_root, tmp_path):
+    """Four shapes (N-Caltech101 folders, 101-way head) through a frozen random ViT: the
+    zero-shot classifier (random text) is at chance; 1 and 8 shots learn the shapes."""
+    from ezsr.zeroshot.evaluate import load_dataset, make_protocol
+    teacher = TinyTeacher()
+    test = load_dataset("n-caltech101", shapes_root, "testing", "ezsr")
+    feats = embed_recordings(teacher, test.samples,
+                             make_protocol("n-caltech101", "ezsr", out_size=32), progress=False)
+    labels = torch.tensor([s.label for s in test.samples])
+    from ezsr.zeroshot.classifier import build_classifier
+    w = build_classifier(teacher, test.classnames, "simple")
+    acc = {0: float((predict(None, feats, w).argmax(1) == labels).float().mean())}
+    for k in (1, 8):
+        path, rep = adapt("n-caltech101", shapes_root, k, 0, teacher, tmp_path / f"a{k}.pt",
+                          protocol="ezsr", templates="simple", lr=1e-3, epochs=30, workers=0,
+                          progress=False)
+        head, meta = load_adapter(path)
+        assert meta["train"]["n_train"] == 4 * k and meta["train"]["shots"] == k
+        acc[k] = float((predict(head, feats).argmax(1) == labels).float().mean())
+    assert acc[0] <= 0.5
+    assert acc[1] > acc[0] + 0.2
+    assert acc[8] >= 0.75 and acc[8] >= acc[1]
+
+
+def test_adapter_file_round_trip(tmp_path):
+    g = torch.Generator().manual_seed(2)
+    feats = [torch.randn(int(torch.randint(1, 4, (1,), generator=g)), 24, generator=g)
+             for _ in range(12)]
+    labels = [i % 3 for i in range(12)]
+    cfg = AdapterConfig(24, residual=0.8)
+    head, info = train_adapter(feats, labels, F.normalize(torch.randn(24, 3, generator=g), dim=0),
+                               cfg, TrainConfig(lr=1e-3, epochs=3, batch_size=4), progress=False)
+    assert info["steps"] == 9
+    path = save_adapter(tmp_path / "a.pt", head, ["x", "y", "z"], {"shots": 4}, ["X", "Y", "Z"])
+    raw = torch.load(path, weights_only=True)  # a plain dict: no code needed to read it
+    assert raw["format"] == "ezsr-adapter-1" and raw["config"]["width"] == 256
+    assert raw["config"]["heads"] == 4 and raw["config"]["ffn"] == 1024
+    assert raw["config"]["layers"] == 2 and raw["config"]["residual"] == 0.8
+    back, meta = load_adapter(path)
+    assert meta["class_names"] == ["x", "y", "z"] and meta["folders"] == ["X", "Y", "Z"]
+    for (k, a), (_, b) in zip(head.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), k
+    torch.testing.assert_close(predict(back, feats), predict(head, feats), rtol=0, atol=0)
+    # not an adapter file: one line naming it
+    torch.save({"format": "other"}, tmp_path / "b.pt")
+    with pytest.raises(ValueError, match=r"b\.pt: not an adapter file.*'other'"):
+        load_adapter(tmp_path / "b.pt")
+    (tmp_path / "c.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match=r"c\.pt: not an adapter file"):
+        load_adapter(tmp_path / "c.pt")
+
+
+def test_seeded_split_draws_k_per_class(shapes_root):
+    from ezsr.zeroshot.evaluate import load_dataset, make_protocol
+    ds = load_dataset("n-caltech101", shapes_root, "training", "ezsr")
+    a, b, c = (draw_split(ds.samples, 3, s).samples for s in (0, 0, 1))
+    assert [s.path for s in a] == [s.path for s in b] != [s.path for s in c]
+    counts = {}
+    for s in a:
+        counts[s.label] = counts.get(s.label, 0) + 1
+    assert sorted(counts.values()) == [3, 3, 3, 3]
+
+
+def test_eventclip_split_file(shapes_root, tmp_path):
+    """EventCLIP's format: pickle of {'data/N-Caltech101/training/<class>/<file>': label}."""
+    from ezsr.zeroshot.evaluate import load_dataset, make_protocol
+    ds = load_dataset("n-caltech101", shapes_root, "training", "ezsr")
+    d = {f"data/N-Caltech101/training/{c}/{c}_00{i}.npy": 2 + j
+         for j, c in enumerate(CLASSES[:2]) for i in (1, 4)}
+    f = tmp_path / "2shot-repeat=True.pkl"
+    f.write_bytes(pickle.dumps(d))
+    sp = read_eventclip_split(f, shapes_root / "training", ds.folders)
+    assert [s.path.name for s in sp.samples] == [k.split("/")[-1] for k in d]
+    assert [ds.folders[s.label] for s in sp.samples] == [k.split("/")[-2] for k in d]
+    # anything but plain data is refused without being run
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps({"x": print}))
+    with pytest.raises(ValueError, match=r"evil\.pkl: not an EventCLIP split file.*builtins\.print"):
+        read_eventclip_split(evil, shapes_root / "training", ds.folders)
+    gone = tmp_path / "gone.pkl"
+    gone.write_bytes(pickle.dumps({"a/training/ant/nope.npy": 2}))
+    with pytest.raises(FileNotFoundError, match="1 of its 1 files"):
+        read_eventclip_split(gone, shapes_root / "training", ds.folders)
+
+
+def test_export_parity_with_the_adapter(tmp_path):
+    """The ONNX graph (encoder + adapter + head) gives the torch head's logits."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    from ezsr.models import create_event_encoder
+    from ezsr.zeroshot.fewshot import adapted_encoder
+    torch.manual_seed(0)
+    enc = create_event_encoder("test-tiny").eval()
+    g = torch.Generator().manual_seed(3)
+    head = FewShotHead(AdapterConfig(32, residual=0.8), torch.randn(32, 5, generator=g)).eval()
+    for p in head.parameters():  # a trained-looking head: every weight non-trivial
+        p.data += 0.05 * torch.randn(p.shape, generator=g)
+    from export.onnx_export import export_onnx
+    enc2, cls, scale = adapted_encoder(enc, head)
+    path = export_onnx(enc2, cls, tmp_path / "a.onnx", kind="image", scale=scale,
+                       class_names=list("abcde"), out_size=32)
+    x = torch.randn(3, 3, 32, 32, generator=g)
+    with torch.no_grad():
+        want = head(enc(x).unsqueeze(1))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-3)
