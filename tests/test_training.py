@@ -270,8 +270,9 @@ def test_ddp_two_gloo_ranks_equal_one_process(image_root, tmp_path):
 
 # ----------------------------------------------------------------------------- real wiring
 def test_event_synthesis_calls_the_simulator_and_representation(monkeypatch):
-    """EventSynthesis hands the simulator float images in [0,1] with the configured motion,
-    sensor, duration and seed, and feeds its histogram to histogram_to_ezsr_input."""
+    """EventSynthesis (window=sweep) hands the simulator float images in [0,1] with the
+    configured motion, sensor, duration and seed, and feeds its histogram to
+    histogram_to_ezsr_input."""
     import types
 
     import ezsr
@@ -293,7 +294,8 @@ def test_event_synthesis_calls_the_simulator_and_representation(monkeypatch):
     monkeypatch.setitem(sys.modules, "ezsr.simulate", fake)
     monkeypatch.setattr(ezsr, "simulate", fake, raising=False)
     monkeypatch.setattr(ezsr.ops, "histogram_to_ezsr_input", fake_repr, raising=False)
-    tf = EventSynthesis("fused", "affine", (12, 20), 5000, 32, "squash", max_frames=9)
+    tf = EventSynthesis("fused", "affine", (12, 20), 5000, 32, "squash", max_frames=9,
+                        window="sweep")
     x = tf(torch.full((2, 3, 8, 8), 255, dtype=torch.uint8), seed=11)
     assert x.shape == (2, 3, 32, 32)
     assert seen == dict(dtype=torch.float32, max=1.0, motion="affine", sensor=(12, 20),

@@ -42,7 +42,15 @@ class SimConfig:
     path: str = "fused"            # "fused": images_to_histogram; "events": images_to_events +
     #                                polarity_histogram (materialises the events)
     motion: str = "saccade"        # camera motion of the simulator ("saccade"|"trajectory"|"affine")
-    sensor: tuple = (224, 224)     # (height, width) of the simulated sensor (px)
+    window: str = "events"         # "events": one window of N events (N ~ window_events) cut
+    #                                from each image's synthetic stream at a random start, as
+    #                                `ezsr eval` cuts recordings; "sweep": the whole simulated
+    #                                sweep in one histogram (cheaper; the earlier default)
+    window_events: tuple = (13000, 17000)  # N ~ uniform integers in [lo, hi] (EZSR's
+    #                                N-ImageNet evaluation); [N, N] = always N
+    sensor: tuple = (480, 640)     # (height, width) of the simulated sensor (px); the image is
+    #                                fitted inside and centred, as a monitor filmed by a
+    #                                640x480 camera (N-ImageNet's recording)
     duration_us: int = 0           # simulated time per image (µs); 0 = the simulator's default
     #                                for the motion (300 ms saccade, 100 ms trajectory/affine)
     max_frames: int = 0            # cap on rendered frames per image (0 = simulator default);
@@ -50,13 +58,18 @@ class SimConfig:
     max_crossings: float = 0.0     # thresholds a pixel may cross per frame (0 = default)
     contrast: float = 0.0          # ON/OFF contrast threshold (0 = simulator default, 0.2)
     out_size: int = 224            # side of the encoder input (histogram_to_ezsr_input)
-    mode: str = "crop"             # histogram_to_ezsr_input mode ("crop" | "squash")
+    mode: str = "squash"           # EZSR preprocessing mode ("crop" | "squash"); squash is what
+    #                                `ezsr eval` uses on N-ImageNet
 
 
 @dataclass
 class ModelConfig:
-    student: str = "vit_b16"       # ezsr.models.create_event_encoder name
-    student_pretrained: str = ""   # checkpoint to initialise the student ("" = random init)
+    student: str = "ViT-B-16"      # ezsr.models.create_event_encoder name (ezsr.models.list_models())
+    student_init: str = "teacher"  # "teacher": the teacher's image tower when the student has the
+    #                                teacher's architecture (else random, with a warning); "none":
+    #                                random; or a CLIP checkpoint PATH whose image tower fits
+    student_pretrained: str = ""   # an EZSR image-tower checkpoint loaded over the init
+    #                                (strict=False, as EZSR's own loader; "" = none)
     teacher: str = "offline"       # ezsr.models.create_teacher name ("offline" or a CLIP name)
     teacher_pretrained: str = ""   # teacher checkpoint path ("" = the teacher's default)
     teacher_cache: str = ""        # directory of the memory-mapped teacher-embedding cache
@@ -135,6 +148,13 @@ class TrainConfig:
         if ":" not in c.sim.path:  # 'module:callable' names a custom transform
             _choice("sim.path", c.sim.path, ("fused", "events"))
         _choice("sim.mode", c.sim.mode, ("crop", "squash"))
+        _choice("sim.window", c.sim.window, ("events", "sweep"))
+        w = c.sim.window_events
+        if (len(w) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in w)
+                or not 1 <= w[0] <= w[1]):
+            raise ValueError(f"config: sim.window_events must be [lo, hi] integers with "
+                             f"1 <= lo <= hi, got {list(w)}")
+        _check_model_names(c.model)
         if c.run.threads < 0:
             raise ValueError(f"config: run.threads must be >= 0 (0 = torch's default), got "
                              f"{c.run.threads}")
@@ -158,6 +178,23 @@ class TrainConfig:
         if c.loss.temperature <= 0:
             raise ValueError(f"config: loss.temperature must be > 0, got {c.loss.temperature}")
         return self
+
+
+def _check_model_names(m: "ModelConfig") -> None:
+    """model.student / model.teacher must be registered names (or 'module:callable')."""
+    from ezsr.models import list_models
+
+    known = list_models()
+    canon = {k.replace("/", "-") for k in known}
+    for key, v, extra in (("model.student", m.student, ()),
+                          ("model.teacher", m.teacher, ("offline",))):
+        if ":" in v or v in extra or v.replace("/", "-") in canon:
+            continue
+        raise ValueError(f"config: {key}={v!r} is not a registered model; expected one of "
+                         f"{', '.join([*extra, *known])} (or 'module:callable')")
+    if not m.student_init:
+        raise ValueError("config: model.student_init must be 'teacher', 'none' or a checkpoint "
+                         "path, got ''")
 
 
 def _choice(key: str, v: str, allowed: tuple) -> None:
@@ -283,12 +320,29 @@ def parse_overrides(items: typing.Sequence[str]) -> dict:
     return out
 
 
+def _apply_file(cfg: TrainConfig, f: str | Path, seen: tuple = ()) -> None:
+    """Apply a config file; its optional top-level `base: NAME_OR_PATH` first (a path
+    relative to the file's folder, or a built-in name)."""
+    data = load_file(f)
+    base = data.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str) or not base:
+            raise ValueError(f"config file {f}: base must name another config file, got {base!r}")
+        near = Path(f).parent / base
+        ref = str(near) if near.suffix and near.exists() else base
+        if ref in seen:
+            raise ValueError(f"config file {f}: base {base!r} includes itself")
+        _apply_file(cfg, ref, (*seen, ref))
+    _apply(cfg, data)
+
+
 def make_config(files: typing.Sequence[str] = (), overrides: typing.Sequence[str] = (),
                 base: Optional[TrainConfig] = None) -> TrainConfig:
-    """Defaults, then each file in order, then the key=value overrides; validated."""
+    """Defaults, then each file in order (each after its `base:` file), then the key=value
+    overrides; validated."""
     cfg = base or TrainConfig()
     for f in files:
-        _apply(cfg, load_file(f))
+        _apply_file(cfg, f)
     _apply(cfg, parse_overrides(overrides))
     return cfg.validate()
 

@@ -134,7 +134,7 @@ class ImageDataset(Dataset):
         return torch.stack([a for a, _, _ in items]), torch.stack([b for _, b, _ in items])
 
 
-def scan_folder(root: str | Path) -> tuple[list[str], list[int], list[str]]:
+def scan_folder(root: str | Path, key: str = "data.root") -> tuple[list[str], list[int], list[str]]:
     """Files, labels and class names of an image folder.
 
     ImageNet layout (root/<class>/*.jpg): labels index the sorted class folders, class names
@@ -142,7 +142,8 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[int], list[str]]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"data.root: {root} is not a directory")
+        raise FileNotFoundError(f"{key}={root}: not a directory (expected an image folder, "
+                                f"ImageNet layout <class>/*.JPEG or flat)")
     subdirs = sorted(d for d in root.iterdir() if d.is_dir())
     files, labels = [], []
     if subdirs:
@@ -156,7 +157,8 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[int], list[str]]:
         files = [str(f) for f in sorted(root.iterdir()) if f.suffix.lower() in IMAGE_EXTS]
         labels, names = [-1] * len(files), []
     if not files:
-        raise FileNotFoundError(f"data.root: no images ({', '.join(IMAGE_EXTS)}) under {root}")
+        raise FileNotFoundError(f"{key}={root}: no images ({', '.join(IMAGE_EXTS)}) in it or its "
+                                f"class folders")
     return files, labels, names
 
 
@@ -215,7 +217,7 @@ def build_datasets(d, seed: int) -> tuple[ImageDataset, Optional[ImageDataset]]:
         files, labels, names = scan_folder(d.root)
         vfiles, vlabels = [], []
         if d.val_root:
-            vfiles, vlabels, vnames = scan_folder(d.val_root)
+            vfiles, vlabels, vnames = scan_folder(d.val_root, "data.val_root")
             if vnames != names:
                 raise ValueError(f"data.val_root: its classes differ from data.root's "
                                  f"({len(vnames)} vs {len(names)} class folders)")

@@ -61,15 +61,60 @@ def _bare(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
-def build_student(cfg: TrainConfig, teacher_dim: int) -> torch.nn.Module:
+def _log_report(source: str, missing, unexpected) -> None:
+    """The student-init load report: counts, then every key (INFO)."""
+    log.info("student initialised from %s: %d missing keys (kept their random init), %d "
+             "unexpected keys (ignored)", source, len(missing), len(unexpected))
+    for k in missing:
+        log.info("  missing: %s", k)
+    for k in unexpected:
+        log.info("  unexpected: %s", k)
+
+
+def _same_architecture(student: str, teacher) -> bool:
+    from ezsr.models import get_config
+
+    model = getattr(teacher, "model", None)
+    cfg = getattr(model, "cfg", None)
+    if cfg is None or ":" in student:
+        return False
+    return get_config(student)["vision"] == cfg["vision"] and \
+        get_config(student)["embed_dim"] == cfg["embed_dim"]
+
+
+def build_student(cfg: TrainConfig, teacher_dim: int, teacher=None) -> torch.nn.Module:
+    """The student of model.student, initialised by model.student_init ("teacher": the
+    teacher's image tower when the architectures match; "none"; or a CLIP checkpoint path),
+    then model.student_pretrained (EZSR image tower, strict=False) over it. Logs the load
+    report (missing / unexpected keys)."""
     m = cfg.model
     if ":" in m.student:
         student = import_object(m.student)(cfg)
     else:
         from ezsr.models import create_event_encoder
 
+        init = m.student_init
+        from_teacher = (init == "teacher" and teacher is not None
+                        and _same_architecture(m.student, teacher))
         student = create_event_encoder(m.student, in_chans=3,
-                                       pretrained=m.student_pretrained or None)
+                                       init=None if init in ("teacher", "none") else init)
+        for rep in student.load_reports:
+            _log_report(f"{rep.path} ({rep.format})", rep.missing, rep.unexpected)
+        if from_teacher:
+            sd = {k: v.detach().cpu() for k, v in teacher.model.visual.state_dict().items()}
+            res = student.visual.load_state_dict(sd, strict=False)
+            _log_report(f"the teacher's image tower ({m.teacher}"
+                        f"{', ' + m.teacher_pretrained if m.teacher_pretrained else ''})",
+                        res.missing_keys, res.unexpected_keys)
+        if m.student_pretrained:  # an EZSR checkpoint over the init, strict=False
+            from ezsr.models.checkpoints import load_into
+            rep = load_into(student.visual, m.student_pretrained, strict=False, prefix="visual.")
+            _log_report(f"{rep.path} ({rep.format})", rep.missing, rep.unexpected)
+        if init == "teacher" and not from_teacher:
+            log.warning("model.student_init=teacher: the teacher %s has no image tower of "
+                        "the student's architecture %s, so the student starts from random "
+                        "weights (model.student_init=none says so explicitly)", m.teacher,
+                        m.student)
     with torch.no_grad():
         was = student.training
         student.eval()
@@ -79,6 +124,33 @@ def build_student(cfg: TrainConfig, teacher_dim: int) -> torch.nn.Module:
         log.info("student width %d != teacher width %d: adding a linear projection", d, teacher_dim)
         student = ProjectedEncoder(student, d, teacher_dim)
     return student
+
+
+def preflight(cfg: TrainConfig, teacher: bool = True, student: bool = True) -> None:
+    """Checks of the config's files before any data is read or model built: each failure is
+    one line naming the config key and what was expected (the checkpoints' tensor shapes are
+    read, not their data)."""
+    from ezsr.models.factory import check_checkpoint
+
+    m = cfg.model
+    clip_teacher = ":" not in m.teacher and m.teacher != "offline"
+    if not teacher:
+        pass
+    elif m.teacher_pretrained:
+        if not clip_teacher:
+            raise ValueError(f"config: model.teacher_pretrained is set but model.teacher="
+                             f"{m.teacher} takes no checkpoint (expected a CLIP model name)")
+        check_checkpoint(m.teacher_pretrained, m.teacher, "model.teacher_pretrained")
+    elif clip_teacher:
+        log.warning("model.teacher=%s without model.teacher_pretrained: the teacher has RANDOM "
+                    "weights (give its CLIP checkpoint for a real run)", m.teacher)
+    if ":" in m.student or not student:
+        return
+    if m.student_init not in ("teacher", "none"):
+        check_checkpoint(m.student_init, m.student, "model.student_init", part="visual")
+    if m.student_pretrained:
+        check_checkpoint(m.student_pretrained, m.student, "model.student_pretrained",
+                         part="visual", strict=False)
 
 
 def build_teacher(cfg: TrainConfig):
@@ -157,6 +229,7 @@ class Trainer:
         np.random.seed(_seed(r.seed, self.rank, 1))
         random.seed(_seed(r.seed, self.rank, 2))
 
+        preflight(cfg, teacher=teacher is None, student=student is None)
         # data
         if train_set is None:
             train_set, built_eval = build_datasets(cfg.data, r.seed)
@@ -192,7 +265,8 @@ class Trainer:
         self.embed_dim = int(getattr(self.teacher, "embed_dim"))
         # student.pt (ezsr.models.student) only for students the config names
         self._writes_student_file = student is None and ":" not in cfg.model.student
-        student = student if student is not None else build_student(cfg, self.embed_dim)
+        student = student if student is not None else build_student(cfg, self.embed_dim,
+                                                                    self.teacher)
         self.student = student.to(self.device)
         self.transform = transform if transform is not None else EventSynthesis.from_config(cfg.sim)
         self.cache = None

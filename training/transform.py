@@ -3,12 +3,20 @@
 One call per micro-batch, all batched tensor ops on the training device (no per-sample Python):
 
     images [B,3,S,S] uint8 --/255--> [B,3,S,S] float32 in [0,1]
-      "fused":  ezsr.simulate.images_to_histogram(images, motion, sensor, duration_us, seed)
-                    -> hist [B,2,H,W] float32 (events never materialised)
-      "events": ezsr.simulate.images_to_events(...) -> EventBatch (CSR)
-                    -> ezsr.ops.polarity_histogram -> hist [B,2,H,W]
+    window "events" (default; what `ezsr eval` sees):
+      ezsr.simulate.images_to_events(images, motion, sensor, duration_us, seed) -> EventBatch
+      event_windows: per stream N ~ U{lo..hi} events at a random start, one gather for the
+                    whole batch -> EventBatch of windows
+      ezsr.ops.ezsr_preprocess(windows, out_size, mode) -> x [B,3,out,out] float32, the same
+                    function `ezsr eval` applies to recorded windows
+    window "sweep" (the whole simulated sweep in one histogram):
+      "fused":  ezsr.simulate.images_to_histogram(...) -> hist [B,2,H,W] float32 (events never
+                    materialised)
+      "events": ezsr.simulate.images_to_events(...) -> ezsr.ops.polarity_histogram -> hist
       ezsr.ops.histogram_to_ezsr_input(hist, out_size, mode) -> x [B,3,out,out] float32,
-                    CLIP-normalised (EZSR preprocessing steps 4-7, reference §1)
+                    CLIP-normalised (EZSR preprocessing steps 4-7)
+    A count window needs the events' order, so window "events" simulates events on either
+    sim.path (the histogram-only kernel cannot cut windows).
 
 `seed` is drawn per (step, micro-step, rank) by the trainer, so every batch sees fresh random
 camera motion and a resumed run sees the same motions as an uninterrupted one.
@@ -20,6 +28,33 @@ import importlib
 from typing import Callable
 
 import torch
+
+
+def event_windows(batch, lo: int, hi: int, seed: int):
+    """One window per stream of an EventBatch, batched (no per-stream Python): stream b of n_b
+    events gets N_b ~ U{lo..hi} and keeps events [s_b, s_b + min(N_b, n_b)) with s_b uniform
+    in [0, max(n_b - N_b, 0)] (EZSR's N-ImageNet evaluation window). Draws come from
+    torch.Generator().manual_seed(seed) on the CPU (same windows on any device).
+    Returns an EventBatch on the batch's device."""
+    from ezsr.events import EventBatch
+
+    off = batch.offsets
+    n = (off[1:] - off[:-1]).cpu()
+    B = n.numel()
+    g = torch.Generator().manual_seed(int(seed))
+    want = torch.randint(int(lo), int(hi) + 1, (B,), generator=g)
+    u = torch.rand(B, generator=g, dtype=torch.float64)
+    keep = torch.minimum(want, n)
+    start = (u * (n - keep + 1).double()).floor().long().clamp(max=(n - keep).clamp(min=0))
+    new_off = torch.zeros(B + 1, dtype=torch.int64)
+    new_off[1:] = torch.cumsum(keep, 0)
+    total = int(new_off[-1])
+    dev = off.device
+    base = (off[:-1].cpu() + start - new_off[:-1])  # source index = base[b] + destination index
+    idx = torch.repeat_interleave(base, keep, output_size=total) + torch.arange(total)
+    idx = idx.to(dev)
+    return EventBatch(batch.x[idx], batch.y[idx], batch.t[idx], batch.p[idx], new_off.to(dev),
+                      batch.width, batch.height)
 
 
 def import_object(spec: str):
@@ -39,9 +74,10 @@ class EventSynthesis:
     """Callable (images uint8 [B,3,S,S] on the device, seed int) -> x [B,3,out,out] float32."""
 
     def __init__(self, path: str = "fused", motion: str = "saccade",
-                 sensor: tuple = (224, 224), duration_us: int = 0, out_size: int = 224,
-                 mode: str = "crop", max_frames: int = 0, max_crossings: float = 0.0,
-                 contrast: float = 0.0):
+                 sensor: tuple = (480, 640), duration_us: int = 0, out_size: int = 224,
+                 mode: str = "squash", max_frames: int = 0, max_crossings: float = 0.0,
+                 contrast: float = 0.0, window: str = "events",
+                 window_events: tuple = (13000, 17000)):
         if path not in ("fused", "events"):
             raise ValueError(f"sim.path must be 'fused' or 'events', got {path!r}")
         try:
@@ -51,6 +87,9 @@ class EventSynthesis:
                               f"sim.path={path!r}: {exc}") from exc
         self.path, self.motion, self.sensor = path, motion, (int(sensor[0]), int(sensor[1]))
         self.duration_us, self.out_size, self.mode = int(duration_us), int(out_size), mode
+        if window not in ("events", "sweep"):
+            raise ValueError(f"sim.window must be 'events' or 'sweep', got {window!r}")
+        self.window, self.window_events = window, (int(window_events[0]), int(window_events[1]))
         # simulator keywords beyond the interface's fixed ones; 0 = the simulator's default
         self.extra = {k: v for k, v in (("max_frames", int(max_frames)),
                                         ("max_crossings", float(max_crossings)),
@@ -64,7 +103,7 @@ class EventSynthesis:
         if ":" in s.path:
             return import_object(s.path)(s)
         return cls(s.path, s.motion, tuple(s.sensor), s.duration_us, s.out_size, s.mode,
-                   s.max_frames, s.max_crossings, s.contrast)
+                   s.max_frames, s.max_crossings, s.contrast, s.window, tuple(s.window_events))
 
     def histogram(self, images: torch.Tensor, seed: int) -> torch.Tensor:
         """images [B,3,S,S] float in [0,1] -> [B,2,H,W] float32 event counts."""
@@ -79,11 +118,24 @@ class EventSynthesis:
         batch = simulate.images_to_events(images, **kw)
         return polarity_histogram(batch, validate=False, out_of_bounds="ignore")
 
+    def windows(self, images: torch.Tensor, seed: int):
+        """images [B,3,S,S] float in [0,1] -> EventBatch of one count window per image."""
+        from ezsr import simulate
+
+        batch = simulate.images_to_events(images, motion=self.motion, sensor=self.sensor,
+                                          duration_us=self.duration_us or None, seed=int(seed),
+                                          **self.extra)
+        lo, hi = self.window_events
+        return event_windows(batch, lo, hi, seed)
+
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, seed: int) -> torch.Tensor:
-        from ezsr.ops import histogram_to_ezsr_input
+        from ezsr.ops import ezsr_preprocess, histogram_to_ezsr_input
 
         if images.dtype == torch.uint8:
             images = images.float().div_(255.0)
+        if self.window == "events":
+            return ezsr_preprocess(self.windows(images, seed), out_size=self.out_size,
+                                   mode=self.mode, out_of_bounds="ignore")
         hist = self.histogram(images, seed)
         return histogram_to_ezsr_input(hist, out_size=self.out_size, mode=self.mode)

@@ -230,6 +230,53 @@ def load_file(path, expected: str, option: str | None = None):
     return obj
 
 
+# ------------------------------------------------------------------ shapes without data
+class _ShapeUnpickler(_RestrictedUnpickler):
+    """Reads a torch.save / TorchScript `data.pkl` with every storage on the meta device:
+    the tensors come out with their dtypes and shapes, and no data is read."""
+
+    def __init__(self, data: bytes, path: Path):
+        pickle.Unpickler.__init__(self, io.BytesIO(data))
+        self.path = path
+
+    def persistent_load(self, pid):
+        _, stype, _, _, numel = pid
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dtype = stype.dtype
+        return torch.empty(int(numel), dtype=dtype, device="meta")
+
+
+def peek_shapes(path) -> dict[str, torch.Tensor] | None:
+    """The state dict of a checkpoint file as meta tensors (names, shapes, dtypes; no data
+    read), unwrapped like read_state_dict; None when the file cannot be read that way (a
+    Hugging Face folder without safetensors, a pickle holding other classes): then only the
+    real load can check it."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            path = path / "model.safetensors"
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+            with safe_open(str(path), framework="pt") as f:
+                return _unwrap({k: torch.empty(f.get_slice(k).get_shape(), device="meta")
+                                for k in f.keys()})
+        if not zipfile.is_zipfile(path):
+            return None
+        with zipfile.ZipFile(path) as zf:
+            pkl = [n for n in zf.namelist() if n.endswith("/data.pkl")]
+            if not pkl:
+                return None
+            root = _ShapeUnpickler(zf.read(pkl[0]), path).load()
+    except Exception:  # unreadable here; the load reports it
+        return None
+    if isinstance(root, _ScriptObject):
+        flat: dict = {}
+        _walk(root, "", flat)
+        root = flat
+    return _unwrap(root) if isinstance(root, dict) else None
+
+
 # ------------------------------------------------------------------ reading files
 def read_state_dict(path) -> tuple[dict[str, torch.Tensor], str]:
     """Tensors of a checkpoint file or HF folder: (state_dict, container) with container

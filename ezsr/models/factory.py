@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ezsr.models.checkpoints import LoadReport, config_from_hf, load_into
+from ezsr.models.checkpoints import (CheckpointError, LoadReport, config_from_hf,
+                                     detect_format, load_into, peek_shapes, to_internal)
 from ezsr.models.clip import CLIP, build_vision
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,49 @@ def create_model(name: str | None, pretrained: str | Path | None = None,
         model.load_reports.append(rep)
         model.checkpoint = f"{model.checkpoint}+{image_checkpoint}"
     return model.to(device).eval()
+
+
+def check_checkpoint(path: str | Path, name: str, key: str, part: str = "model",
+                     strict: bool = True) -> None:
+    """Check, from its tensor shapes alone (no data read, no model built), that checkpoint
+    `path` loads into registered model `name`; else CheckpointError, one line naming the
+    config `key`, the file and what was expected.
+
+    part: "model" (the whole CLIP) or "visual" (its image tower: keys under `visual.`).
+    strict: every key of the part must be in the file (False: EZSR's strict=False loads,
+    where matching keys are copied; a shape mismatch or a file of which no key fits is
+    still an error). Files whose shapes cannot be read without loading them pass; the load
+    itself checks those.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{key}={path}: no such file")
+    sd = peek_shapes(path)
+    if sd is None:
+        return
+    try:
+        sd = to_internal(sd, detect_format(sd))
+    except (CheckpointError, KeyError) as exc:
+        raise CheckpointError(f"{key}={path}: {exc}") from None
+    with torch.device("meta"):
+        model = CLIP(get_config(name), _canonical(name))
+    own = model.state_dict()
+    if part == "visual":
+        own = {k: v for k, v in own.items() if k.startswith("visual.")}
+        if not any(k.startswith("visual.") for k in sd):
+            raise CheckpointError(f"{key}={path}: no image tower (visual.*) in the file; "
+                                  f"expected a CLIP or EZSR checkpoint of {name}")
+    for k, v in sd.items():
+        if k in own and tuple(own[k].shape) != tuple(v.shape):
+            raise CheckpointError(f"{key}={path}: {k} has shape {tuple(v.shape)}, {name} expects "
+                                  f"{tuple(own[k].shape)} (a checkpoint of another architecture?)")
+    missing = [k for k in own if k not in sd]
+    if strict and missing:
+        raise CheckpointError(f"{key}={path}: {len(missing)} keys of {name} are missing, e.g. "
+                              f"{missing[0]} (a checkpoint of another architecture?)")
+    if len(missing) == len(own):
+        raise CheckpointError(f"{key}={path}: no key fits {name} (first key in the file: "
+                              f"{next(iter(sd), None)!r})")
 
 
 class EventEncoder(nn.Module):
