@@ -11,12 +11,14 @@ in place, so a long sequence can be fed in chunks that share their boundary fram
   ref      [B, P]    float32  level of the last crossing (start: the first frame), updated
   last_t   [B, P]    int64    time of the last emitted event (NEVER: none yet), updated
 
-The rule (reference §4, ESIM): between frames (t0, L0) -> (t1, L1) the levels
-cur = ref + k*pol*C for k = 1, 2, ... that lie in (L0, L1] (or [L1, L0)) are crossings,
-timestamped t0 + floor((cur - L0) * (t1 - t0) / (L1 - L0)) (float64 product); an event is
-emitted when t - last_t >= refractory_us; ref moves to the last crossing even when the
-event was dropped. cur is computed in float32 without fused multiply-add, so the C++,
-CUDA and this reference agree bit for bit.
+The rule (ESIM, as rpg_esim and esim_py implement it): between frames (t0, L0) -> (t1, L1)
+the level is accumulated from cur = ref by cur = cur + pol*C (float32); each cur that lies
+in (L0, L1] (or [L1, L0)) is a crossing, timestamped
+t0 + floor((cur - L0) * (t1 - t0) / (L1 - L0)) (cur - L0 and L1 - L0 in float32, the
+product and quotient in float64); an event is emitted when t - last_t >= refractory_us; ref
+moves to the last crossing even when the event was dropped. (ref + k*pol*C is not the same
+float as the accumulated level and, with the strict test against L0, can lose a crossing.)
+The C++, CUDA and this reference agree bit for bit.
 """
 
 from __future__ import annotations
@@ -44,11 +46,10 @@ def _crossings(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us):
         step = torch.where(on, thr_pos, -thr_neg)
         dl = (L1 - L0).double()
         dt = (t1 - t0).double()
-        base = ref.clone()
+        cur = ref.clone()
         active = L1 != L0
-        k = 1
         while bool(active.any()):
-            cur = base + float(k) * step
+            cur = cur + step  # accumulated in float32, as esim_py: not ref + k*step
             inside = active & torch.where(on, (cur > L0) & (cur <= L1), (cur < L0) & (cur >= L1))
             if not bool(inside.any()):
                 break
@@ -58,7 +59,6 @@ def _crossings(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us):
             ref.copy_(torch.where(inside, cur, ref))
             yield fire, t, on
             active = inside
-            k += 1
 
 
 def simulate_reference(logf, ts, thr_pos, thr_neg, ref, last_t, width: int, refractory_us: int):

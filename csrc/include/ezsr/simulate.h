@@ -29,12 +29,14 @@ struct SimulateArgs {
   int64_t refractory;     // µs, >= 0
 };
 
-// ref + k * step without fused multiply-add, so CPU, CUDA and torch agree bit for bit.
-EZSR_HD inline float level_at(float ref, int k, float step) {
+// The next crossing level: cur + step in float32 (the level is ACCUMULATED, as rpg_esim and
+// esim_py do; ref + k * step is not the same float and can lose a crossing), without any
+// contraction, so CPU, CUDA and torch agree bit for bit.
+EZSR_HD inline float next_level(float cur, float step) {
 #if defined(__CUDA_ARCH__)
-  return __fadd_rn(ref, __fmul_rn(static_cast<float>(k), step));
+  return __fadd_rn(cur, step);
 #else
-  return ref + static_cast<float>(k) * step;
+  return cur + step;
 #endif
 }
 
@@ -52,8 +54,9 @@ EZSR_HD inline int64_t crossing_time(float cur, float L0, float L1, int64_t t0, 
 #endif
 }
 
-// One pixel over one frame interval (t0, L0) -> (t1, L1): the ESIM rule. For k = 1, 2, ...
-// the level cur = ref + k*pol*C is a crossing while it lies in (L0, L1] (or [L1, L0));
+// One pixel over one frame interval (t0, L0) -> (t1, L1): the ESIM rule. Starting from
+// cur = ref, the accumulated level cur = cur + pol*C (float32) is a crossing while it lies
+// in (L0, L1] (or [L1, L0));
 // each crossing gets a linearly interpolated time and is emitted (emit(t, on)) only if
 // t - last >= refractory; ref advances to the last crossing even when it was dropped.
 // kTimes = false: the caller needs no event times (counting, histogram). With refractory
@@ -70,19 +73,19 @@ EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float
   float r = ref;
   if (!kTimes && refractory == 0 && last <= t0) {
     bool any = false;
-    for (int k = 1;; ++k) {
-      const float cur = level_at(ref, k, step);
+    for (;;) {
+      const float cur = next_level(r, step);
       if (on ? !(cur > L0 && cur <= L1) : !(cur < L0 && cur >= L1)) break;
       emit(t0, on);
       r = cur;
       any = true;
     }
-    if (any) last = crossing_time(r, L0, L1, t0, t1);  // t grows with k: the last is the max
+    if (any) last = crossing_time(r, L0, L1, t0, t1);  // t grows with each crossing: the last is the max
     ref = r;
     return;
   }
-  for (int k = 1;; ++k) {
-    const float cur = level_at(ref, k, step);
+  for (;;) {
+    const float cur = next_level(r, step);
     if (on ? !(cur > L0 && cur <= L1) : !(cur < L0 && cur >= L1)) break;
     const int64_t t = crossing_time(cur, L0, L1, t0, t1);
     if (last == kNever || t - last >= refractory) {
