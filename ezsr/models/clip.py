@@ -46,12 +46,22 @@ class VisionTransformer(nn.Module):
     def patch_weight(self) -> torch.nn.Parameter:
         return self.conv1.weight
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, C, S, S] -> the last block's tokens [B, 1 + N, W] (class token first, then
+        the N = (S/p)^2 patches in row-major order)."""
         x = self.conv1(x).flatten(2).transpose(1, 2)                      # [B, N, W]
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
-        x = self.transformer(self.ln_pre(x))
-        return self.ln_post(x[:, 0]) @ self.proj
+        return self.transformer(self.ln_pre(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ln_post(self.forward_tokens(x)[:, 0]) @ self.proj
+
+    def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Projected patch tokens [B, N, D]: each patch token through the class token's
+        ln_post and proj, i.e. in the embedding space texts are compared in (row-major
+        over the (S/p) x (S/p) patch grid)."""
+        return self.ln_post(self.forward_tokens(x)[:, 1:]) @ self.proj
 
 
 class EVAVisionTransformer(nn.Module):
@@ -91,14 +101,23 @@ class EVAVisionTransformer(nn.Module):
     def patch_weight(self) -> torch.nn.Parameter:
         return self.patch_embed.proj.weight
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, C, S, S] -> the last block's tokens [B, 1 + N, W] (class token first)."""
         x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1).to(x.dtype), x], 1)
         x = x + self.pos_embed.to(x.dtype)
         rope = None if self.rope_cos is None else (self.rope_cos.to(x.dtype), self.rope_sin.to(x.dtype))
         for blk in self.blocks:
             x = blk(x, rope)
-        return self.head(self.norm(x)[:, 0])
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.forward_tokens(x))[:, 0])
+
+    def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Projected patch tokens [B, N, D]: each patch token through `norm` and `head` as
+        the class token is (row-major over the patch grid)."""
+        return self.head(self.norm(self.forward_tokens(x)[:, 1:]))
 
 
 def build_vision(cfg: dict, embed_dim: int, in_chans: int = 3) -> nn.Module:
@@ -146,6 +165,11 @@ class CLIP(nn.Module):
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
         return self.visual(x)
+
+    def encode_patches(self, x: torch.Tensor) -> torch.Tensor:
+        """Projected patch tokens [B, N, D] (not normalised) of CLIP-normalised images
+        [B, 3, S, S]; N = (S / patch_size)^2, row-major."""
+        return self.visual.patch_tokens(x)
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         if tokens.dim() != 2:
