@@ -146,3 +146,89 @@ def test_events_index_by_arrays_masks_and_lists():
 def test_events_bad_index_is_a_clear_error(i, err, msg):
     with pytest.raises(err, match=msg.replace("(", r"\(").replace(")", r"\)")):
         _ev()[i]
+
+
+# ------------------------------------------------------------------ huge --window
+HUGE = str(10**12)  # 13 TB of ring buffer if it were allocated
+
+
+class ConstantRunner:
+    """Stands in for a model: constant logits."""
+
+    name, device = "torch", "cpu"
+
+    def __init__(self, names):
+        self.class_names = list(names)
+
+    def preprocess(self, windows):
+        self.last = [len(w) for w in windows] if isinstance(windows, list) else windows
+        return None
+
+    def infer(self, x):
+        return np.arange(len(self.class_names), dtype=np.float32)[None]
+
+
+@pytest.fixture
+def small_rec(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 5000
+    ev = Events(rng.integers(0, 64, n).astype(np.int16), rng.integers(0, 48, n).astype(np.int16),
+                np.sort(rng.integers(0, 100_000, n)), rng.integers(0, 2, n).astype(np.uint8),
+                64, 48)
+    path = tmp_path / "rec.raw"
+    io.write(path, ev, format="evt3")
+    return path, ev
+
+
+def test_stream_and_demo_bound_a_huge_window_by_the_recording(small_rec, tmp_path, monkeypatch,
+                                                              capsys):
+    import json
+
+    from ezsr.cli import main
+    from ezsr.commands import stream
+
+    path, ev = small_rec
+    monkeypatch.setattr(stream, "make_runner", lambda args: ConstantRunner(["a", "b"]))
+    js = tmp_path / "s.json"
+    assert main(["stream", str(path), "--window", HUGE, "--quiet", "--summary-json",
+                 str(js)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: --window {HUGE} is larger than {path} (5000 events); using --window 5000" \
+        in err and err.count("note:") == 1
+    s = json.loads(js.read_text())
+    assert s["windows"] == 1 and s["events"] == 5000
+    assert main(["demo", str(path), "--classes", "a,b", "--window", HUGE, "--max-windows", "0",
+                 "--summary-json", str(js)]) == 0
+    err = capsys.readouterr().err
+    assert f"--window {HUGE} is larger than {path} (5000 events)" in err
+    assert json.loads(js.read_text())["windows"] == 1
+
+
+def test_show_and_classify_say_when_the_window_is_the_whole_recording(small_rec, tmp_path,
+                                                                      monkeypatch, capsys):
+    from PIL import Image
+
+    import ezsr.zeroshot
+    from ezsr.cli import main
+    from ezsr.commands import _teacher_args
+    from ezsr.render import render
+
+    path, ev = small_rec
+    out = tmp_path / "w.png"
+    assert main(["show", str(path), "-o", str(out), "--window", HUGE]) == 0
+    cap = capsys.readouterr()
+    assert f"--window {HUGE} is larger than {path} (5000 events)" in cap.err
+    assert "events [0, 5000)" in cap.out
+    assert np.array_equal(np.array(Image.open(out)), render(ev, "ezsr"))
+
+    seen = {}
+
+    def fake_classify(events, names, teacher, **kw):
+        seen.update(kw, n=len(events))
+        return ezsr.zeroshot.Prediction(list(names), [0.5, 0.5])
+
+    monkeypatch.setattr(_teacher_args, "teacher_from_args", lambda args, quiet: (None, None))
+    monkeypatch.setattr(ezsr.zeroshot, "classify", fake_classify)
+    assert main(["classify", str(path), "--classes", "a,b", "--window", HUGE]) == 0
+    assert f"--window {HUGE} is larger than {path} (5000 events)" in capsys.readouterr().err
+    assert seen["window"] == 5000 and seen["n"] == 5000

@@ -106,3 +106,15 @@ def student_file(args, model_default=None) -> dict | None:
                          f"student (its encoder {meta['student']!r} and teacher "
                          f"{meta['teacher']['name']!r} are named in the file); leave them out")
     return meta
+
+
+def bound_window(window: int, n_events: int, what: str, option: str = "--window") -> int:
+    """min(window, n_events), saying so in one line on stderr when the window is larger
+    than the recording (what: the file or source named in the line)."""
+    import sys
+
+    if n_events and window > n_events:
+        print(f"note: {option} {window} is larger than {what} ({n_events} events); using "
+              f"{option} {n_events}, the whole recording", file=sys.stderr)
+        return n_events
+    return window

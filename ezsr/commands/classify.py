@@ -57,6 +57,9 @@ def run(args) -> int:
     events = io.read(args.file)
     if len(events) < 10:
         raise ValueError(f"{args.file}: {len(events)} events; at least 10 are needed to classify")
+    if args.window > len(events):  # EZSR classifies a short stream whole: say so
+        from ezsr.commands._common import bound_window
+        args.window = bound_window(args.window, len(events), args.file)
     teacher, _ = teacher_from_args(args, quiet=False)
     pred = classify(events, names, teacher, templates=args.templates or "openai", top=args.top,
                     window=args.window, start=args.start)

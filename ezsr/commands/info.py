@@ -31,12 +31,11 @@ def register(sub) -> None:
 
 
 def file_summary(path: str, fmt: str | None = None) -> dict:
-    """format (the one decoded), count, width, height, t_first, t_last, on, off of a file."""
+    """format (the one decoded), count, width, height, t_first, t_last, on, off of a file,
+    read chunk by chunk (memory does not grow with the file; see ezsr.io.summarize)."""
     from ezsr import io
 
-    ev, used = io.read(path, format=fmt, return_format=True)
-    return {"format": used, "count": len(ev), "width": ev.width, "height": ev.height,
-            "t_first": ev.t_first, "t_last": ev.t_last, "on": ev.on, "off": ev.off}
+    return io.summarize(path, format=fmt)
 
 
 def run(args) -> int:

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ezsr.commands._common import non_negative_int, output_file, positive_int
+from ezsr.commands._common import bound_window, non_negative_int, output_file, positive_int
 from ezsr.commands.info import format_arg
 
 HELP = """Draw one window of an event file as a picture.
@@ -107,6 +107,37 @@ def select_window(ev, start, window, t0, dt):
     return ev.window(start, window), f"events [{start}, {min(start + window, len(ev))})"
 
 
+def check_size(path, width, height) -> None:
+    if not width or not height:
+        raise ValueError(f"{path}: no events and no sensor size in its header; nothing to draw")
+
+
+def read_selected_window(args):
+    """(Events, description) of the one window the arguments name, read from the file in
+    bounded memory: a first pass counts the events and finds the sensor size
+    (ezsr.io.summarize), a second reads up to the window's end (ezsr.io.read_window)."""
+    from ezsr import io
+    from ezsr.ops import default_window_start
+
+    info = io.summarize(args.file, format=args.format)
+    check_size(args.file, info["width"], info["height"])
+    n, size = info["count"], {"width": info["width"], "height": info["height"]}
+    if args.t0 is not None and args.dt is not None and args.start is None and args.dt > 0:
+        w = io.read_window(args.file, t0=args.t0, dt=args.dt, format=args.format, **size)
+        if not len(w):
+            print(f"note: no events in [{args.t0}, {args.t0 + args.dt}) us", file=sys.stderr)
+        return w, f"t in [{args.t0}, {args.t0 + args.dt}) us"
+    if args.t0 is not None or args.dt is not None or args.window <= 0:
+        return select_window(io.read_window(args.file, start=0, n=0, **size), args.start,
+                             args.window, args.t0, args.dt)  # raises the argument's error
+    window = bound_window(args.window, n, args.file)
+    start = default_window_start(n, window) if args.start is None else args.start
+    if start < 0 or (start >= n and n):
+        raise ValueError(f"--start {start} is outside the recording of {n} events")
+    w = io.read_window(args.file, start=start, n=window, format=args.format, **size)
+    return w, f"events [{start}, {min(start + window, n)})"
+
+
 def _spread(first: int, last: int, k: int) -> list[int]:
     """k evenly spaced integers from first to last (the middle one when k == 1)."""
     if k == 1:
@@ -187,13 +218,12 @@ def run(args) -> int:
     from ezsr.render import render
 
     out = check_output(args.output, args.gif)
-    ev = io.read(args.file, format=args.format)
-    if not ev.width or not ev.height:
-        raise ValueError(f"{args.file}: no events and no sensor size in its header; nothing "
-                         "to draw")
     if args.gif:
+        ev = io.read(args.file, format=args.format)
+        check_size(args.file, ev.width, ev.height)
+        args.window = bound_window(args.window, len(ev), args.file)
         return write_gif(ev, args, out)
-    w, what = select_window(ev, args.start, args.window, args.t0, args.dt)
+    w, what = read_selected_window(args)
     pic = render(w, args.representation)
     Image.fromarray(pic).save(out)
     print(f"wrote {out}: {args.representation} of {what}, {len(w)} events, "

@@ -26,7 +26,7 @@ EXPORT_HINT = ("`ezsr export enc.onnx --model ViT-B-16 --clip-checkpoint openai.
 def classes_arg(value: str) -> list[str]:
     """argparse type of --classes: 'a,b,c' or @FILE (one name a line) -> the names; an empty
     list or a missing file is an error before any work."""
-    from ezsr.streaming.model import read_classes
+    from ezsr.zeroshot.classes import read_classes
 
     if value.startswith("@") and not Path(value[1:]).is_file():
         what = "is a folder" if Path(value[1:]).is_dir() else "does not exist"
@@ -61,7 +61,11 @@ def register(sub) -> None:
         "--realtime) through the streaming runtime: windows of --window events and/or --dt-us "
         "microseconds, EZSR preprocessing on the runner's device, zero-shot classification. "
         "Prints the top labels of every window and a latency table (p50/p99 per stage).")
-    p.add_argument("file", help="event file (any format ezsr.io reads)")
+    p.add_argument("file", metavar="SOURCE",
+                   help="an event file (any format ezsr.io reads), or a live source: "
+                        "camera[:SERIAL] (iniVation camera), tcp://HOST:PORT (AEDAT4 network "
+                        "stream, e.g. DV's TCP server output), prophesee[:SERIAL] (Metavision "
+                        "SDK); live sources need pip install 'ezsr[live]' (see docs/streaming.md)")
     p.add_argument("--classes", default=None, type=classes_arg,
                    help="class names: 'cat,dog,car' or @FILE with one name a line "
                         "(default: the names stored in --onnx, else a small demo list)")
@@ -110,11 +114,17 @@ def register(sub) -> None:
     p.add_argument("--summary-json", default=None, help="write the summary JSON here")
     p.add_argument("--max-windows", type=non_negative_int, default=0,
                    help="stop after this many decisions (default 0: all)")
+    p.add_argument("--max-pending", type=positive_int, default=4,
+                   help="windows that may wait for the model in live mode (--realtime or a "
+                        "live source) before the oldest is dropped as stale (default 4)")
+    p.add_argument("--warmup", type=non_negative_int, default=2,
+                   help="untimed preprocess + inference calls before the stream starts "
+                        "(default 2; reported on their own line)")
+    p.add_argument("--reconnect", type=float, default=0.0, metavar="SECONDS",
+                   help="live sources: after a closed connection retry once a second for "
+                        "this long (default 0: the stream ends with its summary)")
     p.add_argument("--quiet", action="store_true", help="do not print every window")
     p.set_defaults(func=run)
-
-
-DEMO_CLASSES = "cat,dog,car,airplane,bird,horse,ship,truck,frog,deer"
 
 
 def check_args(args) -> None:
@@ -189,7 +199,8 @@ def make_runner(args):
                     out_size=zs.image_size)
         return streaming.OnnxRuntimeRunner(path, device=device)
     if args.backend == "tensorrt":
-        from ezsr.streaming.model import read_classes
+        from ezsr.streaming.demo import DEMO_CLASSES
+        from ezsr.zeroshot.classes import read_classes
         return streaming.TensorRTRunner(args.engine, read_classes(args.classes or DEMO_CLASSES),
                                         device=device)
     zs = _zero_shot(args, device)
@@ -197,18 +208,38 @@ def make_runner(args):
                                  out_size=zs.image_size)
 
 
-def _zero_shot(args, device):
-    from ezsr.streaming.model import load_zero_shot
+# how errors of ezsr.zeroshot.loader name the spec's fields on the stream / export command lines
+OPTIONS = {"model": "--model", "checkpoint": "--checkpoint",
+           "clip_checkpoint": "--clip-checkpoint", "vocab": "--vocab",
+           "classifier": "--classifier", "classes": "--classes"}
 
-    return load_zero_shot(args.model, args.classes or DEMO_CLASSES, args.checkpoint,
-                          args.clip_checkpoint, device=device,
-                          classifier=getattr(args, "classifier", None),
-                          vocab=getattr(args, "vocab", None))
+
+def model_spec(args, device):
+    """The ezsr.zeroshot.ModelSpec of the parsed stream / export model options."""
+    from ezsr.zeroshot.loader import ModelSpec
+
+    return ModelSpec(model=args.model, checkpoint=args.checkpoint,
+                     clip_checkpoint=args.clip_checkpoint, vocab=getattr(args, "vocab", None),
+                     classifier=getattr(args, "classifier", None), device=str(device),
+                     option_names=OPTIONS)
+
+
+def _zero_shot(args, device):
+    from ezsr.streaming.demo import DEMO_CLASSES
+    from ezsr.zeroshot.loader import load_zero_shot
+
+    return load_zero_shot(model_spec(args, device), args.classes or DEMO_CLASSES)
 
 
 def format_table(summary: dict) -> str:
+    """The latency table: a warm-up line, p50/p99/mean/n per stage, the counts line and,
+    when the stream did not run to its end, how it stopped."""
     lat = summary["latency_ms"]
-    rows = [f"{'stage':<12}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'n':>7}"]
+    rows = []
+    if summary.get("warmup_calls"):
+        rows.append(f"warm-up: {summary['warmup_calls']} untimed call(s), "
+                    f"{summary['warmup_s'] * 1e3:.1f} ms (not in the table)")
+    rows.append(f"{'stage':<12}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'n':>7}")
     for stage in STAGE_ORDER:
         if stage in lat:
             s = lat[stage]
@@ -217,17 +248,27 @@ def format_table(summary: dict) -> str:
     rows.append(f"windows {summary['windows']}, dropped {summary['dropped']} (stale), "
                 f"{summary['events']} events in {summary['wall_s']:.2f} s, backend "
                 f"{summary['backend']} on {summary['device']}")
+    if summary.get("stopped") == "interrupted":
+        rows.append("stopped: interrupted (Ctrl-C)")
+    elif summary.get("end") not in (None, "end of stream"):
+        rows.append(f"stopped: source {summary['end']}")
     return "\n".join(rows)
 
 
-def first_events(args) -> bool:
-    """Whether the file holds any event (reads up to its first non-empty chunk)."""
+def bound_file_window(args) -> None:
+    """Refuse a file without events; a --window larger than the recording becomes its event
+    count, said in one line (the ring buffer is sized by the window). Reads at most
+    --window + 1 events (up to the first event with --window 0)."""
     from ezsr import io
+    from ezsr.commands._common import bound_window
 
-    for chunk in io.iter_chunks(args.file, dt_us=args.chunk_us, format=args.format):
-        if len(chunk):
-            return True
-    return False
+    n = io.count_events(args.file, limit=args.window or 0, format=args.format)
+    if not n:
+        raise ValueError(f"{args.file}: 0 events; nothing to recognise")
+    if args.window:
+        args.window = bound_window(args.window, n, args.file)
+        if getattr(args, "stride", None) and args.stride > args.window:
+            args.stride = args.window
 
 
 def stream_file(args, source=None) -> dict:
@@ -235,18 +276,26 @@ def stream_file(args, source=None) -> dict:
     the summary."""
     from ezsr import streaming
 
-    if source is None:
+    from ezsr.streaming.live import is_live, open_live
+
+    live = bool(args.realtime)
+    if source is None and is_live(args.file):
+        source = open_live(args.file, reconnect_s=getattr(args, "reconnect", 0.0)).connect()
+        live = True
+    elif source is None:
         if not Path(args.file).exists():
             raise FileNotFoundError(f"{args.file}: no such event file")
-        if not first_events(args):
-            raise ValueError(f"{args.file}: 0 events; nothing to recognise")
+        bound_file_window(args)
     runner = make_runner(args)
     if len(runner.class_names) == 1:
         print(f"warning: one class ({runner.class_names[0]}) always wins with score 1.0, so the "
               "scores mean nothing; give --classes two or more names", file=sys.stderr)
     rec = streaming.StreamRecognizer(runner, n_events=args.window or None, dt_us=args.dt_us,
                                      top_k=args.top_k, smoothing=args.smoothing,
-                                     stride=getattr(args, "stride", None))
+                                     stride=getattr(args, "stride", None),
+                                     max_pending=getattr(args, "max_pending", 4),
+                                     warmup=getattr(args, "warmup", 2),
+                                     keep_decisions=bool(getattr(args, "summary_json", None)))
     source = source if source is not None else streaming.FileReplay(
         args.file, chunk_us=args.chunk_us, realtime=args.realtime, speed=args.speed,
         format=args.format)
@@ -254,10 +303,10 @@ def stream_file(args, source=None) -> dict:
     def show(d):
         if not args.quiet:
             labels = "  ".join(f"{lab} {s:.2f}" for lab, s in zip(d.labels, d.scores))
-            print(f"[{d.index:4d}] t={d.t_end_us / 1e3:10.2f} ms  n={d.n_events:6d}  {labels}  "
+            print(f"[{d.index:4d}] t={d.t_rel_us / 1e3:10.2f} ms  n={d.n_events:6d}  {labels}  "
                   f"({d.latency_ms['age']:.1f} ms)", flush=True)
 
-    summary = rec.run(source, live=args.realtime, on_decision=show,
+    summary = rec.run(source, live=live, on_decision=show,
                       max_windows=getattr(args, "max_windows", None) or None)
     summary["file"] = str(args.file)
     summary["classes"] = runner.class_names

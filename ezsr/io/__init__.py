@@ -1,4 +1,5 @@
-"""Event file I/O: ezsr.io.read / iter_chunks / write, one module per format.
+"""Event file I/O: ezsr.io.read / iter_chunks / write, one module per format;
+summarize / read_window / count_events give a file's facts or one window in bounded memory.
 
 Formats register a reader (and optionally a writer and a chunked iterator) in
 ezsr.io._registry; detection tries magic bytes/header first, then the extension.
@@ -18,6 +19,7 @@ from ezsr.io import prophesee as _prophesee  # noqa: F401,E402
 from ezsr.io import npz as _npz  # noqa: F401,E402
 from ezsr.io import npy as _npy  # noqa: F401,E402
 from ezsr.io import nmnist as _nmnist  # noqa: F401,E402
+from ezsr.io import es as _es  # noqa: F401,E402
 
 
 def read(path, format: str | None = None, return_format: bool = False):
@@ -52,6 +54,9 @@ def iter_chunks(path, n_events: int | None = None, dt_us: int | None = None,
     yield from (ev.count_windows(n_events) if n_events else ev.time_windows(dt_us))
 
 
+from ezsr.io._summary import count_events, read_window, summarize  # noqa: E402
+
+
 def write(path, events: Events, format: str | None = None) -> None:
     """Write events; the format comes from `format` or the file extension."""
     fmt = get_format(format) if format else detect_format(path, for_writing=True)
@@ -60,4 +65,5 @@ def write(path, events: Events, format: str | None = None) -> None:
     fmt.write(str(path), events)
 
 
-__all__ = ["read", "iter_chunks", "write", "EventFileError", "known_formats"]
+__all__ = ["read", "iter_chunks", "write", "summarize", "read_window", "count_events",
+           "EventFileError", "known_formats"]
