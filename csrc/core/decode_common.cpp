@@ -13,6 +13,8 @@ int64_t decode_word_size(DecodeKind kind) {
     case DecodeKind::AEDAT2_DVS128:
     case DecodeKind::AEDAT2_DAVIS: return 8;
     case DecodeKind::NMNIST: return 5;
+    case DecodeKind::ES_DVS:
+    case DecodeKind::ES_ATIS: return 1;
   }
   return 0;
 }
@@ -20,6 +22,7 @@ int64_t decode_word_size(DecodeKind kind) {
 int64_t decode_guess_events(DecodeKind kind, int64_t n) {
   if (n <= 0) return 0;
   const int64_t ws = decode_word_size(kind);
+  if (kind == DecodeKind::ES_DVS || kind == DecodeKind::ES_ATIS) return n / 5;  // 5 B/event
   return (kind == DecodeKind::EVT21 || kind == DecodeKind::EVT21_LEGACY) ? -1 : n / ws;  // EVT3: exact unless vectors carry > 1/word
 }
 
@@ -46,6 +49,8 @@ int64_t decode_max_events(DecodeKind kind, const uint8_t* data, int64_t n) {
       }
       return total;
     }
+    case DecodeKind::ES_DVS:
+    case DecodeKind::ES_ATIS: return n / 5;  // an event takes 5 bytes
     default: {
       const int64_t ws = decode_word_size(kind);
       return ws ? n / ws : 0;
@@ -66,6 +71,8 @@ DecodeResult decode_events(DecodeKind kind, const uint8_t* data, int64_t n, Deco
     case DecodeKind::AEDAT2_DVS128:
     case DecodeKind::AEDAT2_DAVIS:
     case DecodeKind::NMNIST: return decode_records(kind, data, n, state, out, width, height);
+    case DecodeKind::ES_DVS:
+    case DecodeKind::ES_ATIS: return decode_es(kind, data, n, state, out, width, height);
   }
   DecodeResult r;
   r.error = kBadKind;

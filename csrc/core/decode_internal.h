@@ -40,6 +40,8 @@ DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const Dec
                           int64_t width, int64_t height, bool legacy);
 DecodeResult decode_evt3(const uint8_t* d, int64_t n, DecodeState& s, const DecodeOutput& o,
                          int64_t width, int64_t height);
+DecodeResult decode_es(DecodeKind kind, const uint8_t* d, int64_t n, DecodeState& s,
+                       const DecodeOutput& o, int64_t width, int64_t height);
 DecodeResult decode_records(DecodeKind kind, const uint8_t* d, int64_t n, DecodeState& s,
                             const DecodeOutput& o, int64_t width, int64_t height);
 

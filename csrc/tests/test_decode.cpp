@@ -144,6 +144,27 @@ void records() {
   CHECK(c.p[0] == 0 && c.p[1] == 1 && c.t[1] == (int64_t(1) << 32) + 0x10);
 }
 
+void event_stream() {
+  // Event Stream DVS (spec: neuromorphic-paris/event_stream README): 2 overflows (254 us), a
+  // reset, an ON event with delta 3 at (300, 2), an OFF event with delta 0 at (1, 513), then
+  // the first byte of a third event: stops before it (need_more), carrying the time
+  std::vector<uint8_t> d = {0xFF, 0xFF, 0xFE, (3 << 1) | 1, 44, 1, 2, 0, 0, 1, 0, 1, 2, 0x10};
+  Cols c(4);
+  ezsr::DecodeState s;
+  auto r = run(DecodeKind::ES_DVS, d, s, c);
+  CHECK(r.error == ezsr::kOk && r.n_events == 2 && r.need_more && r.consumed == 13);
+  CHECK(c.t[0] == 257 && c.t[1] == 257 && c.x[0] == 300 && c.y[0] == 2 && c.p[0] == 1);
+  CHECK(c.x[1] == 1 && c.y[1] == 513 && c.p[1] == 0 && s.last_t == 257);
+  // ATIS: overflow 0xFD (63 us), 0xFF (189 us), reset 0xFC, then a threshold crossing
+  // (is_tc 1, second) with delta 5 at (7, 8): p = 1 | 1 << 1; an x past a 10-wide sensor
+  // is an error at its event's first byte
+  std::vector<uint8_t> a = {0xFD, 0xFF, 0xFC, (5 << 2) | 3, 7, 0, 8, 0, 0, 12, 0, 0, 0};
+  ezsr::DecodeState s2;
+  auto r2 = run(DecodeKind::ES_ATIS, a, s2, c, 10, 10);
+  CHECK(r2.n_events == 1 && c.t[0] == 63 + 189 + 5 && c.p[0] == 3 && c.x[0] == 7);
+  CHECK(r2.error == ezsr::kOutOfSensor && r2.error_offset == 8);
+}
+
 void random_bytes() {
   // any bytes, every kind, a few capacities: no crash, output within capacity, consumed
   // within the input, and an error offset inside it
@@ -151,7 +172,7 @@ void random_bytes() {
   for (int iter = 0; iter < 3000; ++iter) {
     std::vector<uint8_t> b(rng() % 200);
     for (auto& v : b) v = uint8_t(rng());
-    const auto kind = DecodeKind(rng() % 8);
+    const auto kind = DecodeKind(rng() % 10);
     const int64_t cap = rng() % 3 == 0 ? int64_t(rng() % 40)
                                        : ezsr::decode_max_events(kind, b.data(), b.size());
     Cols c(cap);
@@ -174,6 +195,7 @@ int main() {
   evt3();
   evt2();
   records();
+  event_stream();
   random_bytes();
   return TEST_EXIT("test_decode");
 }

@@ -56,7 +56,7 @@ decode_events_cpu(const at::Tensor& data, int64_t kind, const at::Tensor& state,
   check_dtype(state, "state", at::kLong);
   TORCH_CHECK(state.numel() == 8, "ezsr: argument 'state' must have 8 entries, got ",
               state.numel());
-  TORCH_CHECK(kind >= 0 && kind <= 7, "ezsr: argument 'kind' must be in [0, 7], got ", kind);
+  TORCH_CHECK(kind >= 0 && kind <= 9, "ezsr: argument 'kind' must be in [0, 9], got ", kind);
   TORCH_CHECK(data.device().is_cpu() && state.device().is_cpu(),
               "ezsr: decode_events runs on the CPU only");
   const auto k = static_cast<ezsr::DecodeKind>(kind);
@@ -112,7 +112,7 @@ decode_events_cpu(const at::Tensor& data, int64_t kind, const at::Tensor& state,
 // earlier than its predecessor's or -1, trailing bytes that do not make a whole word).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> decode_file_cpu(
     c10::string_view path, int64_t offset, int64_t kind, int64_t width, int64_t height) {
-  TORCH_CHECK(kind >= 0 && kind <= 7, "ezsr: argument 'kind' must be in [0, 7], got ", kind);
+  TORCH_CHECK(kind >= 0 && kind <= 9, "ezsr: argument 'kind' must be in [0, 9], got ", kind);
   TORCH_CHECK(offset >= 0, "ezsr: argument 'offset' must be >= 0, got ", offset);
   const std::string name(path.data(), path.size());
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(name.c_str(), "rb"), &std::fclose);
@@ -124,7 +124,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> decode_fi
   const auto k = static_cast<ezsr::DecodeKind>(kind);
   const int64_t ws = ezsr::decode_word_size(k);
   const auto opts = at::TensorOptions().device(at::kCPU);
-  Columns cols(std::max<int64_t>((size - offset) / ws, 1), opts);
+  const int64_t guess = ezsr::decode_guess_events(k, size - offset);
+  Columns cols(std::max<int64_t>(guess > 0 ? guess : (size - offset) / ws, 1), opts);
 
   constexpr int64_t kBlock = int64_t(1) << 20;
   std::vector<uint8_t> buf(kBlock + 64);
@@ -160,6 +161,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> decode_fi
         error_at = file_pos + (pos - step) + r.error_offset;
         break;
       }
+      if (r.need_more) break;  // an event cut by the block's end: read on
       if (have - pos >= ws) {  // stopped for room: grow the columns
         cols.grow(std::max(cols.cap * 2, n + 32), n);
       }

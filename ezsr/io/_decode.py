@@ -20,9 +20,10 @@ from ezsr import _ext
 
 # csrc/include/ezsr/decode.h DecodeKind
 KINDS = {"evt2": 0, "evt21": 1, "evt3": 2, "dat": 3, "aedat2_dvs128": 4, "aedat2_davis": 5,
-         "nmnist": 6, "evt21_legacy": 7}
+         "nmnist": 6, "evt21_legacy": 7, "es_dvs": 8, "es_atis": 9}
+# bytes per word; Event Stream events are variable-length byte runs (the word is a byte)
 WORD_SIZE = {"evt2": 4, "evt21": 8, "evt21_legacy": 8, "evt3": 2, "dat": 8, "aedat2_dvs128": 8, "aedat2_davis": 8,
-             "nmnist": 5}
+             "nmnist": 5, "es_dvs": 1, "es_atis": 1}
 ERRORS = {1: "a word type the format does not define",
           2: "an event outside the sensor size given in the header",
           3: "a timestamp earlier than the previous event's",
@@ -35,7 +36,16 @@ EXPECTED = {"evt2": "32-bit EVT 2.0 words of type 0, 1, 8, 0xA, 0xE or 0xF",
             "dat": "8-byte CD events with non-decreasing timestamps",
             "aedat2_dvs128": "8-byte big-endian address/timestamp records, time non-decreasing",
             "aedat2_davis": "8-byte big-endian address/timestamp records, time non-decreasing",
-            "nmnist": "5-byte records with non-decreasing timestamps"}
+            "nmnist": "5-byte records with non-decreasing timestamps",
+            "es_dvs": "Event Stream DVS events inside the header's sensor",
+            "es_atis": "Event Stream ATIS events inside the header's sensor"}
+
+
+def trailing(kind: str, n: int) -> str:
+    """The message for n bytes left over at the end of a file of this kind."""
+    if kind.startswith("es_"):
+        return f"truncated: the last event is cut after {n} of its 5 bytes"
+    return f"truncated: {n} trailing bytes, expected whole {WORD_SIZE[kind]}-byte words"
 
 
 @dataclass
@@ -257,8 +267,40 @@ def _records(kind):
     return ref
 
 
+def _es_reference(atis: bool):
+    """Event Stream DVS / ATIS bytes, one at a time (see decode_es.cpp for the layout)."""
+    def ref(buf, state, width, height):
+        t = int(state[7])
+        data = bytes(buf)
+        xs, ys, ts, ps = [], [], [], []
+        i, n, err, off = 0, len(data), 0, -1
+        while i < n:
+            b = data[i]
+            if (b & 0xFC) == 0xFC if atis else b >= 0xFE:
+                t += 63 * (b & 3) if atis else (127 if b == 0xFF else 0)
+                i += 1
+                continue
+            if n - i < 5:
+                break
+            x, y = data[i + 1] | data[i + 2] << 8, data[i + 3] | data[i + 4] << 8
+            if width > 0 and (x >= width or y >= height):
+                err, off = 2, i
+                break
+            t += b >> 2 if atis else b >> 1
+            xs.append(x), ys.append(y), ts.append(t)
+            ps.append(((b >> 1) & 1) | ((b & 1) << 1) if atis else b & 1)
+            i += 5
+        new = state.copy()
+        new[7] = t
+        new[6] |= 1 if xs else 0
+        return Block(np.array(xs, np.int64).astype(np.int16), np.array(ys, np.int64).astype(np.int16),
+                     np.array(ts, np.int64), np.array(ps, np.uint8), new, i, err, off)
+    return ref
+
+
 _REFERENCE = {"evt2": lambda b, s, w, h: _evt2_like(b, s, w, h, False),
               "evt21": lambda b, s, w, h: _evt2_like(b, s, w, h, True),
               "evt21_legacy": lambda b, s, w, h: _evt2_like(b, s, w, h, True, True),
               "evt3": _evt3_reference,
-              **{k: _records(k) for k in ("dat", "aedat2_dvs128", "aedat2_davis", "nmnist")}}
+              **{k: _records(k) for k in ("dat", "aedat2_dvs128", "aedat2_davis", "nmnist")},
+              "es_dvs": _es_reference(False), "es_atis": _es_reference(True)}

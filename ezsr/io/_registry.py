@@ -30,6 +30,10 @@ class Format:
     # decoded_as(path) -> the format name the file is actually decoded as, where the file's
     # header can overrule this format (the EVT version names: the .raw header's version wins)
     decoded_as: Optional[Callable[[str], str]] = None
+    # summary(path) -> dict for ezsr.io.summarize (`ezsr info`), where the file holds more
+    # than the polarity events ezsr.io.read gives (Event Stream: ATIS threshold crossings,
+    # colour and generic events)
+    summary: Optional[Callable[[str], dict]] = None
 
 
 _FORMATS: dict[str, Format] = {}

@@ -62,8 +62,7 @@ def decoded_blocks(path: str, offset: int, kind: str, width: int = 0, height: in
             pos += start
             if not chunk:
                 if carry:
-                    raise EventFileError(path, f"truncated: {len(carry)} trailing bytes, "
-                                         f"expected whole {ws}-byte words", offset=pos)
+                    raise EventFileError(path, _decode.trailing(kind, len(carry)), offset=pos)
                 return
 
 
@@ -72,7 +71,6 @@ def decode_whole(path: str, offset: int, kind: str, width: int = 0, height: int 
     """Decode the file from byte `offset` to its end in one call (ezsr.io.read: the caller
     wants every event in memory anyway, so the file body is read whole, which avoids
     concatenating blocks). Same errors as decoded_blocks."""
-    ws = WORD_SIZE[kind]
     if backend != "reference" and _decode.has_kernel():
         x, y, t, p, info = torch.ops.ezsr.decode_file(str(path), int(offset), KINDS[kind],
                                                       int(width), int(height))
@@ -81,8 +79,7 @@ def decode_whole(path: str, offset: int, kind: str, width: int = 0, height: int 
             raise EventFileError(path, f"expected {EXPECTED[kind]}, found "
                                  f"{ERRORS.get(err, 'an error')}", offset=err_at)
         if rest:
-            raise EventFileError(path, f"truncated: {rest} trailing bytes, expected whole "
-                                 f"{ws}-byte words", offset=offset + consumed)
+            raise EventFileError(path, _decode.trailing(kind, rest), offset=offset + consumed)
         if unsorted >= 0:
             _raise_unsorted(path, t.numpy(), unsorted)
         return _Checked((x.numpy(), y.numpy(), t.numpy(), p.numpy()))
@@ -94,8 +91,7 @@ def decode_whole(path: str, offset: int, kind: str, width: int = 0, height: int 
                              offset=offset + blk.error_offset)
     rest = len(data) - blk.consumed
     if rest:
-        raise EventFileError(path, f"truncated: {rest} trailing bytes, expected whole "
-                             f"{ws}-byte words", offset=offset + blk.consumed)
+        raise EventFileError(path, _decode.trailing(kind, rest), offset=offset + blk.consumed)
     return blk.x, blk.y, blk.t, blk.p
 
 

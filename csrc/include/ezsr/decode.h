@@ -29,6 +29,8 @@ enum class DecodeKind : int32_t {
   NMNIST = 6,         // N-MNIST / N-Caltech101: 5-byte records
   EVT21_LEGACY = 7,   // EVT 2.1 as IMX636 sends it: the 64-bit word's high 32-bit half
                       // first (each half little-endian); `% format EVT21;endianness=legacy`
+  ES_DVS = 8,         // Event Stream 2.x DVS bytes (variable length: word = 1 byte)
+  ES_ATIS = 9,        // Event Stream 2.x ATIS bytes; p = polarity | is_tc << 1
 };
 
 enum DecodeError : int32_t {
@@ -66,6 +68,8 @@ struct DecodeResult {
   int64_t error_offset = -1;  // byte offset in the block of the word that failed, or -1
   int32_t error = kOk;
   bool unsorted = false;      // an event of this call is earlier than the one before it
+  bool need_more = false;     // stopped before an event that runs past the data (Event
+                              // Stream): the caller carries the rest to the next block
 };
 
 // Size in bytes of one word (the decoder consumes multiples of it).
