@@ -1,7 +1,9 @@
 """TensorRT: an op-support check for ONNX graphs, an engine builder and a runner.
 
 TensorRT is imported lazily (import ezsr.export.tensorrt works without it); build_engine and
-TensorRTRunner raise a clear ImportError where it is missing. Written against the
+TensorRTRunner raise a clear ImportError where it is missing. build_engine writes the ONNX
+graph's metadata (class names, input size, ...) to a sidecar ENGINE.json, which
+engine_class_names reads back for the engine's runner. Written against the
 TensorRT 10.x / 11.x Python API: strongly typed networks (the ONNX graph's own dtypes
 decide the precision, which is why the fp16 export carries explicit Casts), named I/O
 tensors (set_input_shape / set_tensor_address / execute_async_v3), optimisation profiles,
@@ -171,7 +173,83 @@ def build_engine(onnx_path, engine_path, batch_sizes: Sequence[int] = (1, 8),
     Path(engine_path).write_bytes(bytes(blob))
     if cache is not None:
         Path(timing_cache).write_bytes(bytes(cache.serialize()))
+    write_engine_metadata(engine_path, onnx_path)
     return Path(engine_path)
+
+
+# ------------------------------------------------------------------ engine metadata
+def metadata_path(engine_path) -> Path:
+    """The sidecar JSON of an engine: ENGINE + ".json" (enc.engine -> enc.engine.json)."""
+    return Path(str(engine_path) + ".json")
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_engine_metadata(engine_path, onnx_path) -> Path:
+    """Write the ONNX graph's ezsr metadata (class_names, kind, out_size, mode, sensor,
+    scale, precision) beside the engine, with the engine's size and SHA-256 so that a
+    sidecar left beside another engine is recognised. TensorRT engines carry no metadata
+    of their own. Returns the sidecar's path."""
+    import json
+
+    from ezsr.export.onnx_export import read_metadata
+
+    meta = read_metadata(onnx_path)
+    meta.update(engine=Path(engine_path).name, engine_bytes=Path(engine_path).stat().st_size,
+                engine_sha256=_sha256(engine_path), onnx=str(onnx_path))
+    out = metadata_path(engine_path)
+    out.write_text(json.dumps(meta, indent=2))
+    return out
+
+
+def read_engine_metadata(engine_path) -> dict:
+    """The sidecar metadata of an engine ({} when there is none). ValueError, naming the
+    sidecar, when it is unreadable or describes another engine (size or SHA-256)."""
+    import json
+
+    side = metadata_path(engine_path)
+    if not side.is_file():
+        return {}
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{side}: not the JSON metadata `ezsr export --engine` writes "
+                         f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("class_names", []), list):
+        raise ValueError(f"{side}: expected a JSON object with a 'class_names' list")
+    if "engine_bytes" in meta and (meta["engine_bytes"] != Path(engine_path).stat().st_size or
+                                   meta.get("engine_sha256") != _sha256(engine_path)):
+        raise ValueError(f"{side} describes another engine than {engine_path} (size or SHA-256 "
+                         "differ); rebuild with `ezsr export ... --engine` or remove it")
+    return meta
+
+
+def engine_class_names(engine_path, class_names: Sequence[str] | None = None) -> list[str]:
+    """The class names of an engine's logits: those in its sidecar (written by
+    build_engine). Names given as well must equal them, in order (ValueError otherwise);
+    without a sidecar the given names are used, and none at all is a ValueError."""
+    stored = read_engine_metadata(engine_path).get("class_names") or []
+    given = list(class_names) if class_names else []
+    if stored and given and given != stored:
+        diff = next((i for i, (a, b) in enumerate(zip(given, stored)) if a != b),
+                    min(len(given), len(stored)))
+        raise ValueError(f"{engine_path}: the engine was exported for {len(stored)} classes "
+                         f"({', '.join(stored[:5])}{', ...' if len(stored) > 5 else ''}; "
+                         f"{metadata_path(engine_path)}); the {len(given)} given differ at "
+                         f"position {diff}; give the same names in the same order, or none")
+    if not stored and not given:
+        raise ValueError(f"{engine_path}: no class names: {metadata_path(engine_path)} is "
+                         "missing (engines built by `ezsr export --engine` have it); give "
+                         "--classes in the order of export")
+    return stored or given
 
 
 class TensorRTRunner:

@@ -232,3 +232,111 @@ def test_show_and_classify_say_when_the_window_is_the_whole_recording(small_rec,
     assert main(["classify", str(path), "--classes", "a,b", "--window", HUGE]) == 0
     assert f"--window {HUGE} is larger than {path} (5000 events)" in capsys.readouterr().err
     assert seen["window"] == 5000 and seen["n"] == 5000
+
+
+# ------------------------------------------------------------- TensorRT class names
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny ONNX classifier with class names in its metadata, and an 'engine' built from it
+    by build_engine with TensorRT faked at its module boundary (TensorRT is not installed
+    here): the real build_engine code runs, the fake builder returns fixed bytes."""
+    from unittest import mock
+
+    import torch.nn.functional as F
+    from _tiny_vit import TinyViT
+
+    from ezsr.export import tensorrt as T
+    from ezsr.export.onnx_export import export_onnx
+
+    d = tmp_path_factory.mktemp("trt")
+    names = ["cat", "dog", "car"]
+    enc = TinyViT(out_dim=16)
+    cls = F.normalize(torch.randn(16, 3, generator=torch.Generator().manual_seed(0)), dim=0)
+    onnx_path = export_onnx(enc, cls, d / "m.onnx", class_names=names)
+    trt = mock.MagicMock()
+    net = trt.Builder.return_value.create_network.return_value
+    net.num_inputs = 1
+    net.get_input.return_value.shape = (1, 3, 224, 224)
+    trt.Builder.return_value.build_serialized_network.return_value = b"FAKE ENGINE BYTES"
+    with mock.patch.object(T, "_trt", lambda: trt):
+        engine = T.build_engine(onnx_path, d / "m.engine")
+    return d, names, engine
+
+
+def test_engine_sidecar_carries_the_class_names(exported):
+    import json
+
+    from ezsr.export import tensorrt as T
+
+    d, names, engine = exported
+    assert engine.read_bytes() == b"FAKE ENGINE BYTES"
+    meta = json.loads(T.metadata_path(engine).read_text())
+    assert T.metadata_path(engine) == d / "m.engine.json"
+    assert meta["class_names"] == names and meta["engine_bytes"] == 17
+    assert T.engine_class_names(engine) == names
+    assert T.engine_class_names(engine, names) == names
+
+
+@pytest.mark.parametrize("given, msg", [
+    (["dog", "cat", "car"], "differ at position 0"),
+    (["cat", "dog"], "exported for 3 classes .* the 2 given differ at position 2"),
+    ([f"c{i}" for i in range(10)], "the 10 given differ"),
+])
+def test_engine_refuses_other_class_names(exported, given, msg):
+    from ezsr.export import tensorrt as T
+
+    _, _, engine = exported
+    with pytest.raises(ValueError, match=msg):
+        T.engine_class_names(engine, given)
+
+
+def test_engine_without_or_with_a_foreign_sidecar(exported, tmp_path):
+    from ezsr.export import tensorrt as T
+
+    d, names, engine = exported
+    bare = tmp_path / "bare.engine"
+    bare.write_bytes(b"x")
+    with pytest.raises(ValueError, match="bare.engine.json is missing"):
+        T.engine_class_names(bare)
+    assert T.engine_class_names(bare, ["a", "b"]) == ["a", "b"]
+    other = tmp_path / "other.engine"
+    other.write_bytes(b"FAKE ENGINE BYTEZ")  # same size, other content
+    T.metadata_path(other).write_text(T.metadata_path(engine).read_text())
+    with pytest.raises(ValueError, match="describes another engine"):
+        T.engine_class_names(other)
+    T.metadata_path(other).write_text("{not json")
+    with pytest.raises(ValueError, match="other.engine.json: not the JSON metadata"):
+        T.engine_class_names(other)
+
+
+def test_stream_engine_uses_the_sidecar_names(exported, small_rec, tmp_path, monkeypatch,
+                                               capsys):
+    import json
+
+    from ezsr.cli import main
+    from ezsr.export import tensorrt as T
+
+    _, names, engine = exported
+
+    class FakeEngine:  # the TensorRT engine runner (needs TensorRT and a GPU)
+        outputs = ["logits"]
+
+        def __init__(self, path, profile=None, device="cuda"):
+            self.engine = self
+
+        def get_tensor_shape(self, name):
+            return (1, len(names))
+
+        def run(self, feeds):
+            return np.array([[0.0, 2.0, 1.0]], np.float32)
+
+    monkeypatch.setattr(T, "TensorRTRunner", FakeEngine)
+    path, _ = small_rec
+    js = tmp_path / "s.json"
+    assert main(["stream", str(path), "--engine", str(engine), "--device", "cpu", "--window",
+                 "2000", "--max-windows", "1", "--summary-json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(js.read_text())["classes"] == names and "dog 0.6" in out
+    assert main(["stream", str(path), "--engine", str(engine), "--device", "cpu", "--classes",
+                 "a,b,c", "--quiet"]) == 1
+    assert "exported for 3 classes (cat, dog, car" in capsys.readouterr().err

@@ -87,11 +87,17 @@ def register(sub) -> None:
                    help="a saved text classifier [D, K] (torch.save) to use instead of the "
                         "text tower; D must be the model's embedding size, K the number of "
                         "--classes")
+    p.add_argument("--adapter", metavar="PATH", default=None,
+                   help="an adapter file of `ezsr adapt` (few-shot adaptation of --model / "
+                        "--checkpoint); its class names are used unless --classes is given "
+                        "(then they must be the same). For --onnx/--engine, bake it in with "
+                        "`ezsr export --adapter`")
     p.add_argument("--onnx", default=None,
                    help="an ONNX file from `ezsr export` (implies --backend onnxruntime; its "
                         "class names are used unless --classes is given)")
     p.add_argument("--engine", default=None,
-                   help="a TensorRT engine (implies --backend tensorrt)")
+                   help="a TensorRT engine (implies --backend tensorrt); its class names "
+                        "come from ENGINE.json, written beside it by `ezsr export --engine`")
     p.add_argument("--device", default=None, type=device_arg,
                    help="cpu or cuda (default: cuda when available)")
     p.add_argument("--window", type=non_negative_int, default=15000,
@@ -149,7 +155,8 @@ def check_args(args) -> None:
         given = [opt for opt, v in (("--model", getattr(args, "model", "offline") != "offline"),
                                     ("--checkpoint", getattr(args, "checkpoint", None)),
                                     ("--clip-checkpoint", getattr(args, "clip_checkpoint", None)),
-                                    ("--classifier", getattr(args, "classifier", None))) if v]
+                                    ("--classifier", getattr(args, "classifier", None)),
+                                    ("--adapter", getattr(args, "adapter", None))) if v]
         if given:
             raise ValueError(f"{', '.join(given)}: not used with "
                              f"{'--onnx' if onnx else '--engine'} (the model and its classifier "
@@ -199,10 +206,11 @@ def make_runner(args):
                     out_size=zs.image_size)
         return streaming.OnnxRuntimeRunner(path, device=device)
     if args.backend == "tensorrt":
-        from ezsr.streaming.demo import DEMO_CLASSES
+        from ezsr.export.tensorrt import engine_class_names
         from ezsr.zeroshot.classes import read_classes
-        return streaming.TensorRTRunner(args.engine, read_classes(args.classes or DEMO_CLASSES),
-                                        device=device)
+        names = engine_class_names(args.engine, read_classes(args.classes) if args.classes
+                                   else None)  # from ENGINE.json; given names must match
+        return streaming.TensorRTRunner(args.engine, names, device=device)
     zs = _zero_shot(args, device)
     return streaming.TorchRunner(zs.module, zs.class_names, device=device,
                                  out_size=zs.image_size)
@@ -228,6 +236,17 @@ def _zero_shot(args, device):
     from ezsr.streaming.demo import DEMO_CLASSES
     from ezsr.zeroshot.loader import load_zero_shot
 
+    if getattr(args, "adapter", None):  # the adapter's text classifier and class names
+        from dataclasses import replace
+
+        from ezsr.zeroshot.fewshot import apply_adapter, load_adapter, resolve_classes
+        if args.classifier:
+            raise ValueError("--classifier: not used with --adapter (the adapter holds the "
+                             "classifier); leave it out")
+        head, meta = load_adapter(args.adapter)
+        names = resolve_classes(meta, args.classes, args.adapter)
+        spec = replace(model_spec(args, device), classifier=head.classifier().detach())
+        return apply_adapter(load_zero_shot(spec, names), head, meta, args.adapter)
     return load_zero_shot(model_spec(args, device), args.classes or DEMO_CLASSES)
 
 
