@@ -139,7 +139,7 @@ class SlowRunner:
 def test_overload_drops_stale_windows_and_bounds_memory():
     src = PushSource(max_chunks=4)
     runner = SlowRunner(delay=0.02)
-    rec = StreamRecognizer(runner, n_events=100, max_pending=1)
+    rec = StreamRecognizer(runner, n_events=100, max_pending=1, warmup=0)
 
     def camera():  # 60 windows' worth of events, far faster than 20 ms a window
         for i in range(60):

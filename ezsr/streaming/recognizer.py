@@ -31,8 +31,9 @@ STAGES = ("ingest", "preprocess", "inference", "postprocess", "age")
 
 @dataclass
 class Decision:
-    """One recognition: window index, t_end_us (µs timestamp of the window's last event),
-    labels/scores (top-k, probabilities after smoothing, best first), per-stage ms."""
+    """One recognition: window index, t_end_us (µs timestamp of the window's last event,
+    on the source's clock), t_rel_us (the same since the stream's first event), labels/
+    scores (top-k, probabilities after smoothing, best first), per-stage ms."""
 
     index: int
     t_end_us: int
@@ -40,24 +41,53 @@ class Decision:
     labels: list[str]
     scores: list[float]
     latency_ms: dict = field(default_factory=dict)
+    t_rel_us: int = 0
+
+    def record(self) -> dict:
+        """The decision as a JSON-ready dict (what --summary-json lists per window)."""
+        return {"index": self.index, "t_end_us": self.t_end_us, "t_rel_us": self.t_rel_us,
+                "n_events": self.n_events, "labels": list(self.labels),
+                "scores": [float(v) for v in self.scores]}
 
 
 class LatencyStats:
-    """Samples per stage (seconds); summary() gives p50/p99/mean/max in ms."""
+    """Samples per stage (seconds); summary() gives p50/p99/mean/max in ms.
 
-    def __init__(self):
+    Memory is bounded: past `cap` samples a stage keeps a uniform reservoir of `cap` of
+    them (Vitter's algorithm R, fixed seed) for the percentiles; n, mean and max count
+    every sample.
+    """
+
+    def __init__(self, cap: int = 65536):
+        self.cap = int(cap)
         self.samples: dict[str, list[float]] = {s: [] for s in STAGES}
+        self._n: dict[str, int] = {}
+        self._sum: dict[str, float] = {}
+        self._max: dict[str, float] = {}
+        self._rng = np.random.default_rng(0)
 
     def add(self, stage: str, seconds: float) -> None:
-        self.samples.setdefault(stage, []).append(seconds)
+        v = self.samples.setdefault(stage, [])
+        n = self._n.get(stage, 0) + 1
+        self._n[stage] = n
+        self._sum[stage] = self._sum.get(stage, 0.0) + seconds
+        self._max[stage] = max(self._max.get(stage, seconds), seconds)
+        if len(v) < self.cap:
+            v.append(seconds)
+        else:
+            j = int(self._rng.integers(0, n))
+            if j < self.cap:
+                v[j] = seconds
 
     def summary(self) -> dict:
         out = {}
         for stage, v in self.samples.items():
             if v:
                 a = np.asarray(v) * 1e3
+                n = self._n[stage]
                 out[stage] = {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
-                              "mean": float(a.mean()), "max": float(a.max()), "n": int(a.size)}
+                              "mean": self._sum[stage] * 1e3 / n, "max": self._max[stage] * 1e3,
+                              "n": n}
         return out
 
 
@@ -78,8 +108,9 @@ class StreamRecognizer:
     """
 
     def __init__(self, runner, n_events: int | None = EZSR_WINDOW, dt_us: int | None = None,
-                 top_k: int = 5, smoothing: float = 0.0, max_pending: int = 1,
-                 min_events: int | None = None, stride: int | None = None):
+                 top_k: int = 5, smoothing: float = 0.0, max_pending: int = 4,
+                 min_events: int | None = None, stride: int | None = None,
+                 warmup: int = 2, keep_decisions: bool = False):
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"StreamRecognizer: smoothing must be in [0, 1), got {smoothing}")
         if top_k < 1:
@@ -89,8 +120,33 @@ class StreamRecognizer:
         self.stride = stride
         self.top_k = min(top_k, len(runner.class_names))
         self.smoothing, self.max_pending = smoothing, max_pending
+        self.warmup, self.keep_decisions = int(warmup), keep_decisions
         self.stats = LatencyStats()
         self._smoothed = None
+        self._t0 = None  # timestamp of the stream's first event
+
+    # ----------------------------------------------------------------- warm-up
+    def warm_up(self, width: int, height: int, calls: int | None = None) -> float:
+        """Run preprocess + infer `calls` times (default self.warmup) on a fixed random
+        window of the stream's size on a width x height sensor, untimed: the first calls
+        pay for lazy imports, kernel/primitive selection and allocator growth, which would
+        otherwise be the stream's p99. Returns the seconds it took."""
+        from ezsr.events import Events
+
+        calls = self.warmup if calls is None else calls
+        if calls <= 0:
+            return 0.0
+        n = self.n_events or 15000
+        g = np.random.default_rng(0)
+        ev = Events(g.integers(0, max(width, 1), n).astype(np.int16),
+                    g.integers(0, max(height, 1), n).astype(np.int16),
+                    np.arange(n, dtype=np.int64), g.integers(0, 2, n).astype(np.uint8),
+                    max(width, 1), max(height, 1), validate=False)
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            inputs = self.runner.preprocess([ev])
+            self.runner.infer(inputs)
+        return time.perf_counter() - t0
 
     # ------------------------------------------------------------------ stages
     def decide(self, window: Window) -> Decision:
@@ -115,17 +171,27 @@ class StreamRecognizer:
                "age": t3 - window.arrival}
         for k, v in lat.items():
             self.stats.add(k, v)
+        t0_us = self._t0 if self._t0 is not None else int(window.events.t[0]) \
+            if len(window.events) else window.t_end_us
         return Decision(window.index, window.t_end_us, len(window.events), labels,
-                        [float(prob[i]) for i in top], {k: v * 1e3 for k, v in lat.items()})
+                        [float(prob[i]) for i in top], {k: v * 1e3 for k, v in lat.items()},
+                        window.t_end_us - t0_us)
 
     # -------------------------------------------------------------------- loop
     def run(self, source: Iterable, live: bool = False,
             on_decision: Callable[[Decision], None] | None = None,
-            max_windows: int | None = None) -> dict:
-        """Consume `source` to its end (or max_windows decisions); return the summary:
-        windows (recognised), dropped (stale windows discarded), dropped_events (ring or
-        push-source overflow), events, wall_s, latency_ms -> stage -> p50/p99/mean/max/n.
+            max_windows: int | None = None, sensor: tuple[int, int] | None = None) -> dict:
+        """Consume `source` to its end (or max_windows decisions, or Ctrl-C); return the
+        summary: windows (recognised), dropped (stale windows discarded), dropped_events
+        (ring or source overflow), events, wall_s, stopped ("end", "max_windows",
+        "interrupted"), end (the source's end_reason, e.g. "disconnected"), warmup_s,
+        latency_ms -> stage -> p50/p99/mean/max/n, and with keep_decisions every
+        decision's record (Decision.record).
         live=True drops stale windows under overload; False recognises every window.
+        sensor: (width, height) for the warm-up window (default: the source's width and
+        height attributes, else 640x480).
+        A KeyboardInterrupt in the calling thread (Ctrl-C) ends the stream: the source is
+        closed (its close() called when it has one) and the summary is returned.
         """
         windower = Windower(self.n_events, self.dt_us, min_events=self.min_events,
                             stride=self.stride)
@@ -133,6 +199,12 @@ class StreamRecognizer:
         errors: list[BaseException] = []
         counts = {"events": 0}
         stop = threading.Event()
+        self._t0 = None
+        if sensor is None:
+            sensor = (int(getattr(source, "width", 0) or 0), int(getattr(source, "height", 0) or 0))
+        if not (sensor[0] > 0 and sensor[1] > 0):
+            sensor = (640, 480)
+        warm = self.warm_up(*sensor)
 
         def ingest():
             try:
@@ -141,6 +213,8 @@ class StreamRecognizer:
                         break
                     t0 = time.perf_counter()
                     ev = as_events(chunk)
+                    if self._t0 is None and len(ev):
+                        self._t0 = int(ev.t[0])
                     counts["events"] += len(ev)
                     ready = windower.push(ev, t0)
                     self.stats.add("ingest", time.perf_counter() - t0)
@@ -158,7 +232,7 @@ class StreamRecognizer:
         start = time.perf_counter()
         th = threading.Thread(target=ingest, name="ezsr-ingest", daemon=True)
         th.start()
-        decisions = 0
+        decisions, records, stopped = 0, [], "end"
         try:
             while max_windows is None or decisions < max_windows:
                 w = queue.get()
@@ -166,16 +240,32 @@ class StreamRecognizer:
                     break
                 d = self.decide(w)
                 decisions += 1
+                if self.keep_decisions:
+                    records.append(d.record())
                 if on_decision is not None:
                     on_decision(d)
+            else:
+                stopped = "max_windows"
+        except KeyboardInterrupt:
+            stopped = "interrupted"
         finally:
             stop.set()
+            close = getattr(source, "close", None)
+            if callable(close) and (stopped != "end" or errors):
+                close()  # a live source stops polling; a file replay needs nothing
             queue.close()
             th.join(timeout=10)
         if errors:
             raise errors[0]
         dropped_events = windower.dropped_events + int(getattr(source, "dropped_events", 0))
-        return {"windows": decisions, "dropped": queue.dropped, "dropped_events": dropped_events,
-                "max_pending_seen": queue.high_water, "events": counts["events"],
-                "wall_s": time.perf_counter() - start, "backend": self.runner.name,
-                "device": str(self.runner.device), "latency_ms": self.stats.summary()}
+        out = {"windows": decisions, "dropped": queue.dropped, "dropped_events": dropped_events,
+               "max_pending_seen": queue.high_water, "events": counts["events"],
+               "wall_s": time.perf_counter() - start, "stopped": stopped,
+               "end": getattr(source, "end_reason", None) or (
+                   "end of stream" if stopped == "end" else None),
+               "t_first_us": self._t0, "warmup_s": warm, "warmup_calls": self.warmup,
+               "backend": self.runner.name, "device": str(self.runner.device),
+               "latency_ms": self.stats.summary()}
+        if self.keep_decisions:
+            out["decisions"] = records
+        return out
