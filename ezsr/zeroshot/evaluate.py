@@ -306,8 +306,9 @@ class _Inputs(torch.utils.data.Dataset):
         s = self.samples[i]
         try:
             return i, sample_input(io.read(s.path), self.protocol, s.key or s.path.name), None
-        except Exception as exc:  # named in the main process, one line
-            return i, None, f"{s.path}: {exc}"
+        except Exception as exc:  # raised in the main process as one line naming the file
+            msg = str(exc)
+            return i, None, msg if str(s.path) in msg else f"{s.path}: {msg}"
 
 
 def default_workers() -> int:
