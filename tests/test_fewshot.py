@@ -205,7 +205,7 @@ def test_export_parity_with_the_adapter(tmp_path):
     head = FewShotHead(AdapterConfig(32, residual=0.8), torch.randn(32, 5, generator=g)).eval()
     for p in head.parameters():  # a trained-looking head: every weight non-trivial
         p.data += 0.05 * torch.randn(p.shape, generator=g)
-    from export.onnx_export import export_onnx
+    from ezsr.export.onnx_export import export_onnx
     enc2, cls, scale = adapted_encoder(enc, head)
     path = export_onnx(enc2, cls, tmp_path / "a.onnx", kind="image", scale=scale,
                        class_names=list("abcde"), out_size=32)
@@ -215,3 +215,77 @@ def test_export_parity_with_the_adapter(tmp_path):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_cli_adapt_then_eval_classify_stream_export(shapes_root, tmp_path, capsys, monkeypatch):
+    """`ezsr adapt` writes an adapter; eval, classify, stream and export take it and give
+    the library's numbers (random test-tiny CLIP with a tiny BPE vocabulary)."""
+    import gzip
+    import json
+
+    from ezsr.cli import main
+    from ezsr.models import create_model
+    from ezsr.zeroshot.evaluate import load_dataset, make_protocol
+    monkeypatch.setenv("EZSR_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    torch.save(create_model("test-tiny").state_dict(), tmp_path / "tiny.pt")
+    vocab = tmp_path / "bpe_simple_vocab_16e6.txt.gz"
+    with gzip.open(vocab, "wt", encoding="utf-8") as f:
+        f.write("#version: tiny\nc a\nca t</w>\nd o\ndo g</w>\n")
+    model = ["--checkpoint", tmp_path / "tiny.pt", "--model", "test-tiny", "--vocab", vocab]
+    a = tmp_path / "a.pt"
+
+    def run(*args):
+        capsys.readouterr()
+        code = main([str(x) for x in args])
+        return code, *capsys.readouterr()
+
+    code, out, err = run("adapt", "--dataset", "n-caltech101", "--root", shapes_root, "--shots",
+                         2, "--protocol", "ezsr", "--epochs", 3, "--templates", "simple",
+                         "-o", a, "--no-progress", *model)
+    assert code == 0 and f"wrote {a}" in out and "8 recordings" in out, err
+    head, meta = load_adapter(a)
+    assert meta["train"]["protocol"] == "ezsr" and meta["train"]["epochs"] == 3
+    assert meta["config"]["features"] == "unit" and len(meta["class_names"]) == 101
+
+    # eval --adapter: the library's accuracy on the test folder
+    code, out, err = run("eval", "--dataset", "n-caltech101", "--root", shapes_root, "--adapter",
+                         a, "--json", "--no-progress", "--workers", 0, *model)
+    assert code == 0, err
+    rep = json.loads(out)
+    from ezsr.zeroshot.loader import ModelSpec, load_teacher
+    teacher = load_teacher(ModelSpec("test-tiny", str(tmp_path / "tiny.pt"),
+                                     vocab=str(vocab))).teacher
+    test = load_dataset("n-caltech101", shapes_root, "testing", "ezsr")
+    feats = embed_recordings(teacher, test.samples, make_protocol("n-caltech101", "ezsr",
+                                                                  out_size=32), progress=False)
+    lg = predict(head, feats)
+    labels = torch.tensor([s.label for s in test.samples])
+    assert rep["n"] == 32 and rep["adapter"] == str(a)
+    assert rep["top1"] == pytest.approx(float((lg.argmax(1) == labels).float().mean()))
+
+    # classify --adapter: the head's probabilities of the file's one window
+    f0 = test.samples[0].path
+    code, out, err = run("classify", f0, "--adapter", a, "--json", "--top", 3, *model)
+    assert code == 0, err
+    pred = json.loads(out)
+    p, i = lg[0].softmax(-1).topk(3)
+    assert pred["labels"] == [meta["class_names"][j] for j in i.tolist()]
+    assert pred["scores"] == pytest.approx(p.tolist(), abs=1e-5)
+    code, _, err = run("classify", f0, "--adapter", a, "--classes", "cat,dog", *model)
+    assert code == 1 and "trained on 101 classes" in err
+
+    # export --adapter --check: ONNX Runtime agrees with torch, class names from the adapter
+    pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "a.onnx"
+    code, out, err = run("export", onnx_path, "--model", "test-tiny", "--clip-checkpoint",
+                         tmp_path / "tiny.pt", "--adapter", a, "--check")
+    assert code == 0 and "101 classes" in out, err
+    parity = json.loads(out.split("parity vs PyTorch:", 1)[1].strip().splitlines()[0])
+    assert parity["max_abs_diff"] < 1e-3, parity
+
+    # stream --adapter (torch runner) gives the same top label as classify on each window
+    code, out, err = run("stream", f0, "--model", "test-tiny", "--clip-checkpoint",
+                         tmp_path / "tiny.pt", "--adapter", a, "--device", "cpu")
+    assert code == 0, err
+    assert pred["labels"][0] in out

@@ -584,3 +584,86 @@ def adapt(dataset: str, root, shots: int, seed: int, teacher, out, *, protocol: 
              "train_acc_zero_shot": zs_acc, "train_acc": fit_acc}
     path = save_adapter(out, head.cpu(), ds.classnames, train, ds.folders)
     return path, train
+
+
+# --------------------------------------------------------- using an adapter file
+def resolve_classes(meta: dict, given=None, path="") -> list[str]:
+    """The class names of a run with an adapter: the adapter's, or the given ones when they
+    are the same (ValueError naming the file otherwise)."""
+    names = list(meta["class_names"])
+    if given:
+        given = [str(g) for g in given]
+        if given != names:
+            raise ValueError(f"--adapter {path}: trained on {len(names)} classes "
+                             f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
+                             f"the {len(given)} given ({', '.join(given[:3])}"
+                             f"{', ...' if len(given) > 3 else ''}) differ: leave --classes "
+                             "out to use the adapter's")
+    return names
+
+
+def warn_protocol(meta: dict, protocol: str, path="") -> None:
+    """Log a warning when the adapter was trained on other views than this run feeds it."""
+    trained = meta.get("train", {}).get("protocol")
+    if trained and trained != protocol:
+        log.warning("--adapter %s was trained on %s views; this run feeds %s views", path,
+                    trained, protocol)
+
+
+def apply_adapter(zs, head: FewShotHead, meta: dict, path=""):
+    """A zero-shot classifier (ezsr.zeroshot.loader.ZeroShot) with the adapter: its encoder
+    followed by the adapter (AdaptedEncoder, one view per input) under a zero-shot head on
+    the adapted text classifier. The classifier's width must be the adapter's."""
+    from dataclasses import replace
+
+    from ezsr.zeroshot.graph import ImageClassifier, ZeroShotHead
+    check_adapter(head, meta, int(zs.classifier.shape[0]), path=path)
+    warn_protocol(meta, "ezsr", path)
+    head = head.to("cpu").eval()
+    module_enc = AdaptedEncoder(zs.module.encoder, head)
+    cls, scale = head.classifier().detach().float().contiguous(), float(head.cfg.scale)
+    dev = zs.classifier.device
+    module = ImageClassifier(module_enc, ZeroShotHead(cls, scale))
+    try:
+        module = module.to(next(zs.module.parameters()).device)
+    except StopIteration:
+        pass
+    enc = AdaptedEncoder(zs.encoder, head).eval() if zs.encoder is not None else None
+    return replace(zs, module=module.eval(), encoder=enc, classifier=cls.to(dev), scale=scale,
+                   class_names=list(meta["class_names"]))
+
+
+@torch.no_grad()
+def classify_adapted(events, teacher, head: FewShotHead, meta: dict, top: int = 5,
+                     window: int | None = None, start: int | None = None, mode: str = "crop",
+                     path=""):
+    """`ezsr classify --adapter`: the EZSR window of one stream (as ezsr.zeroshot.classify)
+    embedded by the teacher, through the adapter as a one-view recording; top-k class names
+    of the adapter with softmax probabilities (ezsr.zeroshot.Prediction)."""
+    from ezsr.ops import ezsr_preprocess
+    from ezsr.zeroshot.classifier import Prediction, encode_frames, select_window
+
+    check_adapter(head, meta, int(teacher.embed_dim), path=path)
+    warn_protocol(meta, "ezsr", path)
+    win = select_window(events, window, start) if window else select_window(events, start=start)
+    x = ezsr_preprocess(win, out_size=int(getattr(teacher, "image_size", 224)), mode=mode)
+    clip = getattr(teacher, "model", None)
+    if head.cfg.features == "raw" and hasattr(clip, "encode_image"):  # CLIP's raw features
+        emb = clip.encode_image(x.to(next(clip.parameters()).device)).float()
+    else:
+        emb = encode_frames(teacher, x).float()
+    dev = emb.device
+    probs = head.to(dev).eval()(emb[:, None])[0].softmax(-1).cpu()
+    names = list(meta["class_names"])
+    p, i = probs.topk(min(top, len(names)))
+    return Prediction([names[j] for j in i.tolist()], [float(v) for v in p])
+
+
+def check_features(head: FewShotHead, teacher, protocol, path="") -> None:
+    """The features a run feeds the adapter must be the kind it was trained on (raw CLIP
+    image features or unit embeddings; see feature_kind)."""
+    kind = feature_kind(teacher, protocol)
+    if kind != head.cfg.features:
+        raise ValueError(f"--adapter {path}: trained on {head.cfg.features} image features, "
+                         f"this run gives {kind} ones (use the protocol and --features it was "
+                         "trained with)")
