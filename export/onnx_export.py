@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ezsr.export.graph import (EZSR_SENSOR, EventClassifier, EZSRPreprocess, HalfEncoder,
-                          ImageClassifier, ZeroShotHead)
+from ezsr.export.graph import HalfEncoder
+from ezsr.zeroshot.graph import (EZSR_SENSOR, EventClassifier, EZSRPreprocess, ImageClassifier,
+                                 ZeroShotHead)
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17  # LayerNormalization as one node

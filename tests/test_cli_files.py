@@ -13,7 +13,7 @@ from PIL import Image
 
 from ezsr import io
 from ezsr.cli import main
-from ezsr.commands.demo import synthetic_events
+from ezsr.streaming.demo import synthetic_events
 from ezsr.commands.show import gif_windows
 from ezsr.events import Events
 

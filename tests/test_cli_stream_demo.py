@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ezsr import Events, io
 from ezsr.cli import main
-from ezsr.commands.demo import synthetic_events
+from ezsr.streaming.demo import synthetic_events
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,11 @@ from _tiny_vit import TinyViT
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from ezsr.export.graph import CLIP_MEAN, CLIP_STD, EZSRPreprocess, HalfEncoder  # noqa: E402
+from ezsr.export.graph import HalfEncoder  # noqa: E402
 from ezsr.export.onnx_export import (build_classifier_module, example_inputs, export_onnx,  # noqa: E402
-                                ort_session, pad_events, parity, read_metadata)
+                                     ort_session, pad_events, parity, read_metadata)
+from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD  # noqa: E402
+from ezsr.zeroshot.graph import EZSRPreprocess  # noqa: E402
 
 H, W = 480, 640
 
@@ -323,7 +325,7 @@ def _kernel_preprocess():
 
 @pytest.mark.parametrize("mode", ["crop", "squash"])
 def test_graph_preprocess_matches_kernel_path(mode):
-    """export.graph.EZSRPreprocess == ezsr.ops.ezsr_preprocess on fixed-size windows."""
+    """ezsr.zeroshot.graph.EZSRPreprocess == ezsr.ops.ezsr_preprocess on fixed-size windows."""
     fn = _kernel_preprocess()
     from ezsr.events import EventBatch
 

@@ -229,7 +229,8 @@ def test_config_json_is_registered_data():
 
 
 def test_clip_teacher_interface(tiny):
-    from ezsr.models import CLIP_MEAN, CLIP_STD, CLIPTeacher
+    from ezsr.models import CLIPTeacher
+    from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD
     from tests.test_tokenizer import MERGES, vocab_list
     from ezsr.models.tokenizer import Tokenizer
     tok = Tokenizer({t: i for i, t in enumerate(vocab_list())}, MERGES, context_length=16)

@@ -5,7 +5,7 @@ from PIL import Image
 
 from ezsr import io
 from ezsr.cli import main
-from ezsr.commands.demo import synthetic_events
+from ezsr.streaming.demo import synthetic_events
 from ezsr.ops import ezsr_visualize
 from conftest import shared_file
 

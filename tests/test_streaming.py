@@ -16,7 +16,7 @@ from _tiny_vit import TinyViT
 from ezsr.events import Events
 from ezsr.streaming import (EventRing, FileReplay, OnnxRuntimeRunner, PushSource,
                             StreamRecognizer, TorchRunner, Window, WindowQueue, Windower)
-from ezsr.export.graph import EZSRPreprocess, ImageClassifier, ZeroShotHead
+from ezsr.zeroshot.graph import EZSRPreprocess, ImageClassifier, ZeroShotHead
 
 W, H = 64, 48
 
@@ -302,7 +302,7 @@ def test_load_zero_shot_takes_a_trained_student_file(tmp_path):
     input size it was trained on, under the zero-shot head of the given classifier; without
     a classifier its teacher is needed, and an unloadable teacher is a clear error."""
     from ezsr.models import ProjectedEncoder, create_event_encoder, save_student
-    from ezsr.streaming.model import load_zero_shot
+    from ezsr.zeroshot.loader import load_zero_shot
 
     torch.manual_seed(0)
     student = ProjectedEncoder(create_event_encoder("test-tiny", in_chans=3), 32, 48).eval()
@@ -319,5 +319,5 @@ def test_load_zero_shot_takes_a_trained_student_file(tmp_path):
     with pytest.raises(ValueError, match="D=48 rows|48"):
         load_zero_shot("offline", "cat,dog", checkpoint=str(path),
                        classifier=F.normalize(torch.randn(32, 2), dim=0))
-    with pytest.raises(ValueError, match="teacher 'ViT-B-16'.*--classifier"):
+    with pytest.raises(ValueError, match="teacher 'ViT-B-16'.*classifier W.pt"):
         load_zero_shot("offline", "cat,dog", checkpoint=str(path))

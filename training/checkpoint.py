@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FORMAT = "ezsr-train-1"
+from ezsr.models.checkpoints import TRAIN_FORMAT as FORMAT  # its one home: the loaders read it
 
 
 def rng_state() -> dict:

@@ -33,6 +33,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from ezsr.models.student import ProjectedEncoder, save_student
+from ezsr.models.teachers import logit_scale
 
 from ezsr.training import checkpoint as ckpt
 from ezsr.training.config import TrainConfig
@@ -43,7 +44,6 @@ from ezsr.training.transform import EventSynthesis, import_object
 log = logging.getLogger("training")
 PROCESS_GROUP_TIMEOUT_H = 4  # collective timeout (see _init_distributed)
 
-SIMPLE_TEMPLATES = ["a photo of a {}."]
 
 
 class TrainingDiverged(RuntimeError):
@@ -168,24 +168,12 @@ def build_teacher(cfg: TrainConfig):
 
 
 def build_classifier(teacher, classnames, templates: str) -> torch.Tensor:
-    """[D, K] zero-shot text classifier of the teacher (ezsr.zeroshot.build_classifier)."""
-    try:
-        from ezsr import zeroshot
-    except ImportError:
-        zeroshot = None
-    if templates == "imagenet":
-        if zeroshot is None:
-            raise ValueError("loss.text_templates=imagenet needs ezsr.zeroshot")
-        tpl = "openai"  # ezsr.zeroshot's name for the 80 OpenAI ImageNet prompts
-    else:
-        tpl = SIMPLE_TEMPLATES
-    if zeroshot is not None and hasattr(zeroshot, "build_classifier"):
-        return zeroshot.build_classifier(teacher, list(classnames),
-                                         tpl if isinstance(tpl, str) else list(tpl)).float()
-    # fallback with the same definition (reference §1): mean of normalised template embeddings
-    rows = [normalize(normalize(teacher.encode_text([t.format(c) for t in tpl])).mean(0))
-            for c in classnames]
-    return torch.stack(rows, 1)
+    """[D, K] zero-shot text classifier of the teacher (ezsr.zeroshot.build_classifier):
+    templates "simple" (`a photo of a {}.`) or "imagenet" (the 80 OpenAI ImageNet prompts)."""
+    from ezsr import zeroshot
+
+    tpl = "openai" if templates == "imagenet" else "simple"  # ezsr.zeroshot's set names
+    return zeroshot.build_classifier(teacher, list(classnames), tpl).float()
 
 
 def lr_factor(step: int, o, total_steps: int) -> float:
@@ -285,8 +273,7 @@ class Trainer:
             classifier = build_classifier(self.teacher, self.classnames,
                                           cfg.loss.text_templates).to(self.device)
         self.classifier = classifier
-        scale = getattr(self.teacher, "logit_scale", 100.0)
-        scale = float(scale.exp()) if isinstance(scale, torch.Tensor) else float(scale)
+        scale = logit_scale(self.teacher)  # the teacher's CLIP model's, 100 without one
         self.logit_scale = scale
         self.loss_fn = DistillationLoss.from_config(
             cfg.loss, classifier if cfg.loss.text_weight > 0 else None, scale).to(self.device)

@@ -38,51 +38,23 @@ def add_teacher_args(p) -> None:
     g.add_argument("--device", default="cpu", type=device_arg, help="torch device (cpu, cuda)")
 
 
+# how errors of ezsr.zeroshot.loader name the spec's fields on these commands' command lines
+OPTIONS = {"model": "--model", "checkpoint": "--checkpoint", "clip_checkpoint": "--base",
+           "vocab": "--vocab", "classifier": "--classifier", "classes": "--classes"}
+
+
 def teacher_from_args(args, quiet: bool = False):
-    """(teacher, description) for the parsed options."""
-    if not args.checkpoint:
-        if args.model or args.base:
-            raise ValueError("--model/--base need --checkpoint (the CLIP weights to use)")
-        from ezsr.models.teachers import create_teacher
-        desc = ("offline default teacher (ConSE: EfficientNet-Lite0 ImageNet classifier + "
-                "all-MiniLM-L6-v2 text embeddings) on the event frame; pass --checkpoint/--model "
-                "for a CLIP/EZSR model")
-        if not quiet:
-            print(f"note: using the {desc}", file=sys.stderr)
-        try:
-            return create_teacher("offline", device=args.device), "offline"
-        except ImportError as exc:  # a user error: the optional extra is not installed
-            raise ValueError(str(exc)) from exc
+    """(teacher, name) for the parsed options: ezsr.zeroshot.load_teacher of their
+    ModelSpec; its notes go to stderr unless quiet."""
     from ezsr.commands._common import student_file
-    from ezsr.models.student import load_student_teacher
-    if student_file(args) is not None:  # `ezsr train`'s student.pt
-        return load_student_teacher(args.checkpoint, device=args.device,
-                                    vocab=getattr(args, "vocab", None)), \
-            f"student {args.checkpoint}"
-    from ezsr.models import create_model
-    from ezsr.models.checkpoints import CheckpointError, detect_format, read_state_dict
-    from ezsr.models.teachers import CLIPTeacher
-    from ezsr.models.tokenizer import load_tokenizer
-    if not args.model:
-        raise ValueError("--checkpoint needs --model NAME (its architecture), e.g. --model ViT-B/16")
-    try:
-        fmt = detect_format(read_state_dict(args.checkpoint)[0])
-    except CheckpointError as exc:
-        msg = str(exc)
-        raise CheckpointError(msg if msg.startswith(str(args.checkpoint)) else
-                              f"{args.checkpoint}: {msg}") from None
-    if fmt == "ezsr":
-        if not args.base:
-            raise ValueError(f"{args.checkpoint} holds only an image tower (EZSR checkpoint): "
-                             "give the CLIP checkpoint of its text tower with --base")
-        model = create_model(args.model, pretrained=args.base, image_checkpoint=args.checkpoint,
-                             device=args.device)
-        near = args.base
-    else:
-        model = create_model(args.model, pretrained=args.checkpoint, device=args.device)
-        near = args.checkpoint
-    for rep in getattr(model, "load_reports", []):
-        if (rep.missing or rep.unexpected) and not quiet:
-            print(f"note: {rep.summary()}", file=sys.stderr)
-    tok = load_tokenizer(args.vocab or near, model.context_length)
-    return CLIPTeacher(model, tok), model.name
+    from ezsr.zeroshot.loader import ModelSpec, load_teacher
+
+    student_file(args)  # a student.pt refuses --model/--base, before anything is loaded
+    spec = ModelSpec(model=args.model, checkpoint=args.checkpoint, clip_checkpoint=args.base,
+                     vocab=getattr(args, "vocab", None), device=args.device,
+                     option_names=OPTIONS)
+    loaded = load_teacher(spec)
+    if not quiet:
+        for note in loaded.notes:
+            print(f"note: {note}", file=sys.stderr)
+    return loaded.teacher, loaded.name

@@ -120,9 +120,11 @@ def _load_classifier(path: str, k: int, model: str, d: int):
     """The --classifier tensor [D, K], read with weights_only and checked against the
     model's embedding width D and the K class names."""
     from ezsr.models.checkpoints import load_file
-    from ezsr.streaming.model import check_classifier
+    from ezsr.commands.stream import OPTIONS
+    from ezsr.zeroshot.loader import ModelSpec, check_classifier
     w = check_classifier(load_file(path, "a [D, K] text classifier tensor saved with "
-                                   "torch.save", option="--classifier"), path, k)
+                                   "torch.save", option="--classifier"), path, k,
+                         ModelSpec(option_names=OPTIONS))
     if w.shape[0] != d:
         raise ValueError(f"--classifier {path}: {w.shape[0]} rows, but {model} gives "
                          f"{d}-dim embeddings")
@@ -131,7 +133,9 @@ def _load_classifier(path: str, k: int, model: str, d: int):
 
 def run(args) -> int:
     from ezsr.models.factory import get_config
-    from ezsr.streaming.model import load_zero_shot, read_classes
+    from ezsr.commands.stream import OPTIONS
+    from ezsr.zeroshot.classes import read_classes
+    from ezsr.zeroshot.loader import ModelSpec, load_zero_shot
 
     try:
         h, w = (int(v) for v in args.sensor.lower().split("x"))
@@ -151,19 +155,21 @@ def run(args) -> int:
                              "--checkpoint")
         label, dim = f"--model {args.model}", get_config(args.model)["embed_dim"]  # unknown: listed
     _check_requirements(args)
-    names = read_classes(args.classes)
+    names = read_classes(args.classes, "--classes")
     classifier = _load_classifier(args.classifier, len(names), label, dim) \
         if args.classifier else None
     if student is None:  # a student's teacher is loaded (or named as missing) below
         _check_vocab(args)
-    zs = load_zero_shot(args.model, names, args.checkpoint, args.clip_checkpoint,
-                        args.templates, classifier=classifier, vocab=args.vocab)
+    spec = ModelSpec(model=args.model, checkpoint=args.checkpoint,
+                     clip_checkpoint=args.clip_checkpoint, vocab=args.vocab,
+                     classifier=classifier, option_names=OPTIONS)
+    zs = load_zero_shot(spec, names, templates=args.templates)
     if zs.encoder is None:
         raise ValueError(f"--model {args.model}: not exportable (not one torch module); use a "
                          "CLIP name such as ViT-B-16")
 
     from ezsr.export.onnx_export import (build_classifier_module, example_inputs, export_onnx,
-                                    model_size_mb, parity)
+                                         model_size_mb, parity)
     from ezsr.export.tensorrt import build_engine, check_tensorrt_support
     path = export_onnx(zs.encoder, zs.classifier, args.output, kind=args.kind,
                        precision=args.precision, scale=zs.scale, class_names=zs.class_names,

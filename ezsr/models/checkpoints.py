@@ -121,7 +121,7 @@ def _is_torchscript(path: Path) -> bool:
 
 
 # ------------------------------------------------------------------ unreadable files
-TRAIN_FORMAT = "ezsr-train-1"  # the "format" of `ezsr train` checkpoints (training/checkpoint.py)
+TRAIN_FORMAT = "ezsr-train-1"  # the "format" of `ezsr train` checkpoints (ezsr.training.checkpoint writes it)
 STATE_DICT = ("a CLIP or EZSR state dict (.pt/.pth/.bin/.safetensors), an OpenAI TorchScript "
               ".pt or a Hugging Face CLIP folder")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -15,10 +15,6 @@ from torch import nn
 
 from ezsr.models.transformer import EVABlock, Transformer, init_normal_, rope_tables
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
 class VisionTransformer(nn.Module):
     """OpenAI CLIP ViT: conv patch embedding (no bias), class token, learned positions,
     ln_pre, transformer, ln_post on the class token, projection `proj` [W, D].

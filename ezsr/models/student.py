@@ -44,8 +44,10 @@ class ProjectedEncoder(nn.Module):
 
 def save_student(path: str | Path, module: nn.Module, *, student: str, embed_dim: int,
                  input_size: int, input_mode: str, teacher: str, teacher_pretrained: str = "",
-                 step: int = 0) -> Path:
-    """Write a student file atomically (a temporary file, then os.replace)."""
+                 step: int = 0, state_dict: dict | None = None) -> Path:
+    """Write a student file atomically (a temporary file, then os.replace). state_dict: the
+    module's full parameters when `module` holds only a shard of them (FSDP); default
+    module.state_dict()."""
     if ":" in student:
         raise ValueError(f"model.student={student} is custom code: its student.pt could not be "
                          "rebuilt by name (save its state_dict yourself)")
@@ -54,7 +56,7 @@ def save_student(path: str | Path, module: nn.Module, *, student: str, embed_dim
            "input": {"size": int(input_size), "mode": str(input_mode)},
            "teacher": {"name": str(teacher), "pretrained": str(teacher_pretrained or "")},
            "step": int(step), "state_dict": {k: v.detach().cpu() for k, v in
-                                              module.state_dict().items()}}
+                                              (state_dict or module.state_dict()).items()}}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -114,7 +116,7 @@ class StudentTeacher:
         self.image_size = int(meta["input"]["size"])
         self.name = f"student:{meta['student']}"
         self.cache_key = getattr(teacher, "cache_key", None)
-        self.model = getattr(teacher, "model", None)  # its logit_scale, if it has one
+        self.logit_scale = _logit_scale(teacher)  # the teacher's: the text side is its
 
     @torch.no_grad()
     def encode_normalized(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,6 +126,12 @@ class StudentTeacher:
 
     def encode_text(self, texts):
         return self.teacher.encode_text(texts)
+
+
+def _logit_scale(teacher) -> float:
+    from ezsr.models.teachers import logit_scale
+
+    return logit_scale(teacher)
 
 
 def teacher_of(meta: dict, path, device="cpu", hint: str = "", vocab=None):

@@ -3,7 +3,10 @@ classification and by the distillation trainer.
 
     encode_image(images [B, 3, H, W] float RGB in [0, 1], any size) -> [B, D], L2-normalised
     encode_text(list[str]) -> [K, D], L2-normalised
-    embed_dim: int; name: str; cache_key: str (identifies weights for on-disk caches)
+    embed_dim: int; name: str; cache_key: str (identifies weights for on-disk caches);
+    image_size: int (input side); logit_scale: float (the zero-shot logit multiplier)
+That interface is the `Teacher` protocol; `logit_scale(obj)` is the one place the logit
+multiplier is read (from a CLIP model, a teacher, or the teacher's `.model`).
 
 * `CLIPTeacher`: a CLIP model (ezsr.models.create_model) with its tokenizer; resizes the
   shortest side to the model's input size (bicubic), centre-crops, CLIP-normalises.
@@ -21,14 +24,52 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 
-from ezsr.models.clip import CLIP_MEAN, CLIP_STD
+from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD
 
 log = logging.getLogger(__name__)
+
+
+MAX_LOGIT_SCALE = 100.0  # CLIP clamps exp(logit_scale) at 100 (Radford et al. 2021, sec. 2.5)
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """What every teacher implements (CLIPTeacher, ConSETeacher, the trained
+    ezsr.models.student.StudentTeacher): the image and text embedders of zero-shot
+    classification and distillation."""
+
+    name: str
+    embed_dim: int
+    image_size: int
+    cache_key: str | None
+
+    @property
+    def logit_scale(self) -> float: ...
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] float RGB in [0, 1] -> [B, D] float32, unit rows."""
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """K strings -> [K, D] float32, unit rows."""
+
+
+def logit_scale(obj) -> float:
+    """The zero-shot logit multiplier of a CLIP model, a teacher, or an object whose `.model`
+    is one: exp(logit_scale) of the CLIP model, clamped at MAX_LOGIT_SCALE (as CLIP does);
+    a teacher's float `logit_scale` as it is; MAX_LOGIT_SCALE (100, OpenAI CLIP's value)
+    for an object that has none (e.g. a test stand-in)."""
+    for o in (obj, getattr(obj, "model", None)):
+        v = getattr(o, "logit_scale", None)
+        if isinstance(v, torch.Tensor):
+            return min(float(v.detach().float().exp()), MAX_LOGIT_SCALE)
+        if isinstance(v, (int, float)):
+            return float(v)
+    return MAX_LOGIT_SCALE
 
 
 def cache_dir() -> Path:
@@ -76,6 +117,11 @@ class CLIPTeacher:
     @property
     def device(self):
         return next(self.model.parameters()).device
+
+    @property
+    def logit_scale(self) -> float:
+        """exp(logit_scale) of the CLIP model, clamped at 100."""
+        return logit_scale(self.model)
 
     @torch.no_grad()
     def encode_normalized(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,6 +194,8 @@ class ConSETeacher:
     classes combined (ConSE's T; default 10)."""
 
     name = "offline"
+    image_size = 224  # EfficientNet-Lite0's input side
+    logit_scale = MAX_LOGIT_SCALE  # no learned temperature: CLIP's 100
 
     def __init__(self, top_t: int = 10, device="cpu", classifier_path: str | None = None,
                  sentence_path: str | None = None):
@@ -187,7 +235,7 @@ class ConSETeacher:
     @torch.no_grad()
     def class_probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] RGB in [0, 1] -> [B, 1000] softmax over ImageNet (sorted wnids)."""
-        x = resize_center_crop(images.to(self.device).float(), 224, mode="bilinear")
+        x = resize_center_crop(images.to(self.device).float(), self.image_size, mode="bilinear")
         return self.net((x * 255 - 127) / 128).softmax(-1)
 
     @torch.no_grad()

@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from ezsr.events import Events
-
-EZSR_WINDOW = 15000  # events per window (reference §1 step 2)
+from ezsr.ops.ezsr_preprocess import EZSR_WINDOW  # EZSR's 15,000 events per window
 
 
 @dataclass

@@ -6,9 +6,8 @@ infer(inputs) -> np.ndarray float32 [B, K] logits.
   or with a captured CUDA graph on a GPU (cuda_graph=True, batch 1).
 * OnnxRuntimeRunner: an ONNX file from `ezsr export` (image or events graph), CPU or
   CUDA execution provider.
-* TensorRTRunner: a serialised engine of an image graph (export.tensorrt).
-Preprocessing runs on the runner's device: ezsr.ops.ezsr_preprocess (the CPU/CUDA kernels)
-where it exists, else export.graph.EZSRPreprocess (pure torch, same definition).
+* TensorRTRunner: a serialised engine of an image graph (ezsr.export.tensorrt).
+Preprocessing runs on the runner's device: ezsr.ops.ezsr_preprocess (the CPU/CUDA kernels).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import torch
 from ezsr.events import EventBatch, Events
 
 log = logging.getLogger(__name__)
-_FALLBACK: dict = {}
 
 
 def preprocess_windows(windows: Sequence[Events], device, out_size: int = 224,
@@ -34,12 +32,11 @@ def preprocess_windows(windows: Sequence[Events], device, out_size: int = 224,
     """
     device = torch.device(device)
     windows = list(windows)
-    from ezsr import ops
+    from ezsr.ops import ezsr_preprocess
 
-    fn = getattr(ops, "ezsr_preprocess", None)
-    if fn is not None and len(windows) == 1 and device.type == "cpu" and \
+    if len(windows) == 1 and device.type == "cpu" and \
             windows[0].device.type == "cpu":  # the stream's case: no concatenation, no copy
-        return fn(windows[0], out_size=out_size, mode=mode)
+        return ezsr_preprocess(windows[0], out_size=out_size, mode=mode)
     batch = EventBatch.from_streams(windows)
     if device.type == "cuda":
         if pin and batch.x.device.type == "cpu":  # windows already on the GPU need no pinning
@@ -47,29 +44,11 @@ def preprocess_windows(windows: Sequence[Events], device, out_size: int = 224,
                                                          batch.offsets)),
                                batch.width, batch.height)
         batch = batch.to(device, non_blocking=True)
-    if fn is not None:
-        return fn(batch, out_size=out_size, mode=mode)
-    key = (batch.height, batch.width, out_size, mode, str(device))
-    if key not in _FALLBACK:
-        from ezsr.export.graph import EZSRPreprocess
-        log.info("ezsr.ops.ezsr_preprocess not available: using the pure-torch "
-                 "export.graph.EZSRPreprocess")
-        _FALLBACK[key] = EZSRPreprocess((batch.height, batch.width), out_size, mode).to(device)
-    pre = _FALLBACK[key]
-    n = max(len(w) for w in windows)
-    b = len(windows)
-    x = torch.zeros(b, n, dtype=torch.int32, device=device)
-    y, p = torch.zeros_like(x), torch.zeros_like(x)
-    valid = torch.zeros(b, n, dtype=torch.bool, device=device)
-    for i in range(b):
-        lo, hi = int(batch.offsets[i]), int(batch.offsets[i + 1])
-        x[i, :hi - lo], y[i, :hi - lo] = batch.x[lo:hi], batch.y[lo:hi]
-        p[i, :hi - lo], valid[i, :hi - lo] = batch.p[lo:hi], True
-    return pre(x, y, p, valid)
+    return ezsr_preprocess(batch, out_size=out_size, mode=mode)
 
 
 class TorchRunner:
-    """model: nn.Module image [B, 3, S, S] -> logits [B, K] (e.g. export.graph.ImageClassifier)."""
+    """model: nn.Module image [B, 3, S, S] -> logits [B, K] (e.g. ezsr.zeroshot.graph.ImageClassifier)."""
 
     name = "torch"
 

@@ -10,6 +10,8 @@
 * N-Caltech101: the 101 folder names of the dataset (including BACKGROUND_Google), sorted as
   EventCLIP lists them (from its few-shot split files).
 * N-Cars: `background`, `cars` (folder names).
+
+read_classes parses a class list as the command line gives it; read_class_list reads a file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 DATA = Path(__file__).parent / "data"
 
@@ -79,6 +82,23 @@ def prompt_name(name: str, style: str = "ezsr") -> str:
     if style == "clean":
         return name.replace("_", " ")
     raise ValueError(f"unknown name style {style!r}; expected ezsr, eventclip or clean")
+
+
+def read_classes(spec: str | Sequence[str], label: str = "classes") -> list[str]:
+    """Class names from a list, a comma-separated string ("cat,dog"), or "@FILE" (one name
+    a line, so a name may hold commas). label: how errors name the argument."""
+    if not isinstance(spec, str):
+        names = [str(s) for s in spec]
+    elif spec.startswith("@"):
+        path = Path(spec[1:])
+        if not path.exists():
+            raise FileNotFoundError(f"{label}: class list file {path} does not exist")
+        names = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    else:
+        names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise ValueError(f"{label}: no class names given (use 'cat,dog' or @FILE)")
+    return names
 
 
 def read_class_list(path) -> list[str]:

@@ -1,7 +1,8 @@
 """Zero-shot classifiers from text, and classification of event streams.
 
-build_classifier (reference §1): for each class embed every template, L2-normalise each,
-average, L2-normalise again -> W [D, K]; logits = logit_scale.exp() * normalize(f) @ W.
+build_classifier (CLIP's prompt ensembling, Radford et al. 2021, as EZSR uses it): for each
+class embed every template, L2-normalise each, average, L2-normalise again -> W [D, K];
+logits = logit_scale * normalize(f) @ W with ezsr.models.logit_scale of the teacher.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from ezsr.events import EventBatch, Events
-from ezsr.models.clip import CLIP_MEAN, CLIP_STD
+from ezsr.models.teachers import logit_scale as teacher_logit_scale
+from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD, EZSR_WINDOW, default_window_start
 
 log = logging.getLogger(__name__)
 
-EZSR_WINDOW = 15000
 MIN_EVENTS = 10
 PROGRESS_MIN_PROMPTS = 200  # build_classifier shows a progress bar above this many prompts
 
@@ -103,7 +104,7 @@ def build_classifier(model, classnames: Sequence[str], templates: Sequence[str] 
 
 # ------------------------------------------------------------------ events -> images
 def _preprocess(events, out_size: int, mode: str) -> torch.Tensor:
-    """ezsr.ops.ezsr_preprocess (reference §1 steps 3-7) -> [B, 3, S, S] CLIP-normalised."""
+    """ezsr.ops.ezsr_preprocess (EZSR steps 3-7) -> [B, 3, S, S] CLIP-normalised."""
     from ezsr.ops import ezsr_preprocess
     return ezsr_preprocess(events, out_size=out_size, mode=mode)
 
@@ -120,15 +121,16 @@ def encode_events(teacher, events: Events | EventBatch, mode: str = "crop",
     """Unit image embeddings [B, D] of event windows: EZSR preprocessing, then the CLIP
     image tower on the normalised frame, or (other teachers) the frame as an RGB image."""
     size = out_size or getattr(teacher, "image_size", 224)
-    x = _preprocess(events, size, mode)
+    return encode_frames(teacher, _preprocess(events, size, mode))
+
+
+def encode_frames(teacher, x: torch.Tensor) -> torch.Tensor:
+    """Unit image embeddings [B, D] of CLIP-normalised EZSR frames x [B, 3, S, S]:
+    the teacher's encode_normalized where it has one (CLIP towers, students), else its
+    encode_image on the frame un-normalised to RGB in [0, 1] (the event frame as an image)."""
     if hasattr(teacher, "encode_normalized"):
         return teacher.encode_normalized(x)
     return teacher.encode_image(unnormalize(x))
-
-
-def default_window_start(n_events: int, window: int = EZSR_WINDOW) -> int:
-    from ezsr.ops import default_window_start as f
-    return int(f(n_events, window))
 
 
 def select_window(events: Events, window: int = EZSR_WINDOW, start: int | None = None) -> Events:
@@ -176,15 +178,8 @@ def classify(events: Events, classnames: Sequence[str], model=None,
     teacher = as_teacher(model)
     w = classifier if classifier is not None else build_classifier(teacher, classnames, templates)
     emb = encode_events(teacher, select_window(events, window, start), mode)
-    scale = logit_scale if logit_scale is not None else _logit_scale(teacher)
+    scale = logit_scale if logit_scale is not None else teacher_logit_scale(teacher)
     probs = (scale * emb.float().cpu() @ w).softmax(-1)[0]
     k = min(top, len(classnames))
     p, i = probs.topk(k)
     return Prediction([classnames[j] for j in i.tolist()], [float(v) for v in p])
-
-
-def _logit_scale(teacher) -> float:
-    model = getattr(teacher, "model", None)
-    if model is not None and hasattr(model, "logit_scale"):
-        return float(model.logit_scale.detach().exp().clamp(max=100))
-    return 100.0

@@ -425,10 +425,8 @@ def encode_inputs(teacher, x: torch.Tensor, protocol: EvalProtocol) -> torch.Ten
     zero-shot classifier uses them, otherwise unit embeddings.
     """
     if protocol.name == "ezsr":
-        from ezsr.zeroshot.classifier import unnormalize
-        if hasattr(teacher, "encode_normalized"):
-            return teacher.encode_normalized(x).float()
-        return teacher.encode_image(unnormalize(x)).float()
+        from ezsr.zeroshot.classifier import encode_frames
+        return encode_frames(teacher, x).float()
     images = (x.float() / 255.0)[:, None].expand(-1, 3, -1, -1)
     if protocol.features == "raw" and _raw_clip(teacher):
         from ezsr.models.teachers import clip_normalize, resize_center_crop
@@ -455,7 +453,8 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
     """
     from tqdm import tqdm
 
-    from ezsr.zeroshot.classifier import _logit_scale, build_classifier
+    from ezsr.models.teachers import logit_scale
+    from ezsr.zeroshot.classifier import build_classifier
 
     if isinstance(protocol, str):
         protocol = make_protocol(dataset.name, protocol, mode,
@@ -463,7 +462,7 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
     templates = templates or ("eventclip" if protocol.name == "eventclip" else "openai")
     w = build_classifier(teacher, dataset.classnames, templates,
                          progress=None if progress else False).to(device)
-    scale = _logit_scale(teacher)
+    scale = logit_scale(teacher)
     n = len(dataset.samples)
     logits: list[torch.Tensor | None] = [None] * n
     pending: list[tuple[int, torch.Tensor]] = []
