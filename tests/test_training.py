@@ -306,6 +306,9 @@ def test_event_synthesis_calls_the_simulator_and_representation(monkeypatch):
 def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):
     """Two steps of the shipped tiny_cpu config with the real simulator, representation,
     student and offline teacher (skips until those parts are installed)."""
+    from conftest import needs_offline_extra
+
+    needs_offline_extra()
     for mod, name in (("ezsr.simulate", "images_to_histogram"), ("ezsr.models", "create_teacher"),
                       ("ezsr.models", "create_event_encoder"), ("ezsr.ops", "histogram_to_ezsr_input")):
         m = pytest.importorskip(mod)
