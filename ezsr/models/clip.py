@@ -9,12 +9,110 @@ checkpoint format is converted to it by ezsr.models.checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ezsr.models.transformer import EVABlock, Transformer, init_normal_, rope_tables
 
+# ------------------------------------------------------------------ typed configs
+@dataclass(frozen=True)
+class TextConfig:
+    """The text tower of a model config (ezsr/models/configs/*.json, "text")."""
+
+    context_length: int
+    vocab_size: int
+    width: int
+    heads: int
+    layers: int
+    mlp_ratio: float = 4.0
+    act: str = "quick_gelu"
+    ln_eps: float = 1e-5
+
+
+@dataclass(frozen=True)
+class ClipVisionConfig:
+    """An OpenAI/OpenCLIP ViT image tower ("vision" with "type": "clip")."""
+
+    image_size: int
+    patch_size: int
+    width: int
+    layers: int
+    heads: int
+    mlp_ratio: float = 4.0
+    act: str = "quick_gelu"
+    ln_eps: float = 1e-5
+
+
+@dataclass(frozen=True)
+class EvaVisionConfig:
+    """An EVA02-CLIP image tower ("vision" with "type": "eva")."""
+
+    image_size: int
+    patch_size: int
+    width: int
+    layers: int
+    heads: int
+    mlp_ratio: float = 2.6667
+    ln_eps: float = 1e-6
+    rope: bool = True
+    rope_pt_seq_len: int = 16
+    swiglu: bool = True
+    subln: bool = True
+    postnorm: bool = False
+
+
+VISION_TYPES = {"clip": ClipVisionConfig, "eva": EvaVisionConfig}
+
+
+@dataclass(frozen=True)
+class CLIPConfig:
+    """A whole model config: embedding size, image tower, text tower."""
+
+    embed_dim: int
+    vision: ClipVisionConfig | EvaVisionConfig
+    text: TextConfig
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping[str, Any], where: str = "model config") -> "CLIPConfig":
+        """The typed config of a config dict; ValueError naming the key for an unknown or
+        missing key (nothing is silently dropped)."""
+        _check_keys(cfg, {"embed_dim", "vision", "text"}, {"embed_dim", "vision", "text"},
+                    where, "")
+        vision = dict(cfg["vision"])
+        kind = vision.pop("type", "clip")
+        if kind not in VISION_TYPES:
+            raise ValueError(f"{where}: vision.type {kind!r} is not known; expected one of "
+                             f"{sorted(VISION_TYPES)}")
+        return cls(int(cfg["embed_dim"]), _typed(VISION_TYPES[kind], vision, where, "vision."),
+                   _typed(TextConfig, cfg["text"], where, "text."))
+
+
+def _check_keys(d: Mapping[str, Any], known: set, required: set, where: str, prefix: str):
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{where}: {prefix.rstrip('.') or 'the config'} must be a mapping, "
+                         f"got {type(d).__name__}")
+    for k in d:
+        if k not in known:
+            raise ValueError(f"{where}: unknown key '{prefix}{k}'; expected one of "
+                             f"{sorted(prefix + n for n in known)}")
+    for k in sorted(required):
+        if k not in d:
+            raise ValueError(f"{where}: missing key '{prefix}{k}'")
+
+
+def _typed(cls, d: Mapping[str, Any], where: str, prefix: str):
+    fields = dataclasses.fields(cls)
+    required = {f.name for f in fields if f.default is dataclasses.MISSING}
+    _check_keys(d, {f.name for f in fields}, required, where, prefix)
+    return cls(**d)
+
+
+# ------------------------------------------------------------------ towers
 class VisionTransformer(nn.Module):
     """OpenAI CLIP ViT: conv patch embedding (no bias), class token, learned positions,
     ln_pre, transformer, ln_post on the class token, projection `proj` [W, D].
@@ -24,7 +122,7 @@ class VisionTransformer(nn.Module):
 
     def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
                  output_dim: int, mlp_ratio: float = 4.0, act: str = "quick_gelu",
-                 ln_eps: float = 1e-5, in_chans: int = 3, **_):
+                 ln_eps: float = 1e-5, in_chans: int = 3):
         super().__init__()
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
         grid = image_size // patch_size
@@ -72,7 +170,7 @@ class EVAVisionTransformer(nn.Module):
     def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
                  output_dim: int, mlp_ratio: float = 2.6667, ln_eps: float = 1e-6,
                  rope: bool = True, rope_pt_seq_len: int = 16, swiglu: bool = True,
-                 subln: bool = True, postnorm: bool = False, in_chans: int = 3, **_):
+                 subln: bool = True, postnorm: bool = False, in_chans: int = 3):
         super().__init__()
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
         grid = image_size // patch_size
@@ -116,14 +214,15 @@ class EVAVisionTransformer(nn.Module):
         return self.head(self.norm(self.forward_tokens(x)[:, 1:]))
 
 
-def build_vision(cfg: dict, embed_dim: int, in_chans: int = 3) -> nn.Module:
-    kind = cfg.get("type", "clip")
-    kw = {k: v for k, v in cfg.items() if k != "type"}
-    if kind == "clip":
-        return VisionTransformer(output_dim=embed_dim, in_chans=in_chans, **kw)
-    if kind == "eva":
-        return EVAVisionTransformer(output_dim=embed_dim, in_chans=in_chans, **kw)
-    raise ValueError(f"unknown vision tower type {kind!r}; expected 'clip' or 'eva'")
+def build_vision(cfg: Mapping[str, Any], embed_dim: int, in_chans: int = 3) -> nn.Module:
+    """The image tower of a config's "vision" dict (unknown keys are a ValueError)."""
+    vision = dict(cfg)
+    kind = vision.pop("type", "clip")
+    if kind not in VISION_TYPES:
+        raise ValueError(f"unknown vision tower type {kind!r}; expected 'clip' or 'eva'")
+    kw = dataclasses.asdict(_typed(VISION_TYPES[kind], vision, "model config", "vision."))
+    tower = VisionTransformer if kind == "clip" else EVAVisionTransformer
+    return tower(output_dim=embed_dim, in_chans=in_chans, **kw)
 
 
 class CLIP(nn.Module):
@@ -138,21 +237,21 @@ class CLIP(nn.Module):
     def __init__(self, cfg: dict, name: str = "custom"):
         super().__init__()
         self.name, self.cfg = name, cfg
-        self.embed_dim = int(cfg["embed_dim"])
+        typed = CLIPConfig.from_dict(cfg, f"model config {name}")
+        self.embed_dim = typed.embed_dim
         self.visual = build_vision(cfg["vision"], self.embed_dim)
-        t = cfg["text"]
-        self.context_length, self.vocab_size = t["context_length"], t["vocab_size"]
-        width = t["width"]
-        self.token_embedding = nn.Embedding(t["vocab_size"], width)
-        self.positional_embedding = nn.Parameter(0.01 * torch.randn(t["context_length"], width))
-        self.transformer = Transformer(width, t["layers"], t["heads"], t.get("mlp_ratio", 4.0),
-                                       t.get("act", "quick_gelu"), t.get("ln_eps", 1e-5))
-        self.ln_final = nn.LayerNorm(width, eps=t.get("ln_eps", 1e-5))
+        t = typed.text
+        self.context_length, self.vocab_size = t.context_length, t.vocab_size
+        width = t.width
+        self.token_embedding = nn.Embedding(t.vocab_size, width)
+        self.positional_embedding = nn.Parameter(0.01 * torch.randn(t.context_length, width))
+        self.transformer = Transformer(width, t.layers, t.heads, t.mlp_ratio, t.act, t.ln_eps)
+        self.ln_final = nn.LayerNorm(width, eps=t.ln_eps)
         self.text_projection = nn.Parameter(width ** -0.5 * torch.randn(width, self.embed_dim))
         self.logit_scale = nn.Parameter(torch.tensor(4.6052))  # log(100)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         init_normal_(self.transformer)
-        mask = torch.full((t["context_length"],) * 2, float("-inf")).triu_(1)
+        mask = torch.full((t.context_length,) * 2, float("-inf")).triu_(1)
         self.register_buffer("attn_mask", mask, persistent=False)
 
     @property
