@@ -175,6 +175,20 @@ def test_eval_per_sample_independent_of_batch_order_workers(protocol, tiny_clip,
     assert one["top1"] == seven["top1"] == rev["top1"]
     if protocol == "eventclip":
         assert one["views"] == 10 and one["canvas"] == [180, 240] and one["features"] == "raw"
+        # EventCLIP's logits come from the raw image features: for a one-view sample only the
+        # temperature changes (same ranking), for the two-view sample the views are weighted
+        # by their feature norms
+        unit = evaluate(ds, teacher, make_protocol("n-caltech101", protocol, features="unit",
+                                                   out_size=teacher.image_size),
+                        batch_size=7, templates="simple", progress=False, workers=0)
+        assert unit["features"] == "unit"
+        one_view = [s for s in ds.samples if len(inputs[s.key]) == 1]
+        assert len(one_view) == len(SIZES) - 1
+        u = {s["file"]: s for s in unit["samples"]}
+        for s in one_view:
+            f = str(s.path)
+            assert u[f]["top5_labels"] == by_file[0][f]["top5_labels"]
+            assert u[f]["top5_scores"][0] < by_file[0][f]["top5_scores"][0]  # |f| > 1: sharper
 
 
 def test_n_imagenet_variants_and_cli_json(tiny_clip, tmp_path, run_cli, monkeypatch):  # noqa: F811
