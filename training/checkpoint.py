@@ -52,7 +52,8 @@ def load(path: str | Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"--resume: checkpoint {path} does not exist")
     try:  # our own format: it holds numpy RNG states, which weights_only loading rejects
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        # mmap: every rank of a resumed run reads the file; the pages are shared, not copied
+        ck = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as exc:  # not a torch.save file at all (pickle, zip or EOF errors)
         raise ValueError(f"--resume: {path} is not a checkpoint torch can read "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None

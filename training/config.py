@@ -110,6 +110,11 @@ class RunConfig:
     #                                earlier run in out_dir (else it refuses; --resume continues)
     steps: int = 1000              # optimiser steps
     seed: int = 0
+    strategy: str = "ddp"          # several ranks: "ddp" (a full replica per rank) | "fsdp"
+    #                                (torch FSDP2 fully_shard per transformer block: parameters,
+    #                                gradients and optimiser state sharded across ranks)
+    activation_checkpointing: bool = False  # recompute each transformer block's activations in
+    #                                the backward pass (memory for compute; any strategy)
     device: str = "auto"           # "auto" (cuda if available) | "cpu" | "cuda" | "cuda:1"
     precision: str = "auto"        # "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16" | "fp16"
     ckpt_every: int = 500          # steps between checkpoints (0 = only at the end)
@@ -163,6 +168,7 @@ class TrainConfig:
         _choice("loss.text_templates", c.loss.text_templates, ("simple", "imagenet"))
         _choice("optim.schedule", c.optim.schedule, ("cosine", "constant"))
         _choice("run.precision", c.run.precision, ("auto", "fp32", "bf16", "fp16"))
+        _choice("run.strategy", c.run.strategy, ("ddp", "fsdp"))
         _choice("run.eval_real_mode", c.run.eval_real_mode, ("crop", "squash"))
         for key, v in (("optim.batch_size", c.optim.batch_size), ("optim.accum_steps",
                        c.optim.accum_steps), ("run.steps", c.run.steps),

@@ -187,6 +187,49 @@ def lr_factor(step: int, o, total_steps: int) -> float:
     return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * prog))
 
 
+def _blocks(model: torch.nn.Module) -> list:
+    """The transformer blocks of a student (ViT and EVA towers; none for custom modules)."""
+    from ezsr.models.transformer import EVABlock, ResidualAttentionBlock
+
+    return [m for m in model.modules() if isinstance(m, (ResidualAttentionBlock, EVABlock))]
+
+
+def checkpoint_blocks(model: torch.nn.Module) -> int:
+    """Activation checkpointing: each transformer block's forward runs under
+    torch.utils.checkpoint (non-reentrant), so its activations are recomputed in the backward
+    pass instead of kept. Parameter names are unchanged. Returns the number of blocks."""
+    from torch.utils.checkpoint import checkpoint
+
+    blocks = _blocks(model)
+    for blk in blocks:
+        inner = blk.forward
+
+        def forward(*args, _inner=inner, **kw):
+            if torch.is_grad_enabled():
+                return checkpoint(_inner, *args, use_reentrant=False, **kw)
+            return _inner(*args, **kw)
+
+        blk.forward = forward
+    return len(blocks)
+
+
+def shard_fsdp(model: torch.nn.Module) -> None:
+    """torch FSDP2: fully_shard every transformer block, then the whole student (the rest:
+    patch embedding, norms, head). Parameters become DTensors sharded over the ranks;
+    each block is all-gathered for its forward and backward only."""
+    from torch.distributed.fsdp import fully_shard
+
+    for blk in _blocks(model):
+        fully_shard(blk)
+    fully_shard(model)
+
+
+def _state_options():
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
 class Trainer:
     """Build with a TrainConfig (and optionally ready components); call fit()."""
 
@@ -278,6 +321,16 @@ class Trainer:
         self.loss_fn = DistillationLoss.from_config(
             cfg.loss, classifier if cfg.loss.text_weight > 0 else None, scale).to(self.device)
 
+        self.strategy = r.strategy if self.world > 1 else "single"
+        if r.activation_checkpointing:
+            n = checkpoint_blocks(self.student)
+            log.info("activation checkpointing: %d transformer blocks recompute their "
+                     "activations in the backward pass", n)
+        if self.strategy == "fsdp":  # shard before the optimiser sees the parameters
+            with torch.no_grad():  # rank 0's initialisation everywhere, as DDP does
+                for t in [*self.student.parameters(), *self.student.buffers()]:
+                    dist.broadcast(t.data, 0)
+            shard_fsdp(self.student)
         params = [p for p in self.student.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
         no_decay = [p for p in params if p.ndim < 2]
@@ -291,7 +344,7 @@ class Trainer:
         self.model = self.student
         if cfg.model.compile:
             self.model = torch.compile(self.model)
-        if self.world > 1:
+        if self.strategy == "ddp":
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.model = DDP(self.model, device_ids=[self.device.index]
@@ -382,6 +435,16 @@ class Trainer:
 
     # ------------------------------------------------------------- checkpoint
     def state(self) -> dict:
+        """The checkpoint dict. Model and optimiser state are full (unsharded) and keyed by
+        parameter name (torch.distributed.checkpoint.state_dict helpers), so a checkpoint
+        resumes under either run.strategy and any number of ranks. Every rank must call it
+        (collectives); the tensors are on rank 0's CPU only."""
+        from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
+                                                             get_optimizer_state_dict)
+
+        bare = _bare(self.model)
+        model_sd = get_model_state_dict(bare, options=_state_options())
+        optim_sd = get_optimizer_state_dict(bare, self.optimizer, options=_state_options())
         rng = ckpt.rng_state()
         rngs = [None] * self.world
         if self.world > 1:
@@ -391,8 +454,8 @@ class Trainer:
         consumed = self.step * self.cfg.optim.accum_steps
         return {"format": ckpt.FORMAT, "step": self.step,
                 "epoch": consumed // self.per_epoch, "batch_in_epoch": consumed % self.per_epoch,
-                "model": _bare(self.student).state_dict(),
-                "optimizer": self.optimizer.state_dict(),
+                "model": model_sd, "optimizer": optim_sd, "optimizer_keys": "names",
+                "strategy": self.strategy,
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "rng": rngs, "config": self.cfg.to_dict(), "world_size": self.world,
                 "student": self.cfg.model.student, "embed_dim": self.embed_dim}
@@ -406,6 +469,7 @@ class Trainer:
             if self._writes_student_file:  # what inference needs, readable without training/
                 m, s = self.cfg.model, self.cfg.sim
                 save_student(self.out / "student.pt", _bare(self.student), student=m.student,
+                             state_dict=state["model"],
                              embed_dim=self.embed_dim, input_size=s.out_size, input_mode=s.mode,
                              teacher=m.teacher, teacher_pretrained=m.teacher_pretrained,
                              step=self.step)
@@ -415,9 +479,17 @@ class Trainer:
         return path
 
     def load(self, path: str) -> None:
+        from torch.distributed.checkpoint.state_dict import (set_model_state_dict,
+                                                             set_optimizer_state_dict)
+
         ck = ckpt.load(path)
-        _bare(self.student).load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
+        bare = _bare(self.model)
+        opts = _state_options()
+        set_model_state_dict(bare, ck["model"], options=opts)
+        if ck.get("optimizer_keys") == "names":
+            set_optimizer_state_dict(bare, self.optimizer, ck["optimizer"], options=opts)
+        else:  # an older checkpoint: torch's own optimizer.state_dict(), parameter indices
+            self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
         self.scaler.load_state_dict(ck["scaler"])
         self.step = int(ck["step"])
@@ -478,7 +550,9 @@ class Trainer:
             t = self.teacher_embed(images, index)
             t_all, offset = self._global_teacher(t)
             sync = self.world > 1 and micro < n - 1
-            with (self.model.no_sync() if sync else nullcontext()):
+            if self.strategy == "fsdp":  # reduce-scatter gradients on the last micro-step only
+                self.model.set_requires_gradient_sync(micro == n - 1)
+            with (self.model.no_sync() if sync and self.strategy == "ddp" else nullcontext()):
                 with self._autocast():
                     s = self.model(x)
                 loss, terms = self.loss_fn(s.float(), t, labels, t_all, offset)
@@ -550,8 +624,9 @@ class Trainer:
             logger.close()
 
     def _eval_logged(self, logger) -> dict:
-        out = self.evaluate() if self.is_main else {}
-        if out:
+        # a sharded student runs its forward on every rank (collectives); rank 0 logs
+        out = self.evaluate() if self.is_main or self.strategy == "fsdp" else {}
+        if out and self.is_main:
             logger.log(self.step, out)
         self._barrier()
         self.model.train()
