@@ -5,6 +5,28 @@ from __future__ import annotations
 import json
 
 
+DESCRIPTION = """\
+Evaluate zero-shot recognition on a dataset folder.
+
+layouts:
+  n-imagenet, mini-n-imagenet  ROOT/extracted_val/<wnid>/*.npz
+                               (robustness sets: ROOT/extracted_val_<variant>, see --variant)
+  n-caltech101                 ROOT/testing/<class>/*.npy (or *.bin)
+  n-cars                       ROOT/test/{background,cars}/*.npy (or *.dat)
+  (a ROOT holding the class folders directly works too)
+
+protocols:
+  ezsr       one window per sample (the centred 15,000 events, or with --window random
+             EZSR's published random 13,000-17,000-event window), EZSR preprocessing,
+             the 80 OpenAI templates, map_clsloc names
+  eventclip  EventCLIP's protocol: events centred in the dataset's canvas, frames of
+             20k/30k/70k events, 10/1/2 views per sample for N-Caltech101/N-Cars/N-ImageNet,
+             logits averaged, 'a point cloud image of a {}', CLIP's curated ImageNet names
+
+Each sample's input depends only on its own file and --seed, never on --batch-size, the
+file order or --workers.
+"""
+
 EPILOG = """\
 text classifier cache:
   The class names x prompt templates are embedded once per model (N-Caltech101 with the 80
@@ -24,17 +46,7 @@ def register(sub) -> None:
     from ezsr.zeroshot.evaluate import N_IMAGENET_VARIANTS
     p = sub.add_parser(
         "eval", help="zero-shot top-1/top-5 accuracy on N-ImageNet, N-Caltech101 or N-Cars",
-        description="Evaluate zero-shot recognition on a dataset folder. Layouts: "
-        "n-imagenet/mini-n-imagenet ROOT/extracted_val/<wnid>/*.npz (robustness sets: "
-        "ROOT/extracted_val_<variant>, see --variant); n-caltech101 ROOT/testing/<class>/*.npy; "
-        "n-cars ROOT/test/{background,cars}/*.npy (or ROOT holding the class folders). "
-        "Protocols: ezsr (one window per sample: the centred 15k events, or with --window "
-        "random EZSR's published random 13k-17k-event window; EZSR preprocessing; 80 OpenAI "
-        "templates; map_clsloc names) and eventclip (EventCLIP's protocol: events centred in "
-        "the dataset's canvas, frames of 20k/30k/70k events, 10/1/2 views per sample for "
-        "N-Caltech101/N-Cars/N-ImageNet, logits averaged, 'a point cloud image of a {}', "
-        "CLIP's curated ImageNet names). Each sample's input depends only on its own file "
-        "and --seed, never on --batch-size, the file order or --workers.",
+        description=DESCRIPTION,
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True,
                    choices=["n-imagenet", "mini-n-imagenet", "n-caltech101", "n-cars"])

@@ -468,7 +468,8 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
     pending: list[tuple[int, torch.Tensor]] = []
 
     def flush():
-        x = torch.cat([v for _, v in pending]).to(device, non_blocking=True)
+        # pinned per-sample tensors go to the device asynchronously, then are joined there
+        x = torch.cat([v.to(device, non_blocking=True) for _, v in pending])
         lg = scale * encode_inputs(teacher, x, protocol).to(device) @ w
         i = 0
         for idx, v in pending:
