@@ -200,7 +200,7 @@ class ConSETeacher:
     def __init__(self, top_t: int = 10, device="cpu", classifier_path: str | None = None,
                  sentence_path: str | None = None):
         from ezsr.models.efficientnet import lite0_weights_path, load_lite0
-        from ezsr.zeroshot.classes import imagenet_classes
+        from ezsr.models.imagenet import imagenet_classes
         self.top_t, self.device = top_t, device
         self.net = load_lite0(classifier_path).to(device)
         self.text = SentenceEncoder(sentence_path, device)
