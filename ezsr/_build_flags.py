@@ -13,6 +13,13 @@ import glob
 import os
 import shutil
 
+# The C++ standards of the project, one per language, for setup.py, JIT builds and CMake alike
+# (CMakeLists.txt reads these two lines, so the builds cannot disagree). C++ sources: C++20, as
+# torch >= 2.10 builds its extensions. CUDA sources: C++17, which every supported nvcc and
+# CMake >= 3.18 accept (CMake 3.25 has no CUDA20 flag for nvcc).
+CXX_STANDARD = 20
+CUDA_STANDARD = 17
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
 
@@ -49,10 +56,12 @@ def compile_args(cuda: bool) -> dict[str, list[str]]:
     opt = ["-O0", "-g"] if debug else ["-O3"]
     # -g0 in release builds: Python's own CFLAGS add -g (12 MB of DWARF on 0.3 MB of code)
     cxx_opt = opt if debug else opt + ["-g0"]
-    args = {"cxx": cxx_opt + ["-std=c++20", "-fopenmp", "-ffp-contract=off", "-DEZSR_WITH_TORCH"]}
+    std = f"-std=c++{CXX_STANDARD}"
+    args = {"cxx": cxx_opt + [std, "-fopenmp", "-ffp-contract=off", "-DEZSR_WITH_TORCH"]}
     if cuda:
         args["cxx"].append("-DEZSR_WITH_CUDA")
-        args["nvcc"] = opt + ["-std=c++17", "--expt-relaxed-constexpr", "-lineinfo"]
+        args["nvcc"] = opt + [f"-std=c++{CUDA_STANDARD}", "--expt-relaxed-constexpr",
+                              "-lineinfo"]
     return args
 
 
