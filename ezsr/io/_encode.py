@@ -125,7 +125,7 @@ def encode_aedat2(events: Events, path: str = "") -> bytes:
     """jAER AEDAT 2.0 in the layouts jAER's extractors read (see ezsr.io.aedat): DVS128
     addresses when the sensor fits 128x128 (OFF sets bit 0, x stored as 127 - x), else DAVIS
     addresses for a jAER DAVIS chip of that size (x stored as width - 1 - x)."""
-    from ezsr.io.aedat import JAER_DAVIS_CHIPS
+    from ezsr.io._header import JAER_DAVIS_CHIPS
 
     dvs128 = events.width <= 128 and events.height <= 128
     size = (events.width, events.height)

@@ -5,6 +5,12 @@ from __future__ import annotations
 from ezsr.io._registry import EventFileError
 
 MAX_HEADER_BYTES = 1 << 24  # 16 MiB: a longer "header" is garbage, not a header
+# jAER's DAVIS chip classes by sensor (width, height), as AEDAT 2.0 headers name them
+# (read by ezsr.io.aedat, written by ezsr.io._encode)
+JAER_DAVIS_CHIPS = {(240, 180): "eu.seebetter.ini.chips.davis.DAVIS240C",
+                    (346, 260): "eu.seebetter.ini.chips.davis.Davis346B",
+                    (640, 480): "eu.seebetter.ini.chips.davis.Davis640",
+                    (208, 192): "eu.seebetter.ini.chips.davis.Davis208PixelParade"}
 
 
 def read_prefixed_lines(path: str, prefix: bytes, end_line: bytes | None = None,

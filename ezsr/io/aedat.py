@@ -35,7 +35,7 @@ import struct
 import numpy as np
 
 from ezsr.io import _encode, _stream
-from ezsr.io._header import read_prefixed_lines
+from ezsr.io._header import JAER_DAVIS_CHIPS, read_prefixed_lines
 from ezsr.io._registry import EventFileError, Format, register
 
 # sensor (W, H) by camera name (iniVation datasheets; for AEDAT 2.0 the jAER chip classes'
@@ -45,10 +45,6 @@ _CAMERAS = [("davis346", (346, 260)), ("davis240", (240, 180)), ("davis640", (64
             ("dvxplorer_lite", (320, 240)), ("dvxplorer", (640, 480)), ("dvs128", (128, 128)),
             ("tmpdiff128", (128, 128))]
 # the `# AEChip:` class ezsr.io.write names for a DAVIS sensor size (jAER chip classes)
-JAER_DAVIS_CHIPS = {(240, 180): "eu.seebetter.ini.chips.davis.DAVIS240C",
-                    (346, 260): "eu.seebetter.ini.chips.davis.Davis346B",
-                    (640, 480): "eu.seebetter.ini.chips.davis.Davis640",
-                    (208, 192): "eu.seebetter.ini.chips.davis.Davis208PixelParade"}
 MAX_PACKET_BYTES = 1 << 28  # 256 MiB decompressed: larger is a lie, not a packet
 
 
