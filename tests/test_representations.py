@@ -47,20 +47,33 @@ def np_event_image(ev):
 
 
 def np_sorted_ts(ev):
-    _, tmax, _ = np_planes(ev)
+    """N-ImageNet's strict sorted time surface: only pixels with events are ranked."""
+    c, tmax, _ = np_planes(ev)
     out = np.zeros_like(tmax)
     for i in range(2):
-        r, k = np_rank(tmax[i])
-        out[i] = r / (k - 1) if k > 1 else 0
+        occ = c[i] > 0
+        if occ.any():
+            r, k = np_rank(tmax[i][occ])
+            out[i][occ] = r / (k - 1) if k > 1 else 0
     return out
+
+
+def np_exp_ts(ev):
+    _, tmax, _ = np_planes(ev)
+    return np.exp(-(1 - tmax) / 0.3)
+
+
+def np_count_clip(c):
+    """N-ImageNet: number of distinct values whose cumulative pixel count < 0.99 * H * W."""
+    vals, cnt = np.unique(c, return_counts=True)
+    return np.minimum(c, int((np.cumsum(cnt) < c.size * 0.99).sum()))
 
 
 def np_dist(ev):
     c, tmax, tmin = np_planes(ev)
     out = np.zeros_like(c)
     for i in range(2):
-        v = c[i][c[i] > 0]
-        cnt = np.minimum(c[i], np.quantile(v, 0.99)) if v.size else c[i]
+        cnt = np_count_clip(c[i])
         t = tmax[i].copy()
         for yy in range(H):
             for xx in range(W):
@@ -95,6 +108,7 @@ NUMPY = {
     "timestamp_image": lambda ev: np_planes(ev)[1],
     "event_image": np_event_image,
     "sorted_time_surface": np_sorted_ts,
+    "exp_time_surface": np_exp_ts,
     "dist": np_dist,
     "eventclip_frame": lambda ev: np_eventclip(ev, False),
 }

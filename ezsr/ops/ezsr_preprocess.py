@@ -29,6 +29,7 @@ import torch
 from ezsr import _ext
 from ezsr.events import EventBatch, Events
 from ezsr.ops._common import as_batch, check_batch_offsets, report_dropped
+from ezsr.ops.coords import check_coord_rounding, scale_events
 from ezsr.ops.histogram import polarity_histogram
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -153,11 +154,25 @@ def _normalise(gray: torch.Tensor) -> torch.Tensor:
     return (gray[:, None] - mean) / std
 
 
+def _squash_coords(events, out_size: int, mode: str, coord_rounding: str):
+    """Events with coordinates already mapped to out_size x out_size by a published rounding
+    (coord_rounding != "exact", squash mode only); the events unchanged otherwise."""
+    check_coord_rounding(coord_rounding, "ezsr_preprocess")
+    if coord_rounding == "exact":
+        return events
+    if mode != "squash":
+        raise ValueError(f"ezsr_preprocess: coord_rounding={coord_rounding!r} applies to "
+                         f"mode='squash' only (mode={mode!r} keeps the sensor's pixels)")
+    return scale_events(events, (out_size, out_size), coord_rounding)
+
+
 def ezsr_preprocess_reference(events: Events | EventBatch, out_size: int = 224,
-                              mode: str = "crop", out_of_bounds: str = "warn") -> torch.Tensor:
+                              mode: str = "crop", out_of_bounds: str = "warn",
+                              coord_rounding: str = "exact") -> torch.Tensor:
     """The composed path: polarity_histogram + histogram_to_ezsr_input (any device)."""
     if mode not in MODES:
         raise ValueError(f"ezsr_preprocess: mode must be one of {MODES}, got {mode!r}")
+    events = _squash_coords(events, out_size, mode, coord_rounding)
     size = (out_size, out_size) if mode == "squash" else None
     hist = polarity_histogram(events, size=size, out_of_bounds=out_of_bounds)
     return histogram_to_ezsr_input(hist, out_size, mode)
@@ -171,7 +186,7 @@ def _cpu_crop_index(height: int, width: int, out_size: int, mode: str):
 
 
 def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str = "crop",
-                    out_of_bounds: str = "warn") -> torch.Tensor:
+                    out_of_bounds: str = "warn", coord_rounding: str = "exact") -> torch.Tensor:
     """EZSR's preprocessing of B windows (reference §1 steps 3-7), batched.
 
     events: ezsr.Events (B = 1) or ezsr.EventBatch of windows (the caller picks them,
@@ -179,6 +194,10 @@ def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str 
     mode: "crop" (the published load_and_preprocess path) or "squash" (EZSR's N-ImageNet
         evaluation: histogram built at out_size x out_size by coordinate scaling).
     out_of_bounds: "warn" | "error" | "ignore" for events outside the sensor (dropped).
+    coord_rounding: how squash mode maps coordinates to out_size (ezsr.ops.coords):
+        "exact" floor(v * out / in) (default), "n_imagenet" (float64 product, truncated) or
+        "ezsr_fp16" (float32 product cast to float16, truncated: the input EZSR's published
+        N-ImageNet numbers were evaluated on, reproduced bit for bit).
     Returns [B, 3, out_size, out_size] float32, CLIP-normalised.
 
     On the CPU one fused kernel (torch.ops.ezsr.ezsr_frame) does steps 3-7 per window
@@ -188,6 +207,7 @@ def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str 
         raise ValueError(f"ezsr_preprocess: mode must be one of {MODES}, got {mode!r}")
     if out_size <= 0:
         raise ValueError(f"ezsr_preprocess: out_size must be > 0, got {out_size}")
+    events = _squash_coords(events, out_size, mode, coord_rounding)
     b = as_batch(events)
     if b.device.type != "cpu" or not _ext.has_kernel("ezsr_frame", "cpu"):
         return ezsr_preprocess_reference(events, out_size, mode, out_of_bounds)

@@ -12,14 +12,20 @@ loop per sample) and run on the events' device.
 | timestamp_image     | 2      | per pixel and polarity the latest tau (0 where none)        |
 | event_image         | 4      | [ON count / max, ON latest tau, OFF count / max, OFF tau]   |
 | binary_event_image  | 2      | 1 where a pixel has an event of that polarity               |
-| sorted_time_surface | 2      | timestamp image → rank among the plane's unique values      |
-|                     |        | (+1), min-max scaled to [0, 1]                              |
+| sorted_time_surface | 2      | the pixels WITH events ranked among their unique latest-tau |
+|                     |        | values (1..K), min-max scaled to [0, 1]; empty pixels 0     |
+|                     |        | (N-ImageNet's `strict` variant, its shipped configs)         |
+| exp_time_surface    | 2      | exp(-(1 - latest tau) / 0.3); empty pixels exp(-1 / 0.3)    |
 | dist                | 2      | DiST (see dist())                                           |
 | eventclip_frame     | 3      | EventCLIP's RGB frame, values 0..255 (see eventclip_frame())|
 | ezsr                | 3      | EZSR's CLIP-normalised 224x224 input (ezsr_preprocess)      |
 
 Choices where the sources leave room (documented here and in docs/kernels.md): maxima,
-ranks and quantiles are taken per sample and polarity plane; empty planes give zeros.
+ranks and clips are taken per sample and polarity plane; empty planes give zeros.
+N-ImageNet computes its representations at 224x224 after scaling the coordinates: pass
+size=(224, 224) and coord_rounding="n_imagenet" to representation() for its exact input
+(ezsr.ops.coords). With that, sorted_time_surface, exp_time_surface and dist equal the
+published code's outputs bit for bit (tests/test_fidelity_representations.py).
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ import torch.nn.functional as F
 
 from ezsr.events import EventBatch, Events
 from ezsr.ops._common import as_batch, segment_ids
-from ezsr.ops.ezsr_preprocess import ezsr_preprocess, positive_quantile
+from ezsr.ops.coords import check_coord_rounding, scale_events
+from ezsr.ops.ezsr_preprocess import ezsr_preprocess
 from ezsr.ops.histogram import polarity_histogram
 from ezsr.ops.temporal import normalised_time_reference, time_surface, voxel_grid
 
@@ -66,11 +73,67 @@ def event_image(events: Events | EventBatch) -> torch.Tensor:
     return torch.stack([counts[:, 0], ts[:, 0], counts[:, 1], ts[:, 1]], dim=1)
 
 
+def _latest_time_ranks(events: Events | EventBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample and polarity plane, over the pixels that have events only: (0-based rank of
+    each pixel's latest timestamp among the plane's unique latest timestamps, -1 where the
+    pixel has no event; K [B, 2, 1, 1], the number of those unique values). Ranks of the raw
+    int64 times equal the ranks of tau (a strictly increasing map of t)."""
+    b = as_batch(events)
+    n = b.x.numel()
+    seg = segment_ids(b.offsets, n)
+    xl, yl = b.x.long(), b.y.long()
+    valid = (xl >= 0) & (xl < b.width) & (yl >= 0) & (yl < b.height)
+    planes = len(b) * 2
+    flat = ((seg * 2 + (b.p != 1).long()) * b.height + yl) * b.width + xl
+    latest = torch.full((planes * b.height * b.width,), -1, dtype=torch.int64, device=b.device)
+    t0 = b.t[b.offsets[:-1].clamp(max=max(n - 1, 0))][seg] if n else b.t
+    latest.scatter_reduce_(0, flat[valid], (b.t - t0)[valid], reduce="amax", include_self=True)
+    occupied = latest >= 0
+    plane = torch.arange(planes * b.height * b.width, device=b.device) // (b.height * b.width)
+    # one sort for all planes: key = plane * span + latest, span > every latest
+    span = int(latest.max()) + 2 if latest.numel() else 1
+    key = plane[occupied] * span + latest[occupied]
+    uniq, inv = torch.unique(key, sorted=True, return_inverse=True)
+    per_plane = torch.bincount(torch.div(uniq, span, rounding_mode="floor"), minlength=planes)
+    first = torch.cumsum(per_plane, 0) - per_plane
+    rank = torch.full_like(latest, -1)
+    rank[occupied] = inv - first[plane[occupied]]
+    shape = (len(b), 2, b.height, b.width)
+    return rank.view(shape), per_plane.view(len(b), 2, 1, 1)
+
+
 def sorted_time_surface(events: Events | EventBatch) -> torch.Tensor:
-    """[B, 2, H, W]: each timestamp-image plane replaced by the rank of its values among the
-    plane's unique values (+1), min-max scaled to [0, 1] (a plane of one value gives 0)."""
-    rank, count = unique_rank(time_surface(events))
-    return _safe_div(rank, count - 1)  # (rank+1 - 1) / (count - 1): min-max of ranks 1..count
+    """[B, 2, H, W]: N-ImageNet's sorted time surface (its shipped `strict` variant,
+    real_cnn_model/data/imagenet.py reshape_then_acc_sort). Per polarity, the pixels that
+    have events are ranked 1..K among the unique values of their latest timestamp, and the
+    ranks min-max scaled to [0, 1]: (rank - 1) / (K - 1), 0 when K = 1. Pixels without
+    events are 0 and are not one of the ranked values."""
+    rank, k = _latest_time_ranks(events)
+    out = _safe_div(rank.clamp(min=0).float(), (k - 1).float())
+    return torch.where(rank >= 0, out, torch.zeros_like(out))
+
+
+EXP_TAU = 0.3  # N-ImageNet's EXP_TAU (real_cnn_model/data/imagenet.py)
+
+
+def exp_time_surface(events: Events | EventBatch, tau: float = EXP_TAU) -> torch.Tensor:
+    """[B, 2, H, W]: N-ImageNet's exponential time surface (reshape_then_acc_exp):
+    exp(-(1 - t_max) / tau) per polarity, t_max the pixel's latest normalised time (tau of
+    the module docstring) and 0 where the pixel has no event, so empty pixels hold
+    exp(-1 / tau) (0.0357 at the default tau = 0.3), as in the published code. Computed in
+    float64 and rounded to float32 once, as the published code does."""
+    if not tau > 0:
+        raise ValueError(f"exp_time_surface: tau must be > 0, got {tau}")
+    b = as_batch(events)
+    n = b.x.numel()
+    seg = segment_ids(b.offsets, n)
+    xl, yl = b.x.long(), b.y.long()
+    valid = (xl >= 0) & (xl < b.width) & (yl >= 0) & (yl < b.height)
+    flat = ((seg * 2 + (b.p != 1).long()) * b.height + yl) * b.width + xl
+    tmax = torch.zeros(len(b) * 2 * b.height * b.width, dtype=torch.float64, device=b.device)
+    tmax.scatter_reduce_(0, flat[valid], normalised_time_reference(b.t, b.offsets)[valid],
+                         reduce="amax", include_self=True)
+    return torch.exp(-(1 - tmax) / tau).float().view(len(b), 2, b.height, b.width)
 
 
 def _time_min(events: Events | EventBatch) -> torch.Tensor:
@@ -87,28 +150,42 @@ def _time_min(events: Events | EventBatch) -> torch.Tensor:
     return out.view(len(b), 2, b.height, b.width)
 
 
-def dist(events: Events | EventBatch) -> torch.Tensor:
-    """DiST (N-ImageNet, reference §3), [B, 2, H, W] in [0, 1).
+def clip_count_n_imagenet(hist: torch.Tensor, rate: float = 0.99) -> torch.Tensor:
+    """N-ImageNet's count clip (reshape_then_acc_adj_sort, CLIP_COUNT_RATE = 0.99), per plane
+    of hist [B, C, H, W]: c = the number of distinct count values (0 included, in increasing
+    order) whose cumulative number of pixels stays below rate * H * W; counts above c become
+    c. (c counts distinct VALUES, not a count itself.)"""
+    b, ch, h, w = hist.shape
+    flat = hist.reshape(b * ch, h * w)
+    if flat.numel() == 0:
+        return hist
+    s = flat.sort(dim=1).values
+    last = torch.ones_like(s, dtype=torch.bool)
+    last[:, :-1] = s[:, 1:] != s[:, :-1]                       # end of a run of one value
+    cum = torch.arange(1, h * w + 1, device=hist.device)        # pixels up to that run's end
+    c = (last & (cum < h * w * rate)).sum(1).to(hist.dtype).view(b, ch, 1, 1)
+    return torch.minimum(hist, c)
 
-    count: polarity histogram clipped at the 0.99-quantile of its positive entries (per plane);
+
+def dist(events: Events | EventBatch) -> torch.Tensor:
+    """DiST (N-ImageNet reshape_then_acc_adj_sort), [B, 2, H, W] in [0, 1).
+
+    count: polarity histogram clipped by N-ImageNet's rule (clip_count_n_imagenet);
     t_max / t_min: latest / earliest tau per pixel (t_min = 1 where empty);
     disc = (maxpool5(t_max) + maxpool5(-t_min)) / (25 * avgpool5(count))  (0 where the 5x5
     neighbourhood is empty); t_max -= 3 * disc where count > 0; clamp >= 0; 0 where the 5x5
     neighbourhood count is 1 (isolated events); output: rank among the plane's unique
     values / number of unique values.
     """
-    hist = polarity_histogram(events)
-    bsz = hist.shape[0]
-    q = positive_quantile(hist.reshape(bsz * 2, -1), 0.99, 0.0).view(bsz, 2, 1, 1)
-    count = torch.minimum(hist, q)
+    count = clip_count_n_imagenet(polarity_histogram(events))
     t_max = time_surface(events, out_of_bounds="ignore")
     t_min = _time_min(events)
-    nb = F.avg_pool2d(count, 5, stride=1, padding=2, count_include_pad=True) * 25
+    nb = 25 * F.avg_pool2d(count, 5, stride=1, padding=2, count_include_pad=True)
     spread = F.max_pool2d(t_max, 5, stride=1, padding=2) + F.max_pool2d(-t_min, 5, stride=1,
                                                                         padding=2)
     disc = _safe_div(spread, nb)
     t = torch.where(count > 0, t_max - 3 * disc, t_max).clamp(min=0)
-    t = torch.where((nb - 1).abs() < 1e-4, torch.zeros_like(t), t)
+    t = torch.where(nb == 1, torch.zeros_like(t), t)
     rank, uniq = unique_rank(t)
     return _safe_div(rank, uniq)
 
@@ -201,20 +278,35 @@ REPRESENTATIONS = {
     "event_image": lambda ev, **kw: event_image(ev, **kw),
     "binary_event_image": lambda ev, **kw: (polarity_histogram(ev, **kw) > 0).float(),
     "sorted_time_surface": lambda ev, **kw: sorted_time_surface(ev, **kw),
+    "exp_time_surface": lambda ev, **kw: exp_time_surface(ev, **kw),
     "dist": lambda ev, **kw: dist(ev, **kw),
     "eventclip_frame": lambda ev, **kw: eventclip_frame(ev, **kw),
     "ezsr": lambda ev, **kw: ezsr_preprocess(ev, **kw),
 }
 
 
-def representation(events: Events | EventBatch, name: str, **kw) -> torch.Tensor:
+def representation(events: Events | EventBatch, name: str, size: tuple[int, int] | None = None,
+                   coord_rounding: str = "exact", **kw) -> torch.Tensor:
     """The representation `name` of one stream or a batch: [B, C, H, W] float32.
 
     name: one of REPRESENTATIONS (see the module docstring); kw go to that function
     (e.g. bins=5 for voxel_grid, mode="squash" for ezsr, white_background=True for
     eventclip_frame).
+    size: (height, width) to compute it at, the coordinates mapped there first by
+    coord_rounding ("exact" floor, or the published "n_imagenet" / "ezsr_fp16" roundings,
+    ezsr.ops.coords); None: the sensor size. For "ezsr", coord_rounding goes to
+    ezsr_preprocess (its squash mode) and size must be None.
     """
     if name not in REPRESENTATIONS:
         raise ValueError(f"representation: unknown name {name!r}; expected one of "
                          f"{sorted(REPRESENTATIONS)}")
+    check_coord_rounding(coord_rounding, "representation")
+    if name == "ezsr":
+        if size is not None:
+            raise ValueError("representation: 'ezsr' takes out_size= and mode=, not size=")
+        return ezsr_preprocess(events, coord_rounding=coord_rounding, **kw)
+    if size is not None:
+        events = scale_events(events, size, coord_rounding)
+    elif coord_rounding != "exact":
+        raise ValueError(f"representation: coord_rounding={coord_rounding!r} needs size=")
     return REPRESENTATIONS[name](events, **kw)
