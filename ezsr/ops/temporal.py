@@ -2,6 +2,7 @@
 
 Both use the normalised time of an event inside its stream,
     tau = (t - t_first) / (t_last - t_first)   (float64, clamped to [0, 1]),
+(the differences taken in float64, so spans beyond int64 do not overflow),
 with t_first / t_last the stream's first and last timestamps (t sorted) and tau = 0 for a
 stream whose events share one timestamp.
 
@@ -25,10 +26,10 @@ def normalised_time_reference(t: torch.Tensor, offsets: torch.Tensor) -> torch.T
     seg = segment_ids(offsets, n)
     if n == 0:
         return torch.zeros(0, dtype=torch.float64, device=t.device)
-    first = t[offsets[:-1].clamp(max=n - 1)][seg]
-    last = t[(offsets[1:] - 1).clamp(min=0)][seg]
-    span = last - first
-    tau = (t - first).double() / span.clamp(min=1).double()
+    first = t[offsets[:-1].clamp(max=n - 1)][seg].double()
+    last = t[(offsets[1:] - 1).clamp(min=0)][seg].double()
+    span = last - first  # in float64: no int64 overflow for spans beyond 2^63 us
+    tau = (t.double() - first) / torch.where(span > 0, span, torch.ones_like(span))
     return torch.where(span > 0, tau.clamp(0.0, 1.0), torch.zeros_like(tau))
 
 

@@ -33,10 +33,15 @@ struct TemporalArgs {
 
 // Normalised time of one event inside its stream, tau = (t - t_first) / (t_last - t_first),
 // in double precision and clamped to [0, 1] (which keeps unsorted input memory-safe);
-// a stream whose events share one timestamp has tau = 0.
+// a stream whose events share one timestamp has tau = 0. The differences are taken in
+// double: for |t| < 2^53 us that is the exact difference rounded once (as an int64
+// difference converted would be), and it cannot overflow for spans beyond int64 (the
+// int64 difference did, giving tau = 1 to the wrong events; found by tests/test_fuzz_ops.py).
 EZSR_HD inline double normalised_time(int64_t t, int64_t t_first, int64_t t_last) {
-  if (t_last <= t_first) return 0.0;
-  const double tau = static_cast<double>(t - t_first) / static_cast<double>(t_last - t_first);
+  const double first = static_cast<double>(t_first);
+  const double span = static_cast<double>(t_last) - first;
+  if (!(span > 0.0)) return 0.0;
+  const double tau = (static_cast<double>(t) - first) / span;
   return tau < 0.0 ? 0.0 : (tau > 1.0 ? 1.0 : tau);
 }
 
