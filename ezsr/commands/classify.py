@@ -32,10 +32,10 @@ def register(sub) -> None:
 
 
 def class_list(args) -> list[str]:
-    from ezsr.zeroshot.classes import read_class_list
+    from ezsr.zeroshot.classes import read_class_list, read_classes
     names = []
-    if args.classes:
-        names += [n.strip() for n in args.classes.split(",") if n.strip()]
+    if args.classes and args.classes.strip(" ,"):  # 'a,b,c' or @FILE
+        names += read_classes(args.classes, "--classes")
     if args.classes_file:
         names += read_class_list(args.classes_file)
     if not names:

@@ -83,7 +83,7 @@ def check_output(path: str, gif: bool) -> Path:
     return Path(output_file(path, "-o"))
 
 
-def select_window(ev, start, window, t0, dt):
+def window_from_options(ev, start, window, t0, dt):
     """The Events of the window the arguments name (ValueError naming the argument)."""
     from ezsr.ops import default_window_start
 
@@ -128,7 +128,7 @@ def read_selected_window(args):
             print(f"note: no events in [{args.t0}, {args.t0 + args.dt}) us", file=sys.stderr)
         return w, f"t in [{args.t0}, {args.t0 + args.dt}) us"
     if args.t0 is not None or args.dt is not None or args.window <= 0:
-        return select_window(io.read_window(args.file, start=0, n=0, **size), args.start,
+        return window_from_options(io.read_window(args.file, start=0, n=0, **size), args.start,
                              args.window, args.t0, args.dt)  # raises the argument's error
     window = bound_window(args.window, n, args.file)
     start = default_window_start(n, window) if args.start is None else args.start
