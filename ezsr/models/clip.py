@@ -35,28 +35,29 @@ class TextConfig:
 
 
 @dataclass(frozen=True)
-class ClipVisionConfig:
-    """An OpenAI/OpenCLIP ViT image tower ("vision" with "type": "clip")."""
+class _ViTConfig:
+    """What every ViT image tower has: input side, patch side, width, depth, heads."""
 
     image_size: int
     patch_size: int
     width: int
     layers: int
     heads: int
+
+
+@dataclass(frozen=True)
+class ClipVisionConfig(_ViTConfig):
+    """An OpenAI/OpenCLIP ViT image tower ("vision" with "type": "clip")."""
+
     mlp_ratio: float = 4.0
     act: str = "quick_gelu"
     ln_eps: float = 1e-5
 
 
 @dataclass(frozen=True)
-class EvaVisionConfig:
+class EvaVisionConfig(_ViTConfig):
     """An EVA02-CLIP image tower ("vision" with "type": "eva")."""
 
-    image_size: int
-    patch_size: int
-    width: int
-    layers: int
-    heads: int
     mlp_ratio: float = 2.6667
     ln_eps: float = 1e-6
     rope: bool = True
