@@ -126,3 +126,24 @@ def test_coord_rounding_needs_squash():
         ezsr_preprocess(e, coord_rounding="ezsr_fp16")
     with pytest.raises(ValueError, match="size="):
         representation(e, "histogram", coord_rounding="n_imagenet")
+
+
+def test_eval_coord_rounding_reaches_the_input(recording):
+    """`ezsr eval --coord-rounding ezsr_fp16` (N-ImageNet: squash) builds each sample's input
+    with that rounding; crop mode or EventCLIP's protocol refuse it."""
+    import argparse
+
+    from ezsr.commands.eval import preprocess_options
+    from ezsr.zeroshot.classifier import select_window
+    from ezsr.zeroshot.evaluate import make_protocol, sample_input
+
+    args = argparse.Namespace(coord_rounding="ezsr_fp16", mode=None, protocol="ezsr",
+                              dataset="n-imagenet")
+    protocol = make_protocol("n-imagenet", "ezsr", **preprocess_options(args))
+    win = select_window(recording)
+    got = sample_input(recording, protocol)
+    assert torch.equal(got, ezsr_preprocess(win, mode="squash", coord_rounding="ezsr_fp16"))
+    assert not torch.equal(got, sample_input(recording, make_protocol("n-imagenet", "ezsr")))
+    for bad in (dict(mode="crop"), dict(protocol="eventclip"), dict(dataset="n-caltech101")):
+        with pytest.raises(ValueError, match="coord-rounding"):
+            preprocess_options(argparse.Namespace(**{**vars(args), **bad}))

@@ -62,6 +62,12 @@ def register(sub) -> None:
                         "(default: clip for --protocol eventclip, clsloc otherwise)")
     p.add_argument("--mode", default=None, choices=["crop", "squash"],
                    help="EZSR preprocessing (default: squash for N-ImageNet, crop otherwise)")
+    p.add_argument("--coord-rounding", default="exact", choices=["exact", "n_imagenet", "ezsr_fp16"],
+                   help="how the squash mode maps sensor coordinates to the model's size: exact "
+                        "floor (default); n_imagenet: N-ImageNet's float64 product, truncated; "
+                        "ezsr_fp16: EZSR's published N-ImageNet evaluation (float32 product cast "
+                        "to float16, truncated; with --window random it reproduces that input "
+                        "bit for bit). Needs --mode squash (the N-ImageNet default)")
     p.add_argument("--window", default="fixed", choices=["fixed", "random"],
                    help="--protocol ezsr: fixed = the centred 15,000-event window "
                         "(deterministic, default); random = EZSR's published protocol, "
@@ -97,6 +103,7 @@ def run(args) -> int:
     from ezsr.zeroshot.evaluate import evaluate, load_dataset, make_protocol, read_split_file
 
     output_file(args.json, "--json")
+    preprocess_options(args)  # checked before the dataset and the model are loaded
     if args.protocol == "eventclip" and args.window != "fixed":
         raise ValueError("--window random is EZSR's protocol; --protocol eventclip has its own "
                          "views")
@@ -111,6 +118,8 @@ def run(args) -> int:
     rep = evaluate(ds, teacher, protocol, args.batch_size, args.templates,
                    split_file=args.split_file, progress=not args.no_progress,
                    device=args.device, workers=args.workers)
+    if args.protocol == "ezsr":
+        rep["coord_rounding"] = args.coord_rounding
     if args.variant:
         rep["variant"] = args.variant
     if args.json == "-":
@@ -131,6 +140,13 @@ def run(args) -> int:
 
 
 def preprocess_options(args) -> dict:
-    """Extra keyword arguments of ezsr.ops.ezsr_preprocess chosen on the command line (none
-    yet; a coordinate-rounding option goes here)."""
-    return {}
+    """Extra keyword arguments of ezsr.ops.ezsr_preprocess chosen on the command line."""
+    rounding = getattr(args, "coord_rounding", "exact")
+    if rounding == "exact":
+        return {}
+    squash = args.mode == "squash" or (args.mode is None and args.protocol == "ezsr" and
+                                       args.dataset in ("n-imagenet", "mini-n-imagenet"))
+    if args.protocol != "ezsr" or not squash:
+        raise ValueError(f"--coord-rounding {rounding} applies to --protocol ezsr with --mode "
+                         f"squash (the N-ImageNet default) only")
+    return {"coord_rounding": rounding}
