@@ -7,7 +7,7 @@
    index_put_(accumulate=True). Baselines include building the flat index from x, y, p as a
    user must; scatter_add_ is also timed with a pre-built index ("no index build") to show
    the bare scatter. Also the voxel grid and time surface ops vs their torch references.
-2. EZSR preprocessing (reference §1 steps 2-7) of 256 windows of 15,000 events: the
+2. EZSR preprocessing (EZSR's preprocessing steps 2-7, docs/design.md) of 256 windows of 15,000 events: the
    batched ezsr_preprocess including gathering the windows into an EventBatch (the
    headline ratio), and of an already built EventBatch (as a data loader hands it), vs a
    per-sample numpy/torch implementation written below as a user of the original code
@@ -64,7 +64,7 @@ def random_events(n: int, seed: int = 0, device="cpu"):
 
 # ------------------------------------------------------------------ per-sample baseline
 def per_sample_ezsr(x: np.ndarray, y: np.ndarray, p: np.ndarray) -> torch.Tensor:
-    """One window through reference §1 steps 1, 3-7, numpy + torch, as the original runs."""
+    """One window through EZSR's preprocessing steps 1, 3-7 (docs/design.md), numpy + torch, as the original runs."""
     p = p.astype(np.float32)
     if p.min() >= -0.5:
         p[p <= 0.5] = -1

@@ -37,7 +37,7 @@ def _as_tensor(v, name: str) -> torch.Tensor:
 def polarity_to_uint8(p) -> torch.Tensor:
     """Polarity in any common encoding ({0,1}, {-1,+1}, bool, {False,True}) → uint8 {0,1}.
 
-    ON is p > 0.5, which matches EZSR's rule (reference §1 step 1): with p.min() >= -0.5
+    ON is p > 0.5, which matches EZSR's rule (preprocessing step 1, docs/design.md): with p.min() >= -0.5
     every p <= 0.5 is OFF; with {-1,+1} every p <= 0 is OFF.
     """
     p = _as_tensor(p, "p")

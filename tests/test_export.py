@@ -24,7 +24,7 @@ H, W = 480, 640
 
 
 def ezsr_reference(x, y, p, height=H, width=W, out=224, normalize=True):
-    """Reference §1 steps 3-7 in numpy + F.interpolate, written independently of export/."""
+    """EZSR's preprocessing steps 3-7 (docs/design.md) in numpy + F.interpolate, written independently of export/."""
     hist = np.zeros((2, height, width), np.float64)
     np.add.at(hist, ((np.asarray(p) <= 0.5).astype(int), np.asarray(y), np.asarray(x)), 1)
     nz = hist[hist > 0.1]

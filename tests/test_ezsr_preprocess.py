@@ -1,5 +1,5 @@
 """EZSR preprocessing: the batched path vs a per-sample numpy reference written from
-reference §1, and the published visualisation reproduced bit for bit."""
+EZSR (arXiv 2407.21616), and the published visualisation reproduced bit for bit."""
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 
 
 def numpy_ezsr(x, y, p, height, width, out=224, squash=False):
-    """Reference §1 steps 1 and 3-7 for one window, literally, in numpy."""
+    """EZSR's preprocessing steps 1 and 3-7 (docs/design.md) for one window, literally, in numpy."""
     x, y, p = np.asarray(x, np.int64), np.asarray(y, np.int64), np.asarray(p, np.float64)
     if p.size and p.min() >= -0.5:
         p = np.where(p <= 0.5, -1.0, p)                          # step 1

@@ -90,7 +90,7 @@ def test_build_classifier_recipe_and_cache(tmp_path, monkeypatch):
     names, temps = ["left thing", "right thing", "other"], ["a {}", "the {} here"]
     w = build_classifier(t, names, temps)
     assert w.shape == (4, 3)
-    for k, c in enumerate(names):  # §1: normalise each, average, normalise again
+    for k, c in enumerate(names):  # EZSR's recipe: normalise each, average, normalise again
         e = t.encode_text([temps[0].format(c), temps[1].format(c)])
         expect = F.normalize(F.normalize(e, dim=-1).mean(0), dim=0)
         assert torch.allclose(w[:, k], expect, atol=1e-6)

@@ -1,6 +1,6 @@
 """Distillation losses: event embeddings pulled onto the frozen teacher's image embeddings.
 
-EZSR's objective (reference §1, "Training") = a global similarity term + a scalar-wise
+EZSR's objective (EZSR, arXiv 2407.21616, training section) = a global similarity term + a scalar-wise
 regularisation that aligns the two embeddings dimension by dimension:
 
     s_n = s / |s|,  t_n = t / |t|                       (both [B, D])

@@ -3,7 +3,7 @@
 Layout like N-ImageNet: `<root>/<class>/<file>` with any format ezsr.io reads; labels index the
 sorted class folders; class names are the folder names with '_' -> ' ' unless a names file is
 given (one per line, in sorted-folder order, e.g. ImageNet names for wnid folders). Each file
-is preprocessed as EZSR does at inference (reference §1): the 15000-event window at
+is preprocessed as EZSR does at inference (EZSR, arXiv 2407.21616): the 15000-event window at
 ezsr.ops.default_window_start, then ezsr.ops.ezsr_preprocess(out_size, mode). Evaluation is
 not a hot path: files are read one at a time.
 """

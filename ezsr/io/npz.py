@@ -1,6 +1,6 @@
 """N-ImageNet `.npz`: key `event_data` (structured x, y, t, p) or the older keys
 `x_pos`, `y_pos`, `timestamp`, `polarity`. Sensor 640x480 by the dataset convention.
-t is microseconds relative to the sample (reference §3)."""
+t is microseconds relative to the sample (N-ImageNet, github.com/82magnolia/n_imagenet)."""
 
 from __future__ import annotations
 

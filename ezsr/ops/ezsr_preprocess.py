@@ -1,4 +1,4 @@
-"""EZSR's event preprocessing (reference §1 steps 3-7), batched, and its visualisation.
+"""EZSR's event preprocessing (EZSR's preprocessing steps 3-7, docs/design.md), batched, and its visualisation.
 
     events ─► polarity histogram [B, 2, H, W] (step 3, ezsr.ops.polarity_histogram)
            ─► hot-pixel clip at the 0.75-quantile of the entries > 0.1 (step 4, per sample)
@@ -187,7 +187,7 @@ def _cpu_crop_index(height: int, width: int, out_size: int, mode: str):
 
 def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str = "crop",
                     out_of_bounds: str = "warn", coord_rounding: str = "exact") -> torch.Tensor:
-    """EZSR's preprocessing of B windows (reference §1 steps 3-7), batched.
+    """EZSR's preprocessing of B windows (EZSR's preprocessing steps 3-7, docs/design.md), batched.
 
     events: ezsr.Events (B = 1) or ezsr.EventBatch of windows (the caller picks them,
         e.g. EventBatch.from_windows(ev, starts, 15000)); any device.

@@ -1,7 +1,7 @@
 """Every representation by name: ezsr.ops.representation(events, name, **kw) -> [B, C, H, W].
 
-N-ImageNet's representations (reference §3; tau = normalised time inside the window) and
-EventCLIP's frame (reference §2), composed from the kernels (histogram, voxel grid, time
+N-ImageNet's representations (N-ImageNet, github.com/82magnolia/n_imagenet; tau = normalised time inside the window) and
+EventCLIP's frame (EventCLIP, arXiv 2306.06354), composed from the kernels (histogram, voxel grid, time
 surface) plus torch where a custom kernel would not pay off. All are batched (no Python
 loop per sample) and run on the events' device.
 
@@ -192,7 +192,7 @@ def dist(events: Events | EventBatch) -> torch.Tensor:
 
 def eventclip_frame_starts(n_events: int, frame_events: int) -> list[int]:
     """EventCLIP's frame starts: arange(0, n, N) (full frames only), plus n - N when the
-    remainder exceeds N / 2 (reference §2). A stream shorter than N gives [0]."""
+    remainder exceeds N / 2 (EventCLIP, arXiv 2306.06354). A stream shorter than N gives [0]."""
     if frame_events <= 0:
         raise ValueError(f"eventclip_frame_starts: frame_events must be > 0, got {frame_events}")
     if n_events <= frame_events:
@@ -206,7 +206,7 @@ def eventclip_frame_starts(n_events: int, frame_events: int) -> list[int]:
 def eventclip_center(events: Events, height: int, width: int) -> Events:
     """EventCLIP's centring (datasets/utils.py center_events): shift the stream by whole
     pixels so that its bounding box is centred in a fixed canvas of height x width, the
-    sensor size EventCLIP assumes per dataset (reference §2: 180x240 N-Caltech101, 100x120
+    sensor size EventCLIP assumes per dataset (EventCLIP, arXiv 2306.06354: 180x240 N-Caltech101, 100x120
     N-Cars, 480x640 N-ImageNet).
 
     shift = floor((max + min + 1 - size) / 2) per axis, over all events of the sample;
@@ -231,7 +231,7 @@ HOT_PIXEL_STATS = ("all", "nonzero")
 
 def eventclip_frame(events: Events | EventBatch, white_background: bool = False,
                     hot_pixel_stats: str = "all") -> torch.Tensor:
-    """EventCLIP's frame (reference §2; datasets/vis.py make_event_histogram):
+    """EventCLIP's frame (arXiv 2306.06354; github.com/Wuziyi616/EventCLIP datasets/vis.py make_event_histogram):
     [B, 3, H, W] float32 holding integers 0..255.
 
     Per sample: ON/OFF counts; entries > mean + 10 * std set to 0, the statistics (float64,

@@ -1,4 +1,4 @@
-"""Event simulation: frames or static images -> events (ESIM rule, reference §4).
+"""Event simulation: frames or static images -> events (the ESIM rule, Rebecq et al., CoRL 2018).
 
   frames_to_events(frames, timestamps_us, ...) -> Events        video / frame sequences
   image_to_events(image, motion=..., ...) -> Events             one image, camera motion

@@ -266,7 +266,7 @@ def frames_to_events(frames, timestamps_us, contrast_pos: float = 0.2, contrast_
                      seed: int = 0, *, log_mode: str = "log", leak_rate_hz: float = 0.0,
                      shot_noise_rate_hz: float = 0.0, chunk_frames: int = 32,
                      device=None) -> Events:
-    """Events of a frame sequence by the ESIM rule (reference §4; see ezsr.simulate.kernels).
+    """Events of a frame sequence by the ESIM rule (ESIM, Rebecq et al., CoRL 2018; see ezsr.simulate.kernels).
 
     frames: [T, H, W] linear intensity in [0, 1] (float; uint8 is divided by 255), or RGB
         as [T, H, W, 3] / [T, 3, H, W] (converted with luma weights 0.299, 0.587, 0.114);

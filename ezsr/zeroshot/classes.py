@@ -36,8 +36,8 @@ NCARS_PROMPT_NAMES = {"cars": "car"}
 
 
 def prompt_name(name: str, style: str = "ezsr") -> str:
-    """Class name as written into prompts: "ezsr" keeps it (underscores kept, §1);
-    "eventclip" applies EventCLIP's renames, lower-cases and turns `_` into spaces (§2)."""
+    """Class name as written into prompts: "ezsr" keeps it (underscores kept, as EZSR);
+    "eventclip" applies EventCLIP's renames, lower-cases and turns `_` into spaces (as EventCLIP)."""
     if style == "ezsr":
         return name
     if style == "eventclip":

@@ -2,7 +2,7 @@
 class name.
 
 * "openai": the 80 ImageNet templates published with CLIP (Radford et al. 2021, the
-  "Prompt Engineering for ImageNet" notebook); EZSR uses these (reference §1).
+  "Prompt Engineering for ImageNet" notebook); EZSR uses these (EZSR, arXiv 2407.21616).
 * "eventclip": EventCLIP's prompt `a point cloud image of a {}` (Wu et al. 2023, configs).
 * "simple": `a photo of a {}.`
 * a custom list, or a text file with one template per line.

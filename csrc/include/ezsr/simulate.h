@@ -1,5 +1,5 @@
 // Event simulation (ESIM rule) from log-intensity frames.
-// Reference: ezsr/simulate/kernels.py::simulate_reference, shared/docs/reference.md §4.
+// Reference: ezsr/simulate/kernels.py::simulate_reference, the ESIM rule (Rebecq et al., CoRL 2018; docs/simulate.md).
 //
 // Layout: B streams, each T frames of P = H*W pixels. logf [B, T, P] float32 log
 // intensity; ts [B, T] int64 µs, strictly increasing per stream. Per-pixel state
