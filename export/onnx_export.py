@@ -4,8 +4,10 @@ Two graphs (both opset >= 17, LayerNorm as one LayerNormalization node, dynamic 
   kind="image":  image [B, 3, S, S] float32 (CLIP-normalised EZSR input) -> logits [B, K]
   kind="events": x, y [B, N] int32, p [B, N] int32 (1 = ON), valid [B, N] bool
                  -> logits [B, K]; the EZSR histogram and steps 4-7 run inside the graph
-Precision "fp32" or "fp16" (encoder fp16, LayerNorm/softmax/preprocessing/head fp32; inputs
-and logits stay fp32). The class names and settings go into the model's metadata_props.
+Precision "fp32", "fp16" (encoder fp16, LayerNorm/softmax/preprocessing/head fp32; inputs
+and logits stay fp32) or "int8" (the fp32 graph through ONNX Runtime's quantisation,
+ezsr.export.quantize: dynamic, or static QDQ calibrated on real event windows). The class
+names and settings go into the model's metadata_props.
 
 Uses the TorchScript-based exporter (torch.onnx.export(dynamo=False)), which needs no
 extra package; tracing is done with a batch of 2 so no size is folded to 1.
@@ -80,13 +82,27 @@ def example_inputs(kind: str, batch: int = 2, n_events: int = 2048, out_size: in
 def export_onnx(encoder: nn.Module, classifier: torch.Tensor, path, kind: str = "image",
                 precision: str = "fp32", scale: float = 100.0, class_names: Sequence[str] = (),
                 sensor: tuple[int, int] = EZSR_SENSOR, out_size: int = 224, mode: str = "crop",
-                opset: int = DEFAULT_OPSET, check: bool = True) -> Path:
+                opset: int = DEFAULT_OPSET, check: bool = True, int8_mode: str = "dynamic",
+                calibration: Sequence | None = None) -> Path:
     """Write an ONNX classifier (see the module docstring) to `path`; return the path.
 
     check: run onnx.checker and assert LayerNormalization is one node when the encoder
     has LayerNorms.
+    precision "int8": the fp32 graph quantised by ezsr.export.quantize.quantize_onnx with
+    int8_mode "dynamic" or "static"; static needs `calibration`, event windows
+    (ezsr.Events) whose inputs calibrate the activation ranges.
     """
     import onnx
+
+    if precision == "int8":
+        import tempfile
+
+        from ezsr.export.quantize import calibration_feeds, quantize_onnx
+        feeds = calibration_feeds(calibration, kind, out_size, mode) if calibration else None
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = export_onnx(encoder, classifier, Path(tmp) / "fp32.onnx", kind, "fp32", scale,
+                               class_names, sensor, out_size, mode, opset, check)
+            return quantize_onnx(fp32, path, int8_mode, feeds)
 
     if not MIN_OPSET <= opset <= max_opset():
         raise ValueError(f"export: opset must be in {MIN_OPSET}..{max_opset()} ({MIN_OPSET} for "

@@ -66,7 +66,6 @@ def test_onnx_implies_the_onnxruntime_backend(files, tmp_path):
     (("--onnx", "T", "--classes", "a,b"), "K=3 logits, 2 class name(s)"),
     (("--onnx", "RAND"), "not an ONNX model"),
     (("--onnx", "missing.onnx"), "--onnx missing.onnx: no such file"),
-    (("--backend", "onnxruntime"), "ezsr export enc.onnx"),
     (("--backend", "tensorrt"), "--backend tensorrt needs --engine FILE"),
     (("--window", "0"), "--window 0 (time windows only) needs --dt-us"),
     (("--stride", "5000"), "--stride 5000 must be <= --window 3000"),

@@ -225,7 +225,7 @@ def test_export_rejects_bad_arguments(tiny, tmp_path):
     with pytest.raises(ValueError, match="class names"):
         export_onnx(enc, cls, tmp_path / "a.onnx", class_names=["a", "b"])
     with pytest.raises(ValueError, match="precision"):
-        export_onnx(enc, cls, tmp_path / "a.onnx", precision="int8")
+        export_onnx(enc, cls, tmp_path / "a.onnx", precision="int4")
     with pytest.raises(ValueError, match="more than n"):
         pad_events([_events(np.zeros(5), np.zeros(5), np.zeros(5))], n=3)
 

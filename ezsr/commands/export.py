@@ -45,7 +45,10 @@ def register(sub) -> None:
         "against PyTorch.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("output", help="ONNX file to write")
     p.add_argument("--model", default=None,
-                   help="CLIP name of ezsr.models (default ViT-B-16; not with a student.pt)")
+                   help="CLIP name of ezsr.models (default ViT-B-16; not with a student.pt), "
+                        "or 'offline': the offline default (EfficientNet-Lite0 -> ImageNet "
+                        "probabilities -> ConSE combination of class-name embeddings), no "
+                        "CLIP weights needed")
     p.add_argument("--checkpoint", default=None, type=existing_path,
                    help="EZSR event-encoder checkpoint of --model, or the student.pt of an "
                         "`ezsr train` run (its encoder and teacher are named in it)")
@@ -61,7 +64,16 @@ def register(sub) -> None:
     p.add_argument("--classes", required=True, help="'cat,dog' or @FILE (one name a line)")
     p.add_argument("--templates", default="openai", help="prompt template set (default openai)")
     p.add_argument("--kind", choices=["image", "events"], default="image")
-    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
+                   help="fp32 (default); fp16 encoder (GPU); int8 through ONNX Runtime's "
+                        "quantisation for CPU deployment (see --int8-mode)")
+    p.add_argument("--int8-mode", choices=["dynamic", "static"], default="dynamic",
+                   help="with --precision int8: dynamic (int8 weights, activations quantised "
+                        "per call; no data needed; default) or static QDQ (int8 activations "
+                        "calibrated on --calibration)")
+    p.add_argument("--calibration", default=None, type=existing_path, metavar="FILE",
+                   help="an event recording whose 15,000-event windows (up to 32) calibrate "
+                        "--int8-mode static")
     p.add_argument("--mode", choices=["crop", "squash"], default="crop",
                    help="EZSR preprocessing variant of the events graph")
     p.add_argument("--sensor", default="480x640", help="HxW of the events graph's sensor")
@@ -125,10 +137,28 @@ def _load_classifier(path: str, k: int, model: str, d: int):
     w = check_classifier(load_file(path, "a [D, K] text classifier tensor saved with "
                                    "torch.save", option="--classifier"), path, k,
                          ModelSpec(option_names=OPTIONS))
-    if w.shape[0] != d:
+    if d is not None and w.shape[0] != d:  # None: checked once the model is loaded
         raise ValueError(f"--classifier {path}: {w.shape[0]} rows, but {model} gives "
                          f"{d}-dim embeddings")
     return w
+
+
+def _calibration_windows(path, window: int = 15000, limit: int = 32):
+    """Up to `limit` consecutive windows of `window` events of the recording `path` (None
+    without one): what --int8-mode static calibrates on."""
+    if not path:
+        return None
+    from ezsr import io
+
+    out = []
+    for w in io.iter_chunks(path, n_events=window):
+        if len(w) and len(out) < limit:
+            out.append(w)
+        if len(out) >= limit:
+            break
+    if not out:
+        raise ValueError(f"--calibration {path}: no events")
+    return out
 
 
 def run(args) -> int:
@@ -149,11 +179,11 @@ def run(args) -> int:
     if student is not None:
         label, dim = f"student {args.checkpoint}", int(student["embed_dim"])
     else:
-        if args.model == "offline":
-            raise ValueError("--model offline: not exportable (not one torch module); use a "
-                             "CLIP name such as ViT-B-16, or a trained student.pt as "
-                             "--checkpoint")
-        label, dim = f"--model {args.model}", get_config(args.model)["embed_dim"]  # unknown: listed
+        label, dim = f"--model {args.model}", None if args.model == "offline" else \
+            get_config(args.model)["embed_dim"]  # unknown: listed
+    if args.precision == "int8" and args.int8_mode == "static" and not args.calibration:
+        raise ValueError("--int8-mode static needs --calibration FILE (an event recording "
+                         "whose windows calibrate the activation ranges)")
     _check_requirements(args)
     names = read_classes(args.classes, "--classes")
     classifier = _load_classifier(args.classifier, len(names), label, dim) \
@@ -174,7 +204,8 @@ def run(args) -> int:
     path = export_onnx(zs.encoder, zs.classifier, args.output, kind=args.kind,
                        precision=args.precision, scale=zs.scale, class_names=zs.class_names,
                        sensor=(h, w), out_size=zs.image_size, mode=args.mode,
-                       opset=args.opset)
+                       opset=args.opset, int8_mode=args.int8_mode,
+                       calibration=_calibration_windows(args.calibration))
     print(f"wrote {path} ({model_size_mb(path):.1f} MiB, {args.kind}, {args.precision}, "
           f"{len(zs.class_names)} classes)")
     problems = check_tensorrt_support(path)
@@ -185,7 +216,8 @@ def run(args) -> int:
     else:
         print("TensorRT op check: every node is supported")
     if args.check:
-        module = build_classifier_module(zs.encoder, zs.classifier, args.kind, args.precision,
+        module = build_classifier_module(zs.encoder, zs.classifier, args.kind,
+                                         "fp32" if args.precision == "int8" else args.precision,
                                          zs.scale, (h, w), zs.image_size, args.mode)
         r = parity(module, path, example_inputs(args.kind, batch=2, sensor=(h, w),
                                                 out_size=zs.image_size))

@@ -73,7 +73,9 @@ def register(sub) -> None:
                    help="runner (default: onnxruntime with --onnx, tensorrt with --engine, "
                         "else torch)")
     p.add_argument("--model", default="offline",
-                   help="'offline' (the default teacher, no download; torch only) or a CLIP "
+                   help="'offline' (the default teacher, no download; under --backend "
+                        "onnxruntime it is exported on the fly, or use `ezsr export --model "
+                        "offline`) or a CLIP "
                         "name of ezsr.models such as ViT-B-16")
     p.add_argument("--checkpoint", default=None,
                    help="the student.pt of an `ezsr train` run (its encoder and teacher are "
@@ -165,11 +167,6 @@ def check_args(args) -> None:
                       ("--classifier", getattr(args, "classifier", None))):
         if path and not Path(path).is_file():
             raise FileNotFoundError(f"{opt} {path}: no such file")
-    if args.backend == "onnxruntime" and not onnx and args.model == "offline" and \
-            not getattr(args, "checkpoint", None):  # a student.pt is exported on the fly
-        raise ValueError("--backend onnxruntime needs --onnx FILE with --model offline (the "
-                         "offline teacher cannot be exported to ONNX): run " + EXPORT_HINT +
-                         ", or leave --backend out to run the offline model under torch")
     if args.backend == "tensorrt" and not engine:
         raise ValueError("--backend tensorrt needs --engine FILE (build it with `ezsr export "
                          "... --engine enc.engine`, see docs/export.md)")

@@ -240,10 +240,8 @@ class ConSETeacher:
 
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        p = self.class_probabilities(images)
-        top_p, top_i = p.topk(min(self.top_t, p.shape[1]), dim=-1)          # [B, T]
-        emb = (top_p.unsqueeze(-1) * self.class_embeddings[top_i]).sum(1)   # [B, D]
-        return F.normalize(emb, dim=-1)
+        from ezsr.models.conse import conse_combine
+        return conse_combine(self.class_probabilities(images), self.class_embeddings, self.top_t)
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:

@@ -82,8 +82,8 @@ class LoadedTeacher:
 @dataclass
 class ZeroShot:
     module: nn.Module  # image [B, 3, S, S] (CLIP-normalised EZSR input) -> logits [B, K]
-    encoder: nn.Module | None  # image -> features (what `ezsr export` traces); None when the
-    #                            teacher is not one torch module (the offline ConSE teacher)
+    encoder: nn.Module | None  # image -> features (what `ezsr export` traces; for the
+    #                            offline teacher its ConSE graph, ezsr.models.conse.ConSEEncoder)
     classifier: torch.Tensor  # [D, K] float32
     scale: float  # logit multiplier (ezsr.models.logit_scale)
     class_names: list[str]
@@ -166,7 +166,8 @@ def load_zero_shot(spec: ModelSpec | str = OFFLINE, classes: str | Sequence[str]
     """A zero-shot image classifier (streaming, export) for a spec and class names.
 
     spec: a ModelSpec, or a model name with the spec's fields as keyword arguments.
-    model "offline": the offline teacher under the head (torch only; encoder None).
+    model "offline": the offline teacher under the head; its encoder is the same ConSE
+    computation as one exportable module (ezsr.models.conse.ConSEEncoder).
     A CLIP name: the event encoder create_event_encoder(name, pretrained=checkpoint,
     init=clip_checkpoint) and the text classifier of create_model(name,
     pretrained=clip_checkpoint); random weights when no checkpoint is given (logged).
@@ -197,8 +198,9 @@ def load_zero_shot(spec: ModelSpec | str = OFFLINE, classes: str | Sequence[str]
             zeroshot.build_classifier(teacher, names, templates).float()
         scale = models.logit_scale(teacher)
         module = ImageClassifier(TeacherEncoder(teacher), ZeroShotHead(cls, scale))
-        return ZeroShot(module.to(spec.device).eval(), None, cls, scale, names,
-                        int(teacher.image_size))
+        from ezsr.models.conse import ConSEEncoder
+        return ZeroShot(module.to(spec.device).eval(), ConSEEncoder(teacher).eval(), cls, scale,
+                        names, int(teacher.image_size))
     clip = models.create_model(model, pretrained=spec.clip_checkpoint)
     if spec.clip_checkpoint is None and spec.checkpoint is None:
         log.warning("model %s: no checkpoint given, the image tower has random weights", model)
