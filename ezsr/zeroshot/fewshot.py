@@ -69,7 +69,7 @@ RESIDUAL = {"n-caltech101": 0.8, "n-cars": 0.8, "n-imagenet": 0.95, "mini-n-imag
 TRAINING = {"n-caltech101": {"lr": 1e-4, "epochs": 100, "batch_size": 32},
             "n-cars": {"lr": 2e-4, "epochs": 50, "batch_size": 32},
             "n-imagenet": {"lr": 2e-5, "epochs": 100, "batch_size": 128},
-            "mini-n-imagenet": {"lr": 2e-5, "epochs": 100, "batch_size": 128}}
+            "mini-n-imagenet": {"lr": 2e-5, "epochs": 100, "batch_size": 32}}
 TRAIN_SPLIT_DIRS = {"n-imagenet": ("extracted_train", "train"),
                     "mini-n-imagenet": ("extracted_train", "train"),
                     "n-caltech101": ("training", "train"), "n-cars": ("train", "training")}
@@ -472,7 +472,19 @@ def train_adapter(feats: Sequence[torch.Tensor], labels: Sequence[int], classifi
     feats: per recording [V_i, D] float; labels: class index per recording; classifier:
     the zero-shot text classifier [D, K] the text features start from.
     Returns (head in eval mode on `device`, {"loss": last epoch's mean loss, "steps": n}).
+    On the CPU the steps run on one thread (the head is too small to gain from more, and
+    loses much to thread contention on a busy machine); the setting is restored after.
     """
+    threads = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        return _train(feats, labels, classifier, cfg, train, device, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(feats, labels, classifier, cfg, train, device, progress):
     from tqdm import tqdm
 
     if len(feats) != len(labels) or not feats:
