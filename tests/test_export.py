@@ -318,8 +318,6 @@ def test_stream_cli_with_exported_onnx(tiny, tmp_path):
 def _kernel_preprocess():
     from ezsr import ops
 
-    if not hasattr(ops, "ezsr_preprocess"):
-        pytest.skip("ezsr.ops.ezsr_preprocess not in this tree yet (kernel-core issue)")
     return ops.ezsr_preprocess
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from conftest import shared_file
+from ezsr import models
 from ezsr.cli import main
 
-models = pytest.importorskip("ezsr.models", reason="ezsr.models not in this tree yet")
 onnx = pytest.importorskip("onnx")
 
 

@@ -57,7 +57,7 @@ def test_synthetic_events_are_valid_and_deterministic():
 
 
 def test_demo_writes_the_picture(tmp_path, capsys):
-    """`ezsr demo` (now the streaming recognition demo, issue 7) on the fast synthetic
+    """`ezsr demo` (the streaming recognition demo) on the fast synthetic
     source: labels per window, a latency table, and the visualisation PNG with -o."""
     import json
 

@@ -1,4 +1,4 @@
-"""The trainer (issue 6): losses against hand-computed values, config parsing, one step
+"""The trainer: losses against hand-computed values, config parsing, one step
 lowering the loss, exact resume, NaN stop, teacher cache, and DDP (2 gloo ranks) == 1 rank."""
 
 from __future__ import annotations
@@ -343,9 +343,7 @@ def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):
 def test_real_recording_eval_uses_the_ezsr_window_and_preprocessing(tmp_path):
     """run.eval_real: each file's default 15000-event window, ezsr_preprocess'ed, is what the
     student sees; the top-1/top-5 come from the text classifier columns."""
-    ops = pytest.importorskip("ezsr.ops")
-    if not hasattr(ops, "ezsr_preprocess") or not hasattr(ops, "default_window_start"):
-        pytest.skip("ezsr.ops.ezsr_preprocess not available yet")
+    from ezsr import ops
     from conftest import shared_file
 
     from ezsr import io
