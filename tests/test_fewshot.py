@@ -289,3 +289,49 @@ def test_cli_adapt_then_eval_classify_stream_export(shapes_root, tmp_path, capsy
                          tmp_path / "tiny.pt", "--adapter", a, "--device", "cpu")
     assert code == 0, err
     assert pred["labels"][0] in out
+
+
+def test_view_adapter_is_eventclips_transformer_adapter():
+    """ViewAdapter computes what EventCLIP's TransformerAdapter (models/adapter.py: Linear
+    D->256, torch's nn.TransformerEncoder of 2 pre-LN layers, 4 heads, FFN 1024, ReLU,
+    batch_first, key padding mask, Linear 256->D, r*in + (1-r)*out) computes, with the
+    weights copied over."""
+    from torch import nn
+
+    from ezsr.zeroshot.fewshot import ViewAdapter
+    torch.manual_seed(0)
+    d, r = 48, 0.8
+    layer = nn.TransformerEncoderLayer(256, 4, 1024, norm_first=True, batch_first=True)
+    ref = nn.ModuleDict({"in_proj": nn.Linear(d, 256), "enc": nn.TransformerEncoder(layer, 2,
+                                                                                    enable_nested_tensor=False),
+                         "out_proj": nn.Linear(256, d)}).eval()
+    ours = ViewAdapter(AdapterConfig(d, residual=r)).eval()
+    sd = {"in_proj.weight": ref["in_proj"].weight, "in_proj.bias": ref["in_proj"].bias,
+          "out_proj.weight": ref["out_proj"].weight, "out_proj.bias": ref["out_proj"].bias}
+    for i, lyr in enumerate(ref["enc"].layers):
+        b = f"blocks.{i}."
+        sd.update({b + "attn.in_proj_weight": lyr.self_attn.in_proj_weight,
+                   b + "attn.in_proj_bias": lyr.self_attn.in_proj_bias,
+                   b + "attn.out_proj.weight": lyr.self_attn.out_proj.weight,
+                   b + "attn.out_proj.bias": lyr.self_attn.out_proj.bias,
+                   b + "ln_1.weight": lyr.norm1.weight, b + "ln_1.bias": lyr.norm1.bias,
+                   b + "ln_2.weight": lyr.norm2.weight, b + "ln_2.bias": lyr.norm2.bias,
+                   b + "fc1.weight": lyr.linear1.weight, b + "fc1.bias": lyr.linear1.bias,
+                   b + "fc2.weight": lyr.linear2.weight, b + "fc2.bias": lyr.linear2.bias})
+    ours.load_state_dict({k: v.detach().clone() for k, v in sd.items()})
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # perturb the norms so that their affine parameters matter
+        for k, v in ours.state_dict().items():
+            if "ln_" in k:
+                v.add_(0.1 * torch.randn(v.shape, generator=g))
+        for lyr, i in zip(ref["enc"].layers, range(2)):
+            lyr.norm1.weight.copy_(ours.blocks[i].ln_1.weight)
+            lyr.norm1.bias.copy_(ours.blocks[i].ln_1.bias)
+            lyr.norm2.weight.copy_(ours.blocks[i].ln_2.weight)
+            lyr.norm2.bias.copy_(ours.blocks[i].ln_2.bias)
+        f = torch.randn(3, 4, d, generator=g)
+        valid = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+        y = ref["out_proj"](ref["enc"](ref["in_proj"](f), src_key_padding_mask=~valid))
+        want = r * f + (1 - r) * y
+        got = ours(f, valid)
+    torch.testing.assert_close(got[valid], want[valid], rtol=1e-5, atol=1e-5)
