@@ -243,32 +243,45 @@ def eventclip_frame(events: Events | EventBatch, white_background: bool = False,
     Events outside the sensor are dropped silently; an empty sample gives 0 (255 with the
     white background). CLIP's own preprocessing follows in the caller.
     """
+    gray = eventclip_gray(events, white_background, hot_pixel_stats)
+    return gray[:, None].expand(-1, 3, -1, -1).contiguous()
+
+
+def eventclip_gray(events: Events | EventBatch, white_background: bool = False,
+                   hot_pixel_stats: str = "all") -> torch.Tensor:
+    """One channel of eventclip_frame (its three channels are equal): [B, H, W] float32.
+
+    The hot-pixel statistics are computed from the non-zero entries (the zeros enter the
+    "all" statistics in closed form), so only the dense steps touch every pixel.
+    """
     if hot_pixel_stats not in HOT_PIXEL_STATS:
         raise ValueError(f"eventclip_frame: hot_pixel_stats must be one of {HOT_PIXEL_STATS}, "
                          f"got {hot_pixel_stats!r}")
     hist = polarity_histogram(events, out_of_bounds="ignore")
-    bsz = hist.shape[0]
-    flat = hist.reshape(bsz, -1).double()
-    if flat.shape[1]:
+    bsz, _, h, w = hist.shape
+    m = 2 * h * w
+    flat = hist.view(bsz, m)
+    if m and bsz:
+        rows, cols = flat.nonzero(as_tuple=True)
+        vals = flat[rows, cols].double()
+        nnz = torch.bincount(rows, minlength=bsz).double()
+        s1 = torch.zeros(bsz, dtype=torch.float64, device=hist.device).index_add_(0, rows, vals)
+        n = torch.full_like(nnz, float(m)) if hot_pixel_stats == "all" else nnz.clamp(min=1)
+        mean = s1 / n
+        dev = torch.zeros_like(s1).index_add_(0, rows, (vals - mean[rows]) ** 2)
         if hot_pixel_stats == "all":
-            mean = flat.mean(1)
-            std = flat.std(1, correction=0)
-        else:
-            nz = flat > 0
-            cnt = nz.sum(1).double()
-            mean = torch.where(nz, flat, 0).sum(1) / cnt.clamp(min=1)
-            var = torch.where(nz, (flat - mean[:, None]) ** 2, 0).sum(1) / cnt.clamp(min=1)
-            std = var.sqrt()
-        thr = (mean + 10 * std).view(bsz, 1, 1, 1)
-        hist = torch.where(hist.double() > thr, torch.zeros_like(hist), hist)
-    gmax = hist.reshape(bsz, -1).amax(1).view(bsz, 1, 1, 1) if flat.shape[1] else None
-    hist = _safe_div(hist, gmax) if gmax is not None else hist
-    s = hist[:, 0] + hist[:, 1]
-    img = hist[:, 0] * 127 + hist[:, 1] * 127
+            dev = dev + (m - nnz) * mean * mean           # the zero entries: (0 - mean)^2 each
+        thr = mean + 10 * (dev / n).sqrt()
+        hot = vals > thr[rows]
+        flat[rows[hot], cols[hot]] = 0
+    gmax = flat.amax(1).view(bsz, 1, 1) if m else hist.new_ones((bsz, 1, 1))
+    gmax = torch.where(gmax > 0, gmax, torch.ones_like(gmax))    # an empty sample stays 0
+    on, off = hist[:, 0] / gmax, hist[:, 1] / gmax
+    img = on * 127 + off * 127
     if white_background:
-        w = s.clamp(0, 1)
-        img = img * w + 255 * (1 - w)
-    return img.round().clamp(0, 255)[:, None].expand(-1, 3, -1, -1).contiguous()
+        wt = (on + off).clamp_(0, 1)
+        img = img * wt + 255 * (1 - wt)
+    return img.round_().clamp_(0, 255)
 
 
 REPRESENTATIONS = {
