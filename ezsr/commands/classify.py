@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--window", type=positive_int, default=15000,
                    help="events per window (default 15000)")
     p.add_argument("--json", action="store_true", help='print {"labels": [...], "scores": [...]}')
+    p.add_argument("--adapter", metavar="PATH", default=None,
+                   help="an adapter file of `ezsr adapt` (few-shot adaptation of the same model); "
+                        "its class names are used, --classes may be left out")
     add_teacher_args(p)
     p.set_defaults(func=run)
 
@@ -52,7 +55,14 @@ def run(args) -> int:
     from ezsr.commands._teacher_args import teacher_from_args
     from ezsr.zeroshot import classify
 
-    names = class_list(args)
+    adapter = None
+    if args.adapter:  # its class names, or the given ones when they are the same
+        from ezsr.zeroshot.fewshot import load_adapter, resolve_classes
+        adapter = load_adapter(args.adapter)
+        given = class_list(args) if args.classes or args.classes_file else None
+        names = resolve_classes(adapter[1], given, args.adapter)
+    else:
+        names = class_list(args)
     student_file(args)  # refuses options a student.pt does not use, before any reading
     events = io.read(args.file)
     if len(events) < 10:
@@ -61,8 +71,13 @@ def run(args) -> int:
         from ezsr.commands._common import bound_window
         args.window = bound_window(args.window, len(events), args.file)
     teacher, _ = teacher_from_args(args, quiet=False)
-    pred = classify(events, names, teacher, templates=args.templates or "openai", top=args.top,
-                    window=args.window, start=args.start)
+    if adapter is not None:
+        from ezsr.zeroshot.fewshot import classify_adapted
+        pred = classify_adapted(events, teacher, *adapter, top=args.top, window=args.window,
+                                start=args.start, path=args.adapter)
+    else:
+        pred = classify(events, names, teacher, templates=args.templates or "openai",
+                        top=args.top, window=args.window, start=args.start)
     if args.json:
         print(json.dumps(pred.as_dict()))
     else:

@@ -93,6 +93,9 @@ def register(sub) -> None:
                         "every sample's file with its top-5 labels and scores")
     p.add_argument("--no-progress", action="store_true",
                    help="hide the progress bars (text classifier and evaluation)")
+    p.add_argument("--adapter", metavar="PATH", default=None, type=existing_path,
+                   help="an adapter file of `ezsr adapt`: few-shot accuracy of the same model "
+                        "with EventCLIP's adapter (use the --protocol it was trained with)")
     add_teacher_args(p)
     p.set_defaults(func=run)
 
@@ -111,17 +114,28 @@ def run(args) -> int:
                       args.limit_per_class, variant=args.variant)
     if args.split_file:  # checked before the model is loaded and the files are read
         read_split_file(args.split_file, ds.folders, ds.classnames)
+    adapter = None
+    if args.adapter:  # checked against the dataset's classes before the model is loaded
+        from ezsr.zeroshot.fewshot import load_adapter, resolve_classes, warn_protocol
+        adapter, meta = load_adapter(args.adapter, args.device)
+        warn_protocol(meta, args.protocol, args.adapter)
+        resolve_classes(meta, ds.classnames, args.adapter)
     teacher, _ = teacher_from_args(args, quiet=args.json == "-")
     protocol = make_protocol(args.dataset, args.protocol, args.mode, window=args.window,
                              seed=args.seed, out_size=getattr(teacher, "image_size", 224),
                              features=args.features, **preprocess_options(args))
+    if adapter is not None:
+        from ezsr.zeroshot.fewshot import check_features
+        check_features(adapter, teacher, protocol, args.adapter)
     rep = evaluate(ds, teacher, protocol, args.batch_size, args.templates,
                    split_file=args.split_file, progress=not args.no_progress,
-                   device=args.device, workers=args.workers)
+                   device=args.device, workers=args.workers, adapter=adapter)
     if args.protocol == "ezsr":
         rep["coord_rounding"] = args.coord_rounding
     if args.variant:
         rep["variant"] = args.variant
+    if args.adapter:
+        rep["adapter"] = args.adapter
     if args.json == "-":
         print(json.dumps(rep, indent=1))
         return 0

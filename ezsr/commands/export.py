@@ -61,7 +61,13 @@ def register(sub) -> None:
                    help="CLIP BPE vocabulary for the text tower (bpe_simple_vocab_16e6.txt.gz or "
                         "a folder with vocab.json + merges.txt; default: beside "
                         "--clip-checkpoint, then $EZSR_CLIP_VOCAB); not needed with --classifier")
-    p.add_argument("--classes", required=True, help="'cat,dog' or @FILE (one name a line)")
+    p.add_argument("--classes", default=None,
+                   help="'cat,dog' or @FILE (one name a line); required unless --adapter "
+                        "gives them")
+    p.add_argument("--adapter", metavar="PATH", default=None, type=existing_path,
+                   help="an adapter file of `ezsr adapt` (few-shot adaptation of this model): "
+                        "the adapter goes into the graph after the encoder, with its text "
+                        "classifier and class names (--classes, if given, must be the same)")
     p.add_argument("--templates", default="openai", help="prompt template set (default openai)")
     p.add_argument("--kind", choices=["image", "events"], default="image")
     p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
@@ -185,15 +191,32 @@ def run(args) -> int:
         raise ValueError("--int8-mode static needs --calibration FILE (an event recording "
                          "whose windows calibrate the activation ranges)")
     _check_requirements(args)
-    names = read_classes(args.classes, "--classes")
-    classifier = _load_classifier(args.classifier, len(names), label, dim) \
-        if args.classifier else None
-    if student is None:  # a student's teacher is loaded (or named as missing) below
+    adapter = None
+    if args.adapter:  # its classifier and class names replace the text tower's
+        from ezsr.zeroshot.fewshot import check_adapter, load_adapter, resolve_classes
+        if args.classifier:
+            raise ValueError("--classifier: not used with --adapter (the adapter holds the "
+                             "classifier); leave it out")
+        adapter = load_adapter(args.adapter)
+        check_adapter(*adapter, dim, path=args.adapter)
+        names = resolve_classes(adapter[1], read_classes(args.classes, "--classes")
+                                if args.classes else None, args.adapter)
+        classifier = adapter[0].classifier().detach()
+    elif not args.classes:
+        raise ValueError("--classes is required (or --adapter with its class names)")
+    else:
+        names = read_classes(args.classes, "--classes")
+        classifier = _load_classifier(args.classifier, len(names), label, dim) \
+            if args.classifier else None
+    if student is None and adapter is None:  # a student's teacher is loaded below
         _check_vocab(args)
     spec = ModelSpec(model=args.model, checkpoint=args.checkpoint,
                      clip_checkpoint=args.clip_checkpoint, vocab=args.vocab,
                      classifier=classifier, option_names=OPTIONS)
     zs = load_zero_shot(spec, names, templates=args.templates)
+    if adapter is not None:
+        from ezsr.zeroshot.fewshot import apply_adapter
+        zs = apply_adapter(zs, *adapter, args.adapter)
     if zs.encoder is None:
         raise ValueError(f"--model {args.model}: not exportable (not one torch module); use a "
                          "CLIP name such as ViT-B-16")
