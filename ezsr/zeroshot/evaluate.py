@@ -440,7 +440,7 @@ def encode_inputs(teacher, x: torch.Tensor, protocol: EvalProtocol) -> torch.Ten
 def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
              batch_size: int = 32, templates=None, mode: str | None = None, split_file=None,
              progress: bool = True, device="cpu", workers: int | None = None,
-             top: int = 5) -> dict:
+             top: int = 5, adapter=None) -> dict:
     """Zero-shot accuracy of `teacher` on `dataset` (see the module docstring).
 
     protocol: "ezsr" | "eventclip" (per-dataset defaults, `mode` overrides EZSR's
@@ -450,6 +450,8 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
     every sample its file, true class and the top-`top` class names ("top5_labels", fewer
     with fewer classes) with their softmax probabilities of the view-averaged logits
     ("top5_scores").
+    adapter: a few-shot head (ezsr.zeroshot.fewshot.FewShotHead) that replaces the text
+    classifier: each sample's view features go through it as one recording.
     """
     from tqdm import tqdm
 
@@ -460,8 +462,9 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
         protocol = make_protocol(dataset.name, protocol, mode,
                                  out_size=getattr(teacher, "image_size", 224))
     templates = templates or ("eventclip" if protocol.name == "eventclip" else "openai")
-    w = build_classifier(teacher, dataset.classnames, templates,
-                         progress=None if progress else False).to(device)
+    if adapter is None:
+        w = build_classifier(teacher, dataset.classnames, templates,
+                             progress=None if progress else False).to(device)
     scale = logit_scale(teacher)
     n = len(dataset.samples)
     logits: list[torch.Tensor | None] = [None] * n
@@ -470,10 +473,12 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
     def flush():
         # pinned per-sample tensors go to the device asynchronously, then are joined there
         x = torch.cat([v.to(device, non_blocking=True) for _, v in pending])
-        lg = scale * encode_inputs(teacher, x, protocol).to(device) @ w
+        f = encode_inputs(teacher, x, protocol).to(device)
+        lg = scale * f @ w if adapter is None else None
         i = 0
         for idx, v in pending:
-            logits[idx] = lg[i:i + len(v)].mean(0).cpu()
+            logits[idx] = (lg[i:i + len(v)].mean(0) if adapter is None else
+                           adapter(f[i:i + len(v)].float().unsqueeze(0))[0]).cpu()
             i += len(v)
         pending.clear()
 
