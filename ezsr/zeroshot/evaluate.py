@@ -279,7 +279,7 @@ def sample_input(events, protocol: EvalProtocol, key: str = "") -> torch.Tensor:
     RGB channels are equal) on the dataset's canvas.
     """
     from ezsr.events import EventBatch
-    from ezsr.ops import eventclip_center, eventclip_frame, ezsr_preprocess
+    from ezsr.ops import eventclip_center, eventclip_gray, ezsr_preprocess
     if protocol.name == "ezsr":
         win = ezsr_window(events, protocol, key)
         return ezsr_preprocess(win, out_size=protocol.out_size, mode=protocol.mode,
@@ -288,8 +288,7 @@ def sample_input(events, protocol: EvalProtocol, key: str = "") -> torch.Tensor:
     ev = eventclip_center(events, setup.height, setup.width)
     starts = eventclip_views(ev, setup, protocol.seed, key)
     batch = EventBatch.from_windows(ev, starts, setup.frame_events)
-    frames = eventclip_frame(batch, setup.white_background, setup.hot_pixel_stats)
-    return frames[:, 0].to(torch.uint8)
+    return eventclip_gray(batch, setup.white_background, setup.hot_pixel_stats).to(torch.uint8)
 
 
 class _Inputs(torch.utils.data.Dataset):
