@@ -176,8 +176,9 @@ class VocabNotFoundError(FileNotFoundError):
     """No CLIP tokenizer vocabulary where find_vocab looked."""
 
 
-VOCAB_HINT = ("give --vocab PATH (bpe_simple_vocab_16e6.txt.gz, or a folder with vocab.json + "
-              "merges.txt), put it beside the checkpoint or set $EZSR_CLIP_VOCAB")
+VOCAB_HINT = ("give the vocabulary (vocab=PATH; --vocab PATH on the command line: "
+              "bpe_simple_vocab_16e6.txt.gz, or a folder with vocab.json + merges.txt), put it "
+              "beside the checkpoint or set $EZSR_CLIP_VOCAB")
 
 
 def find_vocab(near: str | os.PathLike | None = None) -> tuple[str, tuple[Path, ...]]:
