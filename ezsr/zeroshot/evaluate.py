@@ -331,6 +331,7 @@ def iter_inputs(samples: list[Sample], protocol: EvalProtocol, workers: int | No
     workers = default_workers() if workers is None else int(workers)
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
+    workers = min(workers, len(samples))
     ds = _Inputs(samples, protocol)
     kw = {"prefetch_factor": prefetch, "persistent_workers": False} if workers else {}
     loader = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=workers,
