@@ -185,7 +185,9 @@ def dist(events: Events | EventBatch) -> torch.Tensor:
                                                                         padding=2)
     disc = _safe_div(spread, nb)
     t = torch.where(count > 0, t_max - 3 * disc, t_max).clamp(min=0)
-    t = torch.where(nb == 1, torch.zeros_like(t), t)
+    # N-ImageNet tests nb == 1.0; on the CPU 25 * avgpool of a lone 1 is exactly 1.0, and the
+    # tolerance keeps that on devices whose pooling rounds differently
+    t = torch.where((nb - 1).abs() < 1e-4, torch.zeros_like(t), t)
     rank, uniq = unique_rank(t)
     return _safe_div(rank, uniq)
 
