@@ -30,7 +30,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ezsr.zeroshot.graph import ImageClassifier, ZeroShotHead  # noqa: E402
-from ezsr.export.onnx_export import export_onnx, ort_session, pad_events  # noqa: E402
+from ezsr.export.onnx_export import export_onnx, ort_session  # noqa: E402
+from ezsr.zeroshot.graph import pad_events  # noqa: E402
 from ezsr.events import Events  # noqa: E402
 from ezsr.streaming.recognizer import softmax  # noqa: E402
 from ezsr.streaming.runners import preprocess_windows  # noqa: E402

@@ -189,28 +189,6 @@ def ort_session(path, providers: Sequence[str] | None = None, threads: int | Non
     return ort.InferenceSession(str(path), sess_options=so, providers=providers)
 
 
-def pad_events(windows, n: int | None = None) -> dict[str, np.ndarray]:
-    """Pad event windows (ezsr.Events, one per row) into the events graph's inputs.
-
-    Returns x, y, p int32 [B, N] and valid bool [B, N]; N = n or the longest window.
-    A window longer than n raises ValueError (cut windows before padding).
-    """
-    windows = list(windows)
-    n = n or max(max(len(w) for w in windows), 1)
-    b = len(windows)
-    out = {"x": np.zeros((b, n), np.int32), "y": np.zeros((b, n), np.int32),
-           "p": np.zeros((b, n), np.int32), "valid": np.zeros((b, n), bool)}
-    for i, w in enumerate(windows):
-        k = len(w)
-        if k > n:
-            raise ValueError(f"pad_events: window {i} has {k} events, more than n={n}")
-        out["x"][i, :k] = w.x.cpu().numpy()
-        out["y"][i, :k] = w.y.cpu().numpy()
-        out["p"][i, :k] = w.p.cpu().numpy()
-        out["valid"][i, :k] = True
-    return out
-
-
 def parity(module: nn.Module, path, inputs: Sequence[torch.Tensor],
            providers: Sequence[str] | None = None) -> dict:
     """Compare ONNX Runtime logits with the torch module's on the same inputs.

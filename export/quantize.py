@@ -108,7 +108,7 @@ def calibration_feeds(windows: Iterable, kind: str = "image", out_size: int = 22
                       mode: str = "crop", limit: int = 32) -> list[dict]:
     """Input feeds of the graph for up to `limit` event windows (ezsr.Events): the EZSR
     image [1, 3, S, S] for kind "image", padded events for kind "events"."""
-    from ezsr.export.onnx_export import pad_events
+    from ezsr.zeroshot.graph import pad_events
     from ezsr.ops import ezsr_preprocess
 
     out = []

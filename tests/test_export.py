@@ -16,9 +16,9 @@ ort = pytest.importorskip("onnxruntime")
 
 from ezsr.export.graph import HalfEncoder  # noqa: E402
 from ezsr.export.onnx_export import (build_classifier_module, example_inputs, export_onnx,  # noqa: E402
-                                     ort_session, pad_events, parity, read_metadata)
+                                     ort_session, parity, read_metadata)
 from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD  # noqa: E402
-from ezsr.zeroshot.graph import EZSRPreprocess  # noqa: E402
+from ezsr.zeroshot.graph import EZSRPreprocess, pad_events  # noqa: E402
 
 H, W = 480, 640
 

@@ -152,7 +152,7 @@ class OnnxRuntimeRunner:
 
     def preprocess(self, windows: Sequence[Events]) -> dict:
         if self.kind == "events":
-            from ezsr.export.onnx_export import pad_events
+            from ezsr.zeroshot.graph import pad_events
             w = windows[0]
             if self.sensor and (w.height, w.width) != self.sensor:
                 raise ValueError(f"{self.path}: the events graph was exported for a "

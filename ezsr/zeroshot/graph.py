@@ -10,6 +10,7 @@ flow, so one graph serves every batch size and event count.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -147,6 +148,28 @@ class EZSRPreprocess(nn.Module):
         gray = (img / (peak + 1.0).unsqueeze(2)).mean(1, keepdim=True)  # steps 5-6
         gray = gray.view(b, 1, self.out_h, self.out_w)
         return gray * self.inv_std + self.shift  # CLIP normalisation, [B, 3, S, S]
+
+
+def pad_events(windows, n: int | None = None) -> dict[str, np.ndarray]:
+    """Pad event windows (ezsr.Events, one per row) into the events graph's inputs.
+
+    Returns x, y, p int32 [B, N] and valid bool [B, N]; N = n or the longest window.
+    A window longer than n raises ValueError (cut windows before padding).
+    """
+    windows = list(windows)
+    n = n or max(max(len(w) for w in windows), 1)
+    b = len(windows)
+    out = {"x": np.zeros((b, n), np.int32), "y": np.zeros((b, n), np.int32),
+           "p": np.zeros((b, n), np.int32), "valid": np.zeros((b, n), bool)}
+    for i, w in enumerate(windows):
+        k = len(w)
+        if k > n:
+            raise ValueError(f"pad_events: window {i} has {k} events, more than n={n}")
+        out["x"][i, :k] = w.x.cpu().numpy()
+        out["y"][i, :k] = w.y.cpu().numpy()
+        out["p"][i, :k] = w.p.cpu().numpy()
+        out["valid"][i, :k] = True
+    return out
 
 
 # --------------------------------------------------------------- whole classifiers
