@@ -30,10 +30,14 @@ def _chunks(path, format, chunk_events):
         yield c
 
 
-def _grows_to_data(fmt) -> bool:
-    # AEDAT readers keep events beyond the conventional sensor and grow the size to the
-    # data (ezsr/io/aedat.py _grow_to_data); the others keep the header's size
-    return fmt.name.startswith("aedat")
+def _size_rule(fmt):
+    """The reader's whole-recording size rule (applied by its read() after decoding), or
+    None: AEDAT grows a conventional size to the data, N-MNIST .bin takes 34x34 when the
+    data fits. The other readers keep the header's size (or the data's)."""
+    from ezsr.io import aedat, nmnist
+
+    return {"aedat2": aedat._grow_to_data, "aedat3": aedat._grow_to_data,
+            "aedat4": aedat._grow_to_data, "bin": nmnist.size_rule}.get(fmt.name)
 
 
 def summarize(path, format: str | None = None, chunk_events: int = CHUNK_EVENTS) -> dict:
@@ -63,8 +67,16 @@ def summarize(path, format: str | None = None, chunk_events: int = CHUNK_EVENTS)
     if count == 0:  # the header's size of an empty recording: a cheap whole read
         ev = fmt.read(str(path))
         return _summary(name, 0, ev.width, ev.height, None, None, 0)
-    if data_size or _grows_to_data(fmt):
+    if data_size:  # the chunks' size is the data's so far
         width, height = max(width, xmax), max(height, ymax)
+    rule = _size_rule(fmt)
+    if rule is not None:  # on the extremes of the data: the size read() would give
+        z = np.zeros(2, np.int16)
+        ext = np.array([0, 1], np.int16)
+        stub = rule(Events(ext * np.int16(xmax - 1), ext * np.int16(ymax - 1),
+                           z.astype(np.int64), z.astype(np.uint8), width, height,
+                           "data" if data_size else "convention", validate=False))
+        width, height = stub.width, stub.height
     return _summary(name, count, width, height, t_first, t_last, on)
 
 

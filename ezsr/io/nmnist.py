@@ -16,12 +16,18 @@ from ezsr.io._registry import Format, register
 NMNIST_SIZE = 34
 
 
-def read_bin(path: str) -> Events:
-    ev = _stream.make_events(_stream.decode_whole(path, 0, "nmnist"), None, None, "data", path)
+def size_rule(ev: Events) -> Events:
+    """The sensor size of a whole recording decoded with its data's size: 34x34 when every
+    event fits (ezsr.io.summarize applies it to the extremes of a file read in chunks)."""
     if len(ev) and ev.width <= NMNIST_SIZE and ev.height <= NMNIST_SIZE:
         ev.width = ev.height = NMNIST_SIZE
         ev.size_source = "convention"
     return ev
+
+
+def read_bin(path: str) -> Events:
+    return size_rule(_stream.make_events(_stream.decode_whole(path, 0, "nmnist"), None, None,
+                                         "data", path))
 
 
 def iter_bin(path: str, n_events=None, dt_us=None):
