@@ -119,7 +119,9 @@ def run(args) -> int:
         from ezsr.zeroshot.fewshot import load_adapter, resolve_classes, warn_protocol
         adapter, meta = load_adapter(args.adapter, args.device)
         warn_protocol(meta, args.protocol, args.adapter)
-        resolve_classes(meta, ds.classnames, args.adapter)
+        resolve_classes(meta, ds.classnames, args.adapter,
+                        f"evaluate with the --protocol ({meta['train'].get('protocol', '?')}) "
+                        "and --names the adapter was trained with")
     teacher, _ = teacher_from_args(args, quiet=args.json == "-")
     protocol = make_protocol(args.dataset, args.protocol, args.mode, window=args.window,
                              seed=args.seed, out_size=getattr(teacher, "image_size", 224),

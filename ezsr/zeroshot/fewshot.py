@@ -599,18 +599,18 @@ def adapt(dataset: str, root, shots: int, seed: int, teacher, out, *, protocol: 
 
 
 # --------------------------------------------------------- using an adapter file
-def resolve_classes(meta: dict, given=None, path="") -> list[str]:
+def resolve_classes(meta: dict, given=None, path="",
+                    fix: str = "leave --classes out to use the adapter's") -> list[str]:
     """The class names of a run with an adapter: the adapter's, or the given ones when they
-    are the same (ValueError naming the file otherwise)."""
+    are the same (ValueError naming the file and saying `fix` otherwise)."""
     names = list(meta["class_names"])
     if given:
         given = [str(g) for g in given]
         if given != names:
             raise ValueError(f"--adapter {path}: trained on {len(names)} classes "
                              f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
-                             f"the {len(given)} given ({', '.join(given[:3])}"
-                             f"{', ...' if len(given) > 3 else ''}) differ: leave --classes "
-                             "out to use the adapter's")
+                             f"the {len(given)} here ({', '.join(given[:3])}"
+                             f"{', ...' if len(given) > 3 else ''}) differ: {fix}")
     return names
 
 
