@@ -123,6 +123,19 @@ def test_patch_features_of_students_and_teachers():
         torch.testing.assert_close(got, student.proj(enc.visual.patch_tokens(x)))
     assert got.shape == (1, 16, 48)
 
+    # a student behind the teacher interface: the student's tokens, never its teacher's tower
+    from ezsr.models import create_model
+    from ezsr.models.student import StudentTeacher
+
+    class Teacher:
+        model = create_model("test-tiny")
+        cache_key = None
+
+    st = StudentTeacher(student, Teacher(), {"embed_dim": 48, "input": {"size": 32},
+                                             "student": "test-tiny"})
+    with torch.no_grad():
+        torch.testing.assert_close(patch_features(st, x), got)
+
     class Offline:
         name = "offline"
     with pytest.raises(ValueError, match="'offline' has no patch tokens"):
