@@ -47,6 +47,22 @@ def save_atomic(obj: dict, path: str | Path) -> Path:
     return path
 
 
+def link_atomic(src: str | Path, path: str | Path) -> Path:
+    """`path` becomes the same file as `src` (a hard link, swapped in with os.replace; a copy
+    where the file system has no hard links): last.pt costs no second write of the state."""
+    import shutil
+
+    src, path = Path(src), Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def load(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():

@@ -465,7 +465,7 @@ class Trainer:
         path = None
         if self.is_main:
             path = ckpt.save_atomic(state, self.out / f"step_{self.step:08d}.pt")
-            ckpt.save_atomic(state, self.out / "last.pt")
+            ckpt.link_atomic(path, self.out / "last.pt")
             if self._writes_student_file:  # what inference needs, readable without training/
                 m, s = self.cfg.model, self.cfg.sim
                 save_student(self.out / "student.pt", _bare(self.student), student=m.student,
