@@ -16,8 +16,9 @@ frozen:
     logits [B, K] = mean over the valid views v of  scale * normalize(out_v) @ normalize(T).T
 
 Training (EventCLIP's joint-adapter configs): Adam, cosine decay to lr/100 after a linear
-warm-up over 5 % of the steps, cross-entropy on the view-averaged logits, up to 2 random
-views of a recording per step (all views, at most 10, at test time).
+warm-up over 5 % of the steps, cross-entropy on the view-averaged logits, min(2, the
+dataset's test views) random views of a recording per step (EventCLIP's max_imgs); at test
+time a recording has the views of `ezsr eval`'s protocol.
 
 The adapter's input is what `ezsr eval` computes for the protocol: CLIP's raw image features
 under EventCLIP's protocol with a CLIP teacher (as EventCLIP), unit embeddings otherwise
@@ -38,8 +39,8 @@ An adapter file is a torch.save'd plain dict read with weights_only=True (no cod
     config       {"embed_dim", "residual", "width", "heads", "ffn", "layers", "dropout",
                   "scale", "features"}: the head's architecture, logit multiplier and input
     train        {"dataset", "shots", "seed", "protocol", "mode", "templates", "teacher",
-                  "lr", "epochs", "batch_size", "views", "split", "n_train", "loss"}: how it
-                  was made
+                  "teacher_key", "lr", "epochs", "batch_size", "views", "split", "n_train",
+                  "loss", "train_acc_zero_shot", "train_acc"}: how it was made
     state_dict   the head's tensors (text features and adapter weights)
 """
 
@@ -74,7 +75,7 @@ TRAIN_SPLIT_DIRS = {"n-imagenet": ("extracted_train", "train"),
                     "mini-n-imagenet": ("extracted_train", "train"),
                     "n-caltech101": ("training", "train"), "n-cars": ("train", "training")}
 TRAIN_VIEWS = 2    # EventCLIP's max_imgs while training
-TEST_VIEWS = 10    # ... and at test time
+TEST_VIEWS = 10    # EventCLIP's hard limit of views: the most frames embedded per recording
 
 
 # ------------------------------------------------------------------------ modules
@@ -180,18 +181,6 @@ class FewShotHead(nn.Module):
         if valid is None:
             return lg.mean(1)
         return lg.sum(1) / valid.sum(1, keepdim=True).clamp_min(1).to(lg.dtype)
-
-
-class SingleViewHead(nn.Module):
-    """Export-safe head for one view per recording: features [B, D] -> logits [B, K]
-    (= FewShotHead on [B, 1, D]); what `ezsr stream` and `ezsr export` put after the encoder."""
-
-    def __init__(self, head: FewShotHead):
-        super().__init__()
-        self.head = head.eval()
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features.unsqueeze(1))
 
 
 class AdaptedEncoder(nn.Module):
