@@ -10,9 +10,20 @@ import torch
 import torch.nn.functional as F
 
 from ezsr import Events, io
-from ezsr.zeroshot.fewshot import (AdapterConfig, FewShotHead, TrainConfig, adapt, draw_split,
-                                   embed_recordings, load_adapter, lr_at, predict,
-                                   read_eventclip_split, save_adapter, train_adapter)
+from ezsr.zeroshot.fewshot import (
+    AdapterConfig,
+    FewShotHead,
+    TrainConfig,
+    adapt,
+    draw_split,
+    embed_recordings,
+    load_adapter,
+    lr_at,
+    predict,
+    read_eventclip_split,
+    save_adapter,
+    train_adapter,
+)
 
 W, H = 64, 48
 CLASSES = ["airplanes", "anchor", "ant", "barrel"]  # N-Caltech101 folders (101 classes in all)
@@ -159,7 +170,7 @@ def test_adapter_file_round_trip(tmp_path):
 
 
 def test_seeded_split_draws_k_per_class(shapes_root):
-    from ezsr.zeroshot.evaluate import load_dataset, make_protocol
+    from ezsr.zeroshot.evaluate import load_dataset
     ds = load_dataset("n-caltech101", shapes_root, "training", "ezsr")
     a, b, c = (draw_split(ds.samples, 3, s).samples for s in (0, 0, 1))
     assert [s.path for s in a] == [s.path for s in b] != [s.path for s in c]
@@ -171,7 +182,7 @@ def test_seeded_split_draws_k_per_class(shapes_root):
 
 def test_eventclip_split_file(shapes_root, tmp_path):
     """EventCLIP's format: pickle of {'data/N-Caltech101/training/<class>/<file>': label}."""
-    from ezsr.zeroshot.evaluate import load_dataset, make_protocol
+    from ezsr.zeroshot.evaluate import load_dataset
     ds = load_dataset("n-caltech101", shapes_root, "training", "ezsr")
     d = {f"data/N-Caltech101/training/{c}/{c}_00{i}.npy": 2 + j
          for j, c in enumerate(CLASSES[:2]) for i in (1, 4)}
