@@ -6,6 +6,9 @@
     quantize_onnx(fp32.onnx, int8.onnx, mode="static", calibration=xs)   # QDQ: int8
         activations with ranges calibrated on xs (a list of input feeds)
 
+The zero-shot head (the graph's last MatMul: unit features @ classifier, times the logit
+scale of 100) stays float32 in both modes: it costs D x K multiply-adds, and an int8 range
+over unit-norm features would be amplified 100 times in the logits.
 The graph's inputs and logits stay float32 and its ezsr.* metadata is kept, with
 ezsr.precision "int8" and ezsr.int8_mode naming the mode. Dynamic suits the transformer
 encoders (their time is in MatMuls); static QDQ suits convolutional ones (the offline
@@ -44,9 +47,10 @@ def quantize_onnx(src, dst, mode: str = "dynamic", calibration: Sequence[dict] |
     quiet = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)  # ORT's "consider pre-processing" notice
     try:
+        head = _last_matmul(src)  # the zero-shot head stays float (see below)
         if mode == "dynamic":
             quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
-                             per_channel=per_channel)
+                             per_channel=per_channel, nodes_to_exclude=[head] if head else [])
         else:
             feeds = list(calibration or [])
             if not feeds:
@@ -64,10 +68,8 @@ def quantize_onnx(src, dst, mode: str = "dynamic", calibration: Sequence[dict] |
                 cwd = os.getcwd()
                 os.chdir(tmp)
                 try:
-                    # the weighted ops only (attention's activation x activation MatMuls and
-                    # the normalised zero-shot head stay float: per-tensor int8 ranges there
-                    # cost most of the accuracy); the head is the graph's last MatMul
-                    head = _last_matmul(src)
+                    # the weighted ops only: attention's activation x activation MatMuls
+                    # stay float (per-tensor int8 ranges there cost most of the accuracy)
                     quantize_static(str(src.resolve()), str(dst.resolve()), _Reader(),
                                     quant_format=QuantFormat.QDQ, per_channel=per_channel,
                                     activation_type=QuantType.QInt8,
