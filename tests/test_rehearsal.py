@@ -97,7 +97,7 @@ def test_at_scale_config_runs_two_steps(name, photos, teacher_checkpoints, tmp_p
     shipped = make_config([name])
     ckpt = teacher_checkpoints(shipped.model.teacher)
     out = tmp_path / "run"
-    caplog.set_level("INFO", logger="training")
+    caplog.set_level("INFO")
     rc = main([name, *SCALE, f"data.root={photos}", f"model.teacher_pretrained={ckpt}",
                f"run.out_dir={out}"])
     assert rc == 0
