@@ -253,7 +253,7 @@ def test_cli_adapt_then_eval_classify_stream_export(shapes_root, tmp_path, capsy
 
     code, out, err = run("adapt", "--dataset", "n-caltech101", "--root", shapes_root, "--shots",
                          2, "--protocol", "ezsr", "--epochs", 3, "--templates", "simple",
-                         "-o", a, "--no-progress", *model)
+                         "-o", a, "--no-progress", "--workers", 0, *model)
     assert code == 0 and f"wrote {a}" in out and "8 recordings" in out, err
     head, meta = load_adapter(a)
     assert meta["train"]["protocol"] == "ezsr" and meta["train"]["epochs"] == 3

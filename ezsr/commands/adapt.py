@@ -23,7 +23,7 @@ splits:
 
 
 def register(sub) -> None:
-    from ezsr.commands._common import positive_float, positive_int
+    from ezsr.commands._common import non_negative_int, positive_float, positive_int
     from ezsr.commands._teacher_args import add_teacher_args, existing_path
     p = sub.add_parser(
         "adapt", help="few-shot adaptation (EventCLIP) of a frozen model -> adapter file",
@@ -59,6 +59,9 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: EventCLIP's)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="recordings per step (default: EventCLIP's)")
+    p.add_argument("--workers", type=non_negative_int, default=None, metavar="N",
+                   help="processes reading and preprocessing files (default: the usable cores "
+                        "minus one, at most 7; 0 = in the main process)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_teacher_args(p)
     p.set_defaults(func=run)
@@ -79,7 +82,7 @@ def run(args) -> int:
                       names=args.names, templates=args.templates, mode=args.mode,
                       residual=args.residual, lr=args.lr, epochs=args.epochs,
                       batch_size=args.batch_size, device=args.device,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, workers=args.workers)
     print(f"wrote {path}: {rep['dataset']} {rep['shots']}-shot ({rep['split']}, "
           f"{rep['n_train']} recordings), teacher {rep['teacher']}, {rep['epochs']} epochs")
     print(f"training-set top-1: zero-shot {100 * rep['train_acc_zero_shot']:.2f} %  ->  adapted "
