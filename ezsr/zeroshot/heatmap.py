@@ -133,8 +133,11 @@ def heatmap_pictures(events, teacher, texts: Sequence[str], window: int = 15000,
         raise ValueError("give at least one text (--text \"a cat\")")
     size = int(getattr(teacher, "image_size", 224))
     x = ezsr_preprocess(select_window(events, window, start), out_size=size, mode=mode)
-    module = getattr(teacher, "student", None) or getattr(teacher, "model", None) or teacher
-    dev = next(module.parameters()).device if isinstance(module, nn.Module) else "cpu"
+    dev = torch.device("cpu")
+    for obj in (getattr(teacher, "student", None), getattr(teacher, "model", None), teacher):
+        if isinstance(obj, nn.Module):  # where the tower's weights are
+            dev = next(obj.parameters(), torch.empty(0)).device
+            break
     x = x.to(dev)
     if text_embeddings is None:
         text_embeddings = teacher.encode_text(texts)
