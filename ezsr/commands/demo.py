@@ -97,7 +97,8 @@ def run(args) -> int:
         model=args.model, checkpoint=None, clip_checkpoint=None, classifier=None, onnx=None,
         engine=None, device=args.device, window=args.window, dt_us=None, chunk_us=1000,
         realtime=args.realtime, speed=1.0, top_k=args.top_k, smoothing=0.0, format=None,
-        quiet=False, max_windows=getattr(args, "max_windows", None) or None, stride=None)
+        quiet=False, max_windows=getattr(args, "max_windows", None) or None, stride=None,
+        summary_json=args.summary_json)  # the summary then lists every window's labels
     if getattr(args, "output", None):
         start = write_visualisation(ev, args.output, args.window)
         print(f"wrote {args.output}: EZSR visualisation of events [{start}, "

@@ -50,6 +50,7 @@ class EventsReplay(FileReplay):
                  speed: float = 1.0):
         super().__init__(None, chunk_us=chunk_us, realtime=realtime, speed=speed)
         self.events = events
+        self.width, self.height = events.width, events.height  # the warm-up's sensor
 
     def __iter__(self) -> Iterator[Events]:
         yield from paced(self.events.time_windows(self.chunk_us), self.realtime, self.speed)
