@@ -7,7 +7,10 @@ worker count in the same process. The model is a small one by default (`--model 
 random weights) so that the rows measure the read + preprocess path a GPU would wait on; pass
 `--model ViT-B/16 --device cuda` to time the whole evaluation on a GPU. The text classifier is
 built before the timed runs. Ratios: files/s with N workers over files/s with 0 (the files
-read one at a time in the main process, as before the loader existed).
+read one at a time in the main process, as before the loader existed). The workers run one
+torch thread each; `--threads` sets the main process's (on a machine whose cores are busy
+with other work, torch's multi-threaded ops in the main process can be much slower than one
+thread, which then dominates the workers-0 row: compare with `--threads 1`).
 
     python benchmarks/bench_eval.py --json out.json [--workers 0,1,2] [--files 64]
 """
@@ -82,8 +85,13 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads of the main process (default: torch's); the "
+                         "workers always run one thread each, as DataLoader sets them")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     counts = ([int(w) for w in args.workers.split(",")] if args.workers
               else sorted({0, 1, default_workers()}))
     tmp = Path(tempfile.mkdtemp(prefix="ezsr_bench_eval_"))
@@ -116,6 +124,8 @@ def main() -> None:
             print(f"{k}: {v:.2f}x")
         write_report(args.json, ratios, results,
                      meta={"cores": len(os.sched_getaffinity(0)), "model": args.model,
+                           "main_threads": torch.get_num_threads(),
+                           "load_average": os.getloadavg(),
                            "device": args.device, "events_per_file": args.events,
                            "default_workers": default_workers()})
     finally:
