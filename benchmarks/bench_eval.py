@@ -31,10 +31,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _report import write_report  # noqa: E402  (benchmarks/_report.py, run as a script)
+
 from ezsr import Events, io  # noqa: E402
 from ezsr.zeroshot.evaluate import default_workers, evaluate, load_dataset, make_protocol  # noqa: E402
-
-from _report import write_report  # benchmarks/_report.py (run as a script)
 
 _SHARED = [Path(os.environ["EZSR_SHARED"])] if "EZSR_SHARED" in os.environ else \
     [ROOT.parent / "shared", ROOT.parent.parent / "shared"]

@@ -11,13 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import shared_file
+
 from ezsr import Events, io
 from ezsr.ops import eventclip_center, eventclip_frame, eventclip_frame_starts
-from ezsr.zeroshot.evaluate import (EVENTCLIP_SETUPS, N_IMAGENET_VARIANTS, evaluate,
-                                    eventclip_views, ezsr_window, load_dataset, make_protocol,
-                                    sample_input)
+from ezsr.zeroshot.evaluate import (
+    EVENTCLIP_SETUPS,
+    N_IMAGENET_VARIANTS,
+    evaluate,
+    eventclip_views,
+    ezsr_window,
+    load_dataset,
+    make_protocol,
+    sample_input,
+)
 from tests.test_zeroshot import blob_events, run_cli, tiny_clip  # noqa: F401 (fixtures)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eventclip"
@@ -122,7 +129,7 @@ def _mixed_caltech(root: Path) -> None:
 
 
 @pytest.mark.parametrize("protocol", ["ezsr", "eventclip"])
-def test_eval_per_sample_independent_of_batch_order_workers(protocol, tiny_clip, tmp_path,
+def test_eval_per_sample_independent_of_batch_order_workers(protocol, tiny_clip, tmp_path,  # noqa: F811
                                                           monkeypatch):
     from ezsr.models import CLIPTeacher, create_model, load_tokenizer
     monkeypatch.setenv("EZSR_CACHE", str(tmp_path / "c"))
