@@ -1,6 +1,7 @@
 """EventCLIP / EST `.npy`: one float or int array [N, 4] with columns x, y, t (seconds),
 p (+1 / -1, or 1 / 0), as used for N-Caltech101 and N-Cars in EventCLIP and EST. t is
-converted to int64 microseconds by rounding. Sensor size: max + 1 of the data (the
+converted to int64 microseconds by rounding; time must not decrease (EventFileError
+naming the event otherwise, as for every format). Sensor size: max + 1 of the data (the
 datasets' samples vary in size).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ezsr.events import Events
+from ezsr.io import _stream
 from ezsr.io._registry import EventFileError, Format, register
 
 
@@ -43,6 +45,9 @@ def read_npy(path: str) -> Events:
         raise EventFileError(path, "t column (seconds) is too large to hold in int64 "
                              "microseconds; expected seconds, e.g. 0.0 .. 1e5")
     t = np.round(ts).astype(np.int64)
+    back = np.flatnonzero(t[1:] < t[:-1])
+    if back.size:  # as every reader: time order is checked, not silently kept unsorted
+        _stream._raise_unsorted(path, t, int(back[0]) + 1)  # (found by the decoder fuzz)
     return Events(x.astype(np.int16), y.astype(np.int16), t, a[:, 3] > 0, validate=False)
 
 

@@ -30,7 +30,8 @@ def read_npz(path: str) -> Events:
     _check_magic(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+        # NotImplementedError: zipfile on an unsupported zip version or compression method
         raise EventFileError(path, f"not a readable .npz archive ({exc})") from exc
     with data:
         keys = set(data.files)
@@ -62,9 +63,12 @@ def read_npz(path: str) -> Events:
     width = max(WIDTH, int(np.max(x)) + 1 if n else 0)
     height = max(HEIGHT, int(np.max(y)) + 1 if n else 0)
     source = "convention" if (width, height) == (WIDTH, HEIGHT) else "data"
-    return Events(np.asarray(x).astype(np.int16 if width < 32768 else np.int32),
-                  np.asarray(y).astype(np.int16 if height < 32768 else np.int32),
-                  np.asarray(t).astype(np.int64), np.asarray(p), width, height, source)
+    try:
+        return Events(np.asarray(x).astype(np.int16 if width < 32768 else np.int32),
+                      np.asarray(y).astype(np.int16 if height < 32768 else np.int32),
+                      np.asarray(t).astype(np.int64), np.asarray(p), width, height, source)
+    except ValueError as exc:  # Events' checks (time order, column dtypes): name the file
+        raise EventFileError(path, str(exc)) from None
 
 
 def write_npz(path: str, events: Events) -> None:
