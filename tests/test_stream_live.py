@@ -75,7 +75,8 @@ def test_tcp_stream_gives_the_windows_and_labels_of_the_file(tiny_onnx, tmp_path
     try:
         # room for every window: this compares what arrives, not the overload policy
         assert main(_stream(f"tcp://127.0.0.1:{server.port}", tiny_onnx,
-                            tmp_path / "tcp.json", "--max-pending", "64")) == 0
+                            tmp_path / "tcp.json", "--max-pending", "64",
+                            "--max-age-ms", "600000")) == 0
     finally:
         server.close()
     assert server.proc.returncode == 0  # it sent everything and closed the connection

@@ -122,9 +122,14 @@ def register(sub) -> None:
     p.add_argument("--summary-json", default=None, help="write the summary JSON here")
     p.add_argument("--max-windows", type=non_negative_int, default=0,
                    help="stop after this many decisions (default 0: all)")
-    p.add_argument("--max-pending", type=positive_int, default=4,
+    p.add_argument("--max-pending", type=positive_int, default=32,
                    help="windows that may wait for the model in live mode (--realtime or a "
-                        "live source) before the oldest is dropped as stale (default 4)")
+                        "live source): the memory bound; beyond it the oldest is dropped "
+                        "(default 32). Windows are also dropped as stale once --max-age-ms "
+                        "old while a newer one waits")
+    p.add_argument("--max-age-ms", type=positive_float, default=50.0,
+                   help="live mode: a waiting window this old (since its last event "
+                        "arrived) is stale when a newer one waits (default 50)")
     p.add_argument("--warmup", type=non_negative_int, default=2,
                    help="untimed preprocess + inference calls before the stream starts "
                         "(default 2; reported on their own line)")
@@ -309,7 +314,8 @@ def stream_file(args, source=None) -> dict:
     rec = streaming.StreamRecognizer(runner, n_events=args.window or None, dt_us=args.dt_us,
                                      top_k=args.top_k, smoothing=args.smoothing,
                                      stride=getattr(args, "stride", None),
-                                     max_pending=getattr(args, "max_pending", 4),
+                                     max_pending=getattr(args, "max_pending", 32),
+                                     max_age=getattr(args, "max_age_ms", 50.0) / 1e3,
                                      warmup=getattr(args, "warmup", 2),
                                      keep_decisions=bool(getattr(args, "summary_json", None)))
     source = source if source is not None else streaming.FileReplay(

@@ -193,15 +193,19 @@ class WindowQueue:
 
     policy "drop_oldest" (live): put() never blocks; when max_pending windows wait, the
     oldest is discarded and counted in `dropped`, so the runner always gets the freshest
-    window. policy "block" (offline replay): put() waits for room, nothing is dropped.
+    window; with max_age (seconds), get() also discards waiting windows whose last event
+    arrived more than max_age ago, as long as a newer one waits (stale by age; max_pending
+    is then the memory bound, sized to ride out a scheduling hiccup of the runner).
+    policy "block" (offline replay): put() waits for room, nothing is dropped.
     """
 
-    def __init__(self, max_pending: int = 1, policy: str = "drop_oldest"):
+    def __init__(self, max_pending: int = 1, policy: str = "drop_oldest",
+                 max_age: float | None = None):
         if policy not in ("drop_oldest", "block"):
             raise ValueError(f"WindowQueue: policy must be 'drop_oldest' or 'block', got {policy!r}")
         if max_pending < 1:
             raise ValueError(f"WindowQueue: max_pending must be >= 1, got {max_pending}")
-        self.max_pending, self.policy = max_pending, policy
+        self.max_pending, self.policy, self.max_age = max_pending, policy, max_age
         self._q: deque[Window] = deque()
         self._cv = threading.Condition()
         self._closed = False
@@ -228,6 +232,11 @@ class WindowQueue:
                     return None
             if not self._q:
                 return None
+            if self.max_age is not None and self.policy == "drop_oldest":
+                limit = time.perf_counter() - self.max_age
+                while len(self._q) > 1 and self._q[0].arrival < limit:
+                    self._q.popleft()
+                    self.dropped += 1
             w = self._q.popleft()
             self._cv.notify_all()
             return w

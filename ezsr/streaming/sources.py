@@ -24,23 +24,79 @@ class FileReplay:
 
     realtime: release each chunk when (t_last - t_first) / speed has passed on the wall
     clock since the start, as a camera would deliver it; otherwise as fast as possible.
+    prefetch: decode in a thread of its own, up to this many chunks ahead (0: decode in
+    the iterating thread). The decoders release the GIL, so decoding overlaps the
+    windowing and the model instead of taking turns with them; memory stays bounded by
+    `prefetch` chunks.
     """
 
     def __init__(self, path, chunk_us: int | None = 1000, chunk_events: int | None = None,
-                 realtime: bool = False, speed: float = 1.0, format: str | None = None):
+                 realtime: bool = False, speed: float = 1.0, format: str | None = None,
+                 prefetch: int = 64):
         if speed <= 0:
             raise ValueError(f"FileReplay: speed must be > 0, got {speed}")
         if chunk_events:
             chunk_us = None
         self.path, self.chunk_us, self.chunk_events = path, chunk_us, chunk_events
         self.realtime, self.speed, self.format = realtime, speed, format
+        self.prefetch = int(prefetch)
+        self._stop = threading.Event()
+
+    def close(self) -> None:
+        """Stop the current iteration's decoding thread (any thread may call it)."""
+        self._stop.set()
 
     def __iter__(self) -> Iterator[Events]:
         from ezsr import io
 
         chunks = io.iter_chunks(self.path, n_events=self.chunk_events, dt_us=self.chunk_us,
                                 format=self.format)
+        if self.prefetch > 0:
+            self._stop = threading.Event()  # one per iteration
+            chunks = _prefetched(chunks, self.prefetch, self._stop)
         yield from paced(chunks, self.realtime, self.speed)
+
+
+def _prefetched(chunks, depth: int, stop: threading.Event) -> Iterator[Events]:
+    """Iterate `chunks` in a daemon thread, up to `depth` items ahead; its errors are
+    raised here, in the consumer's thread."""
+    import queue
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for c in chunks:
+                if not len(c):
+                    continue
+                if not put(c):
+                    return
+            put(end)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the consumer
+            put(exc)
+
+    th = threading.Thread(target=work, name="ezsr-decode", daemon=True)
+    th.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 class EventsReplay(FileReplay):
