@@ -70,3 +70,17 @@ def test_overload_keeps_memory_bounded_and_counts_every_dropped_window():
     assert peak_big < 2 * 2**20  # measured 0.25 MB; the stream carried ~20 MB of events
     table = format_table(big)
     assert f"windows {big['windows']}, dropped {big['dropped']} (stale)" in table
+
+
+def test_windows_are_stale_by_age_while_a_newer_one_waits():
+    from ezsr.streaming import Window, WindowQueue
+
+    ev = next(camera(1))
+    now = time.perf_counter()
+    q = WindowQueue(max_pending=8, max_age=0.05)
+    for i, age in enumerate((0.3, 0.2, 0.06, 0.01, 0.0)):
+        q.put(Window(ev, i, now - age, i, "count"))
+    assert q.get().index == 3 and q.dropped == 3  # the three older than 50 ms are dropped
+    assert q.get().index == 4
+    q.put(Window(ev, 5, now - 10.0, 5, "count"))  # alone: an old window is still recognised
+    assert q.get().index == 5 and q.dropped == 3
