@@ -36,9 +36,9 @@ class Server:
     """tests/_dv_server.py in a subprocess (the writer must not share the client's process:
     its destructor waits on its I/O thread)."""
 
-    def __init__(self, path, hold=False):
+    def __init__(self, path, hold=False, port=None):
         pytest.importorskip("dv_processing")
-        self.port = _free_port()
+        self.port = port or _free_port()
         cmd = [sys.executable, str(HERE / "_dv_server.py"), str(path), str(self.port)]
         self.proc = subprocess.Popen(cmd + (["--hold"] if hold else []), stdout=subprocess.PIPE,
                                      text=True)
@@ -127,6 +127,35 @@ def test_ctrl_c_ends_a_live_stream_with_its_summary(tiny_onnx, tmp_path):
         server.close()
     assert s["stopped"] == "interrupted" and s["windows"] == 11 and s["end"] == "closed"
     assert s["events"] == 111954 and s["latency_ms"]["inference"]["n"] == 11
+
+
+def test_reconnect_continues_on_a_new_connection_in_time_order():
+    """--reconnect: after the first server closes, a second one on the same port is picked
+    up; it restarts the recording, so its events older than the last one delivered are
+    dropped and counted, and the stream ends when no server comes back in time."""
+    from ezsr.streaming.live import open_live
+
+    path = shared_file(RECORDING)
+    first = Server(path)
+    src = open_live(f"tcp://127.0.0.1:{first.port}", reconnect_s=3.0).connect()
+    got, second = [], None
+    try:
+        for chunk in src:
+            got.append(chunk)
+            if sum(len(c) for c in got) == 111954 and second is None:
+                first.proc.wait(30)  # closed: start the next server on the same port
+                second = Server(path, port=first.port)
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+    assert second is not None and src.connects == 2 and src.end_reason == "disconnected"
+    from ezsr import io
+    ev = io.read(path)
+    k = int((ev.t >= ev.t[-1]).sum())  # the restart's events not older than the last one
+    assert sum(len(c) for c in got) == 111954 + k and src.dropped_events == 111954 - k
+    t = torch.cat([c.t for c in got])
+    assert bool((t[1:] >= t[:-1]).all())
 
 
 def test_live_source_errors_are_named(monkeypatch):
