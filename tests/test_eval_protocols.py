@@ -52,9 +52,23 @@ def test_eventclip_frames_equal_published(rel, published):
     assert [int(centred.x.min()), int(centred.y.min())] == published[key + "__shift"].tolist()
     ref = published[key]
     assert len(ref) <= setup.views          # every frame is a view: no random pick involved
-    got = sample_input(ev, make_protocol(dataset, "eventclip"), key=rel)
+    got = sample_input(ev, make_protocol(dataset, "eventclip", image_preprocess="teacher"),
+                       key=rel)
     assert got.dtype == torch.uint8 and got.shape == ref.shape
     np.testing.assert_array_equal(got.numpy(), ref)
+    # CLIP's transform of EventCLIP's RGB frames (PIL image, torchvision Resize(224, BICUBIC):
+    # short side 224, long side int(224 * long / short); CenterCrop(224) at round((new-224)/2))
+    from PIL import Image
+    new_w, left = {"n-caltech101": (298, 37), "n-cars": (268, 22), "n-imagenet": (298, 37)}[dataset]
+    want = []
+    for f in ref:
+        im = Image.fromarray(np.repeat(f[..., None], 3, axis=2)).resize((new_w, 224), Image.BICUBIC)
+        a = np.asarray(im.crop((left, 0, left + 224, 224))).astype(np.float32) / 255
+        mean = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+        std = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+        want.append(((a - mean) / std).transpose(2, 0, 1))
+    pil = sample_input(ev, make_protocol(dataset, "eventclip"), key=rel)
+    np.testing.assert_array_equal(pil.numpy(), np.stack(want))
     # the other hot-pixel statistics reproduce EventCLIP's flipped count_non_zero
     from ezsr import EventBatch
     other = "all" if setup.hot_pixel_stats == "nonzero" else "nonzero"
@@ -182,6 +196,7 @@ def test_eval_per_sample_independent_of_batch_order_workers(protocol, tiny_clip,
     assert one["top1"] == seven["top1"] == rev["top1"]
     if protocol == "eventclip":
         assert one["views"] == 10 and one["canvas"] == [180, 240] and one["features"] == "raw"
+        assert one["image_preprocess"] == "pil"
         # EventCLIP's logits come from the raw image features: for a one-view sample only the
         # temperature changes (same ranking), for the two-view sample the views are weighted
         # by their feature norms

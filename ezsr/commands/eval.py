@@ -79,6 +79,10 @@ def register(sub) -> None:
                    help="--protocol eventclip with a CLIP model: average the logits of the raw "
                         "image features (EventCLIP's zero-shot classifier, default) or of unit "
                         "embeddings")
+    p.add_argument("--image-preprocess", default="pil", choices=["pil", "teacher"],
+                   help="--protocol eventclip: CLIP's own transform of the uint8 frame (PIL "
+                        "bicubic resize, centre crop; EventCLIP's path, in the loader workers; "
+                        "default) or the teacher's encode_image on the frame")
     p.add_argument("--batch-size", type=positive_int, default=32, help="windows per forward pass")
     p.add_argument("--workers", type=non_negative_int, default=None, metavar="N",
                    help="processes reading and preprocessing files (default: the usable cores "
@@ -125,7 +129,8 @@ def run(args) -> int:
     teacher, _ = teacher_from_args(args, quiet=args.json == "-")
     protocol = make_protocol(args.dataset, args.protocol, args.mode, window=args.window,
                              seed=args.seed, out_size=getattr(teacher, "image_size", 224),
-                             features=args.features, **preprocess_options(args))
+                             features=args.features,
+                             image_preprocess=args.image_preprocess, **preprocess_options(args))
     if adapter is not None:
         from ezsr.zeroshot.fewshot import check_features
         check_features(adapter, teacher, protocol, args.adapter)

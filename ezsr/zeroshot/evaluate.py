@@ -27,8 +27,11 @@ Protocols (EvalProtocol):
   V = 10 N-Caltech101, 1 N-Cars, 2 N-ImageNet); a sample with more frames than V keeps V of
   them picked at random (seeded per sample as above), as EventCLIP's randperm does;
   EventCLIP's frame (ezsr.ops.eventclip_frame: white background on for N-Caltech101 and
-  N-ImageNet, hot-pixel statistics over the non-zero entries for N-Cars) through the
-  teacher's own image preprocessing; logits averaged over the views (from the raw image
+  N-ImageNet, hot-pixel statistics over the non-zero entries for N-Cars) through CLIP's own
+  image transform as EventCLIP applies it to the uint8 frame (PIL bicubic resize of the
+  shortest side, centre crop, /255, CLIP normalisation; image_preprocess="teacher" uses the
+  teacher's encode_image instead, and teachers without encode_normalized always do); logits
+  averaged over the views (from the raw image
   features of a CLIP teacher, as EventCLIP's ZSCLIPClassifier, unless features="unit");
   prompt `a point cloud image of a {}`; CLIP's curated ImageNet names, lower-cased, `_` ->
   space, EventCLIP's renames.
@@ -40,6 +43,7 @@ runs the model.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -68,6 +72,7 @@ EVENT_SUFFIXES = (".npz", ".npy", ".bin", ".dat", ".h5", ".hdf5", ".raw", ".aeda
 PROTOCOLS = ("ezsr", "eventclip")
 WINDOWS = ("fixed", "random")
 EZSR_RANDOM_WINDOW = (13000, 17000)   # EZSR's N-ImageNet evaluation: L ~ U{13000..17000}
+IMAGE_PREPROCESS = ("pil", "teacher")
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,9 @@ class EvalProtocol:
     inclusive; seed: random windows / EventCLIP view picks; out_size: the model's input
     size; eventclip: the dataset's EventCLIPSetup; features: "raw" (EventCLIP: logits of
     the unnormalised CLIP image features) or "unit"; preprocess_kw: further keyword
-    arguments of ezsr.ops.ezsr_preprocess (e.g. a coordinate rounding option).
+    arguments of ezsr.ops.ezsr_preprocess (e.g. a coordinate rounding option);
+    image_preprocess (eventclip): "pil" (CLIP's PIL transform of the uint8 frame, in the
+    loader workers) or "teacher" (the teacher's own encode_image on the frame).
     """
 
     name: str = "ezsr"
@@ -120,11 +127,13 @@ class EvalProtocol:
     eventclip: EventCLIPSetup | None = None
     features: str = "raw"
     preprocess_kw: dict = field(default_factory=dict)
+    image_preprocess: str = "pil"
 
 
 def make_protocol(dataset: str, protocol: str = "ezsr", mode: str | None = None,
                   window: str = "fixed", seed: int = 0, out_size: int = 224,
-                  features: str = "raw", **preprocess_kw) -> EvalProtocol:
+                  features: str = "raw", image_preprocess: str = "pil",
+                  **preprocess_kw) -> EvalProtocol:
     """The EvalProtocol of `protocol` on `dataset` with its per-dataset defaults."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
@@ -134,6 +143,9 @@ def make_protocol(dataset: str, protocol: str = "ezsr", mode: str | None = None,
         raise ValueError(f"unknown window {window!r}; expected one of {', '.join(WINDOWS)}")
     if features not in ("raw", "unit"):
         raise ValueError(f"unknown features {features!r}; expected 'raw' or 'unit'")
+    if image_preprocess not in IMAGE_PREPROCESS:
+        raise ValueError(f"unknown image_preprocess {image_preprocess!r}; expected one of "
+                         f"{', '.join(IMAGE_PREPROCESS)}")
     if protocol == "eventclip" and window != "fixed":
         raise ValueError("window='random' is EZSR's protocol; EventCLIP's views are its own "
                          "(use protocol='ezsr')")
@@ -141,7 +153,7 @@ def make_protocol(dataset: str, protocol: str = "ezsr", mode: str | None = None,
                     and protocol == "ezsr" else "crop")
     return EvalProtocol(protocol, mode, window, EZSR_RANDOM_WINDOW, int(seed), int(out_size),
                         EVENTCLIP_SETUPS[dataset] if protocol == "eventclip" else None,
-                        features, dict(preprocess_kw))
+                        features, dict(preprocess_kw), image_preprocess)
 
 
 @dataclass
@@ -275,8 +287,9 @@ def sample_input(events, protocol: EvalProtocol, key: str = "") -> torch.Tensor:
     """Model input of one sample, independent of any other sample.
 
     ezsr: [1, 3, S, S] float32 CLIP-normalised (ezsr.ops.ezsr_preprocess of the window at
-    the stream's own sensor size). eventclip: [V, H, W] uint8 EventCLIP frames (the three
-    RGB channels are equal) on the dataset's canvas.
+    the stream's own sensor size). eventclip: [V, 3, S, S] float32 CLIP-normalised
+    (clip_pil_transform of the frames) with image_preprocess="pil", else [V, H, W] uint8
+    EventCLIP frames (the three RGB channels are equal) on the dataset's canvas.
     """
     from ezsr.events import EventBatch
     from ezsr.ops import eventclip_center, eventclip_gray, ezsr_preprocess
@@ -288,7 +301,36 @@ def sample_input(events, protocol: EvalProtocol, key: str = "") -> torch.Tensor:
     ev = eventclip_center(events, setup.height, setup.width)
     starts = eventclip_views(ev, setup, protocol.seed, key)
     batch = EventBatch.from_windows(ev, starts, setup.frame_events)
-    return eventclip_gray(batch, setup.white_background, setup.hot_pixel_stats).to(torch.uint8)
+    frames = eventclip_gray(batch, setup.white_background, setup.hot_pixel_stats).to(torch.uint8)
+    if protocol.image_preprocess == "pil":
+        return clip_pil_transform(frames, protocol.out_size)
+    return frames
+
+
+def clip_pil_transform(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """CLIP's image transform (github.com/openai/CLIP clip/clip.py _transform: torchvision
+    Resize(size, BICUBIC) and CenterCrop(size) on a PIL image, ToTensor, Normalize) of gray
+    uint8 frames [V, H, W], as EventCLIP feeds its frames: the shortest side to `size` and
+    the long side to int(size * long / short) by PIL's bicubic resize (rounded to uint8),
+    a centre crop at round((new - size) / 2), /255, CLIP mean/std.
+    Returns [V, 3, size, size] float32 (the three channels of a gray frame)."""
+    from PIL import Image
+
+    from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD
+    out = []
+    for g in frames.cpu().numpy():
+        im = Image.fromarray(g)
+        w, h = im.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_long = int(size * long / short)
+        nw, nh = (size, new_long) if w <= h else (new_long, size)
+        im = im.resize((nw, nh), Image.BICUBIC)
+        top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
+        out.append(np.asarray(im.crop((left, top, left + size, top + size))))
+    x = torch.from_numpy(np.stack(out)).float().div(255)[:, None].expand(-1, 3, -1, -1)
+    mean = torch.tensor(CLIP_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - mean) / std
 
 
 class _Inputs(torch.utils.data.Dataset):
@@ -420,15 +462,21 @@ def encode_inputs(teacher, x: torch.Tensor, protocol: EvalProtocol) -> torch.Ten
 
     ezsr: x [B, 3, S, S] CLIP-normalised -> unit embeddings (teacher.encode_normalized, or
     encode_image of the frame as an RGB image for teachers without it).
-    eventclip: x [B, H, W] uint8 frames -> the teacher's own image preprocessing; for a
-    CLIP teacher with features="raw" the unnormalised image features, as EventCLIP's
-    zero-shot classifier uses them, otherwise unit embeddings.
+    eventclip: x [B, 3, S, S] CLIP-normalised (image_preprocess="pil") or [B, H, W] uint8
+    frames (the teacher's own image preprocessing); for a CLIP teacher with features="raw"
+    the unnormalised image features, as EventCLIP's zero-shot classifier uses them,
+    otherwise unit embeddings.
     """
     if protocol.name == "ezsr":
         from ezsr.zeroshot.classifier import encode_frames
         return encode_frames(teacher, x).float()
+    raw = protocol.features == "raw" and _raw_clip(teacher)
+    if x.dtype != torch.uint8:            # already CLIP-normalised (clip_pil_transform)
+        if raw:
+            return teacher.model.encode_image(x.to(teacher.device)).float()
+        return teacher.encode_normalized(x).float()
     images = (x.float() / 255.0)[:, None].expand(-1, 3, -1, -1)
-    if protocol.features == "raw" and _raw_clip(teacher):
+    if raw:
         from ezsr.models.teachers import clip_normalize, resize_center_crop
         images = clip_normalize(resize_center_crop(images.to(teacher.device),
                                                    teacher.image_size))
@@ -461,6 +509,8 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
     if isinstance(protocol, str):
         protocol = make_protocol(dataset.name, protocol, mode,
                                  out_size=getattr(teacher, "image_size", 224))
+    if protocol.image_preprocess == "pil" and not hasattr(teacher, "encode_normalized"):
+        protocol = dataclasses.replace(protocol, image_preprocess="teacher")
     templates = templates or ("eventclip" if protocol.name == "eventclip" else "openai")
     if adapter is None:
         w = build_classifier(teacher, dataset.classnames, templates,
@@ -506,7 +556,7 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
         rep.update({"views": setup.views, "frame_events": setup.frame_events,
                     "canvas": [setup.height, setup.width],
                     "features": "raw" if protocol.features == "raw" and _raw_clip(teacher)
-                    else "unit"})
+                    else "unit", "image_preprocess": protocol.image_preprocess})
     k = min(top, all_logits.shape[1])
     probs, idx = all_logits.softmax(-1).topk(k, dim=1)
     rep["samples"] = [{"file": str(s.path), "label": dataset.classnames[s.label],
