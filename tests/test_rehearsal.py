@@ -27,7 +27,7 @@ SHARED_REC = ROOT.parent / "shared" / "data" / "events" / "n_imagenet" / "ezsr_t
 AT_SCALE = ["imagenet_vitb16", "ablation_global", "ablation_global_scalar"]
 
 # the scale of a rehearsal; everything else comes from the shipped config
-SCALE = ["optim.batch_size=2", "optim.warmup_steps=1", "run.steps=2", "run.log_every=1",
+SCALE = ["optim.batch_size=1", "optim.warmup_steps=1", "run.steps=2", "run.log_every=1",
          "run.ckpt_every=0", "run.keep_ckpts=0", "run.device=cpu", "run.progress=false",
          "run.tensorboard=false", "data.workers=0", "sim.max_frames=4"]
 
@@ -126,16 +126,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ezsr(*args) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-m", "ezsr", *map(str, args)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300,
-                         env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert out.returncode == 0, out.stderr[-3000:]
+def _ezsr(capsys, *args) -> str:
+    """`ezsr ARGS` (the CLI's main, in this process); its stdout."""
+    from ezsr.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-3000:]
     return out
 
 
-def test_tiny_cpu_journey(tmp_path):
-    """torchrun (2 gloo ranks) -> --resume -> ezsr eval -> ezsr export -> ezsr stream --onnx."""
+def test_tiny_cpu_journey(tmp_path, capsys):
+    """torchrun (2 gloo ranks) -> --resume -> ezsr eval -> ezsr export -> ezsr stream --onnx
+    (the ezsr commands through the CLI's main in this process: same code, no interpreter start)."""
     pytest.importorskip("onnxruntime")
     from ezsr.training.cli import main
 
@@ -162,19 +166,19 @@ def test_tiny_cpu_journey(tmp_path):
         for wnid in ("n02123045", "n02124075"):  # tabby cat, Egyptian cat
             (data / wnid).mkdir(parents=True)
             shutil.copyfile(SHARED_REC, data / wnid / SHARED_REC.name)
-        res = _ezsr("eval", "--dataset", "mini-n-imagenet", "--root", data.parent,
-                    "--checkpoint", student, "--workers", "0", "--no-progress", "--json")
-        report = json.loads(res.stdout)
+        report = json.loads(_ezsr(capsys, "eval", "--dataset", "mini-n-imagenet", "--root",
+                                  data.parent, "--checkpoint", student, "--workers", "0",
+                                  "--no-progress", "--json"))
         assert report["n"] == 2 and report["classes"] == 2
         assert report["teacher"] == "student:test-tiny" and 0.0 <= report["top1"] <= 1.0
         assert sorted(x["label"] for x in report["samples"]) == ["Egyptian_cat", "tabby"]
 
     onnx = tmp_path / "student.onnx"
-    _ezsr("export", onnx, "--checkpoint", student, "--classes", "cat,dog,car", "--check")
+    _ezsr(capsys, "export", onnx, "--checkpoint", student, "--classes", "cat,dog,car", "--check")
     assert onnx.exists()
     if SHARED_REC.exists():
         summary = tmp_path / "stream.json"
-        _ezsr("stream", SHARED_REC, "--onnx", onnx, "--max-windows", "3", "--quiet",
+        _ezsr(capsys, "stream", SHARED_REC, "--onnx", onnx, "--max-windows", "3", "--quiet",
               "--summary-json", summary)
         s = json.loads(summary.read_text())
         assert s["windows"] == 3 and s["backend"].startswith("onnxruntime"), s
