@@ -81,6 +81,12 @@ def test_fsdp_matches_ddp_and_checkpoints_cross_strategies(image_root, tmp_path)
     assert sorted(want) == sorted(sharded)  # full, name-keyed: no shards, no wrapper prefixes
     for k in want:
         torch.testing.assert_close(sharded[k], want[k], rtol=1e-5, atol=1e-6)
+    from ezsr.models import load_student
+
+    student, meta = load_student(fsdp / "student.pt")  # written from the gathered full state
+    assert meta["step"] == 3
+    for k, v in student.state_dict().items():
+        torch.testing.assert_close(v, want[k], rtol=1e-5, atol=1e-6)
 
     # the FSDP checkpoint (and the DDP one) resume in one process without FSDP: same step 4
     from ezsr.training.config import make_config

@@ -12,11 +12,14 @@ DESCRIPTION = ("Distil an event encoder into a frozen teacher's image-embedding 
 
 HELP = """\
 Arguments are config files and key=value overrides, applied in order after the defaults:
-  CONFIG       a .yaml/.json file, or a built-in name: tiny_cpu, imagenet_vitb16
+  CONFIG       a .yaml/.json file, or a built-in name: tiny_cpu, imagenet_vitb16,
+               ablation_global, ablation_global_scalar (a file may start from another
+               with `base: NAME`)
   key=value    a dotted field, e.g. optim.lr=3e-4 data.root=/data/imagenet/train run.steps=5000
 Sections and fields: data.*, sim.*, model.*, loss.*, optim.*, run.* (see --print-config).
 Multi-GPU / multi-node: launch with torchrun, e.g.
   torchrun --nproc_per_node 8 -m ezsr.training imagenet_vitb16 data.root=...
+  (run.strategy=fsdp shards students too large for one GPU; docs/reproduce.md)
 Resume: put --resume last (`... tiny_cpu --resume`) or give it a path (`--resume=CKPT`).
 """
 
