@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 SIZE_SOURCES = ("header", "convention", "data", "user")
 _INDEX_DTYPES = (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64)
 
+#: A column as accepted by Events: a torch tensor, a numpy array or anything np.asarray takes.
+Column = Union[torch.Tensor, npt.ArrayLike]
+#: An index accepted by Events[...]: a slice, an integer, a boolean mask or integer index array.
+EventIndex = Union[slice, int, np.integer, torch.Tensor, np.ndarray, Sequence[int], Sequence[bool]]
 
-def _as_tensor(v, name: str) -> torch.Tensor:
+
+def _as_tensor(v: Column, name: str) -> torch.Tensor:
     if isinstance(v, torch.Tensor):
         return v
     a = np.asarray(v)
@@ -34,7 +40,7 @@ def _as_tensor(v, name: str) -> torch.Tensor:
         raise ValueError(f"Events: column '{name}' has unsupported dtype {a.dtype}") from exc
 
 
-def polarity_to_uint8(p) -> torch.Tensor:
+def polarity_to_uint8(p: Column) -> torch.Tensor:
     """Polarity in any common encoding ({0,1}, {-1,+1}, bool, {False,True}) → uint8 {0,1}.
 
     ON is p > 0.5, which matches EZSR's rule (preprocessing step 1, docs/design.md): with p.min() >= -0.5
@@ -48,7 +54,7 @@ def polarity_to_uint8(p) -> torch.Tensor:
     return (p > 0.5).to(torch.uint8)
 
 
-def _coord(v, name: str) -> torch.Tensor:
+def _coord(v: Column, name: str) -> torch.Tensor:
     v = _as_tensor(v, name)
     if v.dtype in (torch.int16, torch.int32):
         return v
@@ -75,8 +81,9 @@ class Events:
     height: int = 0
     size_source: str = "user"
 
-    def __init__(self, x, y, t, p, width: int | None = None, height: int | None = None,
-                 size_source: str | None = None, validate: bool = True):
+    def __init__(self, x: Column, y: Column, t: Column, p: Column, width: int | None = None,
+                 height: int | None = None, size_source: str | None = None,
+                 validate: bool = True) -> None:
         self.x = _coord(x, "x")
         self.y = _coord(y, "y")
         t = _as_tensor(t, "t")
@@ -166,17 +173,17 @@ class Events:
                 f"device={self.device})")
 
     # ---------------------------------------------------------------- slicing
-    def _take(self, idx) -> "Events":
+    def _take(self, idx: slice | torch.Tensor) -> "Events":
         return Events(self.x[idx], self.y[idx], self.t[idx], self.p[idx], self.width,
                       self.height, self.size_source, validate=False)
 
-    def __getitem__(self, idx) -> "Events":
+    def __getitem__(self, idx: EventIndex) -> "Events":
         """Index by slice, integer (Python, numpy or a 0-d integer tensor: one event),
         boolean mask [N] or 1-D integer index (tensor, numpy array or list); returns Events.
         Anything else (bool, float, tuple, None, a multi-dimensional index) is a TypeError."""
         return self._take(self._index(idx))
 
-    def _index(self, idx):
+    def _index(self, idx: Any) -> slice | torch.Tensor:
         n = len(self)
         if isinstance(idx, slice):
             return idx
@@ -238,15 +245,15 @@ class Events:
         """Consecutive windows of dt microseconds from t_first."""
         if dt <= 0:
             raise ValueError(f"Events.time_windows: dt must be > 0 us, got {dt}")
-        if not len(self):
+        t, t_last = self.t_first, self.t_last
+        if t is None or t_last is None:  # no events
             return
-        t = self.t_first
-        while t <= self.t_last:
+        while t <= t_last:
             yield self.time_window(t, dt)
             t += dt
 
     # ------------------------------------------------------------ conversion
-    def to(self, device) -> "Events":
+    def to(self, device: torch.device | str) -> "Events":
         return Events(self.x.to(device), self.y.to(device), self.t.to(device), self.p.to(device),
                       self.width, self.height, self.size_source, validate=False)
 
@@ -309,16 +316,16 @@ class EventBatch:
             # all windows full: an unfold view [N-n+1, n] of each column and one row gather
             # copies whole windows (no per-event index to build or read)
             rows = starts.to(events.device)
-            cols = (c.unfold(0, n, 1).index_select(0, rows).reshape(-1)
-                    for c in (events.x, events.y, events.t, events.p))
-            return EventBatch(*cols, offsets.to(events.device), events.width, events.height)
+            x, y, t, p = (c.unfold(0, n, 1).index_select(0, rows).reshape(-1)
+                          for c in (events.x, events.y, events.t, events.p))
+            return EventBatch(x, y, t, p, offsets.to(events.device), events.width, events.height)
         # index of every gathered row: its position in the batch + (start - offset) of its
         # window, one repeat_interleave and one add; index_select gathers each column
         total = int(offsets[-1])
         shift = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
         idx = shift.add_(torch.arange(total)).to(events.device)
-        return EventBatch(*(c.index_select(0, idx) for c in (events.x, events.y, events.t, events.p)),
-                          offsets.to(events.device), events.width, events.height)
+        x, y, t, p = (c.index_select(0, idx) for c in (events.x, events.y, events.t, events.p))
+        return EventBatch(x, y, t, p, offsets.to(events.device), events.width, events.height)
 
     def __len__(self) -> int:
         return self.offsets.numel() - 1
@@ -332,7 +339,7 @@ class EventBatch:
         return Events(self.x[lo:hi], self.y[lo:hi], self.t[lo:hi], self.p[lo:hi], self.width,
                       self.height, validate=False)
 
-    def to(self, device, non_blocking: bool = False) -> "EventBatch":
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "EventBatch":
         mv = lambda v: v.to(device, non_blocking=non_blocking)  # noqa: E731
         return EventBatch(mv(self.x), mv(self.y), mv(self.t), mv(self.p), mv(self.offsets),
                           self.width, self.height)

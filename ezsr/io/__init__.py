@@ -7,7 +7,8 @@ ezsr.io._registry; detection tries magic bytes/header first, then the extension.
 
 from __future__ import annotations
 
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Literal, cast, overload
 
 from ezsr.events import Events
 from ezsr.io._registry import (EventFileError, detect_format, get_format, known_formats,
@@ -22,7 +23,19 @@ from ezsr.io import nmnist as _nmnist  # noqa: F401,E402
 from ezsr.io import es as _es  # noqa: F401,E402
 
 
-def read(path, format: str | None = None, return_format: bool = False):
+@overload
+def read(path: str | Path, format: str | None = None,
+         return_format: Literal[False] = False) -> Events: ...
+@overload
+def read(path: str | Path, format: str | None = None, *,
+         return_format: Literal[True]) -> tuple[Events, str]: ...
+@overload
+def read(path: str | Path, format: str | None,
+         return_format: Literal[True]) -> tuple[Events, str]: ...
+
+
+def read(path: str | Path, format: str | None = None,
+         return_format: bool = False) -> Events | tuple[Events, str]:
     """Read a whole event file into ezsr.Events.
 
     format: override detection (see known_formats()). With return_format=True,
@@ -37,7 +50,7 @@ def read(path, format: str | None = None, return_format: bool = False):
     return ev, fmt.decoded_as(str(path)) if fmt.decoded_as else fmt.name
 
 
-def iter_chunks(path, n_events: int | None = None, dt_us: int | None = None,
+def iter_chunks(path: str | Path, n_events: int | None = None, dt_us: int | None = None,
                 format: str | None = None) -> Iterator[Events]:
     """Yield consecutive Events chunks of n_events events or dt_us microseconds.
 
@@ -51,13 +64,13 @@ def iter_chunks(path, n_events: int | None = None, dt_us: int | None = None,
         yield from fmt.iter_chunks(str(path), n_events=n_events, dt_us=dt_us)
         return
     ev = fmt.read(str(path))
-    yield from (ev.count_windows(n_events) if n_events else ev.time_windows(dt_us))
+    yield from (ev.count_windows(n_events) if n_events else ev.time_windows(cast(int, dt_us)))
 
 
 from ezsr.io._summary import count_events, read_window, summarize  # noqa: E402
 
 
-def write(path, events: Events, format: str | None = None) -> None:
+def write(path: str | Path, events: Events, format: str | None = None) -> None:
     """Write events; the format comes from `format` or the file extension."""
     fmt = get_format(format) if format else detect_format(path, for_writing=True)
     if fmt.write is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Callable, Union
 
 import numpy as np
 import torch
@@ -70,7 +71,8 @@ def new_state() -> np.ndarray:
     return np.zeros(8, dtype=np.int64)
 
 
-def decode(data, kind: str, state: np.ndarray | None = None, width: int = 0, height: int = 0,
+def decode(data: Union[bytes, bytearray, memoryview, np.ndarray], kind: str,
+           state: np.ndarray | None = None, width: int = 0, height: int = 0,
            max_events: int = 0, backend: str = "auto") -> Block:
     """Decode bytes (bytes, bytearray, memoryview or uint8 array) of one format.
 
@@ -93,7 +95,7 @@ def decode(data, kind: str, state: np.ndarray | None = None, width: int = 0, hei
 
 
 # ---------------------------------------------------------------- references
-def _empty(state, consumed=0, error=0, offset=-1) -> Block:
+def _empty(state: np.ndarray, consumed: int = 0, error: int = 0, offset: int = -1) -> Block:
     return Block(np.zeros(0, np.int16), np.zeros(0, np.int16), np.zeros(0, np.int64),
                  np.zeros(0, np.uint8), state, consumed, error, offset)
 
@@ -104,7 +106,8 @@ def _first(mask: np.ndarray) -> int:
     return int(idx[0]) if idx.size else len(mask)
 
 
-def _time_high(is_th, high, state, wrap):
+def _time_high(is_th: np.ndarray, high: np.ndarray, state: np.ndarray,
+               wrap: int) -> tuple[np.ndarray, np.ndarray]:
     """Forward-filled time-high (with wraps) per word; -1 where none is known yet."""
     seen = bool(state[6] & 1)
     h = high[is_th]
@@ -125,7 +128,8 @@ def _time_high(is_th, high, state, wrap):
     return filled, new
 
 
-def _evt2_like(buf, state, width, height, wide: bool, legacy: bool = False):
+def _evt2_like(buf: np.ndarray, state: np.ndarray, width: int, height: int, wide: bool,
+               legacy: bool = False) -> Block:
     ws = 8 if wide else 4
     m = len(buf) // ws
     words = buf[: m * ws].view("<u8" if wide else "<u4").astype(np.uint64)
@@ -157,6 +161,7 @@ def _evt2_like(buf, state, width, height, wide: bool, legacy: bool = False):
     th, new = _time_high((typ == 8)[keep], high[keep], state, 1 << 34)
     cd = cd[keep]
     if wide:
+        assert bits is not None  # set above when wide
         w_idx, b_idx = np.nonzero(bits[keep] & cd[:, None])
         xs, ys = x0[w_idx] + b_idx, y[w_idx]
         ts, ps = th[w_idx] + tl[w_idx], typ[w_idx]
@@ -166,11 +171,14 @@ def _evt2_like(buf, state, width, height, wide: bool, legacy: bool = False):
                  ps.astype(np.uint8), new, e * ws, err, e * ws if err else -1)
 
 
-def _evt3_reference(buf, state, width, height):
+def _evt3_reference(buf: np.ndarray, state: np.ndarray, width: int, height: int) -> Block:
     """EVT 3.0 state machine, one word at a time (see decode_evt.cpp for the layout)."""
     th, tl, epoch, y, base_x, base_p, flags, last_t = (int(v) for v in state)
     seen = bool(flags & 1)
-    xs, ys, ts, ps = [], [], [], []
+    xs: list[int] = []
+    ys: list[int] = []
+    ts: list[int] = []
+    ps: list[int] = []
     err, off = 0, -1
     words = buf[: len(buf) // 2 * 2].view("<u2").tolist()
     i = 0
@@ -185,7 +193,10 @@ def _evt3_reference(buf, state, width, height):
                 if width > 0 and (x >= width or y >= height):
                     err, off = 2, 2 * i
                     break
-                xs.append(x), ys.append(y), ts.append(t), ps.append((w >> 11) & 1)
+                xs.append(x)
+                ys.append(y)
+                ts.append(t)
+                ps.append((w >> 11) & 1)
         elif typ == 0x3:
             base_x, base_p = w & 0x7FF, (w >> 11) & 1
         elif typ in (0x4, 0x5):
@@ -198,7 +209,10 @@ def _evt3_reference(buf, state, width, height):
                     break
                 for b in range(nb):
                     if mask >> b & 1:
-                        xs.append(base_x + b), ys.append(y), ts.append(t), ps.append(base_p)
+                        xs.append(base_x + b)
+                        ys.append(y)
+                        ts.append(t)
+                        ps.append(base_p)
             base_x = min(base_x + nb, 0x7FFF - 32)
         elif typ == 0x6:
             tl = w & 0xFFF
@@ -217,8 +231,13 @@ def _evt3_reference(buf, state, width, height):
                  np.array(ps, np.uint8), new, off if err else 2 * i, err, off)
 
 
-def _records(kind):
-    def parse(buf):
+# a reference decoder: (bytes as uint8 array, state [8] int64, width, height) -> Block
+_Ref = Callable[[np.ndarray, np.ndarray, int, int], Block]
+
+
+def _records(kind: str) -> _Ref:
+    def parse(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                        np.ndarray]:
         if kind == "nmnist":
             r = buf[: len(buf) // 5 * 5].reshape(-1, 5).astype(np.int64)
             return (r[:, 0], r[:, 1], (r[:, 2] & 0x7F) << 16 | r[:, 3] << 8 | r[:, 4],
@@ -239,7 +258,7 @@ def _records(kind):
     rng = 1 << (23 if kind == "nmnist" else 32)
     ws = WORD_SIZE[kind]
 
-    def ref(buf, state, width, height):
+    def ref(buf: np.ndarray, state: np.ndarray, width: int, height: int) -> Block:
         x, y, raw, p, ev = parse(buf)
         rec_idx = np.flatnonzero(ev)
         x, y, raw, p = x[ev], y[ev], raw[ev], p[ev]
@@ -267,12 +286,15 @@ def _records(kind):
     return ref
 
 
-def _es_reference(atis: bool):
+def _es_reference(atis: bool) -> _Ref:
     """Event Stream DVS / ATIS bytes, one at a time (see decode_es.cpp for the layout)."""
-    def ref(buf, state, width, height):
+    def ref(buf: np.ndarray, state: np.ndarray, width: int, height: int) -> Block:
         t = int(state[7])
         data = bytes(buf)
-        xs, ys, ts, ps = [], [], [], []
+        xs: list[int] = []
+        ys: list[int] = []
+        ts: list[int] = []
+        ps: list[int] = []
         i, n, err, off = 0, len(data), 0, -1
         while i < n:
             b = data[i]
@@ -287,7 +309,9 @@ def _es_reference(atis: bool):
                 err, off = 2, i
                 break
             t += b >> 2 if atis else b >> 1
-            xs.append(x), ys.append(y), ts.append(t)
+            xs.append(x)
+            ys.append(y)
+            ts.append(t)
             ps.append(((b >> 1) & 1) | ((b & 1) << 1) if atis else b & 1)
             i += 5
         new = state.copy()
@@ -298,7 +322,7 @@ def _es_reference(atis: bool):
     return ref
 
 
-_REFERENCE = {"evt2": lambda b, s, w, h: _evt2_like(b, s, w, h, False),
+_REFERENCE: dict[str, _Ref] = {"evt2": lambda b, s, w, h: _evt2_like(b, s, w, h, False),
               "evt21": lambda b, s, w, h: _evt2_like(b, s, w, h, True),
               "evt21_legacy": lambda b, s, w, h: _evt2_like(b, s, w, h, True, True),
               "evt3": _evt3_reference,

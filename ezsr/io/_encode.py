@@ -7,12 +7,15 @@ written with one ADDR_X word per event, no vector words).
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from ezsr.events import Events
 
 
-def _cols(events: Events, path: str, max_xy: int, max_t: int | None):
+def _cols(events: Events, path: str, max_xy: int,
+          max_t: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     c = events.numpy()
     x, y, t, p = (c[k].astype(np.int64) for k in ("x", "y", "t", "p"))
     for name, v, hi in (("x", x, max_xy), ("y", y, max_xy)):
@@ -33,7 +36,7 @@ def _raw_header(events: Events, version: str, fmt: str) -> bytes:
             "% generator ezsr\n% end\n").encode()
 
 
-def _spread(first_word: np.ndarray, n_words: np.ndarray):
+def _spread(first_word: np.ndarray | None, n_words: np.ndarray) -> tuple[np.ndarray, int]:
     """Start index of each event's words in the output, and the output length."""
     ends = np.cumsum(n_words)
     return ends - n_words, int(ends[-1]) if len(ends) else 0
@@ -87,7 +90,8 @@ def encode_evt3(events: Events, path: str = "") -> bytes:
     return np.concatenate(parts).astype("<u2").tobytes()
 
 
-def _evt3_segment(x, y, t, p, first: bool) -> np.ndarray:
+def _evt3_segment(x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray,
+                  first: bool) -> np.ndarray:
     th, tl = t >> 12, t & 0xFFF
     n = len(t)
     new_th = np.ones(n, bool)
@@ -149,7 +153,7 @@ def encode_aedat2(events: Events, path: str = "") -> bytes:
     return head + rec.tobytes()
 
 
-def writer(encode, **kw):
+def writer(encode: Callable[..., bytes], **kw: Any) -> Callable[[str, Events], None]:
     """A Format.write(path, events) from an encoder returning bytes (header included)."""
     def write(path: str, events: Events) -> None:
         data = encode(events, path, **kw)
@@ -158,7 +162,7 @@ def writer(encode, **kw):
     return write
 
 
-def raw_writer(version: str):
+def raw_writer(version: str) -> Callable[[str, Events], None]:
     """version "2.0", "2.1", "2.1-legacy" (IMX636 order: each word's high half first), "3.0"."""
     fmt = {"2.0": "EVT2", "2.1": "EVT21", "2.1-legacy": "EVT21;endianness=legacy",
            "3.0": "EVT3"}[version]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+
+if TYPE_CHECKING:
+    from ezsr.events import Events
 
 
 class EventFileError(ValueError):
     """A file that cannot be decoded: names the file, the byte offset and what was expected."""
 
-    def __init__(self, path, message: str, offset: int | None = None):
+    def __init__(self, path: str | Path, message: str, offset: int | None = None) -> None:
         where = f" at byte {offset}" if offset is not None else ""
         super().__init__(f"{path}{where}: {message}")
         self.path, self.offset = str(path), offset
@@ -20,9 +24,10 @@ class EventFileError(ValueError):
 class Format:
     name: str
     extensions: tuple[str, ...]
-    read: Callable
-    write: Optional[Callable] = None
-    iter_chunks: Optional[Callable] = None
+    read: Callable[[str], Events]
+    write: Optional[Callable[[str, Events], None]] = None
+    # iter_chunks(path, n_events=..., dt_us=...) -> Events chunks
+    iter_chunks: Optional[Callable[..., Iterator[Events]]] = None
     # sniff(head: bytes) -> bool; True when the first bytes identify this format
     sniff: Optional[Callable[[bytes], bool]] = None
     # True when an empty stream of this format is a 0-byte file (headerless records: .bin)
@@ -33,7 +38,7 @@ class Format:
     # summary(path) -> dict for ezsr.io.summarize (`ezsr info`), where the file holds more
     # than the polarity events ezsr.io.read gives (Event Stream: ATIS threshold crossings,
     # colour and generic events)
-    summary: Optional[Callable[[str], dict]] = None
+    summary: Optional[Callable[[str], dict[str, Any]]] = None
 
 
 _FORMATS: dict[str, Format] = {}
@@ -59,7 +64,7 @@ def writable_extensions() -> list[str]:
     return [ext for fmt in _FORMATS.values() if fmt.write is not None for ext in fmt.extensions]
 
 
-def format_of_extension(path) -> Optional[Format]:
+def format_of_extension(path: str | Path) -> Optional[Format]:
     """The format the file name's extension selects, or None."""
     low = str(path).lower()
     for fmt in _FORMATS.values():
@@ -68,7 +73,7 @@ def format_of_extension(path) -> Optional[Format]:
     return None
 
 
-def detect_format(path, for_writing: bool = False) -> Format:
+def detect_format(path: str | Path, for_writing: bool = False) -> Format:
     """Magic bytes and header first, then the extension."""
     path = str(path)
     if not for_writing:
@@ -81,9 +86,9 @@ def detect_format(path, for_writing: bool = False) -> Format:
         for fmt in _FORMATS.values():
             if fmt.sniff is not None and fmt.sniff(head):
                 return fmt
-    fmt = format_of_extension(path)
-    if fmt is not None:
-        return fmt
+    by_ext = format_of_extension(path)
+    if by_ext is not None:
+        return by_ext
     if for_writing:
         raise EventFileError(path, "cannot tell the event file format from the extension; "
                              f"use one of {', '.join(writable_extensions())} or pass format=... "
@@ -93,7 +98,7 @@ def detect_format(path, for_writing: bool = False) -> Format:
                          "--format on the command line)")
 
 
-def reader_format(path, format: Optional[str] = None) -> Format:
+def reader_format(path: str | Path, format: Optional[str] = None) -> Format:
     """The format that reads `path` (`format` overrides detection). A 0-byte file is an
     EventFileError: no format's file is empty, except the headerless .bin records."""
     path = str(path)

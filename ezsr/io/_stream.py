@@ -8,7 +8,7 @@ makes the reader hold more than one block and one chunk.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional, Tuple, cast
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from ezsr.io._registry import EventFileError
 BLOCK_BYTES = 1 << 22          # 4 MiB of file per read
 MAX_EVENTS_PER_CALL = 1 << 21  # events per decoder call (C++ path)
 
-Columns = tuple  # (x int16, y int16, t int64, p uint8) numpy arrays
+Columns = Tuple[np.ndarray, ...]  # (x int16, y int16, t int64, p uint8) numpy arrays
 
 
 def decoded_blocks(path: str, offset: int, kind: str, width: int = 0, height: int = 0,
@@ -99,7 +99,7 @@ class _Checked(tuple):
     """Columns whose time order was already checked (by the C++ file decoder)."""
 
 
-def _raise_unsorted(path, t, i):
+def _raise_unsorted(path: str, t: np.ndarray, i: int) -> None:
     raise EventFileError(path, f"timestamps decrease at event {i} ({int(t[i - 1])} -> "
                          f"{int(t[i])} us); expected non-decreasing time")
 
@@ -128,12 +128,14 @@ def make_events(cols: Columns, width: int | None, height: int | None, size_sourc
     return Events(x, y, t, p, width, height, size_source, validate=False)
 
 
-def read_blocks(blocks: Iterable[Columns], width, height, size_source, path="") -> Events:
+def read_blocks(blocks: Iterable[Columns], width: Optional[int], height: Optional[int],
+                size_source: str, path: str = "") -> Events:
     return make_events(_cat(list(blocks)), width, height, size_source, path)
 
 
 def chunk_blocks(blocks: Iterable[Columns], n_events: int | None, dt_us: int | None,
-                 width, height, size_source, path="") -> Iterator[Events]:
+                 width: Optional[int], height: Optional[int], size_source: str,
+                 path: str = "") -> Iterator[Events]:
     """Regroup decoded blocks into Events of n_events events, or of dt_us microseconds
     (consecutive windows from the first timestamp, empty ones included, like
     Events.time_windows). Holds at most one chunk plus one block."""
@@ -143,7 +145,7 @@ def chunk_blocks(blocks: Iterable[Columns], n_events: int | None, dt_us: int | N
         raise ValueError(f"iter_chunks: dt_us must be > 0 us, got {dt_us}")
     seen_w = seen_h = 0
 
-    def emit(cols):
+    def emit(cols: Columns) -> Events:
         nonlocal seen_w, seen_h
         if width is None and len(cols[0]):  # size from the data seen so far
             seen_w = max(seen_w, int(cols[0].max()) + 1)
@@ -154,6 +156,7 @@ def chunk_blocks(blocks: Iterable[Columns], n_events: int | None, dt_us: int | N
     buf: list[Columns] = []
     held = 0
     boundary = None
+    step = cast(int, dt_us)  # used where n_events is None: the caller gave dt_us
     for blk in blocks:
         if n_events is not None:
             buf.append(blk)
@@ -168,14 +171,14 @@ def chunk_blocks(blocks: Iterable[Columns], n_events: int | None, dt_us: int | N
             if boundary is None:
                 if not len(t):  # readers may yield empty blocks (e.g. AEDAT 3.1 packets
                     continue    # without valid events): the first window starts at an event
-                boundary = int(t[0]) + dt_us
+                boundary = int(t[0]) + step
             while len(t) and int(t[-1]) >= boundary:
                 k = int(np.searchsorted(t, boundary, side="left"))
                 buf.append(tuple(c[:k] for c in blk))
                 yield emit(_cat(buf))
                 buf, blk = [], tuple(c[k:] for c in blk)
                 t = blk[2]
-                boundary += dt_us
+                boundary += step
             if len(t):
                 buf.append(blk)
                 held += len(t)

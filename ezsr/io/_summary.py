@@ -8,29 +8,34 @@ without a streaming decoder (npz, npy) are read whole, as ezsr.io.read does.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
 import numpy as np
 
 from ezsr.events import Events
-from ezsr.io._registry import EventFileError, reader_format
+from ezsr.io._registry import EventFileError, Format, reader_format
 
 CHUNK_EVENTS = 1 << 20  # events per chunk: about 13 MiB of columns
 
 
-def _chunks(path, format, chunk_events):
+def _chunks(path: str | Path, format: str | None, chunk_events: int) -> Iterator[Events]:
+    """The file's non-empty chunks of chunk_events events, time order checked between them."""
     from ezsr.io import iter_chunks
 
     last = None
     for c in iter_chunks(path, n_events=chunk_events, format=format):
         if not len(c):
             continue
-        if last is not None and c.t_first < last:  # chunks are checked inside, not between
+        first = int(c.t[0])
+        if last is not None and first < last:  # chunks are checked inside, not between
             raise EventFileError(path, f"timestamps decrease between chunks ({last} -> "
                                  f"{c.t_first} us); expected non-decreasing time")
-        last = c.t_last
+        last = int(c.t[-1])
         yield c
 
 
-def _size_rule(fmt):
+def _size_rule(fmt: Format) -> Optional[Callable[[Events], Events]]:
     """The reader's whole-recording size rule (applied by its read() after decoding), or
     None: AEDAT grows a conventional size to the data, N-MNIST .bin takes 34x34 when the
     data fits. The other readers keep the header's size (or the data's)."""
@@ -40,7 +45,8 @@ def _size_rule(fmt):
             "aedat4": aedat._grow_to_data, "bin": nmnist.size_rule}.get(fmt.name)
 
 
-def summarize(path, format: str | None = None, chunk_events: int = CHUNK_EVENTS) -> dict:
+def summarize(path: str | Path, format: str | None = None,
+              chunk_events: int = CHUNK_EVENTS) -> dict[str, Any]:
     """format (the one decoded), count, width, height, t_first, t_last (us), on, off of an
     event file, accumulated chunk by chunk (same values as from ezsr.io.read(path)).
 
@@ -54,7 +60,8 @@ def summarize(path, format: str | None = None, chunk_events: int = CHUNK_EVENTS)
         ev = fmt.read(str(path))
         return _summary(name, len(ev), ev.width, ev.height, ev.t_first, ev.t_last, ev.on)
     count = on = width = height = xmax = ymax = 0
-    t_first = t_last = None
+    t_first: int | None = None
+    t_last: int | None = None
     data_size = False
     for c in _chunks(path, format, chunk_events):
         count += len(c)
@@ -80,12 +87,14 @@ def summarize(path, format: str | None = None, chunk_events: int = CHUNK_EVENTS)
     return _summary(name, count, width, height, t_first, t_last, on)
 
 
-def _summary(name, count, width, height, t_first, t_last, on) -> dict:
+def _summary(name: str, count: int, width: int, height: int, t_first: int | None,
+             t_last: int | None, on: int) -> dict[str, Any]:
     return {"format": name, "count": count, "width": width, "height": height,
             "t_first": t_first, "t_last": t_last, "on": on, "off": count - on}
 
 
-def read_window(path, start: int | None = None, n: int | None = None, t0: int | None = None,
+def read_window(path: str | Path, start: int | None = None, n: int | None = None,
+                t0: int | None = None,
                 dt: int | None = None, format: str | None = None, width: int | None = None,
                 height: int | None = None, chunk_events: int = CHUNK_EVENTS) -> Events:
     """One window of an event file without reading the rest into memory: events
@@ -93,25 +102,28 @@ def read_window(path, start: int | None = None, n: int | None = None, t0: int | 
     size is width x height (e.g. from summarize(); default: the size of the chunks read).
     Reading stops at the window's end. Returns Events (possibly empty)."""
     if (start is None) == (t0 is None) or (start is not None and n is None) or \
-            (t0 is not None and dt is None):
+            (start is None and n is not None) or (t0 is not None and dt is None):
         raise ValueError("read_window: give start and n, or t0 and dt")
-    if (n is not None and (n < 0 or start < 0)) or (dt is not None and dt < 0):
+    if (start is not None and n is not None and (n < 0 or start < 0)) or \
+            (dt is not None and dt < 0):
         raise ValueError(f"read_window: start, n and dt must be >= 0, got start={start}, "
                          f"n={n}, dt={dt}")
-    parts, seen, size = [], 0, (0, 0)
+    parts: list[Events] = []
+    seen, size = 0, (0, 0)
     for c in _chunks(path, format, chunk_events):
         size = (max(size[0], c.width), max(size[1], c.height))
-        if start is not None:
+        if start is not None and n is not None:
             lo, hi = max(start - seen, 0), min(start + n - seen, len(c))
             seen += len(c)
             if lo < hi:
                 parts.append(c[lo:hi])
             if seen >= start + n:
                 break
-        else:
-            if c.t_last >= t0:
+        elif t0 is not None and dt is not None:
+            t_last = int(c.t[-1])  # chunks are not empty
+            if t_last >= t0:
                 parts.append(c.time_window(t0, dt))
-            if c.t_last >= t0 + dt:
+            if t_last >= t0 + dt:
                 break
     w = width if width is not None else size[0]
     h = height if height is not None else size[1]
@@ -122,7 +134,7 @@ def read_window(path, start: int | None = None, n: int | None = None, t0: int | 
     return Events(ev.x, ev.y, ev.t, ev.p, w, h, ev.size_source, validate=False)
 
 
-def count_events(path, limit: int | None = None, format: str | None = None,
+def count_events(path: str | Path, limit: int | None = None, format: str | None = None,
                  chunk_events: int = CHUNK_EVENTS) -> int:
     """Events in the file, counted chunk by chunk; with `limit`, reading stops as soon as
     the count exceeds it (so the answer is min(count, something > limit))."""

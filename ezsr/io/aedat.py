@@ -31,9 +31,11 @@ from __future__ import annotations
 import os
 import re
 import struct
+from typing import Any, Callable, Iterator, NoReturn, Optional
 
 import numpy as np
 
+from ezsr.events import Events
 from ezsr.io import _encode, _stream
 from ezsr.io._header import JAER_DAVIS_CHIPS, read_prefixed_lines
 from ezsr.io._registry import EventFileError, Format, register
@@ -48,7 +50,7 @@ _CAMERAS = [("davis346", (346, 260)), ("davis240", (240, 180)), ("davis640", (64
 MAX_PACKET_BYTES = 1 << 28  # 256 MiB decompressed: larger is a lie, not a packet
 
 
-def _camera_size(text: str):
+def _camera_size(text: str) -> Optional[tuple[int, int]]:
     low = text.lower()
     for key, size in _CAMERAS:
         if key in low:
@@ -67,7 +69,7 @@ def _version(path: str) -> str:
 
 
 # ------------------------------------------------------------------ AEDAT 2.0
-def aedat2_header(path: str):
+def aedat2_header(path: str) -> tuple[str, int, int, int, str]:
     """(kind, data offset, width, height, size_source) of an AEDAT 2.0 file. A DAVIS file
     must name a chip of known width: jAER mirrors x with it."""
     version = _version(path)
@@ -89,10 +91,10 @@ def aedat2_header(path: str):
     return kind, offset, size[0], size[1], "convention"
 
 
-def _mirror_x(path, width):
+def _mirror_x(path: str, width: int) -> Callable[[_stream.Columns], _stream.Columns]:
     """DAVIS columns with jAER's x mirror applied: x = width - 1 - raw x (a raw x outside
     the chip's width is an error, jAER would give a negative x)."""
-    def apply(cols):
+    def apply(cols: _stream.Columns) -> _stream.Columns:
         x = cols[0]
         if len(x) and int(x.max()) >= width:
             raise EventFileError(path, f"DAVIS event with raw x {int(x.max())}; expected "
@@ -101,7 +103,7 @@ def _mirror_x(path, width):
     return apply
 
 
-def _aedat2_blocks(path):
+def _aedat2_blocks(path: str) -> tuple[Iterator[_stream.Columns], int, int, str]:
     kind, offset, w, h, src = aedat2_header(path)
     # y bounds are not enforced: jAER files of a chip family vary in size; the data decide
     blocks = _stream.decoded_blocks(path, offset, kind)
@@ -110,7 +112,7 @@ def _aedat2_blocks(path):
     return blocks, w, h, src
 
 
-def read_aedat2(path: str):
+def read_aedat2(path: str) -> Events:
     kind, offset, w, h, src = aedat2_header(path)
     cols = _stream.decode_whole(path, offset, kind)
     if kind == "aedat2_davis":
@@ -118,12 +120,13 @@ def read_aedat2(path: str):
     return _grow_to_data(_stream.make_events(cols, w, h, src, path))
 
 
-def iter_aedat2(path: str, n_events=None, dt_us=None):
+def iter_aedat2(path: str, n_events: int | None = None,
+                dt_us: int | None = None) -> Iterator[Events]:
     blocks, w, h, src = _aedat2_blocks(path)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, src, path)
 
 
-def _grow_to_data(ev):
+def _grow_to_data(ev: Events) -> Events:
     """A stream larger than its conventional sensor keeps all events: size from the data."""
     if len(ev) and (int(ev.x.max()) >= ev.width or int(ev.y.max()) >= ev.height):
         ev.width = max(ev.width, int(ev.x.max()) + 1)
@@ -136,7 +139,7 @@ def _grow_to_data(ev):
 _PKT3 = struct.Struct("<hhiiiiii")
 
 
-def _aedat3_blocks(path: str, start: int):
+def _aedat3_blocks(path: str, start: int) -> Iterator[_stream.Columns]:
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         pos = start
@@ -170,7 +173,8 @@ def _aedat3_blocks(path: str, start: int):
             pos += 28 + nbytes
 
 
-def _aedat3_open(path: str):
+def _aedat3_open(path: str
+                 ) -> tuple[Iterator[_stream.Columns], Optional[int], Optional[int], str]:
     version = _version(path)
     if version != "3.1":
         raise EventFileError(path, f"unsupported AEDAT version {version}; expected 3.1",
@@ -183,12 +187,13 @@ def _aedat3_open(path: str):
     return _aedat3_blocks(path, offset), w, h, "convention" if size else "data"
 
 
-def read_aedat3(path: str):
+def read_aedat3(path: str) -> Events:
     blocks, w, h, src = _aedat3_open(path)
     return _grow_to_data(_stream.read_blocks(blocks, w, h, src, path))
 
 
-def iter_aedat3(path: str, n_events=None, dt_us=None):
+def iter_aedat3(path: str, n_events: int | None = None,
+                dt_us: int | None = None) -> Iterator[Events]:
     blocks, w, h, src = _aedat3_open(path)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, src, path)
 
@@ -199,7 +204,7 @@ class _FlatTable:
     table = i32 offset back to its vtable; vtable = u16 vtable size, u16 table size,
     u16 field offsets; offset fields hold a u32 relative to their own position."""
 
-    def __init__(self, buf: bytes, pos: int, path: str, base: int):
+    def __init__(self, buf: bytes, pos: int, path: str, base: int) -> None:
         self.buf, self.path, self.base = buf, path, base
         self.pos = pos
         vt = pos - self._i32(pos)
@@ -208,19 +213,19 @@ class _FlatTable:
         if self.vt_size < 4 or vt + self.vt_size > len(buf):
             self._bad(vt, "a flatbuffer vtable inside the buffer")
 
-    def _bad(self, off, what):
+    def _bad(self, off: int, what: str) -> NoReturn:
         raise EventFileError(self.path, f"corrupt flatbuffer: expected {what}",
                              offset=self.base + off)
 
-    def _check(self, off, n):
+    def _check(self, off: int, n: int) -> None:
         if off < 0 or off + n > len(self.buf):
             self._bad(off, f"{n} bytes inside the {len(self.buf)}-byte buffer")
 
-    def _u16(self, off):
+    def _u16(self, off: int) -> int:
         self._check(off, 2)
         return struct.unpack_from("<H", self.buf, off)[0]
 
-    def _i32(self, off):
+    def _i32(self, off: int) -> int:
         self._check(off, 4)
         return struct.unpack_from("<i", self.buf, off)[0]
 
@@ -232,7 +237,7 @@ class _FlatTable:
         off = self._u16(self.vt + slot)
         return self.pos + off if off else None
 
-    def scalar(self, i: int, fmt: str, default):
+    def scalar(self, i: int, fmt: str, default: Any) -> Any:
         at = self.field(i)
         if at is None:
             return default
@@ -258,7 +263,7 @@ def _root(buf: bytes, path: str, base: int) -> _FlatTable:
     return _FlatTable(buf, struct.unpack_from("<I", buf, 0)[0], path, base)
 
 
-def _decompress(path, data: bytes, compression: int, offset: int) -> bytes:
+def _decompress(path: str, data: bytes, compression: int, offset: int) -> bytes:
     try:
         if compression == 0:
             return data
@@ -290,7 +295,8 @@ def _decompress(path, data: bytes, compression: int, offset: int) -> bytes:
                          offset=offset)
 
 
-def _aedat4_open(path: str):
+def _aedat4_open(path: str
+                 ) -> tuple[Iterator[_stream.Columns], Optional[int], Optional[int], str]:
     _version(path) == "4.0" or _raise_version(path)
     size = os.path.getsize(path)
     with open(path, "rb") as f:
@@ -308,7 +314,7 @@ def _aedat4_open(path: str):
     table_pos = root.scalar(1, "<q", -1)
     info = root.vector(2, 1)
     xml = hbuf[info[0]:info[0] + info[1]].decode("utf-8", "replace") if info else ""
-    streams = {}
+    streams: dict[int, tuple[str, Optional[int], Optional[int]]] = {}
     for m in re.finditer(r'<node name="(\d+)" path="[^"]*/outInfo/\d+/">(.*?)(?=<node name="\d+" '
                          r'path="[^"]*/outInfo/\d+/">|\Z)', xml, re.S):
         body = m[2]
@@ -328,12 +334,13 @@ def _aedat4_open(path: str):
         "header" if w else "data"
 
 
-def _raise_version(path):
+def _raise_version(path: str) -> NoReturn:
     raise EventFileError(path, f"unsupported AEDAT version {_version(path)}; expected 4.0",
                          offset=0)
 
 
-def _aedat4_blocks(path, pos, end, sid, compression):
+def _aedat4_blocks(path: str, pos: int, end: int, sid: int,
+                   compression: int) -> Iterator[_stream.Columns]:
     with open(path, "rb") as f:
         while pos + 8 <= end:
             f.seek(pos)
@@ -360,17 +367,18 @@ def _aedat4_blocks(path, pos, end, sid, compression):
                                  offset=pos)
 
 
-def read_aedat4(path: str):
+def read_aedat4(path: str) -> Events:
     blocks, w, h, src = _aedat4_open(path)
     return _grow_to_data(_stream.read_blocks(blocks, w, h, src, path))
 
 
-def iter_aedat4(path: str, n_events=None, dt_us=None):
+def iter_aedat4(path: str, n_events: int | None = None,
+                dt_us: int | None = None) -> Iterator[Events]:
     blocks, w, h, src = _aedat4_open(path)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, src, path)
 
 
-def _sniff(version):
+def _sniff(version: bytes) -> Callable[[bytes], bool]:
     return lambda head: head.startswith(b"#!AER-DAT" + version)
 
 

@@ -25,6 +25,8 @@ type files.
 
 from __future__ import annotations
 
+from typing import Any, Iterator, Optional
+
 import numpy as np
 
 from ezsr.events import Events
@@ -43,7 +45,7 @@ DTYPES = {"dvs": np.dtype([("t", "<u8"), ("x", "<u2"), ("y", "<u2"), (("on", "p"
 MAX_WRITE_BYTES = 1 << 31  # an .es file this large from ezsr.io.write means unrebased times
 
 
-def header(path: str):
+def header(path: str) -> tuple[str, int, Optional[int], Optional[int]]:
     """(type name, data offset, width, height) of an Event Stream file; width and height
     are None for generic streams."""
     with open(path, "rb") as f:
@@ -74,13 +76,13 @@ def header(path: str):
     return kind, 20, w, h
 
 
-def _no_polarity(path, kind):
+def _no_polarity(path: str, kind: str) -> EventFileError:
     what = "colour events (x, y, r, g, b)" if kind == "color" else "generic events (bytes)"
     return EventFileError(path, f"holds Event Stream {what}, not polarity (DVS or ATIS) events; "
                           "ezsr.io.es.read_records gives its records")
 
 
-def _change_detections(cols):
+def _change_detections(cols: _stream.Columns) -> _stream.Columns:
     """ATIS columns (p = polarity | is_tc << 1) -> the change detections' columns."""
     keep = cols[3] < 2
     return type(cols)(c[keep] for c in cols)
@@ -90,27 +92,31 @@ def read_es(path: str) -> Events:
     kind, offset, w, h = header(path)
     if kind not in ("dvs", "atis"):
         raise _no_polarity(path, kind)
+    assert w is not None and h is not None  # DVS and ATIS headers give the sensor size
     cols = _stream.decode_whole(path, offset, "es_" + kind, w, h)
     if kind == "atis":
         cols = _change_detections(cols)
     return _stream.make_events(cols, w, h, "header", path)
 
 
-def iter_es(path: str, n_events=None, dt_us=None):
+def iter_es(path: str, n_events: int | None = None,
+            dt_us: int | None = None) -> Iterator[Events]:
     kind, offset, w, h = header(path)
     if kind not in ("dvs", "atis"):
         raise _no_polarity(path, kind)
+    assert w is not None and h is not None  # DVS and ATIS headers give the sensor size
     blocks = _stream.decoded_blocks(path, offset, "es_" + kind, w, h)
     if kind == "atis":
         blocks = map(_change_detections, blocks)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, "header", path)
 
 
-def read_records(path: str):
+def read_records(path: str) -> tuple[str, Optional[int], Optional[int], np.ndarray]:
     """(type, width, height, records) with every event of the file in event_stream's
     dtype for its type (DTYPES): what event_stream.Decoder yields, concatenated."""
     kind, offset, w, h = header(path)
     if kind in ("dvs", "atis"):
+        assert w is not None and h is not None  # DVS and ATIS headers give the sensor size
         x, y, t, p = _stream.decode_whole(path, offset, "es_" + kind, w, h)
         rec = np.empty(len(t), DTYPES[kind])
         rec["t"], rec["x"], rec["y"] = t, x.view(np.uint16), y.view(np.uint16)
@@ -123,9 +129,12 @@ def read_records(path: str):
     return kind, w, h, (_color if kind == "color" else _generic)(path, data, offset, w, h)
 
 
-def _color(path, data: bytes, offset: int, w: int, h: int) -> np.ndarray:
+def _color(path: str, data: bytes, offset: int, w: Optional[int],
+           h: Optional[int]) -> np.ndarray:
     """Colour events, byte by byte (a plain loop: colour files are small and rare)."""
-    out, t, i, n = [], 0, 0, len(data)
+    assert w is not None and h is not None  # colour headers give the sensor size
+    out: list[tuple[int, ...]] = []
+    t, i, n = 0, 0, len(data)
     while i < n:
         b = data[i]
         if b >= 0xFE:
@@ -145,9 +154,11 @@ def _color(path, data: bytes, offset: int, w: int, h: int) -> np.ndarray:
     return np.array(out, DTYPES["color"])
 
 
-def _generic(path, data: bytes, offset: int, w, h) -> np.ndarray:
+def _generic(path: str, data: bytes, offset: int, w: Optional[int],
+             h: Optional[int]) -> np.ndarray:
     """Generic events: t, then size bytes and data bytes (a plain loop)."""
-    out, t, i, n = [], 0, 0, len(data)
+    out: list[tuple[int, bytes]] = []
+    t, i, n = 0, 0, len(data)
     while i < n:
         b = data[i]
         if b >= 0xFE:
@@ -178,17 +189,19 @@ def _generic(path, data: bytes, offset: int, w, h) -> np.ndarray:
     return rec
 
 
-def summary(path: str) -> dict:
+def summary(path: str) -> dict[str, Any]:
     """ezsr info / ezsr.io.summarize of an .es file: its type and every event counted as
     event_stream counts it, the sensor, time range (us) and ON/OFF split. ATIS adds the
     change_detection and threshold_crossing counts; the time range is over all events, on/off
     over the change detections (the events ezsr.io.read gives). DVS and ATIS files are walked
     block by block (bounded memory)."""
     kind, offset, w, h = header(path)
-    out = {"format": "es", "type": kind}
+    out: dict[str, Any] = {"format": "es", "type": kind}
     if kind in ("dvs", "atis"):
+        assert w is not None and h is not None  # DVS and ATIS headers give the sensor size
         count = cd = on = 0
-        t_first = t_last = None
+        t_first: int | None = None
+        t_last: int | None = None
         for _, _, t, p in _stream.decoded_blocks(path, offset, "es_" + kind, w, h):
             count += len(t)
             t_first = int(t[0]) if t_first is None else t_first

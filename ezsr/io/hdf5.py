@@ -6,6 +6,8 @@ comes from attributes `width`/`height` of the `events` group (or of the file) wh
 
 from __future__ import annotations
 
+from typing import Any, Iterator, Optional
+
 import numpy as np
 
 from ezsr.events import Events
@@ -15,7 +17,7 @@ from ezsr.io._registry import EventFileError, Format, register
 _MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-def _h5py(path):
+def _h5py(path: str) -> Any:
     try:
         import h5py
     except ImportError as exc:
@@ -23,14 +25,15 @@ def _h5py(path):
     return h5py
 
 
-def _open(path):
+def _open(path: str) -> tuple[Any, dict[str, Any], int,
+                              tuple[Optional[int], Optional[int], str]]:
     h5py = _h5py(path)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise EventFileError(path, f"not a readable HDF5 file ({exc})", offset=0) from exc
     g = f.get("events")
-    cols = {}
+    cols: dict[str, Any] = {}
     if g is None or not all(k in g for k in "xytp"):
         f.close()
         raise EventFileError(path, "expected datasets events/x, events/y, events/t, events/p")
@@ -48,11 +51,13 @@ def _open(path):
         raise EventFileError(path, "events/t is floating point; expected integer microseconds")
     w = g.attrs.get("width", f.attrs.get("width"))
     h = g.attrs.get("height", f.attrs.get("height"))
-    size = (int(w), int(h), "header") if w is not None and h is not None else (None, None, "data")
+    size: tuple[Optional[int], Optional[int], str] = \
+        (int(w), int(h), "header") if w is not None and h is not None else (None, None, "data")
     return f, cols, n, size
 
 
-def _blocks(f, cols, n, step=1 << 20):
+def _blocks(f: Any, cols: dict[str, Any], n: int,
+            step: int = 1 << 20) -> Iterator[_stream.Columns]:
     with f:
         for s in range(0, n, step):
             e = min(n, s + step)
@@ -74,7 +79,8 @@ def read_h5(path: str) -> Events:
     return _stream.read_blocks(_blocks(f, cols, n), w, h, src, path)
 
 
-def iter_h5(path: str, n_events=None, dt_us=None):
+def iter_h5(path: str, n_events: int | None = None,
+            dt_us: int | None = None) -> Iterator[Events]:
     f, cols, n, (w, h, src) = _open(path)
     return _stream.chunk_blocks(_blocks(f, cols, n), n_events, dt_us, w, h, src, path)
 

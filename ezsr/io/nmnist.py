@@ -7,6 +7,8 @@ vary in size, up to 240x180). Decoded in C++ (csrc/core/decode_records.cpp).
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from ezsr.events import Events
@@ -30,7 +32,8 @@ def read_bin(path: str) -> Events:
                                          "data", path))
 
 
-def iter_bin(path: str, n_events=None, dt_us=None):
+def iter_bin(path: str, n_events: int | None = None,
+             dt_us: int | None = None) -> Iterator[Events]:
     return _stream.chunk_blocks(_stream.decoded_blocks(path, 0, "nmnist"), n_events, dt_us,
                                 None, None, "data", path)
 

@@ -12,7 +12,9 @@ import functools
 import logging
 import os
 import re
+from typing import Iterator, Optional, Tuple
 
+from ezsr.events import Events
 from ezsr.io import _encode, _stream
 from ezsr.io._header import read_prefixed_lines
 from ezsr.io._registry import EventFileError, Format, register
@@ -26,9 +28,11 @@ _EVT = {"2.0": "evt2", "2.1": "evt21", "3.0": "evt3", "evt2": "evt2", "evt21": "
 _LABEL = {"evt2": "EVT 2.0", "evt21": "EVT 2.1", "evt21_legacy": "EVT 2.1 (legacy)",
           "evt3": "EVT 3.0"}
 log = logging.getLogger("ezsr.io")
+# (width, height, size_source); width/height None when the header gives no size ("data")
+_Size = Tuple[Optional[int], Optional[int], str]
 
 
-def _size_from_header(lines: list[str]):
+def _size_from_header(lines: list[str]) -> _Size:
     text = "\n".join(lines)
     m = re.search(r"^% geometry (\d+)x(\d+)", text, re.M)
     if m:
@@ -53,13 +57,14 @@ def _size_from_header(lines: list[str]):
     return None, None, "data"
 
 
-def _check_size(path, w, h):
-    if w is not None and not (0 < w <= 16384 and 0 < h <= 16384):
+def _check_size(path: str, w: Optional[int], h: Optional[int]) -> None:
+    if w is not None and h is not None and not (0 < w <= 16384 and 0 < h <= 16384):
         raise EventFileError(path, f"header gives an absurd sensor size {w}x{h}; expected "
                              "1..16384 pixels per side", offset=0)
 
 
-def raw_header(path: str, want: str | None = None, quiet: bool = False):
+def raw_header(path: str, want: str | None = None,
+               quiet: bool = False) -> tuple[str, int, Optional[int], Optional[int], str]:
     """(kind, data offset, width, height, size_source) of a Prophesee .raw file.
 
     want: the EVT version asked for (evt2, evt21, evt21_legacy, evt3). It decides when the
@@ -89,23 +94,25 @@ def raw_header(path: str, want: str | None = None, quiet: bool = False):
     return kind, offset, w, h, src
 
 
-def _raw_blocks(path, want=None):
+def _raw_blocks(path: str, want: str | None = None
+                ) -> tuple[Iterator[_stream.Columns], Optional[int], Optional[int], str]:
     kind, offset, w, h, src = raw_header(path, want)
     return _stream.decoded_blocks(path, offset, kind, w or 0, h or 0), w, h, src
 
 
-def read_raw(path: str, want: str | None = None):
+def read_raw(path: str, want: str | None = None) -> Events:
     kind, offset, w, h, src = raw_header(path, want)
     cols = _stream.decode_whole(path, offset, kind, w or 0, h or 0)
     return _stream.make_events(cols, w, h, src, path)
 
 
-def iter_raw(path: str, n_events=None, dt_us=None, want: str | None = None):
+def iter_raw(path: str, n_events: int | None = None, dt_us: int | None = None,
+             want: str | None = None) -> Iterator[Events]:
     blocks, w, h, src = _raw_blocks(path, want)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, src, path)
 
 
-def dat_header(path: str):
+def dat_header(path: str) -> tuple[int, Optional[int], Optional[int], str]:
     """(data offset, width, height, size_source) of a .dat file (after its 2 type/size bytes)."""
     lines, offset = read_prefixed_lines(path, b"%", end_line=b"% end")
     for line in lines:
@@ -130,18 +137,20 @@ def dat_header(path: str):
     return offset + 2, w, h, src
 
 
-def _dat_blocks(path):
+def _dat_blocks(path: str
+                ) -> tuple[Iterator[_stream.Columns], Optional[int], Optional[int], str]:
     offset, w, h, src = dat_header(path)
     return _stream.decoded_blocks(path, offset, "dat", w or 0, h or 0), w, h, src
 
 
-def read_dat(path: str):
+def read_dat(path: str) -> Events:
     offset, w, h, src = dat_header(path)
     cols = _stream.decode_whole(path, offset, "dat", w or 0, h or 0)
     return _stream.make_events(cols, w, h, src, path)
 
 
-def iter_dat(path: str, n_events=None, dt_us=None):
+def iter_dat(path: str, n_events: int | None = None,
+             dt_us: int | None = None) -> Iterator[Events]:
     blocks, w, h, src = _dat_blocks(path)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, src, path)
 
