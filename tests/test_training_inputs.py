@@ -110,3 +110,34 @@ def test_student_init_from_the_teacher_and_from_a_file(tiny_clip_file, caplog):
     cfg = make_config([], ["model.student=test-tiny-eva", "sim.out_size=32"])
     build_student(cfg, teacher.embed_dim, teacher)
     assert "starts from random weights" in caplog.text
+
+
+def test_checkpoint_shapes_are_read_without_data(tmp_path):
+    """check_checkpoint reads names and shapes from the pickle (storages on the meta device)
+    of plain, wrapped (OpenCLIP), safetensors and TorchScript files alike."""
+    from safetensors.torch import save_file
+
+    from ezsr.models import create_model
+    from ezsr.models.checkpoints import CheckpointError, peek_shapes
+    from ezsr.models.factory import check_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("test-tiny")
+    sd = model.state_dict()
+    torch.save(sd, tmp_path / "plain.pt")
+    torch.save({"epoch": 1, "state_dict": {"module." + k: v.half() for k, v in sd.items()}},
+               tmp_path / "openclip.pt")
+    save_file({k: v.contiguous() for k, v in sd.items()}, tmp_path / "m.safetensors")
+    with torch.no_grad():
+        traced = torch.jit.trace(model, (torch.randn(1, 3, 32, 32),
+                                         torch.randint(1, 500, (1, 16))), check_trace=False)
+    torch.jit.save(traced, str(tmp_path / "scripted.pt"))
+    want = {k: tuple(v.shape) for k, v in sd.items()}
+    for name in ("plain.pt", "openclip.pt", "m.safetensors", "scripted.pt"):
+        got = peek_shapes(tmp_path / name)
+        assert got is not None, name
+        assert {k: tuple(v.shape) for k, v in got.items() if k in want} == want, name
+        assert all(v.device.type == "meta" for v in got.values())
+        check_checkpoint(tmp_path / name, "test-tiny", "model.teacher_pretrained")
+        with pytest.raises(CheckpointError, match=r"model\.teacher_pretrained=.*ViT-B-32 expects"):
+            check_checkpoint(tmp_path / name, "ViT-B-32", "model.teacher_pretrained")

@@ -322,6 +322,8 @@ class Trainer:
             cfg.loss, classifier if cfg.loss.text_weight > 0 else None, scale).to(self.device)
 
         self.strategy = r.strategy if self.world > 1 else "single"
+        if r.strategy == "fsdp" and self.world == 1:
+            log.info("run.strategy=fsdp in one process: nothing to shard, plain training")
         if r.activation_checkpointing:
             n = checkpoint_blocks(self.student)
             log.info("activation checkpointing: %d transformer blocks recompute their "
