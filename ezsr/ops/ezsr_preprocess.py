@@ -76,7 +76,8 @@ def positive_quantile(flat: torch.Tensor, q: float = 0.75, threshold: float = 0.
     return torch.where(n > 0, val, torch.full_like(val, float("inf")))
 
 
-def nearest_index(in_size: int, out_size: int, device=None) -> torch.Tensor:
+def nearest_index(in_size: int, out_size: int,
+                  device: torch.device | str | None = None) -> torch.Tensor:
     """[out_size] int64 source index of torch's NEAREST resize (torchvision tensor Resize)."""
     if in_size == out_size:
         return torch.arange(out_size, device=device)
@@ -86,7 +87,8 @@ def nearest_index(in_size: int, out_size: int, device=None) -> torch.Tensor:
 
 
 def resize_crop_index(height: int, width: int, out_size: int = 224, mode: str = "crop",
-                      device=None) -> tuple[torch.Tensor, torch.Tensor]:
+                      device: torch.device | str | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """(rows [out], cols [out]) int64: the source pixel of every output pixel of step 7.
 
     crop: Resize(out_size) of the shortest side (the long side becomes
@@ -154,7 +156,8 @@ def _normalise(gray: torch.Tensor) -> torch.Tensor:
     return (gray[:, None] - mean) / std
 
 
-def _squash_coords(events, out_size: int, mode: str, coord_rounding: str):
+def _squash_coords(events: Events | EventBatch, out_size: int, mode: str,
+                   coord_rounding: str) -> Events | EventBatch:
     """Events with coordinates already mapped to out_size x out_size by a published rounding
     (coord_rounding != "exact", squash mode only); the events unchanged otherwise."""
     check_coord_rounding(coord_rounding, "ezsr_preprocess")
@@ -179,7 +182,8 @@ def ezsr_preprocess_reference(events: Events | EventBatch, out_size: int = 224,
 
 
 @functools.lru_cache(maxsize=16)
-def _cpu_crop_index(height: int, width: int, out_size: int, mode: str):
+def _cpu_crop_index(height: int, width: int, out_size: int,
+                    mode: str) -> tuple[torch.Tensor, torch.Tensor]:
     """resize_crop_index on the CPU, computed once per sensor size (the kernel only reads
     it; a stream calls ezsr_preprocess once per window)."""
     return resize_crop_index(height, width, out_size, mode)
@@ -243,8 +247,10 @@ def ezsr_visualize(events: Events) -> np.ndarray:
 if _ext._C is not None and hasattr(torch.ops.ezsr, "ezsr_frame"):
 
     @torch.library.register_fake("ezsr::ezsr_frame")
-    def _ezsr_frame_fake(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols,
-                         mean, std):
+    def _ezsr_frame_fake(x: torch.Tensor, y: torch.Tensor, p: torch.Tensor,
+                         offsets: torch.Tensor, width: int, height: int, hist_width: int,
+                         hist_height: int, rows: torch.Tensor, cols: torch.Tensor,
+                         mean: list[float], std: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
         batch = offsets.shape[0] - 1
         return (x.new_empty((batch, len(mean), rows.shape[0], cols.shape[0]), dtype=torch.float32),
                 x.new_empty((batch,), dtype=torch.int64))

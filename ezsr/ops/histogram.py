@@ -42,7 +42,8 @@ def histogram_reference(x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, offse
     return out, dropped
 
 
-def histogram_raw(x, y, p, offsets, width: int, height: int, out_width: int, out_height: int,
+def histogram_raw(x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, offsets: torch.Tensor,
+                  width: int, height: int, out_width: int, out_height: int,
                   cap: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """torch.ops.ezsr.histogram when a kernel exists for x's device, else the reference."""
     if _ext.use_kernel("histogram", x.device):
@@ -81,7 +82,9 @@ def polarity_histogram(events: Events | EventBatch, size: tuple[int, int] | None
 if _ext._C is not None:
 
     @torch.library.register_fake("ezsr::histogram")
-    def _histogram_fake(x, y, p, offsets, width, height, out_width, out_height, cap):
+    def _histogram_fake(x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, offsets: torch.Tensor,
+                        width: int, height: int, out_width: int, out_height: int,
+                        cap: float) -> tuple[torch.Tensor, torch.Tensor]:
         batch = offsets.shape[0] - 1
         return (x.new_empty((batch, 2, out_height, out_width), dtype=torch.float32),
                 x.new_empty((batch,), dtype=torch.int64))

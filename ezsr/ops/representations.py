@@ -30,6 +30,8 @@ published code's outputs bit for bit (tests/test_fidelity_representations.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -301,7 +303,7 @@ REPRESENTATIONS = {
 
 
 def representation(events: Events | EventBatch, name: str, size: tuple[int, int] | None = None,
-                   coord_rounding: str = "exact", **kw) -> torch.Tensor:
+                   coord_rounding: str = "exact", **kw: Any) -> torch.Tensor:
     """The representation `name` of one stream or a batch: [B, C, H, W] float32.
 
     name: one of REPRESENTATIONS (see the module docstring); kw go to that function

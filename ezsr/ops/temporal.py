@@ -13,6 +13,8 @@ pure-torch definitions they are tested against and the fallback without the exte
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 
 from ezsr import _ext
@@ -33,7 +35,9 @@ def normalised_time_reference(t: torch.Tensor, offsets: torch.Tensor) -> torch.T
     return torch.where(span > 0, tau.clamp(0.0, 1.0), torch.zeros_like(tau))
 
 
-def _valid_and_seg(x, y, offsets, width, height):
+def _valid_and_seg(x: torch.Tensor, y: torch.Tensor, offsets: torch.Tensor, width: int,
+                   height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                         torch.Tensor]:
     seg = segment_ids(offsets, x.numel())
     xl, yl = x.long(), y.long()
     valid = (xl >= 0) & (xl < width) & (yl >= 0) & (yl < height)
@@ -42,7 +46,8 @@ def _valid_and_seg(x, y, offsets, width, height):
     return seg, xl, yl, valid, dropped
 
 
-def voxel_grid_reference(x, y, t, p, offsets, width: int, height: int,
+def voxel_grid_reference(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p: torch.Tensor,
+                         offsets: torch.Tensor, width: int, height: int,
                          bins: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Pure-torch voxel grid: (grid [B, bins, H, W] float32, dropped [B] int64).
 
@@ -64,7 +69,8 @@ def voxel_grid_reference(x, y, t, p, offsets, width: int, height: int,
     return out.view(batch, bins, height, width), dropped
 
 
-def time_surface_reference(x, y, t, p, offsets, width: int,
+def time_surface_reference(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p: torch.Tensor,
+                           offsets: torch.Tensor, width: int,
                            height: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Pure-torch time surface: (surface [B, 2, H, W] float32, dropped [B] int64).
 
@@ -79,14 +85,15 @@ def time_surface_reference(x, y, t, p, offsets, width: int,
     return out.view(batch, 2, height, width), dropped
 
 
-def _raw(op: str, reference, *args):
+def _raw(op: str, reference: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+         *args: Any) -> tuple[torch.Tensor, torch.Tensor]:
     x = args[0]
     if _ext.use_kernel(op, x.device):
         return getattr(torch.ops.ezsr, op)(*args)
     return reference(*args)
 
 
-def _prepare(events, op: str, validate: bool) -> EventBatch:
+def _prepare(events: Events | EventBatch, op: str, validate: bool) -> EventBatch:
     b = as_batch(events)
     check_batch_offsets(b, validate)
     if b.width <= 0 or b.height <= 0:
@@ -131,13 +138,17 @@ def time_surface(events: Events | EventBatch, out_of_bounds: str = "warn",
 if _ext._C is not None:
 
     @torch.library.register_fake("ezsr::voxel_grid")
-    def _voxel_grid_fake(x, y, t, p, offsets, width, height, bins):
+    def _voxel_grid_fake(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p: torch.Tensor,
+                         offsets: torch.Tensor, width: int, height: int,
+                         bins: int) -> tuple[torch.Tensor, torch.Tensor]:
         batch = offsets.shape[0] - 1
         return (x.new_empty((batch, bins, height, width), dtype=torch.float32),
                 x.new_empty((batch,), dtype=torch.int64))
 
     @torch.library.register_fake("ezsr::time_surface")
-    def _time_surface_fake(x, y, t, p, offsets, width, height):
+    def _time_surface_fake(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p: torch.Tensor,
+                           offsets: torch.Tensor, width: int,
+                           height: int) -> tuple[torch.Tensor, torch.Tensor]:
         batch = offsets.shape[0] - 1
         return (x.new_empty((batch, 2, height, width), dtype=torch.float32),
                 x.new_empty((batch,), dtype=torch.int64))

@@ -7,9 +7,11 @@ Time is int64 microseconds throughout; intensities are linear in [0, 1].
 from __future__ import annotations
 
 import math
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from ezsr import _ext
 from ezsr.events import Events
@@ -61,8 +63,16 @@ def check_contrast(contrast_pos: float, contrast_neg: float, sigma: float,
         raise ValueError(f"argument 'log_eps' must be > 0, got {log_eps!r}")
 
 
+#: Frames as frames_to_events takes them: a tensor or array [T, H, W(, 3)] / [T, 3, H, W],
+#: or a list of equally shaped frames.
+FramesLike = Union[Tensor, np.ndarray, Sequence[Union[Tensor, np.ndarray]]]
+#: The columns and offsets of simulated streams: x, y, t, p, offsets [B+1].
+SimColumns = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
+
+
 def thresholds(batch: int, pixels: int, contrast_pos: float, contrast_neg: float, sigma: float,
-               seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+               seed: int, device: torch.device | str | None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel thresholds [batch, pixels] float32: C + N(0, sigma), floored at 0.01.
 
     Drawn on the CPU from torch.Generator(seed) (ON first, then OFF), so every device gets
@@ -78,13 +88,16 @@ def thresholds(batch: int, pixels: int, contrast_pos: float, contrast_neg: float
 
 
 def noise_events(height: int, width: int, t0: int, t1: int, leak_rate_hz: float,
-                 shot_noise_rate_hz: float, seed: int):
+                 shot_noise_rate_hz: float, seed: int
+                 ) -> Optional[tuple[Tensor, Tensor, Tensor]]:
     """Leak (ON only) and shot-noise (random polarity) events as homogeneous Poisson
     processes per pixel at the given rates (Hz) over [t0, t1) µs, from Generator(seed + 1).
     Returns (pixel [M] int64, t [M] int64, on [M] bool), unsorted. They are added after
     the ESIM stream and do not move its reference levels (v2e couples leak to ref)."""
     g = torch.Generator().manual_seed(int(seed) + 1)
-    pix, tt, on = [], [], []
+    pix: list[Tensor] = []
+    tt: list[Tensor] = []
+    on: list[Tensor] = []
     dur_s = (t1 - t0) * 1e-6
     for rate, leak in ((leak_rate_hz, True), (shot_noise_rate_hz, False)):
         if rate <= 0 or dur_s <= 0:
@@ -99,7 +112,7 @@ def noise_events(height: int, width: int, t0: int, t1: int, leak_rate_hz: float,
     return torch.cat(pix), torch.cat(tt), torch.cat(on)
 
 
-def _frames_tensor(frames) -> torch.Tensor:
+def _frames_tensor(frames: FramesLike) -> torch.Tensor:
     """frames as a float tensor [T, H, W] of linear intensity (RGB converted to luma)."""
     if isinstance(frames, (list, tuple)):
         if not frames:
@@ -136,7 +149,8 @@ def _frames_tensor(frames) -> torch.Tensor:
     return frames
 
 
-def _timestamps(timestamps_us, n_frames: int) -> torch.Tensor:
+def _timestamps(timestamps_us: Tensor | np.ndarray | Sequence[int],
+                n_frames: int) -> torch.Tensor:
     ts = torch.as_tensor(np.asarray(timestamps_us.cpu() if isinstance(timestamps_us, torch.Tensor)
                                     else timestamps_us))
     if ts.dtype.is_floating_point:
@@ -155,14 +169,14 @@ def _timestamps(timestamps_us, n_frames: int) -> torch.Tensor:
     return ts
 
 
-def sort_events(b, pix, t, on):
+def sort_events(b: Tensor, pix: Tensor, t: Tensor, on: Tensor) -> Tensor:
     """Order of events by (stream b, t, pixel), stable."""
     order = torch.argsort(pix, stable=True)
     order = order[torch.argsort(t[order], stable=True)]
     return order[torch.argsort(b[order], stable=True)]
 
 
-def order_tie_runs(b, pix, t):
+def order_tie_runs(b: Tensor, pix: Tensor, t: Tensor) -> Optional[Tensor]:
     """Permutation that sorts events already ordered by (stream b, t) by pixel inside every
     run of equal (b, t) that is out of pixel order (stably, so equal pixels keep their
     order), or None when none is. Cheap when such runs are short, as at chunk joints."""
@@ -182,7 +196,7 @@ def order_tie_runs(b, pix, t):
     return perm
 
 
-def merge_chunks(parts, batch: int, width: int):
+def merge_chunks(parts: Sequence[SimColumns], batch: int, width: int) -> SimColumns:
     """Join the (x, y, t, p, offsets) outputs of consecutive frame chunks of B streams into
     one (x, y, t, p, offsets), stream-major and, within a stream, in chunk order. Each part is
     sorted by (stream, t, pixel) and the chunks of a stream follow each other in time, so the
@@ -215,6 +229,7 @@ def merge_chunks(parts, batch: int, width: int):
         b_of = torch.repeat_interleave(torch.arange(batch, device=dev), off[1:] - off[:-1],
                                        output_size=n)
     pix = y.long() * width + x.long()
+    perm: Optional[Tensor]
     if n > 1 and bool(((b_of[1:] == b_of[:-1]) & (t[1:] < t[:-1])).any()):
         perm = sort_events(b_of, pix, t, p)  # chunks not in time order: a full sort
     else:
@@ -240,32 +255,37 @@ def add_noise(ev: Events, t0: int, t1: int, leak_rate_hz: float, shot_noise_rate
                   on.to(torch.uint8), ev.width, ev.height, "user", validate=False)
 
 
-def _frames_to_events_chunked(frames, ts, tp, tn, refractory_us, log_eps, log_mode,
-                              chunk_frames, dev):
+def _frames_to_events_chunked(frames: Tensor, ts: Tensor, tp: Tensor, tn: Tensor,
+                              refractory_us: int, log_eps: float, log_mode: str,
+                              chunk_frames: int, dev: torch.device
+                              ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """frames_to_events' composed path (any device, any log_mode): log intensity and one
     simulate_events call per chunk of frames, the parts joined by merge_chunks."""
     T, H, W = frames.shape
-    ref = last = None
-    parts = []
+    ref: Optional[Tensor] = None
+    last: Optional[Tensor] = None
+    parts: list[SimColumns] = []
     buf = torch.empty(min(T, chunk_frames), H, W, device=dev)  # reused: no page faults per chunk
     for s in range(0, max(T - 1, 1), chunk_frames - 1):
         e = min(T, s + chunk_frames)
         logf = log_intensity(frames[s:e].to(dev), log_eps, log_mode, out=buf[:e - s])
         logf = logf.reshape(1, e - s, H * W)
-        if ref is None:
+        if ref is None or last is None:  # the first chunk (both are set together)
             ref, last = new_state(logf[:, 0])
         parts.append(simulate_events_raw(logf, ts[s:e].view(1, -1).contiguous(), tp, tn, ref,
                                          last, W, int(refractory_us)))
         if e == T:
             break
-    return merge_chunks(parts, 1, W)[:4]
+    x, y, t, p, _ = merge_chunks(parts, 1, W)
+    return x, y, t, p
 
 
-def frames_to_events(frames, timestamps_us, contrast_pos: float = 0.2, contrast_neg: float = 0.2,
+def frames_to_events(frames: FramesLike, timestamps_us: Tensor | np.ndarray | Sequence[int],
+                     contrast_pos: float = 0.2, contrast_neg: float = 0.2,
                      refractory_us: int = 0, log_eps: float = 1e-3, sigma: float = 0.0,
                      seed: int = 0, *, log_mode: str = "log", leak_rate_hz: float = 0.0,
                      shot_noise_rate_hz: float = 0.0, chunk_frames: int = 32,
-                     device=None) -> Events:
+                     device: torch.device | str | None = None) -> Events:
     """Events of a frame sequence by the ESIM rule (ESIM, Rebecq et al., CoRL 2018; see ezsr.simulate.kernels).
 
     frames: [T, H, W] linear intensity in [0, 1] (float; uint8 is divided by 255), or RGB

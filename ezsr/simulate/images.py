@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union, cast, overload
 
 import numpy as np
 import torch
@@ -23,10 +24,14 @@ import torch.nn.functional as F
 
 from ezsr import _ext
 from ezsr.events import EventBatch, Events
-from ezsr.simulate.frames import (add_noise, check_contrast, log_intensity, merge_chunks,
+from ezsr.simulate.frames import (SimColumns, add_noise, check_contrast, log_intensity,
+                                  merge_chunks,
                                   thresholds, to_luma)
 from ezsr.simulate.kernels import new_state, simulate_events_raw, simulate_histogram_raw
 from ezsr.simulate.motion import DEFAULT_DURATION_US, MOTIONS, Motion, adaptive_times
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 try:  # optional: libspng, a faster PNG decoder than Pillow's (open_image)
     import pyspng
@@ -41,7 +46,7 @@ CHUNK_ELEMENTS = {"cpu": 1 << 23, "cuda": 1 << 26}  # pixel-frames rendered per 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def open_image(path, min_side: int = 0):
+def open_image(path: Union[str, "os.PathLike[str]"], min_side: int = 0) -> PILImage.Image:
     """Decode an image file to an RGB PIL image (uint8).
 
     - PNG goes through libspng (the optional `pyspng` package, in the `train` extra) when it is
@@ -84,7 +89,8 @@ def open_image(path, min_side: int = 0):
         raise ValueError(f"{name}: cannot read image ({exc})") from exc
 
 
-def load_image(image) -> torch.Tensor:
+def load_image(image: Union[str, "os.PathLike[str]", PILImage.Image, np.ndarray, torch.Tensor]
+               ) -> torch.Tensor:
     """An image as float32 [3, h, w] (or [1, h, w] for grey) in [0, 1] on its device.
 
     image: a file path (anything PIL reads), a PIL image, a numpy array [h, w] or
@@ -94,7 +100,7 @@ def load_image(image) -> torch.Tensor:
     if isinstance(image, (str, os.PathLike)):
         image = np.asarray(open_image(image))
     elif type(image).__module__.startswith("PIL."):
-        image = np.asarray(image.convert("RGB"))
+        image = np.asarray(cast("PILImage.Image", image).convert("RGB"))
     if isinstance(image, np.ndarray):
         a = image
         if a.ndim == 3 and a.shape[2] in (3, 4):
@@ -149,7 +155,9 @@ def fit_transform(h: int, w: int, sensor: tuple[int, int]) -> tuple[float, float
     return s, (W - s * w) / 2 - 0.5 + 0.5 * s, (H - s * h) / 2 - 0.5 + 0.5 * s
 
 
-def _taps(scale: float, off: torch.Tensor, n_out: int, n_in: int, device):
+def _taps(scale: float, off: torch.Tensor, n_out: int, n_in: int,
+          device: torch.device | str | None
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bilinear taps along one axis for output pixels 0..n_out-1 at normalised image
     coordinate g = scale * i + off[b, t] (grid_sample's convention, align_corners=False,
     border padding: the coordinate is clamped to [0, n_in - 1]). Returns (i0, i1) int64 and
@@ -161,7 +169,9 @@ def _taps(scale: float, off: torch.Tensor, n_out: int, n_in: int, device):
     return (i0.long().to(device), i1.long().to(device), (x - i0).to(torch.float32).to(device))
 
 
-def render_translate_reference(img, x0, x1, wx, y0, y1, wy) -> torch.Tensor:
+def render_translate_reference(img: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor,
+                               wx: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor,
+                               wy: torch.Tensor) -> torch.Tensor:
     """Pure-torch torch.ops.ezsr.render_translate: frames [B, T, H, W] float32 of img
     [B, h, w] from separable taps x0/x1/wx [B, T, W] and y0/y1/wy [B, T, H]:
     rows lerped first, then columns, lerp(a, c, w) = a + w * (c - a) (float32; the kernels
@@ -231,8 +241,25 @@ def _log_capped(max_frames: int) -> None:
             "crossings per frame; further capped schedules are logged at DEBUG)", max_frames)
 
 
-def _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_neg,
-              refractory_us, log_eps, sigma, log_mode, max_crossings, max_frames, histogram):
+@overload
+def _simulate(images: torch.Tensor, motion: str, sensor: tuple[int, int],
+              duration_us: Optional[int], seed: int, contrast_pos: float, contrast_neg: float,
+              refractory_us: int, log_eps: float, sigma: float, log_mode: str,
+              max_crossings: float, max_frames: int,
+              histogram: Literal[True]) -> torch.Tensor: ...
+@overload
+def _simulate(images: torch.Tensor, motion: str, sensor: tuple[int, int],
+              duration_us: Optional[int], seed: int, contrast_pos: float, contrast_neg: float,
+              refractory_us: int, log_eps: float, sigma: float, log_mode: str,
+              max_crossings: float, max_frames: int,
+              histogram: Literal[False]) -> tuple[EventBatch, int]: ...
+
+
+def _simulate(images: torch.Tensor, motion: str, sensor: tuple[int, int],
+              duration_us: Optional[int], seed: int, contrast_pos: float, contrast_neg: float,
+              refractory_us: int, log_eps: float, sigma: float, log_mode: str,
+              max_crossings: float, max_frames: int,
+              histogram: bool) -> torch.Tensor | tuple[EventBatch, int]:
     check_contrast(contrast_pos, contrast_neg, sigma, refractory_us, log_eps)
     if motion not in MOTIONS:
         raise ValueError(f"argument 'motion' must be one of {MOTIONS}, got {motion!r}")
@@ -259,8 +286,10 @@ def _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_
     T, P = times.numel(), H * W
     tp, tn = thresholds(B, P, contrast_pos, contrast_neg, sigma, seed, dev)
     ts_all = times.to(dev)
-    ref = last = None
-    parts, hist = [], None
+    ref: Optional[torch.Tensor] = None
+    last: Optional[torch.Tensor] = None
+    parts: list[SimColumns] = []
+    hist: Optional[torch.Tensor] = None
     chunk = max(2, CHUNK_ELEMENTS.get(dev.type, 1 << 23) // max(B * P, 1))
     for s in range(0, max(T - 1, 1), chunk - 1):
         e = min(T, s + chunk)
@@ -268,7 +297,7 @@ def _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_
         # in place: the rendered frames are a fresh float32 buffer used only here
         logf = log_intensity(frames, log_eps, log_mode, out=frames if log_mode == "log" else None)
         logf = logf.reshape(B, e - s, P).contiguous()
-        if ref is None:
+        if ref is None or last is None:  # the first chunk (both are set together)
             ref, last = new_state(logf[:, 0])
         ts = ts_all[s:e].expand(B, -1).contiguous()
         if histogram:
@@ -279,6 +308,7 @@ def _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_
         if e == T:
             break
     if histogram:
+        assert hist is not None  # the loop runs at least once
         return hist.view(B, 2, H, W)
     x, y, t, p, offsets = merge_chunks(parts, B, W)
     return EventBatch(x, y, t, p, offsets, W, H), int(times[-1])
@@ -296,10 +326,12 @@ _DOC_ARGS = """
 """
 
 
-def images_to_events(images: torch.Tensor, motion: str = "saccade", sensor=(480, 640),
-                     duration_us: int | None = None, seed: int = 0, *, contrast_pos=0.2,
-                     contrast_neg=0.2, refractory_us=0, log_eps=1e-3, sigma=0.0,
-                     log_mode="log", max_crossings=1.0, max_frames=2000) -> EventBatch:
+def images_to_events(images: torch.Tensor, motion: str = "saccade",
+                     sensor: tuple[int, int] = (480, 640), duration_us: int | None = None,
+                     seed: int = 0, *, contrast_pos: float = 0.2, contrast_neg: float = 0.2,
+                     refractory_us: int = 0, log_eps: float = 1e-3, sigma: float = 0.0,
+                     log_mode: str = "log", max_crossings: float = 1.0,
+                     max_frames: int = 2000) -> EventBatch:
     """Events of B images [B, 3, h, w] or [B, h, w] float in [0, 1] (any device) under
     simulated camera motion, as an EventBatch (stream b sorted by t, ties by pixel)."""
     return _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_neg,
@@ -307,10 +339,12 @@ def images_to_events(images: torch.Tensor, motion: str = "saccade", sensor=(480,
                      False)[0]
 
 
-def images_to_histogram(images: torch.Tensor, motion: str = "saccade", sensor=(224, 224),
-                        duration_us: int | None = None, seed: int = 0, *, contrast_pos=0.2,
-                        contrast_neg=0.2, refractory_us=0, log_eps=1e-3, sigma=0.0,
-                        log_mode="log", max_crossings=1.0, max_frames=2000) -> torch.Tensor:
+def images_to_histogram(images: torch.Tensor, motion: str = "saccade",
+                        sensor: tuple[int, int] = (224, 224), duration_us: int | None = None,
+                        seed: int = 0, *, contrast_pos: float = 0.2, contrast_neg: float = 0.2,
+                        refractory_us: int = 0, log_eps: float = 1e-3, sigma: float = 0.0,
+                        log_mode: str = "log", max_crossings: float = 1.0,
+                        max_frames: int = 2000) -> torch.Tensor:
     """Counts [B, 2, H, W] float32 (channel 0 ON, 1 OFF) of the events images_to_events
     would produce with the same arguments, without materialising them (the trainer's path).
     Default sensor 224x224: the EZSR input size (feed to histogram_to_ezsr_input)."""
@@ -318,9 +352,12 @@ def images_to_histogram(images: torch.Tensor, motion: str = "saccade", sensor=(2
                      refractory_us, log_eps, sigma, log_mode, max_crossings, max_frames, True)
 
 
-def image_to_events(image, motion: str = "saccade", sensor=(480, 640),
-                    duration_us: int | None = None, seed: int = 0, *, leak_rate_hz=0.0,
-                    shot_noise_rate_hz=0.0, **kw) -> Events:
+def image_to_events(image: Union[str, "os.PathLike[str]", PILImage.Image, np.ndarray,
+                                 torch.Tensor],
+                    motion: str = "saccade", sensor: tuple[int, int] = (480, 640),
+                    duration_us: int | None = None, seed: int = 0, *,
+                    leak_rate_hz: float = 0.0, shot_noise_rate_hz: float = 0.0,
+                    **kw: Any) -> Events:
     """Events of one image (path, PIL image, numpy [h, w(, 3)] or torch [(3,) h, w]) under
     simulated camera motion; keyword arguments as images_to_events, plus optional leak and
     shot noise (Hz per pixel, as frames_to_events)."""
@@ -341,4 +378,4 @@ def image_to_events(image, motion: str = "saccade", sensor=(480, 640),
 
 
 for _f in (images_to_events, images_to_histogram):
-    _f.__doc__ += _DOC_ARGS
+    _f.__doc__ = (_f.__doc__ or "") + _DOC_ARGS

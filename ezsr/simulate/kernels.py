@@ -23,7 +23,10 @@ The C++, CUDA and this reference agree bit for bit.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
+from torch import Tensor
 
 from ezsr import _ext
 
@@ -37,7 +40,8 @@ def new_state(logf0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return ref, last_t
 
 
-def _crossings(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us):
+def _crossings(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor, ref: Tensor,
+               last_t: Tensor, refractory_us: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """Yield (fire [B,P] bool, t [B,P] int64, on [B,P] bool) per crossing step; updates state."""
     for f in range(logf.shape[1] - 1):
         L0, L1 = logf[:, f], logf[:, f + 1]
@@ -61,7 +65,9 @@ def _crossings(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us):
             active = inside
 
 
-def simulate_reference(logf, ts, thr_pos, thr_neg, ref, last_t, width: int, refractory_us: int):
+def simulate_reference(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor, ref: Tensor,
+                       last_t: Tensor, width: int, refractory_us: int
+                       ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Pure-torch simulate_events. Returns x, y, t, p, offsets [B+1]; events of each stream
     sorted by (t, pixel index y*W + x). x, y int16 (int32 for sides > 32767), p uint8."""
     B, _, P = logf.shape
@@ -86,7 +92,8 @@ def simulate_reference(logf, ts, thr_pos, thr_neg, ref, last_t, width: int, refr
     return ((p_ % width).to(cdt), (p_ // width).to(cdt), t, on.to(torch.uint8), offsets)
 
 
-def simulate_histogram_reference(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us: int):
+def simulate_histogram_reference(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor,
+                                 ref: Tensor, last_t: Tensor, refractory_us: int) -> Tensor:
     """Pure-torch simulate_histogram: counts [B, 2, P] float32 (channel 0 ON, 1 OFF)."""
     B, _, P = logf.shape
     out = torch.zeros(B, 2, P, dtype=torch.float32, device=logf.device)
@@ -96,7 +103,9 @@ def simulate_histogram_reference(logf, ts, thr_pos, thr_neg, ref, last_t, refrac
     return out
 
 
-def simulate_events_raw(logf, ts, thr_pos, thr_neg, ref, last_t, width: int, refractory_us: int):
+def simulate_events_raw(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor, ref: Tensor,
+                        last_t: Tensor, width: int, refractory_us: int
+                        ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """torch.ops.ezsr.simulate_events where a kernel exists for the device, else the reference."""
     if _ext.use_kernel("simulate_events", logf.device):
         return torch.ops.ezsr.simulate_events(logf, ts, thr_pos, thr_neg, ref, last_t, width,
@@ -104,7 +113,8 @@ def simulate_events_raw(logf, ts, thr_pos, thr_neg, ref, last_t, width: int, ref
     return simulate_reference(logf, ts, thr_pos, thr_neg, ref, last_t, width, refractory_us)
 
 
-def simulate_histogram_raw(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us: int):
+def simulate_histogram_raw(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor,
+                           ref: Tensor, last_t: Tensor, refractory_us: int) -> Tensor:
     """torch.ops.ezsr.simulate_histogram where a kernel exists, else the reference."""
     if _ext.use_kernel("simulate_histogram", logf.device):
         return torch.ops.ezsr.simulate_histogram(logf, ts, thr_pos, thr_neg, ref, last_t,
@@ -115,5 +125,6 @@ def simulate_histogram_raw(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_u
 if _ext._C is not None and hasattr(torch.ops.ezsr, "simulate_histogram"):
 
     @torch.library.register_fake("ezsr::simulate_histogram")
-    def _simulate_histogram_fake(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us):
+    def _simulate_histogram_fake(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor,
+                                 ref: Tensor, last_t: Tensor, refractory_us: int) -> Tensor:
         return logf.new_empty((logf.shape[0], 2, logf.shape[2]), dtype=torch.float32)
