@@ -342,7 +342,8 @@ def test_open_image_png_kinds_match_pillow(tmp_path, monkeypatch, spng):
     kinds = {"RGB": Image.fromarray(base[..., :3]), "RGBA": Image.fromarray(base),
              "L": Image.fromarray(base[..., 0]), "LA": Image.fromarray(base).convert("LA"),
              "P": Image.fromarray(base[..., :3]).convert("P"),
-             "1": Image.fromarray(base[..., 0] > 128)}
+             # mode "1" from an 8-bit picture: Pillow 13 no longer takes bool arrays
+             "1": Image.fromarray(base[..., 0]).point(lambda v: 255 * (v > 128)).convert("1")}
     for mode, im in kinds.items():
         path = tmp_path / f"{mode}.png"
         im.save(path)
