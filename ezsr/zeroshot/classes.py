@@ -65,7 +65,7 @@ def read_classes(spec: str | Sequence[str], label: str = "classes") -> list[str]
     return names
 
 
-def read_class_list(path) -> list[str]:
+def read_class_list(path: str | Path) -> list[str]:
     """Class names from a file: one per line, or comma-separated; blank lines ignored."""
     text = Path(path).read_text()
     names = [n.strip() for line in text.splitlines() for n in line.split(",")]

@@ -11,12 +11,13 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ezsr.events import EventBatch, Events
+from ezsr.models.teachers import Teacher
 from ezsr.models.teachers import logit_scale as teacher_logit_scale
 from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD, EZSR_WINDOW, default_window_start
 
@@ -26,7 +27,7 @@ MIN_EVENTS = 10
 PROGRESS_MIN_PROMPTS = 200  # build_classifier shows a progress bar above this many prompts
 
 
-def as_teacher(model):
+def as_teacher(model: Teacher | torch.nn.Module) -> Teacher:
     """A teacher (encode_image/encode_text/embed_dim) from a teacher or a CLIP module."""
     if hasattr(model, "encode_text") and not isinstance(model, torch.nn.Module):
         return model
@@ -34,7 +35,8 @@ def as_teacher(model):
     return CLIPTeacher(model)
 
 
-def _classifier_key(teacher, classnames, templates) -> str | None:
+def _classifier_key(teacher: Teacher, classnames: Sequence[str],
+                    templates: Sequence[str]) -> str | None:
     key = getattr(teacher, "cache_key", None)
     if key is None or key.endswith(":random"):
         return None
@@ -46,7 +48,8 @@ def _classifier_key(teacher, classnames, templates) -> str | None:
 
 
 @torch.no_grad()
-def build_classifier(model, classnames: Sequence[str], templates: Sequence[str] | str = "openai",
+def build_classifier(model: Teacher | torch.nn.Module, classnames: Sequence[str],
+                     templates: Sequence[str] | str = "openai",
                      cache: bool = True, batch_size: int = 512,
                      progress: bool | None = None) -> torch.Tensor:
     """Text classifier W [D, K] float32 (unit columns) for K class names.
@@ -103,7 +106,7 @@ def build_classifier(model, classnames: Sequence[str], templates: Sequence[str] 
 
 
 # ------------------------------------------------------------------ events -> images
-def _preprocess(events, out_size: int, mode: str) -> torch.Tensor:
+def _preprocess(events: Events | EventBatch, out_size: int, mode: str) -> torch.Tensor:
     """ezsr.ops.ezsr_preprocess (EZSR steps 3-7) -> [B, 3, S, S] CLIP-normalised."""
     from ezsr.ops import ezsr_preprocess
     return ezsr_preprocess(events, out_size=out_size, mode=mode)
@@ -116,15 +119,15 @@ def unnormalize(x: torch.Tensor) -> torch.Tensor:
     return (x * std + mean).clamp(0, 1)
 
 
-def encode_events(teacher, events: Events | EventBatch, mode: str = "crop",
+def encode_events(teacher: Teacher, events: Events | EventBatch, mode: str = "crop",
                   out_size: int | None = None) -> torch.Tensor:
     """Unit image embeddings [B, D] of event windows: EZSR preprocessing, then the CLIP
     image tower on the normalised frame, or (other teachers) the frame as an RGB image."""
-    size = out_size or getattr(teacher, "image_size", 224)
+    size = out_size or int(getattr(teacher, "image_size", 224))
     return encode_frames(teacher, _preprocess(events, size, mode))
 
 
-def encode_frames(teacher, x: torch.Tensor) -> torch.Tensor:
+def encode_frames(teacher: Teacher, x: torch.Tensor) -> torch.Tensor:
     """Unit image embeddings [B, D] of CLIP-normalised EZSR frames x [B, 3, S, S]:
     the teacher's encode_normalized where it has one (CLIP towers, students), else its
     encode_image on the frame un-normalised to RGB in [0, 1] (the event frame as an image)."""
@@ -153,12 +156,13 @@ class Prediction:
     labels: list[str]
     scores: list[float]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"labels": self.labels, "scores": self.scores}
 
 
 @torch.no_grad()
-def classify(events: Events, classnames: Sequence[str], model=None,
+def classify(events: Events, classnames: Sequence[str],
+             model: Teacher | torch.nn.Module | None = None,
              templates: Sequence[str] | str = "openai", top: int = 5, window: int = EZSR_WINDOW,
              start: int | None = None, mode: str = "crop", classifier: torch.Tensor | None = None,
              logit_scale: float | None = None) -> Prediction:

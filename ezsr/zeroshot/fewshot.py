@@ -53,13 +53,20 @@ import pickle
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ezsr.events import Events
+from ezsr.models.teachers import Teacher
 from ezsr.models.transformer import MultiheadSelfAttention
+
+if TYPE_CHECKING:
+    from ezsr.zeroshot.classifier import Prediction
+    from ezsr.zeroshot.evaluate import EvalProtocol, Sample
+    from ezsr.zeroshot.loader import ZeroShot
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +99,7 @@ class AdapterConfig:
     scale: float = 100.0   # logit multiplier (CLIP's exp(logit_scale))
     features: str = "unit"  # the adapter's input: "unit" (L2-normalised) or "raw" features
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.features not in ("unit", "raw"):
             raise ValueError(f"adapter features must be 'unit' or 'raw', got {self.features!r}")
         if not 0.0 <= float(self.residual) <= 1.0:
@@ -104,7 +111,7 @@ class AdapterConfig:
 class _Block(nn.Module):
     """Pre-LN transformer encoder layer: x + drop(attn(ln_1 x)); x + drop(W2 drop(relu(W1 ln_2 x)))."""
 
-    def __init__(self, width: int, heads: int, ffn: int, dropout: float):
+    def __init__(self, width: int, heads: int, ffn: int, dropout: float) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(width)
         self.attn = MultiheadSelfAttention(width, heads)
@@ -122,7 +129,7 @@ class ViewAdapter(nn.Module):
     r * feats + (1 - r) * out_proj(transformer(in_proj(feats))), attention across the views
     of each recording (padded views are never attended to)."""
 
-    def __init__(self, cfg: AdapterConfig):
+    def __init__(self, cfg: AdapterConfig) -> None:
         super().__init__()
         self.residual = float(cfg.residual)
         self.in_proj = nn.Linear(cfg.embed_dim, cfg.width)
@@ -148,7 +155,7 @@ class FewShotHead(nn.Module):
     text: [K, D] learnable text features.
     """
 
-    def __init__(self, cfg: AdapterConfig, classifier: torch.Tensor):
+    def __init__(self, cfg: AdapterConfig, classifier: torch.Tensor) -> None:
         super().__init__()
         if classifier.dim() != 2 or classifier.shape[0] != cfg.embed_dim:
             raise ValueError(f"few-shot head: the zero-shot classifier must be [D={cfg.embed_dim}, "
@@ -189,7 +196,7 @@ class AdaptedEncoder(nn.Module):
     head.classifier() and head.cfg.scale this gives FewShotHead's logits for single-view
     recordings; that is how the adapter enters ONNX graphs and streaming classifiers."""
 
-    def __init__(self, encoder: nn.Module, head: FewShotHead):
+    def __init__(self, encoder: nn.Module, head: FewShotHead) -> None:
         super().__init__()
         self.encoder, self.adapter = encoder, head.adapter
         self.unit = head.cfg.features == "unit"
@@ -210,7 +217,8 @@ def adapted_encoder(encoder: nn.Module, head: FewShotHead) -> tuple[nn.Module, t
 
 
 # ------------------------------------------------------------------------- files
-def save_adapter(path, head: FewShotHead, class_names: Sequence[str], train: dict | None = None,
+def save_adapter(path: str | Path, head: FewShotHead, class_names: Sequence[str],
+                 train: dict[str, Any] | None = None,
                  folders: Sequence[str] = ()) -> Path:
     """Write an adapter file (see module docstring) atomically."""
     if len(class_names) != head.num_classes:
@@ -227,7 +235,8 @@ def save_adapter(path, head: FewShotHead, class_names: Sequence[str], train: dic
     return path
 
 
-def load_adapter(path, device="cpu") -> tuple[FewShotHead, dict]:
+def load_adapter(path: str | Path,
+                 device: torch.device | str = "cpu") -> tuple[FewShotHead, dict[str, Any]]:
     """(FewShotHead in eval mode, the file's fields without state_dict). ValueError naming
     the file when it is not an adapter file of `ezsr adapt`."""
     path = Path(path)
@@ -258,8 +267,8 @@ def load_adapter(path, device="cpu") -> tuple[FewShotHead, dict]:
     return head.to(device).eval(), {k: v for k, v in obj.items() if k != "state_dict"}
 
 
-def check_adapter(head: FewShotHead, meta: dict, embed_dim: int, class_names=None,
-                  path="") -> None:
+def check_adapter(head: FewShotHead, meta: dict[str, Any], embed_dim: int,
+                  class_names: Sequence[str] | None = None, path: str | Path = "") -> None:
     """The adapter must fit the model (embedding width) and, when given, the class names."""
     if head.cfg.embed_dim != int(embed_dim):
         raise ValueError(f"--adapter {path}: trained on {head.cfg.embed_dim}-dim embeddings "
@@ -275,11 +284,11 @@ def check_adapter(head: FewShotHead, meta: dict, embed_dim: int, class_names=Non
 @dataclass
 class Split:
     """The labelled recordings of a few-shot split."""
-    samples: list            # ezsr.zeroshot.evaluate.Sample (path, label)
+    samples: list[Sample]    # ezsr.zeroshot.evaluate.Sample (path, label)
     source: str              # "seed S" or the split file
 
 
-def train_dir(root, dataset: str, split: str | None = None) -> Path:
+def train_dir(root: str | Path, dataset: str, split: str | None = None) -> Path:
     """The training folder of a dataset root (training/, train/, extracted_train/)."""
     root = Path(root)
     if split:
@@ -294,16 +303,17 @@ def train_dir(root, dataset: str, split: str | None = None) -> Path:
                             f"({' or '.join(TRAIN_SPLIT_DIRS[dataset])}) for {dataset}")
 
 
-def draw_split(samples: Sequence, shots: int, seed: int) -> Split:
+def draw_split(samples: Sequence[Sample], shots: int, seed: int) -> Split:
     """K recordings per class drawn without replacement by `seed` (all of a class's
     recordings when it has fewer, with a warning). samples: Sample(path, label)."""
     if shots < 1:
         raise ValueError(f"--shots must be >= 1, got {shots}")
-    by_class: dict[int, list] = {}
+    by_class: dict[int, list[Sample]] = {}
     for s in sorted(samples, key=lambda s: (s.label, str(s.path))):
         by_class.setdefault(s.label, []).append(s)
     rng = random.Random(seed)
-    out, short = [], []
+    out: list[Sample] = []
+    short: list[int] = []
     for label in sorted(by_class):
         files = by_class[label]
         if len(files) < shots:
@@ -320,12 +330,12 @@ def draw_split(samples: Sequence, shots: int, seed: int) -> Split:
 class _PlainUnpickler(pickle.Unpickler):
     """Plain containers, strings and numbers only: any class or function is refused."""
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         raise pickle.UnpicklingError(f"it refers to {module}.{name}; only a dict of "
                                      "path -> label is read")
 
 
-def read_eventclip_split(path, base: Path, folders: Sequence[str]) -> Split:
+def read_eventclip_split(path: str | Path, base: Path, folders: Sequence[str]) -> Split:
     """EventCLIP's few-shot split file (`datasets/files/<Dataset>/<K>shot-repeat=<b>.pkl`):
     a pickled dict {event file path: label}. Each path's last two parts (class folder, file
     name) are found under `base` (the training folder); the label is that folder's index in
@@ -342,7 +352,8 @@ def read_eventclip_split(path, base: Path, folders: Sequence[str]) -> Split:
         raise ValueError(f"--shots-file {path}: expected a non-empty dict of event file -> "
                          f"label, found {type(d).__name__}")
     index = {f: i for i, f in enumerate(folders)}
-    samples, missing = [], []
+    samples: list[Sample] = []
+    missing: list[str] = []
     for key in d:
         parts = Path(str(key)).parts
         if len(parts) < 2 or parts[-2] not in index:
@@ -360,7 +371,7 @@ def read_eventclip_split(path, base: Path, folders: Sequence[str]) -> Split:
 
 # ---------------------------------------------------------------------- features
 def train_protocol(dataset: str, protocol: str = "eventclip", mode: str | None = None,
-                   out_size: int = 224, max_views: int = TEST_VIEWS):
+                   out_size: int = 224, max_views: int = TEST_VIEWS) -> EvalProtocol:
     """The ezsr.zeroshot.evaluate.EvalProtocol that makes the views of a training recording:
     EZSR's fixed window, or all of EventCLIP's frames (at most max_views, picked at random
     by the seed when there are more); training then draws TRAIN_VIEWS of them per step."""
@@ -375,7 +386,8 @@ def train_protocol(dataset: str, protocol: str = "eventclip", mode: str | None =
 
 
 @torch.no_grad()
-def embed_recordings(teacher, samples: Sequence, protocol, device="cpu",
+def embed_recordings(teacher: Teacher, samples: Sequence[Sample], protocol: EvalProtocol,
+                     device: torch.device | str = "cpu",
                      progress: bool = True, workers: int | None = 0) -> list[torch.Tensor]:
     """Frozen image features of every view of each recording: a list of [V_i, D] float32
     on the CPU. protocol: an ezsr.zeroshot.evaluate.EvalProtocol (train_protocol, or
@@ -389,10 +401,10 @@ def embed_recordings(teacher, samples: Sequence, protocol, device="cpu",
     for i, x in tqdm(iter_inputs(list(samples), protocol, workers), total=len(samples),
                      desc="embedding views", unit="file", disable=not progress):
         out[i] = encode_inputs(teacher, x.to(device), protocol).float().cpu()
-    return out
+    return cast("list[torch.Tensor]", out)  # iter_inputs yields every index
 
 
-def feature_kind(teacher, protocol) -> str:
+def feature_kind(teacher: Teacher, protocol: EvalProtocol) -> str:
     """"raw" when encode_inputs gives a CLIP teacher's unnormalised image features (EventCLIP's
     protocol), else "unit"."""
     from ezsr.zeroshot.evaluate import _raw_clip
@@ -433,11 +445,11 @@ class TrainConfig:
 
     @classmethod
     def for_dataset(cls, dataset: str, shots: int | None = None, n_classes: int | None = None,
-                    **over) -> "TrainConfig":
+                    **over: Any) -> "TrainConfig":
         """EventCLIP's settings for a dataset; the batch is capped at shots * classes as
         EventCLIP's train.py does for N-Cars and mini N-ImageNet. Keys in `over` that are
         not None replace them."""
-        base = dict(TRAINING.get(dataset, TRAINING["n-caltech101"]))
+        base: dict[str, Any] = dict(TRAINING.get(dataset, TRAINING["n-caltech101"]))
         if shots and n_classes and dataset in ("n-cars", "mini-n-imagenet"):
             base["batch_size"] = min(base["batch_size"], shots * n_classes)
         base.update({k: v for k, v in over.items() if v is not None})
@@ -454,8 +466,8 @@ def lr_at(step: int, total: int, lr: float, warmup: float) -> float:
 
 
 def train_adapter(feats: Sequence[torch.Tensor], labels: Sequence[int], classifier: torch.Tensor,
-                  cfg: AdapterConfig, train: TrainConfig, device="cpu",
-                  progress: bool = True) -> tuple[FewShotHead, dict]:
+                  cfg: AdapterConfig, train: TrainConfig, device: torch.device | str = "cpu",
+                  progress: bool = True) -> tuple[FewShotHead, dict[str, Any]]:
     """Fit a FewShotHead on frozen view embeddings.
 
     feats: per recording [V_i, D] float; labels: class index per recording; classifier:
@@ -473,7 +485,9 @@ def train_adapter(feats: Sequence[torch.Tensor], labels: Sequence[int], classifi
         torch.set_num_threads(threads)
 
 
-def _train(feats, labels, classifier, cfg, train, device, progress):
+def _train(feats: Sequence[torch.Tensor], labels: Sequence[int], classifier: torch.Tensor,
+           cfg: AdapterConfig, train: TrainConfig, device: torch.device | str,
+           progress: bool) -> tuple[FewShotHead, dict[str, Any]]:
     from tqdm import tqdm
 
     if len(feats) != len(labels) or not feats:
@@ -515,8 +529,9 @@ def _train(feats, labels, classifier, cfg, train, device, progress):
 
 
 @torch.no_grad()
-def predict(head: FewShotHead | None, feats: Sequence[torch.Tensor], classifier=None,
-            scale: float = 100.0, batch_size: int = 256, device="cpu") -> torch.Tensor:
+def predict(head: FewShotHead | None, feats: Sequence[torch.Tensor],
+            classifier: torch.Tensor | None = None, scale: float = 100.0, batch_size: int = 256,
+            device: torch.device | str = "cpu") -> torch.Tensor:
     """Logits [N, K] of recordings (all their views, [V_i, D] each): through the head, or
     zero-shot (head None: mean over views of scale * normalize(f) @ classifier)."""
     out = []
@@ -526,6 +541,7 @@ def predict(head: FewShotHead | None, feats: Sequence[torch.Tensor], classifier=
         if head is not None:
             out.append(head.eval()(x, valid).cpu())
         else:
+            assert classifier is not None, "predict: give a head or a classifier"
             lg = scale * F.normalize(x, dim=-1) @ classifier.to(device).float()
             lg = lg * valid.unsqueeze(-1)
             out.append((lg.sum(1) / valid.sum(1, keepdim=True)).cpu())
@@ -533,11 +549,13 @@ def predict(head: FewShotHead | None, feats: Sequence[torch.Tensor], classifier=
 
 
 # ------------------------------------------------------------------- whole recipe
-def adapt(dataset: str, root, shots: int, seed: int, teacher, out, *, protocol: str = "eventclip",
-          split: str | None = None, shots_file=None, names: str | None = None, templates=None,
-          mode: str | None = None, residual: float | None = None, lr: float | None = None,
-          epochs: int | None = None, batch_size: int | None = None, device="cpu",
-          progress: bool = True, workers: int | None = None) -> tuple[Path, dict]:
+def adapt(dataset: str, root: str | Path, shots: int, seed: int, teacher: Teacher,
+          out: str | Path, *, protocol: str = "eventclip", split: str | None = None,
+          shots_file: str | Path | None = None, names: str | None = None,
+          templates: str | Sequence[str] | None = None, mode: str | None = None,
+          residual: float | None = None, lr: float | None = None, epochs: int | None = None,
+          batch_size: int | None = None, device: torch.device | str = "cpu",
+          progress: bool = True, workers: int | None = None) -> tuple[Path, dict[str, Any]]:
     """`ezsr adapt`: draw (or read) a K-shot split of the dataset's training folder, embed
     its recordings with the frozen `teacher`, train a FewShotHead from the zero-shot
     classifier and write it to `out`. Returns (path, summary dict)."""
@@ -588,7 +606,8 @@ def adapt(dataset: str, root, shots: int, seed: int, teacher, out, *, protocol: 
 
 
 # --------------------------------------------------------- using an adapter file
-def resolve_classes(meta: dict, given=None, path="",
+def resolve_classes(meta: dict[str, Any], given: Sequence[str] | None = None,
+                    path: str | Path = "",
                     fix: str = "leave --classes out to use the adapter's") -> list[str]:
     """The class names of a run with an adapter: the adapter's, or the given ones when they
     are the same (ValueError naming the file and saying `fix` otherwise)."""
@@ -603,7 +622,7 @@ def resolve_classes(meta: dict, given=None, path="",
     return names
 
 
-def warn_protocol(meta: dict, protocol: str, path="") -> None:
+def warn_protocol(meta: dict[str, Any], protocol: str, path: str | Path = "") -> None:
     """Log a warning when the adapter was trained on other views than this run feeds it."""
     trained = meta.get("train", {}).get("protocol")
     if trained and trained != protocol:
@@ -611,7 +630,8 @@ def warn_protocol(meta: dict, protocol: str, path="") -> None:
                     trained, protocol)
 
 
-def apply_adapter(zs, head: FewShotHead, meta: dict, path=""):
+def apply_adapter(zs: ZeroShot, head: FewShotHead, meta: dict[str, Any],
+                  path: str | Path = "") -> ZeroShot:
     """A zero-shot classifier (ezsr.zeroshot.loader.ZeroShot) with the adapter: its encoder
     followed by the adapter (AdaptedEncoder, one view per input) under a zero-shot head on
     the adapted text classifier. The classifier's width must be the adapter's."""
@@ -621,7 +641,7 @@ def apply_adapter(zs, head: FewShotHead, meta: dict, path=""):
     check_adapter(head, meta, int(zs.classifier.shape[0]), path=path)
     warn_protocol(meta, "ezsr", path)
     head = head.to("cpu").eval()
-    module_enc = AdaptedEncoder(zs.module.encoder, head)
+    module_enc = AdaptedEncoder(cast(nn.Module, zs.module.encoder), head)  # ImageClassifier's
     cls, scale = head.classifier().detach().float().contiguous(), float(head.cfg.scale)
     dev = zs.classifier.device
     module = ImageClassifier(module_enc, ZeroShotHead(cls, scale))
@@ -635,9 +655,9 @@ def apply_adapter(zs, head: FewShotHead, meta: dict, path=""):
 
 
 @torch.no_grad()
-def classify_adapted(events, teacher, head: FewShotHead, meta: dict, top: int = 5,
-                     window: int | None = None, start: int | None = None, mode: str = "crop",
-                     path=""):
+def classify_adapted(events: Events, teacher: Teacher, head: FewShotHead, meta: dict[str, Any],
+                     top: int = 5, window: int | None = None, start: int | None = None,
+                     mode: str = "crop", path: str | Path = "") -> Prediction:
     """`ezsr classify --adapter`: the EZSR window of one stream (as ezsr.zeroshot.classify)
     embedded by the teacher, through the adapter as a one-view recording; top-k class names
     of the adapter with softmax probabilities (ezsr.zeroshot.Prediction)."""
@@ -649,7 +669,8 @@ def classify_adapted(events, teacher, head: FewShotHead, meta: dict, top: int = 
     win = select_window(events, window, start) if window else select_window(events, start=start)
     x = ezsr_preprocess(win, out_size=int(getattr(teacher, "image_size", 224)), mode=mode)
     clip = getattr(teacher, "model", None)
-    if head.cfg.features == "raw" and hasattr(clip, "encode_image"):  # CLIP's raw features
+    if head.cfg.features == "raw" and clip is not None and hasattr(clip, "encode_image"):
+        # CLIP's raw features
         emb = clip.encode_image(x.to(next(clip.parameters()).device)).float()
     else:
         emb = encode_frames(teacher, x).float()
@@ -660,7 +681,8 @@ def classify_adapted(events, teacher, head: FewShotHead, meta: dict, top: int = 
     return Prediction([names[j] for j in i.tolist()], [float(v) for v in p])
 
 
-def check_features(head: FewShotHead, teacher, protocol, path="") -> None:
+def check_features(head: FewShotHead, teacher: Teacher, protocol: EvalProtocol,
+                   path: str | Path = "") -> None:
     """The features a run feeds the adapter must be the kind it was trained on (raw CLIP
     image features or unit embeddings; see feature_kind)."""
     kind = feature_kind(teacher, protocol)

@@ -21,15 +21,17 @@ window, un-normalised).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ezsr.events import Events
 
-def patch_features(model, x: torch.Tensor) -> torch.Tensor:
+
+def patch_features(model: object, x: torch.Tensor) -> torch.Tensor:
     """Projected patch tokens [B, N, D] of CLIP-normalised input x [B, 3, S, S] for any of
     ezsr's image towers: a CLIP model (encode_patches), a tower or event encoder with
     patch_tokens (or its `.visual`), a trained student (ProjectedEncoder: the encoder's
@@ -43,8 +45,9 @@ def patch_features(model, x: torch.Tensor) -> torch.Tensor:
             return obj.encode_patches(x)
         if hasattr(obj, "patch_tokens"):
             return obj.patch_tokens(x)
-        if hasattr(getattr(obj, "visual", None), "patch_tokens"):
-            return obj.visual.patch_tokens(x)
+        visual = getattr(obj, "visual", None)
+        if visual is not None and hasattr(visual, "patch_tokens"):
+            return visual.patch_tokens(x)
         enc, proj = getattr(obj, "encoder", None), getattr(obj, "proj", None)
         if isinstance(enc, nn.Module) and isinstance(proj, nn.Linear):  # ProjectedEncoder
             return proj(patch_features(enc, x))
@@ -55,7 +58,7 @@ def patch_features(model, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def text_heatmap(model, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+def text_heatmap(model: object, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     """Cosine of each projected patch token with each text embedding.
 
     x: [B, 3, S, S] CLIP-normalised input; text: [D] or [T, D] float.
@@ -114,7 +117,7 @@ class Heatmaps:
 
 
 @torch.no_grad()
-def heatmap_pictures(events, teacher, texts: Sequence[str], window: int = 15000,
+def heatmap_pictures(events: Events, teacher: Any, texts: Sequence[str], window: int = 15000,
                      start: int | None = None, mode: str = "crop", alpha: float = 0.5,
                      scale: int = 2, text_embeddings: torch.Tensor | None = None) -> Heatmaps:
     """Text heatmaps of one recording.
