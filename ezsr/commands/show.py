@@ -128,8 +128,9 @@ def read_selected_window(args):
             print(f"note: no events in [{args.t0}, {args.t0 + args.dt}) us", file=sys.stderr)
         return w, f"t in [{args.t0}, {args.t0 + args.dt}) us"
     if args.t0 is not None or args.dt is not None or args.window <= 0:
-        return window_from_options(io.read_window(args.file, start=0, n=0, **size), args.start,
-                             args.window, args.t0, args.dt)  # raises the argument's error
+        empty = io.read_window(args.file, start=0, n=0, format=args.format, **size)
+        return window_from_options(empty, args.start, args.window, args.t0,
+                                   args.dt)  # raises the argument's error
     window = bound_window(args.window, n, args.file)
     start = default_window_start(n, window) if args.start is None else args.start
     if start < 0 or (start >= n and n):
