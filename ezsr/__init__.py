@@ -6,12 +6,14 @@ CPU/CUDA kernels when the extension is built and pure-torch references otherwise
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from ezsr.events import EventBatch, Events  # noqa: E402
 
 
-def info() -> dict:
+def info() -> dict[str, Any]:
     """What this installation can run.
 
     Returns a dict with: version, torch, kernels ("cpu", "cuda", "cpu+cuda" or

@@ -12,6 +12,10 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from setuptools import Extension
 
 # The C++ standards of the project, one per language, for setup.py, JIT builds and CMake alike
 # (CMakeLists.txt reads these two lines, so the builds cannot disagree). C++ sources: C++20, as
@@ -65,7 +69,7 @@ def compile_args(cuda: bool) -> dict[str, list[str]]:
     return args
 
 
-def extension(name: str = "ezsr._C"):
+def extension(name: str = "ezsr._C") -> Extension:
     """The setuptools Extension for ezsr._C (CUDAExtension or CppExtension)."""
     from torch.utils.cpp_extension import CppExtension, CUDAExtension
 

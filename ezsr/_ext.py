@@ -7,14 +7,18 @@ pure-torch references, and the first such call logs it once per op.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
+from types import ModuleType
+from typing import Iterator
 
 import torch
 
 log = logging.getLogger("ezsr")
 
+_C: ModuleType | None
 try:  # importing the module runs its TORCH_LIBRARY registrations
-    from ezsr import _C  # noqa: F401
+    _C = importlib.import_module("ezsr._C")  # compiled: no Python source for mypy to read
 
     LOAD_ERROR: str | None = None
 except ImportError as exc:  # not built, or built against another torch
@@ -26,7 +30,7 @@ _reference_only = False
 
 
 @contextlib.contextmanager
-def reference_only():
+def reference_only() -> Iterator[None]:
     """Within this block every ezsr op runs its pure-torch reference (no compiled kernel,
     no log line): for comparisons and benchmarks against a plain torch pipeline. The switch
     is process-wide (other threads see it too); DataLoader worker processes each have

@@ -10,6 +10,8 @@ render(events, name) -> np.ndarray uint8, [H, W] (gray) or [H, W', 3] (RGB):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -38,7 +40,7 @@ def render_batch(reps: torch.Tensor, name: str) -> list[np.ndarray]:
     return [channels_to_picture(r, signed=(name == "voxel_grid")) for r in reps]
 
 
-def render(events: Events, name: str = "ezsr", **kw) -> np.ndarray:
+def render(events: Events, name: str = "ezsr", **kw: Any) -> np.ndarray:
     """The picture of one window of events under representation `name`."""
     from ezsr.ops import ezsr_visualize, representation
 
