@@ -10,10 +10,13 @@ flow, so one graph serves every batch size and event count.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import torch
 from torch import nn
 
+from ezsr.events import Events
 from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD, resize_crop_index
 
 EZSR_SENSOR = (480, 640)  # (height, width) of N-ImageNet's sensor (EZSR's evaluation input)
@@ -30,7 +33,9 @@ class ZeroShotHead(nn.Module):
     The head runs in fp32 whatever the encoder's dtype.
     """
 
-    def __init__(self, classifier: torch.Tensor, scale: float = 100.0):
+    classifier: torch.Tensor  # buffer [D, K] float32
+
+    def __init__(self, classifier: torch.Tensor, scale: float = 100.0) -> None:
         super().__init__()
         if classifier.dim() != 2:
             raise ValueError(f"ZeroShotHead: 'classifier' must be [D, K], got "
@@ -64,8 +69,12 @@ class EZSRPreprocess(nn.Module):
     clip_value). A window without events stays all zeros (no crash, unlike the original).
     """
 
+    pixels: torch.Tensor  # buffer [out_h * out_w] int64: flat pixel of each output pixel
+    inv_std: torch.Tensor  # buffer [1, 3, 1, 1] float32
+    shift: torch.Tensor  # buffer [1, 3, 1, 1] float32
+
     def __init__(self, sensor: tuple[int, int] = EZSR_SENSOR, out_size: int | None = 224,
-                 mode: str = "crop", normalize: bool = True):
+                 mode: str = "crop", normalize: bool = True) -> None:
         super().__init__()
         if mode not in ("crop", "squash"):
             raise ValueError(f"EZSRPreprocess: mode must be 'crop' or 'squash', got {mode!r}")
@@ -94,7 +103,8 @@ class EZSRPreprocess(nn.Module):
         self.register_buffer("inv_std", 1.0 / std, persistent=False)
         self.register_buffer("shift", -mean / std, persistent=False)
 
-    def histogram(self, x, y, p, valid) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def histogram(self, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor,
+                  valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Counts [B, 2 * hist_h * hist_w] float32 (ON plane first), and per event its flat
         bin index [B, N] int64 and whether it counted [B, N] bool."""
         x, y = x.long(), y.long()
@@ -137,7 +147,8 @@ class EZSRPreprocess(nn.Module):
         v_lo, v_hi = hi[:, :1], hi[:, 1:]
         return v_lo + (pos - lo_k) * (v_hi - v_lo)
 
-    def forward(self, x, y, p, valid) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor,
+                valid: torch.Tensor) -> torch.Tensor:
         hist, idx, inside = self.histogram(x, y, p, valid)
         b = hist.shape[0]
         q = self.clip_value(hist, idx, inside)  # step 4: clip at q ...
@@ -150,7 +161,7 @@ class EZSRPreprocess(nn.Module):
         return gray * self.inv_std + self.shift  # CLIP normalisation, [B, 3, S, S]
 
 
-def pad_events(windows, n: int | None = None) -> dict[str, np.ndarray]:
+def pad_events(windows: Iterable[Events], n: int | None = None) -> dict[str, np.ndarray]:
     """Pad event windows (ezsr.Events, one per row) into the events graph's inputs.
 
     Returns x, y, p int32 [B, N] and valid bool [B, N]; N = n or the longest window.
@@ -176,20 +187,22 @@ def pad_events(windows, n: int | None = None) -> dict[str, np.ndarray]:
 class ImageClassifier(nn.Module):
     """image [B, 3, H, W] (CLIP-normalised) -> logits [B, K]: encoder then ZeroShotHead."""
 
-    def __init__(self, encoder: nn.Module, head: ZeroShotHead):
+    def __init__(self, encoder: nn.Module, head: ZeroShotHead) -> None:
         super().__init__()
         self.encoder, self.head = encoder, head
 
-    def forward(self, image):
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(image))
 
 
 class EventClassifier(nn.Module):
     """padded events (x, y, p, valid; [B, N] each) -> logits [B, K]."""
 
-    def __init__(self, preprocess: EZSRPreprocess, encoder: nn.Module, head: ZeroShotHead):
+    def __init__(self, preprocess: EZSRPreprocess, encoder: nn.Module,
+                 head: ZeroShotHead) -> None:
         super().__init__()
         self.preprocess, self.encoder, self.head = preprocess, encoder, head
 
-    def forward(self, x, y, p, valid):
+    def forward(self, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor,
+                valid: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(self.preprocess(x, y, p, valid)))

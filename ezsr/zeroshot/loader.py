@@ -21,13 +21,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from ezsr.zeroshot.classes import read_classes
 from ezsr.zeroshot.graph import ImageClassifier, ZeroShotHead
+
+if TYPE_CHECKING:
+    from ezsr.models.teachers import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ class ModelSpec:
     checkpoint: str | None = None
     clip_checkpoint: str | None = None
     vocab: str | None = None
-    classifier: str | torch.Tensor | None = None
+    classifier: str | Path | torch.Tensor | None = None
     device: str = "cpu"
     option_names: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -74,7 +77,8 @@ class ModelSpec:
 
 @dataclass
 class LoadedTeacher:
-    teacher: object  # an ezsr.models.Teacher
+    # an ezsr.models.Teacher, or a StudentTeacher (which has encode_normalized, not encode_image)
+    teacher: Any
     name: str  # "offline", the CLIP model's name, or "student PATH"
     notes: list[str]  # what the caller may show the user (partial loads, defaults taken)
 
@@ -95,11 +99,11 @@ class TeacherEncoder(nn.Module):
     features: encode_normalized where the teacher has it, else the frame un-normalised to
     RGB in [0, 1] (the event frame as an image) through encode_image."""
 
-    def __init__(self, teacher):
+    def __init__(self, teacher: Teacher) -> None:
         super().__init__()
         self.teacher = teacher
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         from ezsr.zeroshot.classifier import encode_frames
 
         return encode_frames(self.teacher, x)
@@ -161,8 +165,9 @@ def load_teacher(spec: ModelSpec) -> LoadedTeacher:
 # ------------------------------------------------------------------ zero-shot modules
 def load_zero_shot(spec: ModelSpec | str = OFFLINE, classes: str | Sequence[str] = "cat,dog",
                    checkpoint: str | None = None, clip_checkpoint: str | None = None,
-                   templates: str | Sequence[str] = "openai", device="cpu",
-                   classifier=None, vocab=None) -> ZeroShot:
+                   templates: str | Sequence[str] = "openai", device: torch.device | str = "cpu",
+                   classifier: str | torch.Tensor | None = None,
+                   vocab: str | None = None) -> ZeroShot:
     """A zero-shot image classifier (streaming, export) for a spec and class names.
 
     spec: a ModelSpec, or a model name with the spec's fields as keyword arguments.
@@ -209,7 +214,7 @@ def load_zero_shot(spec: ModelSpec | str = OFFLINE, classes: str | Sequence[str]
     if given is not None:
         cls = given
     else:
-        text = clip
+        text: Teacher | nn.Module = clip
         if spec.vocab:  # the given vocabulary, not one found beside the checkpoint
             text = models.CLIPTeacher(clip, models.load_tokenizer(spec.vocab,
                                                                   clip.context_length))
@@ -226,7 +231,9 @@ def load_zero_shot(spec: ModelSpec | str = OFFLINE, classes: str | Sequence[str]
     return ZeroShot(module, enc, cls, scale, names, int(enc.image_size))
 
 
-def _student_zero_shot(meta: dict, spec: ModelSpec, names, templates, given) -> ZeroShot:
+def _student_zero_shot(meta: dict[str, Any], spec: ModelSpec, names: list[str],
+                       templates: str | Sequence[str],
+                       given: torch.Tensor | None) -> ZeroShot:
     """A trained student (ezsr.models.student) under the zero-shot head of its teacher's
     text side, or of the given classifier (then the teacher is not loaded; scale 100)."""
     from ezsr import zeroshot
@@ -254,7 +261,7 @@ def _student_zero_shot(meta: dict, spec: ModelSpec, names, templates, given) -> 
 
 
 # ------------------------------------------------------------------ text classifiers
-def _what(source) -> str:
+def _what(source: object) -> str:
     return "(tensor)" if isinstance(source, torch.Tensor) else str(source)
 
 
@@ -265,7 +272,8 @@ def _check_rows(cls: torch.Tensor, spec: ModelSpec, model: str, d: int) -> None:
                          f"D={cls.shape[0]} rows; model '{model}' embeds {d}")
 
 
-def load_classifier(source, k: int, spec: ModelSpec | None = None) -> torch.Tensor:
+def load_classifier(source: str | Path | torch.Tensor, k: int,
+                    spec: ModelSpec | None = None) -> torch.Tensor:
     """A [D, K] float32 text classifier for k class names from a tensor or a torch.save'd
     file (FileNotFoundError / ValueError naming the spec's classifier field otherwise)."""
     spec = spec or ModelSpec(classifier=source)
@@ -283,7 +291,8 @@ def load_classifier(source, k: int, spec: ModelSpec | None = None) -> torch.Tens
     return check_classifier(w, source, k, spec)
 
 
-def check_classifier(w, source, k: int, spec: ModelSpec | None = None) -> torch.Tensor:
+def check_classifier(w: object, source: object, k: int,
+                     spec: ModelSpec | None = None) -> torch.Tensor:
     """w as a float32 [D, K] text classifier for k class names (ValueError naming the
     spec's classifier field and `source` otherwise)."""
     spec = spec or ModelSpec()
