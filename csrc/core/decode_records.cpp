@@ -102,10 +102,10 @@ DecodeResult decode_fixed(const uint8_t* d, int64_t n, DecodeState& s, const Dec
     const Record e = Parse(d + i);
     if (!e.is_event) continue;
     if (k >= o.capacity) break;
-    int64_t t = e.raw_t + epoch;
+    int64_t t = e.raw_t + epoch, wrap = 0;
     if (any && t < last_t) {
       if (last_t - t > counter_range / 2) {  // counter wrapped
-        epoch += counter_range;
+        wrap = counter_range;
         t += counter_range;
       } else {
         r.error = kTimeBackwards;
@@ -113,9 +113,10 @@ DecodeResult decode_fixed(const uint8_t* d, int64_t n, DecodeState& s, const Dec
       }
     }
     if (width > 0 && (e.x >= width || e.y >= height)) {
-      r.error = kOutOfSensor;
-      break;
+      r.error = kOutOfSensor;  // the state stays that of the records before (not consumed),
+      break;                   // as in the reference: no wrap counted for this record
     }
+    epoch += wrap;
     o.x[k] = int16_t(e.x);
     o.y[k] = int16_t(e.y);
     o.t[k] = t;
