@@ -2,12 +2,13 @@
 // ezsr/ops/ezsr_preprocess.py::histogram_to_ezsr_input on polarity_histogram.
 //
 // The trick: a window of 15,000 events touches at most 15,000 of the 614,400 histogram
-// entries, so nothing dense is ever scanned. Each thread owns one zeroed scratch plane;
-// while counting it records the entries that become non-zero (the "touched" list). The
-// quantile (from a frequency table of the integer counts: no sort), the channel maxima and
-// the clearing afterwards all walk that list only, and
-// the output is a constant fill plus the touched pixels that the resize samples. Cost is
-// O(events + output pixels) per window instead of O(sensor pixels).
+// entries, so nothing dense is ever scanned. With a downsampling (one-to-one) output
+// sampling the entries come from radix-sorted keys (frame_sparse: no plane at all);
+// otherwise each thread owns one zeroed scratch plane and records, while counting, the
+// entries that become non-zero (the "touched" list). The quantile (from a frequency table
+// of the integer counts), the channel maxima and the clearing afterwards walk the entries
+// only, and the output is a constant fill plus the non-zero pixels that the resize samples.
+// Cost is O(events + output pixels) per window instead of O(sensor pixels).
 #include "ezsr/ezsr_frame.h"
 
 #include <algorithm>
@@ -159,10 +160,10 @@ void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
   const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.batch, cpu_threads())));
 #pragma omp parallel num_threads(team)
   {
-    // Per-thread scratch that outlives the call: the plane is zeroed once per thread and
-    // size (2 x H x W floats, 7.4 MB for 1280x720) and stays zero between windows and
-    // between calls (only the touched entries are written, and they are cleared below),
-    // so a call allocates nothing but its output.
+    // Per-thread scratch that outlives the call. The plane (upsampling only) is zeroed once
+    // per thread and size and stays zero between windows and calls (only the touched entries
+    // are written, and they are cleared below); the key buffers of frame_sparse keep their
+    // capacity. A call allocates nothing but its output.
     thread_local std::vector<float> plane;
     thread_local std::vector<int64_t> touched;
     thread_local std::vector<int64_t> freq;
