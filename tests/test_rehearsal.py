@@ -141,6 +141,9 @@ def test_tiny_cpu_journey(tmp_path, capsys):
     """torchrun (2 gloo ranks) -> --resume -> ezsr eval -> ezsr export -> ezsr stream --onnx
     (the ezsr commands through the CLI's main in this process: same code, no interpreter start)."""
     pytest.importorskip("onnxruntime")
+    from conftest import needs_offline_extra
+
+    needs_offline_extra()  # the tiny_cpu config's teacher is the offline one
     from ezsr.training.cli import main
 
     out = tmp_path / "run"

@@ -7,7 +7,7 @@ from ezsr import io
 from ezsr.cli import main
 from ezsr.streaming.demo import synthetic_events
 from ezsr.ops import ezsr_visualize
-from conftest import shared_file
+from conftest import needs_offline_extra, shared_file
 
 
 def test_show_reproduces_the_reference_picture(tmp_path):
@@ -60,6 +60,8 @@ def test_demo_writes_the_picture(tmp_path, capsys):
     """`ezsr demo` (the streaming recognition demo) on the fast synthetic
     source: labels per window, a latency table, and the visualisation PNG with -o."""
     import json
+
+    needs_offline_extra()  # the demo's model is the offline teacher
 
     out, js = tmp_path / "demo.png", tmp_path / "demo.json"
     assert main(["demo", "--source", "synthetic", "--max-windows", "2", "-o", str(out),
