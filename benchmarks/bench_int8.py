@@ -30,11 +30,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _report import write_report  # benchmarks/_report.py (run as a script)
+
 from ezsr import io, models  # noqa: E402
 from ezsr.export.onnx_export import export_onnx, ort_session  # noqa: E402
 from ezsr.streaming.runners import preprocess_windows  # noqa: E402
-
-from _report import write_report  # benchmarks/_report.py (run as a script)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "events"
 RECORDINGS = ["n_imagenet/ezsr_test_event.npz", "n_caltech101/Faces_easy_0001.bin",

@@ -34,11 +34,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _report import write_report  # benchmarks/_report.py (run as a script)
+
 from ezsr import Events, io  # noqa: E402
 from ezsr.streaming import FileReplay, StreamRecognizer  # noqa: E402
 from ezsr.streaming.runners import preprocess_windows  # noqa: E402
-
-from _report import write_report  # benchmarks/_report.py (run as a script)
 
 SENSOR = (1280, 720)
 

@@ -38,8 +38,13 @@ def quantize_onnx(src, dst, mode: str = "dynamic", calibration: Sequence[dict] |
     whose ranges come from running `calibration` (input-name -> array feeds, a few dozen
     real inputs; MinMax calibration) through the fp32 model.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     if mode not in MODES:
         raise ValueError(f"int8: mode must be one of {MODES}, got {mode!r}")
@@ -116,8 +121,8 @@ def calibration_feeds(windows: Iterable, kind: str = "image", out_size: int = 22
                       mode: str = "crop", limit: int = 32) -> list[dict]:
     """Input feeds of the graph for up to `limit` event windows (ezsr.Events): the EZSR
     image [1, 3, S, S] for kind "image", padded events for kind "events"."""
-    from ezsr.zeroshot.graph import pad_events
     from ezsr.ops import ezsr_preprocess
+    from ezsr.zeroshot.graph import pad_events
 
     out = []
     for w in windows:

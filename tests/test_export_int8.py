@@ -11,8 +11,8 @@ import onnx
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import shared_file
+
 from ezsr.cli import main
 
 NAMES = ["cat", "dog", "car", "cup", "tree", "face"]

@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import shared_file
+
 from ezsr.cli import main
 
 NAMES = "cat,dog,car,airplane,bird,horse,ship,truck,frog,deer,face,cup"

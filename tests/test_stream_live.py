@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import shared_file
+
 from ezsr.cli import main
 
 HERE = Path(__file__).resolve().parent

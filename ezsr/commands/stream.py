@@ -296,7 +296,6 @@ def stream_file(args, source=None) -> dict:
     """Run the stream for parsed args (checked by check_args); prints decisions; returns
     the summary."""
     from ezsr import streaming
-
     from ezsr.streaming.live import is_live, open_live
 
     live = bool(args.realtime)

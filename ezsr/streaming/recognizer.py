@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from ezsr.streaming.buffer import EZSR_WINDOW, Window, WindowQueue, Windower, as_events
+from ezsr.streaming.buffer import EZSR_WINDOW, Window, Windower, WindowQueue, as_events
 
 STAGES = ("ingest", "preprocess", "inference", "postprocess", "age")
 
