@@ -34,6 +34,10 @@ class ConSEEncoder(nn.Module):
     be 224 x 224 (the teacher's resize is the identity there).
     """
 
+    class_embeddings: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, teacher):
         super().__init__()
         from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD

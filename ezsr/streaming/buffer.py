@@ -95,13 +95,13 @@ class EventRing:
         """The held events (new arrays, oldest first); the ring is empty afterwards."""
         a, n = self.start, self.size
         first = min(n, self.capacity - a)  # up to the end of the arrays, then from 0
+        cols: list[np.ndarray] = [self.x, self.y, self.t, self.p]
         if first == n:
-            out = tuple(c[a:a + n].copy() for c in (self.x, self.y, self.t, self.p))
+            x, y, t, p = (c[a:a + n].copy() for c in cols)
         else:
-            out = tuple(np.concatenate((c[a:], c[:n - first]))
-                        for c in (self.x, self.y, self.t, self.p))
+            x, y, t, p = (np.concatenate((c[a:], c[:n - first])) for c in cols)
         self.start, self.size = 0, 0
-        return out
+        return x, y, t, p
 
 
 class Windower:

@@ -23,7 +23,7 @@ counted in ``dropped_events`` so time stays non-decreasing across a reconnect.
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -205,7 +205,7 @@ class MetavisionSource(_LiveBase):
                               "(https://docs.prophesee.ai); it is not on PyPI") from None
         self._iterator_cls = EventsIterator
         self.serial, self.delta_t_us = serial, int(delta_t_us)
-        self._it = None
+        self._it: Any = None  # the SDK's EventsIterator once connected
         self.name = f"prophesee:{serial}" if serial else "prophesee"
 
     def connect(self) -> "MetavisionSource":
