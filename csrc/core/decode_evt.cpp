@@ -155,11 +155,12 @@ DecodeResult decode_evt21(const uint8_t* d, int64_t n, DecodeState& s, const Dec
       const int64_t t = s.time_high + s.epoch + int64_t((w >> 54) & 0x3F);
       unsorted |= t < last_t;
       last_t = t;
-      while (mask) {
+      const int64_t k0 = k;  // a word with an event outside the sensor gives none of its
+      while (mask) {         // events (it is not consumed), as in the reference
         const int b = __builtin_ctz(mask);
         mask &= mask - 1;
         const int64_t x = x0 + b;
-        if (outside(x, y, width, height)) return stop(r, s, seen, i, k, unsorted, kOutOfSensor);
+        if (outside(x, y, width, height)) return stop(r, s, seen, i, k0, unsorted, kOutOfSensor);
         o.x[k] = int16_t(x);
         o.y[k] = int16_t(y);
         o.t[k] = t;
