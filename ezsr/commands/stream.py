@@ -58,7 +58,9 @@ def register(sub) -> None:
     p = sub.add_parser(
         "stream", help="recognise an event recording window by window, with latency stats",
         description="Replay an event file (as fast as possible, or at the recorded speed with "
-        "--realtime) through the streaming runtime: windows of --window events and/or --dt-us "
+        "--realtime), or read a live source (camera[:SERIAL], tcp://HOST:PORT, "
+        "prophesee[:SERIAL]; Ctrl-C or a closed connection ends it with the summary), "
+        "through the streaming runtime: windows of --window events and/or --dt-us "
         "microseconds, EZSR preprocessing on the runner's device, zero-shot classification. "
         "Prints the top labels of every window and a latency table (p50/p99 per stage).")
     p.add_argument("file", metavar="SOURCE",
