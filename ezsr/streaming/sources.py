@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -17,6 +18,8 @@ from typing import Iterator
 
 from ezsr.events import Events
 from ezsr.streaming.buffer import as_events
+
+DECODE_NICE = 5  # niceness of FileReplay's decoding thread (Linux: per-thread nice)
 
 
 class FileReplay:
@@ -75,6 +78,10 @@ def _prefetched(chunks, depth: int, stop: threading.Event) -> Iterator[Events]:
         return False
 
     def work():
+        try:  # decoding is bulk work ahead of time: let the runner thread win the CPU
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICE)
+        except (AttributeError, OSError):  # not Linux, or not permitted: as it is
+            pass
         try:
             for c in chunks:
                 if not len(c):
