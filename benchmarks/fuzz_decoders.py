@@ -174,7 +174,6 @@ def seeds(target: str) -> list[bytes]:
 # ---------------------------------------------------------------------------- driver
 def fuzz_in_process(target: str, args: list[str]) -> None:
     import atheris
-
     import numpy  # noqa: F401 - not instrumented
     import torch  # noqa: F401
 

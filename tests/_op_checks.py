@@ -19,8 +19,14 @@ import numpy as np
 import torch
 
 from ezsr import EventBatch, _ext
-from ezsr.ops import (REPRESENTATIONS, ezsr_preprocess, polarity_histogram, representation,
-                      time_surface, voxel_grid)
+from ezsr.ops import (
+    REPRESENTATIONS,
+    ezsr_preprocess,
+    polarity_histogram,
+    representation,
+    time_surface,
+    voxel_grid,
+)
 from ezsr.simulate import frames_to_events
 from ezsr.simulate import kernels as K
 
@@ -162,7 +168,7 @@ def main(argv) -> None:
         for b in batches[1:]:
             check_ops(b)  # everything, representations included
         check_simulate(seed=n)
-        levels = run_nested(lambda: [check_ops(b, CORE) for b in batches[:2]]
+        levels = run_nested(lambda n=n: [check_ops(b, CORE) for b in batches[:2]]
                             + [check_simulate(seed=n + 10)])
         assert levels and all(level == 1 for level, _ in levels), levels
     print("ok", threads, flush=True)

@@ -10,8 +10,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
-
 from conftest import ROOT, needs_kernels
 
 EPOCH = 1 << 24        # the EVT3 24-bit time counter, us

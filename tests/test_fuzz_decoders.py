@@ -9,7 +9,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, needs_kernels
 
 FUZZ_DIR = ROOT / "tests" / "fixtures" / "fuzz"

@@ -17,13 +17,13 @@ import os
 import numpy as np
 import pytest
 import torch
+from _op_checks import OPS, check_ops
+from conftest import needs_kernels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ezsr import EventBatch, _ext
 from ezsr.ops import ezsr_preprocess
-from conftest import needs_kernels
-from _op_checks import OPS, check_ops
 
 EXAMPLES = int(os.environ.get("EZSR_FUZZ_EXAMPLES", "25"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 25,

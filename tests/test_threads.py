@@ -13,8 +13,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from conftest import ROOT, needs_kernels
 
 
