@@ -59,6 +59,38 @@ def test_count_windows_across_chunk_boundaries():
     assert last.events.t.tolist() == [8, 9] and last.closed_by == "end"
 
 
+
+def test_count_windows_copied_once_match_the_ring():
+    """EZSR's count windows skip the ring (chunk slices, one copy per window): the same
+    windows, columns, dtypes and flush as the ring path (forced by a time limit that never
+    fires), over random chunk sizes with int16 and int32 pixel columns; emitted windows own
+    their memory (a chunk overwritten once its events are all in windows changes none)."""
+    g = np.random.default_rng(3)
+    sizes = g.integers(1, 40, 60)
+    t = np.arange(int(sizes.sum()), dtype=np.int64)
+    direct, ring = Windower(n_events=17), Windower(n_events=17, dt_us=10**12)
+    assert direct._direct and not ring._direct
+    got, ref, i = [], [], 0
+    for k, n in enumerate(sizes):
+        dt = np.int32 if k > 30 else np.int16
+        xy = g.integers(0, 50, (2, n)).astype(dt)
+        c = Events(xy[0], xy[1], t[i:i + n], g.integers(0, 2, n).astype(np.uint8), 64, 64)
+        got += direct.push(c, 1.0)
+        ref += ring.push(c, 1.0)
+        if not direct._held:  # all of this chunk is in windows: their copies
+            xy[:] = -1
+        i += n
+    got.append(direct.flush(1.0))
+    ref.append(ring.flush(1.0))
+    assert got[-1] is not None and ref[-1] is not None
+    assert len(got) == len(ref) > 50
+    for a, b in zip(got, ref):
+        assert (a.index, a.t_end_us, a.closed_by) == (b.index, b.t_end_us, b.closed_by)
+        for col in ("x", "y", "t", "p"):
+            u, v = getattr(a.events, col), getattr(b.events, col)
+            assert u.dtype == v.dtype and torch.equal(u, v)
+        assert int(a.events.x.min()) >= 0
+
 def test_time_windows_and_whichever_first():
     w = Windower(n_events=None, dt_us=10)
     out = w.push(chunk([0, 3, 9, 10, 12, 25, 26, 40]))

@@ -136,6 +136,14 @@ class Windower:
         self.width = self.height = 0
         self.emitted = 0
         self._t0 = 0
+        # Count windows without overlap (EZSR's case) skip the ring: the chunks' slices are
+        # held as views until the window is full and then copied once, by one concatenate
+        # per column (the ring copies every event twice, in and out, in four column
+        # assignments per push); the views pin at most the chunks of one window.
+        self._direct = (dt_us is None and self.stride == n_events
+                        and self.ring.capacity >= n_events)
+        self._parts: list[tuple[np.ndarray, ...]] = []
+        self._held = 0
 
     @property
     def dropped_events(self) -> int:
@@ -154,12 +162,16 @@ class Windower:
 
     def push(self, chunk: Events, arrival: float | None = None) -> list[Window]:
         """Add a chunk (t non-decreasing, continuing the stream); return the windows it
-        completes, oldest first."""
+        completes, oldest first. The windows own their arrays; count windows may hold views
+        of the chunk's columns until they are full (do not refill a chunk's buffers while
+        its events wait for a window)."""
         arrival = time.perf_counter() if arrival is None else arrival
         self.width, self.height = max(self.width, chunk.width), max(self.height, chunk.height)
         chunk = cpu_events(chunk)  # the ring lives in host memory
         x, y = chunk.x.numpy(), chunk.y.numpy()
         t, p = chunk.t.numpy(), chunk.p.numpy()
+        if self._direct:
+            return self._push_direct(x, y, t, p, arrival)
         out, i, n = [], 0, len(t)
         while i < n:
             if not len(self.ring):
@@ -180,11 +192,36 @@ class Windower:
                 out.append(self._emit(arrival, "count"))
         return out
 
+    def _push_direct(self, x, y, t, p, arrival: float) -> list[Window]:
+        """push() for count windows without overlap (see __init__)."""
+        out, i, n, size = [], 0, len(t), self.n_events
+        while i < n:
+            end = min(n, i + size - self._held)
+            self._parts.append((x[i:end], y[i:end], t[i:end], p[i:end]))
+            self._held += end - i
+            i = end
+            if self._held >= size:
+                out.append(self._emit_parts(arrival, "count"))
+        return out
+
+    def _emit_parts(self, arrival: float, closed_by: str) -> Window:
+        parts, self._parts, self._held = self._parts, [], 0
+        if len(parts) == 1:
+            x, y, t, p = (c.copy() for c in parts[0])
+        else:
+            x, y, t, p = (np.concatenate([part[k] for part in parts]) for k in range(4))
+        ev = Events(x, y, t, p, self.width, self.height, validate=False)
+        w = Window(ev, int(t[-1]), arrival, self.emitted, closed_by)
+        self.emitted += 1
+        return w
+
     def flush(self, arrival: float | None = None) -> Window | None:
-        n = len(self.ring)
+        n = self._held if self._direct else len(self.ring)
         if n and (n >= self.min_events or self.emitted == 0):
-            return self._emit(time.perf_counter() if arrival is None else arrival, "end")
+            arrival = time.perf_counter() if arrival is None else arrival
+            return (self._emit_parts if self._direct else self._emit)(arrival, "end")
         self.ring.take()
+        self._parts, self._held = [], 0
         return None
 
 

@@ -30,7 +30,11 @@ class FileReplay:
     prefetch: decode in a thread of its own, up to this many chunks ahead (0: decode in
     the iterating thread). The decoders release the GIL, so decoding overlaps the
     windowing and the model instead of taking turns with them; memory stays bounded by
-    `prefetch` chunks.
+    `prefetch` chunks. With realtime the decoding thread runs at nice DECODE_NICE (Linux):
+    it works ahead of the clock with `prefetch` chunks of slack, so the runner should win
+    the CPU when both are runnable. As fast as possible, the decoder sets the pace of the
+    whole stream and keeps the normal priority (niced, it lost the CPU to every other
+    process on a loaded machine: 30-41 Mev/s instead of the decoder's own rate).
     """
 
     def __init__(self, path, chunk_us: int | None = 1000, chunk_events: int | None = None,
@@ -56,13 +60,14 @@ class FileReplay:
                                 format=self.format)
         if self.prefetch > 0:
             self._stop = threading.Event()  # one per iteration
-            chunks = _prefetched(chunks, self.prefetch, self._stop)
+            chunks = _prefetched(chunks, self.prefetch, self._stop,
+                                 DECODE_NICE if self.realtime else 0)
         yield from paced(chunks, self.realtime, self.speed)
 
 
-def _prefetched(chunks, depth: int, stop: threading.Event) -> Iterator[Events]:
-    """Iterate `chunks` in a daemon thread, up to `depth` items ahead; its errors are
-    raised here, in the consumer's thread."""
+def _prefetched(chunks, depth: int, stop: threading.Event, nice: int = 0) -> Iterator[Events]:
+    """Iterate `chunks` in a daemon thread, up to `depth` items ahead, at niceness `nice`
+    (0: as the process); its errors are raised here, in the consumer's thread."""
     import queue
 
     q: queue.Queue = queue.Queue(maxsize=depth)
@@ -78,10 +83,12 @@ def _prefetched(chunks, depth: int, stop: threading.Event) -> Iterator[Events]:
         return False
 
     def work():
-        try:  # decoding is bulk work ahead of time: let the runner thread win the CPU
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICE)
-        except (AttributeError, OSError):  # not Linux, or not permitted: as it is
-            pass
+        if nice:  # decoding ahead of a paced replay: let the runner thread win the CPU
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                               os.getpriority(os.PRIO_PROCESS, 0) + nice)
+            except (AttributeError, OSError):  # not Linux, or not permitted: as it is
+                pass
         try:
             for c in chunks:
                 if not len(c):
