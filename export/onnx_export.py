@@ -83,14 +83,15 @@ def export_onnx(encoder: nn.Module, classifier: torch.Tensor, path, kind: str = 
                 precision: str = "fp32", scale: float = 100.0, class_names: Sequence[str] = (),
                 sensor: tuple[int, int] = EZSR_SENSOR, out_size: int = 224, mode: str = "crop",
                 opset: int = DEFAULT_OPSET, check: bool = True, int8_mode: str = "dynamic",
-                calibration: Sequence | None = None) -> Path:
+                calibration: Sequence | None = None, int8_reduce_range: bool = False) -> Path:
     """Write an ONNX classifier (see the module docstring) to `path`; return the path.
 
     check: run onnx.checker and assert LayerNormalization is one node when the encoder
     has LayerNorms.
     precision "int8": the fp32 graph quantised by ezsr.export.quantize.quantize_onnx with
     int8_mode "dynamic" or "static"; static needs `calibration`, event windows
-    (ezsr.Events) whose inputs calibrate the activation ranges.
+    (ezsr.Events) whose inputs calibrate the activation ranges; int8_reduce_range: 7-bit
+    weights (quantize_onnx's reduce_range).
     """
     import onnx
 
@@ -102,7 +103,8 @@ def export_onnx(encoder: nn.Module, classifier: torch.Tensor, path, kind: str = 
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = export_onnx(encoder, classifier, Path(tmp) / "fp32.onnx", kind, "fp32", scale,
                                class_names, sensor, out_size, mode, opset, check)
-            return quantize_onnx(fp32, path, int8_mode, feeds)
+            return quantize_onnx(fp32, path, int8_mode, feeds,
+                                 reduce_range=int8_reduce_range)
 
     if not MIN_OPSET <= opset <= max_opset():
         raise ValueError(f"export: opset must be in {MIN_OPSET}..{max_opset()} ({MIN_OPSET} for "

@@ -8,7 +8,9 @@
 
 The zero-shot head (the graph's last MatMul: unit features @ classifier, times the logit
 scale of 100) stays float32 in both modes: it costs D x K multiply-adds, and an int8 range
-over unit-norm features would be amplified 100 times in the logits.
+over unit-norm features would be amplified 100 times in the logits. Dynamic mode also keeps
+the first Conv (patch embedding / stem) and the attention output projections float32
+(_sensitive_nodes): few multiply-adds, much of the int8 error.
 The graph's inputs and logits stay float32 and its ezsr.* metadata is kept, with
 ezsr.precision "int8" and ezsr.int8_mode naming the mode. Dynamic suits the transformer
 encoders (their time is in MatMuls); static QDQ suits convolutional ones (the offline
@@ -29,12 +31,17 @@ MODES = ("dynamic", "static")
 
 
 def quantize_onnx(src, dst, mode: str = "dynamic", calibration: Sequence[dict] | None = None,
-                  per_channel: bool = True) -> Path:
+                  per_channel: bool = True, reduce_range: bool = False) -> Path:
     """Write an int8 copy of the fp32 ONNX model `src` to `dst`; return dst.
 
-    mode "dynamic": int8 weights (per output channel with per_channel; 7-bit range against
-    the u8 x s8 saturation of x86 CPUs without VNNI), activations quantised at run time; no
-    data needed. mode "static": QDQ format, int8 activations
+    mode "dynamic": int8 weights (per output channel with per_channel), activations
+    quantised at run time; no data needed. reduce_range: 7-bit weights, for x86 CPUs
+    without VNNI (AVX2 only), which multiply u8 x s8 with vpmaddubsw, whose 16-bit pair
+    sums can saturate with full-range weights (ONNX Runtime's quantisation docs); CPUs with
+    VNNI (AVX512-VNNI, AVX-VNNI) or AMX do not saturate, and there the 8th bit halves the
+    weight error (ViT-B/16: mean |logit error| 0.137 with 7 bits, 0.068 with 8). The first Conv (patch embedding / stem) and the
+    attention output projections stay float32 with the head (_sensitive_nodes).
+    mode "static": QDQ format, int8 activations
     whose ranges come from running `calibration` (input-name -> array feeds, a few dozen
     real inputs; MinMax calibration) through the fp32 model.
     """
@@ -55,13 +62,14 @@ def quantize_onnx(src, dst, mode: str = "dynamic", calibration: Sequence[dict] |
     try:
         head = _last_matmul(src)  # the zero-shot head stays float (see below)
         if mode == "dynamic":
-            # reduce_range: 7-bit weights. x86 CPUs without VNNI (AVX2, AVX-512F) multiply
-            # u8 x s8 with vpmaddubsw, whose 16-bit sums saturate on full-range weights
-            # (ONNX Runtime's quantisation docs); measured on ViT-B/16 here: top-1 agreement
-            # with fp32 47/48 with it, 46/48 without, same speed
+            # the first Conv and the attention output projections stay float
+            # (_sensitive_nodes)
+            import onnx
+
+            keep = _sensitive_nodes(onnx.load(str(src), load_external_data=False))
             quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
-                             per_channel=per_channel, reduce_range=True,
-                             nodes_to_exclude=[head] if head else [])
+                             per_channel=per_channel, reduce_range=reduce_range,
+                             nodes_to_exclude=([head] if head else []) + keep)
         else:
             feeds = list(calibration or [])
             if not feeds:
@@ -102,6 +110,43 @@ def _last_matmul(path) -> str | None:
 
     names = [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "MatMul"]
     return names[-1] if names else None
+
+
+_PASS_THROUGH = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast"}
+
+
+def _sensitive_nodes(model) -> list[str]:
+    """Nodes that dynamic int8 keeps float32 besides the head: the first Conv (the patch
+    embedding or stem, which sees the raw input picture) and, in every attention block,
+    the projection right after the attention-weighted sum (the first weighted MatMul/Gemm
+    reached from an activation x activation MatMul through reshapes and transposes: the
+    attention output projection). These hold a small share of the multiply-adds (one
+    768 x 768 of the four weighted products of a ViT-B block) and most of the int8 error:
+    on ViT-B/16 the mean |logit error| 0.080 -> 0.068, top-1 flips against fp32 6 -> 1
+    of 110 real windows (benchmarks/bench_int8.py; docs/benchmarks.md)."""
+    graph = model.graph
+    consts = {i.name for i in graph.initializer}
+    consts |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    users: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            users.setdefault(i, []).append(n)
+    out = [n.name for n in graph.node if n.op_type == "Conv"][:1]
+    for n in graph.node:
+        if n.op_type != "MatMul" or any(i in consts for i in n.input):
+            continue  # not an activation x activation product
+        todo, seen = list(n.output), set()
+        while todo:
+            for u in users.get(todo.pop(), []):
+                if u.name in seen:
+                    continue
+                seen.add(u.name)
+                if u.op_type in ("MatMul", "Gemm") and any(i in consts for i in u.input):
+                    if u.name not in out:
+                        out.append(u.name)
+                elif u.op_type in _PASS_THROUGH:
+                    todo += list(u.output)
+    return out
 
 
 def _set_metadata(path: Path, values: dict) -> None:

@@ -81,6 +81,14 @@ def test_int8_graphs_agree_with_fp32_on_real_windows(graphs):
         assert np.abs(got - ref).max() < 0.25 * np.abs(ref).max()  # int8 error, not noise
         assert not np.allclose(got, ref, atol=1e-6)  # really quantised
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops["dynamic"]
+    # dynamic keeps the patch-embedding Conv and each block's attention output projection
+    # (the weighted MatMul after softmax(QK^T)V) float: 1 + 3 blocks of the tiny ViT
+    from ezsr.export.quantize import _sensitive_nodes
+
+    kept = _sensitive_nodes(onnx.load(str(paths["fp32"])))
+    dyn = {n.name: n.op_type for n in onnx.load(str(paths["dynamic"])).graph.node}
+    assert len(kept) == 4 and dyn[kept[0]] == "Conv" and "ConvInteger" not in ops["dynamic"]
+    assert all(dyn[k] == "MatMul" and "proj" in k for k in kept[1:]), kept
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops["static"]
     assert len(set(ref.argmax(1))) > 1
 

@@ -80,6 +80,10 @@ def register(sub) -> None:
     p.add_argument("--calibration", default=None, type=existing_path, metavar="FILE",
                    help="an event recording whose 15,000-event windows (up to 32) calibrate "
                         "--int8-mode static")
+    p.add_argument("--int8-reduce-range", action="store_true",
+                   help="with --int8-mode dynamic: 7-bit weights, for x86 CPUs without VNNI "
+                        "(AVX2 only: pre-2019 Intel, AMD before Zen 4), whose u8 x s8 "
+                        "products can saturate with 8-bit weights; less accurate elsewhere")
     p.add_argument("--mode", choices=["crop", "squash"], default="crop",
                    help="EZSR preprocessing variant of the events graph")
     p.add_argument("--sensor", default="480x640", help="HxW of the events graph's sensor")
@@ -228,7 +232,8 @@ def run(args) -> int:
                        precision=args.precision, scale=zs.scale, class_names=zs.class_names,
                        sensor=(h, w), out_size=zs.image_size, mode=args.mode,
                        opset=args.opset, int8_mode=args.int8_mode,
-                       calibration=_calibration_windows(args.calibration))
+                       calibration=_calibration_windows(args.calibration),
+                       int8_reduce_range=args.int8_reduce_range)
     print(f"wrote {path} ({model_size_mb(path):.1f} MiB, {args.kind}, {args.precision}, "
           f"{len(zs.class_names)} classes)")
     problems = check_tensorrt_support(path)
