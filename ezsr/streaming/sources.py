@@ -35,6 +35,7 @@ class FileReplay:
     the CPU when both are runnable. As fast as possible, the decoder sets the pace of the
     whole stream and keeps the normal priority (niced, it lost the CPU to every other
     process on a loaded machine: 30-41 Mev/s instead of the decoder's own rate).
+    decode_cpu_s: CPU seconds of the decoding thread, set when it reaches the file's end.
     """
 
     def __init__(self, path, chunk_us: int | None = 1000, chunk_events: int | None = None,
@@ -60,14 +61,18 @@ class FileReplay:
                                 format=self.format)
         if self.prefetch > 0:
             self._stop = threading.Event()  # one per iteration
+            self.decode_cpu_s = 0.0
             chunks = _prefetched(chunks, self.prefetch, self._stop,
-                                 DECODE_NICE if self.realtime else 0)
+                                 DECODE_NICE if self.realtime else 0, self)
         yield from paced(chunks, self.realtime, self.speed)
 
 
-def _prefetched(chunks, depth: int, stop: threading.Event, nice: int = 0) -> Iterator[Events]:
+def _prefetched(chunks, depth: int, stop: threading.Event, nice: int = 0,
+                meter=None) -> Iterator[Events]:
     """Iterate `chunks` in a daemon thread, up to `depth` items ahead, at niceness `nice`
-    (0: as the process); its errors are raised here, in the consumer's thread."""
+    (0: as the process); its errors are raised here, in the consumer's thread. The
+    thread's CPU seconds go to meter.decode_cpu_s (when a meter is given) before the end
+    is handed over."""
     import queue
 
     q: queue.Queue = queue.Queue(maxsize=depth)
@@ -95,6 +100,8 @@ def _prefetched(chunks, depth: int, stop: threading.Event, nice: int = 0) -> Ite
                     continue
                 if not put(c):
                     return
+            if meter is not None:
+                meter.decode_cpu_s = time.thread_time()
             put(end)
         except BaseException as exc:  # noqa: BLE001 - re-raised by the consumer
             put(exc)
