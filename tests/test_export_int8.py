@@ -110,3 +110,22 @@ def test_static_int8_needs_calibration(tmp_path, capsys):
                  str(w), "--classes", "a,b", "--precision", "int8", "--int8-mode",
                  "static"]) != 0
     assert "--int8-mode static needs --calibration FILE" in capsys.readouterr().err
+
+
+def test_int8_reduce_range_gives_7_bit_weights(tmp_path):
+    """--int8-reduce-range: the dynamic graph's int8 weights stay in [-64, 63] (7 bits, for
+    x86 CPUs without VNNI); by default they use the full int8 range."""
+    from onnx import numpy_helper
+
+    w = tmp_path / "W.pt"
+    torch.save(F.normalize(torch.randn(32, 3), dim=0), w)
+    peak = {}
+    for flag in ([], ["--int8-reduce-range"]):
+        out = tmp_path / f"m{len(flag)}.onnx"
+        assert main(["export", str(out), "--model", "test-tiny", "--classifier", str(w),
+                     "--classes", "a,b,c", "--precision", "int8", *flag]) == 0
+        ws = [numpy_helper.to_array(i) for i in onnx.load(str(out)).graph.initializer
+              if i.data_type == onnx.TensorProto.INT8]
+        assert ws  # quantised weights are there
+        peak[bool(flag)] = max(int(np.abs(a.astype(np.int32)).max()) for a in ws)
+    assert peak[True] <= 64 and peak[False] >= 127, peak
