@@ -15,8 +15,9 @@ stand-in models that take no real compute, so the runtime itself is measured:
 * a null model (no preprocessing, no inference): the file replayed as fast as it decodes
   with the live drop policy. Row: sustained ingest in events/s (ratio ingest_null_model_mevps
   in Mev/s, goal >= 50 on 2 cores) with the windows dropped (goal 0), and the CPU seconds of
-  the decoding and ingest threads (events over the larger one: the rate with a free core
-  for each, i.e. on an otherwise idle 2-core machine; reported, not a goal row).
+  the decoding and ingest threads (events over the larger one: an upper bound of the rate
+  with a free core for each, as the threads run slower side by side than taking turns;
+  reported, not a goal row).
 
 The 1-minute load average is recorded with every run (the numbers depend on what else runs).
 """
@@ -198,8 +199,8 @@ def main(argv=None):
                     "dropped": s["dropped"], "events": s["events"], "wall_s": s["wall_s"],
                     "events_per_s": s["rate"], "cpu_s": s["cpu_s"],
                     "ingest_cpu_s": s["ingest_cpu_s"], "decode_cpu_s": s["decode_cpu_s"],
-                    # the rate with a free core for each of the two busy threads: events
-                    # over the larger of their CPU times (what an idle 2-core machine gives)
+                    # events over the larger CPU time of the two busy threads: an upper
+                    # bound of the rate with a free core for each
                     "events_per_busiest_thread_cpu_s": s["events"] / max(
                         s["decode_cpu_s"], s["ingest_cpu_s"], 1e-9),
                     "events_per_cpu_s": s["events"] / max(s["cpu_s"], 1e-9),
@@ -210,7 +211,7 @@ def main(argv=None):
           f"{s['dropped']} dropped; {s['events'] / s['cpu_s'] / 1e6:.1f} Mev per CPU-second "
           f"(ingest thread {s['events'] / max(s['ingest_cpu_s'], 1e-9) / 1e6:.1f}, decoding "
           f"thread {s['events'] / max(s['decode_cpu_s'], 1e-9) / 1e6:.1f} Mev per its "
-          "CPU-second: with a free core each "
+          "CPU-second: bound with a free core each "
           f"{results[-1]['events_per_busiest_thread_cpu_s'] / 1e6:.1f} Mev/s)",
           flush=True)
 
