@@ -174,23 +174,23 @@ class Dataset:
 def _split_dir(root: Path, dataset: str, split: str | None, variant: str | None) -> Path:
     if variant:
         if dataset != "n-imagenet":
-            raise ValueError(f"--variant {variant}: robustness variants exist for n-imagenet "
+            raise ValueError(f"variant {variant}: robustness variants exist for n-imagenet "
                              f"only, not {dataset}")
         if variant not in N_IMAGENET_VARIANTS:
-            raise ValueError(f"--variant {variant!r}: expected one of "
+            raise ValueError(f"variant {variant!r}: expected one of "
                              f"{', '.join(N_IMAGENET_VARIANTS)}")
         if split:
-            raise ValueError("give --split or --variant, not both")
+            raise ValueError("give split or variant, not both")
         d = root / f"extracted_val_{variant}"
         if not d.is_dir():
             found = sorted(p.name for p in root.iterdir() if p.name.startswith("extracted_val"))
-            raise FileNotFoundError(f"--variant {variant}: {d} is not a folder (found: "
+            raise FileNotFoundError(f"variant {variant}: {d} is not a folder (found: "
                                     f"{', '.join(found) or 'no extracted_val* folders'})")
         return d
     if split:
         d = root / split
         if not d.is_dir():
-            raise FileNotFoundError(f"--split {split}: {d} is not a folder")
+            raise FileNotFoundError(f"split {split}: {d} is not a folder")
         return d
     for s in SPLIT_DIRS[dataset]:
         if (root / s).is_dir():
@@ -216,12 +216,12 @@ def load_dataset(dataset: str, root, split: str | None = None, protocol: str = "
         raise ValueError(f"unknown names {names!r}; expected 'clsloc' or 'clip'")
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"--root {root} is not a folder")
+        raise FileNotFoundError(f"root {root} is not a folder")
     base = _split_dir(root, dataset, split, variant)
     present = sorted(p.name for p in base.iterdir() if p.is_dir())
     if not present:
         raise FileNotFoundError(f"{base}: no class folders (expected the {dataset} layout, "
-                                "see `ezsr eval --help`)")
+                                "see docs/models.md)")
     style = "eventclip" if protocol == "eventclip" else "ezsr"
     if dataset in ("n-imagenet", "mini-n-imagenet"):
         table = {c.wnid: c for c in imagenet_classes("sorted")}
@@ -391,34 +391,34 @@ def read_split_file(path, folders: list[str], classnames: list[str]) -> tuple[se
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--split-file {path}: cannot read it ({exc})") from None
+        raise ValueError(f"split_file {path}: cannot read it ({exc})") from None
     try:
         d = json.loads(text)
     except json.JSONDecodeError as exc:
         if text.lstrip().startswith(("{", "[")):
-            raise ValueError(f"--split-file {path}: invalid JSON ({exc}); expected "
+            raise ValueError(f"split_file {path}: invalid JSON ({exc}); expected "
                              '{"seen": [...], "unseen": [...]}') from None
         d = {"seen": [], "unseen": []}
         for line in text.splitlines():
             if line.strip():
                 kind, _, name = line.strip().partition(" ")
                 if kind not in d:
-                    raise ValueError(f"--split-file {path}: line {line!r} must start with "
+                    raise ValueError(f"split_file {path}: line {line!r} must start with "
                                      "'seen' or 'unseen' (or give JSON {\"seen\": [...], "
                                      "\"unseen\": [...]})")
                 d[kind].append(name.strip())
     if not isinstance(d, dict):
-        raise ValueError(f"--split-file {path}: expected a JSON object "
+        raise ValueError(f"split_file {path}: expected a JSON object "
                          f'{{"seen": [...], "unseen": [...]}}, found a {type(d).__name__}')
     lookup = {n: i for i, n in enumerate(folders)}
     lookup.update({n: i for i, n in enumerate(classnames)})
     out = []
     for kind in ("seen", "unseen"):
         if kind not in d:
-            raise ValueError(f"--split-file {path}: no '{kind}' list")
+            raise ValueError(f"split_file {path}: no '{kind}' list")
         bad = [n for n in d[kind] if n not in lookup]
         if bad:
-            raise ValueError(f"--split-file {path}: unknown class names in '{kind}': "
+            raise ValueError(f"split_file {path}: unknown class names in '{kind}': "
                              f"{bad[:5]}")
         out.append({lookup[n] for n in d[kind]})
     return out[0], out[1]

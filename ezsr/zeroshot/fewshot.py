@@ -241,28 +241,28 @@ def load_adapter(path: str | Path,
     the file when it is not an adapter file of `ezsr adapt`."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"--adapter {path}: no such file")
+        raise FileNotFoundError(f"adapter {path}: no such file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - not a torch.save file, or unsafe content
-        raise ValueError(f"--adapter {path}: not an adapter file of `ezsr adapt` "
+        raise ValueError(f"adapter {path}: not an adapter file of `ezsr adapt` "
                          f"({type(exc).__name__})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         fmt = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
-        raise ValueError(f"--adapter {path}: not an adapter file of `ezsr adapt` (format "
+        raise ValueError(f"adapter {path}: not an adapter file of `ezsr adapt` (format "
                          f"{fmt!r}, expected {FORMAT!r})")
     for key in ("class_names", "config", "state_dict"):
         if key not in obj:
-            raise ValueError(f"--adapter {path}: the field '{key}' is missing")
+            raise ValueError(f"adapter {path}: the field '{key}' is missing")
     try:
         cfg = AdapterConfig(**obj["config"])
         text = obj["state_dict"]["text"]
         head = FewShotHead(cfg, torch.zeros(cfg.embed_dim, text.shape[0]))
         head.load_state_dict(obj["state_dict"])
     except (TypeError, KeyError, RuntimeError, ValueError) as exc:
-        raise ValueError(f"--adapter {path}: config or weights do not fit ({exc})") from None
+        raise ValueError(f"adapter {path}: config or weights do not fit ({exc})") from None
     if len(obj["class_names"]) != head.num_classes:
-        raise ValueError(f"--adapter {path}: {len(obj['class_names'])} class names for "
+        raise ValueError(f"adapter {path}: {len(obj['class_names'])} class names for "
                          f"{head.num_classes} text features")
     return head.to(device).eval(), {k: v for k, v in obj.items() if k != "state_dict"}
 
@@ -271,11 +271,11 @@ def check_adapter(head: FewShotHead, meta: dict[str, Any], embed_dim: int,
                   class_names: Sequence[str] | None = None, path: str | Path = "") -> None:
     """The adapter must fit the model (embedding width) and, when given, the class names."""
     if head.cfg.embed_dim != int(embed_dim):
-        raise ValueError(f"--adapter {path}: trained on {head.cfg.embed_dim}-dim embeddings "
+        raise ValueError(f"adapter {path}: trained on {head.cfg.embed_dim}-dim embeddings "
                          f"(teacher {meta.get('train', {}).get('teacher', '?')}), this model "
                          f"gives {embed_dim}")
     if class_names is not None and list(class_names) != list(meta["class_names"]):
-        raise ValueError(f"--adapter {path}: its {len(meta['class_names'])} classes "
+        raise ValueError(f"adapter {path}: its {len(meta['class_names'])} classes "
                          f"({', '.join(meta['class_names'][:3])}, ...) differ from the "
                          f"{len(class_names)} given ({', '.join(list(class_names)[:3])}, ...)")
 
@@ -294,12 +294,12 @@ def train_dir(root: str | Path, dataset: str, split: str | None = None) -> Path:
     if split:
         d = root / split
         if not d.is_dir():
-            raise FileNotFoundError(f"--split {split}: {d} is not a folder")
+            raise FileNotFoundError(f"split {split}: {d} is not a folder")
         return d
     for s in TRAIN_SPLIT_DIRS[dataset]:
         if (root / s).is_dir():
             return root / s
-    raise FileNotFoundError(f"--root {root}: no training folder "
+    raise FileNotFoundError(f"root {root}: no training folder "
                             f"({' or '.join(TRAIN_SPLIT_DIRS[dataset])}) for {dataset}")
 
 
@@ -307,7 +307,7 @@ def draw_split(samples: Sequence[Sample], shots: int, seed: int) -> Split:
     """K recordings per class drawn without replacement by `seed` (all of a class's
     recordings when it has fewer, with a warning). samples: Sample(path, label)."""
     if shots < 1:
-        raise ValueError(f"--shots must be >= 1, got {shots}")
+        raise ValueError(f"shots must be >= 1, got {shots}")
     by_class: dict[int, list[Sample]] = {}
     for s in sorted(samples, key=lambda s: (s.label, str(s.path))):
         by_class.setdefault(s.label, []).append(s)
@@ -347,9 +347,9 @@ def read_eventclip_split(path: str | Path, base: Path, folders: Sequence[str]) -
         with open(path, "rb") as f:
             d = _PlainUnpickler(f).load()
     except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise ValueError(f"--shots-file {path}: not an EventCLIP split file ({exc})") from None
+        raise ValueError(f"shots_file {path}: not an EventCLIP split file ({exc})") from None
     if not isinstance(d, dict) or not d:
-        raise ValueError(f"--shots-file {path}: expected a non-empty dict of event file -> "
+        raise ValueError(f"shots_file {path}: expected a non-empty dict of event file -> "
                          f"label, found {type(d).__name__}")
     index = {f: i for i, f in enumerate(folders)}
     samples: list[Sample] = []
@@ -357,14 +357,14 @@ def read_eventclip_split(path: str | Path, base: Path, folders: Sequence[str]) -
     for key in d:
         parts = Path(str(key)).parts
         if len(parts) < 2 or parts[-2] not in index:
-            raise ValueError(f"--shots-file {path}: {key!r} is not <class folder>/<file> of a "
+            raise ValueError(f"shots_file {path}: {key!r} is not <class folder>/<file> of a "
                              f"known class")
         p = base / parts[-2] / parts[-1]
         if not p.is_file():
             missing.append(str(p))
         samples.append(Sample(p, index[parts[-2]], f"{parts[-2]}/{parts[-1]}"))
     if missing:
-        raise FileNotFoundError(f"--shots-file {path}: {len(missing)} of its {len(d)} files are "
+        raise FileNotFoundError(f"shots_file {path}: {len(missing)} of its {len(d)} files are "
                                 f"not under {base}, e.g. {missing[0]}")
     return Split(samples, str(path))
 
@@ -566,7 +566,7 @@ def adapt(dataset: str, root: str | Path, shots: int, seed: int, teacher: Teache
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
     if shots not in SHOTS and shots_file is None:
-        log.warning("--shots %d: EventCLIP reports K in %s", shots, SHOTS)
+        log.warning("shots=%d: EventCLIP reports K in %s", shots, SHOTS)
     base = train_dir(root, dataset, split)
     ds = load_dataset(dataset, root, base.name, protocol, names)
     if shots_file is not None:
@@ -608,14 +608,14 @@ def adapt(dataset: str, root: str | Path, shots: int, seed: int, teacher: Teache
 # --------------------------------------------------------- using an adapter file
 def resolve_classes(meta: dict[str, Any], given: Sequence[str] | None = None,
                     path: str | Path = "",
-                    fix: str = "leave --classes out to use the adapter's") -> list[str]:
+                    fix: str = "leave the class names out to use the adapter's") -> list[str]:
     """The class names of a run with an adapter: the adapter's, or the given ones when they
     are the same (ValueError naming the file and saying `fix` otherwise)."""
     names = list(meta["class_names"])
     if given:
         given = [str(g) for g in given]
         if given != names:
-            raise ValueError(f"--adapter {path}: trained on {len(names)} classes "
+            raise ValueError(f"adapter {path}: trained on {len(names)} classes "
                              f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
                              f"the {len(given)} here ({', '.join(given[:3])}"
                              f"{', ...' if len(given) > 3 else ''}) differ: {fix}")
@@ -626,7 +626,7 @@ def warn_protocol(meta: dict[str, Any], protocol: str, path: str | Path = "") ->
     """Log a warning when the adapter was trained on other views than this run feeds it."""
     trained = meta.get("train", {}).get("protocol")
     if trained and trained != protocol:
-        log.warning("--adapter %s was trained on %s views; this run feeds %s views", path,
+        log.warning("adapter %s was trained on %s views; this run feeds %s views", path,
                     trained, protocol)
 
 
@@ -687,6 +687,6 @@ def check_features(head: FewShotHead, teacher: Teacher, protocol: EvalProtocol,
     image features or unit embeddings; see feature_kind)."""
     kind = feature_kind(teacher, protocol)
     if kind != head.cfg.features:
-        raise ValueError(f"--adapter {path}: trained on {head.cfg.features} image features, "
-                         f"this run gives {kind} ones (use the protocol and --features it was "
+        raise ValueError(f"adapter {path}: trained on {head.cfg.features} image features, "
+                         f"this run gives {kind} ones (use the protocol and features it was "
                          "trained with)")
