@@ -220,8 +220,8 @@ def load_dataset(dataset: str, root, split: str | None = None, protocol: str = "
     base = _split_dir(root, dataset, split, variant)
     present = sorted(p.name for p in base.iterdir() if p.is_dir())
     if not present:
-        raise FileNotFoundError(f"{base}: no class folders (expected the {dataset} layout, "
-                                "see docs/models.md)")
+        raise FileNotFoundError(f"{base}: no class folders (the {dataset} layout has one "
+                                "folder of recordings per class there)")
     style = "eventclip" if protocol == "eventclip" else "ezsr"
     if dataset in ("n-imagenet", "mini-n-imagenet"):
         table = {c.wnid: c for c in imagenet_classes("sorted")}
