@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator, Literal, cast, overload
 
 from ezsr.events import Events
-from ezsr.io._registry import (EventFileError, detect_format, get_format, known_formats,
+from ezsr.io._registry import (EventFileError, detect_format, event_file_extensions, get_format, known_formats,
                                reader_format)
 # importing a format module registers it; sniffing order = import order
 from ezsr.io import hdf5 as _hdf5  # noqa: F401,E402
@@ -79,4 +79,5 @@ def write(path: str | Path, events: Events, format: str | None = None) -> None:
 
 
 __all__ = ["read", "iter_chunks", "write", "summarize", "read_window", "count_events",
+           "event_file_extensions",
            "EventFileError", "known_formats"]

@@ -59,6 +59,12 @@ def get_format(name: str) -> Format:
     return _FORMATS[name]
 
 
+def event_file_extensions() -> tuple[str, ...]:
+    """File extensions of every registered format (lower case, with the dot: .npz, .raw, ...);
+    what a dataset folder's recordings can end in."""
+    return tuple(sorted({ext for fmt in _FORMATS.values() for ext in fmt.extensions}))
+
+
 def writable_extensions() -> list[str]:
     """File extensions that select a format ezsr.io.write can write (.h5, .npz, ...)."""
     return [ext for fmt in _FORMATS.values() if fmt.write is not None for ext in fmt.extensions]

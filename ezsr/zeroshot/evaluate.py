@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ezsr.io import event_file_extensions
 from ezsr.zeroshot.classes import (imagenet_classes, n_caltech101_classes, n_cars_classes,
                                    prompt_name)
 
@@ -68,7 +69,6 @@ SPLIT_DIRS = {"n-imagenet": ("extracted_val", "val"), "mini-n-imagenet": ("extra
 # mode_5, mode_6, mode_7, mode_3, brightness_4, brightness_5, brightness_6, brightness_7)
 N_IMAGENET_VARIANTS = ("mode_1", "mode_3", "mode_5", "mode_6", "mode_7", "brightness_4",
                        "brightness_5", "brightness_6", "brightness_7")
-EVENT_SUFFIXES = (".npz", ".npy", ".bin", ".dat", ".h5", ".hdf5", ".raw", ".aedat4", ".aedat")
 PROTOCOLS = ("ezsr", "eventclip")
 WINDOWS = ("fixed", "random")
 EZSR_RANDOM_WINDOW = (13000, 17000)   # EZSR's N-ImageNet evaluation: L ~ U{13000..17000}
@@ -241,7 +241,7 @@ def load_dataset(dataset: str, root, split: str | None = None, protocol: str = "
     index = {f: i for i, f in enumerate(folders)}
     samples = []
     for f in present:
-        files = sorted(p for p in (base / f).iterdir() if p.suffix.lower() in EVENT_SUFFIXES)
+        files = sorted(p for p in (base / f).iterdir() if p.suffix.lower() in event_file_extensions())
         samples += [Sample(p, index[f], f"{f}/{p.name}") for p in files[:limit_per_class]]
     if not samples:
         raise FileNotFoundError(f"{base}: no event files in the class folders")
