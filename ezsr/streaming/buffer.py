@@ -140,7 +140,7 @@ class Windower:
         # held as views until the window is full and then copied once, by one concatenate
         # per column (the ring copies every event twice, in and out, in four column
         # assignments per push); the views pin at most the chunks of one window.
-        self._direct = (dt_us is None and self.stride == n_events
+        self._direct = (n_events is not None and dt_us is None and self.stride == n_events
                         and self.ring.capacity >= n_events)
         self._parts: list[tuple[np.ndarray, ...]] = []
         self._held = 0
@@ -194,7 +194,7 @@ class Windower:
 
     def _push_direct(self, x, y, t, p, arrival: float) -> list[Window]:
         """push() for count windows without overlap (see __init__)."""
-        out, i, n, size = [], 0, len(t), self.n_events
+        out, i, n, size = [], 0, len(t), int(self.n_events or 0)
         while i < n:
             end = min(n, i + size - self._held)
             self._parts.append((x[i:end], y[i:end], t[i:end], p[i:end]))

@@ -48,6 +48,7 @@ class FileReplay:
         self.path, self.chunk_us, self.chunk_events = path, chunk_us, chunk_events
         self.realtime, self.speed, self.format = realtime, speed, format
         self.prefetch = int(prefetch)
+        self.decode_cpu_s = 0.0
         self._stop = threading.Event()
 
     def close(self) -> None:
