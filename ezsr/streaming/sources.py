@@ -30,11 +30,12 @@ class FileReplay:
     prefetch: decode in a thread of its own, up to this many chunks ahead (0: decode in
     the iterating thread). The decoders release the GIL, so decoding overlaps the
     windowing and the model instead of taking turns with them; memory stays bounded by
-    `prefetch` chunks. With realtime the decoding thread runs at nice DECODE_NICE (Linux):
-    it works ahead of the clock with `prefetch` chunks of slack, so the runner should win
-    the CPU when both are runnable. As fast as possible, the decoder sets the pace of the
-    whole stream and keeps the normal priority (niced, it lost the CPU to every other
-    process on a loaded machine: 30-41 Mev/s instead of the decoder's own rate).
+    `prefetch` chunks. With realtime the decoding thread runs DECODE_NICE above the
+    niceness of the thread that iterates the replay (Linux): it works ahead of the clock
+    with `prefetch` chunks of slack, so the runner should win the CPU when both are
+    runnable. As fast as possible, the decoder sets the pace of the whole stream and keeps
+    the iterating thread's priority (niced below it, it lost the CPU to every other process
+    on a loaded machine).
     decode_cpu_s: CPU seconds of the decoding thread, set when it reaches the file's end.
     """
 
