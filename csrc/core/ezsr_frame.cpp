@@ -48,6 +48,22 @@ float quantile_of_counts(const int64_t* freq, int64_t freq_size, int64_t n, doub
 
 namespace {
 
+// Event i's histogram cell (x, y) in the hist_w x hist_h grid: its own pixel when the grid is
+// the sensor (identity), else its scaled coordinates. False for an event outside the sensor.
+template <typename Coord>
+inline bool event_cell(const EzsrFrameArgs<Coord>& a, int64_t i, bool identity, int64_t& x,
+                       int64_t& y) {
+  x = a.x[i];
+  y = a.y[i];
+  if (identity) {
+    return static_cast<uint64_t>(x) < static_cast<uint64_t>(a.width) &&
+           static_cast<uint64_t>(y) < static_cast<uint64_t>(a.height);
+  }
+  x = scale_coord(x, a.width, a.hist_w);
+  y = scale_coord(y, a.height, a.hist_h);
+  return x >= 0 && y >= 0;
+}
+
 // One window with a one-to-one (downsampling) output sampling, without any H x W plane:
 // each kept event becomes the key 2 * pixel + (p != 1) (ON then OFF of a pixel side by
 // side), the keys are radix-sorted (11-bit digits; a 15,000-event window's 120 KB of keys
@@ -63,15 +79,8 @@ int64_t frame_sparse(const EzsrFrameArgs<Coord>& a, int64_t b, int64_t hw, bool 
   keys.clear();
   int64_t dropped = 0;
   for (int64_t i = a.offsets[b]; i < a.offsets[b + 1]; ++i) {
-    int64_t x = a.x[i], y = a.y[i];
-    if (identity) {
-      if (static_cast<uint64_t>(x) >= static_cast<uint64_t>(a.width) ||
-          static_cast<uint64_t>(y) >= static_cast<uint64_t>(a.height)) x = -1;
-    } else {
-      x = scale_coord(x, a.width, a.hist_w);
-      y = scale_coord(y, a.height, a.hist_h);
-    }
-    if (x < 0 || y < 0) {
+    int64_t x, y;
+    if (!event_cell(a, i, identity, x, y)) {
       ++dropped;
       continue;
     }
@@ -180,15 +189,8 @@ void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
       int64_t dropped = 0;
       // step 3: count, remembering every entry that becomes non-zero
       for (int64_t i = a.offsets[b]; i < a.offsets[b + 1]; ++i) {
-        int64_t x = a.x[i], y = a.y[i];
-        if (identity) {
-          if (static_cast<uint64_t>(x) >= static_cast<uint64_t>(a.width) ||
-              static_cast<uint64_t>(y) >= static_cast<uint64_t>(a.height)) x = -1;
-        } else {
-          x = scale_coord(x, a.width, a.hist_w);
-          y = scale_coord(y, a.height, a.hist_h);
-        }
-        if (x < 0 || y < 0) {
+        int64_t x, y;
+        if (!event_cell(a, i, identity, x, y)) {
           ++dropped;
           continue;
         }
