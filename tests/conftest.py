@@ -90,6 +90,24 @@ needs_kernels = pytest.mark.skipif(_ext._C is None, reason=f"extension not built
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
+@pytest.fixture(scope="session")
+def image_root(tmp_path_factory):
+    """ImageNet layout for the trainer: 2 classes x 4 random 40x48 PNGs, each class with
+    one saturated channel (red_thing: R, blue_thing: B)."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["red_thing", "blue_thing"]):
+        (root / name).mkdir()
+        for k in range(4):
+            a = rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)
+            a[..., c * 2] = 255
+            Image.fromarray(a).save(root / name / f"{k}.png")
+    return root
+
+
 def random_batch(lengths, width=64, height=48, dtype=torch.int16, oob=0, seed=0, device="cpu",
                  one_pixel=False, same_time=False):
     """An EventBatch of streams with the given lengths: uniform x, y (oob pixels past each

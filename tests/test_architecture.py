@@ -19,7 +19,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # train_standins, test_training's helpers
-from test_training import image_root, make_trainer, tiny_cfg  # noqa: E402,F401 (a fixture)
+from test_training import make_trainer, tiny_cfg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # installed package -> source folder (pyproject's [tool.setuptools.package-dir])
@@ -48,12 +48,26 @@ def _modules() -> dict[str, tuple[Path, bool]]:
     return out
 
 
-def _imports(name: str, path: Path, is_pkg: bool, known) -> set[str]:
+def _type_only(tree: ast.AST) -> set[int]:
+    """ids of the import nodes inside `if TYPE_CHECKING:` blocks (annotations only: never run)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            out.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return out
+
+
+def _imports(name: str, path: Path, is_pkg: bool, known, type_only: bool = True) -> set[str]:
     """Absolute names every import statement of the file names (module level and inside
-    functions alike: a lazy import is a dependency too)."""
+    functions alike: a lazy import is a dependency too; `if TYPE_CHECKING:` imports only
+    with type_only)."""
     pkg = name if is_pkg else name.rpartition(".")[0]
     out = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    skip = set() if type_only else _type_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -67,15 +81,16 @@ def _imports(name: str, path: Path, is_pkg: bool, known) -> set[str]:
     return out
 
 
-def _graph() -> tuple[dict[str, set[str]], list[tuple[str, str]]]:
+def _graph(type_only: bool = True) -> tuple[dict[str, set[str]], list[tuple[str, str]]]:
     """(edges between ezsr modules, imports of the old top-level names) of the source tree.
     An edge to the importer's own parent package is left out: Python imports the parent
-    first anyway, so it is no cycle."""
+    first anyway, so it is no cycle. type_only=False leaves out the `if TYPE_CHECKING:`
+    imports (what runs)."""
     mods = _modules()
     edges, toplevel = {}, []
     for name, (path, is_pkg) in mods.items():
         deps = set()
-        for target in _imports(name, path, is_pkg, mods):
+        for target in _imports(name, path, is_pkg, mods, type_only):
             if target.split(".")[0] in ("training", "export"):
                 toplevel.append((name, target))
             while target and target not in mods:
@@ -149,7 +164,9 @@ def test_the_walk_sees_the_whole_distribution():
 
 
 def test_no_import_cycle_among_ezsr_modules():
-    edges, _ = _graph()
+    """No cycle among the imports that run; annotation-only imports (under TYPE_CHECKING)
+    may point back, but must still respect the layers (the next test)."""
+    edges, _ = _graph(type_only=False)
     assert _cycles(edges) == []
 
 
@@ -269,3 +286,13 @@ def test_loader_errors_name_fields_or_the_callers_options():
     flags = {"model": "--model", "checkpoint": "--checkpoint", "clip_checkpoint": "--base"}
     with pytest.raises(ValueError, match=r"^--model/--base need --checkpoint"):
         load_teacher(ModelSpec(model="ViT-B-16", option_names=flags))
+
+
+def test_type_checking_imports_are_told_apart(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("from typing import TYPE_CHECKING\nimport ezsr.ops\n"
+                   "if TYPE_CHECKING:\n    from ezsr.models import clip\n")
+    known = {"ezsr.ops": None, "ezsr.models": None, "ezsr.models.clip": None}
+    runs = _imports("ezsr.m", src, False, known, type_only=False)
+    assert "ezsr.ops" in runs and "ezsr.models" not in runs
+    assert {"ezsr.ops", "ezsr.models", "ezsr.models.clip"} <= _imports("ezsr.m", src, False, known)

@@ -100,20 +100,7 @@ def test_config_files_and_overrides(tmp_path):
 
 
 # ----------------------------------------------------------------------------- trainer
-@pytest.fixture(scope="module")
-def image_root(tmp_path_factory):
-    """ImageNet layout: 2 classes x 4 images of 40x48 px."""
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("imgs")
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(["red_thing", "blue_thing"]):
-        (root / name).mkdir()
-        for k in range(4):
-            a = rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)
-            a[..., c * 2] = 255
-            Image.fromarray(a).save(root / name / f"{k}.png")
-    return root
+# image_root: tests/conftest.py
 
 
 def tiny_cfg(root, out, *extra) -> TrainConfig:

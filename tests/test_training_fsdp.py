@@ -22,21 +22,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def image_root(tmp_path_factory):
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("imgs")
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(["red_thing", "blue_thing"]):
-        (root / name).mkdir()
-        for k in range(4):
-            a = rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)
-            a[..., c * 2] = 255
-            Image.fromarray(a).save(root / name / f"{k}.png")
-    return root
-
-
 def _args(image_root, out, *extra):
     # a real ViT student (test-tiny: 2 transformer blocks, sharded one by one) behind the
     # linear projection to the stand-in teacher's width
