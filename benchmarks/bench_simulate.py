@@ -147,7 +147,8 @@ def main() -> int:
                         "frames_per_cpu_s": (args.frames - 1) / CPU_SECONDS[key]})
     ratios["simulate_cpu_vs_torch_reference"] = sec_t / sec_k
     print(f"640x480, {args.frames - 1} frame pairs, {per_frame:,.0f} events/frame "
-          f"(baseline: {n_ref:,} events; it accumulates ref += n*C instead of ref + k*C, so "
+          f"(baseline: {n_ref:,} events; it counts n = floor((L1 - ref) / C) crossings per "
+          f"frame and steps ref += n*C, ezsr accumulates the level crossing by crossing, so "
           f"float rounding moves a few crossings)")
 
     # 2. fused image -> histogram at 224x224 (CPU)
