@@ -28,6 +28,7 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterable
 
 import torch
 
@@ -42,14 +43,15 @@ class CheckpointError(ValueError):
 class _ScriptObject:
     """Stand-in for a TorchScript module object: keeps its attribute dict, runs nothing."""
 
-    def __init__(self, *args):
-        self.state = {}
+    def __init__(self, *args: Any) -> None:
+        self.state: dict[str, Any] = {}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Any) -> None:
         self.state = state if isinstance(state, dict) else {"_state": state}
 
 
-def _rebuild_tensor(storage: torch.Tensor, offset, size, stride, *rest):
+def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple[int, ...],
+                    stride: tuple[int, ...], *rest: Any) -> torch.Tensor:
     # `storage` is the flat 1-D tensor returned by persistent_load
     return storage.as_strided(tuple(size), tuple(stride), offset)
 
@@ -62,7 +64,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         super().__init__(io.BytesIO(data))
         self.zf, self.prefix, self.path = zf, prefix, path
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         if module.startswith("__torch__"):
             return type(name, (_ScriptObject,), {})
         if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
@@ -76,7 +78,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise CheckpointError(f"{self.path}: refusing to load {module}.{name} from a "
                               "TorchScript archive (only tensors are read)")
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> torch.Tensor:
         # ('storage', storage_type, key, location, numel)
         _, stype, key, _, numel = pid
         with warnings.catch_warnings():  # legacy typed-storage classes warn on access
@@ -87,7 +89,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             torch.empty(0, dtype=dtype)
 
 
-def _walk(obj, prefix: str, out: dict):
+def _walk(obj: object, prefix: str, out: dict[str, torch.Tensor]) -> None:
     if isinstance(obj, torch.Tensor):
         out[prefix[:-1]] = obj
     elif isinstance(obj, _ScriptObject):
@@ -96,7 +98,7 @@ def _walk(obj, prefix: str, out: dict):
                 _walk(v, prefix + k + ".", out)
 
 
-def read_torchscript_tensors(path) -> dict[str, torch.Tensor]:
+def read_torchscript_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """Parameters and buffers of a TorchScript archive as a flat state dict, read from
     `<archive>/data.pkl` and `<archive>/data/*` without executing any TorchScript code."""
     path = Path(path)
@@ -130,13 +132,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 class _Stub:
     """Stand-in for every class or function a peeked pickle names: nothing is run."""
 
-    def __new__(cls, *args, **kwargs):
+    def __new__(cls, *args: Any, **kwargs: Any) -> "_Stub":
         return object.__new__(cls)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Any) -> None:
         pass
 
 
@@ -144,16 +146,16 @@ class _PeekUnpickler(pickle.Unpickler):
     """Reads the containers of a torch.save'd pickle; every global is a _Stub and every
     tensor storage None, so only plain dicts, lists, strings and numbers come out."""
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
         return type(name, (_Stub,), {})
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> None:
         return None
 
 
-def peek_pickle(path: Path):
+def peek_pickle(path: Path) -> Any:
     """The top-level object of a torch.save zip file with tensors and classes stubbed out
     (never executes anything); None when it cannot be read that way."""
     try:
@@ -168,7 +170,8 @@ def peek_pickle(path: Path):
         return None
 
 
-def _training_checkpoint_error(path, obj, option: str | None) -> "CheckpointError | None":
+def _training_checkpoint_error(path: str | Path, obj: object,
+                               option: str | None) -> "CheckpointError | None":
     if not (isinstance(obj, dict) and obj.get("format") == TRAIN_FORMAT):
         return None
     student = obj.get("student")
@@ -197,7 +200,7 @@ def short_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
 
 
-def not_readable(path, expected: str, exc: BaseException | None = None, found: str = "",
+def not_readable(path: str | Path, expected: str, exc: BaseException | None = None, found: str = "",
                  option: str | None = None) -> CheckpointError:
     """The error for a file that is not what `expected` says (a training checkpoint of
     `ezsr train` is named as such)."""
@@ -209,7 +212,7 @@ def not_readable(path, expected: str, exc: BaseException | None = None, found: s
     return CheckpointError(f"{where}: not a checkpoint ezsr can read (expected {expected}; {why})")
 
 
-def load_file(path, expected: str, option: str | None = None):
+def load_file(path: str | Path, expected: str, option: str | None = None) -> Any:
     """torch.load(path, weights_only=True) of a file that should hold `expected` (e.g.
     "a [D, K] text classifier tensor"): a missing file is FileNotFoundError, anything
     unreadable (and a training checkpoint) a CheckpointError naming the file, `option`
@@ -239,7 +242,7 @@ class _ShapeUnpickler(_RestrictedUnpickler):
         pickle.Unpickler.__init__(self, io.BytesIO(data))
         self.path = path
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> torch.Tensor:
         _, stype, _, _, numel = pid
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -247,7 +250,7 @@ class _ShapeUnpickler(_RestrictedUnpickler):
         return torch.empty(int(numel), dtype=dtype, device="meta")
 
 
-def peek_shapes(path) -> dict[str, torch.Tensor] | None:
+def peek_shapes(path: str | Path) -> dict[str, torch.Tensor] | None:
     """The state dict of a checkpoint file as meta tensors (names, shapes, dtypes; no data
     read), unwrapped like read_state_dict; None when the file cannot be read that way (a
     Hugging Face folder without safetensors, a pickle holding other classes): then only the
@@ -278,7 +281,7 @@ def peek_shapes(path) -> dict[str, torch.Tensor] | None:
 
 
 # ------------------------------------------------------------------ reading files
-def read_state_dict(path) -> tuple[dict[str, torch.Tensor], str]:
+def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     """Tensors of a checkpoint file or HF folder: (state_dict, container) with container
     in {"hf-folder", "safetensors", "torchscript", "pickle"}. Wrapping dicts
     (`state_dict`, `model`, `module`) and `module.` prefixes are removed."""
@@ -350,7 +353,8 @@ def detect_format(sd: dict[str, torch.Tensor]) -> str:
 
 
 # ------------------------------------------------------------------ conversions
-def _hf_block(sd, src: str, dst: str, out: dict):
+def _hf_block(sd: dict[str, torch.Tensor], src: str, dst: str,
+              out: dict[str, torch.Tensor]) -> None:
     q, k, v = (sd[f"{src}.self_attn.{n}_proj.weight"] for n in "qkv")
     out[f"{dst}.attn.in_proj_weight"] = torch.cat([q, k, v])
     out[f"{dst}.attn.in_proj_bias"] = torch.cat([sd[f"{src}.self_attn.{n}_proj.bias"] for n in "qkv"])
@@ -464,7 +468,7 @@ class LoadReport:
                 f"{len(self.unexpected)} unexpected keys")
 
 
-def load_into(model: torch.nn.Module, path, strict: bool = True, prefix: str = "") -> LoadReport:
+def load_into(model: torch.nn.Module, path: str | Path, strict: bool = True, prefix: str = "") -> LoadReport:
     """Load checkpoint `path` into `model` (converted to the internal layout).
 
     strict=True: every model key must be present with the right shape, else
@@ -492,7 +496,7 @@ def load_into(model: torch.nn.Module, path, strict: bool = True, prefix: str = "
     unexpected = [k for k in sd if k not in own]
     if strict and missing:
         hint = ""
-        def kind(keys):
+        def kind(keys: Iterable[str]) -> str | None:
             return ("clip" if any(k.endswith("conv1.weight") for k in keys) else
                     "eva" if any(k.endswith("patch_embed.proj.weight") for k in keys) else None)
         if kind(own) and kind(sd) and kind(own) != kind(sd):
@@ -516,7 +520,7 @@ def load_into(model: torch.nn.Module, path, strict: bool = True, prefix: str = "
     return report
 
 
-def config_from_hf(folder) -> dict:
+def config_from_hf(folder: str | Path) -> dict[str, Any]:
     """ezsr model config from a Hugging Face CLIP config.json."""
     path = Path(folder) / "config.json"
     try:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Union, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ezsr.models.transformer import EVABlock, Transformer, init_normal_, rope_tables
+
+if TYPE_CHECKING:
+    from ezsr.models.checkpoints import LoadReport
 
 # ------------------------------------------------------------------ typed configs
 @dataclass(frozen=True)
@@ -93,7 +96,8 @@ class CLIPConfig:
                    _typed(TextConfig, cfg["text"], where, "text."))
 
 
-def _check_keys(d: Mapping[str, Any], known: set, required: set, where: str, prefix: str):
+def _check_keys(d: Mapping[str, Any], known: set[str], required: set[str], where: str,
+                prefix: str) -> None:
     if not isinstance(d, Mapping):
         raise ValueError(f"{where}: {prefix.rstrip('.') or 'the config'} must be a mapping, "
                          f"got {type(d).__name__}")
@@ -106,7 +110,7 @@ def _check_keys(d: Mapping[str, Any], known: set, required: set, where: str, pre
             raise ValueError(f"{where}: missing key '{prefix}{k}'")
 
 
-def _typed(cls, d: Mapping[str, Any], where: str, prefix: str):
+def _typed(cls: Any, d: Mapping[str, Any], where: str, prefix: str) -> Any:
     fields = dataclasses.fields(cls)
     required = {f.name for f in fields if f.default is dataclasses.MISSING}
     _check_keys(d, {f.name for f in fields}, required, where, prefix)
@@ -123,7 +127,7 @@ class VisionTransformer(nn.Module):
 
     def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
                  output_dim: int, mlp_ratio: float = 4.0, act: str = "quick_gelu",
-                 ln_eps: float = 1e-5, in_chans: int = 3):
+                 ln_eps: float = 1e-5, in_chans: int = 3) -> None:
         super().__init__()
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
         grid = image_size // patch_size
@@ -138,7 +142,8 @@ class VisionTransformer(nn.Module):
         init_normal_(self.transformer)
 
     @property
-    def patch_weight(self) -> torch.nn.Parameter:
+    def patch_weight(self) -> torch.Tensor:
+        """The patch embedding's weight [W, C, p, p] (an nn.Parameter)."""
         return self.conv1.weight
 
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -171,7 +176,7 @@ class EVAVisionTransformer(nn.Module):
     def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
                  output_dim: int, mlp_ratio: float = 2.6667, ln_eps: float = 1e-6,
                  rope: bool = True, rope_pt_seq_len: int = 16, swiglu: bool = True,
-                 subln: bool = True, postnorm: bool = False, in_chans: int = 3):
+                 subln: bool = True, postnorm: bool = False, in_chans: int = 3) -> None:
         super().__init__()
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
         grid = image_size // patch_size
@@ -193,12 +198,13 @@ class EVAVisionTransformer(nn.Module):
             self.rope_cos = self.rope_sin = None
 
     @property
-    def patch_weight(self) -> torch.nn.Parameter:
-        return self.patch_embed.proj.weight
+    def patch_weight(self) -> torch.Tensor:
+        """The patch embedding's weight [W, C, p, p] (an nn.Parameter)."""
+        return cast(nn.Conv2d, self.patch_embed.proj).weight
 
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C, S, S] -> the last block's tokens [B, 1 + N, W] (class token first)."""
-        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+        x = cast(nn.Conv2d, self.patch_embed.proj)(x).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1).to(x.dtype), x], 1)
         x = x + self.pos_embed.to(x.dtype)
         rope = None if self.rope_cos is None else (self.rope_cos.to(x.dtype), self.rope_sin.to(x.dtype))
@@ -215,7 +221,11 @@ class EVAVisionTransformer(nn.Module):
         return self.head(self.norm(self.forward_tokens(x)[:, 1:]))
 
 
-def build_vision(cfg: Mapping[str, Any], embed_dim: int, in_chans: int = 3) -> nn.Module:
+#: An image tower: OpenAI CLIP's ViT or EVA-CLIP's.
+VisionTower = Union[VisionTransformer, EVAVisionTransformer]
+
+
+def build_vision(cfg: Mapping[str, Any], embed_dim: int, in_chans: int = 3) -> VisionTower:
     """The image tower of a config's "vision" dict (unknown keys are a ValueError)."""
     vision = dict(cfg)
     kind = vision.pop("type", "clip")
@@ -235,7 +245,13 @@ class CLIP(nn.Module):
     `logit_scale` is the log of the temperature (logits = logit_scale.exp() * cos).
     """
 
-    def __init__(self, cfg: dict, name: str = "custom"):
+    visual: VisionTower
+    attn_mask: torch.Tensor  # buffer [L, L] float32 causal mask
+    # set by ezsr.models.create_model: what was loaded, and from where ("A+B": CLIP then image)
+    load_reports: list[LoadReport]
+    checkpoint: str | None
+
+    def __init__(self, cfg: dict[str, Any], name: str = "custom") -> None:
         super().__init__()
         self.name, self.cfg = name, cfg
         typed = CLIPConfig.from_dict(cfg, f"model config {name}")
@@ -279,7 +295,7 @@ class CLIP(nn.Module):
         eot = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
         return eot @ self.text_projection
 
-    def forward(self, images, tokens):
+    def forward(self, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         img = F.normalize(self.encode_image(images), dim=-1)
         txt = F.normalize(self.encode_text(tokens), dim=-1)
         return self.logit_scale.exp() * img @ txt.T

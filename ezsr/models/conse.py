@@ -10,9 +10,14 @@ module, so it exports to ONNX like any encoder.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from ezsr.models.teachers import ConSETeacher
 
 
 def conse_combine(p: torch.Tensor, class_embeddings: torch.Tensor, top_t: int) -> torch.Tensor:
@@ -38,7 +43,7 @@ class ConSEEncoder(nn.Module):
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, teacher):
+    def __init__(self, teacher: ConSETeacher) -> None:
         super().__init__()
         from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD
 

@@ -27,7 +27,7 @@ BN_EPS = 1e-3
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow 'SAME' padding (extra pixel on the right/bottom)."""
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         ih, iw = x.shape[-2:]
         kh, kw = self.kernel_size
         sh, sw = self.stride
@@ -39,7 +39,7 @@ class SameConv2d(nn.Conv2d):
 
 
 class MBConv(nn.Module):
-    def __init__(self, k: int, stride: int, expand: int, cin: int, cout: int):
+    def __init__(self, k: int, stride: int, expand: int, cin: int, cout: int) -> None:
         super().__init__()
         mid = cin * expand
         if expand != 1:
@@ -51,7 +51,7 @@ class MBConv(nn.Module):
         self._bn2 = nn.BatchNorm2d(cout, eps=BN_EPS)
         self.expand, self.skip = expand, stride == 1 and cin == cout
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
         if self.expand != 1:
             y = F.relu6(self._bn0(self._expand_conv(y)))
@@ -63,7 +63,7 @@ class MBConv(nn.Module):
 class EfficientNetLite0(nn.Module):
     """forward(x [B, 3, H, W] normalised as above) -> logits [B, 1000]."""
 
-    def __init__(self, num_classes: int = 1000):
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self._conv_stem = SameConv2d(3, 32, 3, 2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS)
@@ -76,7 +76,7 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
         self._fc = nn.Linear(1280, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu6(self._bn0(self._conv_stem(x)))
         for b in self._blocks:
             x = b(x)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from ezsr.models.checkpoints import (CheckpointError, LoadReport, config_from_hf,
                                      detect_format, load_into, peek_shapes, to_internal)
-from ezsr.models.clip import CLIP, build_vision
+from ezsr.models.clip import CLIP, VisionTower, build_vision
 
 log = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -27,7 +28,7 @@ def _canonical(name: str) -> str:
     return name.replace("/", "-")
 
 
-def get_config(name: str) -> dict:
+def get_config(name: str) -> dict[str, Any]:
     """The config dict of a registered model; ValueError listing the known names."""
     path = CONFIG_DIR / f"{_canonical(name)}.json"
     if not path.exists():
@@ -36,7 +37,8 @@ def get_config(name: str) -> dict:
 
 
 def create_model(name: str | None, pretrained: str | Path | None = None,
-                 image_checkpoint: str | Path | None = None, device="cpu") -> CLIP:
+                 image_checkpoint: str | Path | None = None,
+                 device: torch.device | str = "cpu") -> CLIP:
     """A CLIP model by registered name, optionally loaded from a checkpoint.
 
     name: a registered config (see list_models()); None or "auto" with a Hugging Face
@@ -55,7 +57,7 @@ def create_model(name: str | None, pretrained: str | Path | None = None,
         cfg = get_config(name)
         name = _canonical(name)
     model = CLIP(cfg, name)
-    model.load_reports: list[LoadReport] = []
+    model.load_reports = []
     model.checkpoint = None
     if pretrained is not None:
         model.load_reports.append(load_into(model, pretrained, strict=True))
@@ -113,7 +115,10 @@ def check_checkpoint(path: str | Path, name: str, key: str, part: str = "model",
 class EventEncoder(nn.Module):
     """An image tower taking event representations [B, C, S, S] -> embeddings [B, D]."""
 
-    def __init__(self, visual: nn.Module, name: str, in_chans: int):
+    image_size: int
+    load_reports: list[LoadReport]  # set by create_event_encoder
+
+    def __init__(self, visual: VisionTower, name: str, in_chans: int) -> None:
         super().__init__()
         self.visual, self.name, self.in_chans = visual, name, in_chans
         self.image_size = visual.image_size
@@ -147,7 +152,7 @@ def create_event_encoder(name: str, in_chans: int = 3, pretrained: str | Path | 
     """
     cfg = get_config(name)
     visual = build_vision(cfg["vision"], cfg["embed_dim"], in_chans=3)
-    reports = []
+    reports: list[LoadReport] = []
     for path, strict in ((init, True), (pretrained, False)):
         if path is None:
             continue

@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from ezsr.models.teachers import Teacher
 
 FORMAT = "ezsr-student-1"
 
@@ -110,7 +114,7 @@ class StudentTeacher:
     images are the student's (the CLIP-normalised EZSR frame, encode_normalized), texts are
     its teacher's. The text classifier cache is the teacher's (same text side)."""
 
-    def __init__(self, student: nn.Module, teacher, meta: dict):
+    def __init__(self, student: nn.Module, teacher: Teacher, meta: dict[str, Any]) -> None:
         self.student, self.teacher = student.eval(), teacher
         self.embed_dim = int(meta["embed_dim"])
         self.image_size = int(meta["input"]["size"])
@@ -124,17 +128,18 @@ class StudentTeacher:
         dev = next(self.student.parameters()).device
         return torch.nn.functional.normalize(self.student(x.to(dev)).float(), dim=-1)
 
-    def encode_text(self, texts):
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         return self.teacher.encode_text(texts)
 
 
-def _logit_scale(teacher) -> float:
+def _logit_scale(teacher: object) -> float:
     from ezsr.models.teachers import logit_scale
 
     return logit_scale(teacher)
 
 
-def teacher_of(meta: dict, path, device="cpu", hint: str = "", vocab=None):
+def teacher_of(meta: dict[str, Any], path: str | Path | None, device: torch.device | str = "cpu",
+               hint: str = "", vocab: str | Path | None = None) -> Teacher:
     """The teacher named in a student file (create_teacher), whose text side names the
     classes; vocab: CLIP's BPE vocabulary for a CLIP teacher (default: found beside its
     checkpoint or in $EZSR_CLIP_VOCAB). ValueError naming the file when it cannot be loaded."""
@@ -154,7 +159,8 @@ def teacher_of(meta: dict, path, device="cpu", hint: str = "", vocab=None):
                          f"be loaded ({exc}){hint}") from exc
 
 
-def load_student_teacher(path: str | Path, device="cpu", vocab=None) -> StudentTeacher:
+def load_student_teacher(path: str | Path, device: torch.device | str = "cpu",
+                         vocab: str | Path | None = None) -> StudentTeacher:
     """The StudentTeacher of a student file: the student and the teacher named in it."""
     student, meta = load_student(path)
     return StudentTeacher(student.to(device), teacher_of(meta, path, device, vocab=vocab), meta)

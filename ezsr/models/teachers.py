@@ -24,12 +24,16 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence, overload, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 
 from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD
+
+if TYPE_CHECKING:
+    from ezsr.models.clip import CLIP
+    from ezsr.models.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,10 @@ class Teacher(Protocol):
     name: str
     embed_dim: int
     image_size: int
-    cache_key: str | None
+
+    @property
+    def cache_key(self) -> str | None:
+        """Identity of the weights for on-disk caches; None: do not cache."""
 
     @property
     def logit_scale(self) -> float: ...
@@ -58,7 +65,7 @@ class Teacher(Protocol):
         """K strings -> [K, D] float32, unit rows."""
 
 
-def logit_scale(obj) -> float:
+def logit_scale(obj: object) -> float:
     """The zero-shot logit multiplier of a CLIP model, a teacher, or an object whose `.model`
     is one: exp(logit_scale) of the CLIP model, clamped at MAX_LOGIT_SCALE (as CLIP does);
     a teacher's float `logit_scale` as it is; MAX_LOGIT_SCALE (100, OpenAI CLIP's value)
@@ -103,7 +110,7 @@ def clip_normalize(images01: torch.Tensor) -> torch.Tensor:
 class CLIPTeacher:
     """A CLIP model behind the teacher interface (see module docstring)."""
 
-    def __init__(self, model, tokenizer=None):
+    def __init__(self, model: CLIP, tokenizer: Tokenizer | None = None) -> None:
         from ezsr.models.tokenizer import load_tokenizer
         self.model = model.eval()
         self.embed_dim = model.embed_dim
@@ -115,7 +122,7 @@ class CLIPTeacher:
         self.cache_key = f"clip:{model.name}:{_file_key(getattr(model, 'checkpoint', None))}"
 
     @property
-    def device(self):
+    def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     @property
@@ -139,13 +146,13 @@ class CLIPTeacher:
         return F.normalize(self.model.encode_text(tokens).float(), dim=-1)
 
 
-def _file_key(path) -> str:
+def _file_key(path: str | Path | None) -> str:
     """Cheap identity of a weights file/folder: name, size and mtime."""
     if not path:
         return "random"
     parts = []
-    for p in str(path).split("+"):
-        p = Path(p)
+    for part in str(path).split("+"):
+        p = Path(part)
         try:
             st = p.stat()
             parts.append(f"{p.resolve()}:{st.st_size}:{int(st.st_mtime)}")
@@ -167,7 +174,8 @@ class SentenceEncoder:
     """all-MiniLM-L6-v2 through transformers, offline: mean of the last hidden states over
     non-padding tokens, then L2 normalisation. encode(list[str]) -> [K, 384]."""
 
-    def __init__(self, path: str | Path | None = None, device="cpu", batch_size: int = 256):
+    def __init__(self, path: str | Path | None = None, device: torch.device | str = "cpu",
+                 batch_size: int = 256) -> None:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
@@ -197,8 +205,8 @@ class ConSETeacher:
     image_size = 224  # EfficientNet-Lite0's input side
     logit_scale = MAX_LOGIT_SCALE  # no learned temperature: CLIP's 100
 
-    def __init__(self, top_t: int = 10, device="cpu", classifier_path: str | None = None,
-                 sentence_path: str | None = None):
+    def __init__(self, top_t: int = 10, device: torch.device | str = "cpu",
+                 classifier_path: str | None = None, sentence_path: str | None = None) -> None:
         from ezsr.models.efficientnet import lite0_weights_path, load_lite0
         from ezsr.models.imagenet import imagenet_classes
         self.top_t, self.device = top_t, device
@@ -208,7 +216,7 @@ class ConSETeacher:
         self.class_names = [c.clip_name for c in imagenet_classes("sorted")]
         self.cache_key = f"conse:{_file_key(classifier_path or lite0_weights_path())}:" \
                          f"{_file_key(self.text.path + '/model.safetensors')}:T{top_t}"
-        self._class_emb = None
+        self._class_emb: torch.Tensor | None = None
 
     @property
     def class_embeddings(self) -> torch.Tensor:
@@ -248,7 +256,18 @@ class ConSETeacher:
         return self.text.encode(list(texts)).to(self.device)
 
 
-def create_teacher(name: str = "offline", pretrained=None, device="cpu", **kw):
+@overload
+def create_teacher(name: Literal["offline"] = "offline", pretrained: str | Path | None = None,
+                   device: torch.device | str = "cpu", **kw: Any) -> ConSETeacher: ...
+@overload
+def create_teacher(name: str, pretrained: str | Path | None = None,
+                   device: torch.device | str = "cpu",
+                   **kw: Any) -> ConSETeacher | CLIPTeacher: ...
+
+
+def create_teacher(name: str = "offline", pretrained: str | Path | None = None,
+                   device: torch.device | str = "cpu",
+                   **kw: Any) -> ConSETeacher | CLIPTeacher:
     """"offline" -> ConSETeacher; a registered CLIP name -> CLIPTeacher of
     create_model(name, pretrained) (an EZSR image-tower checkpoint can be passed as
     image_checkpoint=...)."""

@@ -20,7 +20,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, cast
 
 import torch
 
@@ -82,26 +82,30 @@ class Tokenizer:
 
     # -- constructors -----------------------------------------------------------------
     @classmethod
-    def from_bpe_gz(cls, path, context_length: int = 77) -> "Tokenizer":
+    def from_bpe_gz(cls, path: str | os.PathLike[str], context_length: int = 77) -> "Tokenizer":
         """From OpenAI's `bpe_simple_vocab_16e6.txt.gz` (or a plain-text merges file of the
         same format: header line, then one `a b` merge per line)."""
         path = Path(path)
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as f:
             lines = f.read().split("\n")
-        merges = [tuple(m.split()) for m in lines[1:N_MERGES_OPENAI + 1] if m.strip()]
+        merges = cast("list[tuple[str, str]]",  # one `a b` pair per line
+                      [tuple(m.split()) for m in lines[1:N_MERGES_OPENAI + 1] if m.strip()])
         symbols = list(bytes_to_unicode().values())
         vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + [SOT, EOT]
         return cls({t: i for i, t in enumerate(vocab)}, merges, context_length, str(path))
 
     @classmethod
-    def from_hf(cls, vocab_json, merges_txt, context_length: int = 77) -> "Tokenizer":
+    def from_hf(cls, vocab_json: str | os.PathLike[str], merges_txt: str | os.PathLike[str],
+                context_length: int = 77) -> "Tokenizer":
         """From Hugging Face `vocab.json` + `merges.txt`."""
         with open(vocab_json, encoding="utf-8") as f:
             encoder = json.load(f)
         with open(merges_txt, encoding="utf-8") as f:
             lines = f.read().split("\n")
-        merges = [tuple(m.split()) for m in lines if m.strip() and not m.startswith("#version")]
+        merges = cast("list[tuple[str, str]]",  # one `a b` pair per line
+                      [tuple(m.split()) for m in lines
+                       if m.strip() and not m.startswith("#version")])
         return cls(encoder, merges, context_length, str(vocab_json))
 
     # -- BPE ---------------------------------------------------------------------------
@@ -216,10 +220,11 @@ def find_vocab(near: str | os.PathLike | None = None) -> tuple[str, tuple[Path, 
         f"packages; nothing is downloaded): {VOCAB_HINT}")
 
 
-def load_tokenizer(near=None, context_length: int = 77) -> Tokenizer:
+def load_tokenizer(near: str | os.PathLike[str] | None = None,
+                   context_length: int = 77) -> Tokenizer:
     kind, files = find_vocab(near)
-    if kind == "hf":
-        return Tokenizer.from_hf(*files, context_length=context_length)
+    if kind == "hf":  # (vocab.json, merges.txt)
+        return Tokenizer.from_hf(files[0], files[1], context_length=context_length)
     return Tokenizer.from_bpe_gz(files[0], context_length=context_length)
 
 

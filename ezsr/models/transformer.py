@@ -40,7 +40,7 @@ class MultiheadSelfAttention(nn.Module):
     """Self-attention with a packed [3W, W] input projection (nn.MultiheadAttention's
     names), computed with F.scaled_dot_product_attention."""
 
-    def __init__(self, width: int, heads: int):
+    def __init__(self, width: int, heads: int) -> None:
         super().__init__()
         if width % heads:
             raise ValueError(f"width {width} is not divisible by heads {heads}")
@@ -59,13 +59,13 @@ class MultiheadSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, width: int, hidden: int, act: str):
+    def __init__(self, width: int, hidden: int, act: str) -> None:
         super().__init__()
         self.c_fc = nn.Linear(width, hidden)
         self.gelu = make_act(act)
         self.c_proj = nn.Linear(hidden, width)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.c_proj(self.gelu(self.c_fc(x)))
 
 
@@ -73,33 +73,34 @@ class ResidualAttentionBlock(nn.Module):
     """Pre-LN block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
 
     def __init__(self, width: int, heads: int, mlp_ratio: float = 4.0, act: str = "quick_gelu",
-                 ln_eps: float = 1e-5):
+                 ln_eps: float = 1e-5) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(width, eps=ln_eps)
         self.attn = MultiheadSelfAttention(width, heads)
         self.ln_2 = nn.LayerNorm(width, eps=ln_eps)
         self.mlp = MLP(width, int(width * mlp_ratio), act)
 
-    def forward(self, x, mask=None):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), mask)
         return x + self.mlp(self.ln_2(x))
 
 
 class Transformer(nn.Module):
     def __init__(self, width: int, layers: int, heads: int, mlp_ratio: float = 4.0,
-                 act: str = "quick_gelu", ln_eps: float = 1e-5):
+                 act: str = "quick_gelu", ln_eps: float = 1e-5) -> None:
         super().__init__()
         self.resblocks = nn.ModuleList(
             ResidualAttentionBlock(width, heads, mlp_ratio, act, ln_eps) for _ in range(layers))
 
-    def forward(self, x, mask=None):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         for blk in self.resblocks:
             x = blk(x, mask)
         return x
 
 
 # ---------------------------------------------------------------- EVA02 parts
-def rope_tables(head_dim: int, grid: int, pt_seq_len: int = 16, theta: float = 10000.0):
+def rope_tables(head_dim: int, grid: int, pt_seq_len: int = 16,
+                theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin tables [grid*grid, head_dim] of EVA02's 2-D rotary embedding.
 
     Half of the head dimension rotates with the patch row, half with the column.
@@ -127,7 +128,7 @@ class EVAAttention(nn.Module):
     `k_proj`, `v_proj`) and `inner_attn_ln` normalises the heads' output; without it (EVA01 /
     bigE) one packed `qkv` [3W, W] projection. Both add `q_bias` and `v_bias` (k has none)."""
 
-    def __init__(self, width: int, heads: int, ln_eps: float, subln: bool = True):
+    def __init__(self, width: int, heads: int, ln_eps: float, subln: bool = True) -> None:
         super().__init__()
         self.heads, self.subln = heads, subln
         if subln:
@@ -141,7 +142,7 @@ class EVAAttention(nn.Module):
         self.inner_attn_ln = nn.LayerNorm(width, eps=ln_eps) if subln else nn.Identity()
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x, rope: tuple[torch.Tensor, torch.Tensor] | None):
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         b, n, w = x.shape
         h, d = self.heads, w // self.heads
         if self.subln:
@@ -162,25 +163,25 @@ class EVAAttention(nn.Module):
 class SwiGLU(nn.Module):
     """w3(ffn_ln(silu(w1 x) * w2 x)): EVA02's gated MLP with a sub-LN before the output."""
 
-    def __init__(self, width: int, hidden: int, ln_eps: float, subln: bool = True):
+    def __init__(self, width: int, hidden: int, ln_eps: float, subln: bool = True) -> None:
         super().__init__()
         self.w1 = nn.Linear(width, hidden)
         self.w2 = nn.Linear(width, hidden)
         self.ffn_ln = nn.LayerNorm(hidden, eps=ln_eps) if subln else nn.Identity()
         self.w3 = nn.Linear(hidden, width)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.w3(self.ffn_ln(F.silu(self.w1(x)) * self.w2(x)))
 
 
 class EVAMlp(nn.Module):
-    def __init__(self, width: int, hidden: int, ln_eps: float, subln: bool):
+    def __init__(self, width: int, hidden: int, ln_eps: float, subln: bool) -> None:
         super().__init__()
         self.fc1 = nn.Linear(width, hidden)
         self.ffn_ln = nn.LayerNorm(hidden, eps=ln_eps) if subln else nn.Identity()
         self.fc2 = nn.Linear(hidden, width)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.ffn_ln(F.gelu(self.fc1(x))))
 
 
@@ -189,7 +190,7 @@ class EVABlock(nn.Module):
     x + norm1(attn(x)), x + norm2(mlp(x)). The MLP is SwiGLU (EVA02) or fc1-GELU-fc2."""
 
     def __init__(self, width: int, heads: int, mlp_ratio: float, ln_eps: float,
-                 swiglu: bool = True, subln: bool = True, postnorm: bool = False):
+                 swiglu: bool = True, subln: bool = True, postnorm: bool = False) -> None:
         super().__init__()
         hidden = int(width * mlp_ratio)
         self.postnorm = postnorm
@@ -198,7 +199,7 @@ class EVABlock(nn.Module):
         self.norm2 = nn.LayerNorm(width, eps=ln_eps)
         self.mlp = SwiGLU(width, hidden, ln_eps, subln) if swiglu else EVAMlp(width, hidden, ln_eps, subln)
 
-    def forward(self, x, rope=None):
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         if self.postnorm:
             x = x + self.norm1(self.attn(x, rope))
             return x + self.norm2(self.mlp(x))
