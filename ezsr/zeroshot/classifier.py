@@ -11,7 +11,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,9 @@ from ezsr.events import EventBatch, Events
 from ezsr.models.teachers import Teacher
 from ezsr.models.teachers import logit_scale as teacher_logit_scale
 from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD, EZSR_WINDOW, default_window_start
+
+if TYPE_CHECKING:
+    from ezsr.models.clip import CLIP
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ def as_teacher(model: Teacher | torch.nn.Module) -> Teacher:
     if hasattr(model, "encode_text") and not isinstance(model, torch.nn.Module):
         return model
     from ezsr.models.teachers import CLIPTeacher
-    return CLIPTeacher(model)
+    return CLIPTeacher(cast("CLIP", model))  # a CLIP module (ezsr.models.CLIP or alike)
 
 
 def _classifier_key(teacher: Teacher, classnames: Sequence[str],

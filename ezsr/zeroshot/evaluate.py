@@ -51,13 +51,21 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, TypeVar, cast
 
 import numpy as np
 import torch
 
+from ezsr.events import Events
 from ezsr.io import event_file_extensions
 from ezsr.zeroshot.classes import (imagenet_classes, n_caltech101_classes, n_cars_classes,
                                    prompt_name)
+
+if TYPE_CHECKING:
+    from ezsr.models.teachers import Teacher
+    from ezsr.zeroshot.fewshot import FewShotHead
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +141,7 @@ class EvalProtocol:
 def make_protocol(dataset: str, protocol: str = "ezsr", mode: str | None = None,
                   window: str = "fixed", seed: int = 0, out_size: int = 224,
                   features: str = "raw", image_preprocess: str = "pil",
-                  **preprocess_kw) -> EvalProtocol:
+                  **preprocess_kw: Any) -> EvalProtocol:
     """The EvalProtocol of `protocol` on `dataset` with its per-dataset defaults."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
@@ -198,7 +206,7 @@ def _split_dir(root: Path, dataset: str, split: str | None, variant: str | None)
     return root
 
 
-def load_dataset(dataset: str, root, split: str | None = None, protocol: str = "ezsr",
+def load_dataset(dataset: str, root: str | Path, split: str | None = None, protocol: str = "ezsr",
                  names: str | None = None, limit_per_class: int | None = None,
                  variant: str | None = None) -> Dataset:
     """Find the samples of a dataset folder.
@@ -254,7 +262,7 @@ def sample_rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(key.encode("utf-8"))])
 
 
-def ezsr_window(events, protocol: EvalProtocol, key: str = ""):
+def ezsr_window(events: Events, protocol: EvalProtocol, key: str = "") -> Events:
     """The window EZSR classifies: the fixed centred 15,000 events, or (window="random")
     L ~ U{low..high} events at a uniform random start (all events when n <= L)."""
     from ezsr.zeroshot.classifier import MIN_EVENTS, select_window
@@ -272,7 +280,7 @@ def ezsr_window(events, protocol: EvalProtocol, key: str = ""):
     return events.window(int(rng.integers(0, n - length + 1)), length)
 
 
-def eventclip_views(events, setup: EventCLIPSetup, seed: int = 0, key: str = "") -> list[int]:
+def eventclip_views(events: Events, setup: EventCLIPSetup, seed: int = 0, key: str = "") -> list[int]:
     """Starts of the frames EventCLIP classifies for one (centred) stream: all of its
     frame starts, or `setup.views` of them picked at random (sorted)."""
     from ezsr.ops import eventclip_frame_starts
@@ -283,7 +291,7 @@ def eventclip_views(events, setup: EventCLIPSetup, seed: int = 0, key: str = "")
     return starts
 
 
-def sample_input(events, protocol: EvalProtocol, key: str = "") -> torch.Tensor:
+def sample_input(events: Events, protocol: EvalProtocol, key: str = "") -> torch.Tensor:
     """Model input of one sample, independent of any other sample.
 
     ezsr: [1, 3, S, S] float32 CLIP-normalised (ezsr.ops.ezsr_preprocess of the window at
@@ -297,7 +305,7 @@ def sample_input(events, protocol: EvalProtocol, key: str = "") -> torch.Tensor:
         win = ezsr_window(events, protocol, key)
         return ezsr_preprocess(win, out_size=protocol.out_size, mode=protocol.mode,
                                **protocol.preprocess_kw)
-    setup = protocol.eventclip
+    setup = cast(EventCLIPSetup, protocol.eventclip)  # set by make_protocol for "eventclip"
     ev = eventclip_center(events, setup.height, setup.width)
     starts = eventclip_views(ev, setup, protocol.seed, key)
     batch = EventBatch.from_windows(ev, starts, setup.frame_events)
@@ -324,7 +332,9 @@ def clip_pil_transform(frames: torch.Tensor, size: int) -> torch.Tensor:
         short, long = (w, h) if w <= h else (h, w)
         new_long = int(size * long / short)
         nw, nh = (size, new_long) if w <= h else (new_long, size)
-        im = im.resize((nw, nh), Image.BICUBIC)
+        # Pillow defines Image.BICUBIC in a loop over its enums, which type checkers cannot
+        # see; Image.Resampling would need Pillow >= 9.1 (the floor is 9)
+        im = im.resize((nw, nh), Image.BICUBIC)  # type: ignore[attr-defined]
         top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
         out.append(np.asarray(im.crop((left, top, left + size, top + size))))
     x = torch.from_numpy(np.stack(out)).float().div(255)[:, None].expand(-1, 3, -1, -1)
@@ -336,13 +346,13 @@ def clip_pil_transform(frames: torch.Tensor, size: int) -> torch.Tensor:
 class _Inputs(torch.utils.data.Dataset):
     """Reads and preprocesses sample i (in a DataLoader worker): (i, input or None, error)."""
 
-    def __init__(self, samples: list[Sample], protocol: EvalProtocol):
+    def __init__(self, samples: list[Sample], protocol: EvalProtocol) -> None:
         self.samples, self.protocol = samples, protocol
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
         from ezsr import io
         s = self.samples[i]
         try:
@@ -362,12 +372,13 @@ def default_workers() -> int:
     return max(0, min(7, cores - 1))
 
 
-def _first(batch):
+def _first(batch: _T) -> _T:
     return batch
 
 
 def iter_inputs(samples: list[Sample], protocol: EvalProtocol, workers: int | None = None,
-                pin_memory: bool = False, prefetch: int = 4):
+                pin_memory: bool = False,
+                prefetch: int = 4) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (index, input) for every sample in order, read and preprocessed by `workers`
     processes (0: in this process) with `prefetch` samples in flight per worker."""
     workers = default_workers() if workers is None else int(workers)
@@ -375,7 +386,8 @@ def iter_inputs(samples: list[Sample], protocol: EvalProtocol, workers: int | No
         raise ValueError(f"workers must be >= 0, got {workers}")
     workers = min(workers, len(samples))
     ds = _Inputs(samples, protocol)
-    kw = {"prefetch_factor": prefetch, "persistent_workers": False} if workers else {}
+    kw: dict[str, Any] = {"prefetch_factor": prefetch, "persistent_workers": False} \
+        if workers else {}
     loader = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=workers,
                                          pin_memory=pin_memory, collate_fn=_first, **kw)
     for i, x, err in loader:
@@ -384,7 +396,7 @@ def iter_inputs(samples: list[Sample], protocol: EvalProtocol, workers: int | No
         yield i, x
 
 
-def read_split_file(path, folders: list[str], classnames: list[str]) -> tuple[set[int], set[int]]:
+def read_split_file(path: str | Path, folders: list[str], classnames: list[str]) -> tuple[set[int], set[int]]:
     """Seen/unseen class indices from a JSON file {"seen": [...], "unseen": [...]} (or a
     text file with lines `seen NAME` / `unseen NAME`); names are folder names or class names."""
     path = Path(path)
@@ -452,12 +464,12 @@ def accuracy_report(logits: torch.Tensor, labels: torch.Tensor, classnames: list
     return rep
 
 
-def _raw_clip(teacher) -> bool:
+def _raw_clip(teacher: object) -> bool:
     from ezsr.models.teachers import CLIPTeacher
     return isinstance(teacher, CLIPTeacher)
 
 
-def encode_inputs(teacher, x: torch.Tensor, protocol: EvalProtocol) -> torch.Tensor:
+def encode_inputs(teacher: Any, x: torch.Tensor, protocol: EvalProtocol) -> torch.Tensor:
     """Image features [B, D] float32 of a batch of sample_input()s (concatenated).
 
     ezsr: x [B, 3, S, S] CLIP-normalised -> unit embeddings (teacher.encode_normalized, or
@@ -466,6 +478,7 @@ def encode_inputs(teacher, x: torch.Tensor, protocol: EvalProtocol) -> torch.Ten
     frames (the teacher's own image preprocessing); for a CLIP teacher with features="raw"
     the unnormalised image features, as EventCLIP's zero-shot classifier uses them,
     otherwise unit embeddings.
+    teacher: a Teacher (duck-typed: the raw features use a CLIPTeacher's .model and .device).
     """
     if protocol.name == "ezsr":
         from ezsr.zeroshot.classifier import encode_frames
@@ -485,10 +498,12 @@ def encode_inputs(teacher, x: torch.Tensor, protocol: EvalProtocol) -> torch.Ten
 
 
 @torch.no_grad()
-def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
-             batch_size: int = 32, templates=None, mode: str | None = None, split_file=None,
-             progress: bool = True, device="cpu", workers: int | None = None,
-             top: int = 5, adapter=None) -> dict:
+def evaluate(dataset: Dataset, teacher: Teacher, protocol: str | EvalProtocol = "ezsr",
+             batch_size: int = 32, templates: str | Sequence[str] | None = None,
+             mode: str | None = None, split_file: str | Path | None = None,
+             progress: bool = True, device: torch.device | str = "cpu",
+             workers: int | None = None, top: int = 5,
+             adapter: FewShotHead | None = None) -> dict[str, Any]:
     """Zero-shot accuracy of `teacher` on `dataset` (see the module docstring).
 
     protocol: "ezsr" | "eventclip" (per-dataset defaults, `mode` overrides EZSR's
@@ -520,14 +535,14 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
     logits: list[torch.Tensor | None] = [None] * n
     pending: list[tuple[int, torch.Tensor]] = []
 
-    def flush():
+    def flush() -> None:
         # pinned per-sample tensors go to the device asynchronously, then are joined there
         x = torch.cat([v.to(device, non_blocking=True) for _, v in pending])
         f = encode_inputs(teacher, x, protocol).to(device)
         lg = scale * f @ w if adapter is None else None
         i = 0
         for idx, v in pending:
-            logits[idx] = (lg[i:i + len(v)].mean(0) if adapter is None else
+            logits[idx] = (cast(torch.Tensor, lg)[i:i + len(v)].mean(0) if adapter is None else
                            adapter(f[i:i + len(v)].float().unsqueeze(0))[0]).cpu()
             i += len(v)
         pending.clear()
@@ -542,7 +557,7 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
             bar.update(1)
         if pending:
             flush()
-    all_logits = torch.stack(logits)
+    all_logits = torch.stack(cast("list[torch.Tensor]", logits))  # flush filled every index
     labels = torch.tensor([s.label for s in dataset.samples])
     split = read_split_file(split_file, dataset.folders, dataset.classnames) if split_file else None
     rep = accuracy_report(all_logits, labels, dataset.classnames, split)
@@ -552,15 +567,15 @@ def evaluate(dataset: Dataset, teacher, protocol: str | EvalProtocol = "ezsr",
                 "templates": templates if isinstance(templates, str) else "custom",
                 "classes": len(dataset.classnames), "teacher": getattr(teacher, "name", "?")})
     if protocol.name == "eventclip":
-        setup = protocol.eventclip
+        setup = cast(EventCLIPSetup, protocol.eventclip)  # set by make_protocol
         rep.update({"views": setup.views, "frame_events": setup.frame_events,
                     "canvas": [setup.height, setup.width],
                     "features": "raw" if protocol.features == "raw" and _raw_clip(teacher)
                     else "unit", "image_preprocess": protocol.image_preprocess})
     k = min(top, all_logits.shape[1])
-    probs, idx = all_logits.softmax(-1).topk(k, dim=1)
+    probs, top_idx = all_logits.softmax(-1).topk(k, dim=1)
     rep["samples"] = [{"file": str(s.path), "label": dataset.classnames[s.label],
-                       "top5_labels": [dataset.classnames[j] for j in idx[i].tolist()],
+                       "top5_labels": [dataset.classnames[j] for j in top_idx[i].tolist()],
                        "top5_scores": [float(v) for v in probs[i]]}
                       for i, s in enumerate(dataset.samples)]
     if math.isnan(rep.get("seen", 0.0)) or math.isnan(rep.get("unseen", 0.0)):

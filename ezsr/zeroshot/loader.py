@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OFFLINE = "offline"
+OFFLINE: Final = "offline"
 OFFLINE_DESCRIPTION = ("offline default teacher (ConSE: EfficientNet-Lite0 ImageNet classifier + "
                        "all-MiniLM-L6-v2 text embeddings) on the event frame")
 
