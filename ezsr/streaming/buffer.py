@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -44,7 +45,7 @@ class EventRing:
     `overwritten`); take() returns the held events oldest first and empties the ring.
     """
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int) -> None:
         if capacity <= 0:
             raise ValueError(f"EventRing: capacity must be > 0, got {capacity}")
         self.capacity = int(capacity)
@@ -59,7 +60,7 @@ class EventRing:
     def __len__(self) -> int:
         return self.size
 
-    def push(self, x, y, t, p) -> None:
+    def push(self, x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray) -> None:
         if x.dtype != self.x.dtype and x.dtype.kind == "i":
             self._fit(x.dtype)
         n = len(t)
@@ -79,7 +80,7 @@ class EventRing:
             dst[:n - first] = src[first:]
         self.size += n
 
-    def _fit(self, dtype) -> None:
+    def _fit(self, dtype: np.dtype) -> None:
         """Pixel columns in the chunks' integer type (a decoder's int16 stays int16, no
         conversion per event): narrowed while empty, widened (keeping the events) when a
         wider type arrives."""
@@ -119,7 +120,7 @@ class Windower:
 
     def __init__(self, n_events: int | None = EZSR_WINDOW, dt_us: int | None = None,
                  capacity: int | None = None, min_events: int | None = None,
-                 stride: int | None = None):
+                 stride: int | None = None) -> None:
         if n_events is None and dt_us is None:
             raise ValueError("Windower: give n_events and/or dt_us")
         if n_events is not None and n_events <= 0:
@@ -192,7 +193,8 @@ class Windower:
                 out.append(self._emit(arrival, "count"))
         return out
 
-    def _push_direct(self, x, y, t, p, arrival: float) -> list[Window]:
+    def _push_direct(self, x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray,
+                     arrival: float) -> list[Window]:
         """push() for count windows without overlap (see __init__)."""
         out, i, n, size = [], 0, len(t), int(self.n_events or 0)
         while i < n:
@@ -237,7 +239,7 @@ class WindowQueue:
     """
 
     def __init__(self, max_pending: int = 1, policy: str = "drop_oldest",
-                 max_age: float | None = None):
+                 max_age: float | None = None) -> None:
         if policy not in ("drop_oldest", "block"):
             raise ValueError(f"WindowQueue: policy must be 'drop_oldest' or 'block', got {policy!r}")
         if max_pending < 1:
@@ -287,7 +289,12 @@ class WindowQueue:
         return len(self._q)
 
 
-def as_events(chunk) -> Events:
+#: A chunk as sources and push() take it: Events, a dict with x, y, t, p (+ width, height)
+#: or an (x, y, t, p) tuple (or list) of arrays.
+Chunk = Union[Events, dict[str, Any], tuple[Any, Any, Any, Any], list[Any]]
+
+
+def as_events(chunk: Chunk) -> Events:
     """Events from an Events, a dict with x, y, t, p (+ width, height) or an (x, y, t, p) tuple."""
     if isinstance(chunk, Events):
         return chunk

@@ -67,7 +67,7 @@ def classes_line(names: list[str], shown: int = 12) -> str:
 
 
 def synthetic_events(height: int = 480, width: int = 640, frames: int = 30, frame_us: int = 1000,
-                     threshold: float = 0.3, seed: int = 0):
+                     threshold: float = 0.3, seed: int = 0) -> Events:
     """A moving textured pattern, made in numpy, turned into events (documented placeholder).
 
     The scene: a smooth random texture plus a bright ring, translated 3 px right and 1 px

@@ -23,7 +23,7 @@ counted in ``dropped_events`` so time stays non-decreasing across a reconnect.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -32,14 +32,15 @@ from ezsr.events import Events
 LIVE_PREFIXES = ("camera", "tcp://", "prophesee")
 
 
-def is_live(spec) -> bool:
+def is_live(spec: object) -> bool:
     """Whether `spec` names a live source (camera[:SERIAL], tcp://HOST:PORT,
     prophesee[:SERIAL]) rather than a file."""
     s = str(spec)
     return s in ("camera", "prophesee") or s.startswith(("camera:", "tcp://", "prophesee:"))
 
 
-def open_live(spec: str, reconnect_s: float = 0.0, poll_s: float = 0.001):
+def open_live(spec: str, reconnect_s: float = 0.0,
+              poll_s: float = 0.001) -> Union[DvSource, MetavisionSource]:
     """The source for a live spec (see the module docstring); ValueError for a bad spec,
     ImportError naming the package to install when its SDK is missing."""
     s = str(spec)
@@ -57,7 +58,7 @@ def open_live(spec: str, reconnect_s: float = 0.0, poll_s: float = 0.001):
                      "prophesee[:SERIAL])")
 
 
-def _require_dv():
+def _require_dv() -> Any:
     try:
         import dv_processing
     except ImportError:
@@ -68,7 +69,7 @@ def _require_dv():
 
 
 def structured_to_events(a: np.ndarray, width: int, height: int,
-                         names=("x", "y", "timestamp", "polarity")) -> Events:
+                         names: Sequence[str] = ("x", "y", "timestamp", "polarity")) -> Events:
     """An SDK's structured event array (dv-processing: x, y, timestamp, polarity;
     Metavision: x, y, t, p) -> ezsr.Events on a width x height sensor."""
     x, y, t, p = (a[n] for n in names)
@@ -82,9 +83,9 @@ class _LiveBase:
 
     live = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._closed = False
-        self.end_reason = None  # "closed" (close()), "disconnected", "end of stream"
+        self.end_reason: str | None = None  # "closed" (close()), "disconnected", "end of stream"
         self.dropped_events = 0
         self.connects = 0
         self.width = self.height = 0
@@ -102,15 +103,16 @@ class DvSource(_LiveBase):
     ready. reconnect_s: after a lost connection, retry once a second for this long.
     """
 
-    def __init__(self, target: tuple, reconnect_s: float = 0.0, poll_s: float = 0.001):
+    def __init__(self, target: tuple[Any, ...], reconnect_s: float = 0.0,
+                 poll_s: float = 0.001) -> None:
         super().__init__()
         self.target, self.reconnect_s, self.poll_s = target, float(reconnect_s), poll_s
         self._dv = _require_dv()
-        self._reader = None
+        self._reader: Any = None
         self.name = (f"tcp://{target[1]}:{target[2]}" if target[0] == "tcp"
                      else f"camera:{target[1]}" if target[1] else "camera")
 
-    def _open(self):
+    def _open(self) -> Any:
         dv = self._dv
         if self.target[0] == "camera" and not dv.io.camera.discover():
             raise ConnectionError(f"{self.name}: no iniVation camera found "
@@ -135,7 +137,7 @@ class DvSource(_LiveBase):
         self.connects += 1
         return reader
 
-    def _reopen(self):
+    def _reopen(self) -> Any:
         """A new reader within reconnect_s seconds, or None."""
         deadline = time.monotonic() + self.reconnect_s
         while not self._closed and time.monotonic() < deadline:
@@ -195,7 +197,7 @@ class MetavisionSource(_LiveBase):
     not on PyPI and was not installed where ezsr is tested.
     """
 
-    def __init__(self, serial: str = "", delta_t_us: int = 1000):
+    def __init__(self, serial: str = "", delta_t_us: int = 1000) -> None:
         super().__init__()
         try:
             from metavision_core.event_io import EventsIterator

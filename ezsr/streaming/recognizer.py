@@ -21,12 +21,15 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 import torch
 
 from ezsr.streaming.buffer import EZSR_WINDOW, Window, Windower, WindowQueue, as_events
+
+if TYPE_CHECKING:
+    from ezsr.streaming.runners import Runner
 
 STAGES = ("ingest", "preprocess", "inference", "postprocess", "age")
 
@@ -60,7 +63,7 @@ class LatencyStats:
     every sample.
     """
 
-    def __init__(self, cap: int = 65536):
+    def __init__(self, cap: int = 65536) -> None:
         self.cap = int(cap)
         self.samples: dict[str, list[float]] = {s: [] for s in STAGES}
         self._n: dict[str, int] = {}
@@ -118,12 +121,13 @@ class StreamRecognizer:
     a core with the ingest thread at nice 0, 2.2-2.9 ms at nice 5).
     """
 
-    def __init__(self, runner, n_events: int | None = EZSR_WINDOW, dt_us: int | None = None,
+    def __init__(self, runner: Runner, n_events: int | None = EZSR_WINDOW,
+                 dt_us: int | None = None,
                  top_k: int = 5, smoothing: float = 0.0, max_pending: int = 32,
                  min_events: int | None = None, stride: int | None = None,
                  warmup: int = 2, keep_decisions: bool = False,
                  switch_interval: float | None = 0.0005, max_age: float | None = 0.05,
-                 ingest_nice: int = 5):
+                 ingest_nice: int = 5) -> None:
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"StreamRecognizer: smoothing must be in [0, 1), got {smoothing}")
         if top_k < 1:
@@ -137,8 +141,8 @@ class StreamRecognizer:
         self.switch_interval, self.max_age = switch_interval, max_age
         self.ingest_nice = int(ingest_nice)
         self.stats = LatencyStats()
-        self._smoothed = None
-        self._t0 = None  # timestamp of the stream's first event
+        self._smoothed: np.ndarray | None = None
+        self._t0: int | None = None  # timestamp of the stream's first event
 
     # ----------------------------------------------------------------- warm-up
     def warm_up(self, width: int, height: int, calls: int | None = None) -> float:
@@ -193,9 +197,10 @@ class StreamRecognizer:
                         window.t_end_us - t0_us)
 
     # -------------------------------------------------------------------- loop
-    def run(self, source: Iterable, live: bool = False,
+    def run(self, source: Iterable[Any], live: bool = False,
             on_decision: Callable[[Decision], None] | None = None,
-            max_windows: int | None = None, sensor: tuple[int, int] | None = None) -> dict:
+            max_windows: int | None = None,
+            sensor: tuple[int, int] | None = None) -> dict[str, Any]:
         """Consume `source` to its end (or max_windows decisions, or Ctrl-C); return the
         summary: windows (recognised), dropped (stale windows discarded), dropped_events
         (ring or source overflow), events, wall_s, stopped ("end", "max_windows",
@@ -222,7 +227,7 @@ class StreamRecognizer:
             sensor = (640, 480)
         warm = self.warm_up(*sensor)
 
-        def ingest():
+        def ingest() -> None:
             if live and self.ingest_nice:
                 try:
                     os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),

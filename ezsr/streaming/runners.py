@@ -13,7 +13,8 @@ Preprocessing runs on the runner's device: ezsr.ops.ezsr_preprocess (the CPU/CUD
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Protocol, Sequence, cast
 
 import numpy as np
 import torch
@@ -23,7 +24,22 @@ from ezsr.events import EventBatch, Events
 log = logging.getLogger(__name__)
 
 
-def preprocess_windows(windows: Sequence[Events], device, out_size: int = 224,
+class Runner(Protocol):
+    """What ezsr.streaming.StreamRecognizer needs of a runner (the classes below)."""
+
+    name: str
+    class_names: list[str]
+    device: torch.device
+
+    def preprocess(self, windows: Sequence[Events]) -> Any:
+        """Windows -> the model's input (a tensor or a dict of feeds) on `device`."""
+
+    def infer(self, inputs: Any) -> np.ndarray:
+        """The model's input -> logits [B, K] float32."""
+
+
+def preprocess_windows(windows: Sequence[Events], device: torch.device | str,
+                       out_size: int = 224,
                        mode: str = "crop", pin: bool = True) -> torch.Tensor:
     """EZSR encoder input [B, 3, S, S] float32 (CLIP-normalised) on `device`.
 
@@ -40,9 +56,9 @@ def preprocess_windows(windows: Sequence[Events], device, out_size: int = 224,
     batch = EventBatch.from_streams(windows)
     if device.type == "cuda":
         if pin and batch.x.device.type == "cpu":  # windows already on the GPU need no pinning
-            batch = EventBatch(*(v.pin_memory() for v in (batch.x, batch.y, batch.t, batch.p,
-                                                         batch.offsets)),
-                               batch.width, batch.height)
+            x, y, t, p, offsets = (v.pin_memory() for v in (batch.x, batch.y, batch.t, batch.p,
+                                                            batch.offsets))
+            batch = EventBatch(x, y, t, p, offsets, batch.width, batch.height)
         batch = batch.to(device, non_blocking=True)
     return ezsr_preprocess(batch, out_size=out_size, mode=mode)
 
@@ -52,8 +68,9 @@ class TorchRunner:
 
     name = "torch"
 
-    def __init__(self, model: torch.nn.Module, class_names: Sequence[str], device="cpu",
-                 cuda_graph: bool = False, out_size: int = 224, mode: str = "crop"):
+    def __init__(self, model: torch.nn.Module, class_names: Sequence[str],
+                 device: torch.device | str = "cpu", cuda_graph: bool = False,
+                 out_size: int = 224, mode: str = "crop") -> None:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.class_names = list(class_names)
@@ -61,7 +78,7 @@ class TorchRunner:
         self.cuda_graph = bool(cuda_graph)
         if self.cuda_graph and self.device.type != "cuda":
             raise ValueError("TorchRunner: cuda_graph=True needs a CUDA device")
-        self._graph = None
+        self._graph: torch.cuda.CUDAGraph | None = None
         if self.cuda_graph:
             self.name = "torch-cudagraph"
 
@@ -88,7 +105,7 @@ class TorchRunner:
             if self._graph is None or self._static_in.shape != x.shape:
                 self._capture(x)
             self._static_in.copy_(x)
-            self._graph.replay()
+            cast(torch.cuda.CUDAGraph, self._graph).replay()  # set by _capture
             return self._static_out.float().cpu().numpy()
         return self.model(x).float().cpu().numpy()
 
@@ -99,10 +116,8 @@ class OnnxRuntimeRunner:
 
     name = "onnxruntime"
 
-    def __init__(self, path, class_names: Sequence[str] | None = None, device: str = "cpu",
-                 threads: int | None = None):
-        from pathlib import Path
-
+    def __init__(self, path: str | Path, class_names: Sequence[str] | None = None,
+                 device: str = "cpu", threads: int | None = None) -> None:
         from ezsr.export.onnx_export import ort_session, read_metadata
 
         if not Path(path).is_file():
@@ -173,8 +188,8 @@ class TensorRTRunner:
 
     name = "tensorrt"
 
-    def __init__(self, engine_path, class_names: Sequence[str], device: str = "cuda",
-                 out_size: int = 224, mode: str = "crop"):
+    def __init__(self, engine_path: str | Path, class_names: Sequence[str], device: str = "cuda",
+                 out_size: int = 224, mode: str = "crop") -> None:
         from ezsr.export.tensorrt import TensorRTRunner as _Engine
 
         self.engine = _Engine(engine_path, device=device)

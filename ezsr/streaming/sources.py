@@ -14,10 +14,11 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Iterator
+from pathlib import Path
+from typing import Iterable, Iterator, cast
 
 from ezsr.events import Events
-from ezsr.streaming.buffer import as_events
+from ezsr.streaming.buffer import Chunk, as_events
 
 DECODE_NICE = 5  # niceness of FileReplay's decoding thread (Linux: per-thread nice)
 
@@ -39,9 +40,9 @@ class FileReplay:
     decode_cpu_s: CPU seconds of the decoding thread, set when it reaches the file's end.
     """
 
-    def __init__(self, path, chunk_us: int | None = 1000, chunk_events: int | None = None,
-                 realtime: bool = False, speed: float = 1.0, format: str | None = None,
-                 prefetch: int = 64):
+    def __init__(self, path: str | Path | None, chunk_us: int | None = 1000,
+                 chunk_events: int | None = None, realtime: bool = False, speed: float = 1.0,
+                 format: str | None = None, prefetch: int = 64) -> None:
         if speed <= 0:
             raise ValueError(f"FileReplay: speed must be > 0, got {speed}")
         if chunk_events:
@@ -59,7 +60,9 @@ class FileReplay:
     def __iter__(self) -> Iterator[Events]:
         from ezsr import io
 
-        chunks = io.iter_chunks(self.path, n_events=self.chunk_events, dt_us=self.chunk_us,
+        # path is None only for EventsReplay, which has its own __iter__
+        chunks = io.iter_chunks(cast("str | Path", self.path), n_events=self.chunk_events,
+                                dt_us=self.chunk_us,
                                 format=self.format)
         if self.prefetch > 0:
             self._stop = threading.Event()  # one per iteration
@@ -69,8 +72,8 @@ class FileReplay:
         yield from paced(chunks, self.realtime, self.speed)
 
 
-def _prefetched(chunks, depth: int, stop: threading.Event, nice: int = 0,
-                meter=None) -> Iterator[Events]:
+def _prefetched(chunks: Iterable[Events], depth: int, stop: threading.Event, nice: int = 0,
+                meter: FileReplay | None = None) -> Iterator[Events]:
     """Iterate `chunks` in a daemon thread, up to `depth` items ahead, at niceness `nice`
     (0: as the process); its errors are raised here, in the consumer's thread. The
     thread's CPU seconds go to meter.decode_cpu_s (when a meter is given) before the end
@@ -80,7 +83,7 @@ def _prefetched(chunks, depth: int, stop: threading.Event, nice: int = 0,
     q: queue.Queue = queue.Queue(maxsize=depth)
     end = object()
 
-    def put(item) -> bool:
+    def put(item: object) -> bool:
         while not stop.is_set():
             try:
                 q.put(item, timeout=0.1)
@@ -89,7 +92,7 @@ def _prefetched(chunks, depth: int, stop: threading.Event, nice: int = 0,
                 continue
         return False
 
-    def work():
+    def work() -> None:
         if nice:  # decoding ahead of a paced replay: let the runner thread win the CPU
             try:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
@@ -126,25 +129,28 @@ class EventsReplay(FileReplay):
     """Replay in-memory Events (e.g. simulated ones) like FileReplay replays a file."""
 
     def __init__(self, events: Events, chunk_us: int = 1000, realtime: bool = False,
-                 speed: float = 1.0):
+                 speed: float = 1.0) -> None:
         super().__init__(None, chunk_us=chunk_us, realtime=realtime, speed=speed)
         self.events = events
         self.width, self.height = events.width, events.height  # the warm-up's sensor
 
     def __iter__(self) -> Iterator[Events]:
-        yield from paced(self.events.time_windows(self.chunk_us), self.realtime, self.speed)
+        # chunk_us is the int given to __init__ (no chunk_events here)
+        yield from paced(self.events.time_windows(cast(int, self.chunk_us)), self.realtime,
+                         self.speed)
 
 
-def paced(chunks, realtime: bool, speed: float = 1.0) -> Iterator[Events]:
+def paced(chunks: Iterable[Events], realtime: bool, speed: float = 1.0) -> Iterator[Events]:
     """Skip empty chunks; with realtime, sleep until each chunk's last event is due."""
-    start_wall, t0 = None, None
+    start_wall: float | None = None
+    t0 = 0  # the first chunk's first timestamp (us), set with start_wall
     for chunk in chunks:
         if not len(chunk):
             continue
         if realtime:
             if start_wall is None:
-                start_wall, t0 = time.perf_counter(), chunk.t_first
-            delay = start_wall + (chunk.t_last - t0) / 1e6 / speed - time.perf_counter()
+                start_wall, t0 = time.perf_counter(), int(chunk.t[0])
+            delay = start_wall + (int(chunk.t[-1]) - t0) / 1e6 / speed - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
         yield chunk
@@ -159,7 +165,7 @@ class PushSource:
     """
 
     def __init__(self, max_chunks: int = 256, width: int | None = None,
-                 height: int | None = None):
+                 height: int | None = None) -> None:
         self.max_chunks = max_chunks
         self.width, self.height = width, height
         self._q: deque[Events] = deque()
@@ -168,7 +174,7 @@ class PushSource:
         self.dropped_events = 0
         self.pushed_events = 0
 
-    def push(self, chunk) -> None:
+    def push(self, chunk: Chunk) -> None:
         ev = as_events(chunk)
         if self.width and self.height and (ev.width, ev.height) != (self.width, self.height):
             ev = Events(ev.x, ev.y, ev.t, ev.p, self.width, self.height, validate=False)
