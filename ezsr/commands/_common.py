@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import overload
 
 
 def device_arg(value: str) -> str:
@@ -63,6 +64,12 @@ def positive_float(value: str) -> float:
     if not (x > 0 and x != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {value}")
     return x
+
+
+@overload
+def output_file(path: str, option: str = "-o") -> str: ...
+@overload
+def output_file(path: None, option: str = "-o") -> None: ...
 
 
 def output_file(path: str | None, option: str = "-o") -> str | None:

@@ -88,7 +88,7 @@ def run(args) -> int:
     ev, what = demo_events(args.file, args.seed, source or "photo")
     if not len(ev):
         raise ValueError(f"{args.file or what}: 0 events; nothing to recognise")
-    span = (ev.t_last - ev.t_first) / 1e3
+    span = (int(ev.t[-1]) - int(ev.t[0])) / 1e3  # not empty (checked above)
     print(f"events: {what}\n        {len(ev)} events, {ev.width}x{ev.height}, {span:.1f} ms")
     from ezsr.commands._common import bound_window
     args.window = bound_window(args.window, len(ev), args.file or "the simulated events")

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from ezsr.events import Events
 
 EPILOG = """\
 The text classifier (class names x prompt templates through the CLIP text tower) needs CLIP's
@@ -138,7 +144,7 @@ def _check_vocab(args) -> None:
             "--classifier W.pt (a ready [D, K] text classifier saved with torch.save)") from None
 
 
-def _load_classifier(path: str, k: int, model: str, d: int):
+def _load_classifier(path: str, k: int, model: str, d: int | None) -> torch.Tensor:
     """The --classifier tensor [D, K], read with weights_only and checked against the
     model's embedding width D and the K class names."""
     from ezsr.models.checkpoints import load_file
@@ -160,7 +166,7 @@ def _calibration_windows(path, window: int = 15000, limit: int = 32):
         return None
     from ezsr import io
 
-    out = []
+    out: list[Events] = []
     for w in io.iter_chunks(path, n_events=window):
         if len(w) and len(out) < limit:
             out.append(w)
@@ -186,6 +192,7 @@ def run(args) -> int:
     # a trained student (`ezsr train`'s student.pt) names its encoder and teacher itself
     student = student_file(args)
     args.model = args.model or ("student" if student is not None else "ViT-B-16")
+    dim: int | None
     if student is not None:
         label, dim = f"student {args.checkpoint}", int(student["embed_dim"])
     else:
@@ -196,6 +203,7 @@ def run(args) -> int:
                          "whose windows calibrate the activation ranges)")
     _check_requirements(args)
     adapter = None
+    classifier: torch.Tensor | None
     if args.adapter:  # its classifier and class names replace the text tower's
         from ezsr.zeroshot.fewshot import check_adapter, load_adapter, resolve_classes
         if args.classifier:
