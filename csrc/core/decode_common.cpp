@@ -23,7 +23,9 @@ int64_t decode_guess_events(DecodeKind kind, int64_t n) {
   if (n <= 0) return 0;
   const int64_t ws = decode_word_size(kind);
   if (kind == DecodeKind::ES_DVS || kind == DecodeKind::ES_ATIS) return n / 5;  // 5 B/event
-  return (kind == DecodeKind::EVT21 || kind == DecodeKind::EVT21_LEGACY) ? -1 : n / ws;  // EVT3: exact unless vectors carry > 1/word
+  return (kind == DecodeKind::EVT21 || kind == DecodeKind::EVT21_LEGACY)
+             ? -1
+             : n / ws;  // EVT3: exact unless vectors carry > 1/word
 }
 
 int64_t decode_max_events(DecodeKind kind, const uint8_t* data, int64_t n) {
@@ -33,8 +35,8 @@ int64_t decode_max_events(DecodeKind kind, const uint8_t* data, int64_t n) {
     case DecodeKind::EVT21_LEGACY: {  // every event word carries a 32-bit validity mask
       int64_t total = 0;
       for (int64_t i = 0; i + 8 <= n; i += 8) {
-        const uint64_t w = kind == DecodeKind::EVT21 ? load_le64(data + i)
-                                                     : load_evt21_legacy(data + i);
+        const uint64_t w =
+            kind == DecodeKind::EVT21 ? load_le64(data + i) : load_evt21_legacy(data + i);
         if ((w >> 61) == 0) total += popcount32(uint32_t(w));  // types 0 and 1 only
       }
       return total;
@@ -44,8 +46,10 @@ int64_t decode_max_events(DecodeKind kind, const uint8_t* data, int64_t n) {
       for (int64_t i = 0; i + 2 <= n; i += 2) {
         const uint32_t w = load_le16(data + i);
         const uint32_t type = w >> 12;
-        total += type == 0x2 ? 1 : type == 0x4 ? popcount32(w & 0xFFF)
-                                   : type == 0x5 ? popcount32(w & 0xFF) : 0;
+        total += type == 0x2   ? 1
+                 : type == 0x4 ? popcount32(w & 0xFFF)
+                 : type == 0x5 ? popcount32(w & 0xFF)
+                               : 0;
       }
       return total;
     }
@@ -64,8 +68,7 @@ DecodeResult decode_events(DecodeKind kind, const uint8_t* data, int64_t n, Deco
   switch (kind) {
     case DecodeKind::EVT2: return decode_evt2(data, n, state, out, width, height);
     case DecodeKind::EVT21: return decode_evt21(data, n, state, out, width, height, false);
-    case DecodeKind::EVT21_LEGACY:
-      return decode_evt21(data, n, state, out, width, height, true);
+    case DecodeKind::EVT21_LEGACY: return decode_evt21(data, n, state, out, width, height, true);
     case DecodeKind::EVT3: return decode_evt3(data, n, state, out, width, height);
     case DecodeKind::DAT:
     case DecodeKind::AEDAT2_DVS128:

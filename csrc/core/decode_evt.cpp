@@ -227,9 +227,7 @@ DecodeResult decode_evt3(const uint8_t* d, int64_t n, DecodeState& s, const Deco
       continue;
     }
     switch (type) {
-      case 0x0:
-        y = w & 0x7FF;
-        break;
+      case 0x0: y = w & 0x7FF; break;
       case 0x2: {
         if (!seen) break;
         if (k >= o.capacity) goto done;
@@ -297,8 +295,7 @@ DecodeResult decode_evt3(const uint8_t* d, int64_t n, DecodeState& s, const Deco
       case 0x7:
       case 0xA:
       case 0xE:
-      case 0xF:
-        break;
+      case 0xF: break;
       default:
         save();
         r.n_events = k;

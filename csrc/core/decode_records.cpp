@@ -32,8 +32,8 @@ inline Record dat_record(const uint8_t* r) {
 inline Record dvs128_record(const uint8_t* r) {
   const uint32_t a = load_be32(r);
   const bool pixel = (a & 0x80008000u) == 0;
-  return {127 - int64_t((a >> 1) & 0x7F), (a >> 8) & 0x7F, load_be32(r + 4),
-          uint8_t((a & 1) ^ 1), pixel};
+  return {127 - int64_t((a >> 1) & 0x7F), (a >> 8) & 0x7F, load_be32(r + 4), uint8_t((a & 1) ^ 1),
+          pixel};
 }
 
 // jAER AEDAT 2.0 DAVIS (DavisChip.java address fields, DavisBaseCamera.DavisEventExtractor):

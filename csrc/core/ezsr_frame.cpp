@@ -126,8 +126,7 @@ int64_t frame_sparse(const EzsrFrameArgs<Coord>& a, int64_t b, int64_t hw, bool 
   const float div0 = std::min(cmax[0], q) + 1.f, div1 = std::min(cmax[1], q) + 1.f;
   const int64_t opix = a.out_h * a.out_w;
   float* out = a.out + b * a.channels * opix;
-  for (int64_t k = 0; k < a.channels; ++k)
-    std::fill(out + k * opix, out + (k + 1) * opix, zero[k]);
+  for (int64_t k = 0; k < a.channels; ++k) std::fill(out + k * opix, out + (k + 1) * opix, zero[k]);
   for (int64_t e = 0; e < entries;) {  // one pixel: its ON entry and/or its OFF entry
     const int64_t pix = sorted[2 * e] >> 1;
     float v0 = 0.f, v1 = 0.f;
@@ -166,7 +165,8 @@ void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
   // No more threads than windows: one window (the streaming case) runs on the calling
   // thread alone, with no team to wake or wait for (a second busy thread on a loaded or
   // shared machine made the barrier, not the work, set the tail latency).
-  const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.batch, cpu_threads())));
+  const int team =
+      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.batch, cpu_threads())));
 #pragma omp parallel num_threads(team)
   {
     // Per-thread scratch that outlives the call. The plane (upsampling only) is zeroed once
@@ -181,8 +181,7 @@ void ezsr_frame_cpu(const EzsrFrameArgs<Coord>& a) {
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < a.batch; ++b) {
       if (one_to_one) {  // no H x W plane: sorted keys (see frame_sparse)
-        a.dropped[b] = frame_sparse(a, b, hw, identity, row_inv, col_inv, zero, keys, sorted,
-                                    freq);
+        a.dropped[b] = frame_sparse(a, b, hw, identity, row_inv, col_inv, zero, keys, sorted, freq);
         continue;
       }
       touched.clear();

@@ -36,8 +36,10 @@ int64_t count_range(const HistogramArgs<Coord>& a, int64_t begin, int64_t end, f
         idx[k] = in ? flat : -1;
       }
       for (int64_t k = 0; k < m; ++k) {
-        if (idx[k] >= 0) plane[idx[k]] += 1.0f;
-        else ++dropped;
+        if (idx[k] >= 0)
+          plane[idx[k]] += 1.0f;
+        else
+          ++dropped;
       }
     }
   } else {

@@ -32,8 +32,8 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 // arrays ref/last (indexed by pixel - p0) and emit(pixel, t, on); frame_start(f) is called
 // before interval f.
 template <bool kTimes = true, typename Emit, typename FrameStart>
-void run_block(const SimulateArgs& a, int64_t b, int64_t p0, int64_t p1, float* ref,
-               int64_t* last, Emit&& emit, FrameStart&& frame_start) {
+void run_block(const SimulateArgs& a, int64_t b, int64_t p0, int64_t p1, float* ref, int64_t* last,
+               Emit&& emit, FrameStart&& frame_start) {
   const int64_t P = a.pixels;
   const float* cp = a.thr_pos + b * P;
   const float* cn = a.thr_neg + b * P;
@@ -132,8 +132,7 @@ void require(bool ok, const char* what) {
 // of every block, then interval g's events (t < t_{g+1}, or all of them in the last slice).
 // Both runs are in pixel order, and within a pixel in crossing order.
 template <typename Fn>
-void for_slice_events(const SimulateBlocks& s, const int64_t* ts, int64_t b, int64_t g,
-                      Fn&& fn) {
+void for_slice_events(const SimulateBlocks& s, const int64_t* ts, int64_t b, int64_t g, Fn&& fn) {
   const int64_t F = s.intervals, nb = s.nb;
   const int64_t tg = ts[b * (F + 1) + g], tg1 = ts[b * (F + 1) + g + 1];
   if (g > 0)
@@ -152,7 +151,10 @@ void for_slice_events(const SimulateBlocks& s, const int64_t* ts, int64_t b, int
 }  // namespace
 
 SimulateEmitter::SimulateEmitter(int64_t batch, int64_t pixels, int64_t frames)
-    : batch_(batch), pixels_(pixels), frames_(frames), nb_((pixels + kBlock - 1) / kBlock),
+    : batch_(batch),
+      pixels_(pixels),
+      frames_(frames),
+      nb_((pixels + kBlock - 1) / kBlock),
       buffers_(acquire_buffers(cpu_threads())) {
   const int64_t n = batch * nb_ * std::max<int64_t>(frames - 1, 0);
   owner_.assign(n, 0);
@@ -312,9 +314,10 @@ void simulate_histogram_cpu(const SimulateArgs& a, float* out) {
   for_blocks(a, [&](int64_t, int64_t b, int64_t p0, int64_t p1) {
     float* on_plane = out + b * 2 * a.pixels;
     float* off_plane = on_plane + a.pixels;
-    run_block<false>(a, b, p0, p1, a.ref + b * a.pixels + p0, a.last_t + b * a.pixels + p0,
-                     [&](int64_t p, int64_t, bool on) { (on ? on_plane : off_plane)[p] += 1.f; },
-                     [](int64_t) {});
+    run_block<false>(
+        a, b, p0, p1, a.ref + b * a.pixels + p0, a.last_t + b * a.pixels + p0,
+        [&](int64_t p, int64_t, bool on) { (on ? on_plane : off_plane)[p] += 1.f; },
+        [](int64_t) {});
   });
 }
 

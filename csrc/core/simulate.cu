@@ -17,14 +17,14 @@ __global__ void count_kernel(SimulateArgs a, int64_t* counts) {
 }
 
 __global__ void emit_kernel(SimulateArgs a, const int64_t* offsets, int64_t* t, int32_t* code) {
-  grid_stride(a.batch * a.pixels,
-              [&](int64_t q) { emit_pixel_events(a, q, offsets, t, code); });
+  grid_stride(a.batch * a.pixels, [&](int64_t q) { emit_pixel_events(a, q, offsets, t, code); });
 }
 
 __global__ void histogram_kernel(SimulateArgs a, float* out) {
   grid_stride(a.batch * a.pixels, [&](int64_t q) {
     float n_on = 0.f, n_off = 0.f;
-    simulate_pixel<false>(a, q, a.ref[q], a.last_t[q], [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
+    simulate_pixel<false>(a, q, a.ref[q], a.last_t[q],
+                          [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
     const int64_t b = q / a.pixels, p = q % a.pixels;
     out[(b * 2) * a.pixels + p] += n_on;  // one thread per pixel: no atomics needed
     out[(b * 2 + 1) * a.pixels + p] += n_off;
@@ -50,8 +50,8 @@ __global__ void render_kernel(RenderArgs r) {
 void simulate_count_cuda(const SimulateArgs& a, int64_t* counts, void* stream) {
   const int64_t n = a.batch * a.pixels;
   if (n == 0) return;
-  count_kernel<<<blocks_for(n, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      a, counts);
+  count_kernel<<<blocks_for(n, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(a,
+                                                                                            counts);
   check_cuda(cudaGetLastError(), "simulate count_kernel");
 }
 

@@ -60,16 +60,16 @@ __global__ void time_surface_kernel(TemporalArgs<Coord> a) {
 template <typename Coord>
 void voxel_grid_cuda(const TemporalArgs<Coord>& a, void* stream) {
   if (a.n_events == 0) return;
-  voxel_grid_kernel<Coord><<<blocks_for(a.n_events, kThreads), kThreads, 0,
-                             static_cast<cudaStream_t>(stream)>>>(a);
+  voxel_grid_kernel<Coord>
+      <<<blocks_for(a.n_events, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(a);
   check_cuda(cudaGetLastError(), "voxel_grid_kernel");
 }
 
 template <typename Coord>
 void time_surface_cuda(const TemporalArgs<Coord>& a, void* stream) {
   if (a.n_events == 0) return;
-  time_surface_kernel<Coord><<<blocks_for(a.n_events, kThreads), kThreads, 0,
-                               static_cast<cudaStream_t>(stream)>>>(a);
+  time_surface_kernel<Coord>
+      <<<blocks_for(a.n_events, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(a);
   check_cuda(cudaGetLastError(), "time_surface_kernel");
 }
 

@@ -11,17 +11,17 @@ inline int& failures() {
 }
 }  // namespace ezsr_test
 
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
       std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++ezsr_test::failures();                                                   \
-    }                                                                            \
+      ++ezsr_test::failures();                                                      \
+    }                                                                               \
   } while (0)
 
 #define CHECK_NEAR(a, b, tol) CHECK(std::fabs(double(a) - double(b)) <= (tol))
 
 // Last line of main(): prints a summary and returns the exit code.
-#define TEST_EXIT(name)                                                               \
-  (std::printf("%s: %s\n", name, ezsr_test::failures() ? "FAILED" : "ok"),           \
+#define TEST_EXIT(name)                                                    \
+  (std::printf("%s: %s\n", name, ezsr_test::failures() ? "FAILED" : "ok"), \
    ezsr_test::failures() ? EXIT_FAILURE : EXIT_SUCCESS)

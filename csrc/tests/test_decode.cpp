@@ -33,16 +33,16 @@ std::vector<uint8_t> le32(const std::vector<uint32_t>& w) {
   return b;
 }
 
-ezsr::DecodeResult run(DecodeKind k, const std::vector<uint8_t>& b, ezsr::DecodeState& s,
-                       Cols& c, int64_t w = 0, int64_t h = 0) {
+ezsr::DecodeResult run(DecodeKind k, const std::vector<uint8_t>& b, ezsr::DecodeState& s, Cols& c,
+                       int64_t w = 0, int64_t h = 0) {
   return ezsr::decode_events(k, b.data(), int64_t(b.size()), s, c.out(), w, h);
 }
 
 void evt3() {
   // ADDR_X before any TIME_HIGH: dropped. Then TH=1, TL=5, y=7, x=10 ON, vector base 20 OFF
   // with mask 0b101 (x 20, 22), VECT_8 mask 1 (x 32), TH=0 (wrap: +2^24), TL=2, x=3 OFF.
-  const auto b = le16({0x2000 | 99, 0x8001, 0x6005, 0x0007, 0x2800 | 10, 0x3000 | 20,
-                       0x4005, 0x5001, 0x8000, 0x6002, 0x2003});
+  const auto b = le16({0x2000 | 99, 0x8001, 0x6005, 0x0007, 0x2800 | 10, 0x3000 | 20, 0x4005,
+                       0x5001, 0x8000, 0x6002, 0x2003});
   const int64_t t1 = (1 << 12) | 5, t2 = (int64_t(1) << 24) | 2;
   const int64_t n = ezsr::decode_max_events(DecodeKind::EVT3, b.data(), b.size());
   CHECK(n == 6);  // 3 ADDR_X + 2 + 1 vector bits
@@ -53,7 +53,8 @@ void evt3() {
   const int16_t xs[] = {10, 20, 22, 32, 3};
   const int64_t ts[] = {t1, t1, t1, t1, t2};
   const uint8_t ps[] = {1, 0, 0, 0, 0};
-  for (int i = 0; i < 5; ++i) CHECK(c.x[i] == xs[i] && c.y[i] == 7 && c.t[i] == ts[i] && c.p[i] == ps[i]);
+  for (int i = 0; i < 5; ++i)
+    CHECK(c.x[i] == xs[i] && c.y[i] == 7 && c.t[i] == ts[i] && c.p[i] == ps[i]);
 
   // the same words split at every position give the same events
   for (size_t cut = 0; cut <= b.size(); cut += 2) {
@@ -101,7 +102,9 @@ void evt2() {
 
   // EVT 2.1: TIME_HIGH 1 then a POS vector at x 32, y 4, t_low 2, mask bits 0 and 31
   std::vector<uint8_t> w;
-  auto push64 = [&](uint64_t v) { for (int i = 0; i < 8; ++i) w.push_back((v >> (8 * i)) & 0xFF); };
+  auto push64 = [&](uint64_t v) {
+    for (int i = 0; i < 8; ++i) w.push_back((v >> (8 * i)) & 0xFF);
+  };
   push64((uint64_t(8) << 60) | (uint64_t(1) << 32));
   push64((uint64_t(1) << 60) | (uint64_t(2) << 54) | (uint64_t(32) << 43) | (uint64_t(4) << 32) |
          0x80000001u);
@@ -136,7 +139,9 @@ void records() {
   // counter, not an error. jAER's DVS128 extractor: x = 127 - raw x, ON = 1 - bit 0.
   const uint32_t a = (5u << 8) | (9u << 1) | 1;
   std::vector<uint8_t> d;
-  auto be = [&](uint32_t v) { for (int i = 3; i >= 0; --i) d.push_back((v >> (8 * i)) & 0xFF); };
+  auto be = [&](uint32_t v) {
+    for (int i = 3; i >= 0; --i) d.push_back((v >> (8 * i)) & 0xFF);
+  };
   be(a), be(0xFFFFFFF0u), be(0x8000u | a), be(0x8), be(a & ~1u), be(0x10);
   ezsr::DecodeState s2;
   auto r2 = run(DecodeKind::AEDAT2_DVS128, d, s2, c);
@@ -173,8 +178,8 @@ void random_bytes() {
     std::vector<uint8_t> b(rng() % 200);
     for (auto& v : b) v = uint8_t(rng());
     const auto kind = DecodeKind(rng() % 10);
-    const int64_t cap = rng() % 3 == 0 ? int64_t(rng() % 40)
-                                       : ezsr::decode_max_events(kind, b.data(), b.size());
+    const int64_t cap =
+        rng() % 3 == 0 ? int64_t(rng() % 40) : ezsr::decode_max_events(kind, b.data(), b.size());
     Cols c(cap);
     ezsr::DecodeState s;
     const int64_t w = rng() % 2 ? 64 : 0;

@@ -25,10 +25,9 @@ int main() {
     std::vector<float> out(2 * 4, -1.f);
     std::vector<int64_t> dropped(2, -1);
     const float mean = 0.f, std = 1.f;  // identity normalisation: out = gray
-    ezsr::EzsrFrameArgs<int32_t> a{x.data(),    y.data(), p.data(), off.data(), 2,     2,
-                                   2,           2,        2,        rows.data(), 2,    cols.data(),
-                                   2,           &mean,    &std,     1,           out.data(),
-                                   dropped.data()};
+    ezsr::EzsrFrameArgs<int32_t> a{
+        x.data(),    y.data(), p.data(),    off.data(), 2,     2,    2, 2,          2,
+        rows.data(), 2,        cols.data(), 2,          &mean, &std, 1, out.data(), dropped.data()};
     ezsr::ezsr_frame_cpu(a);
     // q = 2: ON -> [2, 1] / 3, OFF -> 1 / 2; gray = mean of the channels
     CHECK_NEAR(out[0], (2.f / 3.f) / 2.f, 1e-7);

@@ -31,15 +31,16 @@ std::vector<float> naive(const std::vector<int32_t>& x, const std::vector<int32_
 }
 
 void run_case(const std::vector<int32_t>& x, const std::vector<int32_t>& y,
-              const std::vector<uint8_t>& p, const std::vector<int64_t>& off, int W, int H,
-              int OW, int OH, float cap) {
+              const std::vector<uint8_t>& p, const std::vector<int64_t>& off, int W, int H, int OW,
+              int OH, float cap) {
   std::vector<int64_t> want_drop;
   const auto want = naive(x, y, p, off, W, H, OW, OH, cap, want_drop);
   const int64_t B = off.size() - 1;
   std::vector<float> out(B * 2 * OH * OW, 0.f);
   std::vector<int64_t> drop(B, 0);
-  ezsr::HistogramArgs<int32_t> a{x.data(), y.data(), p.data(), off.data(), B, off.back(), W, H,
-                                 OW, OH, cap, out.data(), drop.data()};
+  ezsr::HistogramArgs<int32_t> a{x.data(),   y.data(),   p.data(),   off.data(), B,
+                                 off.back(), W,          H,          OW,         OH,
+                                 cap,        out.data(), drop.data()};
   ezsr::histogram_cpu(a);
   CHECK(out == want);
   CHECK(drop == want_drop);
@@ -60,7 +61,7 @@ int main() {
       y.push_back(uy(rng));
       p.push_back(uint8_t(up(rng)));
     }
-    run_case(x, y, p, {0, 1000, 1000, 4000, 5000}, W, H, W, H, 0.f);  // identity
+    run_case(x, y, p, {0, 1000, 1000, 4000, 5000}, W, H, W, H, 0.f);    // identity
     run_case(x, y, p, {0, 1000, 1000, 4000, 5000}, W, H, 24, 24, 0.f);  // squash resize
     run_case(x, y, p, {0, 5000}, W, H, W, H, 2.f);                      // one stream, cap
   }

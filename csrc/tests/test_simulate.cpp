@@ -16,8 +16,8 @@ struct Case {
   std::vector<int64_t> ts, last;
   int64_t B, T, P;
   ezsr::SimulateArgs args(int64_t refractory) {
-    return {logf.data(), ts.data(), tp.data(), tn.data(), ref.data(), last.data(), B, T, P,
-            refractory};
+    return {logf.data(), ts.data(), tp.data(), tn.data(), ref.data(),
+            last.data(), B,         T,         P,         refractory};
   }
 };
 
@@ -38,7 +38,10 @@ void simulate(Case& k, int64_t width, int64_t refr, std::vector<int16_t>& x,
   const ezsr::SimulateBlocks blocks = ezsr::simulate_emit_blocks_cpu(a);
   stream_off = blocks.stream_offsets;
   const int64_t n = stream_off.back();
-  x.resize(n); y.resize(n); t.resize(n); p.resize(n);
+  x.resize(n);
+  y.resize(n);
+  t.resize(n);
+  p.resize(n);
   ezsr::simulate_gather_cpu<int16_t>(a, blocks, width, x.data(), y.data(), t.data(), p.data());
 }
 
@@ -114,8 +117,16 @@ int main() {
         std::copy_n(&ts[b * T + s], n, &tc[b * n]);
       }
       for (int r = 0; r < 2; ++r) {
-        ezsr::SimulateArgs a{lf.data(), tc.data(), chunked[r].tp.data(), chunked[r].tn.data(),
-                             chunked[r].ref.data(), chunked[r].last.data(), B, n, P, 1};
+        ezsr::SimulateArgs a{lf.data(),
+                             tc.data(),
+                             chunked[r].tp.data(),
+                             chunked[r].tn.data(),
+                             chunked[r].ref.data(),
+                             chunked[r].last.data(),
+                             B,
+                             n,
+                             P,
+                             1};
         emitters[r].add(a, s);
       }
     }

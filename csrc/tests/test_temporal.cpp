@@ -51,8 +51,9 @@ void run_case(const Batch& e, int W, int H, int bins) {
   const int64_t B = e.off.size() - 1;
   std::vector<float> vox(want_vox.size(), 0.f), surf(want_surf.size(), 0.f);
   std::vector<int64_t> d1(B, 0), d2(B, 0);
-  ezsr::TemporalArgs<int32_t> a{e.x.data(), e.y.data(), e.t.data(), e.p.data(), e.off.data(),
-                                B, e.off.back(), W, H, bins, vox.data(), d1.data()};
+  ezsr::TemporalArgs<int32_t> a{e.x.data(), e.y.data(),   e.t.data(), e.p.data(), e.off.data(),
+                                B,          e.off.back(), W,          H,          bins,
+                                vox.data(), d1.data()};
   ezsr::voxel_grid_cpu(a);
   a.out = surf.data();
   a.dropped = d2.data();
@@ -60,7 +61,8 @@ void run_case(const Batch& e, int W, int H, int bins) {
   CHECK(surf == want_surf);
   CHECK(d1 == want_drop && d2 == want_drop);
   double worst = 0;
-  for (size_t i = 0; i < vox.size(); ++i) worst = std::max(worst, double(std::fabs(vox[i] - want_vox[i])));
+  for (size_t i = 0; i < vox.size(); ++i)
+    worst = std::max(worst, double(std::fabs(vox[i] - want_vox[i])));
   CHECK(worst < 1e-3);
 }
 

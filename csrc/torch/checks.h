@@ -33,11 +33,13 @@ inline int64_t check_event_batch(const at::Tensor& x, const at::Tensor& y, const
               "ezsr: columns 'x', 'y', 'p' must have the same length, got ", x.numel(), ", ",
               y.numel(), ", ", p.numel());
   TORCH_CHECK(offsets.numel() >= 1, "ezsr: argument 'offsets' must have B+1 >= 1 entries");
-  TORCH_CHECK(offsets.numel() >= 2 || x.numel() == 0, "ezsr: argument 'offsets' has 1 entry "
-              "(no stream) but there are ", x.numel(), " events");
-  TORCH_CHECK(y.device() == x.device() && p.device() == x.device() &&
-                  offsets.device() == x.device(),
-              "ezsr: 'x', 'y', 'p' and 'offsets' must be on one device");
+  TORCH_CHECK(offsets.numel() >= 2 || x.numel() == 0,
+              "ezsr: argument 'offsets' has 1 entry "
+              "(no stream) but there are ",
+              x.numel(), " events");
+  TORCH_CHECK(
+      y.device() == x.device() && p.device() == x.device() && offsets.device() == x.device(),
+      "ezsr: 'x', 'y', 'p' and 'offsets' must be on one device");
   return offsets.numel() - 1;
 }
 

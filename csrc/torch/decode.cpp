@@ -8,12 +8,12 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "checks.h"
-#include "large_alloc.h"
 #include "ezsr/decode.h"
+#include "large_alloc.h"
 
 namespace ezsr_torch {
 
@@ -78,8 +78,10 @@ decode_events_cpu(const at::Tensor& data, int64_t kind, const at::Tensor& state,
     const int64_t more = ezsr::decode_max_events(k, bytes + r.consumed, n - r.consumed);
     if (more == 0) break;
     Columns grown(r.n_events + more, opts);
-    for (auto [dst, src] : {std::pair{&grown.x, &cols.x}, {&grown.y, &cols.y},
-                            {&grown.t, &cols.t}, {&grown.p, &cols.p}})
+    for (auto [dst, src] : {std::pair{&grown.x, &cols.x},
+                            {&grown.y, &cols.y},
+                            {&grown.t, &cols.t},
+                            {&grown.p, &cols.p}})
       dst->narrow(0, 0, r.n_events).copy_(src->narrow(0, 0, r.n_events));
     cols = grown;
     const auto r2 = ezsr::decode_events(k, bytes + r.consumed, n - r.consumed, st,
@@ -100,8 +102,12 @@ decode_events_cpu(const at::Tensor& data, int64_t kind, const at::Tensor& state,
   inf[2] = r.error_offset;
   inf[3] = r.error;
   // views of the first n events: the untouched tail of the allocation was never faulted in
-  return {cols.x.narrow(0, 0, r.n_events), cols.y.narrow(0, 0, r.n_events),
-          cols.t.narrow(0, 0, r.n_events), cols.p.narrow(0, 0, r.n_events), new_state, info};
+  return {cols.x.narrow(0, 0, r.n_events),
+          cols.y.narrow(0, 0, r.n_events),
+          cols.t.narrow(0, 0, r.n_events),
+          cols.p.narrow(0, 0, r.n_events),
+          new_state,
+          info};
 }
 
 // Whole-file decode for ezsr.io.read: the file is read in 1 MiB blocks into one reused
@@ -129,7 +135,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> decode_fi
 
   constexpr int64_t kBlock = int64_t(1) << 20;
   std::vector<uint8_t> buf(kBlock + 64);
-  int64_t have = 0;       // bytes in buf (a carried partial word plus the new read)
+  int64_t have = 0;           // bytes in buf (a carried partial word plus the new read)
   int64_t file_pos = offset;  // file offset of buf[0]
   int64_t n = 0, unsorted = -1, error_at = -1;
   int32_t error = ezsr::kOk;
@@ -148,8 +154,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> decode_fi
       const int64_t* t = cols.t.data_ptr<int64_t>();
       // time order: the decoders check within a call (records reject a step back), so only
       // the seam between calls is compared here, and the index searched for when needed
-      if (unsorted < 0 && n > before &&
-          (r.unsorted || (before > 0 && t[before] < t[before - 1])))
+      if (unsorted < 0 && n > before && (r.unsorted || (before > 0 && t[before] < t[before - 1])))
         for (int64_t i = std::max<int64_t>(before, 1); i < n; ++i)
           if (t[i] < t[i - 1]) {
             unsorted = i;

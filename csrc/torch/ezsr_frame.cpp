@@ -36,21 +36,32 @@ void call(const at::Tensor& x, const at::Tensor& y, const at::Tensor& p, const a
           int64_t width, int64_t height, int64_t hist_width, int64_t hist_height,
           const at::Tensor& rows, const at::Tensor& cols, const std::vector<float>& mean,
           const std::vector<float>& std, at::Tensor& out, at::Tensor& dropped) {
-  ezsr::EzsrFrameArgs<Coord> a{x.data_ptr<Coord>(), y.data_ptr<Coord>(), p.data_ptr<uint8_t>(),
-                               offsets.data_ptr<int64_t>(), offsets.numel() - 1, width, height,
-                               hist_width, hist_height, rows.data_ptr<int64_t>(), rows.numel(),
-                               cols.data_ptr<int64_t>(), cols.numel(), mean.data(), std.data(),
-                               static_cast<int64_t>(mean.size()), out.data_ptr<float>(),
+  ezsr::EzsrFrameArgs<Coord> a{x.data_ptr<Coord>(),
+                               y.data_ptr<Coord>(),
+                               p.data_ptr<uint8_t>(),
+                               offsets.data_ptr<int64_t>(),
+                               offsets.numel() - 1,
+                               width,
+                               height,
+                               hist_width,
+                               hist_height,
+                               rows.data_ptr<int64_t>(),
+                               rows.numel(),
+                               cols.data_ptr<int64_t>(),
+                               cols.numel(),
+                               mean.data(),
+                               std.data(),
+                               static_cast<int64_t>(mean.size()),
+                               out.data_ptr<float>(),
                                dropped.data_ptr<int64_t>()};
   ezsr::ezsr_frame_cpu(a);
 }
 
 std::tuple<at::Tensor, at::Tensor> ezsr_frame_cpu(const at::Tensor& x, const at::Tensor& y,
                                                   const at::Tensor& p, const at::Tensor& offsets,
-                                                  int64_t width, int64_t height,
-                                                  int64_t hist_width, int64_t hist_height,
-                                                  const at::Tensor& rows, const at::Tensor& cols,
-                                                  at::ArrayRef<double> mean,
+                                                  int64_t width, int64_t height, int64_t hist_width,
+                                                  int64_t hist_height, const at::Tensor& rows,
+                                                  const at::Tensor& cols, at::ArrayRef<double> mean,
                                                   at::ArrayRef<double> std) {
   const int64_t batch = check_event_batch(x, y, p, offsets);
   TORCH_CHECK(width > 0 && height > 0 && hist_width > 0 && hist_height > 0,
@@ -60,17 +71,19 @@ std::tuple<at::Tensor, at::Tensor> ezsr_frame_cpu(const at::Tensor& x, const at:
   check_index(rows, "rows", hist_height);
   check_index(cols, "cols", hist_width);
   TORCH_CHECK(!mean.empty() && mean.size() == std.size(),
-              "ezsr.ezsr_frame: 'mean' and 'std' must have the same length >= 1, got ",
-              mean.size(), " and ", std.size());
+              "ezsr.ezsr_frame: 'mean' and 'std' must have the same length >= 1, got ", mean.size(),
+              " and ", std.size());
   const std::vector<float> m(mean.begin(), mean.end()), s(std.begin(), std.end());
   // written once into fresh pages ([256, 3, 224, 224]: 154 MB): on huge pages (large_alloc.h)
   auto out = empty_large({batch, static_cast<int64_t>(m.size()), rows.numel(), cols.numel()},
                          x.options().dtype(at::kFloat));
   auto dropped = at::zeros({batch}, x.options().dtype(at::kLong));
   if (x.scalar_type() == at::kShort)
-    call<int16_t>(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols, m, s, out, dropped);
+    call<int16_t>(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols, m, s, out,
+                  dropped);
   else
-    call<int32_t>(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols, m, s, out, dropped);
+    call<int32_t>(x, y, p, offsets, width, height, hist_width, hist_height, rows, cols, m, s, out,
+                  dropped);
   return {out, dropped};
 }
 

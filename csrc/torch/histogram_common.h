@@ -29,9 +29,18 @@ ezsr::HistogramArgs<Coord> histogram_args(const at::Tensor& x, const at::Tensor&
                                           int64_t n_events, int64_t width, int64_t height,
                                           int64_t out_width, int64_t out_height, double cap,
                                           at::Tensor& out, at::Tensor& dropped) {
-  return {x.data_ptr<Coord>(), y.data_ptr<Coord>(), p.data_ptr<uint8_t>(),
-          offsets.data_ptr<int64_t>(), offsets.numel() - 1, n_events, width, height,
-          out_width, out_height, static_cast<float>(cap), out.data_ptr<float>(),
+  return {x.data_ptr<Coord>(),
+          y.data_ptr<Coord>(),
+          p.data_ptr<uint8_t>(),
+          offsets.data_ptr<int64_t>(),
+          offsets.numel() - 1,
+          n_events,
+          width,
+          height,
+          out_width,
+          out_height,
+          static_cast<float>(cap),
+          out.data_ptr<float>(),
           dropped.data_ptr<int64_t>()};
 }
 

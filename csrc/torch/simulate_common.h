@@ -31,19 +31,25 @@ inline ezsr::SimulateArgs simulate_args(const at::Tensor& logf, const at::Tensor
                 "ezsr.simulate: argument '", name, "' must be [B, P] = [", B, ", ", P, "], got ",
                 tensor->sizes());
     check_dtype(*tensor, name, std::string(name) == "last_t" ? at::kLong : at::kFloat);
-    TORCH_CHECK(tensor->is_contiguous(), "ezsr.simulate: argument '", name,
-                "' must be contiguous");
-    TORCH_CHECK(tensor->device() == logf.device(), "ezsr.simulate: argument '", name,
-                "' is on ", tensor->device(), ", 'logf' on ", logf.device());
+    TORCH_CHECK(tensor->is_contiguous(), "ezsr.simulate: argument '", name, "' must be contiguous");
+    TORCH_CHECK(tensor->device() == logf.device(), "ezsr.simulate: argument '", name, "' is on ",
+                tensor->device(), ", 'logf' on ", logf.device());
   }
   TORCH_CHECK(logf.is_contiguous() && ts.is_contiguous(),
               "ezsr.simulate: 'logf' and 'ts' must be contiguous");
   TORCH_CHECK(ts.device() == logf.device(), "ezsr.simulate: 'ts' is on another device than 'logf'");
   TORCH_CHECK(refractory >= 0, "ezsr.simulate: argument 'refractory_us' must be >= 0, got ",
               refractory);
-  return {logf.data_ptr<float>(), ts.data_ptr<int64_t>(), thr_pos.data_ptr<float>(),
-          thr_neg.data_ptr<float>(), ref.data_ptr<float>(), last_t.data_ptr<int64_t>(),
-          B, T, P, refractory};
+  return {logf.data_ptr<float>(),
+          ts.data_ptr<int64_t>(),
+          thr_pos.data_ptr<float>(),
+          thr_neg.data_ptr<float>(),
+          ref.data_ptr<float>(),
+          last_t.data_ptr<int64_t>(),
+          B,
+          T,
+          P,
+          refractory};
 }
 
 inline void check_width(int64_t width, int64_t pixels) {
@@ -55,9 +61,9 @@ inline void check_width(int64_t width, int64_t pixels) {
 // host sync).
 inline void check_increasing(const at::Tensor& ts) {
   if (ts.size(1) > 1)
-    TORCH_CHECK((ts.narrow(1, 1, ts.size(1) - 1) > ts.narrow(1, 0, ts.size(1) - 1))
-                    .all().item<bool>(),
-                "ezsr.simulate: argument 'ts' must increase strictly along each stream");
+    TORCH_CHECK(
+        (ts.narrow(1, 1, ts.size(1) - 1) > ts.narrow(1, 0, ts.size(1) - 1)).all().item<bool>(),
+        "ezsr.simulate: argument 'ts' must increase strictly along each stream");
 }
 
 // simulate_args plus the checks of the events ops (width divides P, ts increases strictly).
@@ -80,8 +86,8 @@ inline at::ScalarType coord_dtype(int64_t width, int64_t pixels) {
 // exclusive prefix sum of the counts; the columns are then sorted stably by (stream, t), so
 // ties keep pixel order, as simulate_events orders them. Tensors live on a's device.
 template <typename Count, typename Emit>
-EventColumns events_pixel_major(const at::Tensor& ts, const ezsr::SimulateArgs& a,
-                                int64_t width, Count&& count, Emit&& emit) {
+EventColumns events_pixel_major(const at::Tensor& ts, const ezsr::SimulateArgs& a, int64_t width,
+                                Count&& count, Emit&& emit) {
   auto opts = ts.options();
   const auto cdt = coord_dtype(width, a.pixels);
   if (a.batch * a.pixels == 0) {  // nothing to simulate (the slices below need P > 0)
@@ -123,9 +129,11 @@ inline ezsr::RenderArgs render_args(const at::Tensor& img, const at::Tensor& x0,
               img.sizes());
   check_dtype(img, "img", at::kFloat);
   const int64_t B = img.size(0), h = img.size(1), w = img.size(2);
-  TORCH_CHECK(x0.dim() == 3 && x0.size(0) == B && y0.dim() == 3 && y0.sizes().slice(0, 2) ==
-              x0.sizes().slice(0, 2), "ezsr.render_translate: 'x0' must be [B, T, W] and 'y0' "
-              "[B, T, H] with B = ", B, ", got ", x0.sizes(), " and ", y0.sizes());
+  TORCH_CHECK(x0.dim() == 3 && x0.size(0) == B && y0.dim() == 3 &&
+                  y0.sizes().slice(0, 2) == x0.sizes().slice(0, 2),
+              "ezsr.render_translate: 'x0' must be [B, T, W] and 'y0' "
+              "[B, T, H] with B = ",
+              B, ", got ", x0.sizes(), " and ", y0.sizes());
   const std::pair<const at::Tensor*, const char*> xs[] = {{&x0, "x0"}, {&x1, "x1"}, {&wx, "wx"}};
   const std::pair<const at::Tensor*, const char*> ys[] = {{&y0, "y0"}, {&y1, "y1"}, {&wy, "wy"}};
   for (const auto& group : {xs, ys})
@@ -141,15 +149,27 @@ inline ezsr::RenderArgs render_args(const at::Tensor& img, const at::Tensor& x0,
                                    std::make_tuple(&y0, "y0", h), std::make_tuple(&y1, "y1", h)})
     if (t->numel()) {
       const auto [lo, hi] = at::aminmax(*t);
-      TORCH_CHECK(lo.item<int64_t>() >= 0 && hi.item<int64_t>() < n, "ezsr.render_translate: ",
-                  "argument '", name, "' must hold indices in [0, ", n, ")");
+      TORCH_CHECK(lo.item<int64_t>() >= 0 && hi.item<int64_t>() < n,
+                  "ezsr.render_translate: ", "argument '", name, "' must hold indices in [0, ", n,
+                  ")");
     }
   TORCH_CHECK(img.is_contiguous(), "ezsr.render_translate: argument 'img' must be contiguous");
   const int64_t T = x0.size(1), W = x0.size(2), H = y0.size(2);
   out = at::empty({B, T, H, W}, img.options());
-  return {img.data_ptr<float>(), x0.data_ptr<int64_t>(), x1.data_ptr<int64_t>(),
-          y0.data_ptr<int64_t>(), y1.data_ptr<int64_t>(), wx.data_ptr<float>(),
-          wy.data_ptr<float>(), out.data_ptr<float>(), B, h, w, T, H, W};
+  return {img.data_ptr<float>(),
+          x0.data_ptr<int64_t>(),
+          x1.data_ptr<int64_t>(),
+          y0.data_ptr<int64_t>(),
+          y1.data_ptr<int64_t>(),
+          wx.data_ptr<float>(),
+          wy.data_ptr<float>(),
+          out.data_ptr<float>(),
+          B,
+          h,
+          w,
+          T,
+          H,
+          W};
 }
 
 }  // namespace ezsr_torch

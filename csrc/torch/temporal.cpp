@@ -26,9 +26,11 @@ std::tuple<at::Tensor, at::Tensor> voxel_grid_cpu(const at::Tensor& x, const at:
   auto [out, dropped] = temporal_outputs("voxel_grid", x, y, t, p, offsets, width, height, bins);
   check_offsets_host(offsets, x.numel());
   if (x.scalar_type() == at::kShort)
-    ezsr::voxel_grid_cpu(temporal_args<int16_t>(x, y, t, p, offsets, width, height, bins, out, dropped));
+    ezsr::voxel_grid_cpu(
+        temporal_args<int16_t>(x, y, t, p, offsets, width, height, bins, out, dropped));
   else
-    ezsr::voxel_grid_cpu(temporal_args<int32_t>(x, y, t, p, offsets, width, height, bins, out, dropped));
+    ezsr::voxel_grid_cpu(
+        temporal_args<int32_t>(x, y, t, p, offsets, width, height, bins, out, dropped));
   return {out, dropped};
 }
 
@@ -39,9 +41,11 @@ std::tuple<at::Tensor, at::Tensor> time_surface_cpu(const at::Tensor& x, const a
   auto [out, dropped] = temporal_outputs("time_surface", x, y, t, p, offsets, width, height, 2);
   check_offsets_host(offsets, x.numel());
   if (x.scalar_type() == at::kShort)
-    ezsr::time_surface_cpu(temporal_args<int16_t>(x, y, t, p, offsets, width, height, 2, out, dropped));
+    ezsr::time_surface_cpu(
+        temporal_args<int16_t>(x, y, t, p, offsets, width, height, 2, out, dropped));
   else
-    ezsr::time_surface_cpu(temporal_args<int32_t>(x, y, t, p, offsets, width, height, 2, out, dropped));
+    ezsr::time_surface_cpu(
+        temporal_args<int32_t>(x, y, t, p, offsets, width, height, 2, out, dropped));
   return {out, dropped};
 }
 

@@ -10,7 +10,8 @@ namespace ezsr {
 
 inline void check_cuda(cudaError_t err, const char* what) {
   if (err != cudaSuccess)
-    throw std::runtime_error(std::string("ezsr CUDA error in ") + what + ": " + cudaGetErrorString(err));
+    throw std::runtime_error(std::string("ezsr CUDA error in ") + what + ": " +
+                             cudaGetErrorString(err));
 }
 
 // Index of the stream that event i belongs to: the largest b with offsets[b] <= i, for
@@ -22,7 +23,10 @@ __device__ inline int64_t stream_of(const int64_t* offsets, int64_t batch, int64
   int64_t lo = 0, hi = batch;  // answer in [lo, hi)
   while (hi - lo > 1) {
     const int64_t mid = (lo + hi) / 2;
-    if (offsets[mid] <= i) lo = mid; else hi = mid;
+    if (offsets[mid] <= i)
+      lo = mid;
+    else
+      hi = mid;
   }
   return offsets[lo] <= i && i < offsets[lo + 1] ? lo : -1;
 }

@@ -35,22 +35,22 @@ enum class DecodeKind : int32_t {
 
 enum DecodeError : int32_t {
   kOk = 0,
-  kBadWordType = 1,     // a word type the format does not define
-  kOutOfSensor = 2,     // x >= width or y >= height of the header's sensor
-  kTimeBackwards = 3,   // a timestamp earlier than the previous one (not a counter wrap)
-  kBadKind = 4,         // unknown DecodeKind
+  kBadWordType = 1,    // a word type the format does not define
+  kOutOfSensor = 2,    // x >= width or y >= height of the header's sensor
+  kTimeBackwards = 3,  // a timestamp earlier than the previous one (not a counter wrap)
+  kBadKind = 4,        // unknown DecodeKind
 };
 
 // What a decoder carries between blocks; zero-initialise for a new file.
 struct DecodeState {
-  int64_t time_high = 0;   // EVT2/2.1: t_high << 6; EVT3: TIME_HIGH value (12 bits)
-  int64_t time_low = 0;    // EVT3: TIME_LOW (12 bits)
-  int64_t epoch = 0;       // time added for counter wraps (EVT3: 2^24 us each, DAT: 2^32 ...)
-  int64_t y = 0;           // EVT3: last ADDR_Y
-  int64_t base_x = 0;      // EVT3: vector base x (advances by 12 / 8 per vector word)
-  int64_t base_p = 0;      // EVT3: vector polarity
-  int64_t flags = 0;       // bit 0: a TIME_HIGH was seen (events before it are dropped)
-  int64_t last_t = 0;      // last emitted timestamp (monotonicity / wrap detection)
+  int64_t time_high = 0;  // EVT2/2.1: t_high << 6; EVT3: TIME_HIGH value (12 bits)
+  int64_t time_low = 0;   // EVT3: TIME_LOW (12 bits)
+  int64_t epoch = 0;      // time added for counter wraps (EVT3: 2^24 us each, DAT: 2^32 ...)
+  int64_t y = 0;          // EVT3: last ADDR_Y
+  int64_t base_x = 0;     // EVT3: vector base x (advances by 12 / 8 per vector word)
+  int64_t base_p = 0;     // EVT3: vector polarity
+  int64_t flags = 0;      // bit 0: a TIME_HIGH was seen (events before it are dropped)
+  int64_t last_t = 0;     // last emitted timestamp (monotonicity / wrap detection)
 };
 static_assert(sizeof(DecodeState) == 8 * sizeof(int64_t), "DecodeState is 8 int64");
 
@@ -67,9 +67,9 @@ struct DecodeResult {
   int64_t n_events = 0;       // events written
   int64_t error_offset = -1;  // byte offset in the block of the word that failed, or -1
   int32_t error = kOk;
-  bool unsorted = false;      // an event of this call is earlier than the one before it
-  bool need_more = false;     // stopped before an event that runs past the data (Event
-                              // Stream): the caller carries the rest to the next block
+  bool unsorted = false;   // an event of this call is earlier than the one before it
+  bool need_more = false;  // stopped before an event that runs past the data (Event
+                           // Stream): the caller carries the rest to the next block
 };
 
 // Size in bytes of one word (the decoder consumes multiples of it).

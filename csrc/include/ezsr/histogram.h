@@ -21,10 +21,10 @@ struct HistogramArgs {
   const uint8_t* p;
   const int64_t* offsets;
   int64_t batch;
-  int64_t n_events;        // offsets[batch], known on the host
-  int64_t width, height;   // sensor size
-  int64_t out_w, out_h;    // output grid
-  float cap;               // <= 0: no cap
+  int64_t n_events;       // offsets[batch], known on the host
+  int64_t width, height;  // sensor size
+  int64_t out_w, out_h;   // output grid
+  float cap;              // <= 0: no cap
   float* out;
   int64_t* dropped;
 };

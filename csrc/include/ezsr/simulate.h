@@ -1,5 +1,6 @@
 // Event simulation (ESIM rule) from log-intensity frames.
-// Reference: ezsr/simulate/kernels.py::simulate_reference, the ESIM rule (Rebecq et al., CoRL 2018; docs/simulate.md).
+// Reference: ezsr/simulate/kernels.py::simulate_reference, the ESIM rule (Rebecq et al., CoRL 2018;
+// docs/simulate.md).
 //
 // Layout: B streams, each T frames of P = H*W pixels. logf [B, T, P] float32 log
 // intensity; ts [B, T] int64 µs, strictly increasing per stream. Per-pixel state
@@ -19,14 +20,14 @@ namespace ezsr {
 constexpr int64_t kNever = INT64_MIN;  // last_t of a pixel that has not fired yet
 
 struct SimulateArgs {
-  const float* logf;      // [B, T, P]
-  const int64_t* ts;      // [B, T]
-  const float* thr_pos;   // [B, P] ON threshold per pixel (> 0)
-  const float* thr_neg;   // [B, P] OFF threshold per pixel (> 0)
-  float* ref;             // [B, P] in/out
-  int64_t* last_t;        // [B, P] in/out
+  const float* logf;     // [B, T, P]
+  const int64_t* ts;     // [B, T]
+  const float* thr_pos;  // [B, P] ON threshold per pixel (> 0)
+  const float* thr_neg;  // [B, P] OFF threshold per pixel (> 0)
+  float* ref;            // [B, P] in/out
+  int64_t* last_t;       // [B, P] in/out
   int64_t batch, frames, pixels;
-  int64_t refractory;     // µs, >= 0
+  int64_t refractory;  // µs, >= 0
 };
 
 // The next crossing level: cur + step in float32 (the level is ACCUMULATED, as rpg_esim and
@@ -44,7 +45,8 @@ EZSR_HD inline float next_level(float cur, float step) {
 // t0 + floor((cur - L0) * (t1 - t0) / (L1 - L0)), the products in float64.
 EZSR_HD inline int64_t crossing_time(float cur, float L0, float L1, int64_t t0, int64_t t1) {
 #if defined(__CUDA_ARCH__)
-  const double num = __dmul_rn(static_cast<double>(__fsub_rn(cur, L0)), static_cast<double>(t1 - t0));
+  const double num =
+      __dmul_rn(static_cast<double>(__fsub_rn(cur, L0)), static_cast<double>(t1 - t0));
   return t0 + static_cast<int64_t>(floor(__ddiv_rn(num, static_cast<double>(__fsub_rn(L1, L0)))));
 #else
   // cur lies strictly between L0 and L1, so the quotient is >= 0 and floor is the
@@ -80,7 +82,8 @@ EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float
       r = cur;
       any = true;
     }
-    if (any) last = crossing_time(r, L0, L1, t0, t1);  // t grows with each crossing: the last is the max
+    if (any)
+      last = crossing_time(r, L0, L1, t0, t1);  // t grows with each crossing: the last is the max
     ref = r;
     return;
   }
@@ -143,10 +146,10 @@ EZSR_HD inline void emit_pixel_events(const SimulateArgs& a, int64_t q, const in
 // the caller, and lerp(a, c, w) = a + w * (c - a) in float32 without FMA, as the torch
 // reference (ezsr/simulate/images.py::render_translate_reference) computes it.
 struct RenderArgs {
-  const float* img;                          // [B, h, w]
-  const int64_t *x0, *x1, *y0, *y1;          // [B, T, W], [B, T, W], [B, T, H], [B, T, H]
-  const float *wx, *wy;                      // [B, T, W], [B, T, H]
-  float* out;                                // [B, T, H, W]
+  const float* img;                  // [B, h, w]
+  const int64_t *x0, *x1, *y0, *y1;  // [B, T, W], [B, T, W], [B, T, H], [B, T, H]
+  const float *wx, *wy;              // [B, T, W], [B, T, H]
+  float* out;                        // [B, T, H, W]
   int64_t batch, h, w, frames, height, width;
 };
 

@@ -2,8 +2,8 @@
 // not validated here (that would synchronise); the kernel skips events that invalid
 // offsets put in no stream (cuda_utils.cuh: stream_of), and the Python wrapper validates
 // them unless told not to.
-#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "../histogram_common.h"

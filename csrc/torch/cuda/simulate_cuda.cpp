@@ -3,8 +3,8 @@
 // pixel-major; events_pixel_major (simulate_common.h) does the rest, and the CPU runs that
 // same host logic over the kernels' CPU twins in tests (ezsr::_simulate_events_pixel_major).
 // Compile-checked only (no GPU has run it).
-#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "../simulate_common.h"
@@ -34,13 +34,14 @@ at::Tensor simulate_histogram_cuda(const at::Tensor& logf, const at::Tensor& ts,
   const c10::cuda::CUDAGuard guard(logf.device());
   const auto a = simulate_args(logf, ts, thr_pos, thr_neg, ref, last_t, refractory);
   auto out = at::zeros({a.batch, 2, a.pixels}, logf.options());
-  ezsr::simulate_histogram_cuda(a, out.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream());
+  ezsr::simulate_histogram_cuda(a, out.data_ptr<float>(),
+                                c10::cuda::getCurrentCUDAStream().stream());
   return out;
 }
 
-at::Tensor render_translate_cuda(const at::Tensor& img, const at::Tensor& x0,
-                                 const at::Tensor& x1, const at::Tensor& wx, const at::Tensor& y0,
-                                 const at::Tensor& y1, const at::Tensor& wy) {
+at::Tensor render_translate_cuda(const at::Tensor& img, const at::Tensor& x0, const at::Tensor& x1,
+                                 const at::Tensor& wx, const at::Tensor& y0, const at::Tensor& y1,
+                                 const at::Tensor& wy) {
   check_cuda_arg(img, "render_translate", "img");
   const c10::cuda::CUDAGuard guard(img.device());
   at::Tensor out;

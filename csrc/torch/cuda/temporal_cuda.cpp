@@ -2,8 +2,8 @@
 // Offsets are not validated here (it would synchronise); the kernels skip events that
 // invalid offsets put in no stream and clamp the span lookups (temporal.cu: locate), and the
 // Python wrappers validate unless told not to.
-#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "../temporal_common.h"
@@ -21,9 +21,11 @@ std::tuple<at::Tensor, at::Tensor> voxel_grid_cuda(const at::Tensor& x, const at
   auto [out, dropped] = temporal_outputs("voxel_grid", x, y, t, p, offsets, width, height, bins);
   void* stream = c10::cuda::getCurrentCUDAStream().stream();
   if (x.scalar_type() == at::kShort)
-    ezsr::voxel_grid_cuda(temporal_args<int16_t>(x, y, t, p, offsets, width, height, bins, out, dropped), stream);
+    ezsr::voxel_grid_cuda(
+        temporal_args<int16_t>(x, y, t, p, offsets, width, height, bins, out, dropped), stream);
   else
-    ezsr::voxel_grid_cuda(temporal_args<int32_t>(x, y, t, p, offsets, width, height, bins, out, dropped), stream);
+    ezsr::voxel_grid_cuda(
+        temporal_args<int32_t>(x, y, t, p, offsets, width, height, bins, out, dropped), stream);
   return {out, dropped};
 }
 
@@ -36,9 +38,11 @@ std::tuple<at::Tensor, at::Tensor> time_surface_cuda(const at::Tensor& x, const 
   auto [out, dropped] = temporal_outputs("time_surface", x, y, t, p, offsets, width, height, 2);
   void* stream = c10::cuda::getCurrentCUDAStream().stream();
   if (x.scalar_type() == at::kShort)
-    ezsr::time_surface_cuda(temporal_args<int16_t>(x, y, t, p, offsets, width, height, 2, out, dropped), stream);
+    ezsr::time_surface_cuda(
+        temporal_args<int16_t>(x, y, t, p, offsets, width, height, 2, out, dropped), stream);
   else
-    ezsr::time_surface_cuda(temporal_args<int32_t>(x, y, t, p, offsets, width, height, 2, out, dropped), stream);
+    ezsr::time_surface_cuda(
+        temporal_args<int32_t>(x, y, t, p, offsets, width, height, 2, out, dropped), stream);
   return {out, dropped};
 }
 
