@@ -178,7 +178,7 @@ def test_eval_checks_before_work(files, tmp_path, capsys):
     code, _, err = run(capsys, "eval", "--dataset", "n-cars", "--root", tmp_path / "ncars",
                        "--split-file", bad, "--checkpoint", files / "rand.pt", "--model",
                        "ViT-B/16")
-    assert code == 1 and f"--split-file {bad}: invalid JSON" in err
+    assert code == 1 and f"split_file {bad}: invalid JSON" in err
 
 
 def test_eval_help_mentions_cache(capsys):

@@ -210,7 +210,8 @@ def run(args) -> int:
             raise ValueError("--classifier: not used with --adapter (the adapter holds the "
                              "classifier); leave it out")
         adapter = load_adapter(args.adapter)
-        check_adapter(*adapter, dim, path=args.adapter)
+        if dim is not None:  # the offline model's width is known once loaded: apply_adapter
+            check_adapter(*adapter, dim, path=args.adapter)
         names = resolve_classes(adapter[1], read_classes(args.classes, "--classes")
                                 if args.classes else None, args.adapter)
         classifier = adapter[0].classifier().detach()
