@@ -10,5 +10,6 @@ from pathlib import Path
 def write_report(path, ratios: dict, results: list, **extra) -> None:
     """Write the benchmark report to path (nothing when path is None or empty)."""
     if path:
-        Path(path).write_text(json.dumps({"ratios": ratios, "results": results, **extra},
-                                         indent=2, default=float))
+        Path(path).write_text(
+            json.dumps({"ratios": ratios, "results": results, **extra}, indent=2, default=float)
+        )

@@ -36,8 +36,11 @@ from _report import write_report  # noqa: E402  (benchmarks/_report.py, run as a
 from ezsr import Events, io  # noqa: E402
 from ezsr.zeroshot.evaluate import default_workers, evaluate, load_dataset, make_protocol  # noqa: E402
 
-_SHARED = [Path(os.environ["EZSR_SHARED"])] if "EZSR_SHARED" in os.environ else \
-    [ROOT.parent / "shared", ROOT.parent.parent / "shared"]
+_SHARED = (
+    [Path(os.environ["EZSR_SHARED"])]
+    if "EZSR_SHARED" in os.environ
+    else [ROOT.parent / "shared", ROOT.parent.parent / "shared"]
+)
 SAMPLES = [d / "data" / "events" / "n_imagenet" / "ezsr_test_event.npz" for d in _SHARED]
 WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361")
 
@@ -52,10 +55,14 @@ def make_folder(root: Path, files: int, events: int) -> Path:
             shutil.copyfile(sample, d / f"{i}.npz")
             continue
         g = torch.Generator().manual_seed(i)
-        ev = Events(torch.randint(0, 640, (events,), generator=g),
-                    torch.randint(0, 480, (events,), generator=g),
-                    torch.sort(torch.randint(0, 50_000, (events,), generator=g)).values,
-                    torch.randint(0, 2, (events,), generator=g), 640, 480)
+        ev = Events(
+            torch.randint(0, 640, (events,), generator=g),
+            torch.randint(0, 480, (events,), generator=g),
+            torch.sort(torch.randint(0, 50_000, (events,), generator=g)).values,
+            torch.randint(0, 2, (events,), generator=g),
+            640,
+            480,
+        )
         io.write(d / f"{i}.npz", ev)
     return root
 
@@ -68,8 +75,9 @@ def make_teacher(name: str, device: str):
     class BenchTeacher(CLIPTeacher):
         def encode_text(self, texts):
             g = torch.Generator().manual_seed(len(texts))
-            return torch.nn.functional.normalize(torch.randn(len(texts), self.embed_dim,
-                                                             generator=g), dim=-1)
+            return torch.nn.functional.normalize(
+                torch.randn(len(texts), self.embed_dim, generator=g), dim=-1
+            )
 
     return BenchTeacher(create_model(name, device=device), tokenizer=lambda *a, **k: None)
 
@@ -78,22 +86,32 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=64)
     ap.add_argument("--events", type=int, default=100_000)
-    ap.add_argument("--workers", default=None,
-                    help="comma-separated worker counts (default: 0, 1 and the default count)")
+    ap.add_argument(
+        "--workers",
+        default=None,
+        help="comma-separated worker counts (default: 0, 1 and the default count)",
+    )
     ap.add_argument("--protocol", default="ezsr", choices=["ezsr", "eventclip"])
     ap.add_argument("--model", default="test-tiny")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--reps", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch intra-op threads of the main process (default: torch's); the "
-                         "workers always run one thread each, as DataLoader sets them")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads of the main process (default: torch's); the "
+        "workers always run one thread each, as DataLoader sets them",
+    )
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    counts = ([int(w) for w in args.workers.split(",")] if args.workers
-              else sorted({0, 1, default_workers()}))
+    counts = (
+        [int(w) for w in args.workers.split(",")]
+        if args.workers
+        else sorted({0, 1, default_workers()})
+    )
     tmp = Path(tempfile.mkdtemp(prefix="ezsr_bench_eval_"))
     try:
         make_folder(tmp, args.files, args.events)
@@ -106,28 +124,57 @@ def main() -> None:
             secs = []
             for _ in range(args.reps + (1 if first else 0)):  # the first run warms up
                 t0 = time.perf_counter()
-                evaluate(ds, teacher, prot, batch_size=args.batch_size, templates="simple",
-                         progress=False, device=args.device, workers=w)
+                evaluate(
+                    ds,
+                    teacher,
+                    prot,
+                    batch_size=args.batch_size,
+                    templates="simple",
+                    progress=False,
+                    device=args.device,
+                    workers=w,
+                )
                 if args.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 secs.append(time.perf_counter() - t0)
             if first:
                 secs, first = secs[1:], False
             fps = len(ds.samples) / statistics.median(secs)
-            results.append({"name": f"eval_{args.protocol}_workers{w}", "workers": w,
-                            "files": len(ds.samples), "seconds": secs, "files_per_s": fps})
+            results.append(
+                {
+                    "name": f"eval_{args.protocol}_workers{w}",
+                    "workers": w,
+                    "files": len(ds.samples),
+                    "seconds": secs,
+                    "files_per_s": fps,
+                }
+            )
             print(f"workers {w}: {fps:8.1f} files/s  (median of {secs})")
         base = results[0]["files_per_s"] if counts[0] == 0 else None
-        ratios = {f"eval_files_per_s_workers{r['workers']}_over_workers0":
-                  r["files_per_s"] / base for r in results[1:]} if base else {}
+        ratios = (
+            {
+                f"eval_files_per_s_workers{r['workers']}_over_workers0": r["files_per_s"] / base
+                for r in results[1:]
+            }
+            if base
+            else {}
+        )
         for k, v in ratios.items():
             print(f"{k}: {v:.2f}x")
-        write_report(args.json, ratios, results,
-                     meta={"cores": len(os.sched_getaffinity(0)), "model": args.model,
-                           "main_threads": torch.get_num_threads(),
-                           "load_average": os.getloadavg(),
-                           "device": args.device, "events_per_file": args.events,
-                           "default_workers": default_workers()})
+        write_report(
+            args.json,
+            ratios,
+            results,
+            meta={
+                "cores": len(os.sched_getaffinity(0)),
+                "model": args.model,
+                "main_threads": torch.get_num_threads(),
+                "load_average": os.getloadavg(),
+                "device": args.device,
+                "events_per_file": args.events,
+                "default_workers": default_workers(),
+            },
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

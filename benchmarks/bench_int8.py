@@ -37,9 +37,14 @@ from ezsr.export.onnx_export import export_onnx, ort_session  # noqa: E402
 from ezsr.streaming.runners import preprocess_windows  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "events"
-RECORDINGS = ["n_imagenet/ezsr_test_event.npz", "n_caltech101/Faces_easy_0001.bin",
-              "aedat4/dvxplorer_sample.aedat4", "aedat4/davis346_with_frames.aedat4",
-              "prophesee/gen3_evt2_sample.raw", "aedat2/dvs128_short.aedat"]
+RECORDINGS = [
+    "n_imagenet/ezsr_test_event.npz",
+    "n_caltech101/Faces_easy_0001.bin",
+    "aedat4/dvxplorer_sample.aedat4",
+    "aedat4/davis346_with_frames.aedat4",
+    "prophesee/gen3_evt2_sample.raw",
+    "aedat2/dvs128_short.aedat",
+]
 
 
 def windows(per_file: int = 30, step: int = 5000):
@@ -80,15 +85,21 @@ def main(argv=None):
         cls = F.normalize(torch.randn(d, 10, generator=torch.Generator().manual_seed(0)), dim=0)
     tmp = Path(tempfile.mkdtemp())
     t0 = time.perf_counter()
-    paths = {"fp32": export_onnx(enc, cls, tmp / "fp32.onnx"),
-             "int8_dynamic": export_onnx(enc, cls, tmp / "dyn.onnx", precision="int8")}
+    paths = {
+        "fp32": export_onnx(enc, cls, tmp / "fp32.onnx"),
+        "int8_dynamic": export_onnx(enc, cls, tmp / "dyn.onnx", precision="int8"),
+    }
     if calib:
-        paths["int8_static"] = export_onnx(enc, cls, tmp / "static.onnx", precision="int8",
-                                           int8_mode="static", calibration=calib)
+        paths["int8_static"] = export_onnx(
+            enc, cls, tmp / "static.onnx", precision="int8", int8_mode="static", calibration=calib
+        )
     print(f"exported {', '.join(paths)} in {time.perf_counter() - t0:.0f} s", flush=True)
     sess = {k: ort_session(p, threads=args.threads, spin=False) for k, p in paths.items()}
-    x = preprocess_windows([held[0]], "cpu").numpy() if held else \
-        np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    x = (
+        preprocess_windows([held[0]], "cpu").numpy()
+        if held
+        else np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    )
     for s in sess.values():
         s.run(["logits"], {"image": x})
     times = {k: [] for k in sess}
@@ -101,11 +112,24 @@ def main(argv=None):
     p50 = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     logits = {}
     for k, s in sess.items():
-        logits[k] = np.concatenate([s.run(["logits"], {"image": preprocess_windows(
-            [w], "cpu").numpy()})[0] for w in held]) if held else None
+        logits[k] = (
+            np.concatenate(
+                [
+                    s.run(["logits"], {"image": preprocess_windows([w], "cpu").numpy()})[0]
+                    for w in held
+                ]
+            )
+            if held
+            else None
+        )
     for k in sess:
-        row = {"graph": k, "p50_ms": p50[k], "p99_ms": float(np.percentile(times[k], 99)) * 1e3,
-               "size_mb": os.path.getsize(paths[k]) / 2**20, "n": args.iters}
+        row = {
+            "graph": k,
+            "p50_ms": p50[k],
+            "p99_ms": float(np.percentile(times[k], 99)) * 1e3,
+            "size_mb": os.path.getsize(paths[k]) / 2**20,
+            "n": args.iters,
+        }
         if k != "fp32":
             ratios[f"{k}_vs_fp32_onnxruntime"] = p50["fp32"] / p50[k]
             if held:
@@ -126,19 +150,32 @@ def main(argv=None):
                 row["flips_within_int8_error"] = int((flip & (margin < 2 * diff)).sum())
                 row["fp32_margin_median"] = float(np.median(margin))
         results.append(row)
-        print(f"{k:<13} p50 {p50[k]:8.1f} ms  {row['size_mb']:6.1f} MiB"
-              + (f"  top-1 agreement {row['top1_agreement']:.3f} on {len(held)} windows "
-                 f"({row['flips']} flips, {row['flips_within_int8_error']} of them fp32 "
-                 f"near-ties; fp32 margins of the flips {row['flips_fp32_margins']}, median "
-                 f"margin {row['fp32_margin_median']:.3f}; mean |logit error| "
-                 f"{row['mean_abs_logit_diff']:.3f})"
-                 if "top1_agreement" in row else ""), flush=True)
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-               "threads": args.threads, "torch": torch.__version__,
-               "weights": args.checkpoint or "random", "model": args.model,
-               "held_out_windows": len(held), "load_average_1min_at_end": os.getloadavg()[0]}
+        print(
+            f"{k:<13} p50 {p50[k]:8.1f} ms  {row['size_mb']:6.1f} MiB"
+            + (
+                f"  top-1 agreement {row['top1_agreement']:.3f} on {len(held)} windows "
+                f"({row['flips']} flips, {row['flips_within_int8_error']} of them fp32 "
+                f"near-ties; fp32 margins of the flips {row['flips_fp32_margins']}, median "
+                f"margin {row['fp32_margin_median']:.3f}; mean |logit error| "
+                f"{row['mean_abs_logit_diff']:.3f})"
+                if "top1_agreement" in row
+                else ""
+            ),
+            flush=True,
+        )
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "weights": args.checkpoint or "random",
+        "model": args.model,
+        "held_out_windows": len(held),
+        "load_average_1min_at_end": os.getloadavg()[0],
+    }
     try:
         import onnxruntime
+
         machine["onnxruntime"] = onnxruntime.__version__
     except ImportError:
         pass

@@ -29,17 +29,23 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from _report import write_report  # benchmarks/_report.py (run as a script)
+
 from ezsr import io  # noqa: E402
 from ezsr.events import Events  # noqa: E402
 from ezsr.io import _decode  # noqa: E402
 
-from _report import write_report  # benchmarks/_report.py (run as a script)
-
 # format name for io.write, extension, sensor (W, H), expelliarmus encoding or None
-FORMATS = [("evt3", ".raw", (1280, 720), "evt3"), ("evt2", ".raw", (640, 480), "evt2"),
-           ("evt21", ".raw", (640, 480), None), ("dat", ".dat", (640, 480), "dat"),
-           ("aedat2", ".aedat", (346, 260), None), ("bin", ".bin", (240, 180), None),
-           ("hdf5", ".h5", (640, 480), None), ("npy", ".npy", (640, 480), None)]
+FORMATS = [
+    ("evt3", ".raw", (1280, 720), "evt3"),
+    ("evt2", ".raw", (640, 480), "evt2"),
+    ("evt21", ".raw", (640, 480), None),
+    ("dat", ".dat", (640, 480), "dat"),
+    ("aedat2", ".aedat", (346, 260), None),
+    ("bin", ".bin", (240, 180), None),
+    ("hdf5", ".h5", (640, 480), None),
+    ("npy", ".npy", (640, 480), None),
+]
 
 
 def synthetic(n: int, w: int, h: int, t_max: int, seed: int = 0) -> Events:
@@ -47,8 +53,14 @@ def synthetic(n: int, w: int, h: int, t_max: int, seed: int = 0) -> Events:
     events often share a timestamp, as in real recordings)."""
     rng = np.random.default_rng(seed)
     t = np.sort(rng.integers(0, t_max, n, dtype=np.int64))
-    return Events(rng.integers(0, w, n).astype(np.int16), rng.integers(0, h, n).astype(np.int16),
-                  t, rng.integers(0, 2, n).astype(np.uint8), w, h)
+    return Events(
+        rng.integers(0, w, n).astype(np.int16),
+        rng.integers(0, h, n).astype(np.int16),
+        t,
+        rng.integers(0, 2, n).astype(np.uint8),
+        w,
+        h,
+    )
 
 
 def best_time(fn, repeat: int) -> float:
@@ -62,15 +74,22 @@ def best_time(fn, repeat: int) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--json", metavar="PATH", help="write {'ratios': ..., 'results': ...} here")
     ap.add_argument("--events", type=int, default=10_000_000, help="events per recording")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per decoder (best kept)")
-    ap.add_argument("--formats", default=",".join(f[0] for f in FORMATS),
-                    help="comma-separated subset of " + ",".join(f[0] for f in FORMATS))
-    ap.add_argument("--dir", default=None, help="where to write the synthetic files "
-                    "(default: a temporary folder, removed afterwards)")
+    ap.add_argument(
+        "--formats",
+        default=",".join(f[0] for f in FORMATS),
+        help="comma-separated subset of " + ",".join(f[0] for f in FORMATS),
+    )
+    ap.add_argument(
+        "--dir",
+        default=None,
+        help="where to write the synthetic files (default: a temporary folder, removed afterwards)",
+    )
     args = ap.parse_args(argv)
     try:
         from expelliarmus import Wizard
@@ -108,20 +127,39 @@ def main(argv=None) -> int:
                 sec = min(sec, best_time(lambda: io.read(path), 1))
                 if wiz is not None:
                     esec = min(esec, best_time(lambda: wiz.read(path), 1))
-            results.append({"format": fmt, "decoder": "ezsr", "events": n, "bytes": size,
-                            "seconds": sec, "mev_per_s": n / sec / 1e6,
-                            "kernel": "c++" if _decode.has_kernel() and fmt not in ("hdf5", "npy")
-                            else "numpy"})
+            results.append(
+                {
+                    "format": fmt,
+                    "decoder": "ezsr",
+                    "events": n,
+                    "bytes": size,
+                    "seconds": sec,
+                    "mev_per_s": n / sec / 1e6,
+                    "kernel": "c++"
+                    if _decode.has_kernel() and fmt not in ("hdf5", "npy")
+                    else "numpy",
+                }
+            )
             if wiz is not None:
-                results.append({"format": fmt, "decoder": "expelliarmus", "events": n,
-                                "bytes": size, "seconds": esec, "mev_per_s": n / esec / 1e6})
+                results.append(
+                    {
+                        "format": fmt,
+                        "decoder": "expelliarmus",
+                        "events": n,
+                        "bytes": size,
+                        "seconds": esec,
+                        "mev_per_s": n / esec / 1e6,
+                    }
+                )
                 ratios[f"{fmt}_decode_vs_expelliarmus"] = esec / sec
             os.remove(path)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; {args.events:,} events/file")
     print(f"{'format':<8} {'decoder':<13} {'MB':>7} {'s':>7} {'Mev/s':>8}")
     for r in results:
-        print(f"{r['format']:<8} {r['decoder']:<13} {r['bytes'] / 1e6:7.1f} {r['seconds']:7.3f} "
-              f"{r['mev_per_s']:8.1f}")
+        print(
+            f"{r['format']:<8} {r['decoder']:<13} {r['bytes'] / 1e6:7.1f} {r['seconds']:7.3f} "
+            f"{r['mev_per_s']:8.1f}"
+        )
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}x")
     write_report(args.json, ratios, results)

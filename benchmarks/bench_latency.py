@@ -32,18 +32,24 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ezsr.zeroshot.graph import ImageClassifier, ZeroShotHead  # noqa: E402
-from ezsr.export.onnx_export import export_onnx, ort_session  # noqa: E402
-from ezsr.zeroshot.graph import pad_events  # noqa: E402
-from ezsr.events import Events  # noqa: E402
-from ezsr.streaming.recognizer import softmax  # noqa: E402
-from ezsr.streaming.runners import preprocess_windows  # noqa: E402
-
 from _report import write_report  # benchmarks/_report.py (run as a script)
 
+from ezsr.events import Events  # noqa: E402
+from ezsr.export.onnx_export import export_onnx, ort_session  # noqa: E402
+from ezsr.streaming.recognizer import softmax  # noqa: E402
+from ezsr.streaming.runners import preprocess_windows  # noqa: E402
+from ezsr.zeroshot.graph import (  # noqa: E402
+    ImageClassifier,
+    ZeroShotHead,
+    pad_events,  # noqa: E402
+)
+
 # (patch, width, layers, heads, embed dim): the ViT shapes of the issue
-SHAPES = {"ViT-S/16": (16, 384, 12, 6, 384), "ViT-B/32": (32, 768, 12, 12, 512),
-          "ViT-B/16": (16, 768, 12, 12, 512)}
+SHAPES = {
+    "ViT-S/16": (16, 384, 12, 6, 384),
+    "ViT-B/32": (32, 768, 12, 12, 512),
+    "ViT-B/16": (16, 768, 12, 12, 512),
+}
 K = 1000  # classes in the head (ImageNet-sized)
 
 
@@ -72,7 +78,7 @@ class ViT(nn.Module):
         self.pos = nn.Parameter(torch.randn(1, (size // patch) ** 2 + 1, width) * 0.02)
         self.ln_pre, self.ln_post = nn.LayerNorm(width), nn.LayerNorm(width)
         self.blocks = nn.Sequential(*[_Block(width, heads) for _ in range(layers)])
-        self.proj = nn.Parameter(torch.randn(width, dim) / width ** 0.5)
+        self.proj = nn.Parameter(torch.randn(width, dim) / width**0.5)
 
     def forward(self, x):
         x = self.conv1(x).flatten(2).transpose(1, 2)
@@ -86,6 +92,7 @@ def make_tower(name):
     torch.manual_seed(0)
     try:
         from ezsr import models
+
         cfg = {"ViT-B/32": "ViT-B-32", "ViT-B/16": "ViT-B-16"}.get(name)
         if cfg and hasattr(models, "create_event_encoder"):
             return models.create_event_encoder(cfg).eval(), "ezsr.models"
@@ -96,8 +103,14 @@ def make_tower(name):
 
 def window(n=15000, seed=0) -> Events:
     g = np.random.default_rng(seed)
-    return Events(g.integers(0, 640, n).astype(np.int32), g.integers(0, 480, n).astype(np.int32),
-                  np.sort(g.integers(0, 50000, n)), g.integers(0, 2, n).astype(np.uint8), 640, 480)
+    return Events(
+        g.integers(0, 640, n).astype(np.int32),
+        g.integers(0, 480, n).astype(np.int32),
+        np.sort(g.integers(0, 50000, n)),
+        g.integers(0, 2, n).astype(np.uint8),
+        640,
+        480,
+    )
 
 
 def time_stages(configs: dict, iters: int, warmup: int) -> dict:
@@ -125,8 +138,11 @@ def time_stages(configs: dict, iters: int, warmup: int) -> dict:
 
 def stats(v):
     a = np.asarray(v) * 1e3
-    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
-            "n": int(a.size)}
+    return {
+        "p50": float(np.percentile(a, 50)),
+        "p99": float(np.percentile(a, 99)),
+        "n": int(a.size),
+    }
 
 
 def main(argv=None):
@@ -136,8 +152,11 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=8, help="timed calls per configuration")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for torch and ORT")
-    ap.add_argument("--models", default=",".join(SHAPES),
-                    help=f"comma-separated shapes, of: {','.join(SHAPES)} (default: all)")
+    ap.add_argument(
+        "--models",
+        default=",".join(SHAPES),
+        help=f"comma-separated shapes, of: {','.join(SHAPES)} (default: all)",
+    )
     ap.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
     args = ap.parse_args(argv)
     unknown = [m for m in args.models.split(",") if m not in SHAPES]
@@ -158,38 +177,60 @@ def main(argv=None):
         sess_img = ort_session(img_path, threads=args.threads, spin=False)
         sess_ev = ort_session(ev_path, threads=args.threads, spin=False)
         # a copy: .cuda() moves a module in place, and the CPU rows keep using `tower`
-        gmod = ImageClassifier(copy.deepcopy(tower), ZeroShotHead(cls, 100.0)).cuda().eval() \
-            if cuda else None
+        gmod = (
+            ImageClassifier(copy.deepcopy(tower), ZeroShotHead(cls, 100.0)).cuda().eval()
+            if cuda
+            else None
+        )
         for b in batches:
             wins = [ev] * b
             iters = max(2, args.iters // (3 if b > 1 else 1))
             configs = {
-                "torch_eager_cpu": (lambda: preprocess_windows(wins, "cpu"),
-                                    lambda x: module(x).numpy()),
-                "onnxruntime_cpu": (lambda: preprocess_windows(wins, "cpu").numpy(),
-                                    lambda x: sess_img.run(["logits"], {"image": x})[0]),
-                "onnxruntime_cpu_events_graph": (lambda: pad_events(wins),
-                                                 lambda f: sess_ev.run(["logits"], f)[0]),
+                "torch_eager_cpu": (
+                    lambda: preprocess_windows(wins, "cpu"),
+                    lambda x: module(x).numpy(),
+                ),
+                "onnxruntime_cpu": (
+                    lambda: preprocess_windows(wins, "cpu").numpy(),
+                    lambda x: sess_img.run(["logits"], {"image": x})[0],
+                ),
+                "onnxruntime_cpu_events_graph": (
+                    lambda: pad_events(wins),
+                    lambda f: sess_ev.run(["logits"], f)[0],
+                ),
             }
             if cuda:
                 from ezsr.streaming.runners import TorchRunner
+
                 cg = TorchRunner(gmod, [str(i) for i in range(K)], "cuda", cuda_graph=True)
-                configs["torch_eager_cuda"] = (lambda: preprocess_windows(wins, "cuda"),
-                                               lambda x: gmod(x).cpu().numpy())
-                configs["torch_cudagraph_cuda"] = (lambda: preprocess_windows(wins, "cuda"),
-                                                   cg.infer)
+                configs["torch_eager_cuda"] = (
+                    lambda: preprocess_windows(wins, "cuda"),
+                    lambda x: gmod(x).cpu().numpy(),
+                )
+                configs["torch_cudagraph_cuda"] = (
+                    lambda: preprocess_windows(wins, "cuda"),
+                    cg.infer,
+                )
             with torch.no_grad():
                 timed = time_stages(configs, iters, args.warmup)
             for backend, st in timed.items():
-                row = {"model": name, "tower": origin, "backend": backend, "batch": b,
-                       **{k: stats(v) for k, v in st.items()}}
+                row = {
+                    "model": name,
+                    "tower": origin,
+                    "backend": backend,
+                    "batch": b,
+                    **{k: stats(v) for k, v in st.items()},
+                }
                 row["total"] = stats([sum(z) for z in zip(*st.values())])
                 results.append(row)
                 samples[f"{name} b{b} {backend}"] = np.asarray(st["inference"]) * 1e3
                 row["inference_samples_ms"] = [round(v * 1e3, 3) for v in st["inference"]]
-                print(f"{name:<9} b={b}  {backend:<30} pre {row['preprocess']['p50']:8.2f}  "
-                      f"inf {row['inference']['p50']:9.2f} (p99 {row['inference']['p99']:9.2f})  "
-                      f"post {row['postprocess']['p50']:6.3f} ms", flush=True)
+                print(
+                    f"{name:<9} b={b}  {backend:<30} pre {row['preprocess']['p50']:8.2f}  "
+                    f"inf {row['inference']['p50']:9.2f} (p99 {row['inference']['p99']:9.2f})  "
+                    f"post {row['postprocess']['p50']:6.3f} ms",
+                    flush=True,
+                )
     ratios = {}
 
     def p50(model, backend, b=1):
@@ -203,12 +244,17 @@ def main(argv=None):
         if t and o:
             key = "onnxruntime_cpu_vs_torch_eager" + ("" if name == "ViT-B/16" else f"[{name}]")
             ratios[key] = t / o
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-               "threads": args.threads, "torch": torch.__version__,
-               "cuda": torch.cuda.get_device_name(0) if cuda else None,
-               "load_average_1min_at_end": os.getloadavg()[0]}
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if cuda else None,
+        "load_average_1min_at_end": os.getloadavg()[0],
+    }
     try:
         import onnxruntime
+
         machine["onnxruntime"] = onnxruntime.__version__
     except ImportError:
         pass
@@ -218,8 +264,10 @@ def main(argv=None):
         print(f"  {k:<45} {v:.2f}x")
     if args.plot:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
         keys = list(samples)
         fig, ax = plt.subplots(figsize=(10, 0.35 * len(keys) + 1.5))
         try:  # matplotlib >= 3.9 names it tick_labels
@@ -228,8 +276,10 @@ def main(argv=None):
             ax.boxplot([samples[k] for k in keys], vert=False, labels=keys)
         ax.set_xscale("log")
         ax.set_xlabel("inference latency per call (ms, log scale)")
-        ax.set_title(f"ezsr streaming inference latency ({machine['cores']} cores, "
-                     f"{args.threads} threads{', ' + machine['cuda'] if cuda else ''})")
+        ax.set_title(
+            f"ezsr streaming inference latency ({machine['cores']} cores, "
+            f"{args.threads} threads{', ' + machine['cuda'] if cuda else ''})"
+        )
         fig.tight_layout()
         fig.savefig(args.plot, dpi=110)
         print(f"plot: {args.plot}")

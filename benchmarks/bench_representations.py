@@ -30,11 +30,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's ezsr first
 
+from _report import write_report  # benchmarks/_report.py (run as a script)
+
 from ezsr import EventBatch, Events  # noqa: E402
 from ezsr.ops import ezsr_preprocess, polarity_histogram, time_surface, voxel_grid  # noqa: E402
 from ezsr.ops.temporal import time_surface_reference, voxel_grid_reference  # noqa: E402
-
-from _report import write_report  # benchmarks/_report.py (run as a script)
 
 H, W = 480, 640
 MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1)
@@ -78,7 +78,7 @@ def per_sample_ezsr(x: np.ndarray, y: np.ndarray, p: np.ndarray) -> torch.Tensor
     img = torch.from_numpy(hist.mean(0))[None, None].expand(1, 3, H, W)
     img = F.interpolate(img, size=(224, int(224 * W / H)), mode="nearest")[0]
     left = int(round((img.shape[2] - 224) / 2.0))
-    return (img[:, :, left:left + 224] - MEAN) / STD
+    return (img[:, :, left : left + 224] - MEAN) / STD
 
 
 def main() -> int:
@@ -93,8 +93,15 @@ def main() -> int:
     results, ratios = [], {}
 
     def record(section, name, seconds, items, unit):
-        results.append({"section": section, "name": name, "seconds": seconds,
-                        "rate": items / seconds, "unit": unit})
+        results.append(
+            {
+                "section": section,
+                "name": name,
+                "seconds": seconds,
+                "rate": items / seconds,
+                "unit": unit,
+            }
+        )
 
     # ---------------------------------------------------------------- 1. histogram
     ev = random_events(n)
@@ -110,11 +117,13 @@ def main() -> int:
     cases = {
         "ezsr histogram (CPU op)": lambda: polarity_histogram(ev, out_of_bounds="ignore"),
         "numpy bincount (incl. index)": lambda: np.bincount(
-            ((1 - pn.astype(np.int64)) * H + yn) * W + xn, minlength=2 * H * W),
+            ((1 - pn.astype(np.int64)) * H + yn) * W + xn, minlength=2 * H * W
+        ),
         "torch scatter_add_ (incl. index)": lambda: out.zero_().scatter_add_(0, flat_index(), ones),
         "torch scatter_add_ (no index build)": lambda: out.zero_().scatter_add_(0, idx, ones),
         "torch index_put_ accumulate (incl. index)": lambda: out.zero_().index_put_(
-            (flat_index(),), ones, accumulate=True),
+            (flat_index(),), ones, accumulate=True
+        ),
     }
     times = {}
     for name, fn in cases.items():
@@ -125,19 +134,27 @@ def main() -> int:
     ez = times["ezsr histogram (CPU op)"]
     ratios["histogram_cpu_vs_torch_scatter_add"] = times["torch scatter_add_ (incl. index)"] / ez
     ratios["histogram_cpu_vs_torch_scatter_add_no_index_build"] = (
-        times["torch scatter_add_ (no index build)"] / ez)
+        times["torch scatter_add_ (no index build)"] / ez
+    )
     ratios["histogram_cpu_vs_numpy_bincount"] = times["numpy bincount (incl. index)"] / ez
     ratios["histogram_cpu_vs_torch_index_put"] = (
-        times["torch index_put_ accumulate (incl. index)"] / ez)
+        times["torch index_put_ accumulate (incl. index)"] / ez
+    )
 
     # voxel grid / time surface vs their pure-torch references (index_add_ / scatter_reduce_)
     off = torch.tensor([0, n])
     rep = max(1, args.repeat // 2)
     for name, fn, ref in [
-        ("voxel_grid", lambda: voxel_grid(ev, 5, out_of_bounds="ignore"),
-         lambda: voxel_grid_reference(x, y, ev.t, p, off, W, H, 5)),
-        ("time_surface", lambda: time_surface(ev, out_of_bounds="ignore"),
-         lambda: time_surface_reference(x, y, ev.t, p, off, W, H)),
+        (
+            "voxel_grid",
+            lambda: voxel_grid(ev, 5, out_of_bounds="ignore"),
+            lambda: voxel_grid_reference(x, y, ev.t, p, off, W, H, 5),
+        ),
+        (
+            "time_surface",
+            lambda: time_surface(ev, out_of_bounds="ignore"),
+            lambda: time_surface_reference(x, y, ev.t, p, off, W, H),
+        ),
     ]:
         tk, tr = best_of(fn, rep), best_of(ref, rep)
         record(name, f"ezsr {name} (CPU op)", tk, n, "ev/s")
@@ -157,8 +174,12 @@ def main() -> int:
         return ezsr_preprocess(EventBatch.from_windows(stream, starts, wl))
 
     def per_sample():
-        return torch.stack([per_sample_ezsr(cols["x"][s:s + wl], cols["y"][s:s + wl],
-                                            cols["p"][s:s + wl]) for s in starts.tolist()])
+        return torch.stack(
+            [
+                per_sample_ezsr(cols["x"][s : s + wl], cols["y"][s : s + wl], cols["p"][s : s + wl])
+                for s in starts.tolist()
+            ]
+        )
 
     ready = EventBatch.from_windows(stream, starts, wl)
     tb = best_of(batched, 3)
@@ -175,8 +196,9 @@ def main() -> int:
     torch.set_num_threads(1)
     tb1, ts1 = best_of(batched, 3), best_of(per_sample, 1)
     torch.set_num_threads(threads)
-    record("ezsr_preprocess", f"ezsr_preprocess incl. gather, 1 thread ({nw})", tb1, nw,
-           "windows/s")
+    record(
+        "ezsr_preprocess", f"ezsr_preprocess incl. gather, 1 thread ({nw})", tb1, nw, "windows/s"
+    )
     record("ezsr_preprocess", f"per-sample numpy/torch, 1 thread ({nw})", ts1, nw, "windows/s")
     ratios["ezsr_preprocess_batched_vs_per_sample_1_thread"] = ts1 / tb1
 
@@ -188,26 +210,48 @@ def main() -> int:
         xg, yg, pg = evg.x, evg.y, evg.p
         og = torch.zeros(2 * H * W, device=dev)
         onesg = torch.ones(n, device=dev)
-        tk = best_of(lambda: polarity_histogram(evg, out_of_bounds="ignore", validate=False),
-                     args.repeat * 4, sync)
-        ti = best_of(lambda: og.zero_().index_put_(
-            (((1 - pg.long()) * H + yg.long()) * W + xg.long(),), onesg, accumulate=True),
-            args.repeat * 4, sync)
+        tk = best_of(
+            lambda: polarity_histogram(evg, out_of_bounds="ignore", validate=False),
+            args.repeat * 4,
+            sync,
+        )
+        ti = best_of(
+            lambda: og.zero_().index_put_(
+                (((1 - pg.long()) * H + yg.long()) * W + xg.long(),), onesg, accumulate=True
+            ),
+            args.repeat * 4,
+            sync,
+        )
         record("gpu", f"ezsr histogram ({torch.cuda.get_device_name()})", tk, n, "ev/s")
         record("gpu", "torch index_put_ accumulate (incl. index)", ti, n, "ev/s")
         gbytes = (n * (2 + 2 + 1) + 2 * H * W * 4) / 1e9
-        results.append({"section": "gpu", "name": "ezsr histogram effective bandwidth",
-                        "seconds": tk, "rate": gbytes / tk, "unit": "GB/s"})
+        results.append(
+            {
+                "section": "gpu",
+                "name": "ezsr histogram effective bandwidth",
+                "seconds": tk,
+                "rate": gbytes / tk,
+                "unit": "GB/s",
+            }
+        )
         ratios["histogram_cuda_vs_torch_index_put"] = ti / tk
 
     # ------------------------------------------------------------------------ report
-    meta = {"threads": threads, "torch": torch.__version__, "machine": platform.processor()
-            or platform.machine(), "events": n, "windows": nw}
+    meta = {
+        "threads": threads,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "events": n,
+        "windows": nw,
+    }
     print(f"# bench_representations: {meta}")
     print(f"{'section':<16} {'case':<46} {'time (ms)':>10} {'rate':>16}")
     for r in results:
-        rate = (f"{r['rate'] / 1e6:9.1f} M{r['unit']}" if r["unit"] == "ev/s"
-                else f"{r['rate']:9.1f} {r['unit']}")
+        rate = (
+            f"{r['rate'] / 1e6:9.1f} M{r['unit']}"
+            if r["unit"] == "ev/s"
+            else f"{r['rate']:9.1f} {r['unit']}"
+        )
         print(f"{r['section']:<16} {r['name']:<46} {1e3 * r['seconds']:10.2f} {rate:>16}")
     print("ratios (baseline time / ezsr time):")
     for k, v in ratios.items():

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from _report import write_report  # benchmarks/_report.py (run as a script)
+
 import ezsr.simulate as S  # noqa: E402
 from ezsr import _ext  # noqa: E402
-
-from _report import write_report  # benchmarks/_report.py (run as a script)
 
 H, W = 480, 640
 
@@ -46,8 +46,8 @@ def translating_frames(tex, n, px_per_frame=0.5):
     for k in range(n):
         s = px_per_frame * k
         i, f = int(s), s - int(s)
-        a = tex[:, 200 - i:200 - i + W]
-        b = tex[:, 199 - i:199 - i + W]
+        a = tex[:, 200 - i : 200 - i + W]
+        b = tex[:, 199 - i : 199 - i + W]
         out.append((1 - f) * a + f * b)
     return torch.stack(out).contiguous()
 
@@ -72,8 +72,12 @@ def torch_esim(frames, ts, c=0.2, eps=1e-3):
         k = torch.arange(pix.numel()) - torch.repeat_interleave(first, cnt) + 1
         step = torch.where(up[pix], c, -c)
         cur = ref[pix] + k * step
-        t = ts[f] + ((cur - L0[pix]).double() * float(ts[f + 1] - ts[f])
-                     / (L1[pix] - L0[pix]).double()).floor().long()
+        t = (
+            ts[f]
+            + ((cur - L0[pix]).double() * float(ts[f + 1] - ts[f]) / (L1[pix] - L0[pix]).double())
+            .floor()
+            .long()
+        )
         ref[idx] += cnt * torch.where(up[idx], c, -c)
         xs.append(pix), ts_out.append(t), ps.append(up[pix])
     pix, t, p = torch.cat(xs), torch.cat(ts_out), torch.cat(ps)
@@ -105,8 +109,10 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=8, help="images per fused-histogram call (CPU)")
     args = ap.parse_args()
     results, ratios = [], {}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, kernels: "
-          f"{', '.join(_ext.kernel_backends()) or 'none'}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, kernels: "
+        f"{', '.join(_ext.kernel_backends()) or 'none'}"
+    )
 
     # 1. frames -> events at 640x480, ~50k events per frame
     tex = texture(H, W + 400, contrast=0.6)
@@ -131,55 +137,96 @@ def main() -> int:
     one_t, _ = best_of(lambda: torch_esim(frames[:41], ts[:41]), args.repeat)
     torch.set_num_threads(threads)
     ratios["simulate_cpu_vs_torch_reference_1thread"] = one_t / one_k
-    results.append({"name": "1 thread: ezsr / torch baseline, 40 frames", "size": "640x480",
-                    "seconds": one_k, "baseline_seconds": one_t,
-                    "frames_per_s": 40 / one_k, "baseline_frames_per_s": 40 / one_t})
+    results.append(
+        {
+            "name": "1 thread: ezsr / torch baseline, 40 frames",
+            "size": "640x480",
+            "seconds": one_k,
+            "baseline_seconds": one_t,
+            "frames_per_s": 40 / one_k,
+            "baseline_frames_per_s": 40 / one_t,
+        }
+    )
     n = len(ev)
     n_ref = ref[2].numel()
     per_frame = n / (args.frames - 1)
-    for name, sec, key in (("ezsr.frames_to_events (CPU kernel)", sec_k, "k"),
-                           ("vectorised torch ESIM (baseline)", sec_t, "t")):
-        results.append({"name": name, "size": "640x480", "frames": args.frames - 1,
-                        "events": n if "ezsr" in name else n_ref, "seconds": sec,
-                        "frames_per_s": (args.frames - 1) / sec,
-                        "Mev_per_s": (n if "ezsr" in name else n_ref) / sec / 1e6,
-                        "cpu_seconds": CPU_SECONDS[key],
-                        "frames_per_cpu_s": (args.frames - 1) / CPU_SECONDS[key]})
+    for name, sec, key in (
+        ("ezsr.frames_to_events (CPU kernel)", sec_k, "k"),
+        ("vectorised torch ESIM (baseline)", sec_t, "t"),
+    ):
+        results.append(
+            {
+                "name": name,
+                "size": "640x480",
+                "frames": args.frames - 1,
+                "events": n if "ezsr" in name else n_ref,
+                "seconds": sec,
+                "frames_per_s": (args.frames - 1) / sec,
+                "Mev_per_s": (n if "ezsr" in name else n_ref) / sec / 1e6,
+                "cpu_seconds": CPU_SECONDS[key],
+                "frames_per_cpu_s": (args.frames - 1) / CPU_SECONDS[key],
+            }
+        )
     ratios["simulate_cpu_vs_torch_reference"] = sec_t / sec_k
-    print(f"640x480, {args.frames - 1} frame pairs, {per_frame:,.0f} events/frame "
-          f"(baseline: {n_ref:,} events; it counts n = floor((L1 - ref) / C) crossings per "
-          f"frame and steps ref += n*C, ezsr accumulates the level crossing by crossing, so "
-          f"float rounding moves a few crossings)")
+    print(
+        f"640x480, {args.frames - 1} frame pairs, {per_frame:,.0f} events/frame "
+        f"(baseline: {n_ref:,} events; it counts n = floor((L1 - ref) / C) crossings per "
+        f"frame and steps ref += n*C, ezsr accumulates the level crossing by crossing, so "
+        f"float rounding moves a few crossings)"
+    )
 
     # 2. fused image -> histogram at 224x224 (CPU)
-    imgs = torch.stack([texture(224, 224, 0.8, seed=s, cell=8).expand(3, 224, 224)
-                        for s in range(args.batch)])
-    sec_h, hist = best_of(lambda: S.images_to_histogram(imgs, motion="saccade"), args.repeat,
-                          "h")
-    results.append({"name": "images_to_histogram saccade (CPU)", "size": "224x224",
-                    "images": args.batch, "seconds": sec_h, "images_per_s": args.batch / sec_h,
-                    "cpu_seconds": CPU_SECONDS["h"], "images_per_cpu_s": args.batch / CPU_SECONDS["h"],
-                    "events_per_image": float(hist.sum()) / args.batch})
+    imgs = torch.stack(
+        [texture(224, 224, 0.8, seed=s, cell=8).expand(3, 224, 224) for s in range(args.batch)]
+    )
+    sec_h, hist = best_of(lambda: S.images_to_histogram(imgs, motion="saccade"), args.repeat, "h")
+    results.append(
+        {
+            "name": "images_to_histogram saccade (CPU)",
+            "size": "224x224",
+            "images": args.batch,
+            "seconds": sec_h,
+            "images_per_s": args.batch / sec_h,
+            "cpu_seconds": CPU_SECONDS["h"],
+            "images_per_cpu_s": args.batch / CPU_SECONDS["h"],
+            "events_per_image": float(hist.sum()) / args.batch,
+        }
+    )
     if torch.cuda.is_available():
         g = imgs.repeat(64, 1, 1, 1).cuda()
         S.images_to_histogram(g[:8], motion="saccade")
         torch.cuda.synchronize()
+
         def run():
             out = S.images_to_histogram(g, motion="saccade")
             torch.cuda.synchronize()
             return out
-        sec_g, _ = best_of(run, args.repeat)
-        results.append({"name": "images_to_histogram saccade (CUDA)", "size": "224x224",
-                        "images": g.shape[0], "seconds": sec_g, "images_per_s": g.shape[0] / sec_g})
 
-    print(f"{'benchmark':40s} {'size':>8s} {'seconds':>9s} {'frames/s':>9s} {'Mev/s':>7s} "
-          f"{'images/s':>9s}")
+        sec_g, _ = best_of(run, args.repeat)
+        results.append(
+            {
+                "name": "images_to_histogram saccade (CUDA)",
+                "size": "224x224",
+                "images": g.shape[0],
+                "seconds": sec_g,
+                "images_per_s": g.shape[0] / sec_g,
+            }
+        )
+
+    print(
+        f"{'benchmark':40s} {'size':>8s} {'seconds':>9s} {'frames/s':>9s} {'Mev/s':>7s} "
+        f"{'images/s':>9s}"
+    )
     for r in results:
-        print(f"{r['name']:40s} {r['size']:>8s} {r['seconds']:9.3f} "
-              f"{r.get('frames_per_s', float('nan')):9.1f} {r.get('Mev_per_s', float('nan')):7.1f} "
-              f"{r.get('images_per_s', float('nan')):9.2f}")
-    print("CPU seconds (all threads; on a loaded machine wall time overstates the cost): " +
-          ", ".join(f"{r['name']}: {r['cpu_seconds']:.2f}" for r in results if "cpu_seconds" in r))
+        print(
+            f"{r['name']:40s} {r['size']:>8s} {r['seconds']:9.3f} "
+            f"{r.get('frames_per_s', float('nan')):9.1f} {r.get('Mev_per_s', float('nan')):7.1f} "
+            f"{r.get('images_per_s', float('nan')):9.2f}"
+        )
+    print(
+        "CPU seconds (all threads; on a loaded machine wall time overstates the cost): "
+        + ", ".join(f"{r['name']}: {r['cpu_seconds']:.2f}" for r in results if "cpu_seconds" in r)
+    )
     for k, v in ratios.items():
         print(f"ratio {k}: {v:.1f}x (goal >= 5x)")
     write_report(args.json, ratios, results)

@@ -53,9 +53,13 @@ def recording(cache: Path, seconds: float, rate: float, seed: int = 0) -> Path:
     if not path.exists():
         g = np.random.default_rng(seed)
         t = np.sort(g.integers(0, int(seconds * 1e6), n)).astype(np.int64)
-        ev = Events(g.integers(0, SENSOR[0], n).astype(np.int16),
-                    g.integers(0, SENSOR[1], n).astype(np.int16), t,
-                    g.integers(0, 2, n).astype(np.uint8), *SENSOR)
+        ev = Events(
+            g.integers(0, SENSOR[0], n).astype(np.int16),
+            g.integers(0, SENSOR[1], n).astype(np.int16),
+            t,
+            g.integers(0, 2, n).astype(np.uint8),
+            *SENSOR,
+        )
         cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part.raw")
         io.write(tmp, ev, format="evt3")
@@ -135,17 +139,27 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=3.0, help="recording length (default 3)")
     ap.add_argument("--rate", type=float, default=10e6, help="events/s (default 10e6)")
     ap.add_argument("--model-ms", type=float, default=0.3, help="the small model's time")
-    ap.add_argument("--repeats", type=int, default=1, help="runs of each stream (the best "
-                    "run counts: the others were disturbed by other work)")
-    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "ezsr-bench-stream"),
-                    help="folder for the generated recording")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs of each stream (the best run counts: the others were disturbed by other work)",
+    )
+    ap.add_argument(
+        "--cache",
+        default=str(Path(tempfile.gettempdir()) / "ezsr-bench-stream"),
+        help="folder for the generated recording",
+    )
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     path = recording(Path(args.cache), args.seconds, args.rate)
-    print(f"recording {path} ({path.stat().st_size / 2**20:.0f} MiB, "
-          f"{time.perf_counter() - t0:.1f} s)", flush=True)
+    print(
+        f"recording {path} ({path.stat().st_size / 2**20:.0f} MiB, "
+        f"{time.perf_counter() - t0:.1f} s)",
+        flush=True,
+    )
     results, ratios = [], {}
     load0 = os.getloadavg()[0]
 
@@ -164,24 +178,37 @@ def main(argv=None):
     _, s, model = best
     bare = bare_p99(model.windows)
     pre = s["latency_ms"]["preprocess"]
-    row = {"stream": "realtime", "model_ms": args.model_ms, "windows": s["windows"],
-           "dropped": s["dropped"], "events": s["events"], "wall_s": s["wall_s"],
-           "warmup_s": s["warmup_s"], "cpu_s": s["cpu_s"], "ingest_cpu_s": s["ingest_cpu_s"],
-           "runner_cpu_ms_per_window": s["runner_cpu_ms_per_window"],
-           "cores_needed": (s["ingest_cpu_s"] + s["runner_cpu_ms_per_window"] / 1e3 *
-                            (s["windows"] + s["dropped"])) / args.seconds,
-           "latency_ms": s["latency_ms"],
-           "bare_preprocess_ms": bare}
+    row = {
+        "stream": "realtime",
+        "model_ms": args.model_ms,
+        "windows": s["windows"],
+        "dropped": s["dropped"],
+        "events": s["events"],
+        "wall_s": s["wall_s"],
+        "warmup_s": s["warmup_s"],
+        "cpu_s": s["cpu_s"],
+        "ingest_cpu_s": s["ingest_cpu_s"],
+        "runner_cpu_ms_per_window": s["runner_cpu_ms_per_window"],
+        "cores_needed": (
+            s["ingest_cpu_s"] + s["runner_cpu_ms_per_window"] / 1e3 * (s["windows"] + s["dropped"])
+        )
+        / args.seconds,
+        "latency_ms": s["latency_ms"],
+        "bare_preprocess_ms": bare,
+    }
     results.append(row)
     ratios["stream_preprocess_p99_vs_bare"] = pre["p99"] / bare["p99"]
     ratios["realtime_replay_dropped_windows"] = float(s["dropped"])
-    print(f"realtime {args.seconds:g} s at {args.rate / 1e6:g} Mev/s, {args.model_ms} ms model: "
-          f"{s['windows']} windows, {s['dropped']} dropped; preprocess p50 {pre['p50']:.3f} "
-          f"p99 {pre['p99']:.3f} ms vs bare p50 {bare['p50']:.3f} p99 {bare['p99']:.3f} ms "
-          f"(wall {s['wall_s']:.2f} s, CPU {s['cpu_s']:.2f} s)\n  CPU: ingest thread "
-          f"{s['ingest_cpu_s']:.2f} s, runner {s['runner_cpu_ms_per_window']:.3f} ms a window "
-          f"-> {row['cores_needed']:.2f} cores needed for every window of the "
-          f"{args.seconds:g}-s recording", flush=True)
+    print(
+        f"realtime {args.seconds:g} s at {args.rate / 1e6:g} Mev/s, {args.model_ms} ms model: "
+        f"{s['windows']} windows, {s['dropped']} dropped; preprocess p50 {pre['p50']:.3f} "
+        f"p99 {pre['p99']:.3f} ms vs bare p50 {bare['p50']:.3f} p99 {bare['p99']:.3f} ms "
+        f"(wall {s['wall_s']:.2f} s, CPU {s['cpu_s']:.2f} s)\n  CPU: ingest thread "
+        f"{s['ingest_cpu_s']:.2f} s, runner {s['runner_cpu_ms_per_window']:.3f} ms a window "
+        f"-> {row['cores_needed']:.2f} cores needed for every window of the "
+        f"{args.seconds:g}-s recording",
+        flush=True,
+    )
 
     best = None
     for _ in range(args.repeats):  # as fast as it decodes, null model, live drop policy
@@ -195,37 +222,56 @@ def main(argv=None):
         if best is None or (s["dropped"], -rate) < (best["dropped"], -best["rate"]):
             best = dict(s, rate=rate)
     s = best
-    results.append({"stream": "ingest_null_model", "windows": s["windows"],
-                    "dropped": s["dropped"], "events": s["events"], "wall_s": s["wall_s"],
-                    "events_per_s": s["rate"], "cpu_s": s["cpu_s"],
-                    "ingest_cpu_s": s["ingest_cpu_s"], "decode_cpu_s": s["decode_cpu_s"],
-                    # events over the larger CPU time of the two busy threads: an upper
-                    # bound of the rate with a free core for each
-                    "events_per_busiest_thread_cpu_s": s["events"] / max(
-                        s["decode_cpu_s"], s["ingest_cpu_s"], 1e-9),
-                    "events_per_cpu_s": s["events"] / max(s["cpu_s"], 1e-9),
-                    "latency_ms": s["latency_ms"]})
+    results.append(
+        {
+            "stream": "ingest_null_model",
+            "windows": s["windows"],
+            "dropped": s["dropped"],
+            "events": s["events"],
+            "wall_s": s["wall_s"],
+            "events_per_s": s["rate"],
+            "cpu_s": s["cpu_s"],
+            "ingest_cpu_s": s["ingest_cpu_s"],
+            "decode_cpu_s": s["decode_cpu_s"],
+            # events over the larger CPU time of the two busy threads: an upper
+            # bound of the rate with a free core for each
+            "events_per_busiest_thread_cpu_s": s["events"]
+            / max(s["decode_cpu_s"], s["ingest_cpu_s"], 1e-9),
+            "events_per_cpu_s": s["events"] / max(s["cpu_s"], 1e-9),
+            "latency_ms": s["latency_ms"],
+        }
+    )
     ratios["ingest_null_model_mevps"] = s["rate"] / 1e6
     ratios["ingest_null_model_dropped_windows"] = float(s["dropped"])
-    print(f"ingest, null model: {s['rate'] / 1e6:.1f} Mev/s, {s['windows']} windows, "
-          f"{s['dropped']} dropped; {s['events'] / s['cpu_s'] / 1e6:.1f} Mev per CPU-second "
-          f"(ingest thread {s['events'] / max(s['ingest_cpu_s'], 1e-9) / 1e6:.1f}, decoding "
-          f"thread {s['events'] / max(s['decode_cpu_s'], 1e-9) / 1e6:.1f} Mev per its "
-          "CPU-second: bound with a free core each "
-          f"{results[-1]['events_per_busiest_thread_cpu_s'] / 1e6:.1f} Mev/s)",
-          flush=True)
+    print(
+        f"ingest, null model: {s['rate'] / 1e6:.1f} Mev/s, {s['windows']} windows, "
+        f"{s['dropped']} dropped; {s['events'] / s['cpu_s'] / 1e6:.1f} Mev per CPU-second "
+        f"(ingest thread {s['events'] / max(s['ingest_cpu_s'], 1e-9) / 1e6:.1f}, decoding "
+        f"thread {s['events'] / max(s['decode_cpu_s'], 1e-9) / 1e6:.1f} Mev per its "
+        "CPU-second: bound with a free core each "
+        f"{results[-1]['events_per_busiest_thread_cpu_s'] / 1e6:.1f} Mev/s)",
+        flush=True,
+    )
 
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-               "threads": args.threads, "torch": torch.__version__,
-               "load_average_1min_at_start": load0,
-               "load_average_1min_at_end": os.getloadavg()[0]}
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "load_average_1min_at_start": load0,
+        "load_average_1min_at_end": os.getloadavg()[0],
+    }
     write_report(args.json, ratios, results, machine=machine)
-    print("\nratios (goals: stream_preprocess_p99_vs_bare <= 2, realtime dropped 0, "
-          "ingest >= 50 Mev/s with 0 dropped):")
+    print(
+        "\nratios (goals: stream_preprocess_p99_vs_bare <= 2, realtime dropped 0, "
+        "ingest >= 50 Mev/s with 0 dropped):"
+    )
     for k, v in ratios.items():
         print(f"  {k:<40} {v:.2f}")
-    print(f"load average (1 min): {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"load average (1 min): {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end "
+        f"on {os.cpu_count()} cores"
+    )
     return 0
 
 

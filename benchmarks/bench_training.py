@@ -44,11 +44,11 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _report import write_report  # benchmarks/_report.py (run as a script)
+
 from ezsr.training.config import make_config  # noqa: E402
 from ezsr.training.data import Augment, ImageDataset, builtin_images  # noqa: E402
 from ezsr.training.transform import EventSynthesis  # noqa: E402
-
-from _report import write_report  # benchmarks/_report.py (run as a script)
 
 
 class PerSample(Dataset):
@@ -70,9 +70,13 @@ class PerSample(Dataset):
 
         img, label, _ = self.base[i]
         with _ext.reference_only() if self.reference else contextlib.nullcontext():
-            ev = simulate.image_to_events(img.float() / 255, motion=self.sim.motion,
-                                          sensor=tuple(self.sim.sensor), seed=int(i),
-                                          **self.sim.extra)
+            ev = simulate.image_to_events(
+                img.float() / 255,
+                motion=self.sim.motion,
+                sensor=tuple(self.sim.sensor),
+                seed=int(i),
+                **self.sim.extra,
+            )
             h = polarity_histogram(ev, out_of_bounds="ignore")
             return histogram_to_ezsr_input(h, out_size=self.sim.out_size)[0], label
 
@@ -103,9 +107,18 @@ def jpeg_copies(out_dir: str) -> list:
     return files
 
 
-def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
-               main_threads: int, keep_decoded: bool = False, suffix: str = "",
-               files: list | None = None, baselines: bool = True) -> list:
+def bench_data(
+    cfg,
+    batch: int,
+    n_batches: int,
+    workers: int,
+    device: str,
+    main_threads: int,
+    keep_decoded: bool = False,
+    suffix: str = "",
+    files: list | None = None,
+    baselines: bool = True,
+) -> list:
     """Both paths see the same images (same dataset, crop size, augmentation), sensor,
     max_frames, motion model and duration (EventSynthesis.from_config(cfg.sim)); only the seeds
     differ (per batch vs per sample), which changes the motions, not their statistics.
@@ -131,13 +144,26 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
     threads = torch.get_num_threads()
     torch.set_num_threads(main_threads)
     try:
-        fused = time_loader(DataLoader(base, batch, shuffle=True, num_workers=workers,
-                                       pin_memory=dev.type == "cuda"), fused_fn, n_batches)
+        fused = time_loader(
+            DataLoader(
+                base, batch, shuffle=True, num_workers=workers, pin_memory=dev.type == "cuda"
+            ),
+            fused_fn,
+            n_batches,
+        )
     finally:
         torch.set_num_threads(threads)
-    common = dict(batch=batch, image_size=cfg.data.image_size, sensor=list(cfg.sim.sensor),
-                  max_frames=cfg.sim.max_frames, motion=cfg.sim.motion, workers=workers,
-                  main_threads=main_threads, decode=not keep_decoded, device=device)
+    common = dict(
+        batch=batch,
+        image_size=cfg.data.image_size,
+        sensor=list(cfg.sim.sensor),
+        max_frames=cfg.sim.max_frames,
+        motion=cfg.sim.motion,
+        workers=workers,
+        main_threads=main_threads,
+        decode=not keep_decoded,
+        device=device,
+    )
     rows = [dict(name="data_fused" + suffix, samples_per_s=fused, **common)]
     if not baselines:
         return rows
@@ -150,12 +176,20 @@ def bench_data(cfg, batch: int, n_batches: int, workers: int, device: str,
         k = max(k, workers, 1)
         return k + (-k) % max(workers, 1)
 
-    per = time_loader(DataLoader(PerSample(base, sim, True), batch, shuffle=True,
-                                 num_workers=workers), lambda b: b, rounds(n_batches // 4))
-    per_k = time_loader(DataLoader(PerSample(base, sim, False), batch, shuffle=True,
-                                   num_workers=workers), lambda b: b, rounds(n_batches // 2))
-    return rows + [dict(name="data_per_sample_reference" + suffix, samples_per_s=per, **common),
-                   dict(name="data_per_sample_kernels" + suffix, samples_per_s=per_k, **common)]
+    per = time_loader(
+        DataLoader(PerSample(base, sim, True), batch, shuffle=True, num_workers=workers),
+        lambda b: b,
+        rounds(n_batches // 4),
+    )
+    per_k = time_loader(
+        DataLoader(PerSample(base, sim, False), batch, shuffle=True, num_workers=workers),
+        lambda b: b,
+        rounds(n_batches // 2),
+    )
+    return rows + [
+        dict(name="data_per_sample_reference" + suffix, samples_per_s=per, **common),
+        dict(name="data_per_sample_kernels" + suffix, samples_per_s=per_k, **common),
+    ]
 
 
 def bench_step(files, overrides, name: str) -> dict:
@@ -163,68 +197,122 @@ def bench_step(files, overrides, name: str) -> dict:
 
     ImageDataset.KEEP_DECODED = 0  # decode every sample, as with a real dataset
     with tempfile.TemporaryDirectory() as out:
-        cfg = make_config(files, [*overrides, f"run.out_dir={out}", "run.progress=false",
-                                  "run.tensorboard=false", "run.eval_every=0",
-                                  "run.eval_samples=8", "run.ckpt_every=0"])
+        cfg = make_config(
+            files,
+            [
+                *overrides,
+                f"run.out_dir={out}",
+                "run.progress=false",
+                "run.tensorboard=false",
+                "run.eval_every=0",
+                "run.eval_samples=8",
+                "run.ckpt_every=0",
+            ],
+        )
         tr = Trainer(cfg)
         tr.eval_set = None  # throughput only
         m = tr.fit()
-    return dict(name=name, samples_per_s=m["samples_per_s"], data_wait=m["data_wait"],
-                batch=cfg.optim.batch_size, student=cfg.model.student,
-                precision=tr.precision, device=str(tr.device), steps=cfg.run.steps)
+    return dict(
+        name=name,
+        samples_per_s=m["samples_per_s"],
+        data_wait=m["data_wait"],
+        batch=cfg.optim.batch_size,
+        student=cfg.model.student,
+        precision=tr.precision,
+        device=str(tr.device),
+        steps=cfg.run.steps,
+    )
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--quick", action="store_true", help="fewer batches (a smoke run)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--data-only", action="store_true", help="skip the full-step sections")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--main-threads", type=int, default=0,
-                    help="torch threads of the main process while the fused path runs "
-                         "(0: the cores the workers leave free, at least 1)")
+    ap.add_argument(
+        "--main-threads",
+        type=int,
+        default=0,
+        help="torch threads of the main process while the fused path runs "
+        "(0: the cores the workers leave free, at least 1)",
+    )
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     nb = 2 if args.quick else 8
     cfg = make_config(["tiny_cpu"], [])
     mt = args.main_threads or max(1, (os.cpu_count() or 1) - args.workers)
     results = bench_data(cfg, args.batch, nb, args.workers, "cpu", mt)
-    results += bench_data(cfg, args.batch, nb, args.workers, "cpu", mt, keep_decoded=True,
-                          suffix="_decoded")
+    results += bench_data(
+        cfg, args.batch, nb, args.workers, "cpu", mt, keep_decoded=True, suffix="_decoded"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        results += bench_data(cfg, args.batch, nb, args.workers, "cpu", mt, suffix="_jpeg",
-                              files=jpeg_copies(tmp))
+        results += bench_data(
+            cfg, args.batch, nb, args.workers, "cpu", mt, suffix="_jpeg", files=jpeg_copies(tmp)
+        )
     steps = 6 if args.quick else 20
     if not args.data_only:
-        results.append(bench_step(["tiny_cpu"], [f"run.steps={steps}",
-                                                  f"run.log_every={steps // 2}",
-                                                  f"data.workers={args.workers}"],
-                                  "step_tiny_cpu"))
+        results.append(
+            bench_step(
+                ["tiny_cpu"],
+                [
+                    f"run.steps={steps}",
+                    f"run.log_every={steps // 2}",
+                    f"data.workers={args.workers}",
+                ],
+                "step_tiny_cpu",
+            )
+        )
     if torch.cuda.is_available() and not args.data_only:
-        results += bench_data(make_config(["imagenet_vitb16"], []), 256, nb, 8, "cuda",
-                              torch.get_num_threads(), suffix="_cuda", baselines=False)
-        results.append(bench_step(["imagenet_vitb16"], [
-            "data.root=builtin", "data.repeats=1000", "run.steps=30", "run.log_every=15",
-            "data.workers=8"], "step_vitb16_bf16_cuda"))
+        results += bench_data(
+            make_config(["imagenet_vitb16"], []),
+            256,
+            nb,
+            8,
+            "cuda",
+            torch.get_num_threads(),
+            suffix="_cuda",
+            baselines=False,
+        )
+        results.append(
+            bench_step(
+                ["imagenet_vitb16"],
+                [
+                    "data.root=builtin",
+                    "data.repeats=1000",
+                    "run.steps=30",
+                    "run.log_every=15",
+                    "data.workers=8",
+                ],
+                "step_vitb16_bf16_cuda",
+            )
+        )
     r = {x["name"]: x for x in results}
-    ratios = {"train_data_fused_vs_per_sample":
-              r["data_fused"]["samples_per_s"] / r["data_per_sample_reference"]["samples_per_s"]}
+    ratios = {
+        "train_data_fused_vs_per_sample": r["data_fused"]["samples_per_s"]
+        / r["data_per_sample_reference"]["samples_per_s"]
+    }
     ratios["train_data_fused_vs_per_sample_kernels"] = (
-        r["data_fused"]["samples_per_s"] / r["data_per_sample_kernels"]["samples_per_s"])
+        r["data_fused"]["samples_per_s"] / r["data_per_sample_kernels"]["samples_per_s"]
+    )
     ratios["train_data_fused_vs_per_sample_decoded"] = (
         r["data_fused_decoded"]["samples_per_s"]
-        / r["data_per_sample_reference_decoded"]["samples_per_s"])
+        / r["data_per_sample_reference_decoded"]["samples_per_s"]
+    )
     ratios["train_data_fused_vs_per_sample_jpeg"] = (
-        r["data_fused_jpeg"]["samples_per_s"] / r["data_per_sample_reference_jpeg"]["samples_per_s"])
+        r["data_fused_jpeg"]["samples_per_s"] / r["data_per_sample_reference_jpeg"]["samples_per_s"]
+    )
     if "step_vitb16_bf16_cuda" in r:
         ratios["gpu_step_data_wait"] = r["step_vitb16_bf16_cuda"]["data_wait"]
     print(f"{'benchmark':<34}{'samples/s':>12}{'data wait':>11}  notes")
     for x in results:
         dw = f"{100 * x['data_wait']:.0f}%" if "data_wait" in x else "-"
-        note = ", ".join(f"{k}={x[k]}" for k in ("batch", "device", "student", "precision")
-                         if k in x)
+        note = ", ".join(
+            f"{k}={x[k]}" for k in ("batch", "device", "student", "precision") if k in x
+        )
         print(f"{x['name']:<34}{x['samples_per_s']:>12.1f}{dw:>11}  {note}")
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}")

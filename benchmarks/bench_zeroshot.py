@@ -25,13 +25,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _report import write_report  # benchmarks/_report.py (run as a script)
+
 from ezsr import EventBatch, Events, io  # noqa: E402
 from ezsr.zeroshot.classifier import EZSR_WINDOW, _preprocess, default_window_start  # noqa: E402
 
-from _report import write_report  # benchmarks/_report.py (run as a script)
-
-_SHARED = [Path(os.environ["EZSR_SHARED"])] if "EZSR_SHARED" in os.environ else \
-    [ROOT.parent / "shared", ROOT.parent.parent / "shared"]
+_SHARED = (
+    [Path(os.environ["EZSR_SHARED"])]
+    if "EZSR_SHARED" in os.environ
+    else [ROOT.parent / "shared", ROOT.parent.parent / "shared"]
+)
 SAMPLES = [d / "data" / "events" / "n_imagenet" / "ezsr_test_event.npz" for d in _SHARED]
 
 
@@ -41,8 +44,14 @@ def events_file(tmp: Path) -> Path:
             return sample
     g = torch.Generator().manual_seed(0)
     n = 100_000
-    ev = Events(torch.randint(0, 640, (n,), generator=g), torch.randint(0, 480, (n,), generator=g),
-                torch.arange(n, dtype=torch.int64) // 2, torch.randint(0, 2, (n,), generator=g), 640, 480)
+    ev = Events(
+        torch.randint(0, 640, (n,), generator=g),
+        torch.randint(0, 480, (n,), generator=g),
+        torch.arange(n, dtype=torch.int64) // 2,
+        torch.randint(0, 2, (n,), generator=g),
+        640,
+        480,
+    )
     path = tmp / "synthetic.npz"
     io.write(path, ev)
     return path
@@ -71,9 +80,11 @@ def make_encoder(name: str, device):
     if name == "offline":
         from ezsr.models import create_teacher
         from ezsr.zeroshot.classifier import unnormalize
+
         t = create_teacher("offline", device=device)
         return (lambda x: t.encode_image(unnormalize(x))), t.embed_dim
     from ezsr.models import create_model
+
     m = create_model(name, device=device)
     return (lambda x: torch.nn.functional.normalize(m.encode_image(x), dim=-1)), m.embed_dim
 
@@ -104,43 +115,69 @@ def bench(model: str, batch: int, path: Path, device, reps: int) -> dict:
     e2e = timeit(end_to_end, reps, device, warm)
     encode = timeit(lambda: enc(x), reps, device, warm)
     med, med_enc = statistics.median(e2e), statistics.median(encode)
-    return {"model": model, "batch": batch, "device": str(device), "reps": reps,
-            "latency_ms": 1000 * med, "encoder_ms": 1000 * med_enc,
-            "latency_min_ms": 1000 * min(e2e), "encoder_min_ms": 1000 * min(encode),
-            "labels_per_s": batch / med, "encoder_share": med_enc / med}
+    return {
+        "model": model,
+        "batch": batch,
+        "device": str(device),
+        "reps": reps,
+        "latency_ms": 1000 * med,
+        "encoder_ms": 1000 * med_enc,
+        "latency_min_ms": 1000 * min(e2e),
+        "encoder_min_ms": 1000 * min(encode),
+        "labels_per_s": batch / med,
+        "encoder_share": med_enc / med,
+    }
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--json", metavar="PATH", help="write {ratios, results} here")
-    ap.add_argument("--device", default=None, help="cpu or cuda (default: cpu, plus cuda if available)")
+    ap.add_argument(
+        "--device", default=None, help="cpu or cuda (default: cpu, plus cuda if available)"
+    )
     ap.add_argument("--models", default="offline,ViT-B-32,ViT-B-16")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args(argv)
-    devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = (
+        [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         path = events_file(Path(tmp))
-        print(f"events file: {path} ({len(io.read(path))} events); torch threads {torch.get_num_threads()}")
+        print(
+            f"events file: {path} ({len(io.read(path))} events); torch threads {torch.get_num_threads()}"
+        )
         for device in devices:
             for model in args.models.split(","):
                 for batch in map(int, args.batches.split(",")):
                     reps = args.reps if batch == 1 or device != "cpu" else 1
                     r = bench(model, batch, path, device, reps)
                     results.append(r)
-                    print(f"{device:5s} {model:10s} batch {batch:3d}: latency {r['latency_ms']:9.1f} ms  "
-                          f"(min {r['latency_min_ms']:9.1f})  encoder {r['encoder_ms']:9.1f} ms  "
-                          f"{r['labels_per_s']:8.2f} labels/s  "
-                          f"encoder share {r['encoder_share']:.2f}", flush=True)
+                    print(
+                        f"{device:5s} {model:10s} batch {batch:3d}: latency {r['latency_ms']:9.1f} ms  "
+                        f"(min {r['latency_min_ms']:9.1f})  encoder {r['encoder_ms']:9.1f} ms  "
+                        f"{r['labels_per_s']:8.2f} labels/s  "
+                        f"encoder share {r['encoder_share']:.2f}",
+                        flush=True,
+                    )
     ratios = {}
     for r in results:
         if r["batch"] != 1:
-            one = next((q for q in results if q["model"] == r["model"] and q["device"] == r["device"]
-                        and q["batch"] == 1), None)
+            one = next(
+                (
+                    q
+                    for q in results
+                    if q["model"] == r["model"] and q["device"] == r["device"] and q["batch"] == 1
+                ),
+                None,
+            )
             if one:
-                ratios[f"{r['device']}/{r['model']}/batch{r['batch']}_vs_batch1_throughput"] = \
+                ratios[f"{r['device']}/{r['model']}/batch{r['batch']}_vs_batch1_throughput"] = (
                     r["labels_per_s"] / one["labels_per_s"]
+                )
         ratios[f"{r['device']}/{r['model']}/batch{r['batch']}/encoder_share"] = r["encoder_share"]
     print("\nratios (same run):")
     for k, v in ratios.items():

@@ -15,8 +15,9 @@ import time
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("tree", help="repository root whose ezsr to import")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
@@ -25,15 +26,17 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    import ezsr.simulate as S
     from bench_simulate import texture, translating_frames
+
+    import ezsr.simulate as S
 
     if not S.__file__.startswith(root):
         raise SystemExit(f"ezsr imported from {S.__file__}, not from {root}")
     frames = translating_frames(texture(480, 1040, contrast=0.6), 101)
     ts = torch.arange(101) * 1000
-    imgs = torch.stack([texture(224, 224, 0.8, seed=s, cell=8).expand(3, 224, 224)
-                        for s in range(2)])
+    imgs = torch.stack(
+        [texture(224, 224, 0.8, seed=s, cell=8).expand(3, 224, 224) for s in range(2)]
+    )
 
     def cpu(fn):
         best = float("inf")
@@ -45,9 +48,11 @@ def main() -> int:
 
     a = cpu(lambda: S.frames_to_events(frames, ts))
     b = cpu(lambda: S.images_to_histogram(imgs, motion="saccade"))
-    print(f"{root}: 1 thread, CPU s: frames_to_events 100 frames {a:.3f} "
-          f"({100 / a:.0f} frames/CPU-s); images_to_histogram 2 images {b:.3f} "
-          f"({2 / b:.2f} images/CPU-s)")
+    print(
+        f"{root}: 1 thread, CPU s: frames_to_events 100 frames {a:.3f} "
+        f"({100 / a:.0f} frames/CPU-s); images_to_histogram 2 images {b:.3f} "
+        f"({2 / b:.2f} images/CPU-s)"
+    )
     return 0
 
 

@@ -42,9 +42,22 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "fuzz"
 SHARED = Path(os.environ.get("EZSR_SHARED", ROOT.parent / "shared")) / "data" / "events"
 SENSORS = [(0, 0), (64, 48), (1280, 720), (2048, 2048), (640, 480)]
-SUFFIX = {"raw": ".raw", "evt2": ".raw", "evt21": ".raw", "evt21_legacy": ".raw", "evt3": ".raw",
-          "dat": ".dat", "aedat2": ".aedat", "aedat3": ".aedat3", "aedat4": ".aedat4",
-          "bin": ".bin", "npy": ".npy", "npz": ".npz", "hdf5": ".h5", "es": ".es"}
+SUFFIX = {
+    "raw": ".raw",
+    "evt2": ".raw",
+    "evt21": ".raw",
+    "evt21_legacy": ".raw",
+    "evt3": ".raw",
+    "dat": ".dat",
+    "aedat2": ".aedat",
+    "aedat3": ".aedat3",
+    "aedat4": ".aedat4",
+    "bin": ".bin",
+    "npy": ".npy",
+    "npz": ".npz",
+    "hdf5": ".h5",
+    "es": ".es",
+}
 
 
 def targets() -> list[str]:
@@ -63,8 +76,9 @@ def check_decode(kind: str, data: bytes) -> None:
     body = data[1:]
     a = _decode.decode(body, kind, None, *sensor, backend="cpp")
     b = _decode.decode(body, kind, None, *sensor, backend="reference")
-    assert (a.error, a.error_offset) == (b.error, b.error_offset), \
+    assert (a.error, a.error_offset) == (b.error, b.error_offset), (
         f"{kind}: error C++ {(a.error, a.error_offset)} != reference {(b.error, b.error_offset)}"
+    )
     assert 0 <= a.consumed <= len(body)
     assert a.consumed == b.consumed, f"{kind}: consumed {a.consumed} != {b.consumed}"
     for k in ("x", "y", "t", "p"):
@@ -94,8 +108,16 @@ def check_file(fmt: str, data: bytes, workdir: str) -> None:
             s = io.summarize(path, format=fmt, chunk_events=7)
         except io.EventFileError as exc:
             raise AssertionError(f"summarize raised but read did not: {exc}") from None
-        want = {"format": used, "count": len(ev), "width": ev.width, "height": ev.height,
-                "t_first": ev.t_first, "t_last": ev.t_last, "on": ev.on, "off": ev.off}
+        want = {
+            "format": used,
+            "count": len(ev),
+            "width": ev.width,
+            "height": ev.height,
+            "t_first": ev.t_first,
+            "t_last": ev.t_last,
+            "on": ev.on,
+            "off": ev.off,
+        }
         if s.get("type") == "atis":  # .es ATIS: count and time range over every event
             assert s["change_detection"] == len(ev), "summarize: change detections != read"
             for k in ("count", "t_first", "t_last"):  # (threshold crossings too), by design
@@ -133,19 +155,30 @@ def seeds(target: str) -> list[bytes]:
 
     rng = np.random.default_rng(0)
     n = 40
-    ev = Events(rng.integers(0, 60, n).astype(np.int16), rng.integers(0, 40, n).astype(np.int16),
-                np.sort(rng.integers(0, 5000, n)), rng.integers(0, 2, n).astype(np.uint8), 64, 48)
+    ev = Events(
+        rng.integers(0, 60, n).astype(np.int16),
+        rng.integers(0, 40, n).astype(np.int16),
+        np.sort(rng.integers(0, 5000, n)),
+        rng.integers(0, 2, n).astype(np.uint8),
+        64,
+        48,
+    )
     kind, name = target.split(":", 1)
     out = []
     if kind == "decode":
         ws = _decode.WORD_SIZE[name]
-        bodies = {"evt2": lambda: _encode.encode_evt2(ev),
-                  "evt21": lambda: _encode.encode_evt2(ev, wide=True),
-                  "evt21_legacy": lambda: np.frombuffer(_encode.encode_evt2(ev, wide=True),
-                                                        "<u4").reshape(-1, 2)[:, ::-1].tobytes(),
-                  "evt3": lambda: _encode.encode_evt3(ev),
-                  "dat": lambda: _encode.encode_dat(ev).split(b"% end\n", 1)[1][2:],
-                  "aedat2_dvs128": lambda: _encode.encode_aedat2(ev).rsplit(b"\r\n", 1)[1]}
+        bodies = {
+            "evt2": lambda: _encode.encode_evt2(ev),
+            "evt21": lambda: _encode.encode_evt2(ev, wide=True),
+            "evt21_legacy": lambda: (
+                np.frombuffer(_encode.encode_evt2(ev, wide=True), "<u4")
+                .reshape(-1, 2)[:, ::-1]
+                .tobytes()
+            ),
+            "evt3": lambda: _encode.encode_evt3(ev),
+            "dat": lambda: _encode.encode_dat(ev).split(b"% end\n", 1)[1][2:],
+            "aedat2_dvs128": lambda: _encode.encode_aedat2(ev).rsplit(b"\r\n", 1)[1],
+        }
         if name in bodies:
             out.append(bytes([1]) + bodies[name]())
         out.append(bytes([1]) + rng.integers(0, 256, 16 * ws, dtype=np.uint8).tobytes())
@@ -160,11 +193,16 @@ def seeds(target: str) -> list[bytes]:
     if name == "aedat3":  # no writer: an empty packet, then a polarity packet of 3 events
         import struct
 
-        pol = b"".join(struct.pack("<Ii", (x << 17) | (y << 2) | (p << 1) | v, t)
-                       for x, y, p, v, t in ((5, 6, 1, 1, 10), (7, 8, 0, 0, 11), (9, 1, 0, 1, 12)))
-        out.append(b"#!AER-DAT3.1\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n" +
-                   struct.pack("<hhiiiiii", 1, 0, 8, 4, 0, 0, 0, 0) +
-                   struct.pack("<hhiiiiii", 1, 0, 8, 4, 2, 3, 3, 2) + pol)
+        pol = b"".join(
+            struct.pack("<Ii", (x << 17) | (y << 2) | (p << 1) | v, t)
+            for x, y, p, v, t in ((5, 6, 1, 1, 10), (7, 8, 0, 0, 11), (9, 1, 0, 1, 12))
+        )
+        out.append(
+            b"#!AER-DAT3.1\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
+            + struct.pack("<hhiiiiii", 1, 0, 8, 4, 0, 0, 0, 0)
+            + struct.pack("<hhiiiiii", 1, 0, 8, 4, 2, 3, 3, 2)
+            + pol
+        )
     for f in sorted(SHARED.glob("*/*")) if SHARED.is_dir() else []:
         if SUFFIX.get(name) == f.suffix.lower() and "reference" not in f.name:
             out.append(f.read_bytes()[:4096])
@@ -180,8 +218,9 @@ def fuzz_in_process(target: str, args: list[str]) -> None:
     with atheris.instrument_imports(include=["ezsr.io"]):
         import ezsr.io  # noqa: F401
         from ezsr.io import _decode, _stream, _summary  # noqa: F401
-    workdir = tempfile.mkdtemp(prefix="ezsr-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm")
-                               else None)
+    workdir = tempfile.mkdtemp(
+        prefix="ezsr-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    )
 
     def one(data: bytes) -> None:
         check_one(target, data, workdir)
@@ -207,20 +246,37 @@ def run_target(target: str, seconds: int, out: Path, minimise: bool) -> dict:
         merged.mkdir(parents=True, exist_ok=True)
         flags = ["-merge=1", str(merged), *seed_dirs]
     else:
-        flags = [f"-max_total_time={seconds}", "-max_len=8192", "-timeout=20",
-                 "-rss_limit_mb=4096", f"-artifact_prefix={crashes}/", "-print_final_stats=1",
-                 *seed_dirs]
+        flags = [
+            f"-max_total_time={seconds}",
+            "-max_len=8192",
+            "-timeout=20",
+            "-rss_limit_mb=4096",
+            f"-artifact_prefix={crashes}/",
+            "-print_final_stats=1",
+            *seed_dirs,
+        ]
     wrapper = out / f"run_{safe}.sh"  # an executable libFuzzer can re-run (merge)
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).resolve()}" '
-                       f'--child {target} -- "$@"\n')
+    wrapper.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).resolve()}" '
+        f'--child {target} -- "$@"\n'
+    )
     wrapper.chmod(0o755)
     t0 = time.time()
-    r = subprocess.run([str(wrapper), *flags], capture_output=True, text=True, cwd=ROOT,
-                       env={**os.environ, "EZSR_FUZZ_SELF": str(wrapper)})
+    r = subprocess.run(
+        [str(wrapper), *flags],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "EZSR_FUZZ_SELF": str(wrapper)},
+    )
     log = r.stdout + r.stderr
     (out / f"{safe}.log").write_text(log)
-    stats = {"target": target, "seconds": round(time.time() - t0, 1), "rc": r.returncode,
-             "crashes": sorted(p.name for p in crashes.iterdir())}
+    stats = {
+        "target": target,
+        "seconds": round(time.time() - t0, 1),
+        "rc": r.returncode,
+        "crashes": sorted(p.name for p in crashes.iterdir()),
+    }
     for line in log.splitlines():
         if line.startswith("stat::number_of_executed_units:"):
             stats["inputs"] = int(line.split(":")[-1])
@@ -236,17 +292,28 @@ def main(argv=None) -> int:
         target, rest = argv[1], argv[3:]
         fuzz_in_process(target, rest)
         return 0
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("target", nargs="?", help="decode:KIND, file:FORMAT or all (--list)")
     ap.add_argument("--list", action="store_true", help="print the targets")
     ap.add_argument("--seconds", type=int, default=60, help="fuzzing time per target")
-    ap.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "ezsr-fuzz"),
-                    help="corpus, crashes and logs go here")
-    ap.add_argument("--minimise", action="store_true",
-                    help="merge OUT/corpus/TARGET (and the kept one) into OUT/minimised/TARGET")
-    ap.add_argument("--replay", nargs="*", default=None,
-                    help="run these files through the target's check (no fuzzing)")
+    ap.add_argument(
+        "--out",
+        default=str(Path(tempfile.gettempdir()) / "ezsr-fuzz"),
+        help="corpus, crashes and logs go here",
+    )
+    ap.add_argument(
+        "--minimise",
+        action="store_true",
+        help="merge OUT/corpus/TARGET (and the kept one) into OUT/minimised/TARGET",
+    )
+    ap.add_argument(
+        "--replay",
+        nargs="*",
+        default=None,
+        help="run these files through the target's check (no fuzzing)",
+    )
     a = ap.parse_args(argv)
     if a.list or not a.target:
         print("\n".join(targets()))

@@ -20,10 +20,13 @@ class FP32LayerNorm(nn.LayerNorm):
     """LayerNorm that computes in fp32 and returns the input's dtype."""
 
     def forward(self, x):
-        return F.layer_norm(x.float(), self.normalized_shape, self.weight.float()
-                            if self.weight is not None else None,
-                            self.bias.float() if self.bias is not None else None,
-                            self.eps).to(x.dtype)
+        return F.layer_norm(
+            x.float(),
+            self.normalized_shape,
+            self.weight.float() if self.weight is not None else None,
+            self.bias.float() if self.bias is not None else None,
+            self.eps,
+        ).to(x.dtype)
 
 
 def _softmax32(x, dim=None, dtype=None, **kw):
@@ -40,8 +43,11 @@ def _sdpa32(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
         keep = torch.ones(n, m, dtype=torch.bool, device=q.device).tril()
         a = a.masked_fill(~keep, float("-inf"))
     if attn_mask is not None:
-        a = a.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool \
+        a = (
+            a.masked_fill(~attn_mask, float("-inf"))
+            if attn_mask.dtype == torch.bool
             else a + attn_mask.float()
+        )
     return _ORIG["softmax"](a, -1).to(v.dtype) @ v
 
 
@@ -53,8 +59,13 @@ def fp32_softmax():
     """Within the block, softmax (F.softmax, torch.softmax, Tensor.softmax) and
     F.scaled_dot_product_attention compute their softmax in fp32. Not thread-safe: it
     patches torch functions; used around an fp16 encoder's forward and ONNX tracing."""
-    saved = (F.softmax, torch.softmax, torch.Tensor.softmax, F.scaled_dot_product_attention,
-             torch.backends.mha.get_fastpath_enabled())
+    saved = (
+        F.softmax,
+        torch.softmax,
+        torch.Tensor.softmax,
+        F.scaled_dot_product_attention,
+        torch.backends.mha.get_fastpath_enabled(),
+    )
     F.softmax = torch.softmax = _softmax32
     torch.Tensor.softmax = lambda self, dim=None, dtype=None: _softmax32(self, dim, dtype)
     F.scaled_dot_product_attention = _sdpa32
@@ -91,9 +102,12 @@ class HalfEncoder(nn.Module):
 def _swap_layernorms(module: nn.Module) -> None:
     for name, child in module.named_children():
         if type(child) is nn.LayerNorm:
-            ln = FP32LayerNorm(child.normalized_shape, eps=child.eps,
-                               elementwise_affine=child.elementwise_affine,
-                               bias=child.bias is not None)
+            ln = FP32LayerNorm(
+                child.normalized_shape,
+                eps=child.eps,
+                elementwise_affine=child.elementwise_affine,
+                bias=child.bias is not None,
+            )
             ln.load_state_dict(child.state_dict())
             setattr(module, name, ln)
         else:

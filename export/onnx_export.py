@@ -26,8 +26,13 @@ import torch
 from torch import nn
 
 from ezsr.export.graph import HalfEncoder
-from ezsr.zeroshot.graph import (EZSR_SENSOR, EventClassifier, EZSRPreprocess, ImageClassifier,
-                                 ZeroShotHead)
+from ezsr.zeroshot.graph import (
+    EZSR_SENSOR,
+    EventClassifier,
+    EZSRPreprocess,
+    ImageClassifier,
+    ZeroShotHead,
+)
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17  # LayerNormalization as one node
@@ -38,15 +43,22 @@ def max_opset() -> int:
     """The highest opset the installed torch's TorchScript-based ONNX exporter writes."""
     try:
         from torch.onnx import _constants as c
+
         return int(getattr(c, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", c.ONNX_MAX_OPSET))
     except (ImportError, AttributeError):  # a torch without these constants: 17 is safe
         return DEFAULT_OPSET
 
 
-def build_classifier_module(encoder: nn.Module, classifier: torch.Tensor, kind: str = "image",
-                            precision: str = "fp32", scale: float = 100.0,
-                            sensor: tuple[int, int] = EZSR_SENSOR, out_size: int = 224,
-                            mode: str = "crop") -> nn.Module:
+def build_classifier_module(
+    encoder: nn.Module,
+    classifier: torch.Tensor,
+    kind: str = "image",
+    precision: str = "fp32",
+    scale: float = 100.0,
+    sensor: tuple[int, int] = EZSR_SENSOR,
+    out_size: int = 224,
+    mode: str = "crop",
+) -> nn.Module:
     """The torch module that export_onnx traces (eval mode, on the CPU).
 
     encoder: nn.Module [B, 3, S, S] -> [B, D]; classifier: [D, K]; kind "image"|"events".
@@ -64,8 +76,14 @@ def build_classifier_module(encoder: nn.Module, classifier: torch.Tensor, kind: 
     return EventClassifier(EZSRPreprocess(sensor, out_size, mode), enc, head).eval()
 
 
-def example_inputs(kind: str, batch: int = 2, n_events: int = 2048, out_size: int = 224,
-                   sensor: tuple[int, int] = EZSR_SENSOR, seed: int = 0) -> tuple:
+def example_inputs(
+    kind: str,
+    batch: int = 2,
+    n_events: int = 2048,
+    out_size: int = 224,
+    sensor: tuple[int, int] = EZSR_SENSOR,
+    seed: int = 0,
+) -> tuple:
     """Random inputs of the graph's signature (what the exporter traces with)."""
     g = torch.Generator().manual_seed(seed)
     if kind == "image":
@@ -75,15 +93,27 @@ def example_inputs(kind: str, batch: int = 2, n_events: int = 2048, out_size: in
     y = torch.randint(0, h, (batch, n_events), generator=g, dtype=torch.int32)
     p = torch.randint(0, 2, (batch, n_events), generator=g, dtype=torch.int32)
     valid = torch.ones(batch, n_events, dtype=torch.bool)
-    valid[-1, n_events // 2:] = False  # padding is part of the traced signature
+    valid[-1, n_events // 2 :] = False  # padding is part of the traced signature
     return x, y, p, valid
 
 
-def export_onnx(encoder: nn.Module, classifier: torch.Tensor, path, kind: str = "image",
-                precision: str = "fp32", scale: float = 100.0, class_names: Sequence[str] = (),
-                sensor: tuple[int, int] = EZSR_SENSOR, out_size: int = 224, mode: str = "crop",
-                opset: int = DEFAULT_OPSET, check: bool = True, int8_mode: str = "dynamic",
-                calibration: Sequence | None = None, int8_reduce_range: bool = False) -> Path:
+def export_onnx(
+    encoder: nn.Module,
+    classifier: torch.Tensor,
+    path,
+    kind: str = "image",
+    precision: str = "fp32",
+    scale: float = 100.0,
+    class_names: Sequence[str] = (),
+    sensor: tuple[int, int] = EZSR_SENSOR,
+    out_size: int = 224,
+    mode: str = "crop",
+    opset: int = DEFAULT_OPSET,
+    check: bool = True,
+    int8_mode: str = "dynamic",
+    calibration: Sequence | None = None,
+    int8_reduce_range: bool = False,
+) -> Path:
     """Write an ONNX classifier (see the module docstring) to `path`; return the path.
 
     check: run onnx.checker and assert LayerNormalization is one node when the encoder
@@ -99,22 +129,39 @@ def export_onnx(encoder: nn.Module, classifier: torch.Tensor, path, kind: str = 
         import tempfile
 
         from ezsr.export.quantize import calibration_feeds, quantize_onnx
+
         feeds = calibration_feeds(calibration, kind, out_size, mode) if calibration else None
         with tempfile.TemporaryDirectory() as tmp:
-            fp32 = export_onnx(encoder, classifier, Path(tmp) / "fp32.onnx", kind, "fp32", scale,
-                               class_names, sensor, out_size, mode, opset, check)
-            return quantize_onnx(fp32, path, int8_mode, feeds,
-                                 reduce_range=int8_reduce_range)
+            fp32 = export_onnx(
+                encoder,
+                classifier,
+                Path(tmp) / "fp32.onnx",
+                kind,
+                "fp32",
+                scale,
+                class_names,
+                sensor,
+                out_size,
+                mode,
+                opset,
+                check,
+            )
+            return quantize_onnx(fp32, path, int8_mode, feeds, reduce_range=int8_reduce_range)
 
     if not MIN_OPSET <= opset <= max_opset():
-        raise ValueError(f"export: opset must be in {MIN_OPSET}..{max_opset()} ({MIN_OPSET} for "
-                         f"LayerNormalization, {max_opset()} the highest torch {torch.__version__}"
-                         f" exports), got {opset}")
+        raise ValueError(
+            f"export: opset must be in {MIN_OPSET}..{max_opset()} ({MIN_OPSET} for "
+            f"LayerNormalization, {max_opset()} the highest torch {torch.__version__}"
+            f" exports), got {opset}"
+        )
     if class_names and len(class_names) != classifier.shape[1]:
-        raise ValueError(f"export: {len(class_names)} class names for a classifier with "
-                         f"{classifier.shape[1]} columns")
-    module = build_classifier_module(encoder, classifier, kind, precision, scale, sensor,
-                                     out_size, mode)
+        raise ValueError(
+            f"export: {len(class_names)} class names for a classifier with "
+            f"{classifier.shape[1]} columns"
+        )
+    module = build_classifier_module(
+        encoder, classifier, kind, precision, scale, sensor, out_size, mode
+    )
     args = example_inputs(kind, out_size=out_size, sensor=sensor)
     if kind == "image":
         names, dyn = ["image"], {"image": {0: "batch"}}
@@ -127,14 +174,27 @@ def export_onnx(encoder: nn.Module, classifier: torch.Tensor, path, kind: str = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer notes
         with torch.no_grad():
-            torch.onnx.export(module, args, str(path), input_names=names,
-                              output_names=["logits"], dynamic_axes=dyn, opset_version=opset,
-                              do_constant_folding=True, dynamo=False)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=dyn,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
     model = onnx.load(str(path))
-    meta = {"ezsr.kind": kind, "ezsr.precision": precision, "ezsr.scale": str(scale),
-            "ezsr.class_names": json.dumps(list(class_names)),
-            "ezsr.sensor": json.dumps(list(sensor)), "ezsr.out_size": str(out_size),
-            "ezsr.mode": mode}
+    meta = {
+        "ezsr.kind": kind,
+        "ezsr.precision": precision,
+        "ezsr.scale": str(scale),
+        "ezsr.class_names": json.dumps(list(class_names)),
+        "ezsr.sensor": json.dumps(list(sensor)),
+        "ezsr.out_size": str(out_size),
+        "ezsr.mode": mode,
+    }
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
     onnx.save(model, str(path))
@@ -143,8 +203,10 @@ def export_onnx(encoder: nn.Module, classifier: torch.Tensor, path, kind: str = 
         has_ln = any(isinstance(m, nn.LayerNorm) for m in encoder.modules())
         ops = {n.op_type for n in model.graph.node}
         if has_ln and "LayerNormalization" not in ops:
-            raise RuntimeError(f"export: {path} has no LayerNormalization node although the "
-                               "encoder has LayerNorms (it was decomposed)")
+            raise RuntimeError(
+                f"export: {path} has no LayerNormalization node although the "
+                "encoder has LayerNorms (it was decomposed)"
+            )
     return path
 
 
@@ -167,8 +229,9 @@ def read_metadata(path) -> dict:
 
 
 # ----------------------------------------------------------------- ONNX Runtime
-def ort_session(path, providers: Sequence[str] | None = None, threads: int | None = None,
-                spin: bool = True):
+def ort_session(
+    path, providers: Sequence[str] | None = None, threads: int | None = None, spin: bool = True
+):
     """An onnxruntime.InferenceSession (CPU by default; CUDA EP first when asked).
 
     spin=False stops ORT's worker threads from busy-waiting between runs (they would
@@ -191,8 +254,9 @@ def ort_session(path, providers: Sequence[str] | None = None, threads: int | Non
     return ort.InferenceSession(str(path), sess_options=so, providers=providers)
 
 
-def parity(module: nn.Module, path, inputs: Sequence[torch.Tensor],
-           providers: Sequence[str] | None = None) -> dict:
+def parity(
+    module: nn.Module, path, inputs: Sequence[torch.Tensor], providers: Sequence[str] | None = None
+) -> dict:
     """Compare ONNX Runtime logits with the torch module's on the same inputs.
 
     Returns {"max_abs_diff", "top1_agreement" (fraction in [0, 1]), "max_abs_logit"}.
@@ -203,9 +267,11 @@ def parity(module: nn.Module, path, inputs: Sequence[torch.Tensor],
     got = sess.run(["logits"], feeds)[0]
     with torch.no_grad():
         ref = module(*inputs).float().numpy()
-    return {"max_abs_diff": float(np.abs(got - ref).max()),
-            "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
-            "max_abs_logit": float(np.abs(ref).max())}
+    return {
+        "max_abs_diff": float(np.abs(got - ref).max()),
+        "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
+        "max_abs_logit": float(np.abs(ref).max()),
+    }
 
 
 def model_size_mb(path) -> float:

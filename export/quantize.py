@@ -30,8 +30,14 @@ import numpy as np
 MODES = ("dynamic", "static")
 
 
-def quantize_onnx(src, dst, mode: str = "dynamic", calibration: Sequence[dict] | None = None,
-                  per_channel: bool = True, reduce_range: bool = False) -> Path:
+def quantize_onnx(
+    src,
+    dst,
+    mode: str = "dynamic",
+    calibration: Sequence[dict] | None = None,
+    per_channel: bool = True,
+    reduce_range: bool = False,
+) -> Path:
     """Write an int8 copy of the fp32 ONNX model `src` to `dst`; return dst.
 
     mode "dynamic": int8 weights (per output channel with per_channel), activations
@@ -67,14 +73,21 @@ def quantize_onnx(src, dst, mode: str = "dynamic", calibration: Sequence[dict] |
             import onnx
 
             keep = _sensitive_nodes(onnx.load(str(src), load_external_data=False))
-            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
-                             per_channel=per_channel, reduce_range=reduce_range,
-                             nodes_to_exclude=([head] if head else []) + keep)
+            quantize_dynamic(
+                str(src),
+                str(dst),
+                weight_type=QuantType.QInt8,
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                nodes_to_exclude=([head] if head else []) + keep,
+            )
         else:
             feeds = list(calibration or [])
             if not feeds:
-                raise ValueError("int8 static quantisation needs calibration inputs (e.g. "
-                                 "windows of a real recording: --calibration FILE)")
+                raise ValueError(
+                    "int8 static quantisation needs calibration inputs (e.g. "
+                    "windows of a real recording: --calibration FILE)"
+                )
 
             class _Reader(CalibrationDataReader):
                 def __init__(self):
@@ -89,13 +102,18 @@ def quantize_onnx(src, dst, mode: str = "dynamic", calibration: Sequence[dict] |
                 try:
                     # the weighted ops only: attention's activation x activation MatMuls
                     # stay float (per-tensor int8 ranges there cost most of the accuracy)
-                    quantize_static(str(src.resolve()), str(dst.resolve()), _Reader(),
-                                    quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                                    activation_type=QuantType.QInt8,
-                                    weight_type=QuantType.QInt8,
-                                    op_types_to_quantize=["Conv", "MatMul", "Gemm"],
-                                    nodes_to_exclude=[head] if head else [],
-                                    extra_options={"QuantizeBias": False})
+                    quantize_static(
+                        str(src.resolve()),
+                        str(dst.resolve()),
+                        _Reader(),
+                        quant_format=QuantFormat.QDQ,
+                        per_channel=per_channel,
+                        activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+                        nodes_to_exclude=[head] if head else [],
+                        extra_options={"QuantizeBias": False},
+                    )
                 finally:
                     os.chdir(cwd)
     finally:
@@ -162,8 +180,9 @@ def _set_metadata(path: Path, values: dict) -> None:
     onnx.save(model, str(path))
 
 
-def calibration_feeds(windows: Iterable, kind: str = "image", out_size: int = 224,
-                      mode: str = "crop", limit: int = 32) -> list[dict]:
+def calibration_feeds(
+    windows: Iterable, kind: str = "image", out_size: int = 224, mode: str = "crop", limit: int = 32
+) -> list[dict]:
     """Input feeds of the graph for up to `limit` event windows (ezsr.Events): the EZSR
     image [1, 3, S, S] for kind "image", padded events for kind "events"."""
     from ezsr.ops import ezsr_preprocess

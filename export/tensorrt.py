@@ -21,7 +21,8 @@ from typing import Sequence
 # TensorRT release notes (LayerNormalization, GroupNormalization, IsInf, Gelu, ...).
 # Ops marked N in that table (Unique, Sequence*, Optional*, String*, ConvInteger, ...) are
 # absent on purpose.
-TRT_SUPPORTED_OPS = frozenset("""
+TRT_SUPPORTED_OPS = frozenset(
+    """
 Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization
 Cast CastLike Ceil Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh
 CumSum DepthToSpace DequantizeLinear Div Dropout Einsum Elu Equal Erf Exp Expand EyeLike
@@ -37,7 +38,8 @@ ReverseSequence RNN RoiAlign Round ScaledTanh Scan Scatter ScatterElements Scatt
 Shape Shrink Sigmoid Sign Sin Sinh Size Slice Softmax Softplus Softsign SpaceToDepth Split
 Sqrt Squeeze Sub Sum Tan Tanh ThresholdedRelu Tile TopK Transpose Trilu Unsqueeze Upsample
 Where Xor
-""".split())
+""".split()
+)
 
 TOPK_MAX_K = 3840  # TensorRT's ITopKLayer limit on K
 
@@ -54,8 +56,9 @@ def check_tensorrt_support(model_or_path) -> list[dict]:
     import onnx
     from onnx import numpy_helper
 
-    model = onnx.load(str(model_or_path)) if isinstance(model_or_path, (str, Path)) \
-        else model_or_path
+    model = (
+        onnx.load(str(model_or_path)) if isinstance(model_or_path, (str, Path)) else model_or_path
+    )
     problems: list[dict] = []
 
     def walk(graph):
@@ -71,31 +74,52 @@ def check_tensorrt_support(model_or_path) -> list[dict]:
             name = n.name or n.output[0]
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
             if n.domain not in ("", "ai.onnx"):
-                problems.append({"node": name, "op": f"{n.domain}::{n.op_type}",
-                                 "problem": "custom-domain op (needs a TensorRT plugin)"})
+                problems.append(
+                    {
+                        "node": name,
+                        "op": f"{n.domain}::{n.op_type}",
+                        "problem": "custom-domain op (needs a TensorRT plugin)",
+                    }
+                )
             elif n.op_type not in TRT_SUPPORTED_OPS:
-                problems.append({"node": name, "op": n.op_type,
-                                 "problem": "not supported by the TensorRT ONNX parser"})
-            elif n.op_type in ("ScatterElements", "ScatterND") and \
-                    attrs.get("reduction", b"none") not in (b"none", "none"):
+                problems.append(
+                    {
+                        "node": name,
+                        "op": n.op_type,
+                        "problem": "not supported by the TensorRT ONNX parser",
+                    }
+                )
+            elif n.op_type in ("ScatterElements", "ScatterND") and attrs.get(
+                "reduction", b"none"
+            ) not in (b"none", "none"):
                 red = attrs["reduction"]
                 red = red.decode() if isinstance(red, bytes) else red
-                problems.append({"node": name, "op": n.op_type,
-                                 "problem": f"reduction='{red}' is not supported by TensorRT's "
-                                            "scatter layer; TensorRT >= 10 may import it as "
-                                            "the ScatterElements plugin of libnvinfer_plugin "
-                                            "(int64 indices; not verified here)"})
+                problems.append(
+                    {
+                        "node": name,
+                        "op": n.op_type,
+                        "problem": f"reduction='{red}' is not supported by TensorRT's "
+                        "scatter layer; TensorRT >= 10 may import it as "
+                        "the ScatterElements plugin of libnvinfer_plugin "
+                        "(int64 indices; not verified here)",
+                    }
+                )
             elif n.op_type == "TopK":
                 k = values.get(n.input[1]) if len(n.input) > 1 else None
                 if k is None:
-                    problems.append({"node": name, "op": "TopK",
-                                     "problem": "K must be a constant"})
+                    problems.append({"node": name, "op": "TopK", "problem": "K must be a constant"})
                 elif int(k.reshape(-1)[0]) > TOPK_MAX_K:
-                    problems.append({"node": name, "op": "TopK",
-                                     "problem": f"K={int(k.reshape(-1)[0])} > {TOPK_MAX_K}"})
+                    problems.append(
+                        {
+                            "node": name,
+                            "op": "TopK",
+                            "problem": f"K={int(k.reshape(-1)[0])} > {TOPK_MAX_K}",
+                        }
+                    )
             elif n.op_type == "CumSum" and n.input[1] not in consts:
-                problems.append({"node": name, "op": "CumSum",
-                                 "problem": "axis must be a constant"})
+                problems.append(
+                    {"node": name, "op": "CumSum", "problem": "axis must be a constant"}
+                )
             for a in n.attribute:  # If / Loop / Scan bodies
                 if a.type == onnx.AttributeProto.GRAPH:
                     walk(a.g)
@@ -111,12 +135,16 @@ def _trt():
     try:
         import tensorrt as trt  # noqa: PLC0415
     except ImportError as exc:
-        raise ImportError("TensorRT is not installed: `pip install tensorrt` on a machine with "
-                          "an NVIDIA GPU and driver (ezsr.export.tensorrt needs TensorRT >= 10)") from exc
+        raise ImportError(
+            "TensorRT is not installed: `pip install tensorrt` on a machine with "
+            "an NVIDIA GPU and driver (ezsr.export.tensorrt needs TensorRT >= 10)"
+        ) from exc
     major = int(trt.__version__.split(".")[0])
     if major < 10:
-        raise ImportError(f"ezsr.export.tensorrt needs TensorRT >= 10 (strongly typed networks, "
-                          f"execute_async_v3); found {trt.__version__}")
+        raise ImportError(
+            f"ezsr.export.tensorrt needs TensorRT >= 10 (strongly typed networks, "
+            f"execute_async_v3); found {trt.__version__}"
+        )
     return trt
 
 
@@ -126,9 +154,15 @@ def require_tensorrt() -> None:
     _trt()
 
 
-def build_engine(onnx_path, engine_path, batch_sizes: Sequence[int] = (1, 8),
-                 max_events: int = 15000, workspace_gb: float = 4.0,
-                 timing_cache: str | None = None, verbose: bool = False) -> Path:
+def build_engine(
+    onnx_path,
+    engine_path,
+    batch_sizes: Sequence[int] = (1, 8),
+    max_events: int = 15000,
+    workspace_gb: float = 4.0,
+    timing_cache: str | None = None,
+    verbose: bool = False,
+) -> Path:
     """Build and serialise a TensorRT engine from an exported ONNX classifier.
 
     Two optimisation profiles: profile 0 pins batch 1 (the streaming case, so its kernels
@@ -203,8 +237,12 @@ def write_engine_metadata(engine_path, onnx_path) -> Path:
     from ezsr.export.onnx_export import read_metadata
 
     meta = read_metadata(onnx_path)
-    meta.update(engine=Path(engine_path).name, engine_bytes=Path(engine_path).stat().st_size,
-                engine_sha256=_sha256(engine_path), onnx=str(onnx_path))
+    meta.update(
+        engine=Path(engine_path).name,
+        engine_bytes=Path(engine_path).stat().st_size,
+        engine_sha256=_sha256(engine_path),
+        onnx=str(onnx_path),
+    )
     out = metadata_path(engine_path)
     out.write_text(json.dumps(meta, indent=2))
     return out
@@ -221,14 +259,20 @@ def read_engine_metadata(engine_path) -> dict:
     try:
         meta = json.loads(side.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{side}: not the JSON metadata `ezsr export --engine` writes "
-                         f"({type(exc).__name__}: {exc})") from None
+        raise ValueError(
+            f"{side}: not the JSON metadata `ezsr export --engine` writes "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("class_names", []), list):
         raise ValueError(f"{side}: expected a JSON object with a 'class_names' list")
-    if "engine_bytes" in meta and (meta["engine_bytes"] != Path(engine_path).stat().st_size or
-                                   meta.get("engine_sha256") != _sha256(engine_path)):
-        raise ValueError(f"{side} describes another engine than {engine_path} (size or SHA-256 "
-                         "differ); rebuild with `ezsr export ... --engine` or remove it")
+    if "engine_bytes" in meta and (
+        meta["engine_bytes"] != Path(engine_path).stat().st_size
+        or meta.get("engine_sha256") != _sha256(engine_path)
+    ):
+        raise ValueError(
+            f"{side} describes another engine than {engine_path} (size or SHA-256 "
+            "differ); rebuild with `ezsr export ... --engine` or remove it"
+        )
     return meta
 
 
@@ -239,16 +283,22 @@ def engine_class_names(engine_path, class_names: Sequence[str] | None = None) ->
     stored = read_engine_metadata(engine_path).get("class_names") or []
     given = list(class_names) if class_names else []
     if stored and given and given != stored:
-        diff = next((i for i, (a, b) in enumerate(zip(given, stored)) if a != b),
-                    min(len(given), len(stored)))
-        raise ValueError(f"{engine_path}: the engine was exported for {len(stored)} classes "
-                         f"({', '.join(stored[:5])}{', ...' if len(stored) > 5 else ''}; "
-                         f"{metadata_path(engine_path)}); the {len(given)} given differ at "
-                         f"position {diff}; give the same names in the same order, or none")
+        diff = next(
+            (i for i, (a, b) in enumerate(zip(given, stored)) if a != b),
+            min(len(given), len(stored)),
+        )
+        raise ValueError(
+            f"{engine_path}: the engine was exported for {len(stored)} classes "
+            f"({', '.join(stored[:5])}{', ...' if len(stored) > 5 else ''}; "
+            f"{metadata_path(engine_path)}); the {len(given)} given differ at "
+            f"position {diff}; give the same names in the same order, or none"
+        )
     if not stored and not given:
-        raise ValueError(f"{engine_path}: no class names: {metadata_path(engine_path)} is "
-                         "missing (engines built by `ezsr export --engine` have it); give "
-                         "--classes in the order of export")
+        raise ValueError(
+            f"{engine_path}: no class names: {metadata_path(engine_path)} is "
+            "missing (engines built by `ezsr export --engine` have it); give "
+            "--classes in the order of export"
+        )
     return stored or given
 
 
@@ -266,8 +316,9 @@ class TensorRTRunner:
 
         trt = _trt()
         if not torch.cuda.is_available():
-            raise RuntimeError("TensorRTRunner needs a CUDA device (torch.cuda.is_available() "
-                               "is False)")
+            raise RuntimeError(
+                "TensorRTRunner needs a CUDA device (torch.cuda.is_available() is False)"
+            )
         self.torch, self.trt = torch, trt
         self.device = torch.device(device)
         if self.device.index is None:
@@ -283,8 +334,7 @@ class TensorRTRunner:
         self.stream = torch.cuda.Stream(device=self.device)
         self.profile = profile
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        self.inputs = [n for n in names
-                       if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
         self._buffers: dict = {}
 
@@ -329,8 +379,10 @@ class TensorRTRunner:
                 with torch.cuda.stream(stream):
                     dev.copy_(host, non_blocking=True)
             if not self.context.set_input_shape(name, tuple(dev.shape)):
-                raise ValueError(f"TensorRT: input '{name}' of shape {tuple(dev.shape)} is "
-                                 f"outside optimisation profile {profile} of the engine")
+                raise ValueError(
+                    f"TensorRT: input '{name}' of shape {tuple(dev.shape)} is "
+                    f"outside optimisation profile {profile} of the engine"
+                )
             self.context.set_tensor_address(name, dev.data_ptr())
         # after the input loop: inputs (and contiguous() copies) are made on the current stream
         stream.wait_stream(torch.cuda.current_stream(self.device))

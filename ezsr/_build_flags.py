@@ -64,8 +64,7 @@ def compile_args(cuda: bool) -> dict[str, list[str]]:
     args = {"cxx": cxx_opt + [std, "-fopenmp", "-ffp-contract=off", "-DEZSR_WITH_TORCH"]}
     if cuda:
         args["cxx"].append("-DEZSR_WITH_CUDA")
-        args["nvcc"] = opt + [f"-std=c++{CUDA_STANDARD}", "--expt-relaxed-constexpr",
-                              "-lineinfo"]
+        args["nvcc"] = opt + [f"-std=c++{CUDA_STANDARD}", "--expt-relaxed-constexpr", "-lineinfo"]
     return args
 
 

@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ezsr",
         description="Event-camera zero-shot recognition: read event files, build "
-                    "representations, simulate events, classify, train and export encoders.",
+        "representations, simulate events, classify, train and export encoders.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -30,8 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -46,8 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # anything else: one line, the traceback with -v
         if args.verbose:
             raise
-        print(f"ezsr {args.command}: error: {type(exc).__name__}: {exc}\n"
-              f"(run `ezsr -v {args.command} ...` for the traceback)", file=sys.stderr)
+        print(
+            f"ezsr {args.command}: error: {type(exc).__name__}: {exc}\n"
+            f"(run `ezsr -v {args.command} ...` for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

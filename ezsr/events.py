@@ -81,15 +81,25 @@ class Events:
     height: int = 0
     size_source: str = "user"
 
-    def __init__(self, x: Column, y: Column, t: Column, p: Column, width: int | None = None,
-                 height: int | None = None, size_source: str | None = None,
-                 validate: bool = True) -> None:
+    def __init__(
+        self,
+        x: Column,
+        y: Column,
+        t: Column,
+        p: Column,
+        width: int | None = None,
+        height: int | None = None,
+        size_source: str | None = None,
+        validate: bool = True,
+    ) -> None:
         self.x = _coord(x, "x")
         self.y = _coord(y, "y")
         t = _as_tensor(t, "t")
         if t.dtype.is_floating_point:
-            raise ValueError("Events: column 't' must be int64 microseconds, got "
-                             f"{t.dtype} (convert seconds with (t * 1e6).round().long())")
+            raise ValueError(
+                "Events: column 't' must be int64 microseconds, got "
+                f"{t.dtype} (convert seconds with (t * 1e6).round().long())"
+            )
         self.t = t.to(torch.int64)
         self.p = polarity_to_uint8(p)
         if width is None or height is None:
@@ -111,10 +121,13 @@ class Events:
             if c.dim() != 1:
                 raise ValueError(f"Events: column '{name}' must be 1-D, got shape {tuple(c.shape)}")
             if c.numel() != n:
-                raise ValueError(f"Events: column '{name}' has {c.numel()} entries, "
-                                 f"column 'x' has {n}")
+                raise ValueError(
+                    f"Events: column '{name}' has {c.numel()} entries, column 'x' has {n}"
+                )
             if c.device != self.x.device:
-                raise ValueError(f"Events: column '{name}' is on {c.device}, 'x' on {self.x.device}")
+                raise ValueError(
+                    f"Events: column '{name}' is on {c.device}, 'x' on {self.x.device}"
+                )
         if self.y.dtype != self.x.dtype:
             raise ValueError(f"Events: column 'y' has dtype {self.y.dtype}, 'x' has {self.x.dtype}")
         if self.p.dtype != torch.uint8:
@@ -129,13 +142,17 @@ class Events:
             bad = torch.nonzero(self.t[1:] < self.t[:-1])
             if bad.numel():
                 i = int(bad[0, 0]) + 1
-                raise ValueError(f"Events: column 't' decreases at index {i} "
-                                 f"({int(self.t[i - 1])} -> {int(self.t[i])} us)")
+                raise ValueError(
+                    f"Events: column 't' decreases at index {i} "
+                    f"({int(self.t[i - 1])} -> {int(self.t[i])} us)"
+                )
         if n and check_bounds:
             k = self.count_out_of_bounds()
             if k:
-                raise ValueError(f"Events: {k} events lie outside the {self.width}x{self.height} "
-                                 "sensor (columns 'x'/'y')")
+                raise ValueError(
+                    f"Events: {k} events lie outside the {self.width}x{self.height} "
+                    "sensor (columns 'x'/'y')"
+                )
         return self
 
     def count_out_of_bounds(self) -> int:
@@ -169,13 +186,23 @@ class Events:
 
     def __repr__(self) -> str:
         span = f", t={self.t_first}..{self.t_last} us" if len(self) else ""
-        return (f"Events(n={len(self)}, {self.width}x{self.height} [{self.size_source}]{span}, "
-                f"device={self.device})")
+        return (
+            f"Events(n={len(self)}, {self.width}x{self.height} [{self.size_source}]{span}, "
+            f"device={self.device})"
+        )
 
     # ---------------------------------------------------------------- slicing
     def _take(self, idx: slice | torch.Tensor) -> "Events":
-        return Events(self.x[idx], self.y[idx], self.t[idx], self.p[idx], self.width,
-                      self.height, self.size_source, validate=False)
+        return Events(
+            self.x[idx],
+            self.y[idx],
+            self.t[idx],
+            self.p[idx],
+            self.width,
+            self.height,
+            self.size_source,
+            validate=False,
+        )
 
     def __getitem__(self, idx: EventIndex) -> "Events":
         """Index by slice, integer (Python, numpy or a 0-d integer tensor: one event),
@@ -191,19 +218,27 @@ class Events:
             if isinstance(idx, list) and not idx:
                 idx = torch.zeros(0, dtype=torch.int64)
             idx = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(np.asarray(idx))
-            if idx.dim() == 0 and idx.dtype != torch.bool and not idx.dtype.is_floating_point \
-                    and not idx.dtype.is_complex:
+            if (
+                idx.dim() == 0
+                and idx.dtype != torch.bool
+                and not idx.dtype.is_floating_point
+                and not idx.dtype.is_complex
+            ):
                 idx = int(idx)
             elif idx.dim() != 1 or not (idx.dtype == torch.bool or idx.dtype in _INDEX_DTYPES):
-                raise TypeError("Events: an index tensor/array must be 1-D bool or integer, got "
-                                f"{idx.dtype} of shape {tuple(idx.shape)}")
+                raise TypeError(
+                    "Events: an index tensor/array must be 1-D bool or integer, got "
+                    f"{idx.dtype} of shape {tuple(idx.shape)}"
+                )
             elif idx.dtype == torch.bool and idx.numel() != n:
                 raise IndexError(f"Events: boolean mask of {idx.numel()} entries for {n} events")
             else:
                 return idx.long() if idx.dtype != torch.bool else idx
         if isinstance(idx, (bool, np.bool_)) or not hasattr(idx, "__index__"):
-            raise TypeError("Events: index must be a slice, an integer, a boolean mask or an "
-                            f"integer index array, got {type(idx).__name__}")
+            raise TypeError(
+                "Events: index must be a slice, an integer, a boolean mask or an "
+                f"integer index array, got {type(idx).__name__}"
+            )
         i = operator.index(idx)
         if not -n <= i < n:
             raise IndexError(f"Events: index {i} out of range for {n} events")
@@ -217,8 +252,9 @@ class Events:
         if start < 0 or n < 0:
             raise ValueError(f"Events.window: start and n must be >= 0, got start={start}, n={n}")
         if start >= len(self) and not (start == 0 and len(self) == 0):
-            raise ValueError(f"Events.window: start={start} is past the end "
-                             f"(the stream has {len(self)} events)")
+            raise ValueError(
+                f"Events.window: start={start} is past the end (the stream has {len(self)} events)"
+            )
         return self._take(slice(start, start + n))
 
     def time_window(self, t0: int, dt: int) -> "Events":
@@ -254,8 +290,16 @@ class Events:
 
     # ------------------------------------------------------------ conversion
     def to(self, device: torch.device | str) -> "Events":
-        return Events(self.x.to(device), self.y.to(device), self.t.to(device), self.p.to(device),
-                      self.width, self.height, self.size_source, validate=False)
+        return Events(
+            self.x.to(device),
+            self.y.to(device),
+            self.t.to(device),
+            self.p.to(device),
+            self.width,
+            self.height,
+            self.size_source,
+            validate=False,
+        )
 
     def numpy(self) -> dict[str, np.ndarray]:
         """Columns as numpy arrays (on the CPU)."""
@@ -267,11 +311,16 @@ class Events:
         if not streams:
             raise ValueError("Events.concat: needs at least one stream")
         dtype = torch.int32 if any(s.x.dtype == torch.int32 for s in streams) else torch.int16
-        return Events(torch.cat([s.x.to(dtype) for s in streams]),
-                      torch.cat([s.y.to(dtype) for s in streams]),
-                      torch.cat([s.t for s in streams]), torch.cat([s.p for s in streams]),
-                      max(s.width for s in streams), max(s.height for s in streams),
-                      streams[0].size_source, validate=False)
+        return Events(
+            torch.cat([s.x.to(dtype) for s in streams]),
+            torch.cat([s.y.to(dtype) for s in streams]),
+            torch.cat([s.t for s in streams]),
+            torch.cat([s.p for s in streams]),
+            max(s.width for s in streams),
+            max(s.height for s in streams),
+            streams[0].size_source,
+            validate=False,
+        )
 
 
 @dataclass(eq=False)
@@ -290,14 +339,22 @@ class EventBatch:
     height: int
 
     @staticmethod
-    def from_streams(streams: Sequence[Events], width: int | None = None,
-                     height: int | None = None) -> "EventBatch":
+    def from_streams(
+        streams: Sequence[Events], width: int | None = None, height: int | None = None
+    ) -> "EventBatch":
         if not streams:
             raise ValueError("EventBatch.from_streams: needs at least one stream")
         cat = Events.concat(streams)
         lengths = torch.tensor([0] + [len(s) for s in streams], dtype=torch.int64)
-        return EventBatch(cat.x, cat.y, cat.t, cat.p, torch.cumsum(lengths, 0).to(cat.device),
-                          width or cat.width, height or cat.height)
+        return EventBatch(
+            cat.x,
+            cat.y,
+            cat.t,
+            cat.p,
+            torch.cumsum(lengths, 0).to(cat.device),
+            width or cat.width,
+            height or cat.height,
+        )
 
     @staticmethod
     def from_windows(events: Events, starts: Sequence[int] | torch.Tensor, n: int) -> "EventBatch":
@@ -306,8 +363,9 @@ class EventBatch:
         if starts.numel() == 0:
             raise ValueError("EventBatch.from_windows: 'starts' is empty")
         if int(starts.min()) < 0 or int(starts.max()) >= max(len(events), 1):
-            raise ValueError(f"EventBatch.from_windows: a start in 'starts' is outside "
-                             f"[0, {len(events)})")
+            raise ValueError(
+                f"EventBatch.from_windows: a start in 'starts' is outside [0, {len(events)})"
+            )
         ends = torch.clamp(starts + n, max=len(events))
         lengths = ends - starts
         offsets = torch.zeros(starts.numel() + 1, dtype=torch.int64)
@@ -316,8 +374,10 @@ class EventBatch:
             # all windows full: an unfold view [N-n+1, n] of each column and one row gather
             # copies whole windows (no per-event index to build or read)
             rows = starts.to(events.device)
-            x, y, t, p = (c.unfold(0, n, 1).index_select(0, rows).reshape(-1)
-                          for c in (events.x, events.y, events.t, events.p))
+            x, y, t, p = (
+                c.unfold(0, n, 1).index_select(0, rows).reshape(-1)
+                for c in (events.x, events.y, events.t, events.p)
+            )
             return EventBatch(x, y, t, p, offsets.to(events.device), events.width, events.height)
         # index of every gathered row: its position in the batch + (start - offset) of its
         # window, one repeat_interleave and one add; index_select gathers each column
@@ -336,21 +396,37 @@ class EventBatch:
 
     def __getitem__(self, b: int) -> Events:
         lo, hi = int(self.offsets[b]), int(self.offsets[b + 1])
-        return Events(self.x[lo:hi], self.y[lo:hi], self.t[lo:hi], self.p[lo:hi], self.width,
-                      self.height, validate=False)
+        return Events(
+            self.x[lo:hi],
+            self.y[lo:hi],
+            self.t[lo:hi],
+            self.p[lo:hi],
+            self.width,
+            self.height,
+            validate=False,
+        )
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "EventBatch":
         mv = lambda v: v.to(device, non_blocking=non_blocking)  # noqa: E731
-        return EventBatch(mv(self.x), mv(self.y), mv(self.t), mv(self.p), mv(self.offsets),
-                          self.width, self.height)
+        return EventBatch(
+            mv(self.x),
+            mv(self.y),
+            mv(self.t),
+            mv(self.p),
+            mv(self.offsets),
+            self.width,
+            self.height,
+        )
 
     def validate(self) -> "EventBatch":
         """Raise ValueError naming the first bad field."""
         n = self.x.numel()
         for name in ("y", "t", "p"):
             if getattr(self, name).numel() != n:
-                raise ValueError(f"EventBatch: column '{name}' has {getattr(self, name).numel()} "
-                                 f"entries, column 'x' has {n}")
+                raise ValueError(
+                    f"EventBatch: column '{name}' has {getattr(self, name).numel()} "
+                    f"entries, column 'x' has {n}"
+                )
         o = self.offsets
         if o.dtype != torch.int64 or o.dim() != 1 or o.numel() < 1:
             raise ValueError("EventBatch: 'offsets' must be 1-D int64 with B+1 entries")
@@ -364,10 +440,13 @@ def check_offsets(offsets: torch.Tensor, n_events: int) -> None:
     if int(o[0]) != 0:
         raise ValueError(f"argument 'offsets' must start at 0, got {int(o[0])}")
     if int(o[-1]) != n_events:
-        raise ValueError(f"argument 'offsets' must end at the number of events {n_events}, "
-                         f"got {int(o[-1])}")
+        raise ValueError(
+            f"argument 'offsets' must end at the number of events {n_events}, got {int(o[-1])}"
+        )
     bad = torch.nonzero(o[1:] < o[:-1])
     if bad.numel():
         i = int(bad[0, 0])
-        raise ValueError(f"argument 'offsets' must be non-decreasing: offsets[{i}] = {int(o[i])} "
-                         f"> offsets[{i + 1}] = {int(o[i + 1])}")
+        raise ValueError(
+            f"argument 'offsets' must be non-decreasing: offsets[{i}] = {int(o[i])} "
+            f"> offsets[{i + 1}] = {int(o[i + 1])}"
+        )

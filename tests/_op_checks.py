@@ -34,8 +34,14 @@ from ezsr.simulate import kernels as K
 OPS = {
     "histogram": (lambda b: polarity_histogram(b, out_of_bounds="ignore"), 0.0),
     "histogram_resized_capped": (
-        lambda b: polarity_histogram(b, size=(max(1, b.height // 2 + 1), max(1, b.width // 3 + 1)),
-                                     cap=3.0, out_of_bounds="ignore"), 0.0),
+        lambda b: polarity_histogram(
+            b,
+            size=(max(1, b.height // 2 + 1), max(1, b.width // 3 + 1)),
+            cap=3.0,
+            out_of_bounds="ignore",
+        ),
+        0.0,
+    ),
     "voxel_grid_1": (lambda b: voxel_grid(b, 1, out_of_bounds="ignore"), 1e-5),
     "voxel_grid_5": (lambda b: voxel_grid(b, 5, out_of_bounds="ignore"), 1e-5),
     "time_surface": (lambda b: time_surface(b, out_of_bounds="ignore"), 0.0),
@@ -46,7 +52,9 @@ CORE = list(OPS)  # the ops with their own kernel
 for _name in REPRESENTATIONS:
     if _name != "ezsr":
         OPS[f"representation:{_name}"] = (
-            lambda b, _n=_name: representation(b, _n), 1e-5 if _name == "voxel_grid" else 0.0)
+            lambda b, _n=_name: representation(b, _n),
+            1e-5 if _name == "voxel_grid" else 0.0,
+        )
 
 
 def _outcome(fn, batch):
@@ -61,8 +69,11 @@ def _outcome(fn, batch):
 def _compare(name, got, want, tol):
     assert got.shape == want.shape and got.dtype == want.dtype, (name, got.shape, want.shape)
     if tol == 0.0:
-        same = torch.equal(got, want) or (torch.isnan(got) == torch.isnan(want)).all() and \
-            torch.equal(got.nan_to_num(), want.nan_to_num())
+        same = (
+            torch.equal(got, want)
+            or (torch.isnan(got) == torch.isnan(want)).all()
+            and torch.equal(got.nan_to_num(), want.nan_to_num())
+        )
         assert same, f"{name}: kernel != reference, max diff {(got - want).abs().max()}"
     else:
         scale = max(1.0, float(want.abs().max())) if want.numel() else 1.0
@@ -114,12 +125,22 @@ def random_batch(lengths, width, height, seed=0, oob=2):
     n = sum(lengths)
     x = rng.integers(-oob, width + oob, n).astype(np.int16)
     y = rng.integers(-oob, height + oob, n).astype(np.int16)
-    t = np.concatenate([np.sort(rng.integers(-500, 10**6, k)) for k in lengths]) if n else \
-        np.zeros(0, np.int64)
+    t = (
+        np.concatenate([np.sort(rng.integers(-500, 10**6, k)) for k in lengths])
+        if n
+        else np.zeros(0, np.int64)
+    )
     p = rng.integers(0, 2, n).astype(np.uint8)
     off = torch.tensor(np.cumsum([0] + list(lengths)), dtype=torch.int64)
-    return EventBatch(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(t),
-                      torch.from_numpy(p), off, width, height)
+    return EventBatch(
+        torch.from_numpy(x),
+        torch.from_numpy(y),
+        torch.from_numpy(t),
+        torch.from_numpy(p),
+        off,
+        width,
+        height,
+    )
 
 
 def _gomp():
@@ -168,8 +189,9 @@ def main(argv) -> None:
         for b in batches[1:]:
             check_ops(b)  # everything, representations included
         check_simulate(seed=n)
-        levels = run_nested(lambda n=n: [check_ops(b, CORE) for b in batches[:2]]
-                            + [check_simulate(seed=n + 10)])
+        levels = run_nested(
+            lambda n=n: [check_ops(b, CORE) for b in batches[:2]] + [check_simulate(seed=n + 10)]
+        )
         assert levels and all(level == 1 for level, _ in levels), levels
     print("ok", threads, flush=True)
 

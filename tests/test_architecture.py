@@ -23,10 +23,21 @@ from test_training import make_trainer, tiny_cfg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # installed package -> source folder (pyproject's [tool.setuptools.package-dir])
-SOURCES = {"ezsr": ROOT / "ezsr", "ezsr.training": ROOT / "training",
-           "ezsr.export": ROOT / "export"}
-LAYERS = {"models": 1, "zeroshot": 2, "streaming": 3, "training": 3, "export": 3,
-          "commands": 4, "cli": 4, "__main__": 4}  # anything else under ezsr: core (0)
+SOURCES = {
+    "ezsr": ROOT / "ezsr",
+    "ezsr.training": ROOT / "training",
+    "ezsr.export": ROOT / "export",
+}
+LAYERS = {
+    "models": 1,
+    "zeroshot": 2,
+    "streaming": 3,
+    "training": 3,
+    "export": 3,
+    "commands": 4,
+    "cli": 4,
+    "__main__": 4,
+}  # anything else under ezsr: core (0)
 APPS = ("ezsr.streaming", "ezsr.training", "ezsr.export", "ezsr.commands")
 # the one sideways edge among applications: the stream runtime runs what export writes
 # (ONNX Runtime sessions and metadata, padded event inputs, TensorRT engines)
@@ -72,7 +83,7 @@ def _imports(name: str, path: Path, is_pkg: bool, known, type_only: bool = True)
             out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                parts = pkg.split(".")[:len(pkg.split(".")) - node.level + 1]
+                parts = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
                 base = ".".join(parts + ([node.module] if node.module else []))
             else:
                 base = node.module
@@ -155,9 +166,16 @@ def test_cycle_finder_finds_a_planted_cycle():
 
 def test_the_walk_sees_the_whole_distribution():
     edges, _ = _graph()
-    for name in ("ezsr", "ezsr.events", "ezsr.models.clip", "ezsr.zeroshot.loader",
-                 "ezsr.streaming.runners", "ezsr.training.trainer", "ezsr.export.onnx_export",
-                 "ezsr.commands.stream"):
+    for name in (
+        "ezsr",
+        "ezsr.events",
+        "ezsr.models.clip",
+        "ezsr.zeroshot.loader",
+        "ezsr.streaming.runners",
+        "ezsr.training.trainer",
+        "ezsr.export.onnx_export",
+        "ezsr.commands.stream",
+    ):
         assert name in edges, name
     assert "ezsr.zeroshot.graph" in edges["ezsr.export.onnx_export"]
     assert "ezsr.zeroshot.loader" in edges["ezsr.commands.stream"]
@@ -178,18 +196,22 @@ def test_layers_point_down_only():
         (lv, sub) = _layer(name)
         for dep in sorted(deps):
             (dv, dsub) = _layer(dep)
-            if dv > lv or (dv == lv == LAYERS["streaming"] and dsub != sub
-                           and (sub, dsub) not in SIDEWAYS):
+            if dv > lv or (
+                dv == lv == LAYERS["streaming"] and dsub != sub and (sub, dsub) not in SIDEWAYS
+            ):
                 bad.append(f"{name} -> {dep}")
     assert bad == []
 
 
 def test_importing_the_library_imports_no_application():
-    code = ("import sys, ezsr, ezsr.events, ezsr.io, ezsr.ops, ezsr.simulate, ezsr.models, "
-            "ezsr.zeroshot\n"
-            f"print(sorted(m for m in sys.modules if m.startswith({APPS!r})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    code = (
+        "import sys, ezsr, ezsr.events, ezsr.io, ezsr.ops, ezsr.simulate, ezsr.models, "
+        "ezsr.zeroshot\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({APPS!r})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
@@ -197,8 +219,13 @@ def test_importing_the_library_imports_no_application():
 def test_the_distribution_has_one_top_level_package(tmp_path):
     """setuptools' own build_py (what a wheel holds, without compiling the extension)
     writes every Python file and data file under ezsr/ and nothing beside it."""
-    out = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib",
-                          str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "absent from the `packages` configuration" not in out.stderr  # a folder not listed
     assert sorted(os.listdir(tmp_path)) == ["ezsr"]
@@ -206,12 +233,17 @@ def test_the_distribution_has_one_top_level_package(tmp_path):
     for pkg, base in SOURCES.items():
         for src in base.rglob("*.py"):
             rel = src.relative_to(base)
-            if "__pycache__" in rel.parts or (pkg == "ezsr" and rel.parts[0] in
-                                              ("training", "export")):
+            if "__pycache__" in rel.parts or (
+                pkg == "ezsr" and rel.parts[0] in ("training", "export")
+            ):
                 continue
             assert "/".join(pkg.split(".") + list(rel.parts)) in built, src
-    for data in ("ezsr/training/configs/tiny_cpu.yaml", "ezsr/models/configs/ViT-B-16.json",
-                 "ezsr/models/data/imagenet_sorted.tsv", "ezsr/zeroshot/data/n_cars.txt"):
+    for data in (
+        "ezsr/training/configs/tiny_cpu.yaml",
+        "ezsr/models/configs/ViT-B-16.json",
+        "ezsr/models/data/imagenet_sorted.tsv",
+        "ezsr/zeroshot/data/n_cars.txt",
+    ):
         assert data in built
 
 
@@ -222,8 +254,10 @@ def test_model_config_unknown_or_missing_key_is_an_error_naming_it():
 
     cfg = get_config("test-tiny")
     typed = CLIPConfig.from_dict(cfg)
-    assert typed.text.width == cfg["text"]["width"] and typed.vision.patch_size == \
-        cfg["vision"]["patch_size"]
+    assert (
+        typed.text.width == cfg["text"]["width"]
+        and typed.vision.patch_size == cfg["vision"]["patch_size"]
+    )
     bad = get_config("test-tiny")
     bad["text"]["widht"] = 8
     with pytest.raises(ValueError, match="unknown key 'text.widht'"):
@@ -272,8 +306,7 @@ def test_the_trainer_takes_the_teachers_logit_scale(image_root, tmp_path):
     class Teacher50(sti.TinyTeacher):
         logit_scale = 50.0
 
-    tr = make_trainer(tiny_cfg(image_root, tmp_path, "loss.text_weight=0.5"),
-                      teacher=Teacher50())
+    tr = make_trainer(tiny_cfg(image_root, tmp_path, "loss.text_weight=0.5"), teacher=Teacher50())
     assert tr.logit_scale == 50.0 and tr.loss_fn.logit_scale == 50.0
 
 
@@ -290,8 +323,10 @@ def test_loader_errors_name_fields_or_the_callers_options():
 
 def test_type_checking_imports_are_told_apart(tmp_path):
     src = tmp_path / "m.py"
-    src.write_text("from typing import TYPE_CHECKING\nimport ezsr.ops\n"
-                   "if TYPE_CHECKING:\n    from ezsr.models import clip\n")
+    src.write_text(
+        "from typing import TYPE_CHECKING\nimport ezsr.ops\n"
+        "if TYPE_CHECKING:\n    from ezsr.models import clip\n"
+    )
     known = {"ezsr.ops": None, "ezsr.models": None, "ezsr.models.clip": None}
     runs = _imports("ezsr.m", src, False, known, type_only=False)
     assert "ezsr.ops" in runs and "ezsr.models" not in runs

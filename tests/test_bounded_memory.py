@@ -12,10 +12,10 @@ import textwrap
 import numpy as np
 from conftest import ROOT, needs_kernels
 
-EPOCH = 1 << 24        # the EVT3 24-bit time counter, us
-BLOCK = 1 << 20        # events per block (one counter epoch)
-REPEATS = 20           # 21 M events: 273 MB as columns, 44 MB of file
-BUDGET = 150 << 20     # address space the test process may add after its warm-up
+EPOCH = 1 << 24  # the EVT3 24-bit time counter, us
+BLOCK = 1 << 20  # events per block (one counter epoch)
+REPEATS = 20  # 21 M events: 273 MB as columns, 44 MB of file
+BUDGET = 150 << 20  # address space the test process may add after its warm-up
 
 
 def write_evt3(path):
@@ -25,8 +25,8 @@ def write_evt3(path):
     from ezsr.io._encode import encode_evt3
 
     rng = np.random.default_rng(0)
-    t = (np.arange(BLOCK) // 16 * 255).astype(np.int64)     # 16 events per timestamp
-    y = (np.arange(BLOCK) // 4096 % 720).astype(np.int16)   # long runs on one row
+    t = (np.arange(BLOCK) // 16 * 255).astype(np.int64)  # 16 events per timestamp
+    y = (np.arange(BLOCK) // 4096 % 720).astype(np.int16)  # long runs on one row
     x = rng.integers(0, 1280, BLOCK).astype(np.int16)
     p = rng.integers(0, 2, BLOCK).astype(np.uint8)
     body = encode_evt3(Events(x, y, t, p, 1280, 720))
@@ -68,17 +68,30 @@ def test_info_and_show_of_a_file_larger_than_memory(tmp_path):
     # one malloc arena: per-thread arenas unmapped after the limit is set would leave room
     # beyond the budget (the whole read then sometimes fitted)
     env = {**os.environ, "MALLOC_ARENA_MAX": "1"}
-    r = subprocess.run([sys.executable, "-c", SCRIPT, str(path), str(tmp_path / "w.png"),
-                        str(BUDGET)], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                       env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(path), str(tmp_path / "w.png"), str(BUDGET)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     import json
+
     out = json.loads(r.stdout.strip().splitlines()[-1])
     n = REPEATS * BLOCK
     assert n * 13 > BUDGET  # x, y int16 + t int64 + p uint8 per event
-    assert out["info"] == {"format": "evt3", "count": n, "width": 1280, "height": 720,
-                           "t_first": 0, "t_last": (REPEATS - 1) * EPOCH + int(t[-1]),
-                           "on": REPEATS * int(p.sum()), "off": n - REPEATS * int(p.sum())}
+    assert out["info"] == {
+        "format": "evt3",
+        "count": n,
+        "width": 1280,
+        "height": 720,
+        "t_first": 0,
+        "t_last": (REPEATS - 1) * EPOCH + int(t[-1]),
+        "on": REPEATS * int(p.sum()),
+        "off": n - REPEATS * int(p.sum()),
+    }
     assert out["show"] == 0, r.stderr[-2000:]
     assert (tmp_path / "w.png").stat().st_size > 0
     assert out["read"] != "ok" and ("MemoryError" in out["read"] or "alloc" in out["read"])
@@ -89,6 +102,8 @@ def test_info_and_show_of_a_file_larger_than_memory(tmp_path):
     from ezsr.render import render
 
     k = 20_000_000 % BLOCK
-    want = render(Events(x[k:k + 15000], y[k:k + 15000], t[k:k + 15000], p[k:k + 15000],
-                         1280, 720), "ezsr")
+    want = render(
+        Events(x[k : k + 15000], y[k : k + 15000], t[k : k + 15000], p[k : k + 15000], 1280, 720),
+        "ezsr",
+    )
     assert np.array_equal(np.array(Image.open(tmp_path / "w.png")), want)

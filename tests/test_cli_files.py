@@ -13,15 +13,21 @@ from PIL import Image
 
 from ezsr import io
 from ezsr.cli import main
-from ezsr.streaming.demo import synthetic_events
 from ezsr.commands.show import gif_windows
 from ezsr.events import Events
+from ezsr.streaming.demo import synthetic_events
 
 
 def _events(n=3000, w=64, h=48, span=100_000):
     rng = np.random.default_rng(0)
-    return Events(rng.integers(0, w, n).astype(np.int16), rng.integers(0, h, n).astype(np.int16),
-                  np.sort(rng.integers(0, span, n)), rng.integers(0, 2, n).astype(np.uint8), w, h)
+    return Events(
+        rng.integers(0, w, n).astype(np.int16),
+        rng.integers(0, h, n).astype(np.int16),
+        np.sort(rng.integers(0, span, n)),
+        rng.integers(0, 2, n).astype(np.uint8),
+        w,
+        h,
+    )
 
 
 @pytest.fixture
@@ -45,15 +51,22 @@ def _error(argv, capsys) -> str:
 
 
 # ------------------------------------------------------------------ show
-@pytest.mark.parametrize("opts,option", [
-    (["--gif", "--window", "0"], "--window"), (["--gif", "--window", "-3"], "--window"),
-    (["--gif", "--fps", "0"], "--fps"), (["--gif", "--fps", "-1"], "--fps"),
-    (["--gif", "--frames", "0"], "--frames"), (["--t0", "0", "--dt", "-100"], "--dt"),
-    (["--start", "-1"], "--start"), (["--format", "nope"], "--format")])
+@pytest.mark.parametrize(
+    "opts,option",
+    [
+        (["--gif", "--window", "0"], "--window"),
+        (["--gif", "--window", "-3"], "--window"),
+        (["--gif", "--fps", "0"], "--fps"),
+        (["--gif", "--fps", "-1"], "--fps"),
+        (["--gif", "--frames", "0"], "--frames"),
+        (["--t0", "0", "--dt", "-100"], "--dt"),
+        (["--start", "-1"], "--start"),
+        (["--format", "nope"], "--format"),
+    ],
+)
 def test_show_rejects_bad_numbers(tmp_path, small, capsys, opts, option):
     out = tmp_path / ("x.gif" if "--gif" in opts else "x.png")
-    assert f"argument {option}" in _usage_error(["show", str(small), "-o", str(out), *opts],
-                                                capsys)
+    assert f"argument {option}" in _usage_error(["show", str(small), "-o", str(out), *opts], capsys)
     assert not out.exists()
 
 
@@ -82,8 +95,24 @@ def test_show_gif_starts_at_start_and_t0(tmp_path, small, capsys):
     batch, what = gif_windows(ev, args)
     assert "spread" in what and torch.equal(batch[2].t, ev.t[-100:])
     gif = tmp_path / "a.gif"
-    assert main(["show", str(small), "-o", str(gif), "--gif", "--start", "250",
-                 "--window", "100", "--frames", "4"]) == 0
+    assert (
+        main(
+            [
+                "show",
+                str(small),
+                "-o",
+                str(gif),
+                "--gif",
+                "--start",
+                "250",
+                "--window",
+                "100",
+                "--frames",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert Image.open(gif).n_frames == 4
 
 
@@ -112,8 +141,9 @@ def test_info_unknown_format_names_the_option(tmp_path, capsys):
     assert "--format" in _error(["info", str(tmp_path / "t.txt")], capsys)
 
 
-@pytest.mark.parametrize("name,words", [("t.npz", "not an .npz (zip) archive"),
-                                        ("t.npy", "not an .npy file")])
+@pytest.mark.parametrize(
+    "name,words", [("t.npz", "not an .npz (zip) archive"), ("t.npy", "not an .npy file")]
+)
 def test_text_named_npz_npy(tmp_path, capsys, name, words):
     (tmp_path / name).write_text("hello\n")
     err = _error(["info", str(tmp_path / name)], capsys)
@@ -126,12 +156,12 @@ def test_info_evt_override(tmp_path, capsys, caplog):
     io.write(path, ev, format="evt2")
     assert main(["info", str(path), "--format", "evt3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["format"] == "evt2"  # the header wins...
-    assert "EVT 2.0" in caplog.text and "evt3" in caplog.text      # ...with a warning
+    assert "EVT 2.0" in caplog.text and "evt3" in caplog.text  # ...with a warning
     # a header without a version line: the override decides
     io.write(path, ev, format="evt3")
     data = path.read_bytes()
     cut = data.index(b"% evt 3.0\n")
-    path.write_bytes(data[:cut] + data[cut + len(b"% evt 3.0\n"):])
+    path.write_bytes(data[:cut] + data[cut + len(b"% evt 3.0\n") :])
     back, used = io.read(path, format="evt3", return_format=True)
     assert used == "evt3" and torch.equal(back.t, ev.t)
 
@@ -149,8 +179,10 @@ def imgs(tmp_path):
 
 def test_simulate_missing_timestamps_file(tmp_path, imgs, capsys):
     out = tmp_path / "fr9.h5"
-    err = _error(["simulate", str(imgs), "-o", str(out), "--timestamps",
-                  str(tmp_path / "missing.txt")], capsys)
+    err = _error(
+        ["simulate", str(imgs), "-o", str(out), "--timestamps", str(tmp_path / "missing.txt")],
+        capsys,
+    )
     assert "--timestamps" in err and "no such file" in err and not out.exists()
 
 
@@ -158,27 +190,50 @@ def test_simulate_folder_output_checks(tmp_path, imgs, capsys):
     (tmp_path / "a.h5").write_bytes(b"x")
     err = _error(["simulate", str(imgs), "-o", str(tmp_path / "a.h5")], capsys)
     assert "a folder of images needs -o to be a folder" in err
-    assert "needs -o to be a folder" in _error(["simulate", str(imgs), "-o",
-                                                str(tmp_path / "b.h5")], capsys)
+    assert "needs -o to be a folder" in _error(
+        ["simulate", str(imgs), "-o", str(tmp_path / "b.h5")], capsys
+    )
     assert not (tmp_path / "b.h5").exists()
-    assert "argument --ext" in _usage_error(["simulate", str(imgs), "-o", str(tmp_path / "out"),
-                                             "--ext", "xyz"], capsys)
+    assert "argument --ext" in _usage_error(
+        ["simulate", str(imgs), "-o", str(tmp_path / "out"), "--ext", "xyz"], capsys
+    )
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("opts,option", [
-    (["--duration-us", "0"], "--duration-us"), (["--contrast", "0"], "--contrast"),
-    (["--sigma", "-1"], "--sigma"), (["--refractory-us", "-5"], "--refractory-us"),
-    (["--sensor", "0x5"], "--sensor"), (["--sensor", "big"], "--sensor")])
+@pytest.mark.parametrize(
+    "opts,option",
+    [
+        (["--duration-us", "0"], "--duration-us"),
+        (["--contrast", "0"], "--contrast"),
+        (["--sigma", "-1"], "--sigma"),
+        (["--refractory-us", "-5"], "--refractory-us"),
+        (["--sensor", "0x5"], "--sensor"),
+        (["--sensor", "big"], "--sensor"),
+    ],
+)
 def test_simulate_rejects_bad_numbers(tmp_path, imgs, capsys, opts, option):
-    err = _usage_error(["simulate", str(imgs / "i0.png"), "-o", str(tmp_path / "a.h5"), *opts],
-                       capsys)
+    err = _usage_error(
+        ["simulate", str(imgs / "i0.png"), "-o", str(tmp_path / "a.h5"), *opts], capsys
+    )
     assert f"argument {option}" in err
 
 
 def test_simulate_output_without_extension_is_h5(tmp_path, imgs, capsys):
-    assert main(["simulate", str(imgs / "i0.png"), "-o", str(tmp_path / "sub" / "a"),
-                 "--sensor", "24x32", "--motion", "affine"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(imgs / "i0.png"),
+                "-o",
+                str(tmp_path / "sub" / "a"),
+                "--sensor",
+                "24x32",
+                "--motion",
+                "affine",
+            ]
+        )
+        == 0
+    )
     assert "a.h5" in capsys.readouterr().err
     assert len(io.read(tmp_path / "sub" / "a.h5")) > 0
     err = _error(["simulate", str(imgs / "i0.png"), "-o", str(tmp_path / "a.xyz")], capsys)

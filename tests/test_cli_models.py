@@ -10,9 +10,9 @@ import random
 import numpy as np
 import pytest
 import torch
+from conftest import needs_offline_extra
 
 from ezsr.cli import main
-from conftest import needs_offline_extra
 
 MERGES = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>")]
 
@@ -35,24 +35,38 @@ def files(tmp_path_factory):
     event recording and a [D, K] classifier for the test-tiny model."""
     from ezsr import Events, io
     from ezsr.models import create_model
+
     d = tmp_path_factory.mktemp("cli_models")
     (d / "rand.pt").write_bytes(np.random.default_rng(0).bytes(4000))
     run_dir = d / "runs" / "a"
     run_dir.mkdir(parents=True)
-    torch.save({"format": "ezsr-train-1", "student": "vit_b16", "step": 3,
-                "model": {"w": torch.zeros(2)},
-                "rng": [{"numpy": np.random.get_state(), "python": random.getstate()}]},
-               run_dir / "last.pt")
+    torch.save(
+        {
+            "format": "ezsr-train-1",
+            "student": "vit_b16",
+            "step": 3,
+            "model": {"w": torch.zeros(2)},
+            "rng": [{"numpy": np.random.get_state(), "python": random.getstate()}],
+        },
+        run_dir / "last.pt",
+    )
     torch.manual_seed(0)
     torch.save(create_model("test-tiny").state_dict(), d / "tiny.pt")
     with gzip.open(d / "bpe_simple_vocab_16e6.txt.gz", "wt", encoding="utf-8") as f:
         f.write("#version: tiny\n" + "\n".join(" ".join(m) for m in MERGES) + "\n")
     g = torch.Generator().manual_seed(0)
     n = 2000
-    io.write(d / "ev.npz", Events(torch.randint(0, 64, (n,), generator=g),
-                                  torch.randint(0, 48, (n,), generator=g),
-                                  torch.arange(n, dtype=torch.int64) * 10,
-                                  torch.randint(0, 2, (n,), generator=g), width=64, height=48))
+    io.write(
+        d / "ev.npz",
+        Events(
+            torch.randint(0, 64, (n,), generator=g),
+            torch.randint(0, 48, (n,), generator=g),
+            torch.arange(n, dtype=torch.int64) * 10,
+            torch.randint(0, 2, (n,), generator=g),
+            width=64,
+            height=48,
+        ),
+    )
     torch.save(torch.randn(32, 3), d / "W.pt")
     return d
 
@@ -65,13 +79,26 @@ def assert_clean(err: str):
 def test_classify_class_options(files, capsys, monkeypatch):
     names = files / "names.txt"
     names.write_text("x\ny\n")
-    code, _, err = run(capsys, "classify", files / "ev.npz", "--classes", "a,b",
-                       "--classes-file", names)
+    code, _, err = run(
+        capsys, "classify", files / "ev.npz", "--classes", "a,b", "--classes-file", names
+    )
     assert code == 2 and "--classes-file" in err and "--classes" in err
     monkeypatch.setenv("EZSR_CACHE", str(files / "cache"))
-    code, out, err = run(capsys, "classify", files / "ev.npz", "--classes", "cat",
-                         "--checkpoint", files / "tiny.pt", "--model", "test-tiny",
-                         "--vocab", files / "bpe_simple_vocab_16e6.txt.gz", "--templates", "simple")
+    code, out, err = run(
+        capsys,
+        "classify",
+        files / "ev.npz",
+        "--classes",
+        "cat",
+        "--checkpoint",
+        files / "tiny.pt",
+        "--model",
+        "test-tiny",
+        "--vocab",
+        files / "bpe_simple_vocab_16e6.txt.gz",
+        "--templates",
+        "simple",
+    )
     assert code == 0 and out.startswith("cat") and "only one class" in err
     code, _, err = run(capsys, "classify", files / "ev.npz", "--classes", "a,b", "--top", "0")
     assert code == 2 and "argument --top: must be >= 1" in err
@@ -83,8 +110,9 @@ def test_checkpoint_not_readable(files, capsys):
     assert code == 1 and f"{files / 'rand.pt'}: not a checkpoint ezsr can read (expected" in err
     assert "torch.load said:" in err
     assert_clean(err)
-    code, _, err = run(capsys, *head, "--checkpoint", files / "runs/a/last.pt", "--model",
-                       "ViT-B/16")
+    code, _, err = run(
+        capsys, *head, "--checkpoint", files / "runs/a/last.pt", "--model", "ViT-B/16"
+    )
     assert code == 1 and "is a training checkpoint of `ezsr train` (student vit_b16" in err
     assert str(files / "runs/a/student.pt") in err
     assert_clean(err)
@@ -94,6 +122,7 @@ def test_checkpoint_not_readable(files, capsys):
 
 def test_read_state_dict_messages(files, tmp_path):
     from ezsr.models.checkpoints import CheckpointError, read_state_dict
+
     torch.save(torch.zeros(3), tmp_path / "t.pt")
     (tmp_path / "empty.pt").write_bytes(b"")
     for name, want in (("t.pt", "it holds a Tensor"), ("empty.pt", "EOFError")):
@@ -111,8 +140,9 @@ def test_export_bad_files_and_options(files, tmp_path, capsys):
     assert_clean(err)
     code, _, err = run(capsys, *base, "--classifier", files / "runs/a/last.pt")
     assert code == 1 and "training checkpoint of `ezsr train`" in err and "--checkpoint" in err
-    code, _, err = run(capsys, *base, "--classifier", files / "W.pt", "--checkpoint",
-                       files / "rand.pt")
+    code, _, err = run(
+        capsys, *base, "--classifier", files / "W.pt", "--checkpoint", files / "rand.pt"
+    )
     assert code == 1 and "not a checkpoint ezsr can read" in err
     assert_clean(err)
     code, _, err = run(capsys, *base, "--classifier", files / "W.pt", "--opset", "99")
@@ -126,12 +156,24 @@ def test_export_engine_needs_tensorrt_first(files, tmp_path, capsys):
     pytest.importorskip("onnx")
     try:
         import tensorrt  # noqa: F401
+
         pytest.skip("TensorRT is installed")
     except ImportError:
         pass
     out = tmp_path / "t.onnx"
-    code, _, err = run(capsys, "export", out, "--model", "test-tiny", "--classes", "cat,dog,car",
-                       "--classifier", files / "W.pt", "--engine", tmp_path / "e.plan")
+    code, _, err = run(
+        capsys,
+        "export",
+        out,
+        "--model",
+        "test-tiny",
+        "--classes",
+        "cat,dog,car",
+        "--classifier",
+        files / "W.pt",
+        "--engine",
+        tmp_path / "e.plan",
+    )
     assert code == 1 and "--engine: TensorRT is not installed" in err
     assert_clean(err)
     assert not out.exists()  # refused before the ONNX export
@@ -146,27 +188,56 @@ def test_export_vocabulary(files, tmp_path, capsys, monkeypatch):
     code, _, err = run(capsys, "export", out, "--model", "ViT-B-16", "--classes", "cat,dog,car")
     assert code == 1 and "--vocab PATH" in err and "--classifier W.pt" in err
     assert "random weights" not in err  # refused before the model is built
-    code, stdout, err = run(capsys, "export", out, "--model", "test-tiny", "--classes",
-                            "cat,dog,car", "--templates", "simple", "--vocab",
-                            files / "bpe_simple_vocab_16e6.txt.gz")
+    code, stdout, err = run(
+        capsys,
+        "export",
+        out,
+        "--model",
+        "test-tiny",
+        "--classes",
+        "cat,dog,car",
+        "--templates",
+        "simple",
+        "--vocab",
+        files / "bpe_simple_vocab_16e6.txt.gz",
+    )
     assert code == 0 and out.exists() and "wrote" in stdout, err
     import os
+
     assert "EZSR_CLIP_VOCAB" not in os.environ
 
 
 # ------------------------------------------------------------------ eval
 def test_eval_checks_before_work(files, tmp_path, capsys):
     from ezsr import io
-    code, _, err = run(capsys, "eval", "--dataset", "n-cars", "--root", tmp_path,
-                       "--limit-per-class", "0")
+
+    code, _, err = run(
+        capsys, "eval", "--dataset", "n-cars", "--root", tmp_path, "--limit-per-class", "0"
+    )
     assert code == 2 and "argument --limit-per-class: must be >= 1" in err
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, _, err = run(capsys, "eval", "--dataset", "n-cars", "--root", tmp_path / "nothing",
-                       "--json", blocker / "r.json")
+    code, _, err = run(
+        capsys,
+        "eval",
+        "--dataset",
+        "n-cars",
+        "--root",
+        tmp_path / "nothing",
+        "--json",
+        blocker / "r.json",
+    )
     assert code == 1 and "--json" in err and "nothing" not in err
-    code, _, err = run(capsys, "eval", "--dataset", "n-cars", "--root", tmp_path,
-                       "--split-file", tmp_path / "missing.json")
+    code, _, err = run(
+        capsys,
+        "eval",
+        "--dataset",
+        "n-cars",
+        "--root",
+        tmp_path,
+        "--split-file",
+        tmp_path / "missing.json",
+    )
     assert code == 2 and "argument --split-file" in err
     # an invalid split file is refused before the (unreadable) checkpoint is touched
     root = tmp_path / "ncars" / "test"
@@ -175,9 +246,20 @@ def test_eval_checks_before_work(files, tmp_path, capsys):
         io.write(root / cls / "a.npz", io.read(files / "ev.npz"))
     bad = tmp_path / "split.json"
     bad.write_text('{"seen": ["cars"], ')
-    code, _, err = run(capsys, "eval", "--dataset", "n-cars", "--root", tmp_path / "ncars",
-                       "--split-file", bad, "--checkpoint", files / "rand.pt", "--model",
-                       "ViT-B/16")
+    code, _, err = run(
+        capsys,
+        "eval",
+        "--dataset",
+        "n-cars",
+        "--root",
+        tmp_path / "ncars",
+        "--split-file",
+        bad,
+        "--checkpoint",
+        files / "rand.pt",
+        "--model",
+        "ViT-B/16",
+    )
     assert code == 1 and f"split_file {bad}: invalid JSON" in err
 
 
@@ -210,8 +292,15 @@ def test_export_a_trained_student_file(tmp_path, capsys):
     from ezsr.models import ProjectedEncoder, create_event_encoder, save_student
 
     student = ProjectedEncoder(create_event_encoder("test-tiny", in_chans=3), 32, 48)
-    path = save_student(tmp_path / "student.pt", student, student="test-tiny", embed_dim=48,
-                        input_size=32, input_mode="crop", teacher="offline")
+    path = save_student(
+        tmp_path / "student.pt",
+        student,
+        student="test-tiny",
+        embed_dim=48,
+        input_size=32,
+        input_mode="crop",
+        teacher="offline",
+    )
     torch.save(torch.randn(48, 3), tmp_path / "W.pt")
     torch.save(torch.randn(32, 3), tmp_path / "W32.pt")
     base = ["export", str(tmp_path / "s.onnx"), "--checkpoint", str(path), "--classes", "a,b,c"]
@@ -232,22 +321,37 @@ def test_classify_with_a_trained_student_file(tmp_path, capsys):
 
     torch.manual_seed(0)
     student = ProjectedEncoder(create_event_encoder("test-tiny", in_chans=3), 32, 384)
-    path = save_student(tmp_path / "student.pt", student, student="test-tiny", embed_dim=384,
-                        input_size=32, input_mode="crop", teacher="offline")
+    path = save_student(
+        tmp_path / "student.pt",
+        student,
+        student="test-tiny",
+        embed_dim=384,
+        input_size=32,
+        input_mode="crop",
+        teacher="offline",
+    )
     g = torch.Generator().manual_seed(0)
     n = 3000
-    ev = Events(torch.randint(0, 64, (n,), generator=g), torch.randint(0, 48, (n,), generator=g),
-                torch.arange(n) * 10, torch.randint(0, 2, (n,), generator=g), width=64, height=48)
+    ev = Events(
+        torch.randint(0, 64, (n,), generator=g),
+        torch.randint(0, 48, (n,), generator=g),
+        torch.arange(n) * 10,
+        torch.randint(0, 2, (n,), generator=g),
+        width=64,
+        height=48,
+    )
     rec = tmp_path / "rec.npz"
     io.write(rec, ev)
-    code, out, err = run(capsys, "classify", rec, "--classes", "cat,dog,car", "--checkpoint",
-                         path, "--json")
+    code, out, err = run(
+        capsys, "classify", rec, "--classes", "cat,dog,car", "--checkpoint", path, "--json"
+    )
     assert code == 0, err
     pred = json.loads(out)
     assert sorted(pred["labels"]) == ["car", "cat", "dog"]
     assert abs(sum(pred["scores"]) - 1.0) < 1e-4
-    code, out, err = run(capsys, "classify", rec, "--classes", "cat,dog", "--checkpoint", path,
-                         "--base", path)
+    code, out, err = run(
+        capsys, "classify", rec, "--classes", "cat,dog", "--checkpoint", path, "--base", path
+    )
     assert code == 1 and "--base: not used with --checkpoint" in err
 
 
@@ -258,22 +362,38 @@ def test_student_file_refuses_the_options_it_does_not_use(tmp_path, capsys):
     from ezsr.models import ProjectedEncoder, create_event_encoder, save_student
 
     student = ProjectedEncoder(create_event_encoder("test-tiny", in_chans=3), 32, 48)
-    path = save_student(tmp_path / "student.pt", student, student="test-tiny", embed_dim=48,
-                        input_size=32, input_mode="crop", teacher="offline")
+    path = save_student(
+        tmp_path / "student.pt",
+        student,
+        student="test-tiny",
+        embed_dim=48,
+        input_size=32,
+        input_mode="crop",
+        teacher="offline",
+    )
     rec = tmp_path / "rec.npz"
     rec.write_bytes(b"")  # never read: the options are refused first
-    for args in (["classify", rec, "--classes", "a,b", "--checkpoint", path, "--model",
-                  "ViT-B/16"],
-                 ["export", tmp_path / "o.onnx", "--classes", "a,b", "--checkpoint", path,
-                  "--model", "ViT-B-16"],
-                 ["stream", rec, "--classes", "a,b", "--checkpoint", path,
-                  "--clip-checkpoint", path]):
+    for args in (
+        ["classify", rec, "--classes", "a,b", "--checkpoint", path, "--model", "ViT-B/16"],
+        [
+            "export",
+            tmp_path / "o.onnx",
+            "--classes",
+            "a,b",
+            "--checkpoint",
+            path,
+            "--model",
+            "ViT-B-16",
+        ],
+        ["stream", rec, "--classes", "a,b", "--checkpoint", path, "--clip-checkpoint", path],
+    ):
         code, out, err = run(capsys, *args)
         assert code == 1 and "not used with --checkpoint" in err, (args[0], err)
     rand = tmp_path / "rand.pt"
     rand.write_bytes(bytes(range(256)) * 4)
     code, out, err = run(capsys, "stream", rec, "--classes", "a,b", "--checkpoint", rand)
     assert code == 1 and "not the student.pt" in err and "--model NAME" in err
-    code, out, err = run(capsys, "stream", rec, "--classes", "a,b", "--checkpoint",
-                         tmp_path / "gone.pt")
+    code, out, err = run(
+        capsys, "stream", rec, "--classes", "a,b", "--checkpoint", tmp_path / "gone.pt"
+    )
     assert code == 1 and "no such file" in err

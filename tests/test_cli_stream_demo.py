@@ -25,8 +25,12 @@ def files(tmp_path_factory):
     rec, empty = d / "rec.npz", d / "empty.npz"
     io.write(rec, synthetic_events(height=48, width=64, frames=8, threshold=0.02))
     z = np.zeros(0)
-    io.write(empty, Events(z.astype(np.int16), z.astype(np.int16), z.astype(np.int64),
-                           z.astype(np.uint8), 64, 48))
+    io.write(
+        empty,
+        Events(
+            z.astype(np.int16), z.astype(np.int16), z.astype(np.int64), z.astype(np.uint8), 64, 48
+        ),
+    )
     enc = TinyViT(out_dim=16)
     cls = F.normalize(torch.randn(16, 3, generator=torch.Generator().manual_seed(0)), dim=0)
     tiny = export_onnx(enc, cls, d / "tiny.onnx", class_names=["a", "b", "c"])
@@ -37,8 +41,16 @@ def files(tmp_path_factory):
     torch.save(torch.randn(32, 3), w)
     names = d / "names.txt"
     names.write_text("cat\ndog\n")
-    paths = {"rec": rec, "empty": empty, "tiny": tiny, "one": one, "rand": rand, "w": w,
-             "names": names, "dir": d}
+    paths = {
+        "rec": rec,
+        "empty": empty,
+        "tiny": tiny,
+        "one": one,
+        "rand": rand,
+        "w": w,
+        "names": names,
+        "dir": d,
+    }
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -47,32 +59,47 @@ def _stream(files, *extra):
 
 
 def test_onnx_implies_the_onnxruntime_backend(files, tmp_path):
-    js = tmp_path / "new" / "s.json"   # the folder is created at the start
-    assert main(_stream(files, "--onnx", files["tiny"], "--max-windows", "1",
-                        "--summary-json", str(js))) == 0
+    js = tmp_path / "new" / "s.json"  # the folder is created at the start
+    assert (
+        main(
+            _stream(files, "--onnx", files["tiny"], "--max-windows", "1", "--summary-json", str(js))
+        )
+        == 0
+    )
     s = json.loads(js.read_text())
     assert s["backend"].startswith("onnxruntime") and s["windows"] == 1
     assert s["classes"] == ["a", "b", "c"]
     # --max-windows 0 (the default) recognises every window
-    assert main(_stream(files, "--onnx", files["tiny"], "--max-windows", "0",
-                        "--summary-json", str(js))) == 0
+    assert (
+        main(
+            _stream(files, "--onnx", files["tiny"], "--max-windows", "0", "--summary-json", str(js))
+        )
+        == 0
+    )
     assert json.loads(js.read_text())["windows"] > 1
 
 
-@pytest.mark.parametrize("extra, message", [
-    (("--onnx", "T", "--backend", "torch"), "--backend torch conflicts with --onnx"),
-    (("--engine", "x.engine", "--backend", "onnxruntime"),
-     "--backend onnxruntime conflicts with --engine x.engine"),
-    (("--onnx", "T", "--classes", "a,b"), "K=3 logits, 2 class name(s)"),
-    (("--onnx", "RAND"), "not an ONNX model"),
-    (("--onnx", "missing.onnx"), "--onnx missing.onnx: no such file"),
-    (("--backend", "tensorrt"), "--backend tensorrt needs --engine FILE"),
-    (("--window", "0"), "--window 0 (time windows only) needs --dt-us"),
-    (("--stride", "5000"), "--stride 5000 must be <= --window 3000"),
-    (("--window", "0", "--dt-us", "1000", "--stride", "5"), "--stride needs count windows"),
-    (("--onnx", "T", "--model", "ViT-B-16", "--checkpoint", "RAND"),
-     "--model, --checkpoint: not used with --onnx"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--onnx", "T", "--backend", "torch"), "--backend torch conflicts with --onnx"),
+        (
+            ("--engine", "x.engine", "--backend", "onnxruntime"),
+            "--backend onnxruntime conflicts with --engine x.engine",
+        ),
+        (("--onnx", "T", "--classes", "a,b"), "K=3 logits, 2 class name(s)"),
+        (("--onnx", "RAND"), "not an ONNX model"),
+        (("--onnx", "missing.onnx"), "--onnx missing.onnx: no such file"),
+        (("--backend", "tensorrt"), "--backend tensorrt needs --engine FILE"),
+        (("--window", "0"), "--window 0 (time windows only) needs --dt-us"),
+        (("--stride", "5000"), "--stride 5000 must be <= --window 3000"),
+        (("--window", "0", "--dt-us", "1000", "--stride", "5"), "--stride needs count windows"),
+        (
+            ("--onnx", "T", "--model", "ViT-B-16", "--checkpoint", "RAND"),
+            "--model, --checkpoint: not used with --onnx",
+        ),
+    ],
+)
 def test_stream_errors_name_the_options(files, capsys, extra, message):
     extra = [files["tiny"] if a == "T" else files["rand"] if a == "RAND" else a for a in extra]
     assert main(_stream(files, *extra)) == 1
@@ -80,37 +107,46 @@ def test_stream_errors_name_the_options(files, capsys, extra, message):
 
 
 @pytest.mark.parametrize("cmd", ["stream", "demo"])
-@pytest.mark.parametrize("extra, message", [
-    (("--classes", ""), "argument --classes: no class names"),
-    (("--classes", " , "), "argument --classes: no class names"),
-    (("--classes", "@missing.txt"), "class list file missing.txt does not exist"),
-    (("--top-k", "0"), "argument --top-k: must be >= 1"),
-    (("--max-windows", "-1"), "argument --max-windows: must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--classes", ""), "argument --classes: no class names"),
+        (("--classes", " , "), "argument --classes: no class names"),
+        (("--classes", "@missing.txt"), "class list file missing.txt does not exist"),
+        (("--top-k", "0"), "argument --top-k: must be >= 1"),
+        (("--max-windows", "-1"), "argument --max-windows: must be >= 0"),
+    ],
+)
 def test_argparse_rejects_before_any_work(files, capsys, cmd, extra, message):
     with pytest.raises(SystemExit) as e:
         main([cmd, files["rec"], *extra])
     assert e.value.code == 2 and message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("extra, message", [
-    (("--chunk-us", "0"), "argument --chunk-us: must be >= 1"),
-    (("--dt-us", "0"), "argument --dt-us: must be >= 1"),
-    (("--stride", "0"), "argument --stride: must be >= 1"),
-    (("--smoothing", "1"), "argument --smoothing: must be in [0, 1)"),
-    (("--speed", "0"), "argument --speed: must be a finite number > 0"),
-    (("--window", "-1"), "argument --window: must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--chunk-us", "0"), "argument --chunk-us: must be >= 1"),
+        (("--dt-us", "0"), "argument --dt-us: must be >= 1"),
+        (("--stride", "0"), "argument --stride: must be >= 1"),
+        (("--smoothing", "1"), "argument --smoothing: must be in [0, 1)"),
+        (("--speed", "0"), "argument --speed: must be a finite number > 0"),
+        (("--window", "-1"), "argument --window: must be >= 0"),
+    ],
+)
 def test_stream_argparse_checks(files, capsys, extra, message):
     with pytest.raises(SystemExit):
         main(_stream(files, *extra))
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("extra, message", [
-    (("--backend", "onnxruntime"), "argument --backend: the demo runs the offline model"),
-    (("--window", "0"), "argument --window: must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--backend", "onnxruntime"), "argument --backend: the demo runs the offline model"),
+        (("--window", "0"), "argument --window: must be >= 1"),
+    ],
+)
 def test_demo_argparse_checks(files, capsys, extra, message):
     with pytest.raises(SystemExit):
         main(["demo", *extra])
@@ -122,10 +158,13 @@ def test_classifier_rows_must_match_the_model(files, capsys, monkeypatch):
         embed_dim = 384
 
     import ezsr.models
+
     monkeypatch.setattr(ezsr.models, "create_teacher", lambda *a, **k: Teacher())
     assert main(_stream(files, "--classifier", files["w"], "--classes", "cat,dog,car")) == 1
-    assert f"--classifier {files['w']} has D=32 rows; model 'offline' embeds 384" in \
-        capsys.readouterr().err
+    assert (
+        f"--classifier {files['w']} has D=32 rows; model 'offline' embeds 384"
+        in capsys.readouterr().err
+    )
     assert main(_stream(files, "--classifier", files["rand"], "--classes", "cat,dog,car")) == 1
     assert "not a torch.save'd" in capsys.readouterr().err
 
@@ -159,15 +198,31 @@ class DummyRunner:
 
 def test_demo_prints_the_names_read_and_checks_first(files, capsys, tmp_path, monkeypatch):
     from ezsr.commands import stream
+
     monkeypatch.setattr(stream, "make_runner", lambda args: DummyRunner(args.classes))
     js = tmp_path / "sub" / "s.json"
-    assert main(["demo", files["rec"], "--classes", "@" + files["names"], "--window", "3000",
-                 "--max-windows", "1", "--summary-json", str(js)]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                files["rec"],
+                "--classes",
+                "@" + files["names"],
+                "--window",
+                "3000",
+                "--max-windows",
+                "1",
+                "--summary-json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "classes: cat, dog" in out and json.loads(js.read_text())["windows"] == 1
     assert main(["demo", files["rec"], "--classes", "cat", "--max-windows", "1"]) == 0
     assert "one class (cat) always wins" in capsys.readouterr().err
     assert main(["demo", files["rec"], "--source", "synthetic"]) == 1
     assert "or --source synthetic, not both" in capsys.readouterr().err
-    assert main(["demo", "--summary-json", files["dir"]]) == 1   # before the simulation
+    assert main(["demo", "--summary-json", files["dir"]]) == 1  # before the simulation
     assert f"--summary-json {files['dir']}: is a folder" in capsys.readouterr().err

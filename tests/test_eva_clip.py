@@ -60,8 +60,9 @@ def _fill(shapes: dict) -> dict:
     return out
 
 
-@pytest.mark.parametrize("tiny,ours", [("tiny-eva02", "test-tiny-eva"),
-                                       ("tiny-bigE", "test-tiny-eva-bigE")])
+@pytest.mark.parametrize(
+    "tiny,ours", [("tiny-eva02", "test-tiny-eva"), ("tiny-bigE", "test-tiny-eva-bigE")]
+)
 def test_tiny_forward_matches_eva_clip(ref, tiny, ours):
     r = ref["tiny"][tiny]
     model = CLIP(get_config(ours), ours).eval()

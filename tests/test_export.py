@@ -7,16 +7,21 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from conftest import shared_file
 from _tiny_vit import TinyViT
+from conftest import shared_file
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from ezsr.export.graph import HalfEncoder  # noqa: E402
-from ezsr.export.onnx_export import (build_classifier_module, example_inputs, export_onnx,  # noqa: E402
-                                     ort_session, parity, read_metadata)
+from ezsr.export.onnx_export import (  # noqa: E402
+    build_classifier_module,
+    example_inputs,
+    export_onnx,
+    ort_session,
+    parity,
+    read_metadata,
+)
 from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD  # noqa: E402
 from ezsr.zeroshot.graph import EZSRPreprocess, pad_events  # noqa: E402
 
@@ -38,9 +43,11 @@ def ezsr_reference(x, y, p, height=H, width=W, out=224, normalize=True):
     size = (out, int(out * long / short)) if height <= width else (int(out * long / short), out)
     img = F.interpolate(gray, size=size, mode="nearest")
     top, left = round((size[0] - out) / 2), round((size[1] - out) / 2)
-    img = img[:, :, top:top + out, left:left + out].expand(1, 3, out, out)
+    img = img[:, :, top : top + out, left : left + out].expand(1, 3, out, out)
     if normalize:
-        img = (img - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+        img = (img - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(
+            1, 3, 1, 1
+        )
     return img[0].numpy()
 
 
@@ -53,8 +60,12 @@ def real_window(start=26502, n=15000):
 
 
 def _rows(win):
-    return (win.x.int()[None], win.y.int()[None], win.p.int()[None],
-            torch.ones(1, len(win), dtype=torch.bool))
+    return (
+        win.x.int()[None],
+        win.y.int()[None],
+        win.p.int()[None],
+        torch.ones(1, len(win), dtype=torch.bool),
+    )
 
 
 # ------------------------------------------------------------------ preprocessing
@@ -104,7 +115,8 @@ def test_preprocess_squash_mode():
     g = np.random.default_rng(3)
     x, y, p = g.integers(0, W, 2000), g.integers(0, H, 2000), g.integers(0, 2, 2000)
     got = EZSRPreprocess((H, W), mode="squash")(
-        *(torch.from_numpy(a)[None] for a in (x, y, p)), torch.ones(1, 2000, dtype=torch.bool))
+        *(torch.from_numpy(a)[None] for a in (x, y, p)), torch.ones(1, 2000, dtype=torch.bool)
+    )
     want = ezsr_reference(x * 224 // W, y * 224 // H, p, height=224, width=224)
     np.testing.assert_allclose(got[0].numpy(), want, atol=1e-5)
 
@@ -128,15 +140,23 @@ def test_preprocess_onnx_graph_real_window():
     path = "/tmp/ezsr_test_pre.onnx"
     args = example_inputs("events", batch=2, n_events=512)
     names = ["x", "y", "p", "valid"]
-    torch.onnx.export(pre, args, path, input_names=names, output_names=["image"],
-                      dynamic_axes={n: {0: "b", 1: "n"} for n in names}, opset_version=17,
-                      dynamo=False)
+    torch.onnx.export(
+        pre,
+        args,
+        path,
+        input_names=names,
+        output_names=["image"],
+        dynamic_axes={n: {0: "b", 1: "n"} for n in names},
+        opset_version=17,
+        dynamo=False,
+    )
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert "ScatterElements" in ops and "TopK" not in ops
     feeds = pad_events([win])
     got = ort_session(path).run(None, feeds)[0][0]
-    np.testing.assert_allclose(got, ezsr_reference(win.x.numpy(), win.y.numpy(), win.p.numpy()),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        got, ezsr_reference(win.x.numpy(), win.y.numpy(), win.p.numpy()), atol=1e-5
+    )
 
 
 # ----------------------------------------------------------------- whole graphs
@@ -153,8 +173,9 @@ def tiny():
 def test_onnx_parity_random(tiny, kind, precision, tmp_path):
     enc, cls = tiny
     names = [f"class{i}" for i in range(10)]
-    path = export_onnx(enc, cls, tmp_path / "m.onnx", kind=kind, precision=precision,
-                       class_names=names)
+    path = export_onnx(
+        enc, cls, tmp_path / "m.onnx", kind=kind, precision=precision, class_names=names
+    )
     model = onnx.load(str(path))
     assert model.opset_import[0].version >= 17
     ops = [n.op_type for n in model.graph.node]
@@ -177,8 +198,10 @@ def test_fp16_graph_keeps_layernorm_and_softmax_fp32(tiny, tmp_path):
     enc, cls = tiny
     path = export_onnx(enc, cls, tmp_path / "h.onnx", precision="fp16")
     model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
-    types = {v.name: v.type.tensor_type.elem_type for v in
-             list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)}
+    types = {
+        v.name: v.type.tensor_type.elem_type
+        for v in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)
+    }
     types.update({i.name: i.data_type for i in model.graph.initializer})
     f32, f16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
     seen = {"LayerNormalization": 0, "Softmax": 0, "MatMul16": 0}
@@ -247,19 +270,33 @@ def test_tensorrt_op_check(tiny, tmp_path):
     # a hand-made graph with one node of each kind of problem, one inside an If branch
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [10000])
     k = helper.make_tensor("k", TensorProto.INT64, [1], [5000])
-    branch = helper.make_graph([helper.make_node("Unique", ["x"], ["u"], name="inner_unique")],
-                               "b", [], [helper.make_tensor_value_info("u", TensorProto.FLOAT, None)])
-    nodes = [helper.make_node("TopK", ["x", "k"], ["v", "i"], name="topk"),
-             helper.make_node("Det", ["x"], ["d"], name="det"),
-             helper.make_node("Foo", ["x"], ["f"], name="custom", domain="my.ops"),
-             helper.make_node("Relu", ["x"], ["r"], name="ok"),
-             helper.make_node("If", ["c"], ["o"], name="if", then_branch=branch,
-                              else_branch=branch)]
-    g = helper.make_graph(nodes, "g", [x, helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
-                          [helper.make_tensor_value_info("r", TensorProto.FLOAT, [10000])], [k])
+    branch = helper.make_graph(
+        [helper.make_node("Unique", ["x"], ["u"], name="inner_unique")],
+        "b",
+        [],
+        [helper.make_tensor_value_info("u", TensorProto.FLOAT, None)],
+    )
+    nodes = [
+        helper.make_node("TopK", ["x", "k"], ["v", "i"], name="topk"),
+        helper.make_node("Det", ["x"], ["d"], name="det"),
+        helper.make_node("Foo", ["x"], ["f"], name="custom", domain="my.ops"),
+        helper.make_node("Relu", ["x"], ["r"], name="ok"),
+        helper.make_node("If", ["c"], ["o"], name="if", then_branch=branch, else_branch=branch),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [x, helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("r", TensorProto.FLOAT, [10000])],
+        [k],
+    )
     got = {(p["node"], p["op"]) for p in check_tensorrt_support(helper.make_model(g))}
-    assert got == {("topk", "TopK"), ("det", "Det"), ("custom", "my.ops::Foo"),
-                   ("inner_unique", "Unique")}
+    assert got == {
+        ("topk", "TopK"),
+        ("det", "Det"),
+        ("custom", "my.ops::Foo"),
+        ("inner_unique", "Unique"),
+    }
 
 
 def test_tensorrt_build_and_run(tiny, tmp_path):
@@ -271,8 +308,9 @@ def test_tensorrt_build_and_run(tiny, tmp_path):
     enc, cls = tiny
     for precision, tol in (("fp32", 1e-2), ("fp16", 0.2)):
         path = export_onnx(enc, cls, tmp_path / f"{precision}.onnx", precision=precision)
-        eng = build_engine(path, tmp_path / f"{precision}.engine",
-                           timing_cache=str(tmp_path / "cache"))
+        eng = build_engine(
+            path, tmp_path / f"{precision}.engine", timing_cache=str(tmp_path / "cache")
+        )
         runner = TensorRTRunner(eng)
         for b in (1, 4):
             x = torch.randn(b, 3, 224, 224)
@@ -285,6 +323,7 @@ def test_tensorrt_build_and_run(tiny, tmp_path):
 def test_tensorrt_missing_is_a_clear_error(tmp_path):
     try:
         import tensorrt  # noqa: F401
+
         pytest.skip("TensorRT is installed here")
     except ImportError:
         pass
@@ -304,8 +343,21 @@ def test_stream_cli_with_exported_onnx(tiny, tmp_path):
     onnx_path = export_onnx(enc, cls, tmp_path / "m.onnx", kind="events", class_names=names)
     src = shared_file("n_imagenet/ezsr_test_event.npz")
     js = tmp_path / "s.json"
-    rc = main(["stream", str(src), "--backend", "onnxruntime", "--onnx", str(onnx_path),
-               "--summary-json", str(js), "--quiet", "--window", "20000"])
+    rc = main(
+        [
+            "stream",
+            str(src),
+            "--backend",
+            "onnxruntime",
+            "--onnx",
+            str(onnx_path),
+            "--summary-json",
+            str(js),
+            "--quiet",
+            "--window",
+            "20000",
+        ]
+    )
     assert rc == 0
     s = json.loads(js.read_text())
     assert s["windows"] == 5 and s["dropped"] == 0  # 107,037 // 20,000; rest 7,037 < 10,000
@@ -336,8 +388,9 @@ def test_graph_preprocess_matches_kernel_path(mode):
         wins.append(_events(x, y, p))
     want = fn(EventBatch.from_streams(wins), out_size=224, mode=mode)
     rows = pad_events(wins)
-    got = EZSRPreprocess((H, W), mode=mode)(*(torch.from_numpy(rows[k]) for k in
-                                              ("x", "y", "p", "valid")))
+    got = EZSRPreprocess((H, W), mode=mode)(
+        *(torch.from_numpy(rows[k]) for k in ("x", "y", "p", "valid"))
+    )
     np.testing.assert_allclose(got.numpy(), want.cpu().numpy(), atol=1e-5)
 
 
@@ -358,8 +411,9 @@ def test_quantile_bisection_matches_numpy_on_crowded_sensors():
         n = int(g.integers(1, 600))
         x, y, p = g.integers(0, w, n), g.integers(0, h, n), g.integers(0, 2, n)
         pre = EZSRPreprocess((h, w), out_size=None, normalize=False)
-        hist, idx, inside = pre.histogram(*(torch.from_numpy(a)[None] for a in (x, y, p)),
-                                          torch.ones(1, n, dtype=torch.bool))
+        hist, idx, inside = pre.histogram(
+            *(torch.from_numpy(a)[None] for a in (x, y, p)), torch.ones(1, n, dtype=torch.bool)
+        )
         got = float(pre.clip_value(hist, idx, inside))
         counts = np.zeros((2, h, w))
         np.add.at(counts, ((p <= 0.5).astype(int), y, x), 1)
@@ -375,8 +429,12 @@ def test_ort_session_takes_providers_with_options(tmp_path):
 
     from ezsr.export.onnx_export import export_onnx, ort_session
 
-    path = export_onnx(TinyViT(out_dim=16), torch.nn.functional.normalize(
-        torch.randn(16, 3), dim=0), tmp_path / "t.onnx", class_names=["a", "b", "c"])
+    path = export_onnx(
+        TinyViT(out_dim=16),
+        torch.nn.functional.normalize(torch.randn(16, 3), dim=0),
+        tmp_path / "t.onnx",
+        class_names=["a", "b", "c"],
+    )
     sess = ort_session(path, [("CPUExecutionProvider", {})])
     assert sess.get_providers()[0] == "CPUExecutionProvider"
     with pytest.raises(ValueError, match="NoSuchExecutionProvider"):

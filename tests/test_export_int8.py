@@ -18,9 +18,14 @@ from ezsr.cli import main
 NAMES = ["cat", "dog", "car", "cup", "tree", "face"]
 
 
-RECORDINGS = ["n_imagenet/ezsr_test_event.npz", "aedat4/dvxplorer_sample.aedat4",
-              "aedat4/davis346_with_frames.aedat4", "prophesee/gen3_evt2_sample.raw",
-              "aedat2/dvs128_short.aedat", "n_caltech101/Faces_easy_0001.bin"]
+RECORDINGS = [
+    "n_imagenet/ezsr_test_event.npz",
+    "aedat4/dvxplorer_sample.aedat4",
+    "aedat4/davis346_with_frames.aedat4",
+    "prophesee/gen3_evt2_sample.raw",
+    "aedat2/dvs128_short.aedat",
+    "n_caltech101/Faces_easy_0001.bin",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +52,15 @@ def graphs(tmp_path_factory):
     d = tmp_path_factory.mktemp("int8")
     out = {"fp32": export_onnx(enc, cls, d / "fp32.onnx", class_names=NAMES)}
     out["dynamic"] = export_onnx(enc, cls, d / "dyn.onnx", precision="int8", class_names=NAMES)
-    out["static"] = export_onnx(enc, cls, d / "static.onnx", precision="int8",
-                                int8_mode="static", calibration=firsts, class_names=NAMES)
+    out["static"] = export_onnx(
+        enc,
+        cls,
+        d / "static.onnx",
+        precision="int8",
+        int8_mode="static",
+        calibration=firsts,
+        class_names=NAMES,
+    )
     return out, held_out
 
 
@@ -57,8 +69,9 @@ def _logits(path, windows):
     from ezsr.streaming.runners import preprocess_windows
 
     s = ort_session(path)
-    return np.concatenate([s.run(["logits"], {"image": preprocess_windows([w], "cpu").numpy()})[0]
-                           for w in windows])
+    return np.concatenate(
+        [s.run(["logits"], {"image": preprocess_windows([w], "cpu").numpy()})[0] for w in windows]
+    )
 
 
 def test_int8_graphs_agree_with_fp32_on_real_windows(graphs):
@@ -76,8 +89,9 @@ def test_int8_graphs_agree_with_fp32_on_real_windows(graphs):
         got = _logits(paths[mode], wins)
         # measured 1.0 (dynamic) and 35/36 (static; the ViT-B/16 figure is in
         # benchmarks/bench_int8.py)
-        assert float((got.argmax(1) == ref.argmax(1)).mean()) >= (0.98 if mode == "dynamic"
-                                                                   else 0.94)
+        assert float((got.argmax(1) == ref.argmax(1)).mean()) >= (
+            0.98 if mode == "dynamic" else 0.94
+        )
         assert np.abs(got - ref).max() < 0.25 * np.abs(ref).max()  # int8 error, not noise
         assert not np.allclose(got, ref, atol=1e-6)  # really quantised
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops["dynamic"]
@@ -97,8 +111,20 @@ def test_stream_runs_an_int8_graph(graphs, tmp_path):
     paths, _ = graphs
     js = tmp_path / "s.json"
     rec = shared_file("n_imagenet/ezsr_test_event.npz")
-    assert main(["stream", str(rec), "--onnx", str(paths["dynamic"]), "--quiet",
-                 "--summary-json", str(js)]) == 0
+    assert (
+        main(
+            [
+                "stream",
+                str(rec),
+                "--onnx",
+                str(paths["dynamic"]),
+                "--quiet",
+                "--summary-json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     s = json.loads(js.read_text())
     assert s["windows"] == 7 and s["classes"] == NAMES
 
@@ -106,9 +132,25 @@ def test_stream_runs_an_int8_graph(graphs, tmp_path):
 def test_static_int8_needs_calibration(tmp_path, capsys):
     w = tmp_path / "W.pt"
     torch.save(torch.randn(32, 2), w)
-    assert main(["export", str(tmp_path / "a.onnx"), "--model", "test-tiny", "--classifier",
-                 str(w), "--classes", "a,b", "--precision", "int8", "--int8-mode",
-                 "static"]) != 0
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "a.onnx"),
+                "--model",
+                "test-tiny",
+                "--classifier",
+                str(w),
+                "--classes",
+                "a,b",
+                "--precision",
+                "int8",
+                "--int8-mode",
+                "static",
+            ]
+        )
+        != 0
+    )
     assert "--int8-mode static needs --calibration FILE" in capsys.readouterr().err
 
 
@@ -122,10 +164,29 @@ def test_int8_reduce_range_gives_7_bit_weights(tmp_path):
     peak = {}
     for flag in ([], ["--int8-reduce-range"]):
         out = tmp_path / f"m{len(flag)}.onnx"
-        assert main(["export", str(out), "--model", "test-tiny", "--classifier", str(w),
-                     "--classes", "a,b,c", "--precision", "int8", *flag]) == 0
-        ws = [numpy_helper.to_array(i) for i in onnx.load(str(out)).graph.initializer
-              if i.data_type == onnx.TensorProto.INT8]
+        assert (
+            main(
+                [
+                    "export",
+                    str(out),
+                    "--model",
+                    "test-tiny",
+                    "--classifier",
+                    str(w),
+                    "--classes",
+                    "a,b,c",
+                    "--precision",
+                    "int8",
+                    *flag,
+                ]
+            )
+            == 0
+        )
+        ws = [
+            numpy_helper.to_array(i)
+            for i in onnx.load(str(out)).graph.initializer
+            if i.data_type == onnx.TensorProto.INT8
+        ]
         assert ws  # quantised weights are there
         peak[bool(flag)] = max(int(np.abs(a.astype(np.int32)).max()) for a in ws)
     assert peak[True] <= 64 and peak[False] >= 127, peak

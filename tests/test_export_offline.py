@@ -15,9 +15,14 @@ from conftest import shared_file
 from ezsr.cli import main
 
 NAMES = "cat,dog,car,airplane,bird,horse,ship,truck,frog,deer,face,cup"
-RECORDINGS = ["n_imagenet/ezsr_test_event.npz", "n_caltech101/Faces_easy_0001.bin",
-              "aedat4/dvxplorer_sample.aedat4", "aedat4/davis346_with_frames.aedat4",
-              "prophesee/gen3_evt2_sample.raw", "aedat2/dvs128_short.aedat"]
+RECORDINGS = [
+    "n_imagenet/ezsr_test_event.npz",
+    "n_caltech101/Faces_easy_0001.bin",
+    "aedat4/dvxplorer_sample.aedat4",
+    "aedat4/davis346_with_frames.aedat4",
+    "prophesee/gen3_evt2_sample.raw",
+    "aedat2/dvs128_short.aedat",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +35,12 @@ def offline(tmp_path_factory):
     except (ImportError, ValueError) as exc:  # the offline extra is not installed
         pytest.skip(f"offline teacher unavailable: {exc}")
     path = tmp_path_factory.mktemp("offline") / "offline.onnx"
-    assert main(["export", str(path), "--model", "offline", "--classes", NAMES,
-                 "--templates", "simple"]) == 0
+    assert (
+        main(
+            ["export", str(path), "--model", "offline", "--classes", NAMES, "--templates", "simple"]
+        )
+        == 0
+    )
     return zs, path
 
 
@@ -60,8 +69,9 @@ def test_offline_graph_matches_the_torch_path_on_real_windows(offline):
     with torch.no_grad():
         ref = torch.softmax(zs.module(x).double(), 1).numpy()
     sess = ort_session(path)
-    got = np.concatenate([sess.run(["logits"], {"image": x[i:i + 8].numpy()})[0]
-                          for i in range(0, len(x), 8)])
+    got = np.concatenate(
+        [sess.run(["logits"], {"image": x[i : i + 8].numpy()})[0] for i in range(0, len(x), 8)]
+    )
     got = torch.softmax(torch.from_numpy(got).double(), 1).numpy()
     agree = float((got.argmax(1) == ref.argmax(1)).mean())
     assert agree >= 0.99, agree
@@ -73,12 +83,27 @@ def test_stream_runs_the_offline_graph_under_onnxruntime(offline, tmp_path):
     zs, path = offline
     rec = shared_file("n_imagenet/ezsr_test_event.npz")
     js = tmp_path / "s.json"
-    assert main(["stream", str(rec), "--onnx", str(path), "--quiet", "--top-k", "3",
-                 "--summary-json", str(js)]) == 0
+    assert (
+        main(
+            [
+                "stream",
+                str(rec),
+                "--onnx",
+                str(path),
+                "--quiet",
+                "--top-k",
+                "3",
+                "--summary-json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     s = json.loads(js.read_text())
     assert s["backend"] == "onnxruntime-cpu" and s["windows"] == 7
     from ezsr import io
     from ezsr.streaming.runners import preprocess_windows
+
     ev = io.read(rec)
     x = preprocess_windows([ev.window(15000, 15000)], "cpu")
     with torch.no_grad():

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import needs_kernels, shared_file
 
 from ezsr import EventBatch, Events
-from ezsr.ops import (default_window_start, ezsr_preprocess, ezsr_visualize,
-                      histogram_to_ezsr_input)
+from ezsr.ops import default_window_start, ezsr_preprocess, ezsr_visualize, histogram_to_ezsr_input
 from ezsr.ops.ezsr_preprocess import nearest_index, positive_quantile
-from conftest import needs_kernels, shared_file
 
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
@@ -20,37 +19,39 @@ def numpy_ezsr(x, y, p, height, width, out=224, squash=False):
     """EZSR's preprocessing steps 1 and 3-7 (docs/design.md) for one window, literally, in numpy."""
     x, y, p = np.asarray(x, np.int64), np.asarray(y, np.int64), np.asarray(p, np.float64)
     if p.size and p.min() >= -0.5:
-        p = np.where(p <= 0.5, -1.0, p)                          # step 1
+        p = np.where(p <= 0.5, -1.0, p)  # step 1
     hh, ww = (out, out) if squash else (height, width)
     if squash:
         x, y = (x * out / width).astype(np.int64), (y * out / height).astype(np.int64)
     pos = np.zeros((hh, ww), np.float32)
     neg = np.zeros((hh, ww), np.float32)
-    np.add.at(pos, (y[p == 1], x[p == 1]), 1)                    # step 3
+    np.add.at(pos, (y[p == 1], x[p == 1]), 1)  # step 3
     np.add.at(neg, (y[p < 0.5], x[p < 0.5]), 1)
     hist = np.stack([pos, neg])
     vals = hist[hist > 0.1]
-    if vals.size:                                                # step 4 (no crash when empty)
+    if vals.size:  # step 4 (no crash when empty)
         hist = np.clip(hist, None, np.quantile(vals, 0.75))
-    hist = hist / (hist.max(axis=(1, 2), keepdims=True) + 1)     # step 5
-    gray = hist.mean(0)                                          # step 6
+    hist = hist / (hist.max(axis=(1, 2), keepdims=True) + 1)  # step 5
+    gray = hist.mean(0)  # step 6
     if squash:
         rows, cols = np.arange(out), np.arange(out)
-    else:                                                        # step 7: torch NEAREST rule
+    else:  # step 7: torch NEAREST rule
         if height <= width:
             nh, nw = out, int(out * width / height)
         else:
             nh, nw = int(out * height / width), out
-        rows = np.minimum(np.floor(np.arange(nh, dtype=np.float32) * np.float32(height / nh)),
-                          height - 1).astype(np.int64)
-        cols = np.minimum(np.floor(np.arange(nw, dtype=np.float32) * np.float32(width / nw)),
-                          width - 1).astype(np.int64)
+        rows = np.minimum(
+            np.floor(np.arange(nh, dtype=np.float32) * np.float32(height / nh)), height - 1
+        ).astype(np.int64)
+        cols = np.minimum(
+            np.floor(np.arange(nw, dtype=np.float32) * np.float32(width / nw)), width - 1
+        ).astype(np.int64)
         if nh == height:
             rows = np.arange(nh)
         if nw == width:
             cols = np.arange(nw)
         top, left = int(round((nh - out) / 2.0)), int(round((nw - out) / 2.0))
-        rows, cols = rows[top:top + out], cols[left:left + out]
+        rows, cols = rows[top : top + out], cols[left : left + out]
     img = np.repeat(gray[rows][:, cols][None], 3, 0).astype(np.float32)
     return (img - MEAN[:, None, None]) / STD[:, None, None]
 
@@ -61,7 +62,7 @@ def random_stream(n, width=640, height=480, seed=0, hot=True):
     y = rng.integers(0, height, n)
     if hot and n:  # a few hot pixels so the clip matters
         x[: n // 10], y[: n // 10] = 5, 7
-        x[n // 10: n // 5] = rng.integers(0, 4, n // 10)
+        x[n // 10 : n // 5] = rng.integers(0, 4, n // 10)
     t = np.sort(rng.integers(0, 50_000, n))
     p = rng.integers(0, 2, n)
     return Events(x.astype(np.int16), y.astype(np.int16), t, p.astype(np.uint8), width, height)
@@ -70,7 +71,7 @@ def random_stream(n, width=640, height=480, seed=0, hot=True):
 @pytest.mark.parametrize("mode", ["crop", "squash"])
 def test_batched_matches_per_sample_numpy(mode):
     ev = random_stream(60_000)
-    starts = [0, 7_000, 30_000, 45_000, 59_990]   # the last window is short (10 events)
+    starts = [0, 7_000, 30_000, 45_000, 59_990]  # the last window is short (10 events)
     got = ezsr_preprocess(EventBatch.from_windows(ev, starts, 15_000), mode=mode)
     assert got.shape == (5, 3, 224, 224) and got.dtype == torch.float32
     for i, s in enumerate(starts):
@@ -106,8 +107,12 @@ def test_nearest_index_is_torch_nearest():
 
 def test_positive_quantile_matches_numpy():
     rng = np.random.default_rng(0)
-    rows = [rng.integers(0, 6, 1000).astype(np.float32), rng.random(777).astype(np.float32),
-            np.zeros(1000, np.float32), np.r_[np.zeros(999), 3.0].astype(np.float32)]
+    rows = [
+        rng.integers(0, 6, 1000).astype(np.float32),
+        rng.random(777).astype(np.float32),
+        np.zeros(1000, np.float32),
+        np.r_[np.zeros(999), 3.0].astype(np.float32),
+    ]
     m = max(len(r) for r in rows)
     flat = torch.zeros(len(rows), m)
     for i, r in enumerate(rows):
@@ -185,8 +190,11 @@ def test_fused_kernel_out_of_range_and_opcheck():
     np.testing.assert_allclose(got[0].numpy(), want, rtol=0, atol=2e-6)
     b = EventBatch.from_windows(random_stream(5000, width=64, height=48), [0, 4000], 2000)
     rows, cols = torch.arange(0, 48, 3), torch.arange(0, 64, 2)
-    torch.library.opcheck(torch.ops.ezsr.ezsr_frame.default,
-                          (b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows, cols, [0.5], [2.0]))
+    torch.library.opcheck(
+        torch.ops.ezsr.ezsr_frame.default,
+        (b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows, cols, [0.5], [2.0]),
+    )
     with pytest.raises(RuntimeError, match="'rows' must lie in"):
-        torch.ops.ezsr.ezsr_frame(b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows + 40, cols,
-                                  [0.0], [1.0])
+        torch.ops.ezsr.ezsr_frame(
+            b.x, b.y, b.p, b.offsets, 64, 48, 64, 48, rows + 40, cols, [0.0], [1.0]
+        )

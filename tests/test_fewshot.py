@@ -49,8 +49,14 @@ def shape_events(kind: int, seed: int, n: int = 2500) -> Events:
     x = torch.where(noise, torch.rand(n, generator=g) * W, x).round().long().clamp(0, W - 1)
     y = torch.where(noise, torch.rand(n, generator=g) * H, y).round().long().clamp(0, H - 1)
     x[0], y[0], x[-1], y[-1] = 0, 0, W - 1, H - 1  # fixes the sensor size readers infer
-    return Events(x, y, torch.arange(n, dtype=torch.int64) * 10,
-                  torch.randint(0, 2, (n,), generator=g), width=W, height=H)
+    return Events(
+        x,
+        y,
+        torch.arange(n, dtype=torch.int64) * 10,
+        torch.randint(0, 2, (n,), generator=g),
+        width=W,
+        height=H,
+    )
 
 
 class TinyTeacher:
@@ -65,7 +71,7 @@ class TinyTeacher:
 
     @torch.no_grad()
     def encode_normalized(self, x):
-        f = F.avg_pool2d(x[:, :1], 4).flatten(1)              # [B, 64]
+        f = F.avg_pool2d(x[:, :1], 4).flatten(1)  # [B, 64]
         return F.normalize((f - f.mean(1, keepdim=True)) @ self.proj, dim=-1)
 
     def encode_text(self, texts):
@@ -109,8 +115,9 @@ def test_head_at_init_is_zero_shot_when_the_residual_is_one():
 
 def test_padded_views_do_not_change_a_recordings_logits():
     g = torch.Generator().manual_seed(1)
-    head = FewShotHead(AdapterConfig(16, residual=0.5, width=32, heads=4, ffn=64),
-                       torch.randn(16, 3, generator=g)).eval()
+    head = FewShotHead(
+        AdapterConfig(16, residual=0.5, width=32, heads=4, ffn=64), torch.randn(16, 3, generator=g)
+    ).eval()
     f = torch.randn(1, 2, 16, generator=g)
     padded = torch.cat([f, 50 * torch.randn(1, 3, 16, generator=g)], 1)
     valid = torch.tensor([[True, True, False, False, False]])
@@ -121,18 +128,32 @@ def test_accuracy_rises_above_zero_shot_with_shots(shapes_root, tmp_path):
     """Four shapes (N-Caltech101 folders, 101-way head) through a frozen random ViT: the
     zero-shot classifier (random text) is at chance; 1 and 8 shots learn the shapes."""
     from ezsr.zeroshot.evaluate import load_dataset, make_protocol
+
     teacher = TinyTeacher()
     test = load_dataset("n-caltech101", shapes_root, "testing", "ezsr")
-    feats = embed_recordings(teacher, test.samples,
-                             make_protocol("n-caltech101", "ezsr", out_size=32), progress=False)
+    feats = embed_recordings(
+        teacher, test.samples, make_protocol("n-caltech101", "ezsr", out_size=32), progress=False
+    )
     labels = torch.tensor([s.label for s in test.samples])
     from ezsr.zeroshot.classifier import build_classifier
+
     w = build_classifier(teacher, test.classnames, "simple")
     acc = {0: float((predict(None, feats, w).argmax(1) == labels).float().mean())}
     for k in (1, 8):
-        path, rep = adapt("n-caltech101", shapes_root, k, 0, teacher, tmp_path / f"a{k}.pt",
-                          protocol="ezsr", templates="simple", lr=1e-3, epochs=30, workers=0,
-                          progress=False)
+        path, rep = adapt(
+            "n-caltech101",
+            shapes_root,
+            k,
+            0,
+            teacher,
+            tmp_path / f"a{k}.pt",
+            protocol="ezsr",
+            templates="simple",
+            lr=1e-3,
+            epochs=30,
+            workers=0,
+            progress=False,
+        )
         head, meta = load_adapter(path)
         assert meta["train"]["n_train"] == 4 * k and meta["train"]["shots"] == k
         acc[k] = float((predict(head, feats).argmax(1) == labels).float().mean())
@@ -143,12 +164,19 @@ def test_accuracy_rises_above_zero_shot_with_shots(shapes_root, tmp_path):
 
 def test_adapter_file_round_trip(tmp_path):
     g = torch.Generator().manual_seed(2)
-    feats = [torch.randn(int(torch.randint(1, 4, (1,), generator=g)), 24, generator=g)
-             for _ in range(12)]
+    feats = [
+        torch.randn(int(torch.randint(1, 4, (1,), generator=g)), 24, generator=g) for _ in range(12)
+    ]
     labels = [i % 3 for i in range(12)]
     cfg = AdapterConfig(24, residual=0.8)
-    head, info = train_adapter(feats, labels, F.normalize(torch.randn(24, 3, generator=g), dim=0),
-                               cfg, TrainConfig(lr=1e-3, epochs=3, batch_size=4), progress=False)
+    head, info = train_adapter(
+        feats,
+        labels,
+        F.normalize(torch.randn(24, 3, generator=g), dim=0),
+        cfg,
+        TrainConfig(lr=1e-3, epochs=3, batch_size=4),
+        progress=False,
+    )
     assert info["steps"] == 9
     path = save_adapter(tmp_path / "a.pt", head, ["x", "y", "z"], {"shots": 4}, ["X", "Y", "Z"])
     raw = torch.load(path, weights_only=True)  # a plain dict: no code needed to read it
@@ -171,6 +199,7 @@ def test_adapter_file_round_trip(tmp_path):
 
 def test_seeded_split_draws_k_per_class(shapes_root):
     from ezsr.zeroshot.evaluate import load_dataset
+
     ds = load_dataset("n-caltech101", shapes_root, "training", "ezsr")
     a, b, c = (draw_split(ds.samples, 3, s).samples for s in (0, 0, 1))
     assert [s.path for s in a] == [s.path for s in b] != [s.path for s in c]
@@ -183,9 +212,13 @@ def test_seeded_split_draws_k_per_class(shapes_root):
 def test_eventclip_split_file(shapes_root, tmp_path):
     """EventCLIP's format: pickle of {'data/N-Caltech101/training/<class>/<file>': label}."""
     from ezsr.zeroshot.evaluate import load_dataset
+
     ds = load_dataset("n-caltech101", shapes_root, "training", "ezsr")
-    d = {f"data/N-Caltech101/training/{c}/{c}_00{i}.npy": 2 + j
-         for j, c in enumerate(CLASSES[:2]) for i in (1, 4)}
+    d = {
+        f"data/N-Caltech101/training/{c}/{c}_00{i}.npy": 2 + j
+        for j, c in enumerate(CLASSES[:2])
+        for i in (1, 4)
+    }
     f = tmp_path / "2shot-repeat=True.pkl"
     f.write_bytes(pickle.dumps(d))
     sp = read_eventclip_split(f, shapes_root / "training", ds.folders)
@@ -194,7 +227,9 @@ def test_eventclip_split_file(shapes_root, tmp_path):
     # anything but plain data is refused without being run
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps({"x": print}))
-    with pytest.raises(ValueError, match=r"evil\.pkl: not an EventCLIP split file.*builtins\.print"):
+    with pytest.raises(
+        ValueError, match=r"evil\.pkl: not an EventCLIP split file.*builtins\.print"
+    ):
         read_eventclip_split(evil, shapes_root / "training", ds.folders)
     gone = tmp_path / "gone.pkl"
     gone.write_bytes(pickle.dumps({"a/training/ant/nope.npy": 2}))
@@ -210,6 +245,7 @@ def test_export_parity_with_the_adapter(tmp_path):
 
     from ezsr.models import create_event_encoder
     from ezsr.zeroshot.fewshot import adapted_encoder
+
     torch.manual_seed(0)
     enc = create_event_encoder("test-tiny").eval()
     g = torch.Generator().manual_seed(3)
@@ -217,9 +253,17 @@ def test_export_parity_with_the_adapter(tmp_path):
     for p in head.parameters():  # a trained-looking head: every weight non-trivial
         p.data += 0.05 * torch.randn(p.shape, generator=g)
     from ezsr.export.onnx_export import export_onnx
+
     enc2, cls, scale = adapted_encoder(enc, head)
-    path = export_onnx(enc2, cls, tmp_path / "a.onnx", kind="image", scale=scale,
-                       class_names=list("abcde"), out_size=32)
+    path = export_onnx(
+        enc2,
+        cls,
+        tmp_path / "a.onnx",
+        kind="image",
+        scale=scale,
+        class_names=list("abcde"),
+        out_size=32,
+    )
     x = torch.randn(3, 3, 32, 32, generator=g)
     with torch.no_grad():
         want = head(enc(x).unsqueeze(1))
@@ -237,6 +281,7 @@ def test_cli_adapt_then_eval_classify_stream_export(shapes_root, tmp_path, capsy
     from ezsr.cli import main
     from ezsr.models import create_model
     from ezsr.zeroshot.evaluate import load_dataset, make_protocol
+
     monkeypatch.setenv("EZSR_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     torch.save(create_model("test-tiny").state_dict(), tmp_path / "tiny.pt")
@@ -251,25 +296,58 @@ def test_cli_adapt_then_eval_classify_stream_export(shapes_root, tmp_path, capsy
         code = main([str(x) for x in args])
         return code, *capsys.readouterr()
 
-    code, out, err = run("adapt", "--dataset", "n-caltech101", "--root", shapes_root, "--shots",
-                         2, "--protocol", "ezsr", "--epochs", 3, "--templates", "simple",
-                         "-o", a, "--no-progress", "--workers", 0, *model)
+    code, out, err = run(
+        "adapt",
+        "--dataset",
+        "n-caltech101",
+        "--root",
+        shapes_root,
+        "--shots",
+        2,
+        "--protocol",
+        "ezsr",
+        "--epochs",
+        3,
+        "--templates",
+        "simple",
+        "-o",
+        a,
+        "--no-progress",
+        "--workers",
+        0,
+        *model,
+    )
     assert code == 0 and f"wrote {a}" in out and "8 recordings" in out, err
     head, meta = load_adapter(a)
     assert meta["train"]["protocol"] == "ezsr" and meta["train"]["epochs"] == 3
     assert meta["config"]["features"] == "unit" and len(meta["class_names"]) == 101
 
     # eval --adapter: the library's accuracy on the test folder
-    code, out, err = run("eval", "--dataset", "n-caltech101", "--root", shapes_root, "--adapter",
-                         a, "--json", "--no-progress", "--workers", 0, *model)
+    code, out, err = run(
+        "eval",
+        "--dataset",
+        "n-caltech101",
+        "--root",
+        shapes_root,
+        "--adapter",
+        a,
+        "--json",
+        "--no-progress",
+        "--workers",
+        0,
+        *model,
+    )
     assert code == 0, err
     rep = json.loads(out)
     from ezsr.zeroshot.loader import ModelSpec, load_teacher
-    teacher = load_teacher(ModelSpec("test-tiny", str(tmp_path / "tiny.pt"),
-                                     vocab=str(vocab))).teacher
+
+    teacher = load_teacher(
+        ModelSpec("test-tiny", str(tmp_path / "tiny.pt"), vocab=str(vocab))
+    ).teacher
     test = load_dataset("n-caltech101", shapes_root, "testing", "ezsr")
-    feats = embed_recordings(teacher, test.samples, make_protocol("n-caltech101", "ezsr",
-                                                                  out_size=32), progress=False)
+    feats = embed_recordings(
+        teacher, test.samples, make_protocol("n-caltech101", "ezsr", out_size=32), progress=False
+    )
     lg = predict(head, feats)
     labels = torch.tensor([s.label for s in test.samples])
     assert rep["n"] == 32 and rep["adapter"] == str(a)
@@ -289,15 +367,34 @@ def test_cli_adapt_then_eval_classify_stream_export(shapes_root, tmp_path, capsy
     # export --adapter --check: ONNX Runtime agrees with torch, class names from the adapter
     pytest.importorskip("onnxruntime")
     onnx_path = tmp_path / "a.onnx"
-    code, out, err = run("export", onnx_path, "--model", "test-tiny", "--clip-checkpoint",
-                         tmp_path / "tiny.pt", "--adapter", a, "--check")
+    code, out, err = run(
+        "export",
+        onnx_path,
+        "--model",
+        "test-tiny",
+        "--clip-checkpoint",
+        tmp_path / "tiny.pt",
+        "--adapter",
+        a,
+        "--check",
+    )
     assert code == 0 and "101 classes" in out, err
     parity = json.loads(out.split("parity vs PyTorch:", 1)[1].strip().splitlines()[0])
     assert parity["max_abs_diff"] < 1e-3, parity
 
     # stream --adapter (torch runner) gives the same top label as classify on each window
-    code, out, err = run("stream", f0, "--model", "test-tiny", "--clip-checkpoint",
-                         tmp_path / "tiny.pt", "--adapter", a, "--device", "cpu")
+    code, out, err = run(
+        "stream",
+        f0,
+        "--model",
+        "test-tiny",
+        "--clip-checkpoint",
+        tmp_path / "tiny.pt",
+        "--adapter",
+        a,
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert pred["labels"][0] in out
 
@@ -310,25 +407,42 @@ def test_view_adapter_is_eventclips_transformer_adapter():
     from torch import nn
 
     from ezsr.zeroshot.fewshot import ViewAdapter
+
     torch.manual_seed(0)
     d, r = 48, 0.8
     layer = nn.TransformerEncoderLayer(256, 4, 1024, norm_first=True, batch_first=True)
-    ref = nn.ModuleDict({"in_proj": nn.Linear(d, 256), "enc": nn.TransformerEncoder(layer, 2,
-                                                                                    enable_nested_tensor=False),
-                         "out_proj": nn.Linear(256, d)}).eval()
+    ref = nn.ModuleDict(
+        {
+            "in_proj": nn.Linear(d, 256),
+            "enc": nn.TransformerEncoder(layer, 2, enable_nested_tensor=False),
+            "out_proj": nn.Linear(256, d),
+        }
+    ).eval()
     ours = ViewAdapter(AdapterConfig(d, residual=r)).eval()
-    sd = {"in_proj.weight": ref["in_proj"].weight, "in_proj.bias": ref["in_proj"].bias,
-          "out_proj.weight": ref["out_proj"].weight, "out_proj.bias": ref["out_proj"].bias}
+    sd = {
+        "in_proj.weight": ref["in_proj"].weight,
+        "in_proj.bias": ref["in_proj"].bias,
+        "out_proj.weight": ref["out_proj"].weight,
+        "out_proj.bias": ref["out_proj"].bias,
+    }
     for i, lyr in enumerate(ref["enc"].layers):
         b = f"blocks.{i}."
-        sd.update({b + "attn.in_proj_weight": lyr.self_attn.in_proj_weight,
-                   b + "attn.in_proj_bias": lyr.self_attn.in_proj_bias,
-                   b + "attn.out_proj.weight": lyr.self_attn.out_proj.weight,
-                   b + "attn.out_proj.bias": lyr.self_attn.out_proj.bias,
-                   b + "ln_1.weight": lyr.norm1.weight, b + "ln_1.bias": lyr.norm1.bias,
-                   b + "ln_2.weight": lyr.norm2.weight, b + "ln_2.bias": lyr.norm2.bias,
-                   b + "fc1.weight": lyr.linear1.weight, b + "fc1.bias": lyr.linear1.bias,
-                   b + "fc2.weight": lyr.linear2.weight, b + "fc2.bias": lyr.linear2.bias})
+        sd.update(
+            {
+                b + "attn.in_proj_weight": lyr.self_attn.in_proj_weight,
+                b + "attn.in_proj_bias": lyr.self_attn.in_proj_bias,
+                b + "attn.out_proj.weight": lyr.self_attn.out_proj.weight,
+                b + "attn.out_proj.bias": lyr.self_attn.out_proj.bias,
+                b + "ln_1.weight": lyr.norm1.weight,
+                b + "ln_1.bias": lyr.norm1.bias,
+                b + "ln_2.weight": lyr.norm2.weight,
+                b + "ln_2.bias": lyr.norm2.bias,
+                b + "fc1.weight": lyr.linear1.weight,
+                b + "fc1.bias": lyr.linear1.bias,
+                b + "fc2.weight": lyr.linear2.weight,
+                b + "fc2.bias": lyr.linear2.bias,
+            }
+        )
     ours.load_state_dict({k: v.detach().clone() for k, v in sd.items()})
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():  # perturb the norms so that their affine parameters matter

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import shared_file
+
 from ezsr import EventBatch, Events, io
 from ezsr.ops import representation
 from ezsr.ops.coords import COORD_ROUNDINGS, scale_coordinate, scale_events
@@ -35,7 +35,7 @@ def _sha(a: np.ndarray) -> bytes:
 def test_n_imagenet_representations_equal_published(recording, name):
     d = np.load(FIX / "n_imagenet" / "representations.npz")
     wins = d["windows"]
-    batch = EventBatch.from_streams([recording[int(s):int(e)] for s, e in wins])
+    batch = EventBatch.from_streams([recording[int(s) : int(e)] for s, e in wins])
     got = representation(batch, name, size=(224, 224), coord_rounding="n_imagenet").numpy()
     for i in range(len(wins)):
         g = got[i]
@@ -52,7 +52,7 @@ def test_exact_rounding_differs_from_published(recording):
     """The default (exact floor) is not N-ImageNet's input: the option matters."""
     d = np.load(FIX / "n_imagenet" / "representations.npz")
     s, e = d["windows"][1]
-    got = representation(recording[int(s):int(e)], "sorted_time_surface", size=(224, 224))[0]
+    got = representation(recording[int(s) : int(e)], "sorted_time_surface", size=(224, 224))[0]
     assert _sha(got.numpy()) != d["sorted_time_surface/1/sha256"].tobytes()
 
 
@@ -110,14 +110,15 @@ def test_ezsr_fp16_input_equals_published_eval_input(recording, seed):
     d = np.load(FIX / "published_inputs" / f"ezsr_nimagenet_eval_seed{seed}.npz")
     s, n = int(d["window_start"]), int(d["window_length"])
     ref = torch.from_numpy(d["input"])
-    win = recording[s:s + n]
+    win = recording[s : s + n]
     for fn in (ezsr_preprocess, ezsr_preprocess_reference):
         got = fn(win, mode="squash", coord_rounding="ezsr_fp16")[0]
         assert got.dtype == torch.float32 and torch.equal(got, ref), fn.__name__
         assert torch.equal(got.half(), ref.half())
     assert not torch.equal(ezsr_preprocess(win, mode="squash")[0], ref)  # default: exact floor
-    assert torch.equal(representation(win, "ezsr", mode="squash", coord_rounding="ezsr_fp16")[0],
-                       ref)
+    assert torch.equal(
+        representation(win, "ezsr", mode="squash", coord_rounding="ezsr_fp16")[0], ref
+    )
 
 
 def test_coord_rounding_needs_squash():
@@ -137,8 +138,9 @@ def test_eval_coord_rounding_reaches_the_input(recording):
     from ezsr.zeroshot.classifier import select_window
     from ezsr.zeroshot.evaluate import make_protocol, sample_input
 
-    args = argparse.Namespace(coord_rounding="ezsr_fp16", mode=None, protocol="ezsr",
-                              dataset="n-imagenet")
+    args = argparse.Namespace(
+        coord_rounding="ezsr_fp16", mode=None, protocol="ezsr", dataset="n-imagenet"
+    )
     protocol = make_protocol("n-imagenet", "ezsr", **preprocess_options(args))
     win = select_window(recording)
     got = sample_input(recording, protocol)

@@ -41,8 +41,9 @@ def esim():
 @pytest.mark.parametrize("impl", ["kernel", "reference"])
 def test_events_equal_esim_py(esim, impl, device):
     d, logf, ts, W = esim
-    (x, y, t, p), _, _ = _run(impl, device, logf, ts, float(d["contrast_pos"]),
-                              float(d["contrast_neg"]), W, 0)
+    (x, y, t, p), _, _ = _run(
+        impl, device, logf, ts, float(d["contrast_pos"]), float(d["contrast_neg"]), W, 0
+    )
     et = np.floor(d["t"]).astype(np.int64)
     assert len(t) == len(et) == 11644
     np.testing.assert_array_equal(t, et)
@@ -68,8 +69,9 @@ def test_refractory_differs_from_esim_py_only_by_rounding(esim, impl, device):
     esim_py emitted, on the floored times exactly what ezsr emits (3 more events here)."""
     d, logf, ts, W = esim
     R = int(d["refractory"])
-    (x, y, t, p), _, _ = _run(impl, device, logf, ts, float(d["contrast_pos"]),
-                              float(d["contrast_neg"]), W, R)
+    (x, y, t, p), _, _ = _run(
+        impl, device, logf, ts, float(d["contrast_pos"]), float(d["contrast_neg"]), W, R
+    )
     pix = d["y"].astype(np.int64) * W + d["x"]
     np.testing.assert_array_equal(_refractory_filter(pix, d["t"], R), d["keep_refractory"])
     keep_int = _refractory_filter(pix, np.floor(d["t"]).astype(np.int64), R)
@@ -110,7 +112,12 @@ def test_float32_level_is_accumulated(impl, device):
     ts = torch.tensor([[0, 1000, 2000]])
     (x, y, t, p), ref, last = _run(impl, device, logf, ts, float(c), float(c), 1, 0)
     assert len(t) == expected and (p == 1).all() and (np.diff(t) >= 0).all()
-    hist = K.simulate_histogram_raw(logf.to(device), ts.to(device), torch.full((1, 1), float(c), device=device),
-                                    torch.full((1, 1), float(c), device=device),
-                                    *K.new_state(logf[:, 0].to(device)), 0)
+    hist = K.simulate_histogram_raw(
+        logf.to(device),
+        ts.to(device),
+        torch.full((1, 1), float(c), device=device),
+        torch.full((1, 1), float(c), device=device),
+        *K.new_state(logf[:, 0].to(device)),
+        0,
+    )
     assert hist.cpu()[0, :, 0].tolist() == [expected, 0]

@@ -15,8 +15,9 @@ FUZZ_DIR = ROOT / "tests" / "fixtures" / "fuzz"
 
 
 def _harness():
-    spec = importlib.util.spec_from_file_location("fuzz_decoders",
-                                                  ROOT / "benchmarks" / "fuzz_decoders.py")
+    spec = importlib.util.spec_from_file_location(
+        "fuzz_decoders", ROOT / "benchmarks" / "fuzz_decoders.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

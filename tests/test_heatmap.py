@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ezsr import Events, io
 from ezsr.zeroshot.heatmap import heatmap_pictures, patch_features, text_heatmap, upsample
 
-W, H = 64, 48   # sensor; crop mode: rows 0..47 -> 32, columns 8..55 -> 32 (centre crop)
+W, H = 64, 48  # sensor; crop mode: rows 0..47 -> 32, columns 8..55 -> 32 (centre crop)
 
 
 class LocalModel(torch.nn.Module):
@@ -31,7 +31,7 @@ class LocalModel(torch.nn.Module):
 
     def patch_tokens(self, x):
         a = F.avg_pool2d(x[:, :1] * 0.26862954 + 0.48145466, 8).flatten(1)  # [B, 16] row-major
-        return torch.stack([a, 1 - a, torch.zeros_like(a)], -1)    # [B, 16, 3]
+        return torch.stack([a, 1 - a, torch.zeros_like(a)], -1)  # [B, 16, 3]
 
     def encode_text(self, texts):
         table = {"on": [1.0, 0.0, 0.0], "off": [0.0, 1.0, 0.0], "mix": [1.0, 1.0, 1.0]}
@@ -44,8 +44,14 @@ def corner_events(n=3000, seed=0) -> Events:
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(32, 56, (n,), generator=g)
     y = torch.randint(24, 48, (n,), generator=g)
-    return Events(x, y, torch.arange(n, dtype=torch.int64), torch.randint(0, 2, (n,), generator=g),
-                  width=W, height=H)
+    return Events(
+        x,
+        y,
+        torch.arange(n, dtype=torch.int64),
+        torch.randint(0, 2, (n,), generator=g),
+        width=W,
+        height=H,
+    )
 
 
 def test_known_patch_features_give_the_expected_map_exactly():
@@ -55,10 +61,10 @@ def test_known_patch_features_give_the_expected_map_exactly():
     maps = text_heatmap(m, x, torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
     assert maps.shape == (2, 2, 4, 4)
     gray = x[:, 0].double() * 0.26862954 + 0.48145466
-    a = gray.reshape(2, 4, 8, 4, 8).mean(dim=(2, 4))                  # patch means [2, 4, 4]
-    norm = (a ** 2 + (1 - a) ** 2).sqrt()
+    a = gray.reshape(2, 4, 8, 4, 8).mean(dim=(2, 4))  # patch means [2, 4, 4]
+    norm = (a**2 + (1 - a) ** 2).sqrt()
     torch.testing.assert_close(maps[:, 0].double(), a / norm, rtol=0, atol=1e-6)
-    torch.testing.assert_close(maps[:, 1].double(), 1 / (3 ** 0.5 * norm), rtol=0, atol=1e-6)
+    torch.testing.assert_close(maps[:, 1].double(), 1 / (3**0.5 * norm), rtol=0, atol=1e-6)
     # one text as a [D] vector gives [B, gh, gw]
     assert text_heatmap(m, x, torch.tensor([0.0, 1.0, 0.0])).shape == (2, 4, 4)
 
@@ -89,6 +95,7 @@ def test_map_has_the_patch_grid_and_lies_over_the_events():
 @pytest.mark.parametrize("name", ["test-tiny", "test-tiny-eva"])
 def test_tower_patch_tokens_are_the_class_token_path_applied_to_patches(name):
     from ezsr.models import create_model
+
     torch.manual_seed(0)
     model = create_model(name)
     x = torch.randn(2, 3, 32, 32)
@@ -105,7 +112,7 @@ def test_tower_patch_tokens_are_the_class_token_path_applied_to_patches(name):
     torch.testing.assert_close(pt, want, rtol=0, atol=0)
     # a patch token depends on its own patch: changing one patch changes its token most
     y = x.clone()
-    y[:, :, 8:16, 16:24] += 3.0   # patch row 1, column 2 -> index 6
+    y[:, :, 8:16, 16:24] += 3.0  # patch row 1, column 2 -> index 6
     with torch.no_grad():
         d = (model.encode_patches(y) - pt).norm(dim=-1)[0]
     assert int(d.argmax()) == 6
@@ -114,6 +121,7 @@ def test_tower_patch_tokens_are_the_class_token_path_applied_to_patches(name):
 def test_patch_features_of_students_and_teachers():
     from ezsr.models import ProjectedEncoder, create_event_encoder
     from ezsr.models.teachers import CLIPTeacher
+
     torch.manual_seed(0)
     enc = create_event_encoder("test-tiny")
     student = ProjectedEncoder(enc, 32, 48).eval()
@@ -131,13 +139,15 @@ def test_patch_features_of_students_and_teachers():
         model = create_model("test-tiny")
         cache_key = None
 
-    st = StudentTeacher(student, Teacher(), {"embed_dim": 48, "input": {"size": 32},
-                                             "student": "test-tiny"})
+    st = StudentTeacher(
+        student, Teacher(), {"embed_dim": 48, "input": {"size": 32}, "student": "test-tiny"}
+    )
     with torch.no_grad():
         torch.testing.assert_close(patch_features(st, x), got)
 
     class Offline:
         name = "offline"
+
     with pytest.raises(ValueError, match="'offline' has no patch tokens"):
         patch_features(Offline(), x)
     assert CLIPTeacher  # the CLIP teacher path is exercised through the CLI below
@@ -148,6 +158,7 @@ def test_cli_heatmap(tmp_path, capsys):
 
     from ezsr.cli import main
     from ezsr.models import create_model
+
     torch.manual_seed(0)
     torch.save(create_model("test-tiny").state_dict(), tmp_path / "tiny.pt")
     merges = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>")]
@@ -155,14 +166,26 @@ def test_cli_heatmap(tmp_path, capsys):
         f.write("#version: tiny\n" + "\n".join(" ".join(m) for m in merges) + "\n")
     io.write(tmp_path / "ev.npz", corner_events())
     out = tmp_path / "map.png"
-    base = ["heatmap", str(tmp_path / "ev.npz"), "--text", "a cat", "--text", "a dog",
-            "-o", str(out), "--checkpoint", str(tmp_path / "tiny.pt"), "--model", "test-tiny"]
+    base = [
+        "heatmap",
+        str(tmp_path / "ev.npz"),
+        "--text",
+        "a cat",
+        "--text",
+        "a dog",
+        "-o",
+        str(out),
+        "--checkpoint",
+        str(tmp_path / "tiny.pt"),
+        "--model",
+        "test-tiny",
+    ]
     capsys.readouterr()
     assert main(base + ["--vocab", str(tmp_path / "bpe_simple_vocab_16e6.txt.gz"), "--json"]) == 0
     maps = json.loads(capsys.readouterr().out)
     a, b = np.array(maps["a cat"]), np.array(maps["a dog"])
     assert a.shape == b.shape == (4, 4)
-    assert np.abs(a - b).max() > 1e-3          # two texts, two maps
+    assert np.abs(a - b).max() > 1e-3  # two texts, two maps
     assert np.abs(a).max() <= 1.0 + 1e-6
     assert Image.open(out).size == (3 * 64, 64)
     # the offline default teacher has no patch tokens: one clear line

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from conftest import needs_kernels, random_batch
 
 from ezsr import Events
 from ezsr.ops import histogram_reference, polarity_histogram
-from conftest import needs_kernels, random_batch
 
 CASES = {
     "random": dict(lengths=[1000, 0, 3000, 17]),
@@ -33,8 +33,14 @@ def test_kernel_matches_reference(case, dtype, size, cap, device):
 
 def test_all_events_on_one_border_pixel(device):
     n = 1000
-    e = Events(torch.full((n,), 63), torch.full((n,), 47), torch.arange(n),
-               torch.ones(n, dtype=torch.uint8), 64, 48).to(device)
+    e = Events(
+        torch.full((n,), 63),
+        torch.full((n,), 47),
+        torch.arange(n),
+        torch.ones(n, dtype=torch.uint8),
+        64,
+        48,
+    ).to(device)
     h = polarity_histogram(e)
     assert h[0, 0, 47, 63] == n and h.sum() == n
 
@@ -65,8 +71,9 @@ def test_bad_offsets_are_named():
 @needs_kernels
 def test_opcheck():
     b = random_batch([100, 0, 50])
-    torch.library.opcheck(torch.ops.ezsr.histogram.default,
-                          (b.x, b.y, b.p, b.offsets, b.width, b.height, 32, 24, 0.0))
+    torch.library.opcheck(
+        torch.ops.ezsr.histogram.default, (b.x, b.y, b.p, b.offsets, b.width, b.height, 32, 24, 0.0)
+    )
 
 
 @needs_kernels
@@ -77,14 +84,19 @@ def test_reference_only_switches_every_op_to_its_reference(monkeypatch):
     from ezsr.ops import histogram as H
 
     g = torch.Generator().manual_seed(0)
-    ev = Events(torch.randint(0, 30, (500,), generator=g, dtype=torch.int16),
-                torch.randint(0, 20, (500,), generator=g, dtype=torch.int16),
-                torch.arange(500), torch.randint(0, 2, (500,), generator=g, dtype=torch.uint8),
-                30, 20)
+    ev = Events(
+        torch.randint(0, 30, (500,), generator=g, dtype=torch.int16),
+        torch.randint(0, 20, (500,), generator=g, dtype=torch.int16),
+        torch.arange(500),
+        torch.randint(0, 2, (500,), generator=g, dtype=torch.uint8),
+        30,
+        20,
+    )
     want = polarity_histogram(ev)
     calls = []
-    monkeypatch.setattr(H, "histogram_reference",
-                        lambda *a, **k: calls.append(1) or histogram_reference(*a, **k))
+    monkeypatch.setattr(
+        H, "histogram_reference", lambda *a, **k: calls.append(1) or histogram_reference(*a, **k)
+    )
     with _ext.reference_only():
         assert not _ext.has_kernel("histogram", "cpu")
         got = polarity_histogram(ev)

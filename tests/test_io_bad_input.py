@@ -13,7 +13,8 @@ import struct
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from ezsr import io
 from ezsr.events import Events
@@ -63,18 +64,26 @@ def test_header_only_raw_is_empty_stream(tmp_path):
     assert len(ev) == 0 and (ev.width, ev.height, ev.size_source) == (640, 480, "header")
 
 
-@pytest.mark.parametrize("name,data,offset,words", [
-    ("v.raw", b"% evt 4.0\n", 0, "unsupported"),
-    ("s.raw", b"% evt 3.0\n% geometry 99999999x5\n", 0, "absurd"),
-    ("v.dat", b"% Version 1\n\x00\x08", 0, "version"),
-    ("z.dat", b"% Version 2\n\x00\x10", 13, "event size"),
-    ("c.raw", b"% evt 3.0\n% geometry 64", 23, "header"),  # cut mid header line
-    ("v.aedat", b"#!AER-DAT1.0\r\n", 0, "unsupported"),
-    ("m.aedat4", b"not an aedat file at all", 0, "#!AER-DAT"),
-    ("h.aedat4", b"#!AER-DAT4.0\r\n" + struct.pack("<i", 1 << 30), 14, "header size"),
-    ("p.aedat3", b"#!AER-DAT3.1\r\n#!END-HEADER\r\n" + struct.pack("<hhiiiiii", 1, 0, 8, 0, 0,
-                                                                   1 << 28, 1, 1), 28, "claims"),
-])
+@pytest.mark.parametrize(
+    "name,data,offset,words",
+    [
+        ("v.raw", b"% evt 4.0\n", 0, "unsupported"),
+        ("s.raw", b"% evt 3.0\n% geometry 99999999x5\n", 0, "absurd"),
+        ("v.dat", b"% Version 1\n\x00\x08", 0, "version"),
+        ("z.dat", b"% Version 2\n\x00\x10", 13, "event size"),
+        ("c.raw", b"% evt 3.0\n% geometry 64", 23, "header"),  # cut mid header line
+        ("v.aedat", b"#!AER-DAT1.0\r\n", 0, "unsupported"),
+        ("m.aedat4", b"not an aedat file at all", 0, "#!AER-DAT"),
+        ("h.aedat4", b"#!AER-DAT4.0\r\n" + struct.pack("<i", 1 << 30), 14, "header size"),
+        (
+            "p.aedat3",
+            b"#!AER-DAT3.1\r\n#!END-HEADER\r\n"
+            + struct.pack("<hhiiiiii", 1, 0, 8, 0, 0, 1 << 28, 1, 1),
+            28,
+            "claims",
+        ),
+    ],
+)
 def test_bad_headers(tmp_path, name, data, offset, words):
     e = err(write(tmp_path, name, data))
     assert e.offset == offset and words in str(e)
@@ -82,12 +91,19 @@ def test_bad_headers(tmp_path, name, data, offset, words):
 
 def test_aedat4_lying_packet_size_is_bounded(tmp_path):
     """A packet header claiming 2 GiB must fail before anything is allocated."""
-    xml = ('<dv version="2.0"><node name="outInfo" path="/mainloop/Recorder/outInfo/">'
-           '<node name="0" path="/mainloop/Recorder/outInfo/0/">'
-           '<attr key="typeIdentifier" type="string">EVTS</attr></node></node></dv>').encode()
+    xml = (
+        '<dv version="2.0"><node name="outInfo" path="/mainloop/Recorder/outInfo/">'
+        '<node name="0" path="/mainloop/Recorder/outInfo/0/">'
+        '<attr key="typeIdentifier" type="string">EVTS</attr></node></node></dv>'
+    ).encode()
     header = _flat_ioheader(compression=0, table=-1, info=xml)
-    data = (b"#!AER-DAT4.0\r\n" + struct.pack("<i", len(header)) + header
-            + struct.pack("<ii", 0, 0x7FFFFFFF) + b"\x00" * 16)
+    data = (
+        b"#!AER-DAT4.0\r\n"
+        + struct.pack("<i", len(header))
+        + header
+        + struct.pack("<ii", 0, 0x7FFFFFFF)
+        + b"\x00" * 16
+    )
     e = err(write(tmp_path, "l.aedat4", data))
     assert e.offset == 18 + len(header) and "does not fit" in str(e)
 
@@ -107,21 +123,35 @@ def _flat_ioheader(compression: int, table: int, info: bytes) -> bytes:
 def test_aedat4_events_from_hand_built_file(tmp_path):
     """Uncompressed AEDAT 4: a hand-built event packet decodes to its events; another stream's
     packet (id 1, not events) is skipped."""
-    xml = ('<dv version="2.0"><node name="outInfo" path="/mainloop/Recorder/outInfo/">'
-           '<node name="0" path="/mainloop/Recorder/outInfo/0/">'
-           '<attr key="typeIdentifier" type="string">EVTS</attr>'
-           '<node name="info" path="/x/"><attr key="sizeX" type="int">64</attr>'
-           '<attr key="sizeY" type="int">48</attr></node></node>'
-           '<node name="1" path="/mainloop/Recorder/outInfo/1/">'
-           '<attr key="typeIdentifier" type="string">IMUS</attr></node></node></dv>').encode()
+    xml = (
+        '<dv version="2.0"><node name="outInfo" path="/mainloop/Recorder/outInfo/">'
+        '<node name="0" path="/mainloop/Recorder/outInfo/0/">'
+        '<attr key="typeIdentifier" type="string">EVTS</attr>'
+        '<node name="info" path="/x/"><attr key="sizeX" type="int">64</attr>'
+        '<attr key="sizeY" type="int">48</attr></node></node>'
+        '<node name="1" path="/mainloop/Recorder/outInfo/1/">'
+        '<attr key="typeIdentifier" type="string">IMUS</attr></node></node></dv>'
+    ).encode()
     header = _flat_ioheader(compression=0, table=-1, info=xml)
     events = [(100, 3, 4, 1), (150, 63, 47, 0)]
     # packet: root -> table at 12; vtable at 4 (size 6, table 8, field 0 at 4)
     vec = struct.pack("<I", len(events)) + b"".join(struct.pack("<qhh?3x", *e) for e in events)
-    pkt = struct.pack("<I", 12) + struct.pack("<HHH", 6, 8, 4) + b"\x00\x00" \
-        + struct.pack("<iI", 12 - 4, 4) + vec
-    data = (b"#!AER-DAT4.0\r\n" + struct.pack("<i", len(header)) + header
-            + struct.pack("<ii", 1, 5) + b"junk!" + struct.pack("<ii", 0, len(pkt)) + pkt)
+    pkt = (
+        struct.pack("<I", 12)
+        + struct.pack("<HHH", 6, 8, 4)
+        + b"\x00\x00"
+        + struct.pack("<iI", 12 - 4, 4)
+        + vec
+    )
+    data = (
+        b"#!AER-DAT4.0\r\n"
+        + struct.pack("<i", len(header))
+        + header
+        + struct.pack("<ii", 1, 5)
+        + b"junk!"
+        + struct.pack("<ii", 0, len(pkt))
+        + pkt
+    )
     ev = io.read(write(tmp_path, "hand.aedat4", data))
     assert ev.t.tolist() == [100, 150] and ev.x.tolist() == [3, 63] and ev.y.tolist() == [4, 47]
     assert ev.p.tolist() == [1, 0] and (ev.width, ev.height, ev.size_source) == (64, 48, "header")
@@ -138,8 +168,10 @@ def test_npy_absurd_seconds(tmp_path):
 def test_aedat3_polarity_packet(tmp_path):
     """Hand-built AEDAT 3.1: valid and invalid polarity events, overflow bits, a skipped
     packet of another type."""
+
     def pol(x, y, p, valid, ts):
         return struct.pack("<Ii", (x << 17) | (y << 2) | (p << 1) | valid, ts)
+
     body = pol(5, 6, 1, 1, 10) + pol(7, 8, 0, 0, 11) + pol(9, 1, 0, 1, 12)
     pkt = struct.pack("<hhiiiiii", 1, 0, 8, 4, 2, 3, 3, 2) + body
     other = struct.pack("<hhiiiiii", 2, 0, 4, 0, 0, 1, 1, 1) + b"\x00" * 4
@@ -152,8 +184,11 @@ def test_aedat3_polarity_packet(tmp_path):
 # ------------------------------------------------------------------- fuzzing
 @needs_kernels
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(KINDS), data=st.binary(max_size=400),
-       sensor=st.sampled_from([(0, 0), (64, 48), (2048, 2048)]))
+@given(
+    kind=st.sampled_from(KINDS),
+    data=st.binary(max_size=400),
+    sensor=st.sampled_from([(0, 0), (64, 48), (2048, 2048)]),
+)
 def test_fuzz_decoders_match_reference(kind, data, sensor):
     """Random bytes: the C++ decoder never crashes and agrees with the reference (events,
     state and bytes consumed; on an error, its code and byte offset)."""
@@ -173,19 +208,27 @@ def test_fuzz_decoders_match_reference(kind, data, sensor):
 # found by this test: a one-word block holding a 12-event vector got a capacity of 1 and
 # the decoder could never make progress (fixed: capped calls get room for 32 events)
 @example(kind="evt3", words=[0] * 10 + [3], cut=1, cap=1)
-@given(kind=st.sampled_from(["evt2", "evt21", "evt21_legacy", "evt3"]),
-       words=st.lists(st.integers(0, 0xFFFF), max_size=300),
-       cut=st.integers(1, 64), cap=st.integers(1, 50))
+@given(
+    kind=st.sampled_from(["evt2", "evt21", "evt21_legacy", "evt3"]),
+    words=st.lists(st.integers(0, 0xFFFF), max_size=300),
+    cut=st.integers(1, 64),
+    cap=st.integers(1, 50),
+)
 def test_fuzz_split_and_capped_equals_whole(kind, words, cut, cap):
     """Valid-type words decoded in pieces (state carried, capacity-limited calls) equal the
     one-shot decode."""
-    keep = {"evt2": (0, 1, 8), "evt21": (0, 1, 8), "evt21_legacy": (0, 1, 8),
-            "evt3": (0, 2, 3, 4, 5, 6, 8)}[kind]
+    keep = {
+        "evt2": (0, 1, 8),
+        "evt21": (0, 1, 8),
+        "evt21_legacy": (0, 1, 8),
+        "evt3": (0, 2, 3, 4, 5, 6, 8),
+    }[kind]
     ws = _decode.WORD_SIZE[kind]
     arr = np.array(words, dtype=np.uint64)
     shift = {2: 12, 4: 28, 8: 60}[ws]
-    arr = (arr * np.uint64(0x9E3779B97F4A7C15 if ws == 8 else 1)) % np.uint64(1 << (8 * ws) - 4 if
-                                                                               ws < 8 else 1 << 60)
+    arr = (arr * np.uint64(0x9E3779B97F4A7C15 if ws == 8 else 1)) % np.uint64(
+        1 << (8 * ws) - 4 if ws < 8 else 1 << 60
+    )
     types = np.array(keep, dtype=np.uint64)[np.arange(len(arr)) % len(keep)]
     arr = arr | (types << np.uint64(shift))
     data = arr.astype({2: "<u2", 4: "<u4", 8: "<u8"}[ws]).tobytes()
@@ -204,19 +247,30 @@ def test_fuzz_split_and_capped_equals_whole(kind, words, cut, cap):
     np.testing.assert_array_equal(np.concatenate(parts) if parts else whole.t[:0], whole.t)
 
 
-@settings(max_examples=max(20, FUZZ // 4), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(20, FUZZ // 4),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 # found by this test (long run): a .npy header cut and followed by junk made numpy raise
 # tokenize.TokenError instead of ValueError
 @example(fmt="npy", junk=b"\x00" * 9 + b"{", keep=118)
-@given(fmt=st.sampled_from(["raw", "dat", "aedat2", "aedat3", "aedat4", "bin", "npz", "npy",
-                            "hdf5"]),
-       junk=st.binary(max_size=300), keep=st.integers(0, 400))
+@given(
+    fmt=st.sampled_from(["raw", "dat", "aedat2", "aedat3", "aedat4", "bin", "npz", "npy", "hdf5"]),
+    junk=st.binary(max_size=300),
+    keep=st.integers(0, 400),
+)
 def test_fuzz_readers_only_raise_event_file_error(tmp_path, fmt, junk, keep):
     """A valid file's head with random bytes after it (or cut short) reads or raises
     EventFileError; nothing else (no crash, no other exception)."""
-    ev = Events(np.array([1, 2, 3], np.int16), np.array([1, 1, 2], np.int16),
-                np.array([5, 9, 70], np.int64), np.array([1, 0, 1], np.uint8), 34, 34)
+    ev = Events(
+        np.array([1, 2, 3], np.int16),
+        np.array([1, 1, 2], np.int16),
+        np.array([5, 9, 70], np.int64),
+        np.array([1, 0, 1], np.uint8),
+        34,
+        34,
+    )
     path = tmp_path / f"f.{fmt}"
     if fmt == "aedat3":
         base = b"#!AER-DAT3.1\r\n#!END-HEADER\r\n"
@@ -239,17 +293,22 @@ def test_decreasing_time_is_reported(tmp_path, monkeypatch, backend_kernel):
     """EVT2 events with t_low 9 then 4 under one TIME_HIGH: time goes back at event 1."""
     if not backend_kernel:
         monkeypatch.setattr(_decode, "has_kernel", lambda: False)
-    words = np.array([0x80000001, 0x10000000 | (9 << 22) | (5 << 11) | 7,
-                      (4 << 22) | (6 << 11) | 7], "<u4").tobytes()
+    words = np.array(
+        [0x80000001, 0x10000000 | (9 << 22) | (5 << 11) | 7, (4 << 22) | (6 << 11) | 7], "<u4"
+    ).tobytes()
     e = err(write(tmp_path, "b.raw", EVT2_HEAD + words))
     assert "decrease at event 1" in str(e) and "(73 -> 68 us)" in str(e)
 
 
 @needs_kernels
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(["evt2", "dat"]), seed=st.integers(0, 2**32 - 1),
-       n=st.integers(1, 600), odd=st.sampled_from([0, 3, 30]),
-       sensor=st.sampled_from([(0, 0), (640, 480), (640, 0)]))
+@given(
+    kind=st.sampled_from(["evt2", "dat"]),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 600),
+    odd=st.sampled_from([0, 3, 30]),
+    sensor=st.sampled_from([(0, 0), (640, 480), (640, 0)]),
+)
 def test_fuzz_runs_match_reference(kind, seed, n, odd, sensor):
     """Mostly valid streams (long runs of CD words / increasing records, as real files are,
     which the C++ decoders take in bulk) with a few odd words mixed in: out-of-sensor pixels,
@@ -262,8 +321,12 @@ def test_fuzz_runs_match_reference(kind, seed, n, odd, sensor):
     x[bad & (rng.integers(0, 2, n) == 0)] += 640
     y[bad & (rng.integers(0, 2, n) == 1)] += 480
     if kind == "evt2":
-        w = (rng.integers(0, 2, n).astype(np.uint32) << 28) | (
-            rng.integers(0, 64, n).astype(np.uint32) << 22) | (x << 11) | y
+        w = (
+            (rng.integers(0, 2, n).astype(np.uint32) << 28)
+            | (rng.integers(0, 64, n).astype(np.uint32) << 22)
+            | (x << 11)
+            | y
+        )
         th = np.cumsum(rng.integers(0, 2, n)).astype(np.int64) - rng.integers(0, 2, n) * bad
         is_th = rng.integers(0, 40, n) == 0
         w[is_th] = (np.uint32(8) << 28) | (th[is_th] & 0x0FFFFFFF).astype(np.uint32)

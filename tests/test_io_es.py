@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ezsr import io
 from ezsr.events import Events
@@ -31,8 +32,11 @@ def published():
 def columns(rec, kind):
     """A record array's columns under the fixture's names."""
     if kind == "generic":
-        return {"t": rec["t"], "bytes_len": np.array([len(b) for b in rec["bytes"]]),
-                "bytes": np.frombuffer(b"".join(rec["bytes"]), np.uint8)}
+        return {
+            "t": rec["t"],
+            "bytes_len": np.array([len(b) for b in rec["bytes"]]),
+            "bytes": np.frombuffer(b"".join(rec["bytes"]), np.uint8),
+        }
     names = {"atis": ("t", "x", "y", "e", "p"), "color": ("t", "x", "y", "r", "g", "b")}[kind]
     return {n: rec[n] for n in names}
 
@@ -60,10 +64,15 @@ def test_fixture_atis_summary_read_and_chunks(published, capsys):
     assert (out["t_first"], out["t_last"]) == (published["atis_t"][0], published["atis_t"][-1])
     ev = io.read(path)
     assert (ev.width, ev.height, ev.size_source) == (304, 240, "header")
-    for k, ref in (("t", published["atis_t"][cd]), ("x", published["atis_x"][cd]),
-                   ("y", published["atis_y"][cd]), ("p", published["atis_p"][cd])):
-        np.testing.assert_array_equal(getattr(ev, k).numpy(), ref.astype(np.int64) if k == "t"
-                                      else ref)
+    for k, ref in (
+        ("t", published["atis_t"][cd]),
+        ("x", published["atis_x"][cd]),
+        ("y", published["atis_y"][cd]),
+        ("p", published["atis_p"][cd]),
+    ):
+        np.testing.assert_array_equal(
+            getattr(ev, k).numpy(), ref.astype(np.int64) if k == "t" else ref
+        )
     parts = list(io.iter_chunks(path, n_events=100))
     assert [len(c) for c in parts[:-1]] == [100] * (len(parts) - 1)
     assert torch.equal(Events.concat(parts).t, ev.t)
@@ -80,8 +89,14 @@ def test_colour_and_generic_are_refused_with_a_clear_error(capsys):
 def synthetic(n, w=346, h=260, t0=0, seed=0, span=3_000_000):
     rng = np.random.default_rng(seed)
     t = t0 + np.sort(rng.integers(0, span, n, dtype=np.int64))
-    return Events(rng.integers(0, w, n).astype(np.int16), rng.integers(0, h, n).astype(np.int16),
-                  t, rng.integers(0, 2, n).astype(np.uint8), w, h)
+    return Events(
+        rng.integers(0, w, n).astype(np.int16),
+        rng.integers(0, h, n).astype(np.int16),
+        t,
+        rng.integers(0, 2, n).astype(np.uint8),
+        w,
+        h,
+    )
 
 
 @pytest.mark.parametrize("n", [0, 1, 4000])
@@ -146,15 +161,18 @@ def test_event_stream_package_reads_ezsr_and_ezsr_reads_it(tmp_path):
 HEAD = es.MAGIC + bytes([2, 0, 0, 1, 10, 0, 10, 0])
 
 
-@pytest.mark.parametrize("data,offset,words", [
-    (b"Event Strea", 0, "'Event Stream'"),
-    (es.MAGIC + bytes([1, 0, 0, 1]), 12, "version 1.0.0"),
-    (es.MAGIC + bytes([2, 0, 0, 3]), 15, "type byte 3"),
-    (es.MAGIC + bytes([2, 0, 0, 2, 10]), 17, "width and height"),
-    (es.MAGIC + bytes([2, 0, 0, 1, 0, 0, 10, 0]), 16, "0x10"),
-    (HEAD + bytes([2, 3, 0, 4, 0, 0xFF, 2, 1]), 26, "cut after 2 of its 5 bytes"),
-    (HEAD + bytes([2, 3, 0, 4, 0, 4, 12, 0, 1, 0]), 25, "inside the header's sensor"),
-])
+@pytest.mark.parametrize(
+    "data,offset,words",
+    [
+        (b"Event Strea", 0, "'Event Stream'"),
+        (es.MAGIC + bytes([1, 0, 0, 1]), 12, "version 1.0.0"),
+        (es.MAGIC + bytes([2, 0, 0, 3]), 15, "type byte 3"),
+        (es.MAGIC + bytes([2, 0, 0, 2, 10]), 17, "width and height"),
+        (es.MAGIC + bytes([2, 0, 0, 1, 0, 0, 10, 0]), 16, "0x10"),
+        (HEAD + bytes([2, 3, 0, 4, 0, 0xFF, 2, 1]), 26, "cut after 2 of its 5 bytes"),
+        (HEAD + bytes([2, 3, 0, 4, 0, 4, 12, 0, 1, 0]), 25, "inside the header's sensor"),
+    ],
+)
 @pytest.mark.parametrize("kernel", [True, False])
 def test_bad_files(tmp_path, monkeypatch, data, offset, words, kernel):
     if not kernel:
@@ -169,8 +187,12 @@ def test_bad_files(tmp_path, monkeypatch, data, offset, words, kernel):
 
 @needs_kernels
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(["es_dvs", "es_atis"]), data=st.binary(max_size=300),
-       cut=st.integers(1, 40), cap=st.integers(1, 20))
+@given(
+    kind=st.sampled_from(["es_dvs", "es_atis"]),
+    data=st.binary(max_size=300),
+    cut=st.integers(1, 40),
+    cap=st.integers(1, 20),
+)
 def test_fuzz_split_and_capped_equals_whole(kind, data, cut, cap):
     """Any bytes decoded in pieces (time and cut events carried over, capped calls) give the
     one-shot decode, which equals the Python reference."""
@@ -180,13 +202,13 @@ def test_fuzz_split_and_capped_equals_whole(kind, data, cut, cap):
     np.testing.assert_array_equal(whole.p, ref.p)
     state, pos, parts, buf = None, 0, [], b""
     while pos < len(data) or buf:
-        buf += data[pos:pos + cut]
+        buf += data[pos : pos + cut]
         pos += cut
         while buf:  # decode what is held until the decoder wants more bytes
             blk = _decode.decode(buf, kind, state, max_events=cap, backend="cpp")
             assert blk.error == 0
             parts.append(blk.t)
-            state, buf = blk.state, buf[blk.consumed:]
+            state, buf = blk.state, buf[blk.consumed :]
             if blk.consumed == 0:
                 break
         if pos >= len(data):
@@ -196,8 +218,11 @@ def test_fuzz_split_and_capped_equals_whole(kind, data, cut, cap):
     np.testing.assert_array_equal(got, whole.t)
 
 
-@settings(max_examples=max(20, FUZZ // 4), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(20, FUZZ // 4),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(junk=st.binary(max_size=300), keep=st.integers(0, 60), kind=st.sampled_from([1, 2, 4]))
 def test_fuzz_reader_only_raises_event_file_error(tmp_path, junk, keep, kind):
     path = tmp_path / "f.es"

@@ -18,21 +18,69 @@ README = [
     ("n_caltech101/Faces_easy_0001.bin", "bin", (240, 180), 67445, 6, 299364, None, 33770, 33675),
     ("n_cars/sample_ncars.dat", "dat", (120, 100), 2009, 0, 99952, None, 1350, 659),
     ("n_cars/ncars_obj_004397.dat", "dat", (120, 100), 4407, 0, 99937, None, 1671, 2736),
-    ("prophesee/gen3_evt2_sample.raw", "evt2", (640, 480), 539481, 1317888, 1367888, None,
-     367855, 171626),
-    ("prophesee/gen41_evt3_small.raw", "evt3", (1280, 720), 5000, 5840504, 5885714, None,
-     2894, 2106),
-    ("aedat4/dvxplorer_sample.aedat4", "aedat4", (320, 240), 111954, None, None, 589917,
-     55023, 56931),
+    (
+        "prophesee/gen3_evt2_sample.raw",
+        "evt2",
+        (640, 480),
+        539481,
+        1317888,
+        1367888,
+        None,
+        367855,
+        171626,
+    ),
+    (
+        "prophesee/gen41_evt3_small.raw",
+        "evt3",
+        (1280, 720),
+        5000,
+        5840504,
+        5885714,
+        None,
+        2894,
+        2106,
+    ),
+    (
+        "aedat4/dvxplorer_sample.aedat4",
+        "aedat4",
+        (320, 240),
+        111954,
+        None,
+        None,
+        589917,
+        55023,
+        56931,
+    ),
     ("aedat4/davis346_small.aedat4", "aedat4", (346, 260), 6676, None, None, 169941, 3563, 3113),
-    ("aedat4/davis346_with_frames.aedat4", "aedat4", (346, 260), 117667, None, None, 129999,
-     72363, 45304),
-    ("aedat2/dvs128_short.aedat", "aedat2", (128, 128), 130114, 113476330, 119657829, None,
-     74991, 55123),
+    (
+        "aedat4/davis346_with_frames.aedat4",
+        "aedat4",
+        (346, 260),
+        117667,
+        None,
+        None,
+        129999,
+        72363,
+        45304,
+    ),
+    (
+        "aedat2/dvs128_short.aedat",
+        "aedat2",
+        (128, 128),
+        130114,
+        113476330,
+        119657829,
+        None,
+        74991,
+        55123,
+    ),
 ]
 # the README gives "<= W x H" for these: the sensor comes from the data
-BOUNDED = {"n_caltech101/Faces_easy_0001.bin", "n_cars/sample_ncars.dat",
-           "n_cars/ncars_obj_004397.dat"}
+BOUNDED = {
+    "n_caltech101/Faces_easy_0001.bin",
+    "n_cars/sample_ncars.dat",
+    "n_cars/ncars_obj_004397.dat",
+}
 
 
 @pytest.mark.parametrize("row", README, ids=[r[0] for r in README])
@@ -95,8 +143,9 @@ def test_header_only_aedat2_is_an_empty_stream():
     ev, fmt = io.read(shared_file("aedat2/davis346red_header_only.aedat"), return_format=True)
     assert fmt == "aedat2" and len(ev) == 0
     assert (ev.width, ev.height, ev.size_source) == (346, 260, "convention")
-    assert list(io.iter_chunks(shared_file("aedat2/davis346red_header_only.aedat"),
-                               n_events=10)) == []
+    assert (
+        list(io.iter_chunks(shared_file("aedat2/davis346red_header_only.aedat"), n_events=10)) == []
+    )
 
 
 def test_streaming_matches_with_tiny_blocks(monkeypatch):
@@ -112,9 +161,16 @@ def test_streaming_matches_with_tiny_blocks(monkeypatch):
     assert torch.equal(torch.cat([c.x for c in parts]), whole.x)
 
 
-@pytest.mark.parametrize("rel", ["prophesee/gen3_evt2_sample.raw", "prophesee/gen41_evt3_small.raw",
-                                 "n_cars/sample_ncars.dat", "aedat2/dvs128_short.aedat",
-                                 "n_mnist/sample_nmnist.bin"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "prophesee/gen3_evt2_sample.raw",
+        "prophesee/gen41_evt3_small.raw",
+        "n_cars/sample_ncars.dat",
+        "aedat2/dvs128_short.aedat",
+        "n_mnist/sample_nmnist.bin",
+    ],
+)
 def test_numpy_fallback_matches_kernel(monkeypatch, rel):
     """Without the extension the numpy/Python references decode the same events."""
     from ezsr.io import _decode

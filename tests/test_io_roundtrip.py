@@ -6,27 +6,41 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ezsr import io
 from ezsr.events import Events
 
 # format name, extension, sensor (W, H), largest t the format holds
-WRITABLE = [("npz", ".npz", (640, 480), 1 << 40), ("npy", ".npy", (200, 150), 1 << 30),
-            ("hdf5", ".h5", (346, 260), 1 << 40), ("bin", ".bin", (34, 34), 1 << 23),
-            ("raw", ".raw", (1280, 720), 1 << 40), ("evt2", ".raw", (640, 480), 1 << 34),
-            ("evt21", ".raw", (640, 480), 1 << 34), ("evt21_legacy", ".raw", (1280, 720), 1 << 34),
-            ("evt3", ".raw", (1280, 720), 1 << 40),
-            ("dat", ".dat", (304, 240), 1 << 32), ("aedat2", ".aedat", (128, 128), 1 << 31),
-            ("aedat2", ".aedat", (346, 260), 1 << 31)]
+WRITABLE = [
+    ("npz", ".npz", (640, 480), 1 << 40),
+    ("npy", ".npy", (200, 150), 1 << 30),
+    ("hdf5", ".h5", (346, 260), 1 << 40),
+    ("bin", ".bin", (34, 34), 1 << 23),
+    ("raw", ".raw", (1280, 720), 1 << 40),
+    ("evt2", ".raw", (640, 480), 1 << 34),
+    ("evt21", ".raw", (640, 480), 1 << 34),
+    ("evt21_legacy", ".raw", (1280, 720), 1 << 34),
+    ("evt3", ".raw", (1280, 720), 1 << 40),
+    ("dat", ".dat", (304, 240), 1 << 32),
+    ("aedat2", ".aedat", (128, 128), 1 << 31),
+    ("aedat2", ".aedat", (346, 260), 1 << 31),
+]
 IDS = [f"{f}-{w}x{h}" for f, _, (w, h), _ in WRITABLE]
 
 
 def synthetic(n: int, w: int, h: int, t_max: int, seed: int = 0) -> Events:
     rng = np.random.default_rng(seed)
     t = np.sort(rng.integers(0, t_max, n, dtype=np.int64))
-    return Events(rng.integers(0, w, n).astype(np.int16), rng.integers(0, h, n).astype(np.int16),
-                  t, rng.integers(0, 2, n).astype(np.uint8), w, h)
+    return Events(
+        rng.integers(0, w, n).astype(np.int16),
+        rng.integers(0, h, n).astype(np.int16),
+        t,
+        rng.integers(0, 2, n).astype(np.uint8),
+        w,
+        h,
+    )
 
 
 def same(a: Events, b: Events) -> bool:
@@ -52,9 +66,12 @@ def test_round_trip(tmp_path, fmt, ext, size, t_max, n):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(0, 300), seed=st.integers(0, 2**16),
-       span=st.sampled_from([10, 5000, 1 << 24, 1 << 33]),
-       fmt=st.sampled_from(["evt2", "evt21", "evt21_legacy", "evt3", "dat"]))
+@given(
+    n=st.integers(0, 300),
+    seed=st.integers(0, 2**16),
+    span=st.sampled_from([10, 5000, 1 << 24, 1 << 33]),
+    fmt=st.sampled_from(["evt2", "evt21", "evt21_legacy", "evt3", "dat"]),
+)
 def test_round_trip_random_prophesee(tmp_path_factory, n, seed, span, fmt):
     """Times crossing the EVT2 (2^34) / EVT3 (2^24) / DAT counters and long gaps."""
     if fmt == "dat":
@@ -113,14 +130,15 @@ def test_hdf5_external_layout(tmp_path):
     assert (ev.width, ev.height, ev.size_source) == (10, 4, "data") and ev.p.tolist() == [1, 0]
 
 
-@pytest.mark.parametrize("fmt,ext", [("evt3", ".raw"), ("evt2", ".raw"), ("dat", ".dat"),
-                                     ("aedat2", ".aedat"), ("bin", ".bin")])
+@pytest.mark.parametrize(
+    "fmt,ext",
+    [("evt3", ".raw"), ("evt2", ".raw"), ("dat", ".dat"), ("aedat2", ".aedat"), ("bin", ".bin")],
+)
 def test_iter_chunks_streams(tmp_path, monkeypatch, fmt, ext):
     """The first chunk arrives after reading a couple of blocks, not the whole file."""
     from ezsr.io import _stream
 
-    ev = synthetic(200_000, 34 if fmt == "bin" else 128, 34 if fmt == "bin" else 128,
-                   (1 << 23) - 1)
+    ev = synthetic(200_000, 34 if fmt == "bin" else 128, 34 if fmt == "bin" else 128, (1 << 23) - 1)
     path = tmp_path / f"s{ext}"
     io.write(path, ev, format=fmt)
     read_bytes = []

@@ -8,20 +8,41 @@ import zipfile
 import pytest
 import torch
 
-from ezsr.models import (CheckpointError, adapt_patch_weight, create_event_encoder, create_model,
-                         get_config, list_models)
+from ezsr.models import (
+    CheckpointError,
+    adapt_patch_weight,
+    create_event_encoder,
+    create_model,
+    get_config,
+    list_models,
+)
 from ezsr.models.checkpoints import hf_to_internal, read_torchscript_tensors
 from ezsr.models.transformer import rope_tables, rotate_pairs
 
 transformers = pytest.importorskip("transformers")
 
 TINY_HF = dict(
-    text_config=dict(vocab_size=600, hidden_size=48, intermediate_size=192, num_hidden_layers=2,
-                     num_attention_heads=4, max_position_embeddings=16, bos_token_id=598,
-                     eos_token_id=599, pad_token_id=0),
-    vision_config=dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2,
-                       num_attention_heads=4, image_size=32, patch_size=8),
-    projection_dim=32)
+    text_config=dict(
+        vocab_size=600,
+        hidden_size=48,
+        intermediate_size=192,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=16,
+        bos_token_id=598,
+        eos_token_id=599,
+        pad_token_id=0,
+    ),
+    vision_config=dict(
+        hidden_size=64,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+    ),
+    projection_dim=32,
+)
 
 
 def hf_model(cfg: dict, seed: int = 0):
@@ -50,8 +71,10 @@ def text_tokens(k: int, n: int, vocab: int, seed: int = 1) -> torch.Tensor:
 def hf_features(m, images, tokens):
     with torch.no_grad():
         img = m.get_image_features(pixel_values=images)
-        txt = m.get_text_features(input_ids=tokens, attention_mask=(tokens != 0).long()
-                                  | (torch.arange(tokens.shape[1]) == 0).long())
+        txt = m.get_text_features(
+            input_ids=tokens,
+            attention_mask=(tokens != 0).long() | (torch.arange(tokens.shape[1]) == 0).long(),
+        )
     img = getattr(img, "pooler_output", img)
     txt = getattr(txt, "pooler_output", txt)
     return img, txt
@@ -85,7 +108,14 @@ def check(model, tiny, tol=1e-4):
 
 def test_registry_lists_configs():
     names = list_models()
-    for n in ["ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-L-14-336", "EVA02-CLIP-B-16", "EVA02-CLIP-L-14"]:
+    for n in [
+        "ViT-B-32",
+        "ViT-B-16",
+        "ViT-L-14",
+        "ViT-L-14-336",
+        "EVA02-CLIP-B-16",
+        "EVA02-CLIP-L-14",
+    ]:
         assert n in names
     assert get_config("ViT-B/32") == get_config("ViT-B-32")
     with pytest.raises(ValueError, match="known models: .*ViT-B-16"):
@@ -108,7 +138,11 @@ def test_openai_and_openclip_state_dict_routes(tiny):
 
 def test_safetensors_file_route(tiny):
     from safetensors.torch import save_file
-    save_file({k: v.contiguous() for k, v in tiny["hf"].state_dict().items()}, tiny["dir"] / "m.safetensors")
+
+    save_file(
+        {k: v.contiguous() for k, v in tiny["hf"].state_dict().items()},
+        tiny["dir"] / "m.safetensors",
+    )
     check(create_model("test-tiny", pretrained=tiny["dir"] / "m.safetensors"), tiny)
 
 
@@ -142,8 +176,10 @@ def test_vit_b32_shape_parity():
 def test_eva_state_dict_round_trip(tmp_path):
     torch.manual_seed(0)
     a = create_model("test-tiny-eva")
-    sd = {("text." + k if not k.startswith(("visual.", "logit_scale")) else k): v
-          for k, v in a.state_dict().items()}
+    sd = {
+        ("text." + k if not k.startswith(("visual.", "logit_scale")) else k): v
+        for k, v in a.state_dict().items()
+    }
     sd["visual.rope.freqs_cos"] = torch.zeros(16, 16)  # stored by EVA-CLIP, recomputed here
     sd["visual.blocks.0.attn.rope.freqs_sin"] = torch.zeros(16, 16)
     torch.save(sd, tmp_path / "eva.pt")
@@ -161,7 +197,9 @@ def test_rope_tables_hand_computed():
     ang = torch.tensor([8, 8, 0.08, 0.08, 0, 0, 0, 0])
     assert torch.allclose(cos[2], ang.cos(), atol=1e-6)
     assert torch.allclose(sin[2], ang.sin(), atol=1e-6)
-    assert torch.equal(rotate_pairs(torch.tensor([1., 2., 3., 4.])), torch.tensor([-2., 1., -4., 3.]))
+    assert torch.equal(
+        rotate_pairs(torch.tensor([1.0, 2.0, 3.0, 4.0])), torch.tensor([-2.0, 1.0, -4.0, 3.0])
+    )
 
 
 def test_errors_name_file_and_key(tiny, tmp_path):
@@ -176,7 +214,9 @@ def test_errors_name_file_and_key(tiny, tmp_path):
     torch.save(sd, tmp_path / "missing.pt")
     with pytest.raises(CheckpointError, match=r"missing.pt: missing key visual\.ln_post\.weight"):
         create_model("test-tiny", pretrained=tmp_path / "missing.pt")
-    with pytest.raises(CheckpointError, match=r"missing.pt: missing key visual\.cls_token.*wrong architecture"):
+    with pytest.raises(
+        CheckpointError, match=r"missing.pt: missing key visual\.cls_token.*wrong architecture"
+    ):
         create_model("test-tiny-eva", pretrained=tmp_path / "missing.pt")  # CLIP file, EVA model
     torch.save(hf_to_internal(tiny["hf"].state_dict()), tmp_path / "tiny.pt")
     with pytest.raises(CheckpointError, match=r"tiny.pt: key visual.conv1.weight has shape"):
@@ -191,15 +231,19 @@ def test_ezsr_image_tower_checkpoint_reports_keys(tiny, tmp_path):
     del vis["visual.proj"]
     vis["visual.extra_head.weight"] = torch.zeros(3)
     torch.save({"model": vis}, tmp_path / "ezsr.pth")
-    m = create_model("test-tiny", pretrained=tiny["dir"] / "hf", image_checkpoint=tmp_path / "ezsr.pth")
+    m = create_model(
+        "test-tiny", pretrained=tiny["dir"] / "hf", image_checkpoint=tmp_path / "ezsr.pth"
+    )
     rep = m.load_reports[-1]
     assert rep.missing == ["proj"] and rep.unexpected == ["extra_head.weight"]
     assert torch.equal(m.visual.conv1.weight, base.visual.conv1.weight + 1)
-    assert torch.equal(m.visual.proj, base.visual.proj)          # kept from the base
+    assert torch.equal(m.visual.proj, base.visual.proj)  # kept from the base
     assert torch.equal(m.text_projection, base.text_projection)  # text tower untouched
     # a tower saved from model.visual (no `visual.` prefix) loads the same way
-    torch.save({k[len("visual."):]: v for k, v in vis.items()}, tmp_path / "bare.pth")
-    m2 = create_model("test-tiny", pretrained=tiny["dir"] / "hf", image_checkpoint=tmp_path / "bare.pth")
+    torch.save({k[len("visual.") :]: v for k, v in vis.items()}, tmp_path / "bare.pth")
+    m2 = create_model(
+        "test-tiny", pretrained=tiny["dir"] / "hf", image_checkpoint=tmp_path / "bare.pth"
+    )
     assert torch.equal(m2.visual.conv1.weight, m.visual.conv1.weight)
     assert m2.load_reports[-1].missing == ["proj"]
 
@@ -209,8 +253,12 @@ def test_event_encoder_channels(tiny, tmp_path):
     rgb = create_event_encoder("test-tiny", in_chans=3, init=tmp_path / "base.pt")
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        assert max_err(rgb(x), tiny["ref"][0][:0].new_tensor(
-            hf_features(tiny["hf"], x, tiny["tokens"])[0])) <= 1e-4
+        assert (
+            max_err(
+                rgb(x), tiny["ref"][0][:0].new_tensor(hf_features(tiny["hf"], x, tiny["tokens"])[0])
+            )
+            <= 1e-4
+        )
         five = create_event_encoder("test-tiny", in_chans=5, init=tmp_path / "base.pt")
         v = torch.randn(2, 1, 32, 32)
         # equal channels: the C-channel encoder answers like the RGB one on a gray image
@@ -230,9 +278,10 @@ def test_config_json_is_registered_data():
 
 def test_clip_teacher_interface(tiny):
     from ezsr.models import CLIPTeacher
+    from ezsr.models.tokenizer import Tokenizer
     from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD
     from tests.test_tokenizer import MERGES, vocab_list
-    from ezsr.models.tokenizer import Tokenizer
+
     tok = Tokenizer({t: i for i, t in enumerate(vocab_list())}, MERGES, context_length=16)
     m = create_model("test-tiny", pretrained=tiny["dir"] / "hf")
     t = CLIPTeacher(m, tok)
@@ -243,4 +292,12 @@ def test_clip_teacher_interface(tiny):
     assert max_err(t.encode_image(x), expect) <= 1e-5
     e = t.encode_text(["a photo of a cat.", "the dog"])
     assert e.shape == (2, 32) and torch.allclose(e.norm(dim=1), torch.ones(2), atol=1e-5)
-    assert max_err(e, torch.nn.functional.normalize(m.encode_text(tok(["a photo of a cat.", "the dog"])), dim=-1)) <= 1e-6
+    assert (
+        max_err(
+            e,
+            torch.nn.functional.normalize(
+                m.encode_text(tok(["a photo of a cat.", "the dog"])), dim=-1
+            ),
+        )
+        <= 1e-6
+    )

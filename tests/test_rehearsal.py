@@ -27,9 +27,19 @@ SHARED_REC = ROOT.parent / "shared" / "data" / "events" / "n_imagenet" / "ezsr_t
 AT_SCALE = ["imagenet_vitb16", "ablation_global", "ablation_global_scalar"]
 
 # the scale of a rehearsal; everything else comes from the shipped config
-SCALE = ["optim.batch_size=1", "optim.warmup_steps=1", "run.steps=2", "run.log_every=1",
-         "run.ckpt_every=0", "run.keep_ckpts=0", "run.device=cpu", "run.progress=false",
-         "run.tensorboard=false", "data.workers=0", "sim.max_frames=4"]
+SCALE = [
+    "optim.batch_size=1",
+    "optim.warmup_steps=1",
+    "run.steps=2",
+    "run.log_every=1",
+    "run.ckpt_every=0",
+    "run.keep_ckpts=0",
+    "run.device=cpu",
+    "run.progress=false",
+    "run.tensorboard=false",
+    "data.workers=0",
+    "sim.max_frames=4",
+]
 
 
 def test_every_shipped_config_is_rehearsed():
@@ -70,9 +80,11 @@ def teacher_checkpoints(tmp_path_factory):
             torch.manual_seed(0)
             model = create_model(name)
             sd = {k: v.half() for k, v in model.state_dict().items()}
-            sd.update(input_resolution=torch.tensor(model.image_size),
-                      context_length=torch.tensor(model.context_length),
-                      vocab_size=torch.tensor(model.vocab_size))
+            sd.update(
+                input_resolution=torch.tensor(model.image_size),
+                context_length=torch.tensor(model.context_length),
+                vocab_size=torch.tensor(model.vocab_size),
+            )
             del model
             torch.save(sd, d / f"{name}.pt")
             with gzip.open(d / "bpe_simple_vocab_16e6.txt.gz", "wt", encoding="utf-8") as f:
@@ -98,8 +110,15 @@ def test_at_scale_config_runs_two_steps(name, photos, teacher_checkpoints, tmp_p
     ckpt = teacher_checkpoints(shipped.model.teacher)
     out = tmp_path / "run"
     caplog.set_level("INFO")
-    rc = main([name, *SCALE, f"data.root={photos}", f"model.teacher_pretrained={ckpt}",
-               f"run.out_dir={out}"])
+    rc = main(
+        [
+            name,
+            *SCALE,
+            f"data.root={photos}",
+            f"model.teacher_pretrained={ckpt}",
+            f"run.out_dir={out}",
+        ]
+    )
     assert rc == 0
     rows = _rows(out)
     assert [int(r["step"]) for r in rows] == [1, 2]
@@ -147,14 +166,35 @@ def test_tiny_cpu_journey(tmp_path, capsys):
     from ezsr.training.cli import main
 
     out = tmp_path / "run"
-    scale = ["optim.batch_size=4", "run.steps=2", "run.log_every=1", "run.eval_every=0",
-             "run.eval_samples=8", "run.progress=false", "run.tensorboard=false",
-             "data.workers=0", "data.repeats=2", f"run.out_dir={out}",
-             f"model.teacher_cache={tmp_path / 'cache'}"]
+    scale = [
+        "optim.batch_size=4",
+        "run.steps=2",
+        "run.log_every=1",
+        "run.eval_every=0",
+        "run.eval_samples=8",
+        "run.progress=false",
+        "run.tensorboard=false",
+        "data.workers=0",
+        "data.repeats=2",
+        f"run.out_dir={out}",
+        f"model.teacher_cache={tmp_path / 'cache'}",
+    ]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           "-m", "ezsr.training", "tiny_cpu", *scale]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "ezsr.training",
+        "tiny_cpu",
+        *scale,
+    ]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
@@ -169,9 +209,22 @@ def test_tiny_cpu_journey(tmp_path, capsys):
         for wnid in ("n02123045", "n02124075"):  # tabby cat, Egyptian cat
             (data / wnid).mkdir(parents=True)
             shutil.copyfile(SHARED_REC, data / wnid / SHARED_REC.name)
-        report = json.loads(_ezsr(capsys, "eval", "--dataset", "mini-n-imagenet", "--root",
-                                  data.parent, "--checkpoint", student, "--workers", "0",
-                                  "--no-progress", "--json"))
+        report = json.loads(
+            _ezsr(
+                capsys,
+                "eval",
+                "--dataset",
+                "mini-n-imagenet",
+                "--root",
+                data.parent,
+                "--checkpoint",
+                student,
+                "--workers",
+                "0",
+                "--no-progress",
+                "--json",
+            )
+        )
         assert report["n"] == 2 and report["classes"] == 2
         assert report["teacher"] == "student:test-tiny" and 0.0 <= report["top1"] <= 1.0
         assert sorted(x["label"] for x in report["samples"]) == ["Egyptian_cat", "tabby"]
@@ -181,7 +234,17 @@ def test_tiny_cpu_journey(tmp_path, capsys):
     assert onnx.exists()
     if SHARED_REC.exists():
         summary = tmp_path / "stream.json"
-        _ezsr(capsys, "stream", SHARED_REC, "--onnx", onnx, "--max-windows", "3", "--quiet",
-              "--summary-json", summary)
+        _ezsr(
+            capsys,
+            "stream",
+            SHARED_REC,
+            "--onnx",
+            onnx,
+            "--max-windows",
+            "3",
+            "--quiet",
+            "--summary-json",
+            summary,
+        )
         s = json.loads(summary.read_text())
         assert s["windows"] == 3 and s["backend"].startswith("onnxruntime"), s

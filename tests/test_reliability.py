@@ -32,12 +32,13 @@ def aedat3_with_empty_first_packets(path, n=3000, seed=0):
     p, t = rng.integers(0, 2, n), np.sort(rng.integers(10_000, 60_000, n))
     data = b"#!AER-DAT3.1\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
     data += _packet([])
-    data += _packet([(1, 2, 1, 0, 5), (3, 4, 0, 0, 6)])      # every event invalid
+    data += _packet([(1, 2, 1, 0, 5), (3, 4, 0, 0, 6)])  # every event invalid
     for i in range(0, n, 500):
-        data += _packet([(int(x[k]), int(y[k]), int(p[k]), 1, int(t[k]))
-                         for k in range(i, min(n, i + 500))])
+        data += _packet(
+            [(int(x[k]), int(y[k]), int(p[k]), 1, int(t[k])) for k in range(i, min(n, i + 500))]
+        )
         if i == 1000:
-            data += _packet([])                                # an empty one in the middle
+            data += _packet([])  # an empty one in the middle
     path.write_bytes(data)
     return x, y, p, t
 
@@ -61,8 +62,12 @@ def test_chunk_blocks_skips_leading_empty_blocks():
 
     def cols(ts):
         k = len(ts)
-        return (np.zeros(k, np.int16), np.zeros(k, np.int16), np.asarray(ts, np.int64),
-                np.ones(k, np.uint8))
+        return (
+            np.zeros(k, np.int16),
+            np.zeros(k, np.int16),
+            np.asarray(ts, np.int64),
+            np.ones(k, np.uint8),
+        )
 
     blocks = [cols([]), cols([]), cols([5, 6, 20]), cols([]), cols([47])]
     got = [c.t.tolist() for c in chunk_blocks(iter(blocks), None, 10, 4, 4, "user")]
@@ -70,8 +75,7 @@ def test_chunk_blocks_skips_leading_empty_blocks():
     assert list(chunk_blocks(iter([cols([]), cols([])]), None, 10, 4, 4, "user")) == []
 
 
-def test_stream_command_reads_a_file_whose_first_packets_are_empty(tmp_path, monkeypatch,
-                                                                    capsys):
+def test_stream_command_reads_a_file_whose_first_packets_are_empty(tmp_path, monkeypatch, capsys):
     import json
 
     from ezsr.cli import main
@@ -93,8 +97,22 @@ def test_stream_command_reads_a_file_whose_first_packets_are_empty(tmp_path, mon
     _, _, _, t = aedat3_with_empty_first_packets(path)
     monkeypatch.setattr(stream, "make_runner", lambda args: ConstantRunner(["a", "b"]))
     js = tmp_path / "s.json"
-    assert main(["stream", str(path), "--window", "1000", "--chunk-us", "500", "--quiet",
-                 "--summary-json", str(js)]) == 0
+    assert (
+        main(
+            [
+                "stream",
+                str(path),
+                "--window",
+                "1000",
+                "--chunk-us",
+                "500",
+                "--quiet",
+                "--summary-json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     s = json.loads(js.read_text())
     assert s["events"] == len(t) and s["windows"] >= 1
 
@@ -104,8 +122,19 @@ def _ev():
     return Events([3, 1, 4, 1, 5], [9, 2, 6, 5, 3], [10, 20, 30, 40, 50], [1, 0, 1, 1, 0], 8, 10)
 
 
-@pytest.mark.parametrize("i", [2, -1, np.int64(2), np.int32(-1), np.uint8(0), torch.tensor(2),
-                               torch.tensor(-1, dtype=torch.int32), np.array(3)])
+@pytest.mark.parametrize(
+    "i",
+    [
+        2,
+        -1,
+        np.int64(2),
+        np.int32(-1),
+        np.uint8(0),
+        torch.tensor(2),
+        torch.tensor(-1, dtype=torch.int32),
+        np.array(3),
+    ],
+)
 def test_events_index_by_any_integer_is_one_event(i):
     ev = _ev()
     got = ev[i]
@@ -128,21 +157,24 @@ def test_events_index_by_arrays_masks_and_lists():
     assert ev[1:3].t.tolist() == [20, 30]
 
 
-@pytest.mark.parametrize("i, err, msg", [
-    (5, IndexError, "index 5 out of range for 5 events"),
-    (np.int64(-6), IndexError, "index -6 out of range"),
-    (torch.tensor(7), IndexError, "index 7 out of range"),
-    (True, TypeError, "got bool"),
-    (np.bool_(True), TypeError, "got bool"),
-    (torch.tensor(True), TypeError, "1-D bool or integer"),
-    (1.0, TypeError, "got float"),
-    (torch.tensor(1.0), TypeError, "1-D bool or integer"),
-    (torch.zeros(2, 2, dtype=torch.long), TypeError, "of shape (2, 2)"),
-    (np.array([0.5]), TypeError, "float64"),
-    ((0, 1), TypeError, "got tuple"),
-    (None, TypeError, "got NoneType"),
-    (torch.tensor([True, False]), IndexError, "mask of 2 entries for 5 events"),
-])
+@pytest.mark.parametrize(
+    "i, err, msg",
+    [
+        (5, IndexError, "index 5 out of range for 5 events"),
+        (np.int64(-6), IndexError, "index -6 out of range"),
+        (torch.tensor(7), IndexError, "index 7 out of range"),
+        (True, TypeError, "got bool"),
+        (np.bool_(True), TypeError, "got bool"),
+        (torch.tensor(True), TypeError, "1-D bool or integer"),
+        (1.0, TypeError, "got float"),
+        (torch.tensor(1.0), TypeError, "1-D bool or integer"),
+        (torch.zeros(2, 2, dtype=torch.long), TypeError, "of shape (2, 2)"),
+        (np.array([0.5]), TypeError, "float64"),
+        ((0, 1), TypeError, "got tuple"),
+        (None, TypeError, "got NoneType"),
+        (torch.tensor([True, False]), IndexError, "mask of 2 entries for 5 events"),
+    ],
+)
 def test_events_bad_index_is_a_clear_error(i, err, msg):
     with pytest.raises(err, match=msg.replace("(", r"\(").replace(")", r"\)")):
         _ev()[i]
@@ -172,16 +204,22 @@ class ConstantRunner:
 def small_rec(tmp_path):
     rng = np.random.default_rng(1)
     n = 5000
-    ev = Events(rng.integers(0, 64, n).astype(np.int16), rng.integers(0, 48, n).astype(np.int16),
-                np.sort(rng.integers(0, 100_000, n)), rng.integers(0, 2, n).astype(np.uint8),
-                64, 48)
+    ev = Events(
+        rng.integers(0, 64, n).astype(np.int16),
+        rng.integers(0, 48, n).astype(np.int16),
+        np.sort(rng.integers(0, 100_000, n)),
+        rng.integers(0, 2, n).astype(np.uint8),
+        64,
+        48,
+    )
     path = tmp_path / "rec.raw"
     io.write(path, ev, format="evt3")
     return path, ev
 
 
-def test_stream_and_demo_bound_a_huge_window_by_the_recording(small_rec, tmp_path, monkeypatch,
-                                                              capsys):
+def test_stream_and_demo_bound_a_huge_window_by_the_recording(
+    small_rec, tmp_path, monkeypatch, capsys
+):
     import json
 
     from ezsr.cli import main
@@ -190,22 +228,39 @@ def test_stream_and_demo_bound_a_huge_window_by_the_recording(small_rec, tmp_pat
     path, ev = small_rec
     monkeypatch.setattr(stream, "make_runner", lambda args: ConstantRunner(["a", "b"]))
     js = tmp_path / "s.json"
-    assert main(["stream", str(path), "--window", HUGE, "--quiet", "--summary-json",
-                 str(js)]) == 0
+    assert main(["stream", str(path), "--window", HUGE, "--quiet", "--summary-json", str(js)]) == 0
     err = capsys.readouterr().err
-    assert f"note: --window {HUGE} is larger than {path} (5000 events); using --window 5000" \
-        in err and err.count("note:") == 1
+    assert (
+        f"note: --window {HUGE} is larger than {path} (5000 events); using --window 5000" in err
+        and err.count("note:") == 1
+    )
     s = json.loads(js.read_text())
     assert s["windows"] == 1 and s["events"] == 5000
-    assert main(["demo", str(path), "--classes", "a,b", "--window", HUGE, "--max-windows", "0",
-                 "--summary-json", str(js)]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                str(path),
+                "--classes",
+                "a,b",
+                "--window",
+                HUGE,
+                "--max-windows",
+                "0",
+                "--summary-json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert f"--window {HUGE} is larger than {path} (5000 events)" in err
     assert json.loads(js.read_text())["windows"] == 1
 
 
-def test_show_and_classify_say_when_the_window_is_the_whole_recording(small_rec, tmp_path,
-                                                                      monkeypatch, capsys):
+def test_show_and_classify_say_when_the_window_is_the_whole_recording(
+    small_rec, tmp_path, monkeypatch, capsys
+):
     from PIL import Image
 
     import ezsr.zeroshot
@@ -277,11 +332,14 @@ def test_engine_sidecar_carries_the_class_names(exported):
     assert T.engine_class_names(engine, names) == names
 
 
-@pytest.mark.parametrize("given, msg", [
-    (["dog", "cat", "car"], "differ at position 0"),
-    (["cat", "dog"], "exported for 3 classes .* the 2 given differ at position 2"),
-    ([f"c{i}" for i in range(10)], "the 10 given differ"),
-])
+@pytest.mark.parametrize(
+    "given, msg",
+    [
+        (["dog", "cat", "car"], "differ at position 0"),
+        (["cat", "dog"], "exported for 3 classes .* the 2 given differ at position 2"),
+        ([f"c{i}" for i in range(10)], "the 10 given differ"),
+    ],
+)
 def test_engine_refuses_other_class_names(exported, given, msg):
     from ezsr.export import tensorrt as T
 
@@ -309,8 +367,7 @@ def test_engine_without_or_with_a_foreign_sidecar(exported, tmp_path):
         T.engine_class_names(other)
 
 
-def test_stream_engine_uses_the_sidecar_names(exported, small_rec, tmp_path, monkeypatch,
-                                               capsys):
+def test_stream_engine_uses_the_sidecar_names(exported, small_rec, tmp_path, monkeypatch, capsys):
     import json
 
     from ezsr.cli import main
@@ -333,10 +390,41 @@ def test_stream_engine_uses_the_sidecar_names(exported, small_rec, tmp_path, mon
     monkeypatch.setattr(T, "TensorRTRunner", FakeEngine)
     path, _ = small_rec
     js = tmp_path / "s.json"
-    assert main(["stream", str(path), "--engine", str(engine), "--device", "cpu", "--window",
-                 "2000", "--max-windows", "1", "--summary-json", str(js)]) == 0
+    assert (
+        main(
+            [
+                "stream",
+                str(path),
+                "--engine",
+                str(engine),
+                "--device",
+                "cpu",
+                "--window",
+                "2000",
+                "--max-windows",
+                "1",
+                "--summary-json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert json.loads(js.read_text())["classes"] == names and "dog 0.6" in out
-    assert main(["stream", str(path), "--engine", str(engine), "--device", "cpu", "--classes",
-                 "a,b,c", "--quiet"]) == 1
+    assert (
+        main(
+            [
+                "stream",
+                str(path),
+                "--engine",
+                str(engine),
+                "--device",
+                "cpu",
+                "--classes",
+                "a,b,c",
+                "--quiet",
+            ]
+        )
+        == 1
+    )
     assert "exported for 3 classes (cat, dog, car" in capsys.readouterr().err

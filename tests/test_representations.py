@@ -17,14 +17,24 @@ def make_batch(lengths=(400, 1, 0, 900), seed=0):
     for n in lengths:
         x, y = rng.integers(0, W, n), rng.integers(0, H, n)
         t = np.sort(rng.integers(0, 1000, n))
-        streams.append(Events(x.astype(np.int16), y.astype(np.int16), t,
-                              rng.integers(0, 2, n).astype(np.uint8), W, H))
+        streams.append(
+            Events(
+                x.astype(np.int16),
+                y.astype(np.int16),
+                t,
+                rng.integers(0, 2, n).astype(np.uint8),
+                W,
+                H,
+            )
+        )
     return EventBatch.from_streams(streams), streams
 
 
 def np_planes(ev):
     """counts [2,H,W], t_max [2,H,W] (0 empty), t_min [2,H,W] (1 empty), event by event."""
-    c = np.zeros((2, H, W)); tmax = np.zeros((2, H, W)); tmin = np.ones((2, H, W))
+    c = np.zeros((2, H, W))
+    tmax = np.zeros((2, H, W))
+    tmin = np.ones((2, H, W))
     t = ev.t.numpy()
     for x, y, ti, p in zip(ev.x.tolist(), ev.y.tolist(), t, ev.p.tolist()):
         tau = (ti - t[0]) / (t[-1] - t[0]) if t[-1] > t[0] else 0.0
@@ -149,7 +159,7 @@ def test_hand_computed_event_image():
 
 
 def test_eventclip_frame_starts():
-    assert eventclip_frame_starts(100_000, 30_000) == [0, 30_000, 60_000]        # rest 10k
+    assert eventclip_frame_starts(100_000, 30_000) == [0, 30_000, 60_000]  # rest 10k
     assert eventclip_frame_starts(110_000, 30_000) == [0, 30_000, 60_000, 80_000]  # rest 20k
     assert eventclip_frame_starts(1_000, 30_000) == [0]
 

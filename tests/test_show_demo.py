@@ -1,21 +1,36 @@
 """`ezsr show` and `ezsr demo` end to end (in-process, through ezsr.cli.main)."""
 
 import numpy as np
+from conftest import needs_offline_extra, shared_file
 from PIL import Image
 
 from ezsr import io
 from ezsr.cli import main
-from ezsr.streaming.demo import synthetic_events
 from ezsr.ops import ezsr_visualize
-from conftest import needs_offline_extra, shared_file
+from ezsr.streaming.demo import synthetic_events
 
 
 def test_show_reproduces_the_reference_picture(tmp_path):
     src = shared_file("n_imagenet/ezsr_test_event.npz")
     ref = np.array(Image.open(shared_file("n_imagenet/ezsr_event_reference.png")))
     out = tmp_path / "out.png"
-    assert main(["show", str(src), "-o", str(out), "--representation", "ezsr",
-                 "--start", "26502", "--window", "15000"]) == 0
+    assert (
+        main(
+            [
+                "show",
+                str(src),
+                "-o",
+                str(out),
+                "--representation",
+                "ezsr",
+                "--start",
+                "26502",
+                "--window",
+                "15000",
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(np.array(Image.open(out)), ref)
 
 
@@ -31,9 +46,24 @@ def test_show_windows_and_representations(tmp_path, capsys):
     out = tmp_path / "a.png"
     assert main(["show", str(path), "-o", str(out), "--start", "10", "--window", "500"]) == 0
     assert np.array_equal(np.array(Image.open(out)), ezsr_visualize(ev.window(10, 500)))
-    assert main(["show", str(path), "-o", str(out), "--representation", "voxel_grid",
-                 "--t0", str(ev.t_first), "--dt", "2000"]) == 0
-    assert Image.open(out).size == (5 * ev.width, ev.height)   # five bins side by side
+    assert (
+        main(
+            [
+                "show",
+                str(path),
+                "-o",
+                str(out),
+                "--representation",
+                "voxel_grid",
+                "--t0",
+                str(ev.t_first),
+                "--dt",
+                "2000",
+            ]
+        )
+        == 0
+    )
+    assert Image.open(out).size == (5 * ev.width, ev.height)  # five bins side by side
     gif = tmp_path / "a.gif"
     assert main(["show", str(path), "-o", str(gif), "--gif", "--window", "300"]) == 0
     im = Image.open(gif)
@@ -64,8 +94,22 @@ def test_demo_writes_the_picture(tmp_path, capsys):
     needs_offline_extra()  # the demo's model is the offline teacher
 
     out, js = tmp_path / "demo.png", tmp_path / "demo.json"
-    assert main(["demo", "--source", "synthetic", "--max-windows", "2", "-o", str(out),
-                 "--summary-json", str(js)]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--source",
+                "synthetic",
+                "--max-windows",
+                "2",
+                "-o",
+                str(out),
+                "--summary-json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     pic = np.array(Image.open(out))
     assert pic.shape == (480, 640) and pic.dtype == np.uint8 and (pic > 0).sum() > 1000
     text = capsys.readouterr().out

@@ -95,9 +95,11 @@ def test_cuda_algorithm_on_cpu_matches_reference(refr, late, seed):
     logf, ts, tp, tn, W = case
     state = _late_state(case) if late else K.new_state(logf[:, 0])
     outs = {}
-    for name, fn in (("reference", K.simulate_reference),
-                     ("pixel_major", torch.ops.ezsr._simulate_events_pixel_major),
-                     ("cpu", torch.ops.ezsr.simulate_events)):
+    for name, fn in (
+        ("reference", K.simulate_reference),
+        ("pixel_major", torch.ops.ezsr._simulate_events_pixel_major),
+        ("cpu", torch.ops.ezsr.simulate_events),
+    ):
         ref, last = (s.clone() for s in state)
         outs[name] = fn(logf, ts, tp, tn, ref, last, W, refr), ref, last
     (want, wref, wlast) = outs["reference"]
@@ -171,7 +173,7 @@ def test_counts_follow_log_change_and_polarity():
     # monotonic pixels: count = floor(|ΔL| / C) (up to rounding at an exact multiple)
     assert (counts - torch.floor(dl.abs() / 0.1).long().flatten()).abs().max() <= 1
     on = torch.zeros(48, dtype=torch.long).index_add_(0, pix, ev.p.long())
-    up = (dl.flatten() > 0)
+    up = dl.flatten() > 0
     assert torch.equal(on[up], counts[up]) and int(on[~up].sum()) == 0
     assert int(ev.t.min()) >= 0 and int(ev.t.max()) <= 19_000
     # sorted by t, ties by pixel index
@@ -227,8 +229,13 @@ def test_seed_determinism_and_mismatch():
 def test_linlog_and_noise():
     dn = torch.tensor([0.0, 10.0, 19.99, 20.0, 100.0]) / 255
     L = S.log_intensity(dn, log_mode="linlog")
-    assert torch.allclose(L, torch.tensor([0.0, 10 * math.log(20) / 20, 19.99 * math.log(20) / 20,
-                                           math.log(20), math.log(100)]), atol=1e-4)
+    assert torch.allclose(
+        L,
+        torch.tensor(
+            [0.0, 10 * math.log(20) / 20, 19.99 * math.log(20) / 20, math.log(20), math.log(100)]
+        ),
+        atol=1e-4,
+    )
     frames = torch.full((3, 20, 20), 0.5)
     ts = [0, 500_000, 1_000_000]
     ev = S.frames_to_events(frames, ts, leak_rate_hz=2.0, seed=4)
@@ -239,17 +246,20 @@ def test_linlog_and_noise():
     assert shot.on > 100 and shot.off > 100 and bool((shot.t[1:] >= shot.t[:-1]).all())
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(frames=[np.zeros((4, 4)), np.zeros((4, 5))]), "frames"),
-    (dict(timestamps_us=[0, 10, 10]), "timestamps_us"),
-    (dict(timestamps_us=[0, 10]), "timestamps_us"),
-    (dict(frames=np.full((3, 4, 4), np.nan)), "frames"),
-    (dict(frames=-np.ones((3, 4, 4))), "frames"),
-    (dict(contrast_pos=0.0), "contrast_pos"),
-    (dict(contrast_neg=-0.1), "contrast_neg"),
-    (dict(sigma=-1.0), "sigma"),
-    (dict(refractory_us=-5), "refractory_us"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(frames=[np.zeros((4, 4)), np.zeros((4, 5))]), "frames"),
+        (dict(timestamps_us=[0, 10, 10]), "timestamps_us"),
+        (dict(timestamps_us=[0, 10]), "timestamps_us"),
+        (dict(frames=np.full((3, 4, 4), np.nan)), "frames"),
+        (dict(frames=-np.ones((3, 4, 4))), "frames"),
+        (dict(contrast_pos=0.0), "contrast_pos"),
+        (dict(contrast_neg=-0.1), "contrast_neg"),
+        (dict(sigma=-1.0), "sigma"),
+        (dict(refractory_us=-5), "refractory_us"),
+    ],
+)
 def test_bad_input(bad, match):
     args = dict(frames=np.zeros((3, 4, 4)), timestamps_us=[0, 10, 20])
     args.update(bad)
@@ -317,12 +327,17 @@ def _png_16bit(arr: np.ndarray, colour_type: int) -> bytes:
     rows = b"".join(b"\x00" + arr[r].astype(">u2").tobytes() for r in range(h))
 
     def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("spng", [False, True])
@@ -339,11 +354,15 @@ def test_open_image_png_kinds_match_pillow(tmp_path, monkeypatch, spng):
         monkeypatch.setattr(images, "pyspng", None)
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (13, 17, 4), dtype=np.uint8)
-    kinds = {"RGB": Image.fromarray(base[..., :3]), "RGBA": Image.fromarray(base),
-             "L": Image.fromarray(base[..., 0]), "LA": Image.fromarray(base).convert("LA"),
-             "P": Image.fromarray(base[..., :3]).convert("P"),
-             # mode "1" from an 8-bit picture: Pillow 13 no longer takes bool arrays
-             "1": Image.fromarray(base[..., 0]).point(lambda v: 255 * (v > 128)).convert("1")}
+    kinds = {
+        "RGB": Image.fromarray(base[..., :3]),
+        "RGBA": Image.fromarray(base),
+        "L": Image.fromarray(base[..., 0]),
+        "LA": Image.fromarray(base).convert("LA"),
+        "P": Image.fromarray(base[..., :3]).convert("P"),
+        # mode "1" from an 8-bit picture: Pillow 13 no longer takes bool arrays
+        "1": Image.fromarray(base[..., 0]).point(lambda v: 255 * (v > 128)).convert("1"),
+    }
     for mode, im in kinds.items():
         path = tmp_path / f"{mode}.png"
         im.save(path)
@@ -377,13 +396,39 @@ def test_cli(tmp_path, capsys):
     for i in range(2):
         Image.fromarray(np.roll(arr, 3 * i, axis=1)).save(folder / f"im{i}.png")
     out = tmp_path / "one.npz"
-    assert main(["simulate", str(folder / "im0.png"), "-o", str(out), "--sensor", "24x32",
-                 "--motion", "affine"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(folder / "im0.png"),
+                "-o",
+                str(out),
+                "--sensor",
+                "24x32",
+                "--motion",
+                "affine",
+            ]
+        )
+        == 0
+    )
     ev = io.read(out)
     want = S.image_to_events(str(folder / "im0.png"), motion="affine", sensor=(24, 32))
     assert len(ev) == len(want) and torch.equal(ev.t, want.t)
-    assert main(["simulate", str(folder), "-o", str(tmp_path / "outdir"), "--sensor", "24x32",
-                 "--ext", "npz"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(folder),
+                "-o",
+                str(tmp_path / "outdir"),
+                "--sensor",
+                "24x32",
+                "--ext",
+                "npz",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "outdir").iterdir()) == ["im0.npz", "im1.npz"]
     # default output format of folders: HDF5 (.h5), read back equal
     assert main(["simulate", str(folder), "-o", str(tmp_path / "h5dir"), "--sensor", "24x32"]) == 0
@@ -482,20 +527,40 @@ def test_render_translate_kernel_reference_and_grid_sample():
     M = Motion("saccade", 2, sensor, 300_000, 3)(torch.linspace(0, 300_000, 9).double())
     frames = I.render(lum, M, sensor)
     s, ox, oy = I.fit_transform(30, 45, sensor)
-    to_norm = torch.tensor([[2 / (45 * s), 0, (2 * (-ox / s) + 1) / 45 - 1],
-                            [0, 2 / (30 * s), (2 * (-oy / s) + 1) / 30 - 1], [0, 0, 1]],
-                           dtype=torch.float64)
+    to_norm = torch.tensor(
+        [
+            [2 / (45 * s), 0, (2 * (-ox / s) + 1) / 45 - 1],
+            [0, 2 / (30 * s), (2 * (-oy / s) + 1) / 30 - 1],
+            [0, 0, 1],
+        ],
+        dtype=torch.float64,
+    )
     A = to_norm @ M
-    ys, xs = torch.meshgrid(torch.arange(48.0, dtype=torch.float64),
-                            torch.arange(64.0, dtype=torch.float64), indexing="ij")
-    grid = torch.stack([A[..., 0, 0, None, None] * xs + A[..., 0, 2, None, None],
-                        A[..., 1, 1, None, None] * ys + A[..., 1, 2, None, None]], -1)
-    want = F.grid_sample(lum, grid.float().view(2, -1, 64, 2), mode="bilinear",
-                         padding_mode="border", align_corners=False).view(2, 9, 48, 64)
+    ys, xs = torch.meshgrid(
+        torch.arange(48.0, dtype=torch.float64),
+        torch.arange(64.0, dtype=torch.float64),
+        indexing="ij",
+    )
+    grid = torch.stack(
+        [
+            A[..., 0, 0, None, None] * xs + A[..., 0, 2, None, None],
+            A[..., 1, 1, None, None] * ys + A[..., 1, 2, None, None],
+        ],
+        -1,
+    )
+    want = F.grid_sample(
+        lum,
+        grid.float().view(2, -1, 64, 2),
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=False,
+    ).view(2, 9, 48, 64)
     assert frames.shape == (2, 9, 48, 64)
     assert (frames - want).abs().max() < 1e-4
-    taps = [*I._taps(float(A[0, 0, 0, 0]), A[..., 0, 2], 64, 45, "cpu"),
-            *I._taps(float(A[0, 0, 1, 1]), A[..., 1, 2], 48, 30, "cpu")]
+    taps = [
+        *I._taps(float(A[0, 0, 0, 0]), A[..., 0, 2], 64, 45, "cpu"),
+        *I._taps(float(A[0, 0, 1, 1]), A[..., 1, 2], 48, 30, "cpu"),
+    ]
     ref = I.render_translate_reference(lum[:, 0].contiguous(), *taps)
     if _ext.has_kernel("render_translate", "cpu"):
         assert torch.equal(torch.ops.ezsr.render_translate(lum[:, 0].contiguous(), *taps), ref)
@@ -531,12 +596,14 @@ def test_adaptive_schedule_bounds_motion_between_frames(motion):
 
     sensor, D = (24, 32), DEFAULT_DURATION_US[motion]
     m = Motion(motion, 2, sensor, D, 0)
-    times, capped = adaptive_times(m, sensor, grad_max=2.0, threshold=0.2, max_crossings=1.0,
-                                   max_frames=2000)
+    times, capped = adaptive_times(
+        m, sensor, grad_max=2.0, threshold=0.2, max_crossings=1.0, max_frames=2000
+    )
     budget = 1.0 * 0.2 / 2.0  # px
     assert not capped and times[0] == 0 and times[-1] == D and times.numel() > 10
-    pts = torch.tensor([[0, 0, 1], [31, 0, 1], [0, 23, 1], [31, 23, 1], [15.5, 11.5, 1]],
-                       dtype=torch.float64).T
+    pts = torch.tensor(
+        [[0, 0, 1], [31, 0, 1], [0, 23, 1], [31, 23, 1], [15.5, 11.5, 1]], dtype=torch.float64
+    ).T
     fine = torch.linspace(0, D, 6001, dtype=torch.float64)
     q = m(fine) @ pts
     pos = q[..., :2, :] / q[..., 2:, :]  # [B, F, 2, 5]
@@ -555,6 +622,7 @@ def test_events_from_intensity_matches_chunked_reference(chunk, dt_max):
     (stream, t, pixel)), ties at chunk joints (dt_max = 3 µs) and the state left behind
     included; so does merge_chunks, which sorts only the tie runs at the joints."""
     from ezsr.simulate.frames import log_intensity, merge_chunks, sort_events
+
     g = torch.Generator().manual_seed(chunk * 1000 + dt_max)
     B, T, H, W = 2, 9, 7, 10
     frames = torch.rand(B, T, H * W, generator=g) * 0.9 + 0.05
@@ -563,19 +631,31 @@ def test_events_from_intensity_matches_chunked_reference(chunk, dt_max):
     tp = (0.1 + 0.03 * torch.randn(B, H * W, generator=g)).clamp(min=0.01)
     tn = (0.12 + 0.03 * torch.randn(B, H * W, generator=g)).clamp(min=0.01)
     ref, last = torch.empty(B, H * W), torch.empty(B, H * W, dtype=torch.int64)
-    got = torch.ops.ezsr.simulate_events_from_intensity(frames, ts, tp, tn, ref, last, W, 2,
-                                                         1e-3, chunk, True)  # init_state
-    wref, wlast = K.new_state(log_intensity(frames[:, :min(T, chunk)])[:, 0])
+    got = torch.ops.ezsr.simulate_events_from_intensity(
+        frames, ts, tp, tn, ref, last, W, 2, 1e-3, chunk, True
+    )  # init_state
+    wref, wlast = K.new_state(log_intensity(frames[:, : min(T, chunk)])[:, 0])
     parts = []
     for s in range(0, T - 1, chunk - 1):
         e = min(T, s + chunk)
-        parts.append(K.simulate_reference(log_intensity(frames[:, s:e]).contiguous(),
-                                          ts[:, s:e].contiguous(), tp, tn, wref, wlast, W, 2))
+        parts.append(
+            K.simulate_reference(
+                log_intensity(frames[:, s:e]).contiguous(),
+                ts[:, s:e].contiguous(),
+                tp,
+                tn,
+                wref,
+                wlast,
+                W,
+                2,
+            )
+        )
         if e == T:
             break
     x, y, t, p = (torch.cat([prt[i] for prt in parts]) for i in range(4))
-    b = torch.cat([torch.repeat_interleave(torch.arange(B), prt[4][1:] - prt[4][:-1])
-                   for prt in parts])
+    b = torch.cat(
+        [torch.repeat_interleave(torch.arange(B), prt[4][1:] - prt[4][:-1]) for prt in parts]
+    )
     order = sort_events(b, y.long() * W + x.long(), t, p)
     off = torch.zeros(B + 1, dtype=torch.int64)
     off[1:] = torch.cumsum(torch.bincount(b, minlength=B), 0)
@@ -593,17 +673,22 @@ def test_events_from_intensity_bad_arguments():
     thr = torch.full((1, 6), 0.2)
     ref, last = K.new_state(frames[:, 0].log())
     with pytest.raises(RuntimeError, match="chunk_frames"):
-        torch.ops.ezsr.simulate_events_from_intensity(frames, ts, thr, thr, ref, last, 3, 0,
-                                                      1e-3, 1)
+        torch.ops.ezsr.simulate_events_from_intensity(
+            frames, ts, thr, thr, ref, last, 3, 0, 1e-3, 1
+        )
     with pytest.raises(RuntimeError, match="'frames'"):
-        torch.ops.ezsr.simulate_events_from_intensity(frames.double(), ts, thr, thr, ref, last,
-                                                      3, 0, 1e-3, 4)
+        torch.ops.ezsr.simulate_events_from_intensity(
+            frames.double(), ts, thr, thr, ref, last, 3, 0, 1e-3, 4
+        )
     with pytest.raises(RuntimeError, match="'width'"):
-        torch.ops.ezsr.simulate_events_from_intensity(frames, ts, thr, thr, ref, last, 4, 0,
-                                                      1e-3, 4)
+        torch.ops.ezsr.simulate_events_from_intensity(
+            frames, ts, thr, thr, ref, last, 4, 0, 1e-3, 4
+        )
     bad_ts = torch.tensor([[0, 5, 5, 9]])  # not strictly increasing: rejected, not gathered
-    for op, args in ((torch.ops.ezsr.simulate_events_from_intensity, (3, 0, 1e-3, 4)),
-                     (torch.ops.ezsr.simulate_events, (3, 0))):
+    for op, args in (
+        (torch.ops.ezsr.simulate_events_from_intensity, (3, 0, 1e-3, 4)),
+        (torch.ops.ezsr.simulate_events, (3, 0)),
+    ):
         with pytest.raises(RuntimeError, match="'ts' must increase strictly"):
             op(frames if len(args) == 4 else frames.log(), bad_ts, thr, thr, ref, last, *args)
 
@@ -612,6 +697,7 @@ def test_order_tie_runs_equals_a_full_sort():
     """Events ordered by (stream, t) with runs of equal (stream, t) shuffled: sorting only
     those runs (stably by pixel) gives the full stable sort by (stream, t, pixel)."""
     from ezsr.simulate.frames import order_tie_runs, sort_events
+
     g = torch.Generator().manual_seed(0)
     b = torch.sort(torch.randint(0, 3, (3000,), generator=g)).values
     t = torch.randint(0, 40, (3000,), generator=g)

@@ -40,8 +40,9 @@ class Server:
         pytest.importorskip("dv_processing")
         self.port = port or _free_port()
         cmd = [sys.executable, str(HERE / "_dv_server.py"), str(path), str(self.port)]
-        self.proc = subprocess.Popen(cmd + (["--hold"] if hold else []), stdout=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            cmd + (["--hold"] if hold else []), stdout=subprocess.PIPE, text=True
+        )
         line = self.proc.stdout.readline()
         assert line.strip() == "listening", f"server did not start: {line!r}"
 
@@ -59,13 +60,31 @@ def tiny_onnx(tmp_path_factory):
 
     enc = TinyViT(out_dim=16)
     cls = F.normalize(torch.randn(16, 4, generator=torch.Generator().manual_seed(1)), dim=0)
-    return str(export_onnx(enc, cls, tmp_path_factory.mktemp("live") / "tiny.onnx",
-                           class_names=["cat", "dog", "car", "cup"]))
+    return str(
+        export_onnx(
+            enc,
+            cls,
+            tmp_path_factory.mktemp("live") / "tiny.onnx",
+            class_names=["cat", "dog", "car", "cup"],
+        )
+    )
 
 
 def _stream(src, onnx, js, *extra):
-    return ["stream", str(src), "--onnx", onnx, "--window", "10000", "--top-k", "4",
-            "--quiet", "--summary-json", str(js), *extra]
+    return [
+        "stream",
+        str(src),
+        "--onnx",
+        onnx,
+        "--window",
+        "10000",
+        "--top-k",
+        "4",
+        "--quiet",
+        "--summary-json",
+        str(js),
+        *extra,
+    ]
 
 
 def test_tcp_stream_gives_the_windows_and_labels_of_the_file(tiny_onnx, tmp_path, capsys):
@@ -74,9 +93,20 @@ def test_tcp_stream_gives_the_windows_and_labels_of_the_file(tiny_onnx, tmp_path
     server = Server(path)
     try:
         # room for every window: this compares what arrives, not the overload policy
-        assert main(_stream(f"tcp://127.0.0.1:{server.port}", tiny_onnx,
-                            tmp_path / "tcp.json", "--max-pending", "64",
-                            "--max-age-ms", "600000")) == 0
+        assert (
+            main(
+                _stream(
+                    f"tcp://127.0.0.1:{server.port}",
+                    tiny_onnx,
+                    tmp_path / "tcp.json",
+                    "--max-pending",
+                    "64",
+                    "--max-age-ms",
+                    "600000",
+                )
+            )
+            == 0
+        )
     finally:
         server.close()
     assert server.proc.returncode == 0  # it sent everything and closed the connection
@@ -90,12 +120,17 @@ def test_tcp_stream_gives_the_windows_and_labels_of_the_file(tiny_onnx, tmp_path
     assert "warm-up: 2 untimed call(s)" in out
     assert len(f["decisions"]) == len(n["decisions"]) == 11
     for a, b in zip(f["decisions"], n["decisions"]):
-        assert (a["index"], a["t_end_us"], a["t_rel_us"], a["n_events"]) == \
-               (b["index"], b["t_end_us"], b["t_rel_us"], b["n_events"])
+        assert (a["index"], a["t_end_us"], a["t_rel_us"], a["n_events"]) == (
+            b["index"],
+            b["t_end_us"],
+            b["t_rel_us"],
+            b["n_events"],
+        )
         assert a["labels"] == b["labels"] and len(a["labels"]) == 4
         np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-6)
     # times since the recording's start: the first window ends at its 10,000th event
     from ezsr import io
+
     ev = io.read(path)
     assert f["t_first_us"] == int(ev.t[0])
     assert f["decisions"][0]["t_rel_us"] == int(ev.t[9999] - ev.t[0])
@@ -113,8 +148,9 @@ def test_ctrl_c_ends_a_live_stream_with_its_summary(tiny_onnx, tmp_path):
     try:
         src = open_live(f"tcp://127.0.0.1:{server.port}").connect()
         assert (src.width, src.height) == (320, 240)
-        rec = streaming.StreamRecognizer(streaming.OnnxRuntimeRunner(tiny_onnx),
-                                         n_events=10000, warmup=1)
+        rec = streaming.StreamRecognizer(
+            streaming.OnnxRuntimeRunner(tiny_onnx), n_events=10000, warmup=1
+        )
         seen = []
 
         def on_decision(d):
@@ -151,6 +187,7 @@ def test_reconnect_continues_on_a_new_connection_in_time_order():
             second.close()
     assert second is not None and src.connects == 2 and src.end_reason == "disconnected"
     from ezsr import io
+
     ev = io.read(path)
     k = int((ev.t >= ev.t[-1]).sum())  # the restart's events not older than the last one
     assert sum(len(c) for c in got) == 111954 + k and src.dropped_events == 111954 - k
@@ -169,6 +206,7 @@ def test_live_source_errors_are_named(monkeypatch):
     with pytest.raises(ConnectionError, match=r"tcp://127.0.0.1:\d+: cannot connect to it"):
         open_live(f"tcp://127.0.0.1:{_free_port()}").connect()
     import dv_processing as dv
+
     if not dv.io.camera.discover():
         with pytest.raises(ConnectionError, match="camera: no iniVation camera found"):
             open_live("camera").connect()
@@ -189,6 +227,7 @@ def test_prophesee_source_without_the_sdk_is_a_named_error():
         import metavision_core  # noqa: F401
     except ImportError:
         from ezsr.streaming.live import open_live
+
         with pytest.raises(ImportError, match="Metavision SDK"):
             open_live("prophesee")
     else:
@@ -198,8 +237,10 @@ def test_prophesee_source_without_the_sdk_is_a_named_error():
 def test_prophesee_source_reads_a_raw_file_like_ezsr_io():
     """With the Metavision SDK installed (not on PyPI; absent where ezsr is developed): its
     EventsIterator on the EVT 2.0 sample gives the events ezsr.io decodes."""
-    pytest.importorskip("metavision_core", reason="the Metavision SDK is not installed "
-                        "(Prophesee's own packages, not PyPI)")
+    pytest.importorskip(
+        "metavision_core",
+        reason="the Metavision SDK is not installed (Prophesee's own packages, not PyPI)",
+    )
     from ezsr import io
     from ezsr.streaming.live import MetavisionSource
 

@@ -39,9 +39,15 @@ def camera(n_chunks, n=1000):
     """n_chunks chunks of n events (one window each), made on demand as fast as possible."""
     g = np.random.default_rng(0)
     for i in range(n_chunks):
-        yield Events(g.integers(0, 640, n).astype(np.int16), g.integers(0, 480, n).astype(np.int16),
-                     np.full(n, i * 1000, np.int64), g.integers(0, 2, n).astype(np.uint8),
-                     640, 480, validate=False)
+        yield Events(
+            g.integers(0, 640, n).astype(np.int16),
+            g.integers(0, 480, n).astype(np.int16),
+            np.full(n, i * 1000, np.int64),
+            g.integers(0, 2, n).astype(np.uint8),
+            640,
+            480,
+            validate=False,
+        )
 
 
 def run(n_chunks):

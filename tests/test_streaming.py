@@ -10,12 +10,21 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from conftest import shared_file
 from _tiny_vit import TinyViT
+from conftest import shared_file
+
 from ezsr.events import Events
-from ezsr.streaming import (EventRing, FileReplay, OnnxRuntimeRunner, PushSource,
-                            StreamRecognizer, TorchRunner, Window, WindowQueue, Windower)
+from ezsr.streaming import (
+    EventRing,
+    FileReplay,
+    OnnxRuntimeRunner,
+    PushSource,
+    StreamRecognizer,
+    TorchRunner,
+    Window,
+    Windower,
+    WindowQueue,
+)
 from ezsr.zeroshot.graph import EZSRPreprocess, ImageClassifier, ZeroShotHead
 
 W, H = 64, 48
@@ -27,8 +36,14 @@ def chunk(t, x=None, seed=0):
     n = len(t)
     x = np.arange(n) % W if x is None else np.asarray(x)
     g = np.random.default_rng(seed)
-    return Events(x.astype(np.int32), g.integers(0, H, n).astype(np.int32), t,
-                  g.integers(0, 2, n).astype(np.uint8), W, H)
+    return Events(
+        x.astype(np.int32),
+        g.integers(0, H, n).astype(np.int32),
+        t,
+        g.integers(0, 2, n).astype(np.uint8),
+        W,
+        H,
+    )
 
 
 # ---------------------------------------------------------------------- ring
@@ -59,7 +74,6 @@ def test_count_windows_across_chunk_boundaries():
     assert last.events.t.tolist() == [8, 9] and last.closed_by == "end"
 
 
-
 def test_count_windows_copied_once_match_the_ring():
     """EZSR's count windows skip the ring (chunk slices, one copy per window): the same
     windows, columns, dtypes and flush as the ring path (forced by a time limit that never
@@ -74,7 +88,7 @@ def test_count_windows_copied_once_match_the_ring():
     for k, n in enumerate(sizes):
         dt = np.int32 if k > 30 else np.int16
         xy = g.integers(0, 50, (2, n)).astype(dt)
-        c = Events(xy[0], xy[1], t[i:i + n], g.integers(0, 2, n).astype(np.uint8), 64, 64)
+        c = Events(xy[0], xy[1], t[i : i + n], g.integers(0, 2, n).astype(np.uint8), 64, 64)
         got += direct.push(c, 1.0)
         ref += ring.push(c, 1.0)
         if not direct._held:  # all of this chunk is in windows: their copies
@@ -90,6 +104,7 @@ def test_count_windows_copied_once_match_the_ring():
             u, v = getattr(a.events, col), getattr(b.events, col)
             assert u.dtype == v.dtype and torch.equal(u, v)
         assert int(a.events.x.min()) >= 0
+
 
 def test_time_windows_and_whichever_first():
     w = Windower(n_events=None, dt_us=10)
@@ -262,8 +277,14 @@ def test_end_to_end_onnxruntime_matches_torch(tiny_module, tmp_path):
     names = ["cat", "dog", "car", "tree", "cup"]
     g = np.random.default_rng(5)
     n = 9000
-    ev = Events(g.integers(0, 640, n).astype(np.int32), g.integers(0, 480, n).astype(np.int32),
-                np.sort(g.integers(0, 30000, n)), g.integers(0, 2, n).astype(np.uint8), 640, 480)
+    ev = Events(
+        g.integers(0, 640, n).astype(np.int32),
+        g.integers(0, 480, n).astype(np.int32),
+        np.sort(g.integers(0, 30000, n)),
+        g.integers(0, 2, n).astype(np.uint8),
+        640,
+        480,
+    )
     chunks = list(ev.time_windows(1000))
     results = {}
     for kind in ("image", "events"):
@@ -275,7 +296,8 @@ def test_end_to_end_onnxruntime_matches_torch(tiny_module, tmp_path):
         results[kind] = ds
     ds = []
     StreamRecognizer(TorchRunner(module, names), n_events=3000, top_k=5).run(
-        chunks, on_decision=ds.append)
+        chunks, on_decision=ds.append
+    )
     results["torch"] = ds
     assert len(ds) == 3
     for kind in ("image", "events"):
@@ -287,6 +309,7 @@ def test_end_to_end_onnxruntime_matches_torch(tiny_module, tmp_path):
 def test_realtime_replay_takes_recorded_time():
     path = shared_file("n_cars/sample_ncars.dat")  # 0-99,952 µs
     from ezsr import io
+
     try:
         io.read(path)
     except Exception as exc:  # the reader lands with the I/O issue
@@ -323,8 +346,12 @@ def test_events_graph_rejects_other_sensor(tiny_module, tmp_path):
 def test_sliding_count_windows():
     w = Windower(n_events=4, stride=2)
     out = w.push(chunk(range(5))) + w.push(chunk(range(5, 10)))
-    assert [x.events.t.tolist() for x in out] == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7],
-                                                  [6, 7, 8, 9]]
+    assert [x.events.t.tolist() for x in out] == [
+        [0, 1, 2, 3],
+        [2, 3, 4, 5],
+        [4, 5, 6, 7],
+        [6, 7, 8, 9],
+    ]
     with pytest.raises(ValueError, match="stride"):
         Windower(n_events=4, stride=5)
 
@@ -338,9 +365,17 @@ def test_load_zero_shot_takes_a_trained_student_file(tmp_path):
 
     torch.manual_seed(0)
     student = ProjectedEncoder(create_event_encoder("test-tiny", in_chans=3), 32, 48).eval()
-    path = save_student(tmp_path / "student.pt", student, student="test-tiny", embed_dim=48,
-                        input_size=32, input_mode="crop", teacher="ViT-B-16",
-                        teacher_pretrained=str(tmp_path / "gone.pt"), step=7)
+    path = save_student(
+        tmp_path / "student.pt",
+        student,
+        student="test-tiny",
+        embed_dim=48,
+        input_size=32,
+        input_mode="crop",
+        teacher="ViT-B-16",
+        teacher_pretrained=str(tmp_path / "gone.pt"),
+        step=7,
+    )
     cls = F.normalize(torch.randn(48, 3), dim=0)
     zs = load_zero_shot("offline", "cat,dog,car", checkpoint=str(path), classifier=cls)
     assert zs.image_size == 32 and zs.class_names == ["cat", "dog", "car"]
@@ -349,7 +384,11 @@ def test_load_zero_shot_takes_a_trained_student_file(tmp_path):
         want = 100.0 * F.normalize(student(x), dim=-1) @ cls
         assert torch.allclose(zs.module(x), want, atol=1e-5)
     with pytest.raises(ValueError, match="D=48 rows|48"):
-        load_zero_shot("offline", "cat,dog", checkpoint=str(path),
-                       classifier=F.normalize(torch.randn(32, 2), dim=0))
+        load_zero_shot(
+            "offline",
+            "cat,dog",
+            checkpoint=str(path),
+            classifier=F.normalize(torch.randn(32, 2), dim=0),
+        )
     with pytest.raises(ValueError, match="teacher 'ViT-B-16'.*classifier W.pt"):
         load_zero_shot("offline", "cat,dog", checkpoint=str(path))

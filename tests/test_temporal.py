@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from conftest import needs_cuda, needs_kernels, random_batch
 
 from ezsr import EventBatch, Events
 from ezsr.ops import time_surface, time_surface_reference, voxel_grid, voxel_grid_reference
-from conftest import needs_cuda, needs_kernels, random_batch
 
 CASES = {
     "random": dict(lengths=[1000, 0, 3000, 17]),
@@ -15,7 +15,7 @@ CASES = {
     "one_pixel": dict(lengths=[2000], one_pixel=True),
     "border_and_out_of_range": dict(lengths=[500, 500], oob=3),
     "same_timestamp": dict(lengths=[300], same_time=True),
-    "one_long_stream": dict(lengths=[200_000]),   # the split-across-threads path
+    "one_long_stream": dict(lengths=[200_000]),  # the split-across-threads path
     "large_counts": dict(lengths=[100_000], width=4, height=3),
 }
 
@@ -57,11 +57,11 @@ def test_voxel_grid_by_hand():
     e = Events([0, 1, 1, 0], [0, 0, 0, 1], [0, 50, 75, 100], [1, 0, 1, 1], width=2, height=2)
     g = voxel_grid(e, bins=3)[0]
     want = torch.zeros(3, 2, 2)
-    want[0, 0, 0] = 1.0          # ON at tau 0
-    want[1, 0, 1] = -1.0         # OFF at tau 0.5 -> bin 1 exactly
-    want[1, 0, 1] += 0.5         # ON at tau 0.75 -> pos 1.5: half to bin 1, half to bin 2
+    want[0, 0, 0] = 1.0  # ON at tau 0
+    want[1, 0, 1] = -1.0  # OFF at tau 0.5 -> bin 1 exactly
+    want[1, 0, 1] += 0.5  # ON at tau 0.75 -> pos 1.5: half to bin 1, half to bin 2
     want[2, 0, 1] = 0.5
-    want[2, 1, 0] = 1.0          # ON at tau 1 -> last bin
+    want[2, 1, 0] = 1.0  # ON at tau 1 -> last bin
     assert torch.equal(g, want)
     # polarity is conserved: each event's weights sum to +-1
     assert float(g.sum()) == pytest.approx(1 - 1 + 1 + 1)
@@ -71,7 +71,7 @@ def test_time_surface_by_hand():
     e = Events([0, 0, 1, 1], [0, 0, 1, 1], [10, 20, 30, 50], [1, 1, 0, 0], width=2, height=2)
     s = time_surface(e)[0]
     assert s[0, 0, 0] == pytest.approx(0.25)  # latest ON at (0,0): (20-10)/40
-    assert s[1, 1, 1] == 1.0                 # latest OFF at (1,1): t_last
+    assert s[1, 1, 1] == 1.0  # latest OFF at (1,1): t_last
     assert s.sum() == pytest.approx(1.25)
 
 

@@ -19,8 +19,14 @@ from conftest import ROOT, needs_kernels
 def _run_checks(env_extra: dict, threads: list[int]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
     env.update(env_extra)
-    r = subprocess.run([sys.executable, "-m", "tests._op_checks", *map(str, threads)], cwd=ROOT,
-                       env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "tests._op_checks", *map(str, threads)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, f"rc={r.returncode} (-11: segfault)\n{r.stdout}\n{r.stderr[-3000:]}"
     assert r.stdout.strip().startswith("ok"), r.stdout
 

@@ -10,16 +10,30 @@ import torch
 
 from ezsr.models.tokenizer import Tokenizer, bytes_to_unicode, find_vocab, load_tokenizer
 
-MERGES = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>"), ("p", "h"), ("ph", "o"),
-          ("t", "o</w>"), ("o", "f</w>"), ("pho", "to</w>"), ("t", "h"),
-          ("th", "e</w>")]
+MERGES = [
+    ("c", "a"),
+    ("ca", "t</w>"),
+    ("d", "o"),
+    ("do", "g</w>"),
+    ("p", "h"),
+    ("ph", "o"),
+    ("t", "o</w>"),
+    ("o", "f</w>"),
+    ("pho", "to</w>"),
+    ("t", "h"),
+    ("th", "e</w>"),
+]
 SENTENCES = ["a photo of a cat.", "A  PHOTO of the dog!", "dogcat 42 cat's", "naïve café"]
 
 
 def vocab_list():
     sym = list(bytes_to_unicode().values())
-    return sym + [s + "</w>" for s in sym] + ["".join(m) for m in MERGES] + \
-        ["<|startoftext|>", "<|endoftext|>"]
+    return (
+        sym
+        + [s + "</w>" for s in sym]
+        + ["".join(m) for m in MERGES]
+        + ["<|startoftext|>", "<|endoftext|>"]
+    )
 
 
 @pytest.fixture()
@@ -31,7 +45,9 @@ def vocab_dirs(tmp_path):
     hf = tmp_path / "hf"
     hf.mkdir()
     (hf / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab_list())}))
-    (hf / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in MERGES) + "\n")
+    (hf / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(" ".join(m) for m in MERGES) + "\n"
+    )
     return gz, hf
 
 
@@ -45,8 +61,16 @@ def test_hand_computed_ids(vocab_dirs):
     tok = Tokenizer.from_bpe_gz(vocab_dirs[0] / "bpe_simple_vocab_16e6.txt.gz", context_length=12)
     v = {t: i for i, t in enumerate(vocab_list())}
     ids = tok("a photo of a cat.")[0].tolist()
-    expect = [v["<|startoftext|>"], v["a</w>"], v["photo</w>"], v["of</w>"], v["a</w>"],
-              v["cat</w>"], v[".</w>"], v["<|endoftext|>"]]
+    expect = [
+        v["<|startoftext|>"],
+        v["a</w>"],
+        v["photo</w>"],
+        v["of</w>"],
+        v["a</w>"],
+        v["cat</w>"],
+        v[".</w>"],
+        v["<|endoftext|>"],
+    ]
     assert ids == expect + [0] * 4
     long = tok("cat " * 20)
     assert long.shape == (1, 12) and long[0, -1] == v["<|endoftext|>"]
@@ -59,8 +83,9 @@ def test_both_formats_agree_and_match_transformers(vocab_dirs):
     b = load_tokenizer(vocab_dirs[1], context_length=32)
     assert torch.equal(a(SENTENCES), b(SENTENCES))
     transformers = pytest.importorskip("transformers")
-    hf = transformers.CLIPTokenizer(vocab=str(vocab_dirs[1] / "vocab.json"),
-                                    merges=str(vocab_dirs[1] / "merges.txt"))
+    hf = transformers.CLIPTokenizer(
+        vocab=str(vocab_dirs[1] / "vocab.json"), merges=str(vocab_dirs[1] / "merges.txt")
+    )
     for s in SENTENCES[:3]:  # ASCII sentences (normalisers differ on accents)
         assert a.encode(s) == hf(s, add_special_tokens=False)["input_ids"], s
 

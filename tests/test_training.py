@@ -18,6 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))  # train_standins
 
 import train_standins as sti  # noqa: E402
+
 from ezsr.training import losses  # noqa: E402
 from ezsr.training.config import TrainConfig, make_config, parse_overrides  # noqa: E402
 
@@ -81,8 +82,9 @@ def test_config_files_and_overrides(tmp_path):
     f.write_text(json.dumps({"optim": {"lr": 0.1, "batch_size": 8}, "run": {"steps": 3}}))
     y = tmp_path / "c.yaml"
     y.write_text("loss:\n  scalar_weight: 0.25\nsim:\n  sensor: [32, 48]\n")
-    cfg = make_config([str(f), str(y)], ["optim.lr=3e-4", "run.progress=false",
-                                          "data.scale=0.5,1.0"])
+    cfg = make_config(
+        [str(f), str(y)], ["optim.lr=3e-4", "run.progress=false", "data.scale=0.5,1.0"]
+    )
     assert cfg.optim.lr == 3e-4 and cfg.optim.batch_size == 8 and cfg.run.steps == 3
     assert cfg.loss.scalar_weight == 0.25 and cfg.sim.sensor == (32, 48)
     assert cfg.run.progress is False and cfg.data.scale == (0.5, 1.0)
@@ -104,18 +106,37 @@ def test_config_files_and_overrides(tmp_path):
 
 
 def tiny_cfg(root, out, *extra) -> TrainConfig:
-    return make_config([], [f"data.root={root}", "data.image_size=16", "data.workers=0",
-                            "data.repeats=2", "sim.out_size=16", f"run.out_dir={out}",
-                            "optim.batch_size=4", "optim.warmup_steps=2", "optim.lr=1e-2",
-                            "run.progress=false", "run.tensorboard=false", "run.eval_samples=8",
-                            "run.log_every=1", *extra])
+    return make_config(
+        [],
+        [
+            f"data.root={root}",
+            "data.image_size=16",
+            "data.workers=0",
+            "data.repeats=2",
+            "sim.out_size=16",
+            f"run.out_dir={out}",
+            "optim.batch_size=4",
+            "optim.warmup_steps=2",
+            "optim.lr=1e-2",
+            "run.progress=false",
+            "run.tensorboard=false",
+            "run.eval_samples=8",
+            "run.log_every=1",
+            *extra,
+        ],
+    )
 
 
 def make_trainer(cfg, transform=sti.seeded_transform, teacher=None, resume=None):
     from ezsr.training.trainer import Trainer
 
-    return Trainer(cfg, student=sti.TinyStudent(), teacher=teacher or sti.TinyTeacher(),
-                   transform=transform, resume=resume)
+    return Trainer(
+        cfg,
+        student=sti.TinyStudent(),
+        teacher=teacher or sti.TinyTeacher(),
+        transform=transform,
+        resume=resume,
+    )
 
 
 def test_one_step_changes_parameters_and_lowers_loss(image_root, tmp_path):
@@ -147,8 +168,9 @@ def test_resume_is_bit_identical(image_root, tmp_path):
     assert sorted(p.name for p in (tmp_path / "part").glob("step_*.pt"))[-1] == "step_00000003.pt"
     del part
     torch.manual_seed(999)  # a fresh process would start from other RNG states
-    res = make_trainer(tiny_cfg(image_root, tmp_path / "part", *extra),
-                       resume=str(tmp_path / "part" / "last.pt"))
+    res = make_trainer(
+        tiny_cfg(image_root, tmp_path / "part", *extra), resume=str(tmp_path / "part" / "last.pt")
+    )
     assert res.step == 3
     res.fit()
     a, b = full.student.state_dict(), res.student.state_dict()
@@ -182,8 +204,9 @@ def test_teacher_cache_matches_teacher_and_rejects_mismatch(image_root, tmp_path
     from ezsr.training import teacher_cache
     from ezsr.training.data import build_datasets
 
-    cfg = tiny_cfg(image_root, tmp_path, "data.fixed_crops=true",
-                   f"model.teacher_cache={tmp_path / 'cache'}")
+    cfg = tiny_cfg(
+        image_root, tmp_path, "data.fixed_crops=true", f"model.teacher_cache={tmp_path / 'cache'}"
+    )
     ds, _ = build_datasets(cfg.data, 0)
     teacher = sti.TinyTeacher()
     emb = teacher_cache.build_or_load(cfg, teacher, ds, "cpu", batch_size=3, log=lambda m: None)
@@ -230,15 +253,40 @@ def _free_port() -> int:
 
 
 def test_ddp_two_gloo_ranks_equal_one_process(image_root, tmp_path):
-    args = [f"data.root={image_root}", "data.image_size=16", "data.workers=0", "data.repeats=2",
-            "sim.out_size=16", "optim.batch_size=4", "optim.warmup_steps=0", "optim.lr=1e-2",
-            "run.steps=3", "run.progress=false", "run.tensorboard=false", "run.device=cpu",
-            "model.student=train_standins:student", "model.teacher=train_standins:teacher",
-            "sim.path=train_standins:plain", "run.eval_samples=4"]
+    args = [
+        f"data.root={image_root}",
+        "data.image_size=16",
+        "data.workers=0",
+        "data.repeats=2",
+        "sim.out_size=16",
+        "optim.batch_size=4",
+        "optim.warmup_steps=0",
+        "optim.lr=1e-2",
+        "run.steps=3",
+        "run.progress=false",
+        "run.tensorboard=false",
+        "run.device=cpu",
+        "model.student=train_standins:student",
+        "model.teacher=train_standins:teacher",
+        "sim.path=train_standins:plain",
+        "run.eval_samples=4",
+    ]
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}", OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           "-m", "training", *args, f"run.out_dir={tmp_path / 'ddp'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "training",
+        *args,
+        f"run.out_dir={tmp_path / 'ddp'}",
+    ]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
     from ezsr.training.trainer import Trainer
@@ -269,8 +317,15 @@ def test_event_synthesis_calls_the_simulator_and_representation(monkeypatch):
     seen = {}
 
     def fake_hist(images, motion, sensor, duration_us, seed, **kw):
-        seen.update(dtype=images.dtype, max=float(images.max()), motion=motion, sensor=sensor,
-                    duration_us=duration_us, seed=seed, **kw)
+        seen.update(
+            dtype=images.dtype,
+            max=float(images.max()),
+            motion=motion,
+            sensor=sensor,
+            duration_us=duration_us,
+            seed=seed,
+            **kw,
+        )
         return torch.full((images.shape[0], 2, *sensor), 3.0)
 
     def fake_repr(hist, out_size, mode):
@@ -281,13 +336,23 @@ def test_event_synthesis_calls_the_simulator_and_representation(monkeypatch):
     monkeypatch.setitem(sys.modules, "ezsr.simulate", fake)
     monkeypatch.setattr(ezsr, "simulate", fake, raising=False)
     monkeypatch.setattr(ezsr.ops, "histogram_to_ezsr_input", fake_repr, raising=False)
-    tf = EventSynthesis("fused", "affine", (12, 20), 5000, 32, "squash", max_frames=9,
-                        window="sweep")
+    tf = EventSynthesis(
+        "fused", "affine", (12, 20), 5000, 32, "squash", max_frames=9, window="sweep"
+    )
     x = tf(torch.full((2, 3, 8, 8), 255, dtype=torch.uint8), seed=11)
     assert x.shape == (2, 3, 32, 32)
-    assert seen == dict(dtype=torch.float32, max=1.0, motion="affine", sensor=(12, 20),
-                        duration_us=5000, seed=11, max_frames=9, hist=3.0, out_size=32,
-                        mode="squash")
+    assert seen == dict(
+        dtype=torch.float32,
+        max=1.0,
+        motion="affine",
+        sensor=(12, 20),
+        duration_us=5000,
+        seed=11,
+        max_frames=9,
+        hist=3.0,
+        out_size=32,
+        mode="squash",
+    )
 
 
 def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):
@@ -296,16 +361,29 @@ def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):
     from conftest import needs_offline_extra
 
     needs_offline_extra()
-    for mod, name in (("ezsr.simulate", "images_to_histogram"), ("ezsr.models", "create_teacher"),
-                      ("ezsr.models", "create_event_encoder"), ("ezsr.ops", "histogram_to_ezsr_input")):
+    for mod, name in (
+        ("ezsr.simulate", "images_to_histogram"),
+        ("ezsr.models", "create_teacher"),
+        ("ezsr.models", "create_event_encoder"),
+        ("ezsr.ops", "histogram_to_ezsr_input"),
+    ):
         m = pytest.importorskip(mod)
         if not hasattr(m, name):
             pytest.skip(f"{mod}.{name} not available yet")
     from ezsr.training.trainer import Trainer
 
-    cfg = make_config(["tiny_cpu"], ["run.steps=2", "optim.batch_size=4", "data.workers=0",
-                                     "run.eval_samples=4", "run.progress=false",
-                                     f"run.out_dir={tmp_path}", "optim.warmup_steps=0"])
+    cfg = make_config(
+        ["tiny_cpu"],
+        [
+            "run.steps=2",
+            "optim.batch_size=4",
+            "data.workers=0",
+            "run.eval_samples=4",
+            "run.progress=false",
+            f"run.out_dir={tmp_path}",
+            "optim.warmup_steps=0",
+        ],
+    )
     tr = Trainer(cfg)
     before = [p.detach().clone() for p in tr.student.parameters()]
     m = tr.fit()
@@ -330,10 +408,9 @@ def test_tiny_cpu_config_trains_with_the_real_components(tmp_path):
 def test_real_recording_eval_uses_the_ezsr_window_and_preprocessing(tmp_path):
     """run.eval_real: each file's default 15000-event window, ezsr_preprocess'ed, is what the
     student sees; the top-1/top-5 come from the text classifier columns."""
-    from ezsr import ops
     from conftest import shared_file
 
-    from ezsr import io
+    from ezsr import io, ops
     from ezsr.events import EventBatch
     from ezsr.training import real_eval
 
@@ -354,8 +431,11 @@ def test_real_recording_eval_uses_the_ezsr_window_and_preprocessing(tmp_path):
     m = real_eval.evaluate_real(Probe(), clf, files, labels, "cpu")
     assert m == {"real_top1": 0.0, "real_top5": 1.0, "real_n": 1}
     ev = io.read(src)
-    want = ops.ezsr_preprocess(EventBatch.from_windows(
-        ev, [ops.default_window_start(len(ev), 15000)], 15000), out_size=224, mode="crop")
+    want = ops.ezsr_preprocess(
+        EventBatch.from_windows(ev, [ops.default_window_start(len(ev), 15000)], 15000),
+        out_size=224,
+        mode="crop",
+    )
     torch.testing.assert_close(seen[0], want, rtol=0, atol=0)
 
 
@@ -374,8 +454,9 @@ def test_new_run_refuses_an_earlier_runs_out_dir(image_root, tmp_path):
     assert not (tmp_path / "tb").exists() and (tmp_path / "notes.txt").exists()
     tr.fit()
     assert [p.name for p in tmp_path.glob("step_*.pt")] == ["step_00000001.pt"]
-    resumed = make_trainer(tiny_cfg(image_root, tmp_path, "run.steps=1"),
-                           resume=str(tmp_path / "last.pt"))
+    resumed = make_trainer(
+        tiny_cfg(image_root, tmp_path, "run.steps=1"), resume=str(tmp_path / "last.pt")
+    )
     assert resumed.step == 1
 
 
@@ -418,11 +499,14 @@ def test_resume_of_a_finished_run_changes_nothing(image_root, tmp_path):
     make_trainer(cfg).fit()
     before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     log = (tmp_path / "log.csv").read_text()
-    tr = make_trainer(tiny_cfg(image_root, tmp_path, "run.steps=2"),
-                      resume=str(tmp_path / "last.pt"))
+    tr = make_trainer(
+        tiny_cfg(image_root, tmp_path, "run.steps=2"), resume=str(tmp_path / "last.pt")
+    )
     assert tr.step == 2 and tr.fit() == {}
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
     assert (tmp_path / "log.csv").read_text() == log
     with pytest.raises(ValueError, match="contradict"):
-        make_trainer(tiny_cfg(image_root, tmp_path, "run.steps=3", "run.overwrite=true"),
-                     resume=str(tmp_path / "last.pt"))
+        make_trainer(
+            tiny_cfg(image_root, tmp_path, "run.steps=3", "run.overwrite=true"),
+            resume=str(tmp_path / "last.pt"),
+        )

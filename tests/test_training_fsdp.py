@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,19 +24,47 @@ def _free_port() -> int:
 def _args(image_root, out, *extra):
     # a real ViT student (test-tiny: 2 transformer blocks, sharded one by one) behind the
     # linear projection to the stand-in teacher's width
-    return [f"data.root={image_root}", "data.image_size=32", "data.workers=0", "data.repeats=2",
-            "sim.out_size=32", "optim.batch_size=4", "optim.warmup_steps=0", "optim.lr=1e-2",
-            "optim.schedule=constant", "run.progress=false", "run.tensorboard=false", "run.device=cpu", "run.log_every=1",
-            "run.eval_samples=4", "model.student=test-tiny", "model.student_init=none",
-            "model.teacher=train_standins:teacher", "sim.path=train_standins:plain",
-            f"run.out_dir={out}", *extra]
+    return [
+        f"data.root={image_root}",
+        "data.image_size=32",
+        "data.workers=0",
+        "data.repeats=2",
+        "sim.out_size=32",
+        "optim.batch_size=4",
+        "optim.warmup_steps=0",
+        "optim.lr=1e-2",
+        "optim.schedule=constant",
+        "run.progress=false",
+        "run.tensorboard=false",
+        "run.device=cpu",
+        "run.log_every=1",
+        "run.eval_samples=4",
+        "model.student=test-tiny",
+        "model.student_init=none",
+        "model.teacher=train_standins:teacher",
+        "sim.path=train_standins:plain",
+        f"run.out_dir={out}",
+        *extra,
+    ]
 
 
 def _torchrun(args, *resume):
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}", OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           "-m", "ezsr.training", *args, *resume]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "ezsr.training",
+        *args,
+        *resume,
+    ]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
 
@@ -53,12 +80,28 @@ def _weights(path: Path) -> dict:
 
 def test_fsdp_matches_ddp_and_checkpoints_cross_strategies(image_root, tmp_path):
     ddp, fsdp = tmp_path / "ddp", tmp_path / "fsdp"
-    _torchrun(_args(image_root, ddp, "run.steps=3", "run.ckpt_every=1", "run.keep_ckpts=3",
-                    "run.strategy=ddp"))
+    _torchrun(
+        _args(
+            image_root,
+            ddp,
+            "run.steps=3",
+            "run.ckpt_every=1",
+            "run.keep_ckpts=3",
+            "run.strategy=ddp",
+        )
+    )
     # FSDP (+ activation checkpointing) continues DDP's step-1 checkpoint on the same batches
     fsdp.mkdir()
-    _torchrun(_args(image_root, fsdp, "run.steps=3", "run.strategy=fsdp",
-                    "run.activation_checkpointing=true"), f"--resume={ddp / 'step_00000001.pt'}")
+    _torchrun(
+        _args(
+            image_root,
+            fsdp,
+            "run.steps=3",
+            "run.strategy=fsdp",
+            "run.activation_checkpointing=true",
+        ),
+        f"--resume={ddp / 'step_00000001.pt'}",
+    )
     a, b = _losses(ddp), _losses(fsdp)
     assert len(a) == 3 and len(b) == 2 and a[0] != a[1]
     np.testing.assert_allclose(b, a[1:], rtol=1e-5, atol=1e-6)

@@ -58,22 +58,42 @@ def test_bad_files_fail_in_one_line_before_any_model(tmp_path, tiny_clip_file, c
     (photos / "notes.txt").write_text("no image here")
     base = ["imagenet_vitb16", f"run.out_dir={tmp_path / 'run'}", "run.device=cpu"]
 
-    err = _err(capsys, *base, f"data.root={tmp_path / 'imgs'}",
-               f"model.teacher_pretrained={tiny_clip_file}")
+    err = _err(
+        capsys,
+        *base,
+        f"data.root={tmp_path / 'imgs'}",
+        f"model.teacher_pretrained={tiny_clip_file}",
+    )
     assert f"model.teacher_pretrained={tiny_clip_file}" in err
     assert "ViT-B-16 expects" in err and "another architecture" in err
 
-    err = _err(capsys, *base, f"data.root={tmp_path / 'imgs'}", "model.teacher=test-tiny",
-               f"model.teacher_pretrained={tiny_clip_file}", "model.student=test-tiny-eva",
-               f"model.student_init={tiny_clip_file}")
+    err = _err(
+        capsys,
+        *base,
+        f"data.root={tmp_path / 'imgs'}",
+        "model.teacher=test-tiny",
+        f"model.teacher_pretrained={tiny_clip_file}",
+        "model.student=test-tiny-eva",
+        f"model.student_init={tiny_clip_file}",
+    )
     assert f"model.student_init={tiny_clip_file}" in err and "test-tiny-eva" in err
 
-    err = _err(capsys, *base, f"data.root={tmp_path / 'imgs'}", "model.teacher=test-tiny",
-               f"model.teacher_pretrained={tiny_clip_file}", "model.student=test-tiny")
+    err = _err(
+        capsys,
+        *base,
+        f"data.root={tmp_path / 'imgs'}",
+        "model.teacher=test-tiny",
+        f"model.teacher_pretrained={tiny_clip_file}",
+        "model.student=test-tiny",
+    )
     assert f"data.root={tmp_path / 'imgs'}: no images" in err
 
-    err = _err(capsys, *base, f"data.root={tmp_path / 'imgs'}",
-               f"model.teacher_pretrained={tmp_path / 'missing.pt'}")
+    err = _err(
+        capsys,
+        *base,
+        f"data.root={tmp_path / 'imgs'}",
+        f"model.teacher_pretrained={tmp_path / 'missing.pt'}",
+    )
     assert "model.teacher_pretrained=" in err and "no such file" in err
 
 
@@ -85,21 +105,20 @@ def test_student_init_from_the_teacher_and_from_a_file(tiny_clip_file, caplog):
     want = teacher.model.visual.state_dict()
     caplog.set_level(logging.INFO)
 
-    cfg = make_config([], ["model.student=test-tiny", "model.teacher=test-tiny",
-                           "sim.out_size=32"])
+    cfg = make_config([], ["model.student=test-tiny", "model.teacher=test-tiny", "sim.out_size=32"])
     student = build_student(cfg, teacher.embed_dim, teacher)
     for k, v in want.items():
         assert torch.equal(student.visual.state_dict()[k], v), k
     assert "from the teacher's image tower (test-tiny): 0 missing keys" in caplog.text
 
-    cfg = make_config([], ["model.student=test-tiny", "model.student_init=none",
-                           "sim.out_size=32"])
+    cfg = make_config([], ["model.student=test-tiny", "model.student_init=none", "sim.out_size=32"])
     fresh = build_student(cfg, teacher.embed_dim, teacher)
     assert not torch.equal(fresh.visual.proj, want["proj"])
 
     caplog.clear()
-    cfg = make_config([], ["model.student=test-tiny", f"model.student_init={tiny_clip_file}",
-                           "sim.out_size=32"])
+    cfg = make_config(
+        [], ["model.student=test-tiny", f"model.student_init={tiny_clip_file}", "sim.out_size=32"]
+    )
     from_file = build_student(cfg, teacher.embed_dim, None)
     for k, v in want.items():
         assert torch.equal(from_file.visual.state_dict()[k], v), k
@@ -125,12 +144,15 @@ def test_checkpoint_shapes_are_read_without_data(tmp_path):
     model = create_model("test-tiny")
     sd = model.state_dict()
     torch.save(sd, tmp_path / "plain.pt")
-    torch.save({"epoch": 1, "state_dict": {"module." + k: v.half() for k, v in sd.items()}},
-               tmp_path / "openclip.pt")
+    torch.save(
+        {"epoch": 1, "state_dict": {"module." + k: v.half() for k, v in sd.items()}},
+        tmp_path / "openclip.pt",
+    )
     save_file({k: v.contiguous() for k, v in sd.items()}, tmp_path / "m.safetensors")
     with torch.no_grad():
-        traced = torch.jit.trace(model, (torch.randn(1, 3, 32, 32),
-                                         torch.randint(1, 500, (1, 16))), check_trace=False)
+        traced = torch.jit.trace(
+            model, (torch.randn(1, 3, 32, 32), torch.randint(1, 500, (1, 16))), check_trace=False
+        )
     torch.jit.save(traced, str(tmp_path / "scripted.pt"))
     want = {k: tuple(v.shape) for k, v in sd.items()}
     for name in ("plain.pt", "openclip.pt", "m.safetensors", "scripted.pt"):

@@ -10,10 +10,17 @@ import torch
 import torch.nn.functional as F
 
 from ezsr import Events
-from ezsr.zeroshot import (OPENAI_IMAGENET_TEMPLATES, build_classifier, classify, get_templates,
-                           imagenet_classes, n_caltech101_classes, n_cars_classes, prompt_name)
+from ezsr.zeroshot import (
+    OPENAI_IMAGENET_TEMPLATES,
+    build_classifier,
+    classify,
+    get_templates,
+    imagenet_classes,
+    n_caltech101_classes,
+    n_cars_classes,
+    prompt_name,
+)
 from ezsr.zeroshot.evaluate import accuracy_report, evaluate, load_dataset
-
 
 
 class FakeTeacher:
@@ -49,7 +56,9 @@ class FakeTeacher:
         return v
 
 
-def blob_events(side: str, n: int = 3000, width: int = 64, height: int = 48, seed: int = 0) -> Events:
+def blob_events(
+    side: str, n: int = 3000, width: int = 64, height: int = 48, seed: int = 0
+) -> Events:
     g = torch.Generator().manual_seed(seed)
     x0 = width // 4 if side == "left" else width * 3 // 4 - 16  # inside the centre crop
     x = torch.randint(x0, x0 + 16, (n,), generator=g)
@@ -116,8 +125,9 @@ def test_classify_ranks_and_errors():
 
 
 def test_accuracy_report_hand_computed():
-    logits = torch.tensor([[3., 2, 1, 0, 0, 0], [0, 3, 2, 0, 0, 0], [1, 2, 3, 0, 0, 0],
-                           [2, 2, 2, 0, 2, 9.]])
+    logits = torch.tensor(
+        [[3.0, 2, 1, 0, 0, 0], [0, 3, 2, 0, 0, 0], [1, 2, 3, 0, 0, 0], [2, 2, 2, 0, 2, 9.0]]
+    )
     labels = torch.tensor([0, 2, 2, 3])
     rep = accuracy_report(logits, labels, list("abcdef"), split=({0, 2}, {3}))
     assert rep["top1"] == 0.5 and rep["top5"] == 0.75
@@ -125,14 +135,21 @@ def test_accuracy_report_hand_computed():
     assert rep["seen"] == pytest.approx(2 / 3) and rep["unseen"] == 0.0 and rep["harmonic"] == 0.0
 
 
-def write_fake(root: Path, layout: dict[str, list[str]], suffix: str = ".npz",
-               size: tuple[int, int] = (640, 480)):
+def write_fake(
+    root: Path,
+    layout: dict[str, list[str]],
+    suffix: str = ".npz",
+    size: tuple[int, int] = (640, 480),
+):
     from ezsr import io
+
     for cls, sides in layout.items():
         (root / cls).mkdir(parents=True, exist_ok=True)
         for i, side in enumerate(sides):
-            io.write(root / cls / f"{cls}_{i}{suffix}",  # size: the sensor readers assume
-                     blob_events(side, width=size[0], height=size[1], seed=i))
+            io.write(
+                root / cls / f"{cls}_{i}{suffix}",  # size: the sensor readers assume
+                blob_events(side, width=size[0], height=size[1], seed=i),
+            )
 
 
 def test_eval_fake_mini_n_imagenet(tmp_path, monkeypatch):
@@ -146,8 +163,9 @@ def test_eval_fake_mini_n_imagenet(tmp_path, monkeypatch):
     ds.classnames = ["left", "right"]
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"seen": [a], "unseen": ["right"]}))
-    rep = evaluate(ds, FakeTeacher(), templates=["{}"], batch_size=3, split_file=split,
-                   progress=False)
+    rep = evaluate(
+        ds, FakeTeacher(), templates=["{}"], batch_size=3, split_file=split, progress=False
+    )
     assert rep["n"] == 4 and rep["top1"] == 1.0 and rep["harmonic"] == 1.0
     assert rep["mode"] == "squash"
     # EventCLIP draws N-ImageNet events dark on a white background: the fake teacher sees
@@ -163,11 +181,13 @@ def test_eval_fake_mini_n_imagenet(tmp_path, monkeypatch):
 
 def test_eval_fake_n_cars_layout(tmp_path):
     from ezsr import io
+
     if "npy" not in io.known_formats():
         pytest.skip("ezsr.io has no .npy reader yet (io issue)")
     root = tmp_path / "N-Cars" / "test"
-    write_fake(root, {"background": ["left"], "cars": ["right", "right"]}, suffix=".npy",
-               size=(120, 100))  # N-Cars' canvas: EventCLIP centres the events in it
+    write_fake(
+        root, {"background": ["left"], "cars": ["right", "right"]}, suffix=".npy", size=(120, 100)
+    )  # N-Cars' canvas: EventCLIP centres the events in it
     ds = load_dataset("n-cars", tmp_path / "N-Cars", protocol="eventclip")
     assert ds.classnames == ["background", "car"]
     ds.classnames = ["left", "right"]
@@ -190,14 +210,16 @@ def run_cli(capsys):
         code = main([str(a) for a in args])
         out, err = capsys.readouterr()
         return Result(code, out, err)
+
     return run
 
 
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory):
     """A random test-tiny CLIP checkpoint with a tiny byte-level vocabulary beside it."""
-    from tests.test_tokenizer import MERGES, vocab_list
     from ezsr.models import create_model
+    from tests.test_tokenizer import MERGES, vocab_list
+
     d = tmp_path_factory.mktemp("tiny_clip")
     torch.manual_seed(0)
     m = create_model("test-tiny")
@@ -211,41 +233,104 @@ def tiny_clip(tmp_path_factory):
 
 def test_cli_classify_with_checkpoint(tiny_clip, tmp_path, run_cli, monkeypatch):
     from ezsr import io
+
     ev_file = tmp_path / "ev.npz"
     io.write(ev_file, blob_events("left", width=640, height=480))
     monkeypatch.setenv("EZSR_CACHE", str(tmp_path / "c"))
     env = None
-    r = run_cli("classify", str(ev_file), "--classes", "cat, dog,car", "--checkpoint",
-                str(tiny_clip / "tiny.pt"), "--model", "test-tiny", "--top", "2", "--json",
-                "--templates", "simple", env=env)
+    r = run_cli(
+        "classify",
+        str(ev_file),
+        "--classes",
+        "cat, dog,car",
+        "--checkpoint",
+        str(tiny_clip / "tiny.pt"),
+        "--model",
+        "test-tiny",
+        "--top",
+        "2",
+        "--json",
+        "--templates",
+        "simple",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert len(out["labels"]) == 2 and set(out["labels"]) <= {"cat", "dog", "car"}
     assert out["scores"] == sorted(out["scores"], reverse=True)
     # the same through the Python API
     from ezsr.models import CLIPTeacher, create_model, load_tokenizer
+
     m = create_model("test-tiny", pretrained=tiny_clip / "tiny.pt")
-    pred = classify(io.read(ev_file), ["cat", "dog", "car"],
-                    CLIPTeacher(m, load_tokenizer(tiny_clip, 16)), templates="simple", top=2)
+    pred = classify(
+        io.read(ev_file),
+        ["cat", "dog", "car"],
+        CLIPTeacher(m, load_tokenizer(tiny_clip, 16)),
+        templates="simple",
+        top=2,
+    )
     assert pred.labels == out["labels"]
     assert pred.scores == pytest.approx(out["scores"], abs=1e-5)
     # EZSR image-tower checkpoint needs --base; with it, the same model
-    r = run_cli("classify", str(ev_file), "--classes", "cat,dog,car", "--checkpoint",
-                str(tiny_clip / "ezsr_tower.pt"), "--model", "test-tiny", "--json", env=env)
+    r = run_cli(
+        "classify",
+        str(ev_file),
+        "--classes",
+        "cat,dog,car",
+        "--checkpoint",
+        str(tiny_clip / "ezsr_tower.pt"),
+        "--model",
+        "test-tiny",
+        "--json",
+        env=env,
+    )
     assert r.returncode == 1 and "--base" in r.stderr
-    r = run_cli("classify", str(ev_file), "--classes", "cat,dog,car", "--checkpoint",
-                str(tiny_clip / "ezsr_tower.pt"), "--base", str(tiny_clip / "tiny.pt"),
-                "--model", "test-tiny", "--json", "--top", "2", "--templates", "simple", env=env)
+    r = run_cli(
+        "classify",
+        str(ev_file),
+        "--classes",
+        "cat,dog,car",
+        "--checkpoint",
+        str(tiny_clip / "ezsr_tower.pt"),
+        "--base",
+        str(tiny_clip / "tiny.pt"),
+        "--model",
+        "test-tiny",
+        "--json",
+        "--top",
+        "2",
+        "--templates",
+        "simple",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["labels"] == out["labels"]
     # bad input: empty classes, unknown model, wrong architecture, too few events
     r = run_cli("classify", str(ev_file), "--classes", " , ", env=env)
     assert r.returncode == 1 and "empty class list" in r.stderr
-    r = run_cli("classify", str(ev_file), "--classes", "a", "--checkpoint",
-                str(tiny_clip / "tiny.pt"), "--model", "ViT-X/1", env=env)
+    r = run_cli(
+        "classify",
+        str(ev_file),
+        "--classes",
+        "a",
+        "--checkpoint",
+        str(tiny_clip / "tiny.pt"),
+        "--model",
+        "ViT-X/1",
+        env=env,
+    )
     assert r.returncode == 1 and "known models" in r.stderr
-    r = run_cli("classify", str(ev_file), "--classes", "a", "--checkpoint",
-                str(tiny_clip / "tiny.pt"), "--model", "ViT-B/32", env=env)
+    r = run_cli(
+        "classify",
+        str(ev_file),
+        "--classes",
+        "a",
+        "--checkpoint",
+        str(tiny_clip / "tiny.pt"),
+        "--model",
+        "ViT-B/32",
+        env=env,
+    )
     assert r.returncode == 1 and "tiny.pt" in r.stderr and "shape" in r.stderr
     few = tmp_path / "few.npz"
     io.write(few, blob_events("left", n=5, width=640, height=480))
@@ -255,6 +340,7 @@ def test_cli_classify_with_checkpoint(tiny_clip, tmp_path, run_cli, monkeypatch)
 
 def test_eval_fake_n_caltech101_layout(tmp_path):
     from ezsr import io
+
     if "npy" not in io.known_formats():
         pytest.skip("ezsr.io has no .npy reader yet (io issue)")
     root = tmp_path / "N-Caltech101" / "testing"
@@ -268,11 +354,27 @@ def test_eval_fake_n_caltech101_layout(tmp_path):
 
 def test_cli_eval_json(tiny_clip, tmp_path, run_cli, monkeypatch):
     monkeypatch.setenv("EZSR_CACHE", str(tmp_path / "c"))
-    write_fake(tmp_path / "mini" / "extracted_val",
-               {"n01440764": ["left", "right"], "n01443537": ["right"]})
-    r = run_cli("eval", "--dataset", "mini-n-imagenet", "--root", tmp_path / "mini",
-                "--checkpoint", tiny_clip / "tiny.pt", "--model", "test-tiny", "--templates",
-                "simple", "--json", "--no-progress", "--batch-size", "2")
+    write_fake(
+        tmp_path / "mini" / "extracted_val",
+        {"n01440764": ["left", "right"], "n01443537": ["right"]},
+    )
+    r = run_cli(
+        "eval",
+        "--dataset",
+        "mini-n-imagenet",
+        "--root",
+        tmp_path / "mini",
+        "--checkpoint",
+        tiny_clip / "tiny.pt",
+        "--model",
+        "test-tiny",
+        "--templates",
+        "simple",
+        "--json",
+        "--no-progress",
+        "--batch-size",
+        "2",
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["n"] == 3 and rep["classes"] == 2 and rep["top5"] == 1.0

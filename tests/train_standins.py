@@ -46,8 +46,12 @@ class TinyStudent(torch.nn.Module):
         super().__init__()
         g = torch.get_rng_state()
         torch.manual_seed(7)
-        self.net = torch.nn.Sequential(torch.nn.Linear(3 * 64, 32), torch.nn.GELU(),
-                                       torch.nn.Dropout(dropout), torch.nn.Linear(32, DIM))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(3 * 64, 32),
+            torch.nn.GELU(),
+            torch.nn.Dropout(dropout),
+            torch.nn.Linear(32, DIM),
+        )
         torch.set_rng_state(g)
 
     def forward(self, x):

@@ -22,9 +22,12 @@ from ezsr.models.checkpoints import TRAIN_FORMAT as FORMAT  # its one home: the 
 
 
 def rng_state() -> dict:
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "numpy": np.random.get_state(), "python": random.getstate()}
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
 
 
 def set_rng_state(s: dict) -> None:
@@ -71,16 +74,19 @@ def load(path: str | Path) -> dict:
         # mmap: every rank of a resumed run reads the file; the pages are shared, not copied
         ck = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as exc:  # not a torch.save file at all (pickle, zip or EOF errors)
-        raise ValueError(f"--resume: {path} is not a checkpoint torch can read "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+        raise ValueError(
+            f"--resume: {path} is not a checkpoint torch can read "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise ValueError(f"--resume: {path} is not an ezsr training checkpoint "
-                         f"(expected format {FORMAT!r})")
+        raise ValueError(
+            f"--resume: {path} is not an ezsr training checkpoint (expected format {FORMAT!r})"
+        )
     return ck
 
 
 def prune(directory: Path, keep: int) -> None:
     """Delete all but the newest `keep` step_*.pt checkpoints."""
     old = sorted(directory.glob("step_*.pt"))
-    for p in old[:max(0, len(old) - keep)]:
+    for p in old[: max(0, len(old) - keep)]:
         p.unlink(missing_ok=True)

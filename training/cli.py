@@ -7,8 +7,10 @@ import json
 import logging
 import sys
 
-DESCRIPTION = ("Distil an event encoder into a frozen teacher's image-embedding space from events "
-               "synthesised out of RGB images on the training device (EZSR).")
+DESCRIPTION = (
+    "Distil an event encoder into a frozen teacher's image-embedding space from events "
+    "synthesised out of RGB images on the training device (EZSR)."
+)
 
 HELP = """\
 Arguments are config files and key=value overrides, applied in order after the defaults:
@@ -25,13 +27,24 @@ Resume: put --resume last (`... tiny_cpu --resume`) or give it a path (`--resume
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("args", nargs="*", metavar="CONFIG|key=value",
-                   help="config files (or built-in names) and key=value overrides")
-    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="continue from a checkpoint (default: <run.out_dir>/last.pt); the "
-                        "run continues exactly: model, optimiser, schedule, RNG and data position")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved config as JSON and exit")
+    p.add_argument(
+        "args",
+        nargs="*",
+        metavar="CONFIG|key=value",
+        help="config files (or built-in names) and key=value overrides",
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="CKPT",
+        help="continue from a checkpoint (default: <run.out_dir>/last.pt); the "
+        "run continues exactly: model, optimiser, schedule, RNG and data position",
+    )
+    p.add_argument(
+        "--print-config", action="store_true", help="print the resolved config as JSON and exit"
+    )
 
 
 def run(args) -> int:
@@ -40,9 +53,11 @@ def run(args) -> int:
     from ezsr.training.config import make_config
 
     if not args.args and not args.print_config:
-        raise ValueError("give a CONFIG and/or key=value overrides, e.g. `tiny_cpu` (the "
-                         "offline CPU run) or `imagenet_vitb16 data.root=/data/imagenet/train`; "
-                         "see --help")
+        raise ValueError(
+            "give a CONFIG and/or key=value overrides, e.g. `tiny_cpu` (the "
+            "offline CPU run) or `imagenet_vitb16 data.root=/data/imagenet/train`; "
+            "see --help"
+        )
     files = [a for a in args.args if "=" not in a]
     overrides = [a for a in args.args if "=" in a]
     cfg = make_config(files, overrides)
@@ -76,27 +91,39 @@ def run(args) -> int:
 
 def summary(m: dict, trainer) -> str:
     if not m:
-        return (f"nothing to train: {trainer.last_ckpt} is at step {trainer.step} >= "
-                f"run.steps={trainer.cfg.run.steps} (raise run.steps to continue); no file "
-                "was changed")
-    lines = [f"done: {trainer.step} steps, checkpoint {trainer.out / 'last.pt'}, log "
-             f"{trainer.out / 'log.csv'}"]
+        return (
+            f"nothing to train: {trainer.last_ckpt} is at step {trainer.step} >= "
+            f"run.steps={trainer.cfg.run.steps} (raise run.steps to continue); no file "
+            "was changed"
+        )
+    lines = [
+        f"done: {trainer.step} steps, checkpoint {trainer.out / 'last.pt'}, log "
+        f"{trainer.out / 'log.csv'}"
+    ]
     if m.get("first_loss") is not None and "loss" in m:
-        lines.append(f"distillation loss: {m['first_loss']:.4f} (first step) -> {m['loss']:.4f} "
-                     f"(last step)")
+        lines.append(
+            f"distillation loss: {m['first_loss']:.4f} (first step) -> {m['loss']:.4f} (last step)"
+        )
     if "eval_top1" in m:
-        lines.append(f"held-out zero-shot top-1: {m['eval_top1']:.3f} (chance "
-                     f"{m['eval_chance']:.3f}; teacher on the RGB crops {m['eval_teacher_top1']:.3f}"
-                     f"); student-teacher cosine {m['eval_cos']:.3f}")
+        lines.append(
+            f"held-out zero-shot top-1: {m['eval_top1']:.3f} (chance "
+            f"{m['eval_chance']:.3f}; teacher on the RGB crops {m['eval_teacher_top1']:.3f}"
+            f"); student-teacher cosine {m['eval_cos']:.3f}"
+        )
     if "samples_per_s" in m:
-        lines.append(f"throughput (last interval): {m['samples_per_s']:.1f} samples/s, data wait "
-                     f"{100 * m['data_wait']:.0f}%")
+        lines.append(
+            f"throughput (last interval): {m['samples_per_s']:.1f} samples/s, data wait "
+            f"{100 * m['data_wait']:.0f}%"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ezsr.training", description=DESCRIPTION + "\n\n" + HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m ezsr.training",
+        description=DESCRIPTION + "\n\n" + HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -36,8 +36,14 @@ class Augment:
 
     @classmethod
     def from_config(cls, d, fixed: Optional[bool] = None) -> "Augment":
-        return cls(d.image_size, tuple(d.scale), tuple(d.ratio), d.hflip, d.color_jitter,
-                   d.fixed_crops if fixed is None else fixed)
+        return cls(
+            d.image_size,
+            tuple(d.scale),
+            tuple(d.ratio),
+            d.hflip,
+            d.color_jitter,
+            d.fixed_crops if fixed is None else fixed,
+        )
 
     def __call__(self, img, rng: np.random.Generator) -> np.ndarray:
         """PIL image (any mode) -> [3, size, size] uint8 numpy array."""
@@ -53,8 +59,8 @@ class Augment:
             box = self._random_box(w, h, rng)
             flip = rng.random() < self.hflip
             j = self.color_jitter
-            gain = 1.0 + rng.uniform(-j, j) if j > 0 else 1.0         # contrast
-            bias = rng.uniform(-j, j) * 128.0 if j > 0 else 0.0       # brightness
+            gain = 1.0 + rng.uniform(-j, j) if j > 0 else 1.0  # contrast
+            bias = rng.uniform(-j, j) * 128.0 if j > 0 else 0.0  # brightness
         out = img.resize((self.size, self.size), Image.BILINEAR, box=box)
         a = np.asarray(out, dtype=np.uint8)
         if flip:
@@ -85,8 +91,15 @@ class ImageDataset(Dataset):
     `repeats` makes an epoch visit every file that many times (for tiny sets).
     """
 
-    def __init__(self, files: Sequence[str], labels: Sequence[int], classnames: Sequence[str],
-                 augment: Augment, seed: int = 0, repeats: int = 1):
+    def __init__(
+        self,
+        files: Sequence[str],
+        labels: Sequence[int],
+        classnames: Sequence[str],
+        augment: Augment,
+        seed: int = 0,
+        repeats: int = 1,
+    ):
         if not files:
             raise ValueError("ImageDataset: no image files")
         if len(labels) != len(files):
@@ -142,8 +155,10 @@ def scan_folder(root: str | Path, key: str = "data.root") -> tuple[list[str], li
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{key}={root}: not a directory (expected an image folder, "
-                                f"ImageNet layout <class>/*.JPEG or flat)")
+        raise FileNotFoundError(
+            f"{key}={root}: not a directory (expected an image folder, "
+            f"ImageNet layout <class>/*.JPEG or flat)"
+        )
     subdirs = sorted(d for d in root.iterdir() if d.is_dir())
     files, labels = [], []
     if subdirs:
@@ -157,8 +172,9 @@ def scan_folder(root: str | Path, key: str = "data.root") -> tuple[list[str], li
         files = [str(f) for f in sorted(root.iterdir()) if f.suffix.lower() in IMAGE_EXTS]
         labels, names = [-1] * len(files), []
     if not files:
-        raise FileNotFoundError(f"{key}={root}: no images ({', '.join(IMAGE_EXTS)}) in it or its "
-                                f"class folders")
+        raise FileNotFoundError(
+            f"{key}={root}: no images ({', '.join(IMAGE_EXTS)}) in it or its class folders"
+        )
     return files, labels, names
 
 
@@ -202,9 +218,11 @@ def builtin_images() -> tuple[list[str], list[int], list[str]]:
             files.append(str(dirs[pkg] / name))
             names.append(cls)
     if len(files) < 2:
-        raise FileNotFoundError("data.root=builtin needs scikit-image or scikit-learn installed "
-                                "(their sample photos are the built-in image set); "
-                                "pip install scikit-image, or set data.root to an image folder")
+        raise FileNotFoundError(
+            "data.root=builtin needs scikit-image or scikit-learn installed "
+            "(their sample photos are the built-in image set); "
+            "pip install scikit-image, or set data.root to an image folder"
+        )
     return files, list(range(len(files))), names
 
 
@@ -219,8 +237,10 @@ def build_datasets(d, seed: int) -> tuple[ImageDataset, Optional[ImageDataset]]:
         if d.val_root:
             vfiles, vlabels, vnames = scan_folder(d.val_root, "data.val_root")
             if vnames != names:
-                raise ValueError(f"data.val_root: its classes differ from data.root's "
-                                 f"({len(vnames)} vs {len(names)} class folders)")
+                raise ValueError(
+                    f"data.val_root: its classes differ from data.root's "
+                    f"({len(vnames)} vs {len(names)} class folders)"
+                )
         elif d.val_fraction > 0:
             rng = np.random.default_rng(seed + 12345)
             perm = rng.permutation(len(files))
@@ -233,8 +253,10 @@ def build_datasets(d, seed: int) -> tuple[ImageDataset, Optional[ImageDataset]]:
     if d.classnames:
         names = [ln.strip() for ln in Path(d.classnames).read_text().splitlines() if ln.strip()]
         if labels and max(labels) >= len(names):
-            raise ValueError(f"data.classnames: {d.classnames} lists {len(names)} names but the "
-                             f"data has {max(labels) + 1} classes")
+            raise ValueError(
+                f"data.classnames: {d.classnames} lists {len(names)} names but the "
+                f"data has {max(labels) + 1} classes"
+            )
     train = ImageDataset(files, labels, names, Augment.from_config(d), seed, d.repeats)
     held = None
     if vfiles and names and min(vlabels) >= 0:
@@ -250,10 +272,17 @@ class ResumableSampler(DistributedSampler):
     that yields (index, epoch) and can skip the first `skip` samples of this rank's shard —
     the data position restored by --resume."""
 
-    def __init__(self, dataset, num_replicas: int = 1, rank: int = 0, seed: int = 0,
-                 shuffle: bool = True):
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
-                         seed=seed, drop_last=True)
+    def __init__(
+        self, dataset, num_replicas: int = 1, rank: int = 0, seed: int = 0, shuffle: bool = True
+    ):
+        super().__init__(
+            dataset,
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=True,
+        )
         self.skip = 0
 
     def __iter__(self):

@@ -41,8 +41,9 @@ def cosine_loss(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (1.0 - (normalize(s) * normalize(t)).sum(-1)).mean()
 
 
-def infonce_loss(s: torch.Tensor, t_all: torch.Tensor, offset: int = 0,
-                 temperature: float = 0.07) -> torch.Tensor:
+def infonce_loss(
+    s: torch.Tensor, t_all: torch.Tensor, offset: int = 0, temperature: float = 0.07
+) -> torch.Tensor:
     """Event -> image InfoNCE. s: [B, D] local student rows; t_all: [G, D] teacher rows of the
     global batch; the positive of row b is t_all[offset + b]."""
     logits = normalize(s) @ normalize(t_all).t() / temperature
@@ -50,8 +51,9 @@ def infonce_loss(s: torch.Tensor, t_all: torch.Tensor, offset: int = 0,
     return F.cross_entropy(logits, target)
 
 
-def scalar_loss(s: torch.Tensor, t: torch.Tensor, kind: str = "l1",
-                scale: float = 0.0) -> torch.Tensor:
+def scalar_loss(
+    s: torch.Tensor, t: torch.Tensor, kind: str = "l1", scale: float = 0.0
+) -> torch.Tensor:
     """Per-dimension penalty between normalised embeddings, mean over B x D.
 
     kind "l1": |k s_n - k t_n|; "l2": (k s_n - k t_n)^2; k = scale or sqrt(D).
@@ -65,8 +67,9 @@ def scalar_loss(s: torch.Tensor, t: torch.Tensor, kind: str = "l1",
     raise ValueError(f"scalar_loss: kind must be 'l1' or 'l2', got {kind!r}")
 
 
-def text_loss(s: torch.Tensor, classifier: torch.Tensor, labels: torch.Tensor,
-              logit_scale: float = 100.0) -> torch.Tensor:
+def text_loss(
+    s: torch.Tensor, classifier: torch.Tensor, labels: torch.Tensor, logit_scale: float = 100.0
+) -> torch.Tensor:
     """Cross-entropy of the zero-shot logits. classifier: [D, K]; labels: [B] int64, -1 =
     unlabelled (ignored). Zero when no row has a label."""
     logits = logit_scale * normalize(s) @ classifier.float()
@@ -78,42 +81,75 @@ def text_loss(s: torch.Tensor, classifier: torch.Tensor, labels: torch.Tensor,
 class DistillationLoss(torch.nn.Module):
     """The configured objective; forward returns (total, {term: value}) with float32 scalars."""
 
-    def __init__(self, global_kind: str = "cosine", global_weight: float = 1.0,
-                 scalar_kind: str = "l1", scalar_weight: float = 1.0, scalar_scale: float = 0.0,
-                 temperature: float = 0.07, text_weight: float = 0.0,
-                 classifier: Optional[torch.Tensor] = None, logit_scale: float = 100.0):
+    def __init__(
+        self,
+        global_kind: str = "cosine",
+        global_weight: float = 1.0,
+        scalar_kind: str = "l1",
+        scalar_weight: float = 1.0,
+        scalar_scale: float = 0.0,
+        temperature: float = 0.07,
+        text_weight: float = 0.0,
+        classifier: Optional[torch.Tensor] = None,
+        logit_scale: float = 100.0,
+    ):
         super().__init__()
         if global_kind not in ("cosine", "infonce"):
-            raise ValueError(f"DistillationLoss: global_kind must be 'cosine' or 'infonce', "
-                             f"got {global_kind!r}")
+            raise ValueError(
+                f"DistillationLoss: global_kind must be 'cosine' or 'infonce', got {global_kind!r}"
+            )
         if text_weight > 0 and classifier is None:
             raise ValueError("DistillationLoss: text_weight > 0 needs a text classifier [D, K]")
         self.global_kind, self.global_weight = global_kind, global_weight
-        self.scalar_kind, self.scalar_weight, self.scalar_scale = (scalar_kind, scalar_weight,
-                                                                   scalar_scale)
-        self.temperature, self.text_weight, self.logit_scale = (temperature, text_weight,
-                                                                logit_scale)
+        self.scalar_kind, self.scalar_weight, self.scalar_scale = (
+            scalar_kind,
+            scalar_weight,
+            scalar_scale,
+        )
+        self.temperature, self.text_weight, self.logit_scale = (
+            temperature,
+            text_weight,
+            logit_scale,
+        )
         self.register_buffer("classifier", classifier, persistent=False)
 
     @classmethod
     def from_config(cls, c, classifier=None, logit_scale: float = 100.0) -> "DistillationLoss":
         """From an ezsr.training.config.LossConfig."""
-        return cls(c.global_kind, c.global_weight, c.scalar_kind, c.scalar_weight,
-                   c.scalar_scale, c.temperature, c.text_weight, classifier, logit_scale)
+        return cls(
+            c.global_kind,
+            c.global_weight,
+            c.scalar_kind,
+            c.scalar_weight,
+            c.scalar_scale,
+            c.temperature,
+            c.text_weight,
+            classifier,
+            logit_scale,
+        )
 
-    def forward(self, s: torch.Tensor, t: torch.Tensor, labels: Optional[torch.Tensor] = None,
-                t_all: Optional[torch.Tensor] = None, offset: int = 0):
+    def forward(
+        self,
+        s: torch.Tensor,
+        t: torch.Tensor,
+        labels: Optional[torch.Tensor] = None,
+        t_all: Optional[torch.Tensor] = None,
+        offset: int = 0,
+    ):
         """s: student [B, D]; t: teacher [B, D]; labels [B] (-1 = none); t_all/offset: the
         global batch's teacher rows and this rank's first row (InfoNCE under DDP)."""
         if s.shape != t.shape:
-            raise ValueError(f"DistillationLoss: student embeddings {tuple(s.shape)} and teacher "
-                             f"embeddings {tuple(t.shape)} differ (check the student's embed_dim)")
+            raise ValueError(
+                f"DistillationLoss: student embeddings {tuple(s.shape)} and teacher "
+                f"embeddings {tuple(t.shape)} differ (check the student's embed_dim)"
+            )
         terms = {}
         if self.global_kind == "cosine":
             terms["global"] = cosine_loss(s, t)
         else:
-            terms["global"] = infonce_loss(s, t if t_all is None else t_all,
-                                           0 if t_all is None else offset, self.temperature)
+            terms["global"] = infonce_loss(
+                s, t if t_all is None else t_all, 0 if t_all is None else offset, self.temperature
+            )
         total = self.global_weight * terms["global"]
         if self.scalar_weight > 0 and self.scalar_kind != "none":
             terms["scalar"] = scalar_loss(s, t, self.scalar_kind, self.scalar_scale)

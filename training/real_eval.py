@@ -42,14 +42,25 @@ def scan(root: str | Path, max_files: int = 0, names_file: str = ""):
     if names_file:
         names = [ln.strip() for ln in Path(names_file).read_text().splitlines() if ln.strip()]
         if len(names) != len(classes):
-            raise ValueError(f"run.eval_real_classnames: {names_file} has {len(names)} names, "
-                             f"{root} has {len(classes)} class folders")
+            raise ValueError(
+                f"run.eval_real_classnames: {names_file} has {len(names)} names, "
+                f"{root} has {len(classes)} class folders"
+            )
     return files, labels, names
 
 
 @torch.no_grad()
-def evaluate_real(student, classifier: torch.Tensor, files, labels, device, out_size: int = 224,
-                  mode: str = "crop", window: int = 15000, autocast=None) -> dict:
+def evaluate_real(
+    student,
+    classifier: torch.Tensor,
+    files,
+    labels,
+    device,
+    out_size: int = 224,
+    mode: str = "crop",
+    window: int = 15000,
+    autocast=None,
+) -> dict:
     """Top-1 / top-5 of `student` on event files. classifier: [D, K] text classifier."""
     from ezsr import io
     from ezsr.events import EventBatch

@@ -25,26 +25,41 @@ from torch.utils.data import DataLoader, Subset
 
 def _meta(cfg, files) -> dict:
     h = hashlib.sha1("\n".join(files).encode()).hexdigest()
-    return {"teacher": cfg.model.teacher, "teacher_pretrained": cfg.model.teacher_pretrained,
-            "image_size": cfg.data.image_size, "n": len(files), "files_sha1": h}
+    return {
+        "teacher": cfg.model.teacher,
+        "teacher_pretrained": cfg.model.teacher_pretrained,
+        "image_size": cfg.data.image_size,
+        "n": len(files),
+        "files_sha1": h,
+    }
 
 
 @torch.no_grad()
 def build_or_load(cfg, teacher, dataset, device, batch_size: int = 64, log=print) -> np.ndarray:
     """[N_files, D] float16 memory-mapped embeddings of dataset.files under the fixed crop."""
     root = Path(cfg.model.teacher_cache)
-    meta, emb_path, meta_path = _meta(cfg, dataset.files), root / "embeddings.npy", root / "meta.json"
+    meta, emb_path, meta_path = (
+        _meta(cfg, dataset.files),
+        root / "embeddings.npy",
+        root / "meta.json",
+    )
     if meta_path.exists():
         have = json.loads(meta_path.read_text())
         if {k: have.get(k) for k in meta} != meta:
-            raise ValueError(f"model.teacher_cache: {root} was built for another teacher, crop "
-                             f"size or file list ({have}); delete it or pick another directory")
+            raise ValueError(
+                f"model.teacher_cache: {root} was built for another teacher, crop "
+                f"size or file list ({have}); delete it or pick another directory"
+            )
         return np.load(emb_path, mmap_mode="r")
     root.mkdir(parents=True, exist_ok=True)
     n = len(dataset.files)
     log(f"teacher cache: embedding {n} images once into {emb_path}")
-    loader = DataLoader(Subset(dataset, range(n)), batch_size=batch_size,
-                        num_workers=cfg.data.workers, shuffle=False)
+    loader = DataLoader(
+        Subset(dataset, range(n)),
+        batch_size=batch_size,
+        num_workers=cfg.data.workers,
+        shuffle=False,
+    )
     tmp = root / "embeddings.tmp.npy"
     out = None
     for images, _, idx in loader:

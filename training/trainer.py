@@ -34,7 +34,6 @@ from torch.utils.data import DataLoader
 
 from ezsr.models.student import ProjectedEncoder, save_student
 from ezsr.models.teachers import logit_scale
-
 from ezsr.training import checkpoint as ckpt
 from ezsr.training.config import TrainConfig
 from ezsr.training.data import ImageDataset, ResumableSampler, build_datasets
@@ -43,7 +42,6 @@ from ezsr.training.transform import EventSynthesis, import_object
 
 log = logging.getLogger("training")
 PROCESS_GROUP_TIMEOUT_H = 4  # collective timeout (see _init_distributed)
-
 
 
 class TrainingDiverged(RuntimeError):
@@ -63,8 +61,13 @@ def _bare(model: torch.nn.Module) -> torch.nn.Module:
 
 def _log_report(source: str, missing, unexpected) -> None:
     """The student-init load report: counts, then every key (INFO)."""
-    log.info("student initialised from %s: %d missing keys (kept their random init), %d "
-             "unexpected keys (ignored)", source, len(missing), len(unexpected))
+    log.info(
+        "student initialised from %s: %d missing keys (kept their random init), %d "
+        "unexpected keys (ignored)",
+        source,
+        len(missing),
+        len(unexpected),
+    )
     for k in missing:
         log.info("  missing: %s", k)
     for k in unexpected:
@@ -78,8 +81,10 @@ def _same_architecture(student: str, teacher) -> bool:
     cfg = getattr(model, "cfg", None)
     if cfg is None or ":" in student:
         return False
-    return get_config(student)["vision"] == cfg["vision"] and \
-        get_config(student)["embed_dim"] == cfg["embed_dim"]
+    return (
+        get_config(student)["vision"] == cfg["vision"]
+        and get_config(student)["embed_dim"] == cfg["embed_dim"]
+    )
 
 
 def build_student(cfg: TrainConfig, teacher_dim: int, teacher=None) -> torch.nn.Module:
@@ -94,27 +99,36 @@ def build_student(cfg: TrainConfig, teacher_dim: int, teacher=None) -> torch.nn.
         from ezsr.models import create_event_encoder
 
         init = m.student_init
-        from_teacher = (init == "teacher" and teacher is not None
-                        and _same_architecture(m.student, teacher))
-        student = create_event_encoder(m.student, in_chans=3,
-                                       init=None if init in ("teacher", "none") else init)
+        from_teacher = (
+            init == "teacher" and teacher is not None and _same_architecture(m.student, teacher)
+        )
+        student = create_event_encoder(
+            m.student, in_chans=3, init=None if init in ("teacher", "none") else init
+        )
         for rep in student.load_reports:
             _log_report(f"{rep.path} ({rep.format})", rep.missing, rep.unexpected)
         if from_teacher:
             sd = {k: v.detach().cpu() for k, v in teacher.model.visual.state_dict().items()}
             res = student.visual.load_state_dict(sd, strict=False)
-            _log_report(f"the teacher's image tower ({m.teacher}"
-                        f"{', ' + m.teacher_pretrained if m.teacher_pretrained else ''})",
-                        res.missing_keys, res.unexpected_keys)
+            _log_report(
+                f"the teacher's image tower ({m.teacher}"
+                f"{', ' + m.teacher_pretrained if m.teacher_pretrained else ''})",
+                res.missing_keys,
+                res.unexpected_keys,
+            )
         if m.student_pretrained:  # an EZSR checkpoint over the init, strict=False
             from ezsr.models.checkpoints import load_into
+
             rep = load_into(student.visual, m.student_pretrained, strict=False, prefix="visual.")
             _log_report(f"{rep.path} ({rep.format})", rep.missing, rep.unexpected)
         if init == "teacher" and not from_teacher:
-            log.warning("model.student_init=teacher: the teacher %s has no image tower of "
-                        "the student's architecture %s, so the student starts from random "
-                        "weights (model.student_init=none says so explicitly)", m.teacher,
-                        m.student)
+            log.warning(
+                "model.student_init=teacher: the teacher %s has no image tower of "
+                "the student's architecture %s, so the student starts from random "
+                "weights (model.student_init=none says so explicitly)",
+                m.teacher,
+                m.student,
+            )
     with torch.no_grad():
         was = student.training
         student.eval()
@@ -138,19 +152,25 @@ def preflight(cfg: TrainConfig, teacher: bool = True, student: bool = True) -> N
         pass
     elif m.teacher_pretrained:
         if not clip_teacher:
-            raise ValueError(f"config: model.teacher_pretrained is set but model.teacher="
-                             f"{m.teacher} takes no checkpoint (expected a CLIP model name)")
+            raise ValueError(
+                f"config: model.teacher_pretrained is set but model.teacher="
+                f"{m.teacher} takes no checkpoint (expected a CLIP model name)"
+            )
         check_checkpoint(m.teacher_pretrained, m.teacher, "model.teacher_pretrained")
     elif clip_teacher:
-        log.warning("model.teacher=%s without model.teacher_pretrained: the teacher has RANDOM "
-                    "weights (give its CLIP checkpoint for a real run)", m.teacher)
+        log.warning(
+            "model.teacher=%s without model.teacher_pretrained: the teacher has RANDOM "
+            "weights (give its CLIP checkpoint for a real run)",
+            m.teacher,
+        )
     if ":" in m.student or not student:
         return
     if m.student_init not in ("teacher", "none"):
         check_checkpoint(m.student_init, m.student, "model.student_init", part="visual")
     if m.student_pretrained:
-        check_checkpoint(m.student_pretrained, m.student, "model.student_pretrained",
-                         part="visual", strict=False)
+        check_checkpoint(
+            m.student_pretrained, m.student, "model.student_pretrained", part="visual", strict=False
+        )
 
 
 def build_teacher(cfg: TrainConfig):
@@ -233,9 +253,16 @@ def _state_options():
 class Trainer:
     """Build with a TrainConfig (and optionally ready components); call fit()."""
 
-    def __init__(self, cfg: TrainConfig, student=None, teacher=None, transform=None,
-                 train_set: Optional[ImageDataset] = None,
-                 eval_set: Optional[ImageDataset] = None, resume: Optional[str] = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        student=None,
+        teacher=None,
+        transform=None,
+        train_set: Optional[ImageDataset] = None,
+        eval_set: Optional[ImageDataset] = None,
+        resume: Optional[str] = None,
+    ):
         self.cfg = cfg.validate()
         r = cfg.run
         self._init_distributed(r)
@@ -252,8 +279,11 @@ class Trainer:
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         self._claim_out_dir(r, resume)
-        self.precision = r.precision if r.precision != "auto" else (
-            "bf16" if self.device.type == "cuda" else "fp32")
+        self.precision = (
+            r.precision
+            if r.precision != "auto"
+            else ("bf16" if self.device.type == "cuda" else "fp32")
+        )
         if r.threads and self.device.type == "cpu":
             torch.set_num_threads(r.threads)
         torch.manual_seed(_seed(r.seed, self.rank))
@@ -269,23 +299,33 @@ class Trainer:
         o = cfg.optim
         per_step = self.world * o.accum_steps
         if o.batch_size % per_step:
-            raise ValueError(f"config: optim.batch_size={o.batch_size} must be divisible by "
-                             f"world size x accum_steps = {self.world} x {o.accum_steps}")
+            raise ValueError(
+                f"config: optim.batch_size={o.batch_size} must be divisible by "
+                f"world size x accum_steps = {self.world} x {o.accum_steps}"
+            )
         self.micro = o.batch_size // per_step
         self.sampler = ResumableSampler(train_set, self.world, self.rank, seed=r.seed)
         self.per_epoch = self.sampler.num_samples // self.micro
         if self.per_epoch < 1:
-            raise ValueError(f"data: {len(train_set)} samples give no full micro-batch of "
-                             f"{self.micro} per rank (raise data.repeats or lower batch_size)")
+            raise ValueError(
+                f"data: {len(train_set)} samples give no full micro-batch of "
+                f"{self.micro} per rank (raise data.repeats or lower batch_size)"
+            )
         w = cfg.data.workers
-        self.loader = DataLoader(train_set, batch_size=self.micro, sampler=self.sampler,
-                                 num_workers=w, drop_last=True, persistent_workers=w > 0,
-                                 pin_memory=self.device.type == "cuda",
-                                 prefetch_factor=4 if w > 0 else None,
-                                 # its own generator: iter(loader) draws a base seed, which must
-                                 # not shift the global RNG (dropout) when a resumed run starts
-                                 # iterating mid-epoch
-                                 generator=torch.Generator().manual_seed(r.seed))
+        self.loader = DataLoader(
+            train_set,
+            batch_size=self.micro,
+            sampler=self.sampler,
+            num_workers=w,
+            drop_last=True,
+            persistent_workers=w > 0,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if w > 0 else None,
+            # its own generator: iter(loader) draws a base seed, which must
+            # not shift the global RNG (dropout) when a resumed run starts
+            # iterating mid-epoch
+            generator=torch.Generator().manual_seed(r.seed),
+        )
 
         # models
         self.teacher = teacher if teacher is not None else build_teacher(cfg)
@@ -293,11 +333,12 @@ class Trainer:
             self.teacher.eval().requires_grad_(False).to(self.device)
         elif hasattr(self.teacher, "to"):  # a teacher wrapper object that moves itself
             self.teacher = self.teacher.to(self.device) or self.teacher
-        self.embed_dim = int(getattr(self.teacher, "embed_dim"))
+        self.embed_dim = int(self.teacher.embed_dim)
         # student.pt (ezsr.models.student) only for students the config names
         self._writes_student_file = student is None and ":" not in cfg.model.student
-        student = student if student is not None else build_student(cfg, self.embed_dim,
-                                                                    self.teacher)
+        student = (
+            student if student is not None else build_student(cfg, self.embed_dim, self.teacher)
+        )
         self.student = student.to(self.device)
         self.transform = transform if transform is not None else EventSynthesis.from_config(cfg.sim)
         self.cache = None
@@ -313,21 +354,26 @@ class Trainer:
         self.classnames = list(getattr(train_set, "classnames", []) or [])
         classifier = None
         if self.classnames and (cfg.loss.text_weight > 0 or self.eval_set is not None):
-            classifier = build_classifier(self.teacher, self.classnames,
-                                          cfg.loss.text_templates).to(self.device)
+            classifier = build_classifier(
+                self.teacher, self.classnames, cfg.loss.text_templates
+            ).to(self.device)
         self.classifier = classifier
         scale = logit_scale(self.teacher)  # the teacher's CLIP model's, 100 without one
         self.logit_scale = scale
         self.loss_fn = DistillationLoss.from_config(
-            cfg.loss, classifier if cfg.loss.text_weight > 0 else None, scale).to(self.device)
+            cfg.loss, classifier if cfg.loss.text_weight > 0 else None, scale
+        ).to(self.device)
 
         self.strategy = r.strategy if self.world > 1 else "single"
         if r.strategy == "fsdp" and self.world == 1:
             log.info("run.strategy=fsdp in one process: nothing to shard, plain training")
         if r.activation_checkpointing:
             n = checkpoint_blocks(self.student)
-            log.info("activation checkpointing: %d transformer blocks recompute their "
-                     "activations in the backward pass", n)
+            log.info(
+                "activation checkpointing: %d transformer blocks recompute their "
+                "activations in the backward pass",
+                n,
+            )
         if self.strategy == "fsdp":  # shard before the optimiser sees the parameters
             with torch.no_grad():  # rank 0's initialisation everywhere, as DDP does
                 for t in [*self.student.parameters(), *self.student.buffers()]:
@@ -337,20 +383,26 @@ class Trainer:
         decay = [p for p in params if p.ndim >= 2]
         no_decay = [p for p in params if p.ndim < 2]
         self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": o.weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}], lr=o.lr, betas=tuple(o.betas))
+            [
+                {"params": decay, "weight_decay": o.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=o.lr,
+            betas=tuple(o.betas),
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, o, r.steps))
-        self.scaler = torch.amp.GradScaler(self.device.type,
-                                           enabled=self.precision == "fp16")
+            self.optimizer, lambda s: lr_factor(s, o, r.steps)
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.model = self.student
         if cfg.model.compile:
             self.model = torch.compile(self.model)
         if self.strategy == "ddp":
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            self.model = DDP(self.model, device_ids=[self.device.index]
-                             if self.device.type == "cuda" else None)
+            self.model = DDP(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         self.step, self.last_ckpt = 0, None
         if resume:
             self.load(resume)
@@ -366,16 +418,20 @@ class Trainer:
         if want == "cuda":  # an index always: torch.cuda.set_device rejects a bare "cuda"
             want = f"cuda:{local}"
         elif want.startswith("cuda:") and self.world > 1:
-            raise ValueError(f"run.device={r.device}: under torchrun each rank takes the GPU of "
-                             "its LOCAL_RANK; use run.device=cuda (or auto) and pick GPUs with "
-                             "CUDA_VISIBLE_DEVICES")
+            raise ValueError(
+                f"run.device={r.device}: under torchrun each rank takes the GPU of "
+                "its LOCAL_RANK; use run.device=cuda (or auto) and pick GPUs with "
+                "CUDA_VISIBLE_DEVICES"
+            )
         try:
             self.device = torch.device(want)
         except RuntimeError as exc:
             raise ValueError(f"run.device={r.device}: not a torch device ({exc})") from None
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"run.device={r.device}: CUDA is not available (torch "
-                             f"{torch.__version__}); use run.device=cpu")
+            raise ValueError(
+                f"run.device={r.device}: CUDA is not available (torch "
+                f"{torch.__version__}); use run.device=cpu"
+            )
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -384,8 +440,10 @@ class Trainer:
         if self._owns_process_group:
             # ranks > 0 wait in a barrier while rank 0 builds the teacher cache, which takes
             # far longer than the default 10 minutes on ImageNet-sized sets
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
-                                    timeout=timedelta(hours=PROCESS_GROUP_TIMEOUT_H))
+            dist.init_process_group(
+                "nccl" if self.device.type == "cuda" else "gloo",
+                timeout=timedelta(hours=PROCESS_GROUP_TIMEOUT_H),
+            )
         self.is_main = self.rank == 0
 
     def _claim_out_dir(self, r, resume) -> None:
@@ -393,29 +451,47 @@ class Trainer:
         run.out_dir: refuse, unless run.overwrite=true, which deletes them. Rank 0 decides
         for every rank (its file system is the one checkpoints go to)."""
         if resume and r.overwrite:
-            raise ValueError("run.overwrite=true and --resume contradict each other: --resume "
-                             "continues the run in run.out_dir, run.overwrite=true replaces it")
-        old = [] if resume or not self.is_main else sorted(
-            [*self.out.glob("step_*.pt"), *self.out.glob("last.pt"), *self.out.glob("log.csv"),
-             *self.out.glob("student.pt"), *self.out.glob("tb")])
+            raise ValueError(
+                "run.overwrite=true and --resume contradict each other: --resume "
+                "continues the run in run.out_dir, run.overwrite=true replaces it"
+            )
+        old = (
+            []
+            if resume or not self.is_main
+            else sorted(
+                [
+                    *self.out.glob("step_*.pt"),
+                    *self.out.glob("last.pt"),
+                    *self.out.glob("log.csv"),
+                    *self.out.glob("student.pt"),
+                    *self.out.glob("tb"),
+                ]
+            )
+        )
         found = torch.tensor([len(old)], device=self.device)
         if self.world > 1:
             dist.broadcast(found, 0)
         if not int(found):
             return
         if not r.overwrite:
-            names = (", ".join(p.name for p in old[:4]) + (", ..." if len(old) > 4 else "")
-                     if old else f"{int(found)} files")
-            raise ValueError(f"run.out_dir={self.out} already holds a run ({names}); continue "
-                             f"it with --resume, start a new one elsewhere with "
-                             f"run.out_dir=..., or replace it with run.overwrite=true")
+            names = (
+                ", ".join(p.name for p in old[:4]) + (", ..." if len(old) > 4 else "")
+                if old
+                else f"{int(found)} files"
+            )
+            raise ValueError(
+                f"run.out_dir={self.out} already holds a run ({names}); continue "
+                f"it with --resume, start a new one elsewhere with "
+                f"run.out_dir=..., or replace it with run.overwrite=true"
+            )
         for p in old:
             if p.is_dir():  # tb/: the earlier run's TensorBoard events
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
-        log.warning("run.overwrite=true: removed %d files of the earlier run in %s", len(old),
-                    self.out)
+        log.warning(
+            "run.overwrite=true: removed %d files of the earlier run in %s", len(old), self.out
+        )
 
     def close(self) -> None:
         """Destroy the process group this trainer created (DDP runs). Without it, the
@@ -441,8 +517,10 @@ class Trainer:
         parameter name (torch.distributed.checkpoint.state_dict helpers), so a checkpoint
         resumes under either run.strategy and any number of ranks. Every rank must call it
         (collectives); the tensors are on rank 0's CPU only."""
-        from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
-                                                             get_optimizer_state_dict)
+        from torch.distributed.checkpoint.state_dict import (
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
 
         bare = _bare(self.model)
         model_sd = get_model_state_dict(bare, options=_state_options())
@@ -454,13 +532,23 @@ class Trainer:
         else:
             rngs = [rng]
         consumed = self.step * self.cfg.optim.accum_steps
-        return {"format": ckpt.FORMAT, "step": self.step,
-                "epoch": consumed // self.per_epoch, "batch_in_epoch": consumed % self.per_epoch,
-                "model": model_sd, "optimizer": optim_sd, "optimizer_keys": "names",
-                "strategy": self.strategy,
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                "rng": rngs, "config": self.cfg.to_dict(), "world_size": self.world,
-                "student": self.cfg.model.student, "embed_dim": self.embed_dim}
+        return {
+            "format": ckpt.FORMAT,
+            "step": self.step,
+            "epoch": consumed // self.per_epoch,
+            "batch_in_epoch": consumed % self.per_epoch,
+            "model": model_sd,
+            "optimizer": optim_sd,
+            "optimizer_keys": "names",
+            "strategy": self.strategy,
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rngs,
+            "config": self.cfg.to_dict(),
+            "world_size": self.world,
+            "student": self.cfg.model.student,
+            "embed_dim": self.embed_dim,
+        }
 
     def save(self) -> Optional[Path]:
         state = self.state()  # every rank joins the RNG gather
@@ -470,19 +558,28 @@ class Trainer:
             ckpt.link_atomic(path, self.out / "last.pt")
             if self._writes_student_file:  # what inference needs, readable without training/
                 m, s = self.cfg.model, self.cfg.sim
-                save_student(self.out / "student.pt", _bare(self.student), student=m.student,
-                             state_dict=state["model"],
-                             embed_dim=self.embed_dim, input_size=s.out_size, input_mode=s.mode,
-                             teacher=m.teacher, teacher_pretrained=m.teacher_pretrained,
-                             step=self.step)
+                save_student(
+                    self.out / "student.pt",
+                    _bare(self.student),
+                    student=m.student,
+                    state_dict=state["model"],
+                    embed_dim=self.embed_dim,
+                    input_size=s.out_size,
+                    input_mode=s.mode,
+                    teacher=m.teacher,
+                    teacher_pretrained=m.teacher_pretrained,
+                    step=self.step,
+                )
             ckpt.prune(self.out, self.cfg.run.keep_ckpts)
             self.last_ckpt = self.out / "last.pt"
         self._barrier()
         return path
 
     def load(self, path: str) -> None:
-        from torch.distributed.checkpoint.state_dict import (set_model_state_dict,
-                                                             set_optimizer_state_dict)
+        from torch.distributed.checkpoint.state_dict import (
+            set_model_state_dict,
+            set_optimizer_state_dict,
+        )
 
         ck = ckpt.load(path)
         bare = _bare(self.model)
@@ -498,14 +595,21 @@ class Trainer:
         if ck["world_size"] == self.world:
             ckpt.set_rng_state(ck["rng"][self.rank])
         else:
-            log.warning("resuming a %d-rank checkpoint on %d ranks: RNG states are not restored",
-                        ck["world_size"], self.world)
+            log.warning(
+                "resuming a %d-rank checkpoint on %d ranks: RNG states are not restored",
+                ck["world_size"],
+                self.world,
+            )
         self.last_ckpt = Path(path)
         if self.is_main:
             log.info("resumed from %s at step %d", path, self.step)
             if self.step >= self.cfg.run.steps:
-                log.warning("the checkpoint is at step %d >= run.steps=%d: nothing to train "
-                            "(raise run.steps to continue)", self.step, self.cfg.run.steps)
+                log.warning(
+                    "the checkpoint is at step %d >= run.steps=%d: nothing to train "
+                    "(raise run.steps to continue)",
+                    self.step,
+                    self.cfg.run.steps,
+                )
 
     # ---------------------------------------------------------------- batches
     def _batches(self):
@@ -554,7 +658,7 @@ class Trainer:
             sync = self.world > 1 and micro < n - 1
             if self.strategy == "fsdp":  # reduce-scatter gradients on the last micro-step only
                 self.model.set_requires_gradient_sync(micro == n - 1)
-            with (self.model.no_sync() if sync and self.strategy == "ddp" else nullcontext()):
+            with self.model.no_sync() if sync and self.strategy == "ddp" else nullcontext():
                 with self._autocast():
                     s = self.model(x)
                 loss, terms = self.loss_fn(s.float(), t, labels, t_all, offset)
@@ -567,7 +671,8 @@ class Trainer:
             if not math.isfinite(v):
                 raise TrainingDiverged(
                     f"loss is {v} at step {self.step + 1}; stopped before the optimiser step. "
-                    f"Last good checkpoint: {self.last_ckpt or 'none (no checkpoint written yet)'}")
+                    f"Last good checkpoint: {self.last_ckpt or 'none (no checkpoint written yet)'}"
+                )
         self.scaler.unscale_(self.optimizer)
         if o.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.student.parameters(), o.grad_clip)
@@ -585,8 +690,14 @@ class Trainer:
             return {}
         from ezsr.training.logs import Logger
 
-        logger = Logger(self.out, enabled=self.is_main, tensorboard=r.tensorboard,
-                        progress=r.progress, total=r.steps, start_step=self.step)
+        logger = Logger(
+            self.out,
+            enabled=self.is_main,
+            tensorboard=r.tensorboard,
+            progress=r.progress,
+            total=r.steps,
+            start_step=self.step,
+        )
         batches = self._batches()
         self.model.train()
         metrics: dict = {}
@@ -608,9 +719,11 @@ class Trainer:
                 if self.step % r.log_every == 0 or self.step == r.steps:
                     row = {k: float(v) for k, v in sums.items()}  # waits for the device
                     now = time.perf_counter()
-                    row.update(lr=self.scheduler.get_last_lr()[0],
-                               samples_per_s=n_seen / max(now - t_last, 1e-9),
-                               data_wait=wait / max(now - t_last, 1e-9))
+                    row.update(
+                        lr=self.scheduler.get_last_lr()[0],
+                        samples_per_s=n_seen / max(now - t_last, 1e-9),
+                        data_wait=wait / max(now - t_last, 1e-9),
+                    )
                     logger.log(self.step, row)
                     metrics.update(row)
                     t_last, wait, n_seen = now, 0.0, 0
@@ -641,14 +754,22 @@ class Trainer:
 
         r = self.cfg.run
         if not hasattr(self, "_real"):
-            files, labels, names = real_eval.scan(r.eval_real, r.eval_real_max,
-                                                  r.eval_real_classnames)
+            files, labels, names = real_eval.scan(
+                r.eval_real, r.eval_real_max, r.eval_real_classnames
+            )
             clf = build_classifier(self.teacher, names, self.cfg.loss.text_templates)
             self._real = (files, labels, clf.to(self.device))
         files, labels, clf = self._real
-        return real_eval.evaluate_real(_bare(self.student), clf, files, labels, self.device,
-                                       self.cfg.sim.out_size, r.eval_real_mode,
-                                       autocast=self._autocast)
+        return real_eval.evaluate_real(
+            _bare(self.student),
+            clf,
+            files,
+            labels,
+            self.device,
+            self.cfg.sim.out_size,
+            r.eval_real_mode,
+            autocast=self._autocast,
+        )
 
     @torch.no_grad()
     def evaluate(self) -> dict:
@@ -662,21 +783,29 @@ class Trainer:
         if not hasattr(self, "_eval_data"):
             imgs, labels = self.eval_set.load_fixed(r.eval_samples, seed=_seed(r.seed, 777))
             with self._autocast():  # held-out crops are never in the cache: embed them live
-                t = torch.cat([self.teacher.encode_image(
-                    imgs[i:i + 64].to(self.device).float() / 255).float()
-                    for i in range(0, len(imgs), 64)])
+                t = torch.cat(
+                    [
+                        self.teacher.encode_image(
+                            imgs[i : i + 64].to(self.device).float() / 255
+                        ).float()
+                        for i in range(0, len(imgs), 64)
+                    ]
+                )
             self._eval_data = (imgs, labels.to(self.device), normalize(t))
         imgs, labels, t = self._eval_data
         student = _bare(self.student).eval()
         embs = []
         for k, i in enumerate(range(0, len(imgs), self.micro)):
-            x = self.transform(imgs[i:i + self.micro].to(self.device), _seed(r.seed, 999, k))
+            x = self.transform(imgs[i : i + self.micro].to(self.device), _seed(r.seed, 999, k))
             with self._autocast():
                 embs.append(student(x).float())
         s = normalize(torch.cat(embs))
         pred = (s @ self.classifier).argmax(1)
         tpred = (t @ self.classifier).argmax(1)
-        return {**out, "eval_top1": float((pred == labels).float().mean()),
-                "eval_teacher_top1": float((tpred == labels).float().mean()),
-                "eval_cos": float((s * t).sum(1).mean()),
-                "eval_chance": 1.0 / self.classifier.shape[1]}
+        return {
+            **out,
+            "eval_top1": float((pred == labels).float().mean()),
+            "eval_teacher_top1": float((tpred == labels).float().mean()),
+            "eval_cos": float((s * t).sum(1).mean()),
+            "eval_chance": 1.0 / self.classifier.shape[1],
+        }

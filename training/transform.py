@@ -50,11 +50,18 @@ def event_windows(batch, lo: int, hi: int, seed: int):
     new_off[1:] = torch.cumsum(keep, 0)
     total = int(new_off[-1])
     dev = off.device
-    base = (off[:-1].cpu() + start - new_off[:-1])  # source index = base[b] + destination index
+    base = off[:-1].cpu() + start - new_off[:-1]  # source index = base[b] + destination index
     idx = torch.repeat_interleave(base, keep, output_size=total) + torch.arange(total)
     idx = idx.to(dev)
-    return EventBatch(batch.x[idx], batch.y[idx], batch.t[idx], batch.p[idx], new_off.to(dev),
-                      batch.width, batch.height)
+    return EventBatch(
+        batch.x[idx],
+        batch.y[idx],
+        batch.t[idx],
+        batch.p[idx],
+        new_off.to(dev),
+        batch.width,
+        batch.height,
+    )
 
 
 def import_object(spec: str):
@@ -65,36 +72,53 @@ def import_object(spec: str):
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import {spec!r} (expected 'package.module:callable'): "
-                         f"{exc}") from exc
+        raise ValueError(
+            f"cannot import {spec!r} (expected 'package.module:callable'): {exc}"
+        ) from exc
     return obj
 
 
 class EventSynthesis:
     """Callable (images uint8 [B,3,S,S] on the device, seed int) -> x [B,3,out,out] float32."""
 
-    def __init__(self, path: str = "fused", motion: str = "saccade",
-                 sensor: tuple = (480, 640), duration_us: int = 0, out_size: int = 224,
-                 mode: str = "squash", max_frames: int = 0, max_crossings: float = 0.0,
-                 contrast: float = 0.0, window: str = "events",
-                 window_events: tuple = (13000, 17000)):
+    def __init__(
+        self,
+        path: str = "fused",
+        motion: str = "saccade",
+        sensor: tuple = (480, 640),
+        duration_us: int = 0,
+        out_size: int = 224,
+        mode: str = "squash",
+        max_frames: int = 0,
+        max_crossings: float = 0.0,
+        contrast: float = 0.0,
+        window: str = "events",
+        window_events: tuple = (13000, 17000),
+    ):
         if path not in ("fused", "events"):
             raise ValueError(f"sim.path must be 'fused' or 'events', got {path!r}")
         try:
             from ezsr import simulate  # noqa: F401
         except ImportError as exc:
-            raise ImportError("training needs ezsr.simulate (the event simulator) for "
-                              f"sim.path={path!r}: {exc}") from exc
+            raise ImportError(
+                f"training needs ezsr.simulate (the event simulator) for sim.path={path!r}: {exc}"
+            ) from exc
         self.path, self.motion, self.sensor = path, motion, (int(sensor[0]), int(sensor[1]))
         self.duration_us, self.out_size, self.mode = int(duration_us), int(out_size), mode
         if window not in ("events", "sweep"):
             raise ValueError(f"sim.window must be 'events' or 'sweep', got {window!r}")
         self.window, self.window_events = window, (int(window_events[0]), int(window_events[1]))
         # simulator keywords beyond the interface's fixed ones; 0 = the simulator's default
-        self.extra = {k: v for k, v in (("max_frames", int(max_frames)),
-                                        ("max_crossings", float(max_crossings)),
-                                        ("contrast_pos", float(contrast)),
-                                        ("contrast_neg", float(contrast))) if v}
+        self.extra = {
+            k: v
+            for k, v in (
+                ("max_frames", int(max_frames)),
+                ("max_crossings", float(max_crossings)),
+                ("contrast_pos", float(contrast)),
+                ("contrast_neg", float(contrast)),
+            )
+            if v
+        }
 
     @classmethod
     def from_config(cls, s) -> Callable:
@@ -102,15 +126,31 @@ class EventSynthesis:
         path names (called with the SimConfig)."""
         if ":" in s.path:
             return import_object(s.path)(s)
-        return cls(s.path, s.motion, tuple(s.sensor), s.duration_us, s.out_size, s.mode,
-                   s.max_frames, s.max_crossings, s.contrast, s.window, tuple(s.window_events))
+        return cls(
+            s.path,
+            s.motion,
+            tuple(s.sensor),
+            s.duration_us,
+            s.out_size,
+            s.mode,
+            s.max_frames,
+            s.max_crossings,
+            s.contrast,
+            s.window,
+            tuple(s.window_events),
+        )
 
     def histogram(self, images: torch.Tensor, seed: int) -> torch.Tensor:
         """images [B,3,S,S] float in [0,1] -> [B,2,H,W] float32 event counts."""
         from ezsr import simulate
 
-        kw = dict(motion=self.motion, sensor=self.sensor, duration_us=self.duration_us or None,
-                  seed=int(seed), **self.extra)
+        kw = dict(
+            motion=self.motion,
+            sensor=self.sensor,
+            duration_us=self.duration_us or None,
+            seed=int(seed),
+            **self.extra,
+        )
         if self.path == "fused":
             return simulate.images_to_histogram(images, **kw)
         from ezsr.ops import polarity_histogram
@@ -122,9 +162,14 @@ class EventSynthesis:
         """images [B,3,S,S] float in [0,1] -> EventBatch of one count window per image."""
         from ezsr import simulate
 
-        batch = simulate.images_to_events(images, motion=self.motion, sensor=self.sensor,
-                                          duration_us=self.duration_us or None, seed=int(seed),
-                                          **self.extra)
+        batch = simulate.images_to_events(
+            images,
+            motion=self.motion,
+            sensor=self.sensor,
+            duration_us=self.duration_us or None,
+            seed=int(seed),
+            **self.extra,
+        )
         lo, hi = self.window_events
         return event_windows(batch, lo, hi, seed)
 
@@ -135,7 +180,11 @@ class EventSynthesis:
         if images.dtype == torch.uint8:
             images = images.float().div_(255.0)
         if self.window == "events":
-            return ezsr_preprocess(self.windows(images, seed), out_size=self.out_size,
-                                   mode=self.mode, out_of_bounds="ignore")
+            return ezsr_preprocess(
+                self.windows(images, seed),
+                out_size=self.out_size,
+                mode=self.mode,
+                out_of_bounds="ignore",
+            )
         hist = self.histogram(images, seed)
         return histogram_to_ezsr_input(hist, out_size=self.out_size, mode=self.mode)

@@ -42,8 +42,10 @@ def heatmap_picture(events_dir: Path, out: Path) -> None:
     ev = io.read(events_dir / "n_imagenet" / "ezsr_test_event.npz")
     hm = heatmap_pictures(ev, teacher, ["a cat"], start=26502, scale=1)
     Image.fromarray(hm.picture).quantize(128).save(out, optimize=True)
-    print(f"{out}: {hm.maps.shape[-1]}x{hm.maps.shape[-1]} grid; cosine ranges",
-          [(round(float(m.min()), 3), round(float(m.max()), 3)) for m in hm.maps])
+    print(
+        f"{out}: {hm.maps.shape[-1]}x{hm.maps.shape[-1]} grid; cosine ranges",
+        [(round(float(m.min()), 3), round(float(m.max()), 3)) for m in hm.maps],
+    )
 
 
 def windows(path: Path, n: int) -> list:
@@ -53,9 +55,12 @@ def windows(path: Path, n: int) -> list:
 
 def fewshot_chart(events_dir: Path, out: Path) -> None:
     from ezsr.models.teachers import create_teacher
+
     teacher = create_teacher("offline")
-    classes = {"cat": events_dir / "n_imagenet" / "ezsr_test_event.npz",
-               "face": events_dir / "n_caltech101" / "Faces_easy_0001.bin"}
+    classes = {
+        "cat": events_dir / "n_imagenet" / "ezsr_test_event.npz",
+        "face": events_dir / "n_caltech101" / "Faces_easy_0001.bin",
+    }
     names = list(classes)
     feats, labels = [], []
     for k, p in enumerate(classes.values()):
@@ -70,9 +75,11 @@ def fewshot_chart(events_dir: Path, out: Path) -> None:
     for seed in range(3):
         g = torch.Generator().manual_seed(seed)
         train_idx = {k: [] for k in SHOTS}
-        perm = {c: [i for i in torch.randperm(len(labels), generator=g).tolist() if labels[i] == c]
-                for c in range(len(names))}
-        test = [i for c in perm for i in perm[c][max(SHOTS):]]
+        perm = {
+            c: [i for i in torch.randperm(len(labels), generator=g).tolist() if labels[i] == c]
+            for c in range(len(names))
+        }
+        test = [i for c in perm for i in perm[c][max(SHOTS) :]]
         for k in SHOTS:
             train_idx[k] = [i for c in perm for i in perm[c][:k]]
         y = labels_t[test]
@@ -80,17 +87,23 @@ def fewshot_chart(events_dir: Path, out: Path) -> None:
         acc[0].append(float((zs.argmax(1) == y).float().mean()))
         for k in SHOTS:
             cfg = AdapterConfig(int(w0.shape[0]), residual=0.8)
-            head, _ = train_adapter([feats[i] for i in train_idx[k]],
-                                    [labels[i] for i in train_idx[k]], w0, cfg,
-                                    TrainConfig(lr=1e-3, epochs=50, batch_size=32, views=1,
-                                                seed=seed), progress=False)
+            head, _ = train_adapter(
+                [feats[i] for i in train_idx[k]],
+                [labels[i] for i in train_idx[k]],
+                w0,
+                cfg,
+                TrainConfig(lr=1e-3, epochs=50, batch_size=32, views=1, seed=seed),
+                progress=False,
+            )
             lg = predict(head, [feats[i] for i in test])
             acc[k].append(float((lg.argmax(1) == y).float().mean()))
     mean = {k: float(np.mean(v)) for k, v in acc.items()}
-    print(f"{out}: {len(feats)} windows of {WINDOW} events "
-          f"({', '.join(f'{n}: {labels.count(i)}' for i, n in enumerate(names))}); "
-          "top-1 on held-out windows, mean of 3 seeds:",
-          {("zero-shot" if k == 0 else f"{k}-shot"): round(100 * v, 1) for k, v in mean.items()})
+    print(
+        f"{out}: {len(feats)} windows of {WINDOW} events "
+        f"({', '.join(f'{n}: {labels.count(i)}' for i, n in enumerate(names))}); "
+        "top-1 on held-out windows, mean of 3 seeds:",
+        {("zero-shot" if k == 0 else f"{k}-shot"): round(100 * v, 1) for k, v in mean.items()},
+    )
     # bar chart: zero-shot, then K = 1, 2, 4, 8, 16
     wpx, hpx, left, bottom = 420, 220, 40, 30
     img = Image.new("RGB", (wpx, hpx), "white")
@@ -100,8 +113,10 @@ def fewshot_chart(events_dir: Path, out: Path) -> None:
     for j, k in enumerate(keys):
         x0 = left + j * bw + 6
         h = int((hpx - bottom - 20) * mean[k])
-        dr.rectangle([x0, hpx - bottom - h, x0 + bw - 12, hpx - bottom],
-                     fill=(150, 150, 150) if k == 0 else (40, 110, 200))
+        dr.rectangle(
+            [x0, hpx - bottom - h, x0 + bw - 12, hpx - bottom],
+            fill=(150, 150, 150) if k == 0 else (40, 110, 200),
+        )
         dr.text((x0, hpx - bottom - h - 12), f"{100 * mean[k]:.0f}%", fill="black")
         dr.text((x0, hpx - bottom + 6), "zero" if k == 0 else f"K={k}", fill="black")
     dr.line([left, 10, left, hpx - bottom, wpx - 5, hpx - bottom], fill="black")

@@ -19,17 +19,24 @@ def device_arg(value: str) -> str:
     try:
         dev = torch.device(value)
     except (RuntimeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a torch device (cpu, cuda, cuda:1, "
-                                         "...)") from None
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a torch device (cpu, cuda, cuda:1, ...)"
+        ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            why = ("this torch has no CUDA support" if torch.version.cuda is None
-                   else "no CUDA device is visible")
-            raise argparse.ArgumentTypeError(f"{value}: CUDA is not available ({why}; torch "
-                                             f"{torch.__version__}); use --device cpu")
+            why = (
+                "this torch has no CUDA support"
+                if torch.version.cuda is None
+                else "no CUDA device is visible"
+            )
+            raise argparse.ArgumentTypeError(
+                f"{value}: CUDA is not available ({why}; torch "
+                f"{torch.__version__}); use --device cpu"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise argparse.ArgumentTypeError(f"{value}: only {torch.cuda.device_count()} CUDA "
-                                             "device(s) are visible")
+            raise argparse.ArgumentTypeError(
+                f"{value}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
     elif dev.type == "mps" and not torch.backends.mps.is_available():
         raise argparse.ArgumentTypeError(f"{value}: MPS is not available here")
     return value
@@ -104,14 +111,21 @@ def student_file(args, model_default=None) -> dict | None:
     meta = peek_student_file(path)  # names only: the weights are loaded once, later
     if meta is None:
         return None
-    given = [opt for opt, v in (("--model", getattr(args, "model", None) not in
-                                 (None, model_default)),
-                                ("--clip-checkpoint", getattr(args, "clip_checkpoint", None)),
-                                ("--base", getattr(args, "base", None))) if v]
+    given = [
+        opt
+        for opt, v in (
+            ("--model", getattr(args, "model", None) not in (None, model_default)),
+            ("--clip-checkpoint", getattr(args, "clip_checkpoint", None)),
+            ("--base", getattr(args, "base", None)),
+        )
+        if v
+    ]
     if given:
-        raise ValueError(f"{', '.join(given)}: not used with --checkpoint {path}, a trained "
-                         f"student (its encoder {meta['student']!r} and teacher "
-                         f"{meta['teacher']['name']!r} are named in the file); leave them out")
+        raise ValueError(
+            f"{', '.join(given)}: not used with --checkpoint {path}, a trained "
+            f"student (its encoder {meta['student']!r} and teacher "
+            f"{meta['teacher']['name']!r} are named in the file); leave them out"
+        )
     return meta
 
 
@@ -121,7 +135,10 @@ def bound_window(window: int, n_events: int, what: str, option: str = "--window"
     import sys
 
     if n_events and window > n_events:
-        print(f"note: {option} {window} is larger than {what} ({n_events} events); using "
-              f"{option} {n_events}, the whole recording", file=sys.stderr)
+        print(
+            f"note: {option} {window} is larger than {what} ({n_events} events); using "
+            f"{option} {n_events}, the whole recording",
+            file=sys.stderr,
+        )
         return n_events
     return window

@@ -11,26 +11,34 @@ def format_arg(value: str) -> str:
     from ezsr.io import known_formats
 
     if value not in known_formats():
-        raise argparse.ArgumentTypeError(f"unknown format {value!r}; known: "
-                                         f"{', '.join(known_formats())}")
+        raise argparse.ArgumentTypeError(
+            f"unknown format {value!r}; known: {', '.join(known_formats())}"
+        )
     return value
 
 
 def register(sub) -> None:
-    p = sub.add_parser("info", help="show available kernels, or summarise an event file",
-                       description="Without FILE: which kernels are built (cpu/cuda/"
-                       "reference-only), the torch version and CUDA arch. With FILE: its "
-                       "format (for .raw the EVT version decoded: evt2, evt21, evt3), event "
-                       "count, sensor size, time range and polarity split. An Event Stream "
-                       "(.es) file also shows its type; its count is every event in the file "
-                       "(as the event_stream package counts them), and for ATIS the change "
-                       "detections (the events ezsr reads, split into on/off) and the exposure "
-                       "threshold crossings.")
+    p = sub.add_parser(
+        "info",
+        help="show available kernels, or summarise an event file",
+        description="Without FILE: which kernels are built (cpu/cuda/"
+        "reference-only), the torch version and CUDA arch. With FILE: its "
+        "format (for .raw the EVT version decoded: evt2, evt21, evt3), event "
+        "count, sensor size, time range and polarity split. An Event Stream "
+        "(.es) file also shows its type; its count is every event in the file "
+        "(as the event_stream package counts them), and for ATIS the change "
+        "detections (the events ezsr reads, split into on/off) and the exposure "
+        "threshold crossings.",
+    )
     p.add_argument("file", nargs="?", help="event file to summarise")
-    p.add_argument("--format", default=None, type=format_arg,
-                   help="override the detected file format. For a .raw file, evt2/evt21/evt3 "
-                   "name the EVT version when its header names none; a header that names one "
-                   "wins (with a warning), and `format` reports the one decoded")
+    p.add_argument(
+        "--format",
+        default=None,
+        type=format_arg,
+        help="override the detected file format. For a .raw file, evt2/evt21/evt3 "
+        "name the EVT version when its header names none; a header that names one "
+        "wins (with a warning), and `format` reports the one decoded",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 

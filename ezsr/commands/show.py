@@ -35,36 +35,65 @@ def fps_arg(value: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not 0 < x <= MAX_FPS:
-        raise argparse.ArgumentTypeError(f"must be > 0 and <= {MAX_FPS} (a GIF frame lasts "
-                                         f"at least 1/100 s), got {value}")
+        raise argparse.ArgumentTypeError(
+            f"must be > 0 and <= {MAX_FPS} (a GIF frame lasts at least 1/100 s), got {value}"
+        )
     return x
 
 
 def register(sub) -> None:
     from ezsr.ops import REPRESENTATIONS
 
-    p = sub.add_parser("show", help="draw a window of an event file as a PNG (or a GIF)",
-                       description=HELP, formatter_class=argparse.RawTextHelpFormatter)
+    p = sub.add_parser(
+        "show",
+        help="draw a window of an event file as a PNG (or a GIF)",
+        description=HELP,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     p.add_argument("file", help="event file (any format ezsr.io reads)")
-    p.add_argument("-o", "--output", required=True,
-                   help="output picture: .png (or .jpg, .bmp, .tif, .webp); .gif with --gif")
-    p.add_argument("--format", default=None, type=format_arg,
-                   help="override the detected file format (see `ezsr info --help`)")
-    p.add_argument("--representation", default="ezsr", choices=sorted(REPRESENTATIONS),
-                   help="what to draw (default: ezsr)")
-    p.add_argument("--start", type=non_negative_int, default=None,
-                   help="first event index of the window (default: the centred window)")
-    p.add_argument("--window", type=positive_int, default=15000,
-                   help="events per window (default 15000)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output picture: .png (or .jpg, .bmp, .tif, .webp); .gif with --gif",
+    )
+    p.add_argument(
+        "--format",
+        default=None,
+        type=format_arg,
+        help="override the detected file format (see `ezsr info --help`)",
+    )
+    p.add_argument(
+        "--representation",
+        default="ezsr",
+        choices=sorted(REPRESENTATIONS),
+        help="what to draw (default: ezsr)",
+    )
+    p.add_argument(
+        "--start",
+        type=non_negative_int,
+        default=None,
+        help="first event index of the window (default: the centred window)",
+    )
+    p.add_argument(
+        "--window", type=positive_int, default=15000, help="events per window (default 15000)"
+    )
     p.add_argument("--t0", type=int, default=None, help="window start in microseconds")
-    p.add_argument("--dt", type=positive_int, default=None,
-                   help="window length in microseconds")
-    p.add_argument("--gif", action="store_true",
-                   help="animate windows of --window events (or --dt us); which ones: above")
-    p.add_argument("--frames", type=positive_int, default=30,
-                   help="most frames in a GIF (default 30)")
-    p.add_argument("--fps", type=fps_arg, default=10.0,
-                   help=f"GIF frames per second, at most {MAX_FPS} (default 10)")
+    p.add_argument("--dt", type=positive_int, default=None, help="window length in microseconds")
+    p.add_argument(
+        "--gif",
+        action="store_true",
+        help="animate windows of --window events (or --dt us); which ones: above",
+    )
+    p.add_argument(
+        "--frames", type=positive_int, default=30, help="most frames in a GIF (default 30)"
+    )
+    p.add_argument(
+        "--fps",
+        type=fps_arg,
+        default=10.0,
+        help=f"GIF frames per second, at most {MAX_FPS} (default 10)",
+    )
     p.set_defaults(func=run)
 
 
@@ -78,8 +107,9 @@ def check_output(path: str, gif: bool) -> Path:
             raise ValueError(f"--gif writes a GIF: give -o ending in .gif (got {path})")
         if Image.registered_extensions().get(ext) not in Image.SAVE:
             what = f"unknown picture extension {ext!r}" if ext else "no file extension"
-            raise ValueError(f"-o {path}: {what}; give .png (or .jpg, .bmp, .tif, .webp; .gif "
-                             "with --gif)")
+            raise ValueError(
+                f"-o {path}: {what}; give .png (or .jpg, .bmp, .tif, .webp; .gif with --gif)"
+            )
     return Path(output_file(path, "-o"))
 
 
@@ -129,8 +159,9 @@ def read_selected_window(args):
         return w, f"t in [{args.t0}, {args.t0 + args.dt}) us"
     if args.t0 is not None or args.dt is not None or args.window <= 0:
         empty = io.read_window(args.file, start=0, n=0, format=args.format, **size)
-        return window_from_options(empty, args.start, args.window, args.t0,
-                                   args.dt)  # raises the argument's error
+        return window_from_options(
+            empty, args.start, args.window, args.t0, args.dt
+        )  # raises the argument's error
     window = bound_window(args.window, n, args.file)
     start = default_window_start(n, window) if args.start is None else args.start
     if start < 0 or (start >= n and n):
@@ -161,8 +192,9 @@ def gif_windows(ev, args):
         dt, end = args.dt, ev.t_last + 1
         if args.t0 is not None:
             if args.t0 >= end:
-                raise ValueError(f"--t0 {args.t0} is after the last event of {args.file} "
-                                 f"(t = {ev.t_last} us)")
+                raise ValueError(
+                    f"--t0 {args.t0} is after the last event of {args.file} (t = {ev.t_last} us)"
+                )
             starts = list(range(args.t0, end, dt)[:k])  # a range slices lazily
             how = f"consecutive from t = {args.t0} us"
         elif -(-(end - ev.t_first) // dt) <= k:
@@ -171,8 +203,9 @@ def gif_windows(ev, args):
         else:
             starts = _spread(ev.t_first, end - dt, k)
             how = f"spread over t = {ev.t_first} .. {ev.t_last} us"
-        batch = EventBatch.from_streams([ev.time_window(t, dt) for t in starts],
-                                        ev.width, ev.height)
+        batch = EventBatch.from_streams(
+            [ev.time_window(t, dt) for t in starts], ev.width, ev.height
+        )
         return batch, f"windows of {dt} us, {how}"
     if args.t0 is not None:
         raise ValueError("--t0 and --dt go together")
@@ -200,15 +233,20 @@ def write_gif(ev, args, out: Path) -> int:
 
     batch, what = gif_windows(ev, args)
     if args.representation == "ezsr":
-        pics = [ezsr_visualize(batch[i]) for i in tqdm(range(len(batch)), desc="frames",
-                                                        disable=len(batch) < 8)]
+        pics = [
+            ezsr_visualize(batch[i])
+            for i in tqdm(range(len(batch)), desc="frames", disable=len(batch) < 8)
+        ]
     else:
         pics = render_batch(representation(batch, args.representation), args.representation)
     frames = [Image.fromarray(p) for p in pics]
-    frames[0].save(out, save_all=True, append_images=frames[1:], loop=0,
-                   duration=round(1000 / args.fps))
-    print(f"wrote {out}: {len(frames)} frames of {args.representation} ({what}), "
-          f"{frames[0].width}x{frames[0].height}")
+    frames[0].save(
+        out, save_all=True, append_images=frames[1:], loop=0, duration=round(1000 / args.fps)
+    )
+    print(
+        f"wrote {out}: {len(frames)} frames of {args.representation} ({what}), "
+        f"{frames[0].width}x{frames[0].height}"
+    )
     return 0
 
 
@@ -227,6 +265,8 @@ def run(args) -> int:
     w, what = read_selected_window(args)
     pic = render(w, args.representation)
     Image.fromarray(pic).save(out)
-    print(f"wrote {out}: {args.representation} of {what}, {len(w)} events, "
-          f"{pic.shape[1]}x{pic.shape[0]}")
+    print(
+        f"wrote {out}: {args.representation} of {what}, {len(w)} events, "
+        f"{pic.shape[1]}x{pic.shape[0]}"
+    )
     return 0

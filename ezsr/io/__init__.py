@@ -11,31 +11,42 @@ from pathlib import Path
 from typing import Iterator, Literal, cast, overload
 
 from ezsr.events import Events
-from ezsr.io._registry import (EventFileError, detect_format, event_file_extensions, get_format, known_formats,
-                               reader_format)
-# importing a format module registers it; sniffing order = import order
-from ezsr.io import hdf5 as _hdf5  # noqa: F401,E402
 from ezsr.io import aedat as _aedat  # noqa: F401,E402
-from ezsr.io import prophesee as _prophesee  # noqa: F401,E402
-from ezsr.io import npz as _npz  # noqa: F401,E402
-from ezsr.io import npy as _npy  # noqa: F401,E402
-from ezsr.io import nmnist as _nmnist  # noqa: F401,E402
 from ezsr.io import es as _es  # noqa: F401,E402
 
+# importing a format module registers it; sniffing order = import order
+from ezsr.io import hdf5 as _hdf5  # noqa: F401,E402
+from ezsr.io import nmnist as _nmnist  # noqa: F401,E402
+from ezsr.io import npy as _npy  # noqa: F401,E402
+from ezsr.io import npz as _npz  # noqa: F401,E402
+from ezsr.io import prophesee as _prophesee  # noqa: F401,E402
+from ezsr.io._registry import (
+    EventFileError,
+    detect_format,
+    event_file_extensions,
+    get_format,
+    known_formats,
+    reader_format,
+)
+
 
 @overload
-def read(path: str | Path, format: str | None = None,
-         return_format: Literal[False] = False) -> Events: ...
+def read(
+    path: str | Path, format: str | None = None, return_format: Literal[False] = False
+) -> Events: ...
 @overload
-def read(path: str | Path, format: str | None = None, *,
-         return_format: Literal[True]) -> tuple[Events, str]: ...
+def read(
+    path: str | Path, format: str | None = None, *, return_format: Literal[True]
+) -> tuple[Events, str]: ...
 @overload
-def read(path: str | Path, format: str | None,
-         return_format: Literal[True]) -> tuple[Events, str]: ...
+def read(
+    path: str | Path, format: str | None, return_format: Literal[True]
+) -> tuple[Events, str]: ...
 
 
-def read(path: str | Path, format: str | None = None,
-         return_format: bool = False) -> Events | tuple[Events, str]:
+def read(
+    path: str | Path, format: str | None = None, return_format: bool = False
+) -> Events | tuple[Events, str]:
     """Read a whole event file into ezsr.Events.
 
     format: override detection (see known_formats()). With return_format=True,
@@ -50,8 +61,12 @@ def read(path: str | Path, format: str | None = None,
     return ev, fmt.decoded_as(str(path)) if fmt.decoded_as else fmt.name
 
 
-def iter_chunks(path: str | Path, n_events: int | None = None, dt_us: int | None = None,
-                format: str | None = None) -> Iterator[Events]:
+def iter_chunks(
+    path: str | Path,
+    n_events: int | None = None,
+    dt_us: int | None = None,
+    format: str | None = None,
+) -> Iterator[Events]:
     """Yield consecutive Events chunks of n_events events or dt_us microseconds.
 
     Formats with a streaming decoder never hold the whole file; the others read it
@@ -78,6 +93,14 @@ def write(path: str | Path, events: Events, format: str | None = None) -> None:
     fmt.write(str(path), events)
 
 
-__all__ = ["read", "iter_chunks", "write", "summarize", "read_window", "count_events",
-           "event_file_extensions",
-           "EventFileError", "known_formats"]
+__all__ = [
+    "read",
+    "iter_chunks",
+    "write",
+    "summarize",
+    "read_window",
+    "count_events",
+    "event_file_extensions",
+    "EventFileError",
+    "known_formats",
+]

@@ -20,26 +20,49 @@ import torch
 from ezsr import _ext
 
 # csrc/include/ezsr/decode.h DecodeKind
-KINDS = {"evt2": 0, "evt21": 1, "evt3": 2, "dat": 3, "aedat2_dvs128": 4, "aedat2_davis": 5,
-         "nmnist": 6, "evt21_legacy": 7, "es_dvs": 8, "es_atis": 9}
+KINDS = {
+    "evt2": 0,
+    "evt21": 1,
+    "evt3": 2,
+    "dat": 3,
+    "aedat2_dvs128": 4,
+    "aedat2_davis": 5,
+    "nmnist": 6,
+    "evt21_legacy": 7,
+    "es_dvs": 8,
+    "es_atis": 9,
+}
 # bytes per word; Event Stream events are variable-length byte runs (the word is a byte)
-WORD_SIZE = {"evt2": 4, "evt21": 8, "evt21_legacy": 8, "evt3": 2, "dat": 8, "aedat2_dvs128": 8, "aedat2_davis": 8,
-             "nmnist": 5, "es_dvs": 1, "es_atis": 1}
-ERRORS = {1: "a word type the format does not define",
-          2: "an event outside the sensor size given in the header",
-          3: "a timestamp earlier than the previous event's",
-          4: "an unknown decoder kind"}
-EXPECTED = {"evt2": "32-bit EVT 2.0 words of type 0, 1, 8, 0xA, 0xE or 0xF",
-            "evt21": "64-bit EVT 2.1 words of type 0, 1, 8, 0xA, 0xE or 0xF",
-            "evt21_legacy": "64-bit EVT 2.1 words (high half first) of type 0, 1, 8, 0xA, 0xE "
-                            "or 0xF",
-            "evt3": "16-bit EVT 3.0 words of type 0x0, 0x2-0x8, 0xA, 0xE or 0xF",
-            "dat": "8-byte CD events with non-decreasing timestamps",
-            "aedat2_dvs128": "8-byte big-endian address/timestamp records, time non-decreasing",
-            "aedat2_davis": "8-byte big-endian address/timestamp records, time non-decreasing",
-            "nmnist": "5-byte records with non-decreasing timestamps",
-            "es_dvs": "Event Stream DVS events inside the header's sensor",
-            "es_atis": "Event Stream ATIS events inside the header's sensor"}
+WORD_SIZE = {
+    "evt2": 4,
+    "evt21": 8,
+    "evt21_legacy": 8,
+    "evt3": 2,
+    "dat": 8,
+    "aedat2_dvs128": 8,
+    "aedat2_davis": 8,
+    "nmnist": 5,
+    "es_dvs": 1,
+    "es_atis": 1,
+}
+ERRORS = {
+    1: "a word type the format does not define",
+    2: "an event outside the sensor size given in the header",
+    3: "a timestamp earlier than the previous event's",
+    4: "an unknown decoder kind",
+}
+EXPECTED = {
+    "evt2": "32-bit EVT 2.0 words of type 0, 1, 8, 0xA, 0xE or 0xF",
+    "evt21": "64-bit EVT 2.1 words of type 0, 1, 8, 0xA, 0xE or 0xF",
+    "evt21_legacy": "64-bit EVT 2.1 words (high half first) of type 0, 1, 8, 0xA, 0xE or 0xF",
+    "evt3": "16-bit EVT 3.0 words of type 0x0, 0x2-0x8, 0xA, 0xE or 0xF",
+    "dat": "8-byte CD events with non-decreasing timestamps",
+    "aedat2_dvs128": "8-byte big-endian address/timestamp records, time non-decreasing",
+    "aedat2_davis": "8-byte big-endian address/timestamp records, time non-decreasing",
+    "nmnist": "5-byte records with non-decreasing timestamps",
+    "es_dvs": "Event Stream DVS events inside the header's sensor",
+    "es_atis": "Event Stream ATIS events inside the header's sensor",
+}
 
 
 def trailing(kind: str, n: int) -> str:
@@ -71,9 +94,15 @@ def new_state() -> np.ndarray:
     return np.zeros(8, dtype=np.int64)
 
 
-def decode(data: Union[bytes, bytearray, memoryview, np.ndarray], kind: str,
-           state: np.ndarray | None = None, width: int = 0, height: int = 0,
-           max_events: int = 0, backend: str = "auto") -> Block:
+def decode(
+    data: Union[bytes, bytearray, memoryview, np.ndarray],
+    kind: str,
+    state: np.ndarray | None = None,
+    width: int = 0,
+    height: int = 0,
+    max_events: int = 0,
+    backend: str = "auto",
+) -> Block:
     """Decode bytes (bytes, bytearray, memoryview or uint8 array) of one format.
 
     width/height > 0 turn on the sensor bounds check. max_events > 0 bounds the output (the
@@ -87,8 +116,13 @@ def decode(data: Union[bytes, bytearray, memoryview, np.ndarray], kind: str,
             warnings.simplefilter("ignore", UserWarning)
             data_t = torch.from_numpy(np.ascontiguousarray(buf))
         x, y, t, p, st, info = torch.ops.ezsr.decode_events(
-            data_t, KINDS[kind],
-            torch.from_numpy(state.copy()), int(width), int(height), int(max_events))
+            data_t,
+            KINDS[kind],
+            torch.from_numpy(state.copy()),
+            int(width),
+            int(height),
+            int(max_events),
+        )
         consumed, _, off, err = (int(v) for v in info)
         return Block(x.numpy(), y.numpy(), t.numpy(), p.numpy(), st.numpy(), consumed, err, off)
     return _REFERENCE[kind](buf, state.copy(), int(width), int(height))
@@ -96,8 +130,16 @@ def decode(data: Union[bytes, bytearray, memoryview, np.ndarray], kind: str,
 
 # ---------------------------------------------------------------- references
 def _empty(state: np.ndarray, consumed: int = 0, error: int = 0, offset: int = -1) -> Block:
-    return Block(np.zeros(0, np.int16), np.zeros(0, np.int16), np.zeros(0, np.int64),
-                 np.zeros(0, np.uint8), state, consumed, error, offset)
+    return Block(
+        np.zeros(0, np.int16),
+        np.zeros(0, np.int16),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.uint8),
+        state,
+        consumed,
+        error,
+        offset,
+    )
 
 
 def _first(mask: np.ndarray) -> int:
@@ -106,8 +148,9 @@ def _first(mask: np.ndarray) -> int:
     return int(idx[0]) if idx.size else len(mask)
 
 
-def _time_high(is_th: np.ndarray, high: np.ndarray, state: np.ndarray,
-               wrap: int) -> tuple[np.ndarray, np.ndarray]:
+def _time_high(
+    is_th: np.ndarray, high: np.ndarray, state: np.ndarray, wrap: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Forward-filled time-high (with wraps) per word; -1 where none is known yet."""
     seen = bool(state[6] & 1)
     h = high[is_th]
@@ -128,8 +171,9 @@ def _time_high(is_th: np.ndarray, high: np.ndarray, state: np.ndarray,
     return filled, new
 
 
-def _evt2_like(buf: np.ndarray, state: np.ndarray, width: int, height: int, wide: bool,
-               legacy: bool = False) -> Block:
+def _evt2_like(
+    buf: np.ndarray, state: np.ndarray, width: int, height: int, wide: bool, legacy: bool = False
+) -> Block:
     ws = 8 if wide else 4
     m = len(buf) // ws
     words = buf[: m * ws].view("<u8" if wide else "<u4").astype(np.uint64)
@@ -167,8 +211,16 @@ def _evt2_like(buf: np.ndarray, state: np.ndarray, width: int, height: int, wide
         ts, ps = th[w_idx] + tl[w_idx], typ[w_idx]
     else:
         xs, ys, ts, ps = x0[keep][cd], y[keep][cd], th[cd] + tl[keep][cd], typ[keep][cd]
-    return Block(xs.astype(np.int16), ys.astype(np.int16), ts.astype(np.int64),
-                 ps.astype(np.uint8), new, e * ws, err, e * ws if err else -1)
+    return Block(
+        xs.astype(np.int16),
+        ys.astype(np.int16),
+        ts.astype(np.int64),
+        ps.astype(np.uint8),
+        new,
+        e * ws,
+        err,
+        e * ws if err else -1,
+    )
 
 
 def _evt3_reference(buf: np.ndarray, state: np.ndarray, width: int, height: int) -> Block:
@@ -227,8 +279,16 @@ def _evt3_reference(buf: np.ndarray, state: np.ndarray, width: int, height: int)
     else:
         i = len(words)
     new = np.array([th, tl, epoch, y, base_x, base_p, int(seen), last_t], dtype=np.int64)
-    return Block(np.array(xs, np.int16), np.array(ys, np.int16), np.array(ts, np.int64),
-                 np.array(ps, np.uint8), new, off if err else 2 * i, err, off)
+    return Block(
+        np.array(xs, np.int16),
+        np.array(ys, np.int16),
+        np.array(ts, np.int64),
+        np.array(ps, np.uint8),
+        new,
+        off if err else 2 * i,
+        err,
+        off,
+    )
 
 
 # a reference decoder: (bytes as uint8 array, state [8] int64, width, height) -> Block
@@ -236,22 +296,36 @@ _Ref = Callable[[np.ndarray, np.ndarray, int, int], Block]
 
 
 def _records(kind: str) -> _Ref:
-    def parse(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                        np.ndarray]:
+    def parse(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if kind == "nmnist":
             r = buf[: len(buf) // 5 * 5].reshape(-1, 5).astype(np.int64)
-            return (r[:, 0], r[:, 1], (r[:, 2] & 0x7F) << 16 | r[:, 3] << 8 | r[:, 4],
-                    r[:, 2] >> 7, np.ones(len(r), bool))
+            return (
+                r[:, 0],
+                r[:, 1],
+                (r[:, 2] & 0x7F) << 16 | r[:, 3] << 8 | r[:, 4],
+                r[:, 2] >> 7,
+                np.ones(len(r), bool),
+            )
         if kind == "dat":
             r = buf[: len(buf) // 8 * 8].view("<u4").reshape(-1, 2).astype(np.int64)
             w = r[:, 1]
-            return w & 0x3FFF, (w >> 14) & 0x3FFF, r[:, 0], ((w >> 28) & 0xF) != 0, \
-                np.ones(len(r), bool)
+            return (
+                w & 0x3FFF,
+                (w >> 14) & 0x3FFF,
+                r[:, 0],
+                ((w >> 28) & 0xF) != 0,
+                np.ones(len(r), bool),
+            )
         r = buf[: len(buf) // 8 * 8].view(">u4").reshape(-1, 2).astype(np.int64)
         a = r[:, 0]
         if kind == "aedat2_dvs128":  # jAER DVS128.Extractor: bit 15/31 = special, OFF = bit 0
-            return (127 - ((a >> 1) & 0x7F), (a >> 8) & 0x7F, r[:, 1], 1 - (a & 1),
-                    (a & 0x80008000) == 0)
+            return (
+                127 - ((a >> 1) & 0x7F),
+                (a >> 8) & 0x7F,
+                r[:, 1],
+                1 - (a & 1),
+                (a & 0x80008000) == 0,
+            )
         dvs = ((a >> 31) == 0) & (((a >> 10) & 1) == 0)  # x raw: ezsr.io.aedat mirrors it
         return (a >> 12) & 0x3FF, (a >> 22) & 0x1FF, r[:, 1], (a >> 11) & 1, dvs
 
@@ -280,14 +354,23 @@ def _records(kind: str) -> _Ref:
             new[7], new[6] = t[e - 1], 1
             new[2] = state[2] + int(np.sum(wraps[:e])) * rng
         consumed = int(rec_idx[e]) * ws if err else n_rec * ws
-        return Block(x[:e].astype(np.int16), y[:e].astype(np.int16), t[:e].astype(np.int64),
-                     p[:e].astype(np.uint8), new, consumed, err, consumed if err else -1)
+        return Block(
+            x[:e].astype(np.int16),
+            y[:e].astype(np.int16),
+            t[:e].astype(np.int64),
+            p[:e].astype(np.uint8),
+            new,
+            consumed,
+            err,
+            consumed if err else -1,
+        )
 
     return ref
 
 
 def _es_reference(atis: bool) -> _Ref:
     """Event Stream DVS / ATIS bytes, one at a time (see decode_es.cpp for the layout)."""
+
     def ref(buf: np.ndarray, state: np.ndarray, width: int, height: int) -> Block:
         t = int(state[7])
         data = bytes(buf)
@@ -317,14 +400,26 @@ def _es_reference(atis: bool) -> _Ref:
         new = state.copy()
         new[7] = t
         new[6] |= 1 if xs else 0
-        return Block(np.array(xs, np.int64).astype(np.int16), np.array(ys, np.int64).astype(np.int16),
-                     np.array(ts, np.int64), np.array(ps, np.uint8), new, i, err, off)
+        return Block(
+            np.array(xs, np.int64).astype(np.int16),
+            np.array(ys, np.int64).astype(np.int16),
+            np.array(ts, np.int64),
+            np.array(ps, np.uint8),
+            new,
+            i,
+            err,
+            off,
+        )
+
     return ref
 
 
-_REFERENCE: dict[str, _Ref] = {"evt2": lambda b, s, w, h: _evt2_like(b, s, w, h, False),
-              "evt21": lambda b, s, w, h: _evt2_like(b, s, w, h, True),
-              "evt21_legacy": lambda b, s, w, h: _evt2_like(b, s, w, h, True, True),
-              "evt3": _evt3_reference,
-              **{k: _records(k) for k in ("dat", "aedat2_dvs128", "aedat2_davis", "nmnist")},
-              "es_dvs": _es_reference(False), "es_atis": _es_reference(True)}
+_REFERENCE: dict[str, _Ref] = {
+    "evt2": lambda b, s, w, h: _evt2_like(b, s, w, h, False),
+    "evt21": lambda b, s, w, h: _evt2_like(b, s, w, h, True),
+    "evt21_legacy": lambda b, s, w, h: _evt2_like(b, s, w, h, True, True),
+    "evt3": _evt3_reference,
+    **{k: _records(k) for k in ("dat", "aedat2_dvs128", "aedat2_davis", "nmnist")},
+    "es_dvs": _es_reference(False),
+    "es_atis": _es_reference(True),
+}

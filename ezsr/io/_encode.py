@@ -14,14 +14,17 @@ import numpy as np
 from ezsr.events import Events
 
 
-def _cols(events: Events, path: str, max_xy: int,
-          max_t: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _cols(
+    events: Events, path: str, max_xy: int, max_t: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     c = events.numpy()
     x, y, t, p = (c[k].astype(np.int64) for k in ("x", "y", "t", "p"))
     for name, v, hi in (("x", x, max_xy), ("y", y, max_xy)):
         if len(v) and (v.min() < 0 or v.max() >= hi):
-            raise ValueError(f"{path}: column '{name}' must lie in [0, {hi}) for this format, "
-                             f"got {v.min()}..{v.max()}")
+            raise ValueError(
+                f"{path}: column '{name}' must lie in [0, {hi}) for this format, "
+                f"got {v.min()}..{v.max()}"
+            )
     if len(t) and (t.min() < 0 or (max_t is not None and t.max() >= max_t)):
         raise ValueError(f"{path}: column 't' must lie in [0, {max_t}) us for this format")
     if len(t) > 1 and (np.diff(t) < 0).any():
@@ -32,8 +35,10 @@ def _cols(events: Events, path: str, max_xy: int,
 def _raw_header(events: Events, version: str, fmt: str) -> bytes:
     w, h = events.width, events.height
     version = version.split("-")[0]
-    return (f"% evt {version}\n% format {fmt};height={h};width={w}\n% geometry {w}x{h}\n"
-            "% generator ezsr\n% end\n").encode()
+    return (
+        f"% evt {version}\n% format {fmt};height={h};width={w}\n% geometry {w}x{h}\n"
+        "% generator ezsr\n% end\n"
+    ).encode()
 
 
 def _spread(first_word: np.ndarray | None, n_words: np.ndarray) -> tuple[np.ndarray, int]:
@@ -53,13 +58,16 @@ def encode_evt2(events: Events, path: str = "", wide: bool = False) -> bytes:
     out = np.zeros(total, dtype=np.uint64)
     ev_at = start + new_th
     if wide:
-        out[start[new_th]] = (np.uint64(8) << np.uint64(60)) | (th[new_th].astype(np.uint64)
-                                                              << np.uint64(32))
-        out[ev_at] = ((p.astype(np.uint64) << np.uint64(60))
-                      | ((t & 0x3F).astype(np.uint64) << np.uint64(54))
-                      | ((x & ~31).astype(np.uint64) << np.uint64(43))
-                      | (y.astype(np.uint64) << np.uint64(32))
-                      | (np.uint64(1) << (x & 31).astype(np.uint64)))
+        out[start[new_th]] = (np.uint64(8) << np.uint64(60)) | (
+            th[new_th].astype(np.uint64) << np.uint64(32)
+        )
+        out[ev_at] = (
+            (p.astype(np.uint64) << np.uint64(60))
+            | ((t & 0x3F).astype(np.uint64) << np.uint64(54))
+            | ((x & ~31).astype(np.uint64) << np.uint64(43))
+            | (y.astype(np.uint64) << np.uint64(32))
+            | (np.uint64(1) << (x & 31).astype(np.uint64))
+        )
         return out.astype("<u8").tobytes()
     out[start[new_th]] = (np.uint64(8) << np.uint64(28)) | th[new_th].astype(np.uint64)
     out[ev_at] = ((p << 28) | ((t & 0x3F) << 22) | (x << 11) | y).astype(np.uint64)
@@ -90,8 +98,9 @@ def encode_evt3(events: Events, path: str = "") -> bytes:
     return np.concatenate(parts).astype("<u2").tobytes()
 
 
-def _evt3_segment(x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray,
-                  first: bool) -> np.ndarray:
+def _evt3_segment(
+    x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray, first: bool
+) -> np.ndarray:
     th, tl = t >> 12, t & 0xFFF
     n = len(t)
     new_th = np.ones(n, bool)
@@ -117,8 +126,10 @@ def _evt3_segment(x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray,
 def encode_dat(events: Events, path: str = "") -> bytes:
     """Prophesee .dat v2: `%` header, bytes (type 0, size 8), then u32 t, u32 x|y<<14|p<<28."""
     x, y, t, p = _cols(events, path, 1 << 14, 1 << 32)
-    head = (f"% Data file containing CD events.\n% Version 2\n% Width {events.width}\n"
-            f"% Height {events.height}\n% end\n").encode() + bytes([0, 8])
+    head = (
+        f"% Data file containing CD events.\n% Version 2\n% Width {events.width}\n"
+        f"% Height {events.height}\n% end\n"
+    ).encode() + bytes([0, 8])
     rec = np.empty((len(t), 2), dtype="<u4")
     rec[:, 0] = t
     rec[:, 1] = x | (y << 14) | (p << 28)
@@ -134,16 +145,22 @@ def encode_aedat2(events: Events, path: str = "") -> bytes:
     dvs128 = events.width <= 128 and events.height <= 128
     size = (events.width, events.height)
     if not dvs128 and size not in JAER_DAVIS_CHIPS:
-        raise ValueError(f"{path}: AEDAT 2.0 holds a DVS128 (<= 128x128) or a jAER DAVIS sensor "
-                         f"({', '.join(f'{w}x{h}' for w, h in JAER_DAVIS_CHIPS)}); got "
-                         f"{size[0]}x{size[1]}")
+        raise ValueError(
+            f"{path}: AEDAT 2.0 holds a DVS128 (<= 128x128) or a jAER DAVIS sensor "
+            f"({', '.join(f'{w}x{h}' for w, h in JAER_DAVIS_CHIPS)}); got "
+            f"{size[0]}x{size[1]}"
+        )
     x, y, t, p = _cols(events, path, 128 if dvs128 else 512, 1 << 31)
     if not dvs128 and len(x) and x.max() >= events.width:
-        raise ValueError(f"{path}: column 'x' must lie in [0, {events.width}) for AEDAT 2.0 "
-                         "DAVIS (jAER mirrors x with the sensor width)")
+        raise ValueError(
+            f"{path}: column 'x' must lie in [0, {events.width}) for AEDAT 2.0 "
+            "DAVIS (jAER mirrors x with the sensor width)"
+        )
     chip = "ch.unizh.ini.jaer.chip.retina.DVS128" if dvs128 else JAER_DAVIS_CHIPS[size]
-    head = ("#!AER-DAT2.0\r\n# Data format is int32 address, int32 timestamp (8 bytes total)\r\n"
-            f"# AEChip: {chip}\r\n# Generator: ezsr\r\n").encode()
+    head = (
+        "#!AER-DAT2.0\r\n# Data format is int32 address, int32 timestamp (8 bytes total)\r\n"
+        f"# AEChip: {chip}\r\n# Generator: ezsr\r\n"
+    ).encode()
     if dvs128:
         addr = (1 - p) | ((127 - x) << 1) | (y << 8)
     else:
@@ -155,24 +172,31 @@ def encode_aedat2(events: Events, path: str = "") -> bytes:
 
 def writer(encode: Callable[..., bytes], **kw: Any) -> Callable[[str, Events], None]:
     """A Format.write(path, events) from an encoder returning bytes (header included)."""
+
     def write(path: str, events: Events) -> None:
         data = encode(events, path, **kw)
         with open(path, "wb") as f:
             f.write(data)
+
     return write
 
 
 def raw_writer(version: str) -> Callable[[str, Events], None]:
     """version "2.0", "2.1", "2.1-legacy" (IMX636 order: each word's high half first), "3.0"."""
-    fmt = {"2.0": "EVT2", "2.1": "EVT21", "2.1-legacy": "EVT21;endianness=legacy",
-           "3.0": "EVT3"}[version]
+    fmt = {"2.0": "EVT2", "2.1": "EVT21", "2.1-legacy": "EVT21;endianness=legacy", "3.0": "EVT3"}[
+        version
+    ]
 
     def write(path: str, events: Events) -> None:
-        body = encode_evt3(events, path) if version == "3.0" else \
-            encode_evt2(events, path, wide=version.startswith("2.1"))
+        body = (
+            encode_evt3(events, path)
+            if version == "3.0"
+            else encode_evt2(events, path, wide=version.startswith("2.1"))
+        )
         if version == "2.1-legacy":
             body = np.frombuffer(body, "<u4").reshape(-1, 2)[:, ::-1].tobytes()
         with open(path, "wb") as f:
             f.write(_raw_header(events, version, fmt))
             f.write(body)
+
     return write

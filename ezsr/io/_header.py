@@ -7,14 +7,17 @@ from ezsr.io._registry import EventFileError
 MAX_HEADER_BYTES = 1 << 24  # 16 MiB: a longer "header" is garbage, not a header
 # jAER's DAVIS chip classes by sensor (width, height), as AEDAT 2.0 headers name them
 # (read by ezsr.io.aedat, written by ezsr.io._encode)
-JAER_DAVIS_CHIPS = {(240, 180): "eu.seebetter.ini.chips.davis.DAVIS240C",
-                    (346, 260): "eu.seebetter.ini.chips.davis.Davis346B",
-                    (640, 480): "eu.seebetter.ini.chips.davis.Davis640",
-                    (208, 192): "eu.seebetter.ini.chips.davis.Davis208PixelParade"}
+JAER_DAVIS_CHIPS = {
+    (240, 180): "eu.seebetter.ini.chips.davis.DAVIS240C",
+    (346, 260): "eu.seebetter.ini.chips.davis.Davis346B",
+    (640, 480): "eu.seebetter.ini.chips.davis.Davis640",
+    (208, 192): "eu.seebetter.ini.chips.davis.Davis208PixelParade",
+}
 
 
-def read_prefixed_lines(path: str, prefix: bytes, end_line: bytes | None = None,
-                        first_prefix: bytes | None = None) -> tuple[list[str], int]:
+def read_prefixed_lines(
+    path: str, prefix: bytes, end_line: bytes | None = None, first_prefix: bytes | None = None
+) -> tuple[list[str], int]:
     """Header lines starting with `prefix`, and the byte offset where the data begins.
 
     Stops at the first line not starting with prefix, or after `end_line` (e.g. "% end",
@@ -33,11 +36,17 @@ def read_prefixed_lines(path: str, prefix: bytes, end_line: bytes | None = None,
             line = f.readline(MAX_HEADER_BYTES)
             if not line.endswith(b"\n"):
                 if len(line) >= MAX_HEADER_BYTES or pos + len(line) >= MAX_HEADER_BYTES:
-                    raise EventFileError(path, "header line longer than 16 MiB; expected a "
-                                         "newline-terminated text header", offset=pos)
-                raise EventFileError(path, "file ends inside a header line; expected a "
-                                     "newline-terminated header followed by events",
-                                     offset=pos + len(line))
+                    raise EventFileError(
+                        path,
+                        "header line longer than 16 MiB; expected a newline-terminated text header",
+                        offset=pos,
+                    )
+                raise EventFileError(
+                    path,
+                    "file ends inside a header line; expected a "
+                    "newline-terminated header followed by events",
+                    offset=pos + len(line),
+                )
             pos += len(line)
             text = line.rstrip(b"\r\n").decode("latin-1")
             lines.append(text)

@@ -96,12 +96,18 @@ def detect_format(path: str | Path, for_writing: bool = False) -> Format:
     if by_ext is not None:
         return by_ext
     if for_writing:
-        raise EventFileError(path, "cannot tell the event file format from the extension; "
-                             f"use one of {', '.join(writable_extensions())} or pass format=... "
-                             f"({', '.join(n for n in known_formats() if _FORMATS[n].write)})")
-    raise EventFileError(path, "cannot tell the event file format from its header or extension "
-                         f"(known formats: {', '.join(known_formats())}; pass format=..., "
-                         "--format on the command line)")
+        raise EventFileError(
+            path,
+            "cannot tell the event file format from the extension; "
+            f"use one of {', '.join(writable_extensions())} or pass format=... "
+            f"({', '.join(n for n in known_formats() if _FORMATS[n].write)})",
+        )
+    raise EventFileError(
+        path,
+        "cannot tell the event file format from its header or extension "
+        f"(known formats: {', '.join(known_formats())}; pass format=..., "
+        "--format on the command line)",
+    )
 
 
 def reader_format(path: str | Path, format: Optional[str] = None) -> Format:

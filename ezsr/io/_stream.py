@@ -11,22 +11,28 @@ from __future__ import annotations
 from typing import Iterable, Iterator, Optional, Tuple, cast
 
 import numpy as np
-
-from ezsr.events import Events
 import torch
 
+from ezsr.events import Events
 from ezsr.io import _decode
 from ezsr.io._decode import ERRORS, EXPECTED, KINDS, WORD_SIZE, decode, new_state
 from ezsr.io._registry import EventFileError
 
-BLOCK_BYTES = 1 << 22          # 4 MiB of file per read
+BLOCK_BYTES = 1 << 22  # 4 MiB of file per read
 MAX_EVENTS_PER_CALL = 1 << 21  # events per decoder call (C++ path)
 
 Columns = Tuple[np.ndarray, ...]  # (x int16, y int16, t int64, p uint8) numpy arrays
 
 
-def decoded_blocks(path: str, offset: int, kind: str, width: int = 0, height: int = 0,
-                   block_bytes: int | None = None, backend: str = "auto") -> Iterator[Columns]:
+def decoded_blocks(
+    path: str,
+    offset: int,
+    kind: str,
+    width: int = 0,
+    height: int = 0,
+    block_bytes: int | None = None,
+    backend: str = "auto",
+) -> Iterator[Columns]:
     """Decode the file from byte `offset` to its end in blocks; yields column tuples.
 
     The decoder state (EVT3 time/row/vector base, EVT2 time high, counter wraps) and any
@@ -46,12 +52,21 @@ def decoded_blocks(path: str, offset: int, kind: str, width: int = 0, height: in
             data = carry + chunk if carry else chunk
             start = 0
             while len(data) - start >= ws:
-                blk = decode(memoryview(data)[start:], kind, state, width, height,
-                             MAX_EVENTS_PER_CALL, backend)
+                blk = decode(
+                    memoryview(data)[start:],
+                    kind,
+                    state,
+                    width,
+                    height,
+                    MAX_EVENTS_PER_CALL,
+                    backend,
+                )
                 if blk.error:
-                    raise EventFileError(path, f"expected {EXPECTED[kind]}, found "
-                                         f"{ERRORS.get(blk.error, 'an error')}",
-                                         offset=pos + start + blk.error_offset)
+                    raise EventFileError(
+                        path,
+                        f"expected {EXPECTED[kind]}, found {ERRORS.get(blk.error, 'an error')}",
+                        offset=pos + start + blk.error_offset,
+                    )
                 state = blk.state
                 if len(blk.t):
                     yield blk.x, blk.y, blk.t, blk.p
@@ -66,18 +81,23 @@ def decoded_blocks(path: str, offset: int, kind: str, width: int = 0, height: in
                 return
 
 
-def decode_whole(path: str, offset: int, kind: str, width: int = 0, height: int = 0,
-                 backend: str = "auto") -> Columns:
+def decode_whole(
+    path: str, offset: int, kind: str, width: int = 0, height: int = 0, backend: str = "auto"
+) -> Columns:
     """Decode the file from byte `offset` to its end in one call (ezsr.io.read: the caller
     wants every event in memory anyway, so the file body is read whole, which avoids
     concatenating blocks). Same errors as decoded_blocks."""
     if backend != "reference" and _decode.has_kernel():
-        x, y, t, p, info = torch.ops.ezsr.decode_file(str(path), int(offset), KINDS[kind],
-                                                      int(width), int(height))
+        x, y, t, p, info = torch.ops.ezsr.decode_file(
+            str(path), int(offset), KINDS[kind], int(width), int(height)
+        )
         consumed, _, err_at, err, unsorted, rest = (int(v) for v in info)
         if err:
-            raise EventFileError(path, f"expected {EXPECTED[kind]}, found "
-                                 f"{ERRORS.get(err, 'an error')}", offset=err_at)
+            raise EventFileError(
+                path,
+                f"expected {EXPECTED[kind]}, found {ERRORS.get(err, 'an error')}",
+                offset=err_at,
+            )
         if rest:
             raise EventFileError(path, _decode.trailing(kind, rest), offset=offset + consumed)
         if unsorted >= 0:
@@ -86,9 +106,11 @@ def decode_whole(path: str, offset: int, kind: str, width: int = 0, height: int 
     data = np.fromfile(path, dtype=np.uint8, offset=offset)
     blk = decode(data, kind, None, width, height, 0, backend)
     if blk.error:
-        raise EventFileError(path, f"expected {EXPECTED[kind]}, found "
-                             f"{ERRORS.get(blk.error, 'an error')}",
-                             offset=offset + blk.error_offset)
+        raise EventFileError(
+            path,
+            f"expected {EXPECTED[kind]}, found {ERRORS.get(blk.error, 'an error')}",
+            offset=offset + blk.error_offset,
+        )
     rest = len(data) - blk.consumed
     if rest:
         raise EventFileError(path, _decode.trailing(kind, rest), offset=offset + blk.consumed)
@@ -100,21 +122,29 @@ class _Checked(tuple):
 
 
 def _raise_unsorted(path: str, t: np.ndarray, i: int) -> None:
-    raise EventFileError(path, f"timestamps decrease at event {i} ({int(t[i - 1])} -> "
-                         f"{int(t[i])} us); expected non-decreasing time")
+    raise EventFileError(
+        path,
+        f"timestamps decrease at event {i} ({int(t[i - 1])} -> "
+        f"{int(t[i])} us); expected non-decreasing time",
+    )
 
 
 def _cat(parts: list[Columns]) -> Columns:
     if not parts:
-        return (np.zeros(0, np.int16), np.zeros(0, np.int16), np.zeros(0, np.int64),
-                np.zeros(0, np.uint8))
+        return (
+            np.zeros(0, np.int16),
+            np.zeros(0, np.int16),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.uint8),
+        )
     if len(parts) == 1:
         return parts[0]
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
 
-def make_events(cols: Columns, width: int | None, height: int | None, size_source: str,
-                path: str = "") -> Events:
+def make_events(
+    cols: Columns, width: int | None, height: int | None, size_source: str, path: str = ""
+) -> Events:
     """Events from columns; width/height None -> max + 1 of the data (size_source 'data')."""
     x, y, t, p = cols
     if width is None or height is None:
@@ -128,14 +158,25 @@ def make_events(cols: Columns, width: int | None, height: int | None, size_sourc
     return Events(x, y, t, p, width, height, size_source, validate=False)
 
 
-def read_blocks(blocks: Iterable[Columns], width: Optional[int], height: Optional[int],
-                size_source: str, path: str = "") -> Events:
+def read_blocks(
+    blocks: Iterable[Columns],
+    width: Optional[int],
+    height: Optional[int],
+    size_source: str,
+    path: str = "",
+) -> Events:
     return make_events(_cat(list(blocks)), width, height, size_source, path)
 
 
-def chunk_blocks(blocks: Iterable[Columns], n_events: int | None, dt_us: int | None,
-                 width: Optional[int], height: Optional[int], size_source: str,
-                 path: str = "") -> Iterator[Events]:
+def chunk_blocks(
+    blocks: Iterable[Columns],
+    n_events: int | None,
+    dt_us: int | None,
+    width: Optional[int],
+    height: Optional[int],
+    size_source: str,
+    path: str = "",
+) -> Iterator[Events]:
     """Regroup decoded blocks into Events of n_events events, or of dt_us microseconds
     (consecutive windows from the first timestamp, empty ones included, like
     Events.time_windows). Holds at most one chunk plus one block."""
@@ -170,7 +211,7 @@ def chunk_blocks(blocks: Iterable[Columns], n_events: int | None, dt_us: int | N
             t = blk[2]
             if boundary is None:
                 if not len(t):  # readers may yield empty blocks (e.g. AEDAT 3.1 packets
-                    continue    # without valid events): the first window starts at an event
+                    continue  # without valid events): the first window starts at an event
                 boundary = int(t[0]) + step
             while len(t) and int(t[-1]) >= boundary:
                 k = int(np.searchsorted(t, boundary, side="left"))

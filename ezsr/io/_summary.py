@@ -29,8 +29,11 @@ def _chunks(path: str | Path, format: str | None, chunk_events: int) -> Iterator
             continue
         first = int(c.t[0])
         if last is not None and first < last:  # chunks are checked inside, not between
-            raise EventFileError(path, f"timestamps decrease between chunks ({last} -> "
-                                 f"{c.t_first} us); expected non-decreasing time")
+            raise EventFileError(
+                path,
+                f"timestamps decrease between chunks ({last} -> "
+                f"{c.t_first} us); expected non-decreasing time",
+            )
         last = int(c.t[-1])
         yield c
 
@@ -41,12 +44,17 @@ def _size_rule(fmt: Format) -> Optional[Callable[[Events], Events]]:
     data fits. The other readers keep the header's size (or the data's)."""
     from ezsr.io import aedat, nmnist
 
-    return {"aedat2": aedat._grow_to_data, "aedat3": aedat._grow_to_data,
-            "aedat4": aedat._grow_to_data, "bin": nmnist.size_rule}.get(fmt.name)
+    return {
+        "aedat2": aedat._grow_to_data,
+        "aedat3": aedat._grow_to_data,
+        "aedat4": aedat._grow_to_data,
+        "bin": nmnist.size_rule,
+    }.get(fmt.name)
 
 
-def summarize(path: str | Path, format: str | None = None,
-              chunk_events: int = CHUNK_EVENTS) -> dict[str, Any]:
+def summarize(
+    path: str | Path, format: str | None = None, chunk_events: int = CHUNK_EVENTS
+) -> dict[str, Any]:
     """format (the one decoded), count, width, height, t_first, t_last (us), on, off of an
     event file, accumulated chunk by chunk (same values as from ezsr.io.read(path)).
 
@@ -80,34 +88,65 @@ def summarize(path: str | Path, format: str | None = None,
     if rule is not None:  # on the extremes of the data: the size read() would give
         z = np.zeros(2, np.int16)
         ext = np.array([0, 1], np.int16)
-        stub = rule(Events(ext * np.int16(xmax - 1), ext * np.int16(ymax - 1),
-                           z.astype(np.int64), z.astype(np.uint8), width, height,
-                           "data" if data_size else "convention", validate=False))
+        stub = rule(
+            Events(
+                ext * np.int16(xmax - 1),
+                ext * np.int16(ymax - 1),
+                z.astype(np.int64),
+                z.astype(np.uint8),
+                width,
+                height,
+                "data" if data_size else "convention",
+                validate=False,
+            )
+        )
         width, height = stub.width, stub.height
     return _summary(name, count, width, height, t_first, t_last, on)
 
 
-def _summary(name: str, count: int, width: int, height: int, t_first: int | None,
-             t_last: int | None, on: int) -> dict[str, Any]:
-    return {"format": name, "count": count, "width": width, "height": height,
-            "t_first": t_first, "t_last": t_last, "on": on, "off": count - on}
+def _summary(
+    name: str, count: int, width: int, height: int, t_first: int | None, t_last: int | None, on: int
+) -> dict[str, Any]:
+    return {
+        "format": name,
+        "count": count,
+        "width": width,
+        "height": height,
+        "t_first": t_first,
+        "t_last": t_last,
+        "on": on,
+        "off": count - on,
+    }
 
 
-def read_window(path: str | Path, start: int | None = None, n: int | None = None,
-                t0: int | None = None,
-                dt: int | None = None, format: str | None = None, width: int | None = None,
-                height: int | None = None, chunk_events: int = CHUNK_EVENTS) -> Events:
+def read_window(
+    path: str | Path,
+    start: int | None = None,
+    n: int | None = None,
+    t0: int | None = None,
+    dt: int | None = None,
+    format: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    chunk_events: int = CHUNK_EVENTS,
+) -> Events:
     """One window of an event file without reading the rest into memory: events
     [start, start + n) (index window), or those with t0 <= t < t0 + dt (us). The sensor
     size is width x height (e.g. from summarize(); default: the size of the chunks read).
     Reading stops at the window's end. Returns Events (possibly empty)."""
-    if (start is None) == (t0 is None) or (start is not None and n is None) or \
-            (start is None and n is not None) or (t0 is not None and dt is None):
+    if (
+        (start is None) == (t0 is None)
+        or (start is not None and n is None)
+        or (start is None and n is not None)
+        or (t0 is not None and dt is None)
+    ):
         raise ValueError("read_window: give start and n, or t0 and dt")
-    if (start is not None and n is not None and (n < 0 or start < 0)) or \
-            (dt is not None and dt < 0):
-        raise ValueError(f"read_window: start, n and dt must be >= 0, got start={start}, "
-                         f"n={n}, dt={dt}")
+    if (start is not None and n is not None and (n < 0 or start < 0)) or (
+        dt is not None and dt < 0
+    ):
+        raise ValueError(
+            f"read_window: start, n and dt must be >= 0, got start={start}, n={n}, dt={dt}"
+        )
     parts: list[Events] = []
     seen, size = 0, (0, 0)
     for c in _chunks(path, format, chunk_events):
@@ -134,8 +173,12 @@ def read_window(path: str | Path, start: int | None = None, n: int | None = None
     return Events(ev.x, ev.y, ev.t, ev.p, w, h, ev.size_source, validate=False)
 
 
-def count_events(path: str | Path, limit: int | None = None, format: str | None = None,
-                 chunk_events: int = CHUNK_EVENTS) -> int:
+def count_events(
+    path: str | Path,
+    limit: int | None = None,
+    format: str | None = None,
+    chunk_events: int = CHUNK_EVENTS,
+) -> int:
     """Events in the file, counted chunk by chunk; with `limit`, reading stops as soon as
     the count exceeds it (so the answer is min(count, something > limit))."""
     count = 0

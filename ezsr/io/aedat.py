@@ -37,15 +37,23 @@ import numpy as np
 
 from ezsr.events import Events
 from ezsr.io import _encode, _stream
-from ezsr.io._header import JAER_DAVIS_CHIPS, read_prefixed_lines
+from ezsr.io._header import read_prefixed_lines
 from ezsr.io._registry import EventFileError, Format, register
 
 # sensor (W, H) by camera name (iniVation datasheets; for AEDAT 2.0 the jAER chip classes'
 # WIDTH_PIXELS / HEIGHT_PIXELS in src/eu/seebetter/ini/chips/davis/*.java)
-_CAMERAS = [("davis346", (346, 260)), ("davis240", (240, 180)), ("davis640", (640, 480)),
-            ("cdavis", (640, 480)), ("davis208", (208, 192)), ("davis128", (128, 128)),
-            ("dvxplorer_lite", (320, 240)), ("dvxplorer", (640, 480)), ("dvs128", (128, 128)),
-            ("tmpdiff128", (128, 128))]
+_CAMERAS = [
+    ("davis346", (346, 260)),
+    ("davis240", (240, 180)),
+    ("davis640", (640, 480)),
+    ("cdavis", (640, 480)),
+    ("davis208", (208, 192)),
+    ("davis128", (128, 128)),
+    ("dvxplorer_lite", (320, 240)),
+    ("dvxplorer", (640, 480)),
+    ("dvs128", (128, 128)),
+    ("tmpdiff128", (128, 128)),
+]
 # the `# AEChip:` class ezsr.io.write names for a DAVIS sensor size (jAER chip classes)
 MAX_PACKET_BYTES = 1 << 28  # 256 MiB decompressed: larger is a lie, not a packet
 
@@ -63,8 +71,9 @@ def _version(path: str) -> str:
         head = f.read(16)
     m = re.match(rb"#!AER-DAT(\d+\.\d+)", head)
     if m is None:
-        raise EventFileError(path, "expected an AEDAT file starting with '#!AER-DAT<version>'",
-                             offset=0)
+        raise EventFileError(
+            path, "expected an AEDAT file starting with '#!AER-DAT<version>'", offset=0
+        )
     return m[1].decode()
 
 
@@ -74,8 +83,12 @@ def aedat2_header(path: str) -> tuple[str, int, int, int, str]:
     must name a chip of known width: jAER mirrors x with it."""
     version = _version(path)
     if version not in ("2.0",):
-        raise EventFileError(path, f"unsupported AEDAT version {version}; this reader handles "
-                             "2.0 here, 3.1 and 4.0 by their own formats", offset=0)
+        raise EventFileError(
+            path,
+            f"unsupported AEDAT version {version}; this reader handles "
+            "2.0 here, 3.1 and 4.0 by their own formats",
+            offset=0,
+        )
     lines, offset = read_prefixed_lines(path, b"#")
     chip = next((ln for ln in lines if ln.startswith("# AEChip:")), "")
     hw = next((ln for ln in lines if ln.startswith("# HardwareInterface:")), "")
@@ -84,22 +97,30 @@ def aedat2_header(path: str) -> tuple[str, int, int, int, str]:
     if kind == "aedat2_dvs128":
         size = (128, 128)  # the DVS128 layout: 7-bit x and y, x mirrored as 127 - x
     elif size is None:
-        raise EventFileError(path, f"AEDAT 2.0 DAVIS file whose chip ({chip or hw or 'none'}) "
-                             "has no known sensor width; jAER mirrors x with it (x = width - 1 - "
-                             f"raw x). Known chips: {', '.join(k for k, _ in _CAMERAS)}",
-                             offset=0)
+        raise EventFileError(
+            path,
+            f"AEDAT 2.0 DAVIS file whose chip ({chip or hw or 'none'}) "
+            "has no known sensor width; jAER mirrors x with it (x = width - 1 - "
+            f"raw x). Known chips: {', '.join(k for k, _ in _CAMERAS)}",
+            offset=0,
+        )
     return kind, offset, size[0], size[1], "convention"
 
 
 def _mirror_x(path: str, width: int) -> Callable[[_stream.Columns], _stream.Columns]:
     """DAVIS columns with jAER's x mirror applied: x = width - 1 - raw x (a raw x outside
     the chip's width is an error, jAER would give a negative x)."""
+
     def apply(cols: _stream.Columns) -> _stream.Columns:
         x = cols[0]
         if len(x) and int(x.max()) >= width:
-            raise EventFileError(path, f"DAVIS event with raw x {int(x.max())}; expected "
-                                 f"x < {width}, the width of the chip the header names")
+            raise EventFileError(
+                path,
+                f"DAVIS event with raw x {int(x.max())}; expected "
+                f"x < {width}, the width of the chip the header names",
+            )
         return (np.int16(width - 1) - x).astype(np.int16), *cols[1:]
+
     return apply
 
 
@@ -120,8 +141,9 @@ def read_aedat2(path: str) -> Events:
     return _grow_to_data(_stream.make_events(cols, w, h, src, path))
 
 
-def iter_aedat2(path: str, n_events: int | None = None,
-                dt_us: int | None = None) -> Iterator[Events]:
+def iter_aedat2(
+    path: str, n_events: int | None = None, dt_us: int | None = None
+) -> Iterator[Events]:
     blocks, w, h, src = _aedat2_blocks(path)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, src, path)
 
@@ -147,38 +169,48 @@ def _aedat3_blocks(path: str, start: int) -> Iterator[_stream.Columns]:
             f.seek(pos)
             hdr = f.read(28)
             if len(hdr) < 28:
-                raise EventFileError(path, f"truncated packet header ({len(hdr)} of 28 bytes)",
-                                     offset=pos)
+                raise EventFileError(
+                    path, f"truncated packet header ({len(hdr)} of 28 bytes)", offset=pos
+                )
             etype, _src, esize, _tsoff, overflow, cap, number, _valid = _PKT3.unpack(hdr)
             if esize <= 0 or cap < 0 or number < 0 or number > cap:
-                raise EventFileError(path, f"packet header with eventSize={esize}, "
-                                     f"capacity={cap}, number={number}; expected positive "
-                                     "sizes and number <= capacity", offset=pos)
+                raise EventFileError(
+                    path,
+                    f"packet header with eventSize={esize}, "
+                    f"capacity={cap}, number={number}; expected positive "
+                    "sizes and number <= capacity",
+                    offset=pos,
+                )
             nbytes = cap * esize
             if pos + 28 + nbytes > size:
-                raise EventFileError(path, f"packet claims {nbytes} bytes but the file has "
-                                     f"{size - pos - 28} left", offset=pos)
+                raise EventFileError(
+                    path,
+                    f"packet claims {nbytes} bytes but the file has {size - pos - 28} left",
+                    offset=pos,
+                )
             if etype == 1:
                 if esize < 8:
-                    raise EventFileError(path, f"polarity packet with eventSize {esize}; "
-                                         "expected >= 8", offset=pos)
+                    raise EventFileError(
+                        path, f"polarity packet with eventSize {esize}; expected >= 8", offset=pos
+                    )
                 raw = np.frombuffer(f.read(number * esize), dtype=np.uint8).reshape(number, esize)
                 data = raw[:, :4].copy().view("<u4")[:, 0]
                 ts = raw[:, 4:8].copy().view("<i4")[:, 0].astype(np.int64)
                 valid = (data & 1).astype(bool)
                 t = (np.int64(overflow) << 31) | ts[valid]
-                yield (((data[valid] >> 17) & 0x7FFF).astype(np.int16),
-                       ((data[valid] >> 2) & 0x7FFF).astype(np.int16), t,
-                       ((data[valid] >> 1) & 1).astype(np.uint8))
+                yield (
+                    ((data[valid] >> 17) & 0x7FFF).astype(np.int16),
+                    ((data[valid] >> 2) & 0x7FFF).astype(np.int16),
+                    t,
+                    ((data[valid] >> 1) & 1).astype(np.uint8),
+                )
             pos += 28 + nbytes
 
 
-def _aedat3_open(path: str
-                 ) -> tuple[Iterator[_stream.Columns], Optional[int], Optional[int], str]:
+def _aedat3_open(path: str) -> tuple[Iterator[_stream.Columns], Optional[int], Optional[int], str]:
     version = _version(path)
     if version != "3.1":
-        raise EventFileError(path, f"unsupported AEDAT version {version}; expected 3.1",
-                             offset=0)
+        raise EventFileError(path, f"unsupported AEDAT version {version}; expected 3.1", offset=0)
     lines, offset = read_prefixed_lines(path, b"#", end_line=b"#!END-HEADER")
     if not lines or lines[-1] != "#!END-HEADER":
         raise EventFileError(path, "header without '#!END-HEADER'", offset=offset)
@@ -192,8 +224,9 @@ def read_aedat3(path: str) -> Events:
     return _grow_to_data(_stream.read_blocks(blocks, w, h, src, path))
 
 
-def iter_aedat3(path: str, n_events: int | None = None,
-                dt_us: int | None = None) -> Iterator[Events]:
+def iter_aedat3(
+    path: str, n_events: int | None = None, dt_us: int | None = None
+) -> Iterator[Events]:
     blocks, w, h, src = _aedat3_open(path)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, src, path)
 
@@ -214,8 +247,9 @@ class _FlatTable:
             self._bad(vt, "a flatbuffer vtable inside the buffer")
 
     def _bad(self, off: int, what: str) -> NoReturn:
-        raise EventFileError(self.path, f"corrupt flatbuffer: expected {what}",
-                             offset=self.base + off)
+        raise EventFileError(
+            self.path, f"corrupt flatbuffer: expected {what}", offset=self.base + off
+        )
 
     def _check(self, off: int, n: int) -> None:
         if off < 0 or off + n > len(self.buf):
@@ -273,30 +307,37 @@ def _decompress(path: str, data: bytes, compression: int, offset: int) -> bytes:
             d = lz4.frame.LZ4FrameDecompressor()
             out = d.decompress(data, max_length=MAX_PACKET_BYTES)
             if not d.eof:
-                raise EventFileError(path, "LZ4 packet larger than 256 MiB or truncated",
-                                     offset=offset)
+                raise EventFileError(
+                    path, "LZ4 packet larger than 256 MiB or truncated", offset=offset
+                )
             return out
         if compression in (3, 4):
             try:
                 import zstandard
             except ImportError as exc:
-                raise EventFileError(path, "zstd-compressed AEDAT 4 packets need the "
-                                     "'zstandard' package (pip install zstandard)",
-                                     offset=offset) from exc
+                raise EventFileError(
+                    path,
+                    "zstd-compressed AEDAT 4 packets need the "
+                    "'zstandard' package (pip install zstandard)",
+                    offset=offset,
+                ) from exc
             return zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_PACKET_BYTES)
     except EventFileError:
         raise
     except ImportError as exc:
-        raise EventFileError(path, "LZ4-compressed AEDAT 4 needs the 'lz4' package "
-                             "(pip install ezsr[io])", offset=offset) from exc
+        raise EventFileError(
+            path,
+            "LZ4-compressed AEDAT 4 needs the 'lz4' package (pip install ezsr[io])",
+            offset=offset,
+        ) from exc
     except Exception as exc:  # the decompressors' own errors on damaged data
         raise EventFileError(path, f"packet does not decompress ({exc})", offset=offset) from exc
-    raise EventFileError(path, f"unknown compression type {compression}; expected 0-4",
-                         offset=offset)
+    raise EventFileError(
+        path, f"unknown compression type {compression}; expected 0-4", offset=offset
+    )
 
 
-def _aedat4_open(path: str
-                 ) -> tuple[Iterator[_stream.Columns], Optional[int], Optional[int], str]:
+def _aedat4_open(path: str) -> tuple[Iterator[_stream.Columns], Optional[int], Optional[int], str]:
     _version(path) == "4.0" or _raise_version(path)
     size = os.path.getsize(path)
     with open(path, "rb") as f:
@@ -306,48 +347,59 @@ def _aedat4_open(path: str
             raise EventFileError(path, "truncated: expected the i32 header size", offset=14)
         hsize = struct.unpack("<i", raw)[0]
         if hsize <= 0 or 18 + hsize > size:
-            raise EventFileError(path, f"header size {hsize} does not fit the {size}-byte file",
-                                 offset=14)
+            raise EventFileError(
+                path, f"header size {hsize} does not fit the {size}-byte file", offset=14
+            )
         hbuf = f.read(hsize)
     root = _root(hbuf, path, 18)
     compression = root.scalar(0, "<i", 0)
     table_pos = root.scalar(1, "<q", -1)
     info = root.vector(2, 1)
-    xml = hbuf[info[0]:info[0] + info[1]].decode("utf-8", "replace") if info else ""
+    xml = hbuf[info[0] : info[0] + info[1]].decode("utf-8", "replace") if info else ""
     streams: dict[int, tuple[str, Optional[int], Optional[int]]] = {}
-    for m in re.finditer(r'<node name="(\d+)" path="[^"]*/outInfo/\d+/">(.*?)(?=<node name="\d+" '
-                         r'path="[^"]*/outInfo/\d+/">|\Z)', xml, re.S):
+    for m in re.finditer(
+        r'<node name="(\d+)" path="[^"]*/outInfo/\d+/">(.*?)(?=<node name="\d+" '
+        r'path="[^"]*/outInfo/\d+/">|\Z)',
+        xml,
+        re.S,
+    ):
         body = m[2]
         tid = re.search(r'key="typeIdentifier" type="string">(\w+)<', body)
         sx = re.search(r'key="sizeX" type="int">(\d+)<', body)
         sy = re.search(r'key="sizeY" type="int">(\d+)<', body)
-        streams[int(m[1])] = (tid[1] if tid else "", int(sx[1]) if sx else None,
-                              int(sy[1]) if sy else None)
+        streams[int(m[1])] = (
+            tid[1] if tid else "",
+            int(sx[1]) if sx else None,
+            int(sy[1]) if sy else None,
+        )
     events = {k: v for k, v in streams.items() if v[0] == "EVTS"}
     if not events:
-        raise EventFileError(path, "no event stream (typeIdentifier EVTS) in the header",
-                             offset=18)
+        raise EventFileError(path, "no event stream (typeIdentifier EVTS) in the header", offset=18)
     sid = min(events)
     w, h = events[sid][1], events[sid][2]
     end = table_pos if 18 + hsize <= table_pos <= size else size
-    return _aedat4_blocks(path, 18 + hsize, end, sid, compression), w, h, \
-        "header" if w else "data"
+    return _aedat4_blocks(path, 18 + hsize, end, sid, compression), w, h, "header" if w else "data"
 
 
 def _raise_version(path: str) -> NoReturn:
-    raise EventFileError(path, f"unsupported AEDAT version {_version(path)}; expected 4.0",
-                         offset=0)
+    raise EventFileError(
+        path, f"unsupported AEDAT version {_version(path)}; expected 4.0", offset=0
+    )
 
 
-def _aedat4_blocks(path: str, pos: int, end: int, sid: int,
-                   compression: int) -> Iterator[_stream.Columns]:
+def _aedat4_blocks(
+    path: str, pos: int, end: int, sid: int, compression: int
+) -> Iterator[_stream.Columns]:
     with open(path, "rb") as f:
         while pos + 8 <= end:
             f.seek(pos)
             stream_id, nbytes = struct.unpack("<ii", f.read(8))
             if nbytes < 0 or pos + 8 + nbytes > end:
-                raise EventFileError(path, f"packet of {nbytes} bytes does not fit the file "
-                                     f"({end - pos - 8} bytes left)", offset=pos)
+                raise EventFileError(
+                    path,
+                    f"packet of {nbytes} bytes does not fit the file ({end - pos - 8} bytes left)",
+                    offset=pos,
+                )
             if stream_id == sid:
                 buf = _decompress(path, f.read(nbytes), compression, pos + 8)
                 if len(buf) >= 8 and struct.unpack_from("<I", buf, 0)[0] == len(buf) - 4:
@@ -355,16 +407,23 @@ def _aedat4_blocks(path: str, pos: int, end: int, sid: int,
                 root = _root(buf, path, pos + 8)
                 vec = root.vector(0, 16)
                 if vec and vec[1]:
-                    rec = np.frombuffer(buf, dtype=np.dtype([("t", "<i8"), ("x", "<i2"),
-                                                             ("y", "<i2"), ("p", "u1"),
-                                                             ("pad", "V3")]),
-                                        count=vec[1], offset=vec[0])
-                    yield (rec["x"].copy(), rec["y"].copy(), rec["t"].copy(),
-                           (rec["p"] != 0).astype(np.uint8))
+                    rec = np.frombuffer(
+                        buf,
+                        dtype=np.dtype(
+                            [("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1"), ("pad", "V3")]
+                        ),
+                        count=vec[1],
+                        offset=vec[0],
+                    )
+                    yield (
+                        rec["x"].copy(),
+                        rec["y"].copy(),
+                        rec["t"].copy(),
+                        (rec["p"] != 0).astype(np.uint8),
+                    )
             pos += 8 + nbytes
         if pos != end:
-            raise EventFileError(path, f"truncated packet header ({end - pos} bytes)",
-                                 offset=pos)
+            raise EventFileError(path, f"truncated packet header ({end - pos} bytes)", offset=pos)
 
 
 def read_aedat4(path: str) -> Events:
@@ -372,8 +431,9 @@ def read_aedat4(path: str) -> Events:
     return _grow_to_data(_stream.read_blocks(blocks, w, h, src, path))
 
 
-def iter_aedat4(path: str, n_events: int | None = None,
-                dt_us: int | None = None) -> Iterator[Events]:
+def iter_aedat4(
+    path: str, n_events: int | None = None, dt_us: int | None = None
+) -> Iterator[Events]:
     blocks, w, h, src = _aedat4_open(path)
     return _stream.chunk_blocks(blocks, n_events, dt_us, w, h, src, path)
 
@@ -385,6 +445,13 @@ def _sniff(version: bytes) -> Callable[[bytes], bool]:
 register(Format("aedat4", (".aedat4",), read_aedat4, None, iter_aedat4, sniff=_sniff(b"4")))
 register(Format("aedat3", (".aedat3",), read_aedat3, None, iter_aedat3, sniff=_sniff(b"3")))
 # every other "#!AER-DAT" version lands here and gets a clear "unsupported version" error
-register(Format("aedat2", (".aedat",), read_aedat2, _encode.writer(_encode.encode_aedat2),
-                iter_aedat2,
-                sniff=lambda head: head.startswith(b"#!AER-DAT") and head[9:10] not in b"34"))
+register(
+    Format(
+        "aedat2",
+        (".aedat",),
+        read_aedat2,
+        _encode.writer(_encode.encode_aedat2),
+        iter_aedat2,
+        sniff=lambda head: head.startswith(b"#!AER-DAT") and head[9:10] not in b"34",
+    )
+)

@@ -36,12 +36,22 @@ from ezsr.io._registry import EventFileError, Format, register
 MAGIC = b"Event Stream"
 TYPES = {0: "generic", 1: "dvs", 2: "atis", 3: "display", 4: "color"}
 # event_stream's numpy dtypes (field "p" titled "on"; "e", "p" titled "exposure", "polarity")
-DTYPES = {"dvs": np.dtype([("t", "<u8"), ("x", "<u2"), ("y", "<u2"), (("on", "p"), "?")]),
-          "atis": np.dtype([("t", "<u8"), ("x", "<u2"), ("y", "<u2"), (("exposure", "e"), "?"),
-                            (("polarity", "p"), "?")]),
-          "color": np.dtype([("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("r", "u1"), ("g", "u1"),
-                             ("b", "u1")]),
-          "generic": np.dtype([("t", "<u8"), ("bytes", "O")])}
+DTYPES = {
+    "dvs": np.dtype([("t", "<u8"), ("x", "<u2"), ("y", "<u2"), (("on", "p"), "?")]),
+    "atis": np.dtype(
+        [
+            ("t", "<u8"),
+            ("x", "<u2"),
+            ("y", "<u2"),
+            (("exposure", "e"), "?"),
+            (("polarity", "p"), "?"),
+        ]
+    ),
+    "color": np.dtype(
+        [("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("r", "u1"), ("g", "u1"), ("b", "u1")]
+    ),
+    "generic": np.dtype([("t", "<u8"), ("bytes", "O")]),
+}
 MAX_WRITE_BYTES = 1 << 31  # an .es file this large from ezsr.io.write means unrebased times
 
 
@@ -51,35 +61,59 @@ def header(path: str) -> tuple[str, int, Optional[int], Optional[int]]:
     with open(path, "rb") as f:
         head = f.read(20)
     if not head.startswith(MAGIC):
-        raise EventFileError(path, "expected an Event Stream file starting with the 12 bytes "
-                             "'Event Stream'", offset=0)
+        raise EventFileError(
+            path,
+            "expected an Event Stream file starting with the 12 bytes 'Event Stream'",
+            offset=0,
+        )
     if len(head) < 16:
-        raise EventFileError(path, f"truncated header ({len(head)} bytes); expected the "
-                             "version and type bytes after 'Event Stream'", offset=len(head))
+        raise EventFileError(
+            path,
+            f"truncated header ({len(head)} bytes); expected the "
+            "version and type bytes after 'Event Stream'",
+            offset=len(head),
+        )
     major, minor, patch, code = head[12], head[13], head[14], head[15]
     if major != 2:
-        raise EventFileError(path, f"unsupported Event Stream version {major}.{minor}.{patch}; "
-                             "expected 2.x", offset=12)
+        raise EventFileError(
+            path,
+            f"unsupported Event Stream version {major}.{minor}.{patch}; expected 2.x",
+            offset=12,
+        )
     kind = TYPES.get(code)
     if kind is None or kind == "display":
-        raise EventFileError(path, f"unsupported Event Stream type byte {code}; expected 0 "
-                             "(generic), 1 (DVS), 2 (ATIS) or 4 (colour)", offset=15)
+        raise EventFileError(
+            path,
+            f"unsupported Event Stream type byte {code}; expected 0 "
+            "(generic), 1 (DVS), 2 (ATIS) or 4 (colour)",
+            offset=15,
+        )
     if kind == "generic":
         return kind, 16, None, None
     if len(head) < 20:
-        raise EventFileError(path, f"truncated header ({len(head)} bytes); expected u16 width "
-                             "and height after the type byte", offset=len(head))
+        raise EventFileError(
+            path,
+            f"truncated header ({len(head)} bytes); expected u16 width "
+            "and height after the type byte",
+            offset=len(head),
+        )
     w, h = head[16] | head[17] << 8, head[18] | head[19] << 8
     if not (0 < w <= 32767 and 0 < h <= 32767):
-        raise EventFileError(path, f"header gives a sensor size {w}x{h}; expected 1..32767 "
-                             "pixels per side", offset=16)
+        raise EventFileError(
+            path,
+            f"header gives a sensor size {w}x{h}; expected 1..32767 pixels per side",
+            offset=16,
+        )
     return kind, 20, w, h
 
 
 def _no_polarity(path: str, kind: str) -> EventFileError:
     what = "colour events (x, y, r, g, b)" if kind == "color" else "generic events (bytes)"
-    return EventFileError(path, f"holds Event Stream {what}, not polarity (DVS or ATIS) events; "
-                          "ezsr.io.es.read_records gives its records")
+    return EventFileError(
+        path,
+        f"holds Event Stream {what}, not polarity (DVS or ATIS) events; "
+        "ezsr.io.es.read_records gives its records",
+    )
 
 
 def _change_detections(cols: _stream.Columns) -> _stream.Columns:
@@ -99,8 +133,7 @@ def read_es(path: str) -> Events:
     return _stream.make_events(cols, w, h, "header", path)
 
 
-def iter_es(path: str, n_events: int | None = None,
-            dt_us: int | None = None) -> Iterator[Events]:
+def iter_es(path: str, n_events: int | None = None, dt_us: int | None = None) -> Iterator[Events]:
     kind, offset, w, h = header(path)
     if kind not in ("dvs", "atis"):
         raise _no_polarity(path, kind)
@@ -129,8 +162,7 @@ def read_records(path: str) -> tuple[str, Optional[int], Optional[int], np.ndarr
     return kind, w, h, (_color if kind == "color" else _generic)(path, data, offset, w, h)
 
 
-def _color(path: str, data: bytes, offset: int, w: Optional[int],
-           h: Optional[int]) -> np.ndarray:
+def _color(path: str, data: bytes, offset: int, w: Optional[int], h: Optional[int]) -> np.ndarray:
     """Colour events, byte by byte (a plain loop: colour files are small and rare)."""
     assert w is not None and h is not None  # colour headers give the sensor size
     out: list[tuple[int, ...]] = []
@@ -142,20 +174,26 @@ def _color(path: str, data: bytes, offset: int, w: Optional[int],
             i += 1
             continue
         if n - i < 8:
-            raise EventFileError(path, f"truncated: the last event is cut after {n - i} of "
-                                 "its 8 bytes", offset=offset + i)
+            raise EventFileError(
+                path,
+                f"truncated: the last event is cut after {n - i} of its 8 bytes",
+                offset=offset + i,
+            )
         x, y = data[i + 1] | data[i + 2] << 8, data[i + 3] | data[i + 4] << 8
         if x >= w or y >= h:
-            raise EventFileError(path, f"expected colour events inside the header's {w}x{h} "
-                                 f"sensor, found one at ({x}, {y})", offset=offset + i)
+            raise EventFileError(
+                path,
+                f"expected colour events inside the header's {w}x{h} "
+                f"sensor, found one at ({x}, {y})",
+                offset=offset + i,
+            )
         t += b
         out.append((t, x, y, data[i + 5], data[i + 6], data[i + 7]))
         i += 8
     return np.array(out, DTYPES["color"])
 
 
-def _generic(path: str, data: bytes, offset: int, w: Optional[int],
-             h: Optional[int]) -> np.ndarray:
+def _generic(path: str, data: bytes, offset: int, w: Optional[int], h: Optional[int]) -> np.ndarray:
     """Generic events: t, then size bytes and data bytes (a plain loop)."""
     out: list[tuple[int, bytes]] = []
     t, i, n = 0, 0, len(data)
@@ -169,8 +207,11 @@ def _generic(path: str, data: bytes, offset: int, w: Optional[int],
         i += 1
         while True:
             if i >= n:
-                raise EventFileError(path, "truncated: an event's size bytes run past the end "
-                                     "of the file", offset=offset + start)
+                raise EventFileError(
+                    path,
+                    "truncated: an event's size bytes run past the end of the file",
+                    offset=offset + start,
+                )
             s = data[i]
             size |= (s >> 1) << shift
             shift += 7
@@ -178,10 +219,13 @@ def _generic(path: str, data: bytes, offset: int, w: Optional[int],
             if not s & 1:
                 break
         if size > n - i:
-            raise EventFileError(path, f"truncated: an event announces {size} data bytes but "
-                                 f"{n - i} are left", offset=offset + start)
+            raise EventFileError(
+                path,
+                f"truncated: an event announces {size} data bytes but {n - i} are left",
+                offset=offset + start,
+            )
         t += b
-        out.append((t, data[i:i + size]))
+        out.append((t, data[i : i + size]))
         i += size
     rec = np.empty(len(out), DTYPES["generic"])
     for k, (tk, payload) in enumerate(out):
@@ -214,13 +258,27 @@ def summary(path: str) -> dict[str, Any]:
         out["count"] = count
         if kind == "atis":
             out["change_detection"], out["threshold_crossing"] = cd, count - cd
-        out.update({"width": w, "height": h, "t_first": t_first, "t_last": t_last, "on": on,
-                    "off": (cd if kind == "atis" else count) - on})
+        out.update(
+            {
+                "width": w,
+                "height": h,
+                "t_first": t_first,
+                "t_last": t_last,
+                "on": on,
+                "off": (cd if kind == "atis" else count) - on,
+            }
+        )
         return out
     _, _, _, rec = read_records(path)
-    out.update({"count": len(rec), "width": w, "height": h,
-                "t_first": int(rec["t"][0]) if len(rec) else None,
-                "t_last": int(rec["t"][-1]) if len(rec) else None})
+    out.update(
+        {
+            "count": len(rec),
+            "width": w,
+            "height": h,
+            "t_first": int(rec["t"][0]) if len(rec) else None,
+            "t_last": int(rec["t"][-1]) if len(rec) else None,
+        }
+    )
     return out
 
 
@@ -232,23 +290,27 @@ def write_es(path: str, events: Events) -> None:
     x, y, t, p = (c[k].astype(np.int64) for k in ("x", "y", "t", "p"))
     w, h = events.width, events.height
     if not (0 < w <= 65535 and 0 < h <= 65535):
-        raise ValueError(f"{path}: an Event Stream sensor is 1..65535 pixels per side, got "
-                         f"{w}x{h}")
+        raise ValueError(f"{path}: an Event Stream sensor is 1..65535 pixels per side, got {w}x{h}")
     for name, v, hi in (("x", x, w), ("y", y, h)):
         if len(v) and (v.min() < 0 or v.max() >= hi):
-            raise ValueError(f"{path}: column '{name}' must lie in [0, {hi}) (the sensor), "
-                             f"got {v.min()}..{v.max()}")
+            raise ValueError(
+                f"{path}: column '{name}' must lie in [0, {hi}) (the sensor), "
+                f"got {v.min()}..{v.max()}"
+            )
     dt = np.diff(t, prepend=0)
     if len(t) and (t[0] < 0 or (dt < 0).any()):
-        raise ValueError(f"{path}: column 't' must be >= 0 and non-decreasing (Event Stream "
-                         "time starts at 0 us)")
+        raise ValueError(
+            f"{path}: column 't' must be >= 0 and non-decreasing (Event Stream time starts at 0 us)"
+        )
     over = dt // 127
     per = over + 5
     total = int(per.sum())
     if total > MAX_WRITE_BYTES:
-        raise ValueError(f"{path}: {total} bytes, most of them overflow bytes for a first "
-                         f"timestamp of {int(t[0]) if len(t) else 0} us; rebase the times "
-                         "(t - t[0]) before writing")
+        raise ValueError(
+            f"{path}: {total} bytes, most of them overflow bytes for a first "
+            f"timestamp of {int(t[0]) if len(t) else 0} us; rebase the times "
+            "(t - t[0]) before writing"
+        )
     out = np.full(total, 0xFF, np.uint8)
     at = np.cumsum(per) - 5
     out[at] = ((dt - over * 127) << 1) | (p > 0)
@@ -260,5 +322,14 @@ def write_es(path: str, events: Events) -> None:
         f.write(out.tobytes())
 
 
-register(Format("es", (".es",), read_es, write_es, iter_es,
-                sniff=lambda head: head.startswith(MAGIC), summary=summary))
+register(
+    Format(
+        "es",
+        (".es",),
+        read_es,
+        write_es,
+        iter_es,
+        sniff=lambda head: head.startswith(MAGIC),
+        summary=summary,
+    )
+)

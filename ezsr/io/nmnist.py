@@ -28,14 +28,15 @@ def size_rule(ev: Events) -> Events:
 
 
 def read_bin(path: str) -> Events:
-    return size_rule(_stream.make_events(_stream.decode_whole(path, 0, "nmnist"), None, None,
-                                         "data", path))
+    return size_rule(
+        _stream.make_events(_stream.decode_whole(path, 0, "nmnist"), None, None, "data", path)
+    )
 
 
-def iter_bin(path: str, n_events: int | None = None,
-             dt_us: int | None = None) -> Iterator[Events]:
-    return _stream.chunk_blocks(_stream.decoded_blocks(path, 0, "nmnist"), n_events, dt_us,
-                                None, None, "data", path)
+def iter_bin(path: str, n_events: int | None = None, dt_us: int | None = None) -> Iterator[Events]:
+    return _stream.chunk_blocks(
+        _stream.decoded_blocks(path, 0, "nmnist"), n_events, dt_us, None, None, "data", path
+    )
 
 
 def write_bin(path: str, events: Events) -> None:
@@ -44,8 +45,10 @@ def write_bin(path: str, events: Events) -> None:
     x, y, t, p = (c[k].astype(np.int64) for k in ("x", "y", "t", "p"))
     for name, v, hi in (("x", x, 256), ("y", y, 256), ("t", t, 1 << 23)):
         if len(v) and (v.min() < 0 or v.max() >= hi):
-            raise ValueError(f"{path}: column '{name}' must lie in [0, {hi}) for the 40-bit "
-                             f".bin format, got {v.min()}..{v.max()}")
+            raise ValueError(
+                f"{path}: column '{name}' must lie in [0, {hi}) for the 40-bit "
+                f".bin format, got {v.min()}..{v.max()}"
+            )
     rec = np.empty((len(x), 5), dtype=np.uint8)
     rec[:, 0], rec[:, 1] = x, y
     rec[:, 2] = ((p > 0).astype(np.int64) << 7) | (t >> 16)
@@ -54,5 +57,6 @@ def write_bin(path: str, events: Events) -> None:
         f.write(rec.tobytes())
 
 
-register(Format("bin", (".bin",), read_bin, write_bin, iter_bin, sniff=None,
-                empty_ok=True))  # no header: 0 records = 0 bytes
+register(
+    Format("bin", (".bin",), read_bin, write_bin, iter_bin, sniff=None, empty_ok=True)
+)  # no header: 0 records = 0 bytes

@@ -19,31 +19,43 @@ def read_npy(path: str) -> Events:
         head = f.read(6)
     if head != b"\x93NUMPY":  # np.load would try to unpickle it and suggest allow_pickle
         hint = " (it is a zip archive: an .npz? pass format=npz)" if head[:2] == b"PK" else ""
-        raise EventFileError(path, f"not an .npy file: it starts with {head!r}, expected "
-                             f"b'\\x93NUMPY'{hint}", offset=0)
+        raise EventFileError(
+            path,
+            f"not an .npy file: it starts with {head!r}, expected b'\\x93NUMPY'{hint}",
+            offset=0,
+        )
     try:
         a = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as exc:  # numpy raises ValueError, OSError, but also SyntaxError and
         # tokenize.TokenError from parsing a damaged header: all mean "not a .npy array"
-        raise EventFileError(path, f"not a readable .npy array ({type(exc).__name__}: {exc})",
-                             offset=0) from exc
+        raise EventFileError(
+            path, f"not a readable .npy array ({type(exc).__name__}: {exc})", offset=0
+        ) from exc
     if a.ndim != 2 or a.shape[1] != 4:
-        raise EventFileError(path, f"array of shape {a.shape}; expected [N, 4] columns "
-                             "x, y, t (seconds), p")
+        raise EventFileError(
+            path, f"array of shape {a.shape}; expected [N, 4] columns x, y, t (seconds), p"
+        )
     if a.dtype.kind not in "fiu":
         raise EventFileError(path, f"array of dtype {a.dtype}; expected numbers")
     a = np.asarray(a)
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise EventFileError(path, "array holds NaN or infinite values")
     x, y = a[:, 0], a[:, 1]
-    if len(a) and (x.min() < 0 or y.min() < 0 or x.max() >= 32768 or y.max() >= 32768
-                   or (a.dtype.kind == "f" and ((x != np.round(x)).any() or
-                                                (y != np.round(y)).any()))):
+    if len(a) and (
+        x.min() < 0
+        or y.min() < 0
+        or x.max() >= 32768
+        or y.max() >= 32768
+        or (a.dtype.kind == "f" and ((x != np.round(x)).any() or (y != np.round(y)).any()))
+    ):
         raise EventFileError(path, "x/y columns must be integers in [0, 32768)")
     ts = a[:, 2].astype(np.float64) * 1e6
     if len(ts) and (np.abs(ts).max() >= 2.0**62):
-        raise EventFileError(path, "t column (seconds) is too large to hold in int64 "
-                             "microseconds; expected seconds, e.g. 0.0 .. 1e5")
+        raise EventFileError(
+            path,
+            "t column (seconds) is too large to hold in int64 "
+            "microseconds; expected seconds, e.g. 0.0 .. 1e5",
+        )
     t = np.round(ts).astype(np.int64)
     back = np.flatnonzero(t[1:] < t[:-1])
     if back.size:  # as every reader: time order is checked, not silently kept unsorted

@@ -50,8 +50,9 @@ class _ScriptObject:
         self.state = state if isinstance(state, dict) else {"_state": state}
 
 
-def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple[int, ...],
-                    stride: tuple[int, ...], *rest: Any) -> torch.Tensor:
+def _rebuild_tensor(
+    storage: torch.Tensor, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *rest: Any
+) -> torch.Tensor:
     # `storage` is the flat 1-D tensor returned by persistent_load
     return storage.as_strided(tuple(size), tuple(stride), offset)
 
@@ -75,8 +76,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return getattr(torch, name)
         if module == "collections" and name == "OrderedDict":
             return OrderedDict
-        raise CheckpointError(f"{self.path}: refusing to load {module}.{name} from a "
-                              "TorchScript archive (only tensors are read)")
+        raise CheckpointError(
+            f"{self.path}: refusing to load {module}.{name} from a "
+            "TorchScript archive (only tensors are read)"
+        )
 
     def persistent_load(self, pid: Any) -> torch.Tensor:
         # ('storage', storage_type, key, location, numel)
@@ -85,8 +88,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
             warnings.simplefilter("ignore")
             dtype = stype.dtype
         raw = self.zf.read(f"{self.prefix}/data/{key}")
-        return torch.frombuffer(bytearray(raw), dtype=dtype)[:numel] if numel else \
-            torch.empty(0, dtype=dtype)
+        return (
+            torch.frombuffer(bytearray(raw), dtype=dtype)[:numel]
+            if numel
+            else torch.empty(0, dtype=dtype)
+        )
 
 
 def _walk(obj: object, prefix: str, out: dict[str, torch.Tensor]) -> None:
@@ -123,9 +129,13 @@ def _is_torchscript(path: Path) -> bool:
 
 
 # ------------------------------------------------------------------ unreadable files
-TRAIN_FORMAT = "ezsr-train-1"  # the "format" of `ezsr train` checkpoints (ezsr.training.checkpoint writes it)
-STATE_DICT = ("a CLIP or EZSR state dict (.pt/.pth/.bin/.safetensors), an OpenAI TorchScript "
-              ".pt or a Hugging Face CLIP folder")
+TRAIN_FORMAT = (
+    "ezsr-train-1"  # the "format" of `ezsr train` checkpoints (ezsr.training.checkpoint writes it)
+)
+STATE_DICT = (
+    "a CLIP or EZSR state dict (.pt/.pth/.bin/.safetensors), an OpenAI TorchScript "
+    ".pt or a Hugging Face CLIP folder"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -170,19 +180,25 @@ def peek_pickle(path: Path) -> Any:
         return None
 
 
-def _training_checkpoint_error(path: str | Path, obj: object,
-                               option: str | None) -> "CheckpointError | None":
+def _training_checkpoint_error(
+    path: str | Path, obj: object, option: str | None
+) -> "CheckpointError | None":
     if not (isinstance(obj, dict) and obj.get("format") == TRAIN_FORMAT):
         return None
     student = obj.get("student")
     student = f"student {student}; " if isinstance(student, str) else ""
     beside = Path(path).parent / "student.pt"
     where = f"{option} {path}" if option else str(path)
-    use = (f"{option} takes a [D, K] text classifier; the student.pt beside it ({beside}) "
-           "goes to --checkpoint" if option == "--classifier"
-           else f"use the student.pt beside it ({beside})")
-    return CheckpointError(f"{where} is a training checkpoint of `ezsr train` ({student}it holds "
-                           f"optimiser and RNG state); {use}")
+    use = (
+        f"{option} takes a [D, K] text classifier; the student.pt beside it ({beside}) "
+        "goes to --checkpoint"
+        if option == "--classifier"
+        else f"use the student.pt beside it ({beside})"
+    )
+    return CheckpointError(
+        f"{where} is a training checkpoint of `ezsr train` ({student}it holds "
+        f"optimiser and RNG state); {use}"
+    )
 
 
 def short_reason(exc: BaseException) -> str:
@@ -200,8 +216,13 @@ def short_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
 
 
-def not_readable(path: str | Path, expected: str, exc: BaseException | None = None, found: str = "",
-                 option: str | None = None) -> CheckpointError:
+def not_readable(
+    path: str | Path,
+    expected: str,
+    exc: BaseException | None = None,
+    found: str = "",
+    option: str | None = None,
+) -> CheckpointError:
     """The error for a file that is not what `expected` says (a training checkpoint of
     `ezsr train` is named as such)."""
     train = _training_checkpoint_error(path, peek_pickle(Path(path)), option)
@@ -261,9 +282,11 @@ def peek_shapes(path: str | Path) -> dict[str, torch.Tensor] | None:
             path = path / "model.safetensors"
         if path.suffix == ".safetensors":
             from safetensors import safe_open
+
             with safe_open(str(path), framework="pt") as f:
-                return _unwrap({k: torch.empty(f.get_slice(k).get_shape(), device="meta")
-                                for k in f.keys()})
+                return _unwrap(
+                    {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
+                )
         if not zipfile.is_zipfile(path):
             return None
         with zipfile.ZipFile(path) as zf:
@@ -297,6 +320,7 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file as load_safetensors
+
             return _unwrap(load_safetensors(str(path))), "safetensors"
         if _is_torchscript(path):
             return _unwrap(read_torchscript_tensors(path)), "torchscript"
@@ -309,8 +333,9 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     if train is not None:
         raise train
     if not isinstance(obj, dict):
-        raise not_readable(path, STATE_DICT, found=f"it holds a {type(obj).__name__}, not a "
-                           "dict of tensors")
+        raise not_readable(
+            path, STATE_DICT, found=f"it holds a {type(obj).__name__}, not a dict of tensors"
+        )
     sd = _unwrap(obj)
     if not sd:
         raise not_readable(path, STATE_DICT, found="its dict holds no tensors")
@@ -326,17 +351,18 @@ def _unwrap(obj: dict) -> dict[str, torch.Tensor]:
     for k, v in obj.items():
         if not isinstance(v, torch.Tensor):
             continue
-        k = k[len("module."):] if k.startswith("module.") else k
+        k = k[len("module.") :] if k.startswith("module.") else k
         out[k] = v
     # a bare image tower saved from model.visual: give it the `visual.` prefix
-    if ("conv1.weight" in out or "patch_embed.proj.weight" in out) and \
-            not any(k.startswith("visual.") for k in out):
+    if ("conv1.weight" in out or "patch_embed.proj.weight" in out) and not any(
+        k.startswith("visual.") for k in out
+    ):
         out = {"visual." + k: v for k, v in out.items()}
     return out
 
 
 def detect_format(sd: dict[str, torch.Tensor]) -> str:
-    """"hf", "eva", "openai" (OpenAI/OpenCLIP names) or "ezsr" (image tower only)."""
+    """ "hf", "eva", "openai" (OpenAI/OpenCLIP names) or "ezsr" (image tower only)."""
     keys = sd.keys()
     if any(k.startswith("vision_model.") for k in keys):
         return "hf"
@@ -348,18 +374,28 @@ def detect_format(sd: dict[str, torch.Tensor]) -> str:
         return "eva"
     if "visual.conv1.weight" in keys:
         return "openai"
-    raise CheckpointError("unrecognised layout: not an OpenAI/OpenCLIP, EVA-CLIP, Hugging Face "
-                          "or EZSR state dict; first keys: " + ", ".join(list(keys)[:5]))
+    raise CheckpointError(
+        "unrecognised layout: not an OpenAI/OpenCLIP, EVA-CLIP, Hugging Face "
+        "or EZSR state dict; first keys: " + ", ".join(list(keys)[:5])
+    )
 
 
 # ------------------------------------------------------------------ conversions
-def _hf_block(sd: dict[str, torch.Tensor], src: str, dst: str,
-              out: dict[str, torch.Tensor]) -> None:
+def _hf_block(
+    sd: dict[str, torch.Tensor], src: str, dst: str, out: dict[str, torch.Tensor]
+) -> None:
     q, k, v = (sd[f"{src}.self_attn.{n}_proj.weight"] for n in "qkv")
     out[f"{dst}.attn.in_proj_weight"] = torch.cat([q, k, v])
-    out[f"{dst}.attn.in_proj_bias"] = torch.cat([sd[f"{src}.self_attn.{n}_proj.bias"] for n in "qkv"])
-    ren = {"self_attn.out_proj": "attn.out_proj", "layer_norm1": "ln_1", "layer_norm2": "ln_2",
-           "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+    out[f"{dst}.attn.in_proj_bias"] = torch.cat(
+        [sd[f"{src}.self_attn.{n}_proj.bias"] for n in "qkv"]
+    )
+    ren = {
+        "self_attn.out_proj": "attn.out_proj",
+        "layer_norm1": "ln_1",
+        "layer_norm2": "ln_2",
+        "mlp.fc1": "mlp.c_fc",
+        "mlp.fc2": "mlp.c_proj",
+    }
     for a, b in ren.items():
         for p in ("weight", "bias"):
             out[f"{dst}.{b}.{p}"] = sd[f"{src}.{a}.{p}"]
@@ -408,14 +444,22 @@ def internal_to_hf(sd: dict) -> dict:
     for p in ("weight", "bias"):
         out[f"{t}.final_layer_norm.{p}"] = sd[f"ln_final.{p}"]
     out["text_projection.weight"] = sd["text_projection"].T.contiguous()
-    ren = {"attn.out_proj": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2",
-           "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+    ren = {
+        "attn.out_proj": "self_attn.out_proj",
+        "ln_1": "layer_norm1",
+        "ln_2": "layer_norm2",
+        "mlp.c_fc": "mlp.fc1",
+        "mlp.c_proj": "mlp.fc2",
+    }
     for tower, src in ((v, "visual.transformer"), (t, "transformer")):
         i = 0
         while f"{src}.resblocks.{i}.ln_1.weight" in sd:
             s, d = f"{src}.resblocks.{i}", f"{tower}.encoder.layers.{i}"
-            for n, w, b in zip("qkv", sd[f"{s}.attn.in_proj_weight"].chunk(3),
-                               sd[f"{s}.attn.in_proj_bias"].chunk(3)):
+            for n, w, b in zip(
+                "qkv",
+                sd[f"{s}.attn.in_proj_weight"].chunk(3),
+                sd[f"{s}.attn.in_proj_bias"].chunk(3),
+            ):
                 out[f"{d}.self_attn.{n}_proj.weight"], out[f"{d}.self_attn.{n}_proj.bias"] = w, b
             for a, b in ren.items():
                 for p in ("weight", "bias"):
@@ -437,7 +481,7 @@ def eva_to_internal(sd: dict) -> dict:
     for k, v in sd.items():
         if _is_rope_table(k):
             continue
-        out[k[len("text."):] if k.startswith("text.") else k] = v
+        out[k[len("text.") :] if k.startswith("text.") else k] = v
     return out
 
 
@@ -464,11 +508,15 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.path} ({self.format}): {len(self.missing)} missing, "
-                f"{len(self.unexpected)} unexpected keys")
+        return (
+            f"{self.path} ({self.format}): {len(self.missing)} missing, "
+            f"{len(self.unexpected)} unexpected keys"
+        )
 
 
-def load_into(model: torch.nn.Module, path: str | Path, strict: bool = True, prefix: str = "") -> LoadReport:
+def load_into(
+    model: torch.nn.Module, path: str | Path, strict: bool = True, prefix: str = ""
+) -> LoadReport:
     """Load checkpoint `path` into `model` (converted to the internal layout).
 
     strict=True: every model key must be present with the right shape, else
@@ -484,28 +532,40 @@ def load_into(model: torch.nn.Module, path: str | Path, strict: bool = True, pre
         raise CheckpointError(f"{path}: {exc}") from None
     sd = to_internal(sd, fmt)
     if prefix:
-        sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+        sd = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
     own = model.state_dict()
     for k, v in sd.items():
         if k in own and own[k].shape != v.shape:
             raise CheckpointError(
                 f"{path}: key {prefix}{k} has shape {tuple(v.shape)} but the model "
                 f"({getattr(model, 'name', type(model).__name__)}) expects {tuple(own[k].shape)}: "
-                "wrong architecture for this checkpoint?")
+                "wrong architecture for this checkpoint?"
+            )
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
     if strict and missing:
         hint = ""
+
         def kind(keys: Iterable[str]) -> str | None:
-            return ("clip" if any(k.endswith("conv1.weight") for k in keys) else
-                    "eva" if any(k.endswith("patch_embed.proj.weight") for k in keys) else None)
+            return (
+                "clip"
+                if any(k.endswith("conv1.weight") for k in keys)
+                else "eva"
+                if any(k.endswith("patch_embed.proj.weight") for k in keys)
+                else None
+            )
+
         if kind(own) and kind(sd) and kind(own) != kind(sd):
             hint = " - wrong architecture: the file's image tower is not the model's type"
-        raise CheckpointError(f"{path}: missing key {prefix}{missing[0]} "
-                              f"({len(missing)} missing; detected format {fmt}){hint}")
+        raise CheckpointError(
+            f"{path}: missing key {prefix}{missing[0]} "
+            f"({len(missing)} missing; detected format {fmt}){hint}"
+        )
     if len(missing) == len(own):
-        raise CheckpointError(f"{path}: no key fits the model (first checkpoint key "
-                              f"{next(iter(sd), None)!r}; detected format {fmt})")
+        raise CheckpointError(
+            f"{path}: no key fits the model (first checkpoint key "
+            f"{next(iter(sd), None)!r}; detected format {fmt})"
+        )
     with torch.no_grad():
         for k, v in sd.items():
             if k in own:
@@ -528,16 +588,27 @@ def config_from_hf(folder: str | Path) -> dict[str, Any]:
         v, t = c["vision_config"], c["text_config"]
         return {
             "embed_dim": c.get("projection_dim", 512),
-            "vision": {"type": "clip", "image_size": v.get("image_size", 224),
-                       "layers": v.get("num_hidden_layers", 12), "width": v.get("hidden_size", 768),
-                       "heads": v.get("num_attention_heads", 12), "patch_size": v.get("patch_size", 32),
-                       "mlp_ratio": v.get("intermediate_size", 3072) / v.get("hidden_size", 768),
-                       "ln_eps": v.get("layer_norm_eps", 1e-5), "act": v.get("hidden_act", "quick_gelu")},
-            "text": {"context_length": t.get("max_position_embeddings", 77),
-                     "vocab_size": t.get("vocab_size", 49408), "width": t.get("hidden_size", 512),
-                     "heads": t.get("num_attention_heads", 8), "layers": t.get("num_hidden_layers", 12),
-                     "mlp_ratio": t.get("intermediate_size", 2048) / t.get("hidden_size", 512),
-                     "ln_eps": t.get("layer_norm_eps", 1e-5), "act": t.get("hidden_act", "quick_gelu")},
+            "vision": {
+                "type": "clip",
+                "image_size": v.get("image_size", 224),
+                "layers": v.get("num_hidden_layers", 12),
+                "width": v.get("hidden_size", 768),
+                "heads": v.get("num_attention_heads", 12),
+                "patch_size": v.get("patch_size", 32),
+                "mlp_ratio": v.get("intermediate_size", 3072) / v.get("hidden_size", 768),
+                "ln_eps": v.get("layer_norm_eps", 1e-5),
+                "act": v.get("hidden_act", "quick_gelu"),
+            },
+            "text": {
+                "context_length": t.get("max_position_embeddings", 77),
+                "vocab_size": t.get("vocab_size", 49408),
+                "width": t.get("hidden_size", 512),
+                "heads": t.get("num_attention_heads", 8),
+                "layers": t.get("num_hidden_layers", 12),
+                "mlp_ratio": t.get("intermediate_size", 2048) / t.get("hidden_size", 512),
+                "ln_eps": t.get("layer_norm_eps", 1e-5),
+                "act": t.get("hidden_act", "quick_gelu"),
+            },
         }
     except (OSError, KeyError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: not a Hugging Face CLIP config ({exc})") from exc

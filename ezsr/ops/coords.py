@@ -27,12 +27,14 @@ COORD_ROUNDINGS = ("exact", "n_imagenet", "ezsr_fp16")
 
 def check_coord_rounding(coord_rounding: str, fn: str) -> None:
     if coord_rounding not in COORD_ROUNDINGS:
-        raise ValueError(f"{fn}: coord_rounding must be one of {COORD_ROUNDINGS}, got "
-                         f"{coord_rounding!r}")
+        raise ValueError(
+            f"{fn}: coord_rounding must be one of {COORD_ROUNDINGS}, got {coord_rounding!r}"
+        )
 
 
-def scale_coordinate(v: torch.Tensor, in_size: int, out_size: int,
-                     coord_rounding: str = "exact") -> torch.Tensor:
+def scale_coordinate(
+    v: torch.Tensor, in_size: int, out_size: int, coord_rounding: str = "exact"
+) -> torch.Tensor:
     """[N] int64: coordinates v [N] (integers, any int dtype) of an axis of in_size pixels
     mapped to out_size pixels by the rule coord_rounding (see the module docstring).
     Coordinates outside [0, in_size) map to -1, so the ops still drop them (truncation would
@@ -50,15 +52,17 @@ def scale_coordinate(v: torch.Tensor, in_size: int, out_size: int,
     return torch.where((v >= 0) & (v < in_size), out, torch.full_like(out, -1))
 
 
-def scale_events(events: Events | EventBatch, size: tuple[int, int],
-                 coord_rounding: str = "exact") -> Events | EventBatch:
+def scale_events(
+    events: Events | EventBatch, size: tuple[int, int], coord_rounding: str = "exact"
+) -> Events | EventBatch:
     """The same events on a sensor of size (height, width), coordinates mapped by
     scale_coordinate; t, p (and offsets) are shared, not copied. x, y become int16 (int32
     for sides > 32767)."""
     check_coord_rounding(coord_rounding, "scale_events")
     if not isinstance(events, (Events, EventBatch)):
-        raise TypeError(f"scale_events: expected ezsr.Events or ezsr.EventBatch, got "
-                        f"{type(events).__name__}")
+        raise TypeError(
+            f"scale_events: expected ezsr.Events or ezsr.EventBatch, got {type(events).__name__}"
+        )
     out_h, out_w = int(size[0]), int(size[1])
     if out_h <= 0 or out_w <= 0:
         raise ValueError(f"scale_events: size must be positive, got {size}")

@@ -45,8 +45,9 @@ def default_window_start(n_events: int, window: int = EZSR_WINDOW) -> int:
     project's reproducible replacement.
     """
     if n_events < 0 or window <= 0:
-        raise ValueError(f"default_window_start: need n_events >= 0 and window > 0, got "
-                         f"{n_events}, {window}")
+        raise ValueError(
+            f"default_window_start: need n_events >= 0 and window > 0, got {n_events}, {window}"
+        )
     return max(0, (n_events - window) // 2)
 
 
@@ -76,8 +77,9 @@ def positive_quantile(flat: torch.Tensor, q: float = 0.75, threshold: float = 0.
     return torch.where(n > 0, val, torch.full_like(val, float("inf")))
 
 
-def nearest_index(in_size: int, out_size: int,
-                  device: torch.device | str | None = None) -> torch.Tensor:
+def nearest_index(
+    in_size: int, out_size: int, device: torch.device | str | None = None
+) -> torch.Tensor:
     """[out_size] int64 source index of torch's NEAREST resize (torchvision tensor Resize)."""
     if in_size == out_size:
         return torch.arange(out_size, device=device)
@@ -86,9 +88,13 @@ def nearest_index(in_size: int, out_size: int,
     return idx.clamp_(max=in_size - 1).to(device)
 
 
-def resize_crop_index(height: int, width: int, out_size: int = 224, mode: str = "crop",
-                      device: torch.device | str | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def resize_crop_index(
+    height: int,
+    width: int,
+    out_size: int = 224,
+    mode: str = "crop",
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(rows [out], cols [out]) int64: the source pixel of every output pixel of step 7.
 
     crop: Resize(out_size) of the shortest side (the long side becomes
@@ -104,8 +110,8 @@ def resize_crop_index(height: int, width: int, out_size: int = 224, mode: str = 
     else:
         new_h, new_w = int(out_size * height / width), out_size
     top, left = int(round((new_h - out_size) / 2.0)), int(round((new_w - out_size) / 2.0))
-    rows = nearest_index(height, new_h)[top:top + out_size]
-    cols = nearest_index(width, new_w)[left:left + out_size]
+    rows = nearest_index(height, new_h)[top : top + out_size]
+    cols = nearest_index(width, new_w)[left : left + out_size]
     return rows.to(device), cols.to(device)
 
 
@@ -123,14 +129,17 @@ def clip_and_scale(hist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _check_hist(hist: torch.Tensor, fn: str) -> None:
     if not isinstance(hist, torch.Tensor) or hist.dim() != 4 or hist.shape[1] != 2:
-        raise ValueError(f"{fn}: argument 'hist' must be a [B, 2, H, W] tensor, got "
-                         f"{getattr(hist, 'shape', type(hist).__name__)}")
+        raise ValueError(
+            f"{fn}: argument 'hist' must be a [B, 2, H, W] tensor, got "
+            f"{getattr(hist, 'shape', type(hist).__name__)}"
+        )
     if hist.dtype != torch.float32:
         raise ValueError(f"{fn}: argument 'hist' must be float32, got {hist.dtype}")
 
 
-def histogram_to_ezsr_input(hist: torch.Tensor, out_size: int = 224,
-                            mode: str = "crop") -> torch.Tensor:
+def histogram_to_ezsr_input(
+    hist: torch.Tensor, out_size: int = 224, mode: str = "crop"
+) -> torch.Tensor:
     """Steps 4-7 from a ready polarity histogram.
 
     hist: [B, 2, H, W] float32 counts (channel 0 = ON), any device.
@@ -156,22 +165,29 @@ def _normalise(gray: torch.Tensor) -> torch.Tensor:
     return (gray[:, None] - mean) / std
 
 
-def _squash_coords(events: Events | EventBatch, out_size: int, mode: str,
-                   coord_rounding: str) -> Events | EventBatch:
+def _squash_coords(
+    events: Events | EventBatch, out_size: int, mode: str, coord_rounding: str
+) -> Events | EventBatch:
     """Events with coordinates already mapped to out_size x out_size by a published rounding
     (coord_rounding != "exact", squash mode only); the events unchanged otherwise."""
     check_coord_rounding(coord_rounding, "ezsr_preprocess")
     if coord_rounding == "exact":
         return events
     if mode != "squash":
-        raise ValueError(f"ezsr_preprocess: coord_rounding={coord_rounding!r} applies to "
-                         f"mode='squash' only (mode={mode!r} keeps the sensor's pixels)")
+        raise ValueError(
+            f"ezsr_preprocess: coord_rounding={coord_rounding!r} applies to "
+            f"mode='squash' only (mode={mode!r} keeps the sensor's pixels)"
+        )
     return scale_events(events, (out_size, out_size), coord_rounding)
 
 
-def ezsr_preprocess_reference(events: Events | EventBatch, out_size: int = 224,
-                              mode: str = "crop", out_of_bounds: str = "warn",
-                              coord_rounding: str = "exact") -> torch.Tensor:
+def ezsr_preprocess_reference(
+    events: Events | EventBatch,
+    out_size: int = 224,
+    mode: str = "crop",
+    out_of_bounds: str = "warn",
+    coord_rounding: str = "exact",
+) -> torch.Tensor:
     """The composed path: polarity_histogram + histogram_to_ezsr_input (any device)."""
     if mode not in MODES:
         raise ValueError(f"ezsr_preprocess: mode must be one of {MODES}, got {mode!r}")
@@ -182,15 +198,21 @@ def ezsr_preprocess_reference(events: Events | EventBatch, out_size: int = 224,
 
 
 @functools.lru_cache(maxsize=16)
-def _cpu_crop_index(height: int, width: int, out_size: int,
-                    mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _cpu_crop_index(
+    height: int, width: int, out_size: int, mode: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """resize_crop_index on the CPU, computed once per sensor size (the kernel only reads
     it; a stream calls ezsr_preprocess once per window)."""
     return resize_crop_index(height, width, out_size, mode)
 
 
-def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str = "crop",
-                    out_of_bounds: str = "warn", coord_rounding: str = "exact") -> torch.Tensor:
+def ezsr_preprocess(
+    events: Events | EventBatch,
+    out_size: int = 224,
+    mode: str = "crop",
+    out_of_bounds: str = "warn",
+    coord_rounding: str = "exact",
+) -> torch.Tensor:
     """EZSR's preprocessing of B windows (EZSR's preprocessing steps 3-7, docs/design.md), batched.
 
     events: ezsr.Events (B = 1) or ezsr.EventBatch of windows (the caller picks them,
@@ -220,8 +242,20 @@ def ezsr_preprocess(events: Events | EventBatch, out_size: int = 224, mode: str 
         raise ValueError(f"ezsr_preprocess: the sensor size {b.width}x{b.height} is empty")
     hh, hw = (out_size, out_size) if mode == "squash" else (b.height, b.width)
     rows, cols = _cpu_crop_index(hh, hw, out_size, mode)
-    out, dropped = torch.ops.ezsr.ezsr_frame(b.x, b.y, b.p, b.offsets, b.width, b.height, hw, hh,
-                                             rows, cols, list(CLIP_MEAN), list(CLIP_STD))
+    out, dropped = torch.ops.ezsr.ezsr_frame(
+        b.x,
+        b.y,
+        b.p,
+        b.offsets,
+        b.width,
+        b.height,
+        hw,
+        hh,
+        rows,
+        cols,
+        list(CLIP_MEAN),
+        list(CLIP_STD),
+    )
     report_dropped(dropped, out_of_bounds, "ezsr_preprocess", b.width, b.height)
     return out
 
@@ -247,10 +281,22 @@ def ezsr_visualize(events: Events) -> np.ndarray:
 if _ext._C is not None and hasattr(torch.ops.ezsr, "ezsr_frame"):
 
     @torch.library.register_fake("ezsr::ezsr_frame")
-    def _ezsr_frame_fake(x: torch.Tensor, y: torch.Tensor, p: torch.Tensor,
-                         offsets: torch.Tensor, width: int, height: int, hist_width: int,
-                         hist_height: int, rows: torch.Tensor, cols: torch.Tensor,
-                         mean: list[float], std: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _ezsr_frame_fake(
+        x: torch.Tensor,
+        y: torch.Tensor,
+        p: torch.Tensor,
+        offsets: torch.Tensor,
+        width: int,
+        height: int,
+        hist_width: int,
+        hist_height: int,
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+        mean: list[float],
+        std: list[float],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         batch = offsets.shape[0] - 1
-        return (x.new_empty((batch, len(mean), rows.shape[0], cols.shape[0]), dtype=torch.float32),
-                x.new_empty((batch,), dtype=torch.int64))
+        return (
+            x.new_empty((batch, len(mean), rows.shape[0], cols.shape[0]), dtype=torch.float32),
+            x.new_empty((batch,), dtype=torch.int64),
+        )

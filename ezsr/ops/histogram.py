@@ -14,9 +14,17 @@ from ezsr.events import EventBatch, Events
 from ezsr.ops._common import as_batch, check_batch_offsets, report_dropped, segment_ids
 
 
-def histogram_reference(x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, offsets: torch.Tensor,
-                        width: int, height: int, out_width: int, out_height: int,
-                        cap: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def histogram_reference(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    p: torch.Tensor,
+    offsets: torch.Tensor,
+    width: int,
+    height: int,
+    out_width: int,
+    out_height: int,
+    cap: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pure-torch polarity histogram.
 
     x, y [N] int16/int32 (column, row); p [N] uint8 (1 = ON); offsets [B+1] int64.
@@ -42,19 +50,32 @@ def histogram_reference(x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, offse
     return out, dropped
 
 
-def histogram_raw(x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, offsets: torch.Tensor,
-                  width: int, height: int, out_width: int, out_height: int,
-                  cap: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def histogram_raw(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    p: torch.Tensor,
+    offsets: torch.Tensor,
+    width: int,
+    height: int,
+    out_width: int,
+    out_height: int,
+    cap: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """torch.ops.ezsr.histogram when a kernel exists for x's device, else the reference."""
     if _ext.use_kernel("histogram", x.device):
-        return torch.ops.ezsr.histogram(x, y, p, offsets, width, height, out_width, out_height,
-                                        float(cap))
+        return torch.ops.ezsr.histogram(
+            x, y, p, offsets, width, height, out_width, out_height, float(cap)
+        )
     return histogram_reference(x, y, p, offsets, width, height, out_width, out_height, cap)
 
 
-def polarity_histogram(events: Events | EventBatch, size: tuple[int, int] | None = None,
-                       cap: float | None = None, out_of_bounds: str = "warn",
-                       validate: bool = True) -> torch.Tensor:
+def polarity_histogram(
+    events: Events | EventBatch,
+    size: tuple[int, int] | None = None,
+    cap: float | None = None,
+    out_of_bounds: str = "warn",
+    validate: bool = True,
+) -> torch.Tensor:
     """Counts per pixel and polarity of one stream or a batch.
 
     events: ezsr.Events (B = 1) or ezsr.EventBatch.
@@ -73,8 +94,9 @@ def polarity_histogram(events: Events | EventBatch, size: tuple[int, int] | None
         raise ValueError(f"polarity_histogram: cap must be > 0, got {cap}")
     if b.width <= 0 or b.height <= 0:
         raise ValueError(f"polarity_histogram: the sensor size {b.width}x{b.height} is empty")
-    counts, dropped = histogram_raw(b.x, b.y, b.p, b.offsets, b.width, b.height, out_w, out_h,
-                                    cap or 0.0)
+    counts, dropped = histogram_raw(
+        b.x, b.y, b.p, b.offsets, b.width, b.height, out_w, out_h, cap or 0.0
+    )
     report_dropped(dropped, out_of_bounds, "polarity_histogram", b.width, b.height)
     return counts
 
@@ -82,9 +104,19 @@ def polarity_histogram(events: Events | EventBatch, size: tuple[int, int] | None
 if _ext._C is not None:
 
     @torch.library.register_fake("ezsr::histogram")
-    def _histogram_fake(x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, offsets: torch.Tensor,
-                        width: int, height: int, out_width: int, out_height: int,
-                        cap: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _histogram_fake(
+        x: torch.Tensor,
+        y: torch.Tensor,
+        p: torch.Tensor,
+        offsets: torch.Tensor,
+        width: int,
+        height: int,
+        out_width: int,
+        out_height: int,
+        cap: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         batch = offsets.shape[0] - 1
-        return (x.new_empty((batch, 2, out_height, out_width), dtype=torch.float32),
-                x.new_empty((batch,), dtype=torch.int64))
+        return (
+            x.new_empty((batch, 2, out_height, out_width), dtype=torch.float32),
+            x.new_empty((batch,), dtype=torch.int64),
+        )

@@ -61,7 +61,7 @@ def unique_rank(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if key.numel() == 0:
         return torch.zeros_like(v), v.new_zeros((b, c, 1, 1))
     uniq, inv = torch.unique(key, sorted=True, return_inverse=True)
-    first = torch.searchsorted(uniq, 2 * plane.reshape(-1) - 0.5)      # first rank per plane
+    first = torch.searchsorted(uniq, 2 * plane.reshape(-1) - 0.5)  # first rank per plane
     count = torch.diff(torch.cat([first, first.new_tensor([uniq.numel()])]))
     rank = inv.view(b, c, h, w) - first.view(b, c, 1, 1)
     return rank.float(), count.view(b, c, 1, 1).float()
@@ -133,8 +133,13 @@ def exp_time_surface(events: Events | EventBatch, tau: float = EXP_TAU) -> torch
     valid = (xl >= 0) & (xl < b.width) & (yl >= 0) & (yl < b.height)
     flat = ((seg * 2 + (b.p != 1).long()) * b.height + yl) * b.width + xl
     tmax = torch.zeros(len(b) * 2 * b.height * b.width, dtype=torch.float64, device=b.device)
-    tmax.scatter_reduce_(0, flat[valid], normalised_time_reference(b.t, b.offsets)[valid],
-                         reduce="amax", include_self=True)
+    tmax.scatter_reduce_(
+        0,
+        flat[valid],
+        normalised_time_reference(b.t, b.offsets)[valid],
+        reduce="amax",
+        include_self=True,
+    )
     return torch.exp(-(1 - tmax) / tau).float().view(len(b), 2, b.height, b.width)
 
 
@@ -163,8 +168,8 @@ def clip_count_n_imagenet(hist: torch.Tensor, rate: float = 0.99) -> torch.Tenso
         return hist
     s = flat.sort(dim=1).values
     last = torch.ones_like(s, dtype=torch.bool)
-    last[:, :-1] = s[:, 1:] != s[:, :-1]                       # end of a run of one value
-    cum = torch.arange(1, h * w + 1, device=hist.device)        # pixels up to that run's end
+    last[:, :-1] = s[:, 1:] != s[:, :-1]  # end of a run of one value
+    cum = torch.arange(1, h * w + 1, device=hist.device)  # pixels up to that run's end
     c = (last & (cum < h * w * rate)).sum(1).to(hist.dtype).view(b, ch, 1, 1)
     return torch.minimum(hist, c)
 
@@ -183,8 +188,9 @@ def dist(events: Events | EventBatch) -> torch.Tensor:
     t_max = time_surface(events, out_of_bounds="ignore")
     t_min = _time_min(events)
     nb = 25 * F.avg_pool2d(count, 5, stride=1, padding=2, count_include_pad=True)
-    spread = F.max_pool2d(t_max, 5, stride=1, padding=2) + F.max_pool2d(-t_min, 5, stride=1,
-                                                                        padding=2)
+    spread = F.max_pool2d(t_max, 5, stride=1, padding=2) + F.max_pool2d(
+        -t_min, 5, stride=1, padding=2
+    )
     disc = _safe_div(spread, nb)
     t = torch.where(count > 0, t_max - 3 * disc, t_max).clamp(min=0)
     # N-ImageNet tests nb == 1.0; on the CPU 25 * avgpool of a lone 1 is exactly 1.0, and the
@@ -221,8 +227,9 @@ def eventclip_center(events: Events, height: int, width: int) -> Events:
     if height <= 0 or width <= 0:
         raise ValueError(f"eventclip_center: canvas must be positive, got {height}x{width}")
     if len(events) == 0:
-        return Events(events.x, events.y, events.t, events.p, width, height, "canvas",
-                      validate=False)
+        return Events(
+            events.x, events.y, events.t, events.p, width, height, "canvas", validate=False
+        )
     x = events.x.to(torch.int32)
     y = events.y.to(torch.int32)
     sx = (int(x.max()) + int(x.min()) + 1 - width) // 2
@@ -233,8 +240,9 @@ def eventclip_center(events: Events, height: int, width: int) -> Events:
 HOT_PIXEL_STATS = ("all", "nonzero")
 
 
-def eventclip_frame(events: Events | EventBatch, white_background: bool = False,
-                    hot_pixel_stats: str = "all") -> torch.Tensor:
+def eventclip_frame(
+    events: Events | EventBatch, white_background: bool = False, hot_pixel_stats: str = "all"
+) -> torch.Tensor:
     """EventCLIP's frame (arXiv 2306.06354; github.com/Wuziyi616/EventCLIP datasets/vis.py make_event_histogram):
     [B, 3, H, W] float32 holding integers 0..255.
 
@@ -251,16 +259,19 @@ def eventclip_frame(events: Events | EventBatch, white_background: bool = False,
     return gray[:, None].expand(-1, 3, -1, -1).contiguous()
 
 
-def eventclip_gray(events: Events | EventBatch, white_background: bool = False,
-                   hot_pixel_stats: str = "all") -> torch.Tensor:
+def eventclip_gray(
+    events: Events | EventBatch, white_background: bool = False, hot_pixel_stats: str = "all"
+) -> torch.Tensor:
     """One channel of eventclip_frame (its three channels are equal): [B, H, W] float32.
 
     The hot-pixel statistics are computed from the non-zero entries (the zeros enter the
     "all" statistics in closed form), so only the dense steps touch every pixel.
     """
     if hot_pixel_stats not in HOT_PIXEL_STATS:
-        raise ValueError(f"eventclip_frame: hot_pixel_stats must be one of {HOT_PIXEL_STATS}, "
-                         f"got {hot_pixel_stats!r}")
+        raise ValueError(
+            f"eventclip_frame: hot_pixel_stats must be one of {HOT_PIXEL_STATS}, "
+            f"got {hot_pixel_stats!r}"
+        )
     hist = polarity_histogram(events, out_of_bounds="ignore")
     bsz, _, h, w = hist.shape
     m = 2 * h * w
@@ -274,12 +285,12 @@ def eventclip_gray(events: Events | EventBatch, white_background: bool = False,
         mean = s1 / n
         dev = torch.zeros_like(s1).index_add_(0, rows, (vals - mean[rows]) ** 2)
         if hot_pixel_stats == "all":
-            dev = dev + (m - nnz) * mean * mean           # the zero entries: (0 - mean)^2 each
+            dev = dev + (m - nnz) * mean * mean  # the zero entries: (0 - mean)^2 each
         thr = mean + 10 * (dev / n).sqrt()
         hot = vals > thr[rows]
         flat[rows[hot], cols[hot]] = 0
     gmax = flat.amax(1).view(bsz, 1, 1) if m else hist.new_ones((bsz, 1, 1))
-    gmax = torch.where(gmax > 0, gmax, torch.ones_like(gmax))    # an empty sample stays 0
+    gmax = torch.where(gmax > 0, gmax, torch.ones_like(gmax))  # an empty sample stays 0
     on, off = hist[:, 0] / gmax, hist[:, 1] / gmax
     img = on * 127 + off * 127
     if white_background:
@@ -302,8 +313,13 @@ REPRESENTATIONS = {
 }
 
 
-def representation(events: Events | EventBatch, name: str, size: tuple[int, int] | None = None,
-                   coord_rounding: str = "exact", **kw: Any) -> torch.Tensor:
+def representation(
+    events: Events | EventBatch,
+    name: str,
+    size: tuple[int, int] | None = None,
+    coord_rounding: str = "exact",
+    **kw: Any,
+) -> torch.Tensor:
     """The representation `name` of one stream or a batch: [B, C, H, W] float32.
 
     name: one of REPRESENTATIONS (see the module docstring); kw go to that function
@@ -315,8 +331,9 @@ def representation(events: Events | EventBatch, name: str, size: tuple[int, int]
     ezsr_preprocess (its squash mode) and size must be None.
     """
     if name not in REPRESENTATIONS:
-        raise ValueError(f"representation: unknown name {name!r}; expected one of "
-                         f"{sorted(REPRESENTATIONS)}")
+        raise ValueError(
+            f"representation: unknown name {name!r}; expected one of {sorted(REPRESENTATIONS)}"
+        )
     check_coord_rounding(coord_rounding, "representation")
     if name == "ezsr":
         if size is not None:

@@ -35,9 +35,9 @@ def normalised_time_reference(t: torch.Tensor, offsets: torch.Tensor) -> torch.T
     return torch.where(span > 0, tau.clamp(0.0, 1.0), torch.zeros_like(tau))
 
 
-def _valid_and_seg(x: torch.Tensor, y: torch.Tensor, offsets: torch.Tensor, width: int,
-                   height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-                                         torch.Tensor]:
+def _valid_and_seg(
+    x: torch.Tensor, y: torch.Tensor, offsets: torch.Tensor, width: int, height: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     seg = segment_ids(offsets, x.numel())
     xl, yl = x.long(), y.long()
     valid = (xl >= 0) & (xl < width) & (yl >= 0) & (yl < height)
@@ -46,9 +46,16 @@ def _valid_and_seg(x: torch.Tensor, y: torch.Tensor, offsets: torch.Tensor, widt
     return seg, xl, yl, valid, dropped
 
 
-def voxel_grid_reference(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p: torch.Tensor,
-                         offsets: torch.Tensor, width: int, height: int,
-                         bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+def voxel_grid_reference(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    p: torch.Tensor,
+    offsets: torch.Tensor,
+    width: int,
+    height: int,
+    bins: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pure-torch voxel grid: (grid [B, bins, H, W] float32, dropped [B] int64).
 
     Every event adds its signed polarity (+1 ON, -1 OFF) to the two bins around
@@ -69,9 +76,15 @@ def voxel_grid_reference(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p: t
     return out.view(batch, bins, height, width), dropped
 
 
-def time_surface_reference(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p: torch.Tensor,
-                           offsets: torch.Tensor, width: int,
-                           height: int) -> tuple[torch.Tensor, torch.Tensor]:
+def time_surface_reference(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    p: torch.Tensor,
+    offsets: torch.Tensor,
+    width: int,
+    height: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pure-torch time surface: (surface [B, 2, H, W] float32, dropped [B] int64).
 
     Per pixel and polarity (channel 0 = ON) the largest tau of its events, 0 where none.
@@ -85,8 +98,9 @@ def time_surface_reference(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p:
     return out.view(batch, 2, height, width), dropped
 
 
-def _raw(op: str, reference: Callable[..., tuple[torch.Tensor, torch.Tensor]],
-         *args: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def _raw(
+    op: str, reference: Callable[..., tuple[torch.Tensor, torch.Tensor]], *args: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
     x = args[0]
     if _ext.use_kernel(op, x.device):
         return getattr(torch.ops.ezsr, op)(*args)
@@ -101,8 +115,9 @@ def _prepare(events: Events | EventBatch, op: str, validate: bool) -> EventBatch
     return b
 
 
-def voxel_grid(events: Events | EventBatch, bins: int = 5, out_of_bounds: str = "warn",
-               validate: bool = True) -> torch.Tensor:
+def voxel_grid(
+    events: Events | EventBatch, bins: int = 5, out_of_bounds: str = "warn", validate: bool = True
+) -> torch.Tensor:
     """Voxel grid of one stream or a batch, bilinear in normalised time.
 
     events: ezsr.Events (B = 1) or ezsr.EventBatch (t sorted inside each stream).
@@ -115,22 +130,34 @@ def voxel_grid(events: Events | EventBatch, bins: int = 5, out_of_bounds: str = 
     if int(bins) < 1:
         raise ValueError(f"voxel_grid: 'bins' must be >= 1, got {bins}")
     b = _prepare(events, "voxel_grid", validate)
-    out, dropped = _raw("voxel_grid", voxel_grid_reference, b.x, b.y, b.t, b.p, b.offsets,
-                        b.width, b.height, int(bins))
+    out, dropped = _raw(
+        "voxel_grid",
+        voxel_grid_reference,
+        b.x,
+        b.y,
+        b.t,
+        b.p,
+        b.offsets,
+        b.width,
+        b.height,
+        int(bins),
+    )
     report_dropped(dropped, out_of_bounds, "voxel_grid", b.width, b.height)
     return out
 
 
-def time_surface(events: Events | EventBatch, out_of_bounds: str = "warn",
-                 validate: bool = True) -> torch.Tensor:
+def time_surface(
+    events: Events | EventBatch, out_of_bounds: str = "warn", validate: bool = True
+) -> torch.Tensor:
     """Timestamp image: per pixel and polarity the latest normalised time tau.
 
     Returns [B, 2, H, W] float32 in [0, 1]; channel 0 = ON, 1 = OFF; 0 where no event
     (as is the stream's first event, tau = 0).
     """
     b = _prepare(events, "time_surface", validate)
-    out, dropped = _raw("time_surface", time_surface_reference, b.x, b.y, b.t, b.p, b.offsets,
-                        b.width, b.height)
+    out, dropped = _raw(
+        "time_surface", time_surface_reference, b.x, b.y, b.t, b.p, b.offsets, b.width, b.height
+    )
     report_dropped(dropped, out_of_bounds, "time_surface", b.width, b.height)
     return out
 
@@ -138,17 +165,34 @@ def time_surface(events: Events | EventBatch, out_of_bounds: str = "warn",
 if _ext._C is not None:
 
     @torch.library.register_fake("ezsr::voxel_grid")
-    def _voxel_grid_fake(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p: torch.Tensor,
-                         offsets: torch.Tensor, width: int, height: int,
-                         bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _voxel_grid_fake(
+        x: torch.Tensor,
+        y: torch.Tensor,
+        t: torch.Tensor,
+        p: torch.Tensor,
+        offsets: torch.Tensor,
+        width: int,
+        height: int,
+        bins: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         batch = offsets.shape[0] - 1
-        return (x.new_empty((batch, bins, height, width), dtype=torch.float32),
-                x.new_empty((batch,), dtype=torch.int64))
+        return (
+            x.new_empty((batch, bins, height, width), dtype=torch.float32),
+            x.new_empty((batch,), dtype=torch.int64),
+        )
 
     @torch.library.register_fake("ezsr::time_surface")
-    def _time_surface_fake(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, p: torch.Tensor,
-                           offsets: torch.Tensor, width: int,
-                           height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _time_surface_fake(
+        x: torch.Tensor,
+        y: torch.Tensor,
+        t: torch.Tensor,
+        p: torch.Tensor,
+        offsets: torch.Tensor,
+        width: int,
+        height: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         batch = offsets.shape[0] - 1
-        return (x.new_empty((batch, 2, height, width), dtype=torch.float32),
-                x.new_empty((batch,), dtype=torch.int64))
+        return (
+            x.new_empty((batch, 2, height, width), dtype=torch.float32),
+            x.new_empty((batch,), dtype=torch.int64),
+        )

@@ -10,11 +10,26 @@ simulate.cu) with the pure-torch reference in ezsr.simulate.kernels.
 """
 
 from ezsr.simulate.frames import frames_to_events, log_intensity, to_luma
-from ezsr.simulate.images import (image_to_events, images_to_events, images_to_histogram,
-                                  load_image, open_image)
+from ezsr.simulate.images import (
+    image_to_events,
+    images_to_events,
+    images_to_histogram,
+    load_image,
+    open_image,
+)
 from ezsr.simulate.kernels import simulate_histogram_reference, simulate_reference
 from ezsr.simulate.motion import MOTIONS
 
-__all__ = ["frames_to_events", "image_to_events", "images_to_events", "images_to_histogram",
-           "load_image", "open_image", "log_intensity", "to_luma", "simulate_reference",
-           "simulate_histogram_reference", "MOTIONS"]
+__all__ = [
+    "frames_to_events",
+    "image_to_events",
+    "images_to_events",
+    "images_to_histogram",
+    "load_image",
+    "open_image",
+    "log_intensity",
+    "to_luma",
+    "simulate_reference",
+    "simulate_histogram_reference",
+    "MOTIONS",
+]

@@ -30,8 +30,12 @@ def to_luma(frames: torch.Tensor, channel_dim: int) -> torch.Tensor:
     return (frames * w.view(shape)).sum(channel_dim)
 
 
-def log_intensity(frames: torch.Tensor, log_eps: float = 1e-3, log_mode: str = "log",
-                  out: torch.Tensor | None = None) -> torch.Tensor:
+def log_intensity(
+    frames: torch.Tensor,
+    log_eps: float = 1e-3,
+    log_mode: str = "log",
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Linear intensity in [0, 1] -> the simulator's log level (float32).
 
     log_mode "log": L = log(log_eps + I) (ESIM).
@@ -40,17 +44,24 @@ def log_intensity(frames: torch.Tensor, log_eps: float = 1e-3, log_mode: str = "
     """
     frames = frames.to(torch.float32)
     if log_mode == "log":  # one buffer, reused when `out` (same shape, float32) is given
-        return torch.add(frames, log_eps, out=out).log_() if out is not None else \
-            torch.add(frames, log_eps).log_()
+        return (
+            torch.add(frames, log_eps, out=out).log_()
+            if out is not None
+            else torch.add(frames, log_eps).log_()
+        )
     if log_mode == "linlog":
         dn = frames * 255.0
-        return torch.where(dn < LINLOG_DN, dn * (math.log(LINLOG_DN) / LINLOG_DN),
-                           torch.log(dn.clamp(min=LINLOG_DN)))
+        return torch.where(
+            dn < LINLOG_DN,
+            dn * (math.log(LINLOG_DN) / LINLOG_DN),
+            torch.log(dn.clamp(min=LINLOG_DN)),
+        )
     raise ValueError(f"argument 'log_mode' must be one of {LOG_MODES}, got {log_mode!r}")
 
 
-def check_contrast(contrast_pos: float, contrast_neg: float, sigma: float,
-                   refractory_us: int, log_eps: float) -> None:
+def check_contrast(
+    contrast_pos: float, contrast_neg: float, sigma: float, refractory_us: int, log_eps: float
+) -> None:
     """ValueError naming the first bad simulation parameter."""
     for name, v in (("contrast_pos", contrast_pos), ("contrast_neg", contrast_neg)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -58,7 +69,9 @@ def check_contrast(contrast_pos: float, contrast_neg: float, sigma: float,
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"argument 'sigma' must be >= 0, got {sigma!r}")
     if int(refractory_us) != refractory_us or refractory_us < 0:
-        raise ValueError(f"argument 'refractory_us' must be an integer >= 0 µs, got {refractory_us!r}")
+        raise ValueError(
+            f"argument 'refractory_us' must be an integer >= 0 µs, got {refractory_us!r}"
+        )
     if not (math.isfinite(log_eps) and log_eps > 0):
         raise ValueError(f"argument 'log_eps' must be > 0, got {log_eps!r}")
 
@@ -70,26 +83,40 @@ FramesLike = Union[Tensor, np.ndarray, Sequence[Union[Tensor, np.ndarray]]]
 SimColumns = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-def thresholds(batch: int, pixels: int, contrast_pos: float, contrast_neg: float, sigma: float,
-               seed: int, device: torch.device | str | None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def thresholds(
+    batch: int,
+    pixels: int,
+    contrast_pos: float,
+    contrast_neg: float,
+    sigma: float,
+    seed: int,
+    device: torch.device | str | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel thresholds [batch, pixels] float32: C + N(0, sigma), floored at 0.01.
 
     Drawn on the CPU from torch.Generator(seed) (ON first, then OFF), so every device gets
     the same values for a seed. sigma = 0 gives exactly C everywhere.
     """
     if sigma <= 0:
-        return (torch.full((batch, pixels), float(contrast_pos), device=device),
-                torch.full((batch, pixels), float(contrast_neg), device=device))
+        return (
+            torch.full((batch, pixels), float(contrast_pos), device=device),
+            torch.full((batch, pixels), float(contrast_neg), device=device),
+        )
     g = torch.Generator().manual_seed(int(seed))
     pos = (contrast_pos + sigma * torch.randn(batch, pixels, generator=g)).clamp_(min=0.01)
     neg = (contrast_neg + sigma * torch.randn(batch, pixels, generator=g)).clamp_(min=0.01)
     return pos.to(device), neg.to(device)
 
 
-def noise_events(height: int, width: int, t0: int, t1: int, leak_rate_hz: float,
-                 shot_noise_rate_hz: float, seed: int
-                 ) -> Optional[tuple[Tensor, Tensor, Tensor]]:
+def noise_events(
+    height: int,
+    width: int,
+    t0: int,
+    t1: int,
+    leak_rate_hz: float,
+    shot_noise_rate_hz: float,
+    seed: int,
+) -> Optional[tuple[Tensor, Tensor, Tensor]]:
     """Leak (ON only) and shot-noise (random polarity) events as homogeneous Poisson
     processes per pixel at the given rates (Hz) over [t0, t1) µs, from Generator(seed + 1).
     Returns (pixel [M] int64, t [M] int64, on [M] bool), unsorted. They are added after
@@ -117,55 +144,68 @@ def _frames_tensor(frames: FramesLike) -> torch.Tensor:
     if isinstance(frames, (list, tuple)):
         if not frames:
             raise ValueError("argument 'frames' is empty")
-        items = [f if isinstance(f, torch.Tensor) else torch.from_numpy(np.asarray(f))
-                 for f in frames]
+        items = [
+            f if isinstance(f, torch.Tensor) else torch.from_numpy(np.asarray(f)) for f in frames
+        ]
         for i, f in enumerate(items):
             if f.shape != items[0].shape:
-                raise ValueError(f"argument 'frames': frame {i} has shape {tuple(f.shape)}, "
-                                 f"frame 0 has {tuple(items[0].shape)}")
+                raise ValueError(
+                    f"argument 'frames': frame {i} has shape {tuple(f.shape)}, "
+                    f"frame 0 has {tuple(items[0].shape)}"
+                )
         frames = torch.stack(items)
     elif not isinstance(frames, torch.Tensor):
         frames = torch.from_numpy(np.ascontiguousarray(np.asarray(frames)))
     if frames.dtype == torch.uint8:
         frames = frames.float() / 255.0
     elif not frames.dtype.is_floating_point:
-        raise ValueError(f"argument 'frames' must be float intensity in [0, 1] or uint8, "
-                         f"got {frames.dtype}")
+        raise ValueError(
+            f"argument 'frames' must be float intensity in [0, 1] or uint8, got {frames.dtype}"
+        )
     if frames.dim() == 4 and frames.shape[-1] == 3:
         frames = to_luma(frames.float(), 3)
     elif frames.dim() == 4 and frames.shape[1] == 3:
         frames = to_luma(frames.float(), 1)
     if frames.dim() != 3:
-        raise ValueError("argument 'frames' must be [T, H, W], [T, H, W, 3] or [T, 3, H, W], "
-                         f"got shape {tuple(frames.shape)}")
+        raise ValueError(
+            "argument 'frames' must be [T, H, W], [T, H, W, 3] or [T, 3, H, W], "
+            f"got shape {tuple(frames.shape)}"
+        )
     if frames.numel() == 0:
         raise ValueError(f"argument 'frames' is empty (shape {tuple(frames.shape)})")
     lo, hi = torch.aminmax(frames)  # one pass; NaN propagates into both
     if bool(torch.isnan(lo)) or bool(torch.isinf(hi)):
         raise ValueError("argument 'frames' contains NaN or infinite intensities")
     if float(lo) < 0:
-        raise ValueError("argument 'frames' contains negative intensities (expected linear "
-                         "intensity in [0, 1])")
+        raise ValueError(
+            "argument 'frames' contains negative intensities (expected linear intensity in [0, 1])"
+        )
     return frames
 
 
-def _timestamps(timestamps_us: Tensor | np.ndarray | Sequence[int],
-                n_frames: int) -> torch.Tensor:
-    ts = torch.as_tensor(np.asarray(timestamps_us.cpu() if isinstance(timestamps_us, torch.Tensor)
-                                    else timestamps_us))
+def _timestamps(timestamps_us: Tensor | np.ndarray | Sequence[int], n_frames: int) -> torch.Tensor:
+    ts = torch.as_tensor(
+        np.asarray(
+            timestamps_us.cpu() if isinstance(timestamps_us, torch.Tensor) else timestamps_us
+        )
+    )
     if ts.dtype.is_floating_point:
         if not bool((ts == ts.round()).all()):
             raise ValueError("argument 'timestamps_us' must hold integer microseconds")
     ts = ts.to(torch.int64)
     if ts.dim() != 1 or ts.numel() != n_frames:
-        raise ValueError(f"argument 'timestamps_us' must be [T] with T = {n_frames} frames, got "
-                         f"shape {tuple(ts.shape)}")
+        raise ValueError(
+            f"argument 'timestamps_us' must be [T] with T = {n_frames} frames, got "
+            f"shape {tuple(ts.shape)}"
+        )
     bad = torch.nonzero(ts[1:] <= ts[:-1])
     if bad.numel():
         i = int(bad[0, 0]) + 1
-        raise ValueError(f"argument 'timestamps_us' must be strictly increasing: "
-                         f"timestamps_us[{i - 1}] = {int(ts[i - 1])} >= "
-                         f"timestamps_us[{i}] = {int(ts[i])}")
+        raise ValueError(
+            f"argument 'timestamps_us' must be strictly increasing: "
+            f"timestamps_us[{i - 1}] = {int(ts[i - 1])} >= "
+            f"timestamps_us[{i}] = {int(ts[i])}"
+        )
     return ts
 
 
@@ -217,8 +257,9 @@ def merge_chunks(parts: Sequence[SimColumns], batch: int, width: int) -> SimColu
         off[1:] = torch.cumsum(lengths.sum(1), 0)
         cols = [torch.cat([prt[i] for prt in parts]) for i in range(4)]
         # source index of every output row: rows of (stream b, chunk c) in b-major, c-minor order
-        chunk_start = torch.cumsum(torch.tensor([0] + [len(prt[2]) for prt in parts[:-1]],
-                                                device=dev), 0)  # [C]
+        chunk_start = torch.cumsum(
+            torch.tensor([0] + [len(prt[2]) for prt in parts[:-1]], device=dev), 0
+        )  # [C]
         src_start = (chunk_start[None, :] + torch.stack([o[:-1] for *_, o in parts], 1)).reshape(-1)
         lens = lengths.reshape(-1)
         n = int(lens.sum())
@@ -226,8 +267,9 @@ def merge_chunks(parts: Sequence[SimColumns], batch: int, width: int) -> SimColu
         dst_start = torch.cumsum(lens, 0) - lens
         idx = src_start[seg] + torch.arange(n, device=dev) - dst_start[seg]
         x, y, t, p = (c[idx] for c in cols)
-        b_of = torch.repeat_interleave(torch.arange(batch, device=dev), off[1:] - off[:-1],
-                                       output_size=n)
+        b_of = torch.repeat_interleave(
+            torch.arange(batch, device=dev), off[1:] - off[:-1], output_size=n
+        )
     pix = y.long() * width + x.long()
     perm: Optional[Tensor]
     if n > 1 and bool(((b_of[1:] == b_of[:-1]) & (t[1:] < t[:-1])).any()):
@@ -239,8 +281,9 @@ def merge_chunks(parts: Sequence[SimColumns], batch: int, width: int) -> SimColu
     return x, y, t, p, off
 
 
-def add_noise(ev: Events, t0: int, t1: int, leak_rate_hz: float, shot_noise_rate_hz: float,
-              seed: int) -> Events:
+def add_noise(
+    ev: Events, t0: int, t1: int, leak_rate_hz: float, shot_noise_rate_hz: float, seed: int
+) -> Events:
     """ev plus leak/shot-noise events (see noise_events), re-sorted by (t, pixel)."""
     noise = noise_events(ev.height, ev.width, t0, t1, leak_rate_hz, shot_noise_rate_hz, seed)
     if noise is None:
@@ -251,14 +294,29 @@ def add_noise(ev: Events, t0: int, t1: int, leak_rate_hz: float, shot_noise_rate
     on = torch.cat([ev.p.bool(), non])
     order = sort_events(torch.zeros_like(pix), pix, t, on)
     pix, t, on = pix[order], t[order], on[order]
-    return Events((pix % ev.width).to(ev.x.dtype), (pix // ev.width).to(ev.x.dtype), t,
-                  on.to(torch.uint8), ev.width, ev.height, "user", validate=False)
+    return Events(
+        (pix % ev.width).to(ev.x.dtype),
+        (pix // ev.width).to(ev.x.dtype),
+        t,
+        on.to(torch.uint8),
+        ev.width,
+        ev.height,
+        "user",
+        validate=False,
+    )
 
 
-def _frames_to_events_chunked(frames: Tensor, ts: Tensor, tp: Tensor, tn: Tensor,
-                              refractory_us: int, log_eps: float, log_mode: str,
-                              chunk_frames: int, dev: torch.device
-                              ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _frames_to_events_chunked(
+    frames: Tensor,
+    ts: Tensor,
+    tp: Tensor,
+    tn: Tensor,
+    refractory_us: int,
+    log_eps: float,
+    log_mode: str,
+    chunk_frames: int,
+    dev: torch.device,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """frames_to_events' composed path (any device, any log_mode): log intensity and one
     simulate_events call per chunk of frames, the parts joined by merge_chunks."""
     T, H, W = frames.shape
@@ -268,24 +326,37 @@ def _frames_to_events_chunked(frames: Tensor, ts: Tensor, tp: Tensor, tn: Tensor
     buf = torch.empty(min(T, chunk_frames), H, W, device=dev)  # reused: no page faults per chunk
     for s in range(0, max(T - 1, 1), chunk_frames - 1):
         e = min(T, s + chunk_frames)
-        logf = log_intensity(frames[s:e].to(dev), log_eps, log_mode, out=buf[:e - s])
+        logf = log_intensity(frames[s:e].to(dev), log_eps, log_mode, out=buf[: e - s])
         logf = logf.reshape(1, e - s, H * W)
         if ref is None or last is None:  # the first chunk (both are set together)
             ref, last = new_state(logf[:, 0])
-        parts.append(simulate_events_raw(logf, ts[s:e].view(1, -1).contiguous(), tp, tn, ref,
-                                         last, W, int(refractory_us)))
+        parts.append(
+            simulate_events_raw(
+                logf, ts[s:e].view(1, -1).contiguous(), tp, tn, ref, last, W, int(refractory_us)
+            )
+        )
         if e == T:
             break
     x, y, t, p, _ = merge_chunks(parts, 1, W)
     return x, y, t, p
 
 
-def frames_to_events(frames: FramesLike, timestamps_us: Tensor | np.ndarray | Sequence[int],
-                     contrast_pos: float = 0.2, contrast_neg: float = 0.2,
-                     refractory_us: int = 0, log_eps: float = 1e-3, sigma: float = 0.0,
-                     seed: int = 0, *, log_mode: str = "log", leak_rate_hz: float = 0.0,
-                     shot_noise_rate_hz: float = 0.0, chunk_frames: int = 32,
-                     device: torch.device | str | None = None) -> Events:
+def frames_to_events(
+    frames: FramesLike,
+    timestamps_us: Tensor | np.ndarray | Sequence[int],
+    contrast_pos: float = 0.2,
+    contrast_neg: float = 0.2,
+    refractory_us: int = 0,
+    log_eps: float = 1e-3,
+    sigma: float = 0.0,
+    seed: int = 0,
+    *,
+    log_mode: str = "log",
+    leak_rate_hz: float = 0.0,
+    shot_noise_rate_hz: float = 0.0,
+    chunk_frames: int = 32,
+    device: torch.device | str | None = None,
+) -> Events:
     """Events of a frame sequence by the ESIM rule (ESIM, Rebecq et al., CoRL 2018; see ezsr.simulate.kernels).
 
     frames: [T, H, W] linear intensity in [0, 1] (float; uint8 is divided by 255), or RGB
@@ -319,11 +390,22 @@ def frames_to_events(frames: FramesLike, timestamps_us: Tensor | np.ndarray | Se
         ref = torch.empty(1, H * W, device=dev)  # set by the op from its first log chunk
         last = torch.empty(1, H * W, dtype=torch.int64, device=dev)
         x, y, t, p, _ = torch.ops.ezsr.simulate_events_from_intensity(
-            frames, ts.view(1, -1).contiguous(), tp, tn, ref, last, W, int(refractory_us),
-            float(log_eps), int(chunk_frames), True)
+            frames,
+            ts.view(1, -1).contiguous(),
+            tp,
+            tn,
+            ref,
+            last,
+            W,
+            int(refractory_us),
+            float(log_eps),
+            int(chunk_frames),
+            True,
+        )
     else:
-        x, y, t, p = _frames_to_events_chunked(frames, ts, tp, tn, refractory_us, log_eps,
-                                               log_mode, chunk_frames, dev)
+        x, y, t, p = _frames_to_events_chunked(
+            frames, ts, tp, tn, refractory_us, log_eps, log_mode, chunk_frames, dev
+        )
     ev = Events(x, y, t, p, W, H, "user", validate=False)
     if leak_rate_hz > 0 or shot_noise_rate_hz > 0:
         ev = add_noise(ev, int(ts[0]), int(ts[-1]), leak_rate_hz, shot_noise_rate_hz, seed)

@@ -24,9 +24,15 @@ import torch.nn.functional as F
 
 from ezsr import _ext
 from ezsr.events import EventBatch, Events
-from ezsr.simulate.frames import (SimColumns, add_noise, check_contrast, log_intensity,
-                                  merge_chunks,
-                                  thresholds, to_luma)
+from ezsr.simulate.frames import (
+    SimColumns,
+    add_noise,
+    check_contrast,
+    log_intensity,
+    merge_chunks,
+    thresholds,
+    to_luma,
+)
 from ezsr.simulate.kernels import new_state, simulate_events_raw, simulate_histogram_raw
 from ezsr.simulate.motion import DEFAULT_DURATION_US, MOTIONS, Motion, adaptive_times
 
@@ -73,7 +79,8 @@ def open_image(path: Union[str, "os.PathLike[str]"], min_side: int = 0) -> PILIm
                     # Pillow's decompression-bomb limit, which libspng does not apply
                     raise Image.DecompressionBombError(
                         f"{width}x{height} pixels exceeds the limit of "
-                        f"{2 * Image.MAX_IMAGE_PIXELS} (PIL.Image.MAX_IMAGE_PIXELS x 2)")
+                        f"{2 * Image.MAX_IMAGE_PIXELS} (PIL.Image.MAX_IMAGE_PIXELS x 2)"
+                    )
                 bit_depth, colour_type = data[16], data[17]
                 grey8 = colour_type == 0 and bit_depth <= 8  # libspng's "L" takes only this
                 png = PNG_SIGNATURE + data
@@ -89,8 +96,9 @@ def open_image(path: Union[str, "os.PathLike[str]"], min_side: int = 0) -> PILIm
         raise ValueError(f"{name}: cannot read image ({exc})") from exc
 
 
-def load_image(image: Union[str, "os.PathLike[str]", PILImage.Image, np.ndarray, torch.Tensor]
-               ) -> torch.Tensor:
+def load_image(
+    image: Union[str, "os.PathLike[str]", PILImage.Image, np.ndarray, torch.Tensor],
+) -> torch.Tensor:
     """An image as float32 [3, h, w] (or [1, h, w] for grey) in [0, 1] on its device.
 
     image: a file path (anything PIL reads), a PIL image, a numpy array [h, w] or
@@ -108,17 +116,22 @@ def load_image(image: Union[str, "os.PathLike[str]", PILImage.Image, np.ndarray,
         elif a.ndim == 2:
             a = a[None]
         else:
-            raise ValueError(f"argument 'image': expected an array [h, w] or [h, w, 3], got "
-                             f"shape {a.shape}")
+            raise ValueError(
+                f"argument 'image': expected an array [h, w] or [h, w, 3], got shape {a.shape}"
+            )
         t = torch.from_numpy(np.ascontiguousarray(a))
     elif isinstance(image, torch.Tensor):
         t = image[None] if image.dim() == 2 else image
         if t.dim() != 3 or t.shape[0] not in (1, 3):
-            raise ValueError(f"argument 'image': expected a tensor [h, w] or [3, h, w], got "
-                             f"shape {tuple(image.shape)}")
+            raise ValueError(
+                f"argument 'image': expected a tensor [h, w] or [3, h, w], got "
+                f"shape {tuple(image.shape)}"
+            )
     else:
-        raise ValueError(f"argument 'image': expected a path, PIL image, numpy array or torch "
-                         f"tensor, got {type(image).__name__}")
+        raise ValueError(
+            f"argument 'image': expected a path, PIL image, numpy array or torch "
+            f"tensor, got {type(image).__name__}"
+        )
     if t.dtype == torch.uint8:
         t = t.float() / 255.0
     return t.float()
@@ -127,8 +140,10 @@ def load_image(image: Union[str, "os.PathLike[str]", PILImage.Image, np.ndarray,
 def _check_images(images: torch.Tensor) -> torch.Tensor:
     """[B, 3, h, w] or [B, h, w] float in [0, 1] -> luma [B, 1, h, w] float32."""
     if not isinstance(images, torch.Tensor):
-        raise ValueError(f"argument 'images' must be a torch tensor [B, 3, H, W] or [B, H, W], "
-                         f"got {type(images).__name__}")
+        raise ValueError(
+            f"argument 'images' must be a torch tensor [B, 3, H, W] or [B, H, W], "
+            f"got {type(images).__name__}"
+        )
     if images.dtype == torch.uint8:
         images = images.float() / 255.0
     if images.dim() == 4 and images.shape[1] == 3:
@@ -138,8 +153,9 @@ def _check_images(images: torch.Tensor) -> torch.Tensor:
     elif images.dim() == 3:
         lum = images.float()[:, None]
     else:
-        raise ValueError(f"argument 'images' must be [B, 3, H, W] or [B, H, W], got shape "
-                         f"{tuple(images.shape)}")
+        raise ValueError(
+            f"argument 'images' must be [B, 3, H, W] or [B, H, W], got shape {tuple(images.shape)}"
+        )
     if lum.numel() == 0:
         raise ValueError(f"argument 'images' is empty (shape {tuple(images.shape)})")
     if not bool(torch.isfinite(lum).all()) or bool((lum < 0).any()):
@@ -155,9 +171,9 @@ def fit_transform(h: int, w: int, sensor: tuple[int, int]) -> tuple[float, float
     return s, (W - s * w) / 2 - 0.5 + 0.5 * s, (H - s * h) / 2 - 0.5 + 0.5 * s
 
 
-def _taps(scale: float, off: torch.Tensor, n_out: int, n_in: int,
-          device: torch.device | str | None
-          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _taps(
+    scale: float, off: torch.Tensor, n_out: int, n_in: int, device: torch.device | str | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bilinear taps along one axis for output pixels 0..n_out-1 at normalised image
     coordinate g = scale * i + off[b, t] (grid_sample's convention, align_corners=False,
     border padding: the coordinate is clamped to [0, n_in - 1]). Returns (i0, i1) int64 and
@@ -169,9 +185,15 @@ def _taps(scale: float, off: torch.Tensor, n_out: int, n_in: int,
     return (i0.long().to(device), i1.long().to(device), (x - i0).to(torch.float32).to(device))
 
 
-def render_translate_reference(img: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor,
-                               wx: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor,
-                               wy: torch.Tensor) -> torch.Tensor:
+def render_translate_reference(
+    img: torch.Tensor,
+    x0: torch.Tensor,
+    x1: torch.Tensor,
+    wx: torch.Tensor,
+    y0: torch.Tensor,
+    y1: torch.Tensor,
+    wy: torch.Tensor,
+) -> torch.Tensor:
     """Pure-torch torch.ops.ezsr.render_translate: frames [B, T, H, W] float32 of img
     [B, h, w] from separable taps x0/x1/wx [B, T, W] and y0/y1/wy [B, T, H]:
     rows lerped first, then columns, lerp(a, c, w) = a + w * (c - a) (float32; the kernels
@@ -193,13 +215,22 @@ def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch
     T = M.shape[1]
     s, ox, oy = fit_transform(h, w, sensor)
     # canvas -> normalised image coordinates of grid_sample (align_corners=False)
-    to_norm = torch.tensor([[2 / (w * s), 0, (2 * (-ox / s) + 1) / w - 1],
-                            [0, 2 / (h * s), (2 * (-oy / s) + 1) / h - 1],
-                            [0, 0, 1]], dtype=torch.float64)
+    to_norm = torch.tensor(
+        [
+            [2 / (w * s), 0, (2 * (-ox / s) + 1) / w - 1],
+            [0, 2 / (h * s), (2 * (-oy / s) + 1) / h - 1],
+            [0, 0, 1],
+        ],
+        dtype=torch.float64,
+    )
     A = to_norm @ M  # [B, T, 3, 3]: sensor pixel -> normalised image coordinates
     lin = A[..., :2, :2]
-    if (bool((M[..., 2, :2] == 0).all()) and bool((lin == lin[:1, :1]).all())
-            and float(lin[0, 0, 0, 1]) == 0 and float(lin[0, 0, 1, 0]) == 0):
+    if (
+        bool((M[..., 2, :2] == 0).all())
+        and bool((lin == lin[:1, :1]).all())
+        and float(lin[0, 0, 0, 1]) == 0
+        and float(lin[0, 0, 1, 0]) == 0
+    ):
         # translations (saccades) of an axis-aligned scaling: bilinear sampling is separable
         # (x depends only on frame and column, y on frame and row), so the taps are [B, T, W]
         # and [B, T, H] and no per-pixel grid is built (see render_translate_reference)
@@ -211,16 +242,19 @@ def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch
         return render_translate_reference(img, x0, x1, wx, y0, y1, wy)
     if bool((M[..., 2, :2] == 0).all()) and bool((M[..., 2, 2] == 1).all()):
         # affine: let affine_grid build the grid (theta acts on normalised sensor coords)
-        from_norm = torch.tensor([[W / 2, 0, (W - 1) / 2], [0, H / 2, (H - 1) / 2], [0, 0, 1]],
-                                 dtype=torch.float64)
+        from_norm = torch.tensor(
+            [[W / 2, 0, (W - 1) / 2], [0, H / 2, (H - 1) / 2], [0, 0, 1]], dtype=torch.float64
+        )
         theta = (A @ from_norm)[..., :2, :].reshape(B * T, 2, 3).to(torch.float32)
         grid = F.affine_grid(theta.to(lum.device), [B * T, 1, H, W], align_corners=False)
         grid = grid.view(B, T * H, W, 2)
     else:  # homography: project every pixel and divide
         A = A.to(torch.float32).to(lum.device)
-        ys, xs = torch.meshgrid(torch.arange(H, device=lum.device, dtype=torch.float32),
-                                torch.arange(W, device=lum.device, dtype=torch.float32),
-                                indexing="ij")
+        ys, xs = torch.meshgrid(
+            torch.arange(H, device=lum.device, dtype=torch.float32),
+            torch.arange(W, device=lum.device, dtype=torch.float32),
+            indexing="ij",
+        )
         q = torch.stack([xs, ys, torch.ones_like(xs)], -1)  # [H, W, 3]
         g = torch.einsum("btij,hwj->bthwi", A, q)
         grid = (g[..., :2] / g[..., 2:]).reshape(B, T * H, W, 2)
@@ -237,29 +271,66 @@ def _log_capped(max_frames: int) -> None:
     flood its progress bar."""
     level = logging.DEBUG if max_frames in _CAPPED_SEEN else logging.INFO
     _CAPPED_SEEN.add(max_frames)
-    log.log(level, "ezsr.simulate: frame schedule capped at max_frames=%d (raise it for fewer "
-            "crossings per frame; further capped schedules are logged at DEBUG)", max_frames)
+    log.log(
+        level,
+        "ezsr.simulate: frame schedule capped at max_frames=%d (raise it for fewer "
+        "crossings per frame; further capped schedules are logged at DEBUG)",
+        max_frames,
+    )
 
 
 @overload
-def _simulate(images: torch.Tensor, motion: str, sensor: tuple[int, int],
-              duration_us: Optional[int], seed: int, contrast_pos: float, contrast_neg: float,
-              refractory_us: int, log_eps: float, sigma: float, log_mode: str,
-              max_crossings: float, max_frames: int,
-              histogram: Literal[True]) -> torch.Tensor: ...
+def _simulate(
+    images: torch.Tensor,
+    motion: str,
+    sensor: tuple[int, int],
+    duration_us: Optional[int],
+    seed: int,
+    contrast_pos: float,
+    contrast_neg: float,
+    refractory_us: int,
+    log_eps: float,
+    sigma: float,
+    log_mode: str,
+    max_crossings: float,
+    max_frames: int,
+    histogram: Literal[True],
+) -> torch.Tensor: ...
 @overload
-def _simulate(images: torch.Tensor, motion: str, sensor: tuple[int, int],
-              duration_us: Optional[int], seed: int, contrast_pos: float, contrast_neg: float,
-              refractory_us: int, log_eps: float, sigma: float, log_mode: str,
-              max_crossings: float, max_frames: int,
-              histogram: Literal[False]) -> tuple[EventBatch, int]: ...
+def _simulate(
+    images: torch.Tensor,
+    motion: str,
+    sensor: tuple[int, int],
+    duration_us: Optional[int],
+    seed: int,
+    contrast_pos: float,
+    contrast_neg: float,
+    refractory_us: int,
+    log_eps: float,
+    sigma: float,
+    log_mode: str,
+    max_crossings: float,
+    max_frames: int,
+    histogram: Literal[False],
+) -> tuple[EventBatch, int]: ...
 
 
-def _simulate(images: torch.Tensor, motion: str, sensor: tuple[int, int],
-              duration_us: Optional[int], seed: int, contrast_pos: float, contrast_neg: float,
-              refractory_us: int, log_eps: float, sigma: float, log_mode: str,
-              max_crossings: float, max_frames: int,
-              histogram: bool) -> torch.Tensor | tuple[EventBatch, int]:
+def _simulate(
+    images: torch.Tensor,
+    motion: str,
+    sensor: tuple[int, int],
+    duration_us: Optional[int],
+    seed: int,
+    contrast_pos: float,
+    contrast_neg: float,
+    refractory_us: int,
+    log_eps: float,
+    sigma: float,
+    log_mode: str,
+    max_crossings: float,
+    max_frames: int,
+    histogram: bool,
+) -> torch.Tensor | tuple[EventBatch, int]:
     check_contrast(contrast_pos, contrast_neg, sigma, refractory_us, log_eps)
     if motion not in MOTIONS:
         raise ValueError(f"argument 'motion' must be one of {MOTIONS}, got {motion!r}")
@@ -279,8 +350,9 @@ def _simulate(images: torch.Tensor, motion: str, sensor: tuple[int, int],
     gx = (L0[:, :, 1:] - L0[:, :, :-1]).abs().amax() if W > 1 else L0.new_zeros(())
     gy = (L0[:, 1:] - L0[:, :-1]).abs().amax() if H > 1 else L0.new_zeros(())
     grad = float(torch.sqrt(gx * gx + gy * gy))
-    times, capped = adaptive_times(mot, (H, W), grad, min(contrast_pos, contrast_neg),
-                                   max_crossings, max_frames)
+    times, capped = adaptive_times(
+        mot, (H, W), grad, min(contrast_pos, contrast_neg), max_crossings, max_frames
+    )
     if capped:
         _log_capped(max_frames)
     T, P = times.numel(), H * W
@@ -326,47 +398,110 @@ _DOC_ARGS = """
 """
 
 
-def images_to_events(images: torch.Tensor, motion: str = "saccade",
-                     sensor: tuple[int, int] = (480, 640), duration_us: int | None = None,
-                     seed: int = 0, *, contrast_pos: float = 0.2, contrast_neg: float = 0.2,
-                     refractory_us: int = 0, log_eps: float = 1e-3, sigma: float = 0.0,
-                     log_mode: str = "log", max_crossings: float = 1.0,
-                     max_frames: int = 2000) -> EventBatch:
+def images_to_events(
+    images: torch.Tensor,
+    motion: str = "saccade",
+    sensor: tuple[int, int] = (480, 640),
+    duration_us: int | None = None,
+    seed: int = 0,
+    *,
+    contrast_pos: float = 0.2,
+    contrast_neg: float = 0.2,
+    refractory_us: int = 0,
+    log_eps: float = 1e-3,
+    sigma: float = 0.0,
+    log_mode: str = "log",
+    max_crossings: float = 1.0,
+    max_frames: int = 2000,
+) -> EventBatch:
     """Events of B images [B, 3, h, w] or [B, h, w] float in [0, 1] (any device) under
     simulated camera motion, as an EventBatch (stream b sorted by t, ties by pixel)."""
-    return _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_neg,
-                     refractory_us, log_eps, sigma, log_mode, max_crossings, max_frames,
-                     False)[0]
+    return _simulate(
+        images,
+        motion,
+        sensor,
+        duration_us,
+        seed,
+        contrast_pos,
+        contrast_neg,
+        refractory_us,
+        log_eps,
+        sigma,
+        log_mode,
+        max_crossings,
+        max_frames,
+        False,
+    )[0]
 
 
-def images_to_histogram(images: torch.Tensor, motion: str = "saccade",
-                        sensor: tuple[int, int] = (224, 224), duration_us: int | None = None,
-                        seed: int = 0, *, contrast_pos: float = 0.2, contrast_neg: float = 0.2,
-                        refractory_us: int = 0, log_eps: float = 1e-3, sigma: float = 0.0,
-                        log_mode: str = "log", max_crossings: float = 1.0,
-                        max_frames: int = 2000) -> torch.Tensor:
+def images_to_histogram(
+    images: torch.Tensor,
+    motion: str = "saccade",
+    sensor: tuple[int, int] = (224, 224),
+    duration_us: int | None = None,
+    seed: int = 0,
+    *,
+    contrast_pos: float = 0.2,
+    contrast_neg: float = 0.2,
+    refractory_us: int = 0,
+    log_eps: float = 1e-3,
+    sigma: float = 0.0,
+    log_mode: str = "log",
+    max_crossings: float = 1.0,
+    max_frames: int = 2000,
+) -> torch.Tensor:
     """Counts [B, 2, H, W] float32 (channel 0 ON, 1 OFF) of the events images_to_events
     would produce with the same arguments, without materialising them (the trainer's path).
     Default sensor 224x224: the EZSR input size (feed to histogram_to_ezsr_input)."""
-    return _simulate(images, motion, sensor, duration_us, seed, contrast_pos, contrast_neg,
-                     refractory_us, log_eps, sigma, log_mode, max_crossings, max_frames, True)
+    return _simulate(
+        images,
+        motion,
+        sensor,
+        duration_us,
+        seed,
+        contrast_pos,
+        contrast_neg,
+        refractory_us,
+        log_eps,
+        sigma,
+        log_mode,
+        max_crossings,
+        max_frames,
+        True,
+    )
 
 
-def image_to_events(image: Union[str, "os.PathLike[str]", PILImage.Image, np.ndarray,
-                                 torch.Tensor],
-                    motion: str = "saccade", sensor: tuple[int, int] = (480, 640),
-                    duration_us: int | None = None, seed: int = 0, *,
-                    leak_rate_hz: float = 0.0, shot_noise_rate_hz: float = 0.0,
-                    **kw: Any) -> Events:
+def image_to_events(
+    image: Union[str, "os.PathLike[str]", PILImage.Image, np.ndarray, torch.Tensor],
+    motion: str = "saccade",
+    sensor: tuple[int, int] = (480, 640),
+    duration_us: int | None = None,
+    seed: int = 0,
+    *,
+    leak_rate_hz: float = 0.0,
+    shot_noise_rate_hz: float = 0.0,
+    **kw: Any,
+) -> Events:
     """Events of one image (path, PIL image, numpy [h, w(, 3)] or torch [(3,) h, w]) under
     simulated camera motion; keyword arguments as images_to_events, plus optional leak and
     shot noise (Hz per pixel, as frames_to_events)."""
     img = load_image(image)
-    batch, t_end = _simulate(img[None], motion, sensor, duration_us, seed,
-                             kw.pop("contrast_pos", 0.2), kw.pop("contrast_neg", 0.2),
-                             kw.pop("refractory_us", 0), kw.pop("log_eps", 1e-3),
-                             kw.pop("sigma", 0.0), kw.pop("log_mode", "log"),
-                             kw.pop("max_crossings", 1.0), kw.pop("max_frames", 2000), False)
+    batch, t_end = _simulate(
+        img[None],
+        motion,
+        sensor,
+        duration_us,
+        seed,
+        kw.pop("contrast_pos", 0.2),
+        kw.pop("contrast_neg", 0.2),
+        kw.pop("refractory_us", 0),
+        kw.pop("log_eps", 1e-3),
+        kw.pop("sigma", 0.0),
+        kw.pop("log_mode", "log"),
+        kw.pop("max_crossings", 1.0),
+        kw.pop("max_frames", 2000),
+        False,
+    )
     if kw:
         raise TypeError(f"image_to_events: unexpected arguments {sorted(kw)}")
     ev = batch[0]

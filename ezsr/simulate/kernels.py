@@ -40,12 +40,19 @@ def new_state(logf0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return ref, last_t
 
 
-def _crossings(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor, ref: Tensor,
-               last_t: Tensor, refractory_us: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+def _crossings(
+    logf: Tensor,
+    ts: Tensor,
+    thr_pos: Tensor,
+    thr_neg: Tensor,
+    ref: Tensor,
+    last_t: Tensor,
+    refractory_us: int,
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """Yield (fire [B,P] bool, t [B,P] int64, on [B,P] bool) per crossing step; updates state."""
     for f in range(logf.shape[1] - 1):
         L0, L1 = logf[:, f], logf[:, f + 1]
-        t0, t1 = ts[:, f:f + 1], ts[:, f + 1:f + 2]
+        t0, t1 = ts[:, f : f + 1], ts[:, f + 1 : f + 2]
         on = L1 > L0
         step = torch.where(on, thr_pos, -thr_neg)
         dl = (L1 - L0).double()
@@ -65,9 +72,16 @@ def _crossings(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor, ref: 
             active = inside
 
 
-def simulate_reference(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor, ref: Tensor,
-                       last_t: Tensor, width: int, refractory_us: int
-                       ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def simulate_reference(
+    logf: Tensor,
+    ts: Tensor,
+    thr_pos: Tensor,
+    thr_neg: Tensor,
+    ref: Tensor,
+    last_t: Tensor,
+    width: int,
+    refractory_us: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Pure-torch simulate_events. Returns x, y, t, p, offsets [B+1]; events of each stream
     sorted by (t, pixel index y*W + x). x, y int16 (int32 for sides > 32767), p uint8."""
     B, _, P = logf.shape
@@ -75,7 +89,10 @@ def simulate_reference(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tenso
     pix = torch.arange(P, device=logf.device).expand(B, P)
     bix = torch.arange(B, device=logf.device)[:, None].expand(B, P)
     for fire, t, on in _crossings(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us):
-        bs.append(bix[fire]); ps.append(pix[fire]); tt.append(t[fire]); on_list.append(on[fire])
+        bs.append(bix[fire])
+        ps.append(pix[fire])
+        tt.append(t[fire])
+        on_list.append(on[fire])
     dev = logf.device
     b = torch.cat(bs) if bs else torch.zeros(0, dtype=torch.int64, device=dev)
     p_ = torch.cat(ps) if ps else torch.zeros(0, dtype=torch.int64, device=dev)
@@ -92,8 +109,15 @@ def simulate_reference(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tenso
     return ((p_ % width).to(cdt), (p_ // width).to(cdt), t, on.to(torch.uint8), offsets)
 
 
-def simulate_histogram_reference(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor,
-                                 ref: Tensor, last_t: Tensor, refractory_us: int) -> Tensor:
+def simulate_histogram_reference(
+    logf: Tensor,
+    ts: Tensor,
+    thr_pos: Tensor,
+    thr_neg: Tensor,
+    ref: Tensor,
+    last_t: Tensor,
+    refractory_us: int,
+) -> Tensor:
     """Pure-torch simulate_histogram: counts [B, 2, P] float32 (channel 0 ON, 1 OFF)."""
     B, _, P = logf.shape
     out = torch.zeros(B, 2, P, dtype=torch.float32, device=logf.device)
@@ -103,28 +127,51 @@ def simulate_histogram_reference(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_
     return out
 
 
-def simulate_events_raw(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor, ref: Tensor,
-                        last_t: Tensor, width: int, refractory_us: int
-                        ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def simulate_events_raw(
+    logf: Tensor,
+    ts: Tensor,
+    thr_pos: Tensor,
+    thr_neg: Tensor,
+    ref: Tensor,
+    last_t: Tensor,
+    width: int,
+    refractory_us: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """torch.ops.ezsr.simulate_events where a kernel exists for the device, else the reference."""
     if _ext.use_kernel("simulate_events", logf.device):
-        return torch.ops.ezsr.simulate_events(logf, ts, thr_pos, thr_neg, ref, last_t, width,
-                                              refractory_us)
+        return torch.ops.ezsr.simulate_events(
+            logf, ts, thr_pos, thr_neg, ref, last_t, width, refractory_us
+        )
     return simulate_reference(logf, ts, thr_pos, thr_neg, ref, last_t, width, refractory_us)
 
 
-def simulate_histogram_raw(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor,
-                           ref: Tensor, last_t: Tensor, refractory_us: int) -> Tensor:
+def simulate_histogram_raw(
+    logf: Tensor,
+    ts: Tensor,
+    thr_pos: Tensor,
+    thr_neg: Tensor,
+    ref: Tensor,
+    last_t: Tensor,
+    refractory_us: int,
+) -> Tensor:
     """torch.ops.ezsr.simulate_histogram where a kernel exists, else the reference."""
     if _ext.use_kernel("simulate_histogram", logf.device):
-        return torch.ops.ezsr.simulate_histogram(logf, ts, thr_pos, thr_neg, ref, last_t,
-                                                 refractory_us)
+        return torch.ops.ezsr.simulate_histogram(
+            logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us
+        )
     return simulate_histogram_reference(logf, ts, thr_pos, thr_neg, ref, last_t, refractory_us)
 
 
 if _ext._C is not None and hasattr(torch.ops.ezsr, "simulate_histogram"):
 
     @torch.library.register_fake("ezsr::simulate_histogram")
-    def _simulate_histogram_fake(logf: Tensor, ts: Tensor, thr_pos: Tensor, thr_neg: Tensor,
-                                 ref: Tensor, last_t: Tensor, refractory_us: int) -> Tensor:
+    def _simulate_histogram_fake(
+        logf: Tensor,
+        ts: Tensor,
+        thr_pos: Tensor,
+        thr_neg: Tensor,
+        ref: Tensor,
+        last_t: Tensor,
+        refractory_us: int,
+    ) -> Tensor:
         return logf.new_empty((logf.shape[0], 2, logf.shape[2]), dtype=torch.float32)

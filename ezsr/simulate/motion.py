@@ -59,8 +59,9 @@ def _about_centre(a: torch.Tensor, cx: float, cy: float) -> torch.Tensor:
 class Motion:
     """B random motions of one model: __call__(times_us [T]) -> M [B, T, 3, 3] float64."""
 
-    def __init__(self, motion: str, batch: int, sensor: tuple[int, int], duration_us: int,
-                 seed: int):
+    def __init__(
+        self, motion: str, batch: int, sensor: tuple[int, int], duration_us: int, seed: int
+    ):
         if motion not in MOTIONS:
             raise ValueError(f"argument 'motion' must be one of {MOTIONS}, got {motion!r}")
         self.motion, self.batch, self.duration_us = motion, batch, int(duration_us)
@@ -78,8 +79,9 @@ class Motion:
             self.freq = 0.5 + 1.5 * u(batch, 3, 3)  # [B, (x, y, rot), 3] cycles per duration
             self.phase = 2 * math.pi * u(batch, 3, 3)
             self.sin_phase = torch.sin(self.phase)  # the offset that makes M(0) the identity
-            self.amp = torch.tensor([amp / 3, amp / 3, math.radians(2) / 3],
-                                    dtype=torch.float64)[None, :, None] * (0.5 + 0.5 * u(batch, 3, 3))
+            self.amp = torch.tensor([amp / 3, amp / 3, math.radians(2) / 3], dtype=torch.float64)[
+                None, :, None
+            ] * (0.5 + 0.5 * u(batch, 3, 3))
         else:
             s = lambda lo: (2 * u(batch) - 1) * lo  # noqa: E731
             rot, scale, shear = s(math.radians(5)), 1 + s(0.05), s(0.03)
@@ -148,8 +150,14 @@ class Motion:
         return sp.amax(dim=(0, 2))
 
 
-def adaptive_times(motion: Motion, sensor: tuple[int, int], grad_max: float, threshold: float,
-                   max_crossings: float, max_frames: int) -> tuple[torch.Tensor, bool]:
+def adaptive_times(
+    motion: Motion,
+    sensor: tuple[int, int],
+    grad_max: float,
+    threshold: float,
+    max_crossings: float,
+    max_frames: int,
+) -> tuple[torch.Tensor, bool]:
     """Frame times [T] int64 µs from 0 to the duration such that the image moves at most
     budget = max_crossings * threshold / grad_max sensor px between two rendered frames
     (grad_max: the largest |grad L|, log units per sensor px), so no pixel changes by more

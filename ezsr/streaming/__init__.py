@@ -6,12 +6,30 @@ with per-stage latency (see docs/streaming.md).
     summary = rec.run(FileReplay("rec.npz", realtime=True), live=True, on_decision=print)
 """
 
-from ezsr.streaming.buffer import EZSR_WINDOW, EventRing, Window, WindowQueue, Windower
+from ezsr.streaming.buffer import EZSR_WINDOW, EventRing, Window, Windower, WindowQueue
 from ezsr.streaming.recognizer import Decision, LatencyStats, StreamRecognizer
-from ezsr.streaming.runners import (OnnxRuntimeRunner, TensorRTRunner, TorchRunner,
-                                    preprocess_windows)
+from ezsr.streaming.runners import (
+    OnnxRuntimeRunner,
+    TensorRTRunner,
+    TorchRunner,
+    preprocess_windows,
+)
 from ezsr.streaming.sources import EventsReplay, FileReplay, PushSource
 
-__all__ = ["EZSR_WINDOW", "EventRing", "Window", "WindowQueue", "Windower", "Decision",
-           "LatencyStats", "StreamRecognizer", "TorchRunner", "OnnxRuntimeRunner",
-           "TensorRTRunner", "preprocess_windows", "EventsReplay", "FileReplay", "PushSource"]
+__all__ = [
+    "EZSR_WINDOW",
+    "EventRing",
+    "Window",
+    "WindowQueue",
+    "Windower",
+    "Decision",
+    "LatencyStats",
+    "StreamRecognizer",
+    "TorchRunner",
+    "OnnxRuntimeRunner",
+    "TensorRTRunner",
+    "preprocess_windows",
+    "EventsReplay",
+    "FileReplay",
+    "PushSource",
+]

@@ -66,7 +66,12 @@ class EventRing:
         n = len(t)
         if n > self.capacity:  # only the newest `capacity` events can stay
             self.overwritten += n - self.capacity
-            x, y, t, p = x[-self.capacity:], y[-self.capacity:], t[-self.capacity:], p[-self.capacity:]
+            x, y, t, p = (
+                x[-self.capacity :],
+                y[-self.capacity :],
+                t[-self.capacity :],
+                p[-self.capacity :],
+            )
             n = self.capacity
         over = max(0, self.size + n - self.capacity)
         if over:
@@ -76,8 +81,8 @@ class EventRing:
         head = (self.start + self.size) % self.capacity
         first = min(n, self.capacity - head)  # up to the end of the arrays, then wrap
         for dst, src in ((self.x, x), (self.y, y), (self.t, t), (self.p, p)):
-            dst[head:head + first] = src[:first]
-            dst[:n - first] = src[first:]
+            dst[head : head + first] = src[:first]
+            dst[: n - first] = src[first:]
         self.size += n
 
     def _fit(self, dtype: np.dtype) -> None:
@@ -98,9 +103,9 @@ class EventRing:
         first = min(n, self.capacity - a)  # up to the end of the arrays, then from 0
         cols: list[np.ndarray] = [self.x, self.y, self.t, self.p]
         if first == n:
-            x, y, t, p = (c[a:a + n].copy() for c in cols)
+            x, y, t, p = (c[a : a + n].copy() for c in cols)
         else:
-            x, y, t, p = (np.concatenate((c[a:], c[:n - first])) for c in cols)
+            x, y, t, p = (np.concatenate((c[a:], c[: n - first])) for c in cols)
         self.start, self.size = 0, 0
         return x, y, t, p
 
@@ -118,9 +123,14 @@ class Windower:
     emitted yet, so short recordings still get one decision).
     """
 
-    def __init__(self, n_events: int | None = EZSR_WINDOW, dt_us: int | None = None,
-                 capacity: int | None = None, min_events: int | None = None,
-                 stride: int | None = None) -> None:
+    def __init__(
+        self,
+        n_events: int | None = EZSR_WINDOW,
+        dt_us: int | None = None,
+        capacity: int | None = None,
+        min_events: int | None = None,
+        stride: int | None = None,
+    ) -> None:
         if n_events is None and dt_us is None:
             raise ValueError("Windower: give n_events and/or dt_us")
         if n_events is not None and n_events <= 0:
@@ -128,8 +138,10 @@ class Windower:
         if dt_us is not None and dt_us <= 0:
             raise ValueError(f"Windower: dt_us must be > 0 µs, got {dt_us}")
         if stride is not None and (n_events is None or not 0 < stride <= n_events):
-            raise ValueError(f"Windower: stride must be in (0, n_events] with count windows, "
-                             f"got stride={stride}, n_events={n_events}")
+            raise ValueError(
+                f"Windower: stride must be in (0, n_events] with count windows, "
+                f"got stride={stride}, n_events={n_events}"
+            )
         self.n_events, self.dt_us = n_events, dt_us
         self.stride = stride if stride is not None else n_events
         self.ring = EventRing(capacity or n_events or 1_000_000)
@@ -141,8 +153,12 @@ class Windower:
         # held as views until the window is full and then copied once, by one concatenate
         # per column (the ring copies every event twice, in and out, in four column
         # assignments per push); the views pin at most the chunks of one window.
-        self._direct = (n_events is not None and dt_us is None and self.stride == n_events
-                        and self.ring.capacity >= n_events)
+        self._direct = (
+            n_events is not None
+            and dt_us is None
+            and self.stride == n_events
+            and self.ring.capacity >= n_events
+        )
         self._parts: list[tuple[np.ndarray, ...]] = []
         self._held = 0
 
@@ -193,8 +209,9 @@ class Windower:
                 out.append(self._emit(arrival, "count"))
         return out
 
-    def _push_direct(self, x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray,
-                     arrival: float) -> list[Window]:
+    def _push_direct(
+        self, x: np.ndarray, y: np.ndarray, t: np.ndarray, p: np.ndarray, arrival: float
+    ) -> list[Window]:
         """push() for count windows without overlap (see __init__)."""
         out, i, n, size = [], 0, len(t), int(self.n_events or 0)
         while i < n:
@@ -238,10 +255,13 @@ class WindowQueue:
     policy "block" (offline replay): put() waits for room, nothing is dropped.
     """
 
-    def __init__(self, max_pending: int = 1, policy: str = "drop_oldest",
-                 max_age: float | None = None) -> None:
+    def __init__(
+        self, max_pending: int = 1, policy: str = "drop_oldest", max_age: float | None = None
+    ) -> None:
         if policy not in ("drop_oldest", "block"):
-            raise ValueError(f"WindowQueue: policy must be 'drop_oldest' or 'block', got {policy!r}")
+            raise ValueError(
+                f"WindowQueue: policy must be 'drop_oldest' or 'block', got {policy!r}"
+            )
         if max_pending < 1:
             raise ValueError(f"WindowQueue: max_pending must be >= 1, got {max_pending}")
         self.max_pending, self.policy, self.max_age = max_pending, policy, max_age
@@ -299,12 +319,15 @@ def as_events(chunk: Chunk) -> Events:
     if isinstance(chunk, Events):
         return chunk
     if isinstance(chunk, dict):
-        return Events(chunk["x"], chunk["y"], chunk["t"], chunk["p"], chunk.get("width"),
-                      chunk.get("height"))
+        return Events(
+            chunk["x"], chunk["y"], chunk["t"], chunk["p"], chunk.get("width"), chunk.get("height")
+        )
     if isinstance(chunk, (tuple, list)) and len(chunk) == 4:
         return Events(*chunk)
-    raise TypeError(f"event chunk must be ezsr.Events, a dict x/y/t/p or a tuple (x, y, t, p); "
-                    f"got {type(chunk).__name__}")
+    raise TypeError(
+        f"event chunk must be ezsr.Events, a dict x/y/t/p or a tuple (x, y, t, p); "
+        f"got {type(chunk).__name__}"
+    )
 
 
 def cpu_events(ev: Events) -> Events:

@@ -16,8 +16,9 @@ DEMO_PHOTO = "chelsea"  # skimage.data.chelsea(): a cat, bundled with scikit-ima
 DEMO_CLASSES = "cat,dog,car,airplane,bird,horse,ship,truck,frog,deer"
 
 
-def demo_events(file: str | None = None, seed: int = 0, source: str = "photo"
-                ) -> tuple[Events, str]:
+def demo_events(
+    file: str | None = None, seed: int = 0, source: str = "photo"
+) -> tuple[Events, str]:
     """(events, description): the recording `file`, else (source "photo") the bundled
     photo through ezsr.simulate.image_to_events (saccade motion, 640x480 sensor), or
     (source "synthetic") the fast numpy pattern of synthetic_events."""
@@ -34,17 +35,21 @@ def demo_events(file: str | None = None, seed: int = 0, source: str = "photo"
     try:
         from skimage import data
     except ImportError as exc:
-        raise ImportError("the built-in demo photo needs scikit-image "
-                          "(pip install scikit-image), or give an event FILE") from exc
+        raise ImportError(
+            "the built-in demo photo needs scikit-image "
+            "(pip install scikit-image), or give an event FILE"
+        ) from exc
     from ezsr.simulate import image_to_events
 
     img = getattr(data, DEMO_PHOTO)()
     t0 = time.perf_counter()
     ev = image_to_events(img, motion="saccade", sensor=(480, 640), seed=seed)
     took = time.perf_counter() - t0
-    return ev, (f"skimage.data.{DEMO_PHOTO}() (a photo of a cat, {img.shape[1]}x{img.shape[0]}) "
-                f"-> ezsr.simulate.image_to_events(motion='saccade', sensor 640x480) "
-                f"in {took:.2f} s")
+    return ev, (
+        f"skimage.data.{DEMO_PHOTO}() (a photo of a cat, {img.shape[1]}x{img.shape[0]}) "
+        f"-> ezsr.simulate.image_to_events(motion='saccade', sensor 640x480) "
+        f"in {took:.2f} s"
+    )
 
 
 def write_visualisation(ev: Events, path: str, window: int = EZSR_WINDOW) -> int:
@@ -66,8 +71,14 @@ def classes_line(names: list[str], shown: int = 12) -> str:
     return ", ".join(names[:shown]) + f", ... ({len(names)} names)"
 
 
-def synthetic_events(height: int = 480, width: int = 640, frames: int = 30, frame_us: int = 1000,
-                     threshold: float = 0.3, seed: int = 0) -> Events:
+def synthetic_events(
+    height: int = 480,
+    width: int = 640,
+    frames: int = 30,
+    frame_us: int = 1000,
+    threshold: float = 0.3,
+    seed: int = 0,
+) -> Events:
     """A moving textured pattern, made in numpy, turned into events (documented placeholder).
 
     The scene: a smooth random texture plus a bright ring, translated 3 px right and 1 px
@@ -92,7 +103,7 @@ def synthetic_events(height: int = 480, width: int = 640, frames: int = 30, fram
     ref = None
     xs, ys, ts, ps = [], [], [], []
     for k in range(frames):
-        log_i = np.log(intensity[k:k + height, 3 * k:3 * k + width] + 1e-3)
+        log_i = np.log(intensity[k : k + height, 3 * k : 3 * k + width] + 1e-3)
         if ref is None:
             ref = log_i.copy()
             continue
@@ -107,6 +118,12 @@ def synthetic_events(height: int = 480, width: int = 640, frames: int = 30, fram
         ts.append(k * frame_us + rng.integers(0, frame_us, x.size))
     t = np.concatenate(ts)
     order = np.argsort(t, kind="stable")
-    return Events(np.concatenate(xs)[order].astype(np.int16),
-                  np.concatenate(ys)[order].astype(np.int16), t[order],
-                  np.concatenate(ps)[order], width, height, size_source="user")
+    return Events(
+        np.concatenate(xs)[order].astype(np.int16),
+        np.concatenate(ys)[order].astype(np.int16),
+        t[order],
+        np.concatenate(ps)[order],
+        width,
+        height,
+        size_source="user",
+    )

@@ -39,13 +39,14 @@ def is_live(spec: object) -> bool:
     return s in ("camera", "prophesee") or s.startswith(("camera:", "tcp://", "prophesee:"))
 
 
-def open_live(spec: str, reconnect_s: float = 0.0,
-              poll_s: float = 0.001) -> Union[DvSource, MetavisionSource]:
+def open_live(
+    spec: str, reconnect_s: float = 0.0, poll_s: float = 0.001
+) -> Union[DvSource, MetavisionSource]:
     """The source for a live spec (see the module docstring); ValueError for a bad spec,
     ImportError naming the package to install when its SDK is missing."""
     s = str(spec)
     if s.startswith("tcp://"):
-        host, _, port = s[len("tcp://"):].rpartition(":")
+        host, _, port = s[len("tcp://") :].rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"{spec}: expected tcp://HOST:PORT with PORT in 1..65535")
         return DvSource(("tcp", host, int(port)), reconnect_s=reconnect_s, poll_s=poll_s)
@@ -54,28 +55,41 @@ def open_live(spec: str, reconnect_s: float = 0.0,
         return DvSource(("camera", serial or None), reconnect_s=reconnect_s, poll_s=poll_s)
     if kind == "prophesee":
         return MetavisionSource(serial or "")
-    raise ValueError(f"{spec}: not a live source (camera[:SERIAL], tcp://HOST:PORT or "
-                     "prophesee[:SERIAL])")
+    raise ValueError(
+        f"{spec}: not a live source (camera[:SERIAL], tcp://HOST:PORT or prophesee[:SERIAL])"
+    )
 
 
 def _require_dv() -> Any:
     try:
         import dv_processing
     except ImportError:
-        raise ImportError("live iniVation cameras and AEDAT4 network streams need "
-                          "dv-processing: pip install 'ezsr[live]' (or pip install "
-                          "dv-processing)") from None
+        raise ImportError(
+            "live iniVation cameras and AEDAT4 network streams need "
+            "dv-processing: pip install 'ezsr[live]' (or pip install "
+            "dv-processing)"
+        ) from None
     return dv_processing
 
 
-def structured_to_events(a: np.ndarray, width: int, height: int,
-                         names: Sequence[str] = ("x", "y", "timestamp", "polarity")) -> Events:
+def structured_to_events(
+    a: np.ndarray,
+    width: int,
+    height: int,
+    names: Sequence[str] = ("x", "y", "timestamp", "polarity"),
+) -> Events:
     """An SDK's structured event array (dv-processing: x, y, timestamp, polarity;
     Metavision: x, y, t, p) -> ezsr.Events on a width x height sensor."""
     x, y, t, p = (a[n] for n in names)
-    return Events(np.ascontiguousarray(x, np.int16), np.ascontiguousarray(y, np.int16),
-                  np.ascontiguousarray(t, np.int64), (np.asarray(p) > 0).astype(np.uint8),
-                  width, height, validate=False)
+    return Events(
+        np.ascontiguousarray(x, np.int16),
+        np.ascontiguousarray(y, np.int16),
+        np.ascontiguousarray(t, np.int64),
+        (np.asarray(p) > 0).astype(np.uint8),
+        width,
+        height,
+        validate=False,
+    )
 
 
 class _LiveBase:
@@ -103,20 +117,28 @@ class DvSource(_LiveBase):
     ready. reconnect_s: after a lost connection, retry once a second for this long.
     """
 
-    def __init__(self, target: tuple[Any, ...], reconnect_s: float = 0.0,
-                 poll_s: float = 0.001) -> None:
+    def __init__(
+        self, target: tuple[Any, ...], reconnect_s: float = 0.0, poll_s: float = 0.001
+    ) -> None:
         super().__init__()
         self.target, self.reconnect_s, self.poll_s = target, float(reconnect_s), poll_s
         self._dv = _require_dv()
         self._reader: Any = None
-        self.name = (f"tcp://{target[1]}:{target[2]}" if target[0] == "tcp"
-                     else f"camera:{target[1]}" if target[1] else "camera")
+        self.name = (
+            f"tcp://{target[1]}:{target[2]}"
+            if target[0] == "tcp"
+            else f"camera:{target[1]}"
+            if target[1]
+            else "camera"
+        )
 
     def _open(self) -> Any:
         dv = self._dv
         if self.target[0] == "camera" and not dv.io.camera.discover():
-            raise ConnectionError(f"{self.name}: no iniVation camera found "
-                                  "(dv_processing.io.camera.discover() lists none)")
+            raise ConnectionError(
+                f"{self.name}: no iniVation camera found "
+                "(dv_processing.io.camera.discover() lists none)"
+            )
         try:
             if self.target[0] == "tcp":
                 reader = dv.io.NetworkReader(self.target[1], self.target[2])
@@ -129,8 +151,9 @@ class DvSource(_LiveBase):
             why = str(exc).split(" [")[0]  # boost's source location follows in brackets
             raise ConnectionError(f"{self.name}: cannot {what} it ({why})") from None
         if not reader.isEventStreamAvailable():
-            raise ValueError(f"{self.name}: the stream carries no events "
-                             f"(camera {reader.getCameraName()!r})")
+            raise ValueError(
+                f"{self.name}: the stream carries no events (camera {reader.getCameraName()!r})"
+            )
         res = reader.getEventResolution()
         self.width, self.height = (int(res[0]), int(res[1])) if res is not None else (0, 0)
         self.camera_name = reader.getCameraName()
@@ -183,8 +206,11 @@ class DvSource(_LiveBase):
             last_t = int(a["timestamp"][-1])
             yield structured_to_events(a, self.width, self.height)
         if self.end_reason is None:
-            self.end_reason = "closed" if self._closed else (
-                "disconnected" if self.target[0] == "tcp" else "camera stopped")
+            self.end_reason = (
+                "closed"
+                if self._closed
+                else ("disconnected" if self.target[0] == "tcp" else "camera stopped")
+            )
 
 
 class MetavisionSource(_LiveBase):
@@ -202,9 +228,11 @@ class MetavisionSource(_LiveBase):
         try:
             from metavision_core.event_io import EventsIterator
         except ImportError:
-            raise ImportError("Prophesee cameras need the Metavision SDK's Python API "
-                              "(metavision_core), installed from Prophesee's packages "
-                              "(https://docs.prophesee.ai); it is not on PyPI") from None
+            raise ImportError(
+                "Prophesee cameras need the Metavision SDK's Python API "
+                "(metavision_core), installed from Prophesee's packages "
+                "(https://docs.prophesee.ai); it is not on PyPI"
+            ) from None
         self._iterator_cls = EventsIterator
         self.serial, self.delta_t_us = serial, int(delta_t_us)
         self._it: Any = None  # the SDK's EventsIterator once connected
@@ -214,8 +242,9 @@ class MetavisionSource(_LiveBase):
         """Open the camera now (errors and the sensor size before any model is loaded)."""
         if self._it is None:
             try:
-                self._it = self._iterator_cls(input_path=self.serial, mode="delta_t",
-                                              delta_t=self.delta_t_us)
+                self._it = self._iterator_cls(
+                    input_path=self.serial, mode="delta_t", delta_t=self.delta_t_us
+                )
             except Exception as exc:  # noqa: BLE001 - the SDK raises its own errors
                 raise ConnectionError(f"{self.name}: cannot open it ({exc})") from None
             self.height, self.width = (int(v) for v in self._it.get_size())

@@ -50,9 +50,14 @@ class Decision:
 
     def record(self) -> dict:
         """The decision as a JSON-ready dict (what --summary-json lists per window)."""
-        return {"index": self.index, "t_end_us": self.t_end_us, "t_rel_us": self.t_rel_us,
-                "n_events": self.n_events, "labels": list(self.labels),
-                "scores": [float(v) for v in self.scores]}
+        return {
+            "index": self.index,
+            "t_end_us": self.t_end_us,
+            "t_rel_us": self.t_rel_us,
+            "n_events": self.n_events,
+            "labels": list(self.labels),
+            "scores": [float(v) for v in self.scores],
+        }
 
 
 class LatencyStats:
@@ -90,9 +95,13 @@ class LatencyStats:
             if v:
                 a = np.asarray(v) * 1e3
                 n = self._n[stage]
-                out[stage] = {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
-                              "mean": self._sum[stage] * 1e3 / n, "max": self._max[stage] * 1e3,
-                              "n": n}
+                out[stage] = {
+                    "p50": float(np.percentile(a, 50)),
+                    "p99": float(np.percentile(a, 99)),
+                    "mean": self._sum[stage] * 1e3 / n,
+                    "max": self._max[stage] * 1e3,
+                    "n": n,
+                }
         return out
 
 
@@ -121,13 +130,22 @@ class StreamRecognizer:
     a core with the ingest thread at nice 0, 2.2-2.9 ms at nice 5).
     """
 
-    def __init__(self, runner: Runner, n_events: int | None = EZSR_WINDOW,
-                 dt_us: int | None = None,
-                 top_k: int = 5, smoothing: float = 0.0, max_pending: int = 32,
-                 min_events: int | None = None, stride: int | None = None,
-                 warmup: int = 2, keep_decisions: bool = False,
-                 switch_interval: float | None = 0.0005, max_age: float | None = 0.05,
-                 ingest_nice: int = 5) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        n_events: int | None = EZSR_WINDOW,
+        dt_us: int | None = None,
+        top_k: int = 5,
+        smoothing: float = 0.0,
+        max_pending: int = 32,
+        min_events: int | None = None,
+        stride: int | None = None,
+        warmup: int = 2,
+        keep_decisions: bool = False,
+        switch_interval: float | None = 0.0005,
+        max_age: float | None = 0.05,
+        ingest_nice: int = 5,
+    ) -> None:
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"StreamRecognizer: smoothing must be in [0, 1), got {smoothing}")
         if top_k < 1:
@@ -157,10 +175,15 @@ class StreamRecognizer:
             return 0.0
         n = self.n_events or 15000
         g = np.random.default_rng(0)
-        ev = Events(g.integers(0, max(width, 1), n).astype(np.int16),
-                    g.integers(0, max(height, 1), n).astype(np.int16),
-                    np.arange(n, dtype=np.int64), g.integers(0, 2, n).astype(np.uint8),
-                    max(width, 1), max(height, 1), validate=False)
+        ev = Events(
+            g.integers(0, max(width, 1), n).astype(np.int16),
+            g.integers(0, max(height, 1), n).astype(np.int16),
+            np.arange(n, dtype=np.int64),
+            g.integers(0, 2, n).astype(np.uint8),
+            max(width, 1),
+            max(height, 1),
+            validate=False,
+        )
         t0 = time.perf_counter()
         for _ in range(calls):
             inputs = self.runner.preprocess([ev])
@@ -172,9 +195,9 @@ class StreamRecognizer:
         """Preprocess, infer and post-process one window; records the stage latencies."""
         t0 = time.perf_counter()
         inputs = self.runner.preprocess([window.events])
-        for v in (inputs.values() if isinstance(inputs, dict) else [inputs]):
+        for v in inputs.values() if isinstance(inputs, dict) else [inputs]:
             if isinstance(v, torch.Tensor) and v.is_cuda:  # preprocess's kernels count as
-                torch.cuda.synchronize(v.device)             # preprocess, not inference
+                torch.cuda.synchronize(v.device)  # preprocess, not inference
                 break
         t1 = time.perf_counter()
         logits = self.runner.infer(inputs)
@@ -183,24 +206,43 @@ class StreamRecognizer:
         if self.smoothing and self._smoothed is not None:
             prob = self.smoothing * self._smoothed + (1.0 - self.smoothing) * prob
         self._smoothed = prob
-        top = np.argsort(-prob, kind="stable")[:self.top_k]
+        top = np.argsort(-prob, kind="stable")[: self.top_k]
         labels = [self.runner.class_names[i] for i in top]
         t3 = time.perf_counter()
-        lat = {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2,
-               "age": t3 - window.arrival}
+        lat = {
+            "preprocess": t1 - t0,
+            "inference": t2 - t1,
+            "postprocess": t3 - t2,
+            "age": t3 - window.arrival,
+        }
         for k, v in lat.items():
             self.stats.add(k, v)
-        t0_us = self._t0 if self._t0 is not None else int(window.events.t[0]) \
-            if len(window.events) else window.t_end_us
-        return Decision(window.index, window.t_end_us, len(window.events), labels,
-                        [float(prob[i]) for i in top], {k: v * 1e3 for k, v in lat.items()},
-                        window.t_end_us - t0_us)
+        t0_us = (
+            self._t0
+            if self._t0 is not None
+            else int(window.events.t[0])
+            if len(window.events)
+            else window.t_end_us
+        )
+        return Decision(
+            window.index,
+            window.t_end_us,
+            len(window.events),
+            labels,
+            [float(prob[i]) for i in top],
+            {k: v * 1e3 for k, v in lat.items()},
+            window.t_end_us - t0_us,
+        )
 
     # -------------------------------------------------------------------- loop
-    def run(self, source: Iterable[Any], live: bool = False,
-            on_decision: Callable[[Decision], None] | None = None,
-            max_windows: int | None = None,
-            sensor: tuple[int, int] | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        source: Iterable[Any],
+        live: bool = False,
+        on_decision: Callable[[Decision], None] | None = None,
+        max_windows: int | None = None,
+        sensor: tuple[int, int] | None = None,
+    ) -> dict[str, Any]:
         """Consume `source` to its end (or max_windows decisions, or Ctrl-C); return the
         summary: windows (recognised), dropped (stale windows discarded), dropped_events
         (ring or source overflow), events, wall_s, stopped ("end", "max_windows",
@@ -213,10 +255,10 @@ class StreamRecognizer:
         A KeyboardInterrupt in the calling thread (Ctrl-C) ends the stream: the source is
         closed (its close() called when it has one) and the summary is returned.
         """
-        windower = Windower(self.n_events, self.dt_us, min_events=self.min_events,
-                            stride=self.stride)
-        queue = WindowQueue(self.max_pending, "drop_oldest" if live else "block",
-                            self.max_age)
+        windower = Windower(
+            self.n_events, self.dt_us, min_events=self.min_events, stride=self.stride
+        )
+        queue = WindowQueue(self.max_pending, "drop_oldest" if live else "block", self.max_age)
         errors: list[BaseException] = []
         counts = {"events": 0}
         stop = threading.Event()
@@ -230,8 +272,11 @@ class StreamRecognizer:
         def ingest() -> None:
             if live and self.ingest_nice:
                 try:
-                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
-                                   os.getpriority(os.PRIO_PROCESS, 0) + self.ingest_nice)
+                    os.setpriority(
+                        os.PRIO_PROCESS,
+                        threading.get_native_id(),
+                        os.getpriority(os.PRIO_PROCESS, 0) + self.ingest_nice,
+                    )
                 except (AttributeError, OSError):  # not Linux, or not permitted: as it is
                     pass
             try:
@@ -295,14 +340,23 @@ class StreamRecognizer:
         if errors:
             raise errors[0]
         dropped_events = windower.dropped_events + int(getattr(source, "dropped_events", 0))
-        out = {"windows": decisions, "dropped": queue.dropped, "dropped_events": dropped_events,
-               "max_pending_seen": queue.high_water, "events": counts["events"],
-               "wall_s": time.perf_counter() - start, "stopped": stopped,
-               "end": getattr(source, "end_reason", None) or (
-                   "end of stream" if stopped == "end" else None),
-               "t_first_us": self._t0, "warmup_s": warm, "warmup_calls": self.warmup,
-               "backend": self.runner.name, "device": str(self.runner.device),
-               "latency_ms": self.stats.summary()}
+        out = {
+            "windows": decisions,
+            "dropped": queue.dropped,
+            "dropped_events": dropped_events,
+            "max_pending_seen": queue.high_water,
+            "events": counts["events"],
+            "wall_s": time.perf_counter() - start,
+            "stopped": stopped,
+            "end": getattr(source, "end_reason", None)
+            or ("end of stream" if stopped == "end" else None),
+            "t_first_us": self._t0,
+            "warmup_s": warm,
+            "warmup_calls": self.warmup,
+            "backend": self.runner.name,
+            "device": str(self.runner.device),
+            "latency_ms": self.stats.summary(),
+        }
         if self.keep_decisions:
             out["decisions"] = records
         return out

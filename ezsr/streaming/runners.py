@@ -38,9 +38,13 @@ class Runner(Protocol):
         """The model's input -> logits [B, K] float32."""
 
 
-def preprocess_windows(windows: Sequence[Events], device: torch.device | str,
-                       out_size: int = 224,
-                       mode: str = "crop", pin: bool = True) -> torch.Tensor:
+def preprocess_windows(
+    windows: Sequence[Events],
+    device: torch.device | str,
+    out_size: int = 224,
+    mode: str = "crop",
+    pin: bool = True,
+) -> torch.Tensor:
     """EZSR encoder input [B, 3, S, S] float32 (CLIP-normalised) on `device`.
 
     Windows are concatenated on the host (pinned when the device is CUDA, so the copy is
@@ -50,14 +54,16 @@ def preprocess_windows(windows: Sequence[Events], device: torch.device | str,
     windows = list(windows)
     from ezsr.ops import ezsr_preprocess
 
-    if len(windows) == 1 and device.type == "cpu" and \
-            windows[0].device.type == "cpu":  # the stream's case: no concatenation, no copy
+    if (
+        len(windows) == 1 and device.type == "cpu" and windows[0].device.type == "cpu"
+    ):  # the stream's case: no concatenation, no copy
         return ezsr_preprocess(windows[0], out_size=out_size, mode=mode)
     batch = EventBatch.from_streams(windows)
     if device.type == "cuda":
         if pin and batch.x.device.type == "cpu":  # windows already on the GPU need no pinning
-            x, y, t, p, offsets = (v.pin_memory() for v in (batch.x, batch.y, batch.t, batch.p,
-                                                            batch.offsets))
+            x, y, t, p, offsets = (
+                v.pin_memory() for v in (batch.x, batch.y, batch.t, batch.p, batch.offsets)
+            )
             batch = EventBatch(x, y, t, p, offsets, batch.width, batch.height)
         batch = batch.to(device, non_blocking=True)
     return ezsr_preprocess(batch, out_size=out_size, mode=mode)
@@ -68,9 +74,15 @@ class TorchRunner:
 
     name = "torch"
 
-    def __init__(self, model: torch.nn.Module, class_names: Sequence[str],
-                 device: torch.device | str = "cpu", cuda_graph: bool = False,
-                 out_size: int = 224, mode: str = "crop") -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        class_names: Sequence[str],
+        device: torch.device | str = "cpu",
+        cuda_graph: bool = False,
+        out_size: int = 224,
+        mode: str = "crop",
+    ) -> None:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.class_names = list(class_names)
@@ -116,8 +128,13 @@ class OnnxRuntimeRunner:
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, class_names: Sequence[str] | None = None,
-                 device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        class_names: Sequence[str] | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+    ) -> None:
         from ezsr.export.onnx_export import ort_session, read_metadata
 
         if not Path(path).is_file():
@@ -138,12 +155,18 @@ class OnnxRuntimeRunner:
         dev = torch.device(device)
         cuda = dev.type == "cuda"
         if cuda and "CUDAExecutionProvider" not in ort.get_available_providers():
-            log.warning("%s: this onnxruntime has no CUDA provider (it has %s): running on "
-                        "the CPU (pip install onnxruntime-gpu for the GPU)", path,
-                        ort.get_available_providers())
+            log.warning(
+                "%s: this onnxruntime has no CUDA provider (it has %s): running on "
+                "the CPU (pip install onnxruntime-gpu for the GPU)",
+                path,
+                ort.get_available_providers(),
+            )
             cuda = False
-        providers = [("CUDAExecutionProvider", {"device_id": dev.index or 0}),
-                     "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+        providers = (
+            [("CUDAExecutionProvider", {"device_id": dev.index or 0}), "CPUExecutionProvider"]
+            if cuda
+            else ["CPUExecutionProvider"]
+        )
         self.device = torch.device("cpu")  # inputs are handed over as host arrays
         try:
             self.session = ort_session(path, providers, threads)
@@ -154,26 +177,35 @@ class OnnxRuntimeRunner:
         if cuda and self.session.get_providers()[0] != "CUDAExecutionProvider":
             # the provider failed to load (e.g. onnxruntime-gpu built for another CUDA) and
             # ONNX Runtime fell back to the CPU silently: say so, name the runner truthfully
-            log.warning("%s: ONNX Runtime's CUDA provider is not available (providers %s): "
-                        "running on the CPU", path, self.session.get_providers())
+            log.warning(
+                "%s: ONNX Runtime's CUDA provider is not available (providers %s): "
+                "running on the CPU",
+                path,
+                self.session.get_providers(),
+            )
             cuda = False
         self.name = f"onnxruntime-{'cuda' if cuda else 'cpu'}"
         outs = {o.name: o.shape for o in self.session.get_outputs()}
         k = (outs.get("logits") or [None])[-1]
         if isinstance(k, int) and k != len(self.class_names):
-            raise ValueError(f"{path}: the model gives K={k} logits, {len(self.class_names)} "
-                             f"class name(s) were given; give {k} names (in the order of "
-                             "export), or none to use the names stored in the model")
+            raise ValueError(
+                f"{path}: the model gives K={k} logits, {len(self.class_names)} "
+                f"class name(s) were given; give {k} names (in the order of "
+                "export), or none to use the names stored in the model"
+            )
 
     def preprocess(self, windows: Sequence[Events]) -> dict:
         if self.kind == "events":
             from ezsr.zeroshot.graph import pad_events
+
             w = windows[0]
             if self.sensor and (w.height, w.width) != self.sensor:
-                raise ValueError(f"{self.path}: the events graph was exported for a "
-                                 f"{self.sensor[1]}x{self.sensor[0]} sensor, the stream is "
-                                 f"{w.width}x{w.height} (re-export with --sensor "
-                                 f"{w.height}x{w.width}, or use an image graph)")
+                raise ValueError(
+                    f"{self.path}: the events graph was exported for a "
+                    f"{self.sensor[1]}x{self.sensor[0]} sensor, the stream is "
+                    f"{w.width}x{w.height} (re-export with --sensor "
+                    f"{w.height}x{w.width}, or use an image graph)"
+                )
             return pad_events(windows)
         x = preprocess_windows(windows, "cpu", self.out_size, self.mode)
         return {"image": x.numpy()}
@@ -188,8 +220,14 @@ class TensorRTRunner:
 
     name = "tensorrt"
 
-    def __init__(self, engine_path: str | Path, class_names: Sequence[str], device: str = "cuda",
-                 out_size: int = 224, mode: str = "crop") -> None:
+    def __init__(
+        self,
+        engine_path: str | Path,
+        class_names: Sequence[str],
+        device: str = "cuda",
+        out_size: int = 224,
+        mode: str = "crop",
+    ) -> None:
         from ezsr.export.tensorrt import TensorRTRunner as _Engine
 
         self.engine = _Engine(engine_path, device=device)
@@ -200,9 +238,11 @@ class TensorRTRunner:
         except Exception:  # noqa: BLE001 - no shape: no check
             k = -1
         if k > 0 and k != len(self.class_names):
-            raise ValueError(f"{engine_path}: the engine gives K={k} logits, "
-                             f"{len(self.class_names)} class name(s) were given; give {k} names "
-                             "(in the order of export)")
+            raise ValueError(
+                f"{engine_path}: the engine gives K={k} logits, "
+                f"{len(self.class_names)} class name(s) were given; give {k} names "
+                "(in the order of export)"
+            )
         self.device = torch.device(device)
         self.out_size, self.mode = out_size, mode
 

@@ -40,9 +40,16 @@ class FileReplay:
     decode_cpu_s: CPU seconds of the decoding thread, set when it reaches the file's end.
     """
 
-    def __init__(self, path: str | Path | None, chunk_us: int | None = 1000,
-                 chunk_events: int | None = None, realtime: bool = False, speed: float = 1.0,
-                 format: str | None = None, prefetch: int = 64) -> None:
+    def __init__(
+        self,
+        path: str | Path | None,
+        chunk_us: int | None = 1000,
+        chunk_events: int | None = None,
+        realtime: bool = False,
+        speed: float = 1.0,
+        format: str | None = None,
+        prefetch: int = 64,
+    ) -> None:
         if speed <= 0:
             raise ValueError(f"FileReplay: speed must be > 0, got {speed}")
         if chunk_events:
@@ -61,19 +68,28 @@ class FileReplay:
         from ezsr import io
 
         # path is None only for EventsReplay, which has its own __iter__
-        chunks = io.iter_chunks(cast("str | Path", self.path), n_events=self.chunk_events,
-                                dt_us=self.chunk_us,
-                                format=self.format)
+        chunks = io.iter_chunks(
+            cast("str | Path", self.path),
+            n_events=self.chunk_events,
+            dt_us=self.chunk_us,
+            format=self.format,
+        )
         if self.prefetch > 0:
             self._stop = threading.Event()  # one per iteration
             self.decode_cpu_s = 0.0
-            chunks = _prefetched(chunks, self.prefetch, self._stop,
-                                 DECODE_NICE if self.realtime else 0, self)
+            chunks = _prefetched(
+                chunks, self.prefetch, self._stop, DECODE_NICE if self.realtime else 0, self
+            )
         yield from paced(chunks, self.realtime, self.speed)
 
 
-def _prefetched(chunks: Iterable[Events], depth: int, stop: threading.Event, nice: int = 0,
-                meter: FileReplay | None = None) -> Iterator[Events]:
+def _prefetched(
+    chunks: Iterable[Events],
+    depth: int,
+    stop: threading.Event,
+    nice: int = 0,
+    meter: FileReplay | None = None,
+) -> Iterator[Events]:
     """Iterate `chunks` in a daemon thread, up to `depth` items ahead, at niceness `nice`
     (0: as the process); its errors are raised here, in the consumer's thread. The
     thread's CPU seconds go to meter.decode_cpu_s (when a meter is given) before the end
@@ -95,8 +111,11 @@ def _prefetched(chunks: Iterable[Events], depth: int, stop: threading.Event, nic
     def work() -> None:
         if nice:  # decoding ahead of a paced replay: let the runner thread win the CPU
             try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
-                               os.getpriority(os.PRIO_PROCESS, 0) + nice)
+                os.setpriority(
+                    os.PRIO_PROCESS,
+                    threading.get_native_id(),
+                    os.getpriority(os.PRIO_PROCESS, 0) + nice,
+                )
             except (AttributeError, OSError):  # not Linux, or not permitted: as it is
                 pass
         try:
@@ -128,16 +147,18 @@ def _prefetched(chunks: Iterable[Events], depth: int, stop: threading.Event, nic
 class EventsReplay(FileReplay):
     """Replay in-memory Events (e.g. simulated ones) like FileReplay replays a file."""
 
-    def __init__(self, events: Events, chunk_us: int = 1000, realtime: bool = False,
-                 speed: float = 1.0) -> None:
+    def __init__(
+        self, events: Events, chunk_us: int = 1000, realtime: bool = False, speed: float = 1.0
+    ) -> None:
         super().__init__(None, chunk_us=chunk_us, realtime=realtime, speed=speed)
         self.events = events
         self.width, self.height = events.width, events.height  # the warm-up's sensor
 
     def __iter__(self) -> Iterator[Events]:
         # chunk_us is the int given to __init__ (no chunk_events here)
-        yield from paced(self.events.time_windows(cast(int, self.chunk_us)), self.realtime,
-                         self.speed)
+        yield from paced(
+            self.events.time_windows(cast(int, self.chunk_us)), self.realtime, self.speed
+        )
 
 
 def paced(chunks: Iterable[Events], realtime: bool, speed: float = 1.0) -> Iterator[Events]:
@@ -164,8 +185,9 @@ class PushSource:
     counted in dropped_events. close() ends the iteration once the queue is drained.
     """
 
-    def __init__(self, max_chunks: int = 256, width: int | None = None,
-                 height: int | None = None) -> None:
+    def __init__(
+        self, max_chunks: int = 256, width: int | None = None, height: int | None = None
+    ) -> None:
         self.max_chunks = max_chunks
         self.width, self.height = width, height
         self._q: deque[Events] = deque()

@@ -8,16 +8,49 @@ image / event classifiers) and the one model loader.
     load_zero_shot(ModelSpec(...), classes) -> ZeroShot(module, encoder, classifier, scale, ...)
 """
 
-from ezsr.zeroshot.classes import (ImageNetClass, imagenet_classes, n_caltech101_classes,
-                                   n_cars_classes, prompt_name, read_class_list, read_classes)
-from ezsr.zeroshot.classifier import (Prediction, build_classifier, classify, encode_events,
-                                      select_window)
+from ezsr.zeroshot.classes import (
+    ImageNetClass,
+    imagenet_classes,
+    n_caltech101_classes,
+    n_cars_classes,
+    prompt_name,
+    read_class_list,
+    read_classes,
+)
+from ezsr.zeroshot.classifier import (
+    Prediction,
+    build_classifier,
+    classify,
+    encode_events,
+    select_window,
+)
 from ezsr.zeroshot.loader import ModelSpec, ZeroShot, load_teacher, load_zero_shot
-from ezsr.zeroshot.prompts import (EVENTCLIP_TEMPLATES, OPENAI_IMAGENET_TEMPLATES, PROMPT_SETS,
-                                   get_templates)
+from ezsr.zeroshot.prompts import (
+    EVENTCLIP_TEMPLATES,
+    OPENAI_IMAGENET_TEMPLATES,
+    PROMPT_SETS,
+    get_templates,
+)
 
-__all__ = ["ImageNetClass", "imagenet_classes", "n_caltech101_classes", "n_cars_classes",
-           "prompt_name", "read_class_list", "read_classes", "ModelSpec", "ZeroShot",
-           "load_teacher", "load_zero_shot", "Prediction", "build_classifier", "classify",
-           "encode_events", "select_window", "EVENTCLIP_TEMPLATES", "OPENAI_IMAGENET_TEMPLATES",
-           "PROMPT_SETS", "get_templates"]
+__all__ = [
+    "ImageNetClass",
+    "imagenet_classes",
+    "n_caltech101_classes",
+    "n_cars_classes",
+    "prompt_name",
+    "read_class_list",
+    "read_classes",
+    "ModelSpec",
+    "ZeroShot",
+    "load_teacher",
+    "load_zero_shot",
+    "Prediction",
+    "build_classifier",
+    "classify",
+    "encode_events",
+    "select_window",
+    "EVENTCLIP_TEMPLATES",
+    "OPENAI_IMAGENET_TEMPLATES",
+    "PROMPT_SETS",
+    "get_templates",
+]

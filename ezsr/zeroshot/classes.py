@@ -15,8 +15,15 @@ from typing import Sequence
 
 from ezsr.models.imagenet import ImageNetClass, imagenet_classes
 
-__all__ = ["ImageNetClass", "imagenet_classes", "n_caltech101_classes", "n_cars_classes",
-           "prompt_name", "read_classes", "read_class_list"]
+__all__ = [
+    "ImageNetClass",
+    "imagenet_classes",
+    "n_caltech101_classes",
+    "n_cars_classes",
+    "prompt_name",
+    "read_classes",
+    "read_class_list",
+]
 
 DATA = Path(__file__).parent / "data"
 
@@ -30,8 +37,13 @@ def n_cars_classes() -> list[str]:
 
 
 # EventCLIP's renamings (from CoOp) for prompting, keyed by folder name
-NCALTECH_PROMPT_NAMES = {"airplanes": "airplane", "Faces_easy": "face", "Leopards": "leopard",
-                         "Motorbikes": "motorbike", "BACKGROUND_Google": "background"}
+NCALTECH_PROMPT_NAMES = {
+    "airplanes": "airplane",
+    "Faces_easy": "face",
+    "Leopards": "leopard",
+    "Motorbikes": "motorbike",
+    "BACKGROUND_Google": "background",
+}
 NCARS_PROMPT_NAMES = {"cars": "car"}
 
 

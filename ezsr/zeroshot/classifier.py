@@ -35,11 +35,13 @@ def as_teacher(model: Teacher | torch.nn.Module) -> Teacher:
     if hasattr(model, "encode_text") and not isinstance(model, torch.nn.Module):
         return model
     from ezsr.models.teachers import CLIPTeacher
+
     return CLIPTeacher(cast("CLIP", model))  # a CLIP module (ezsr.models.CLIP or alike)
 
 
-def _classifier_key(teacher: Teacher, classnames: Sequence[str],
-                    templates: Sequence[str]) -> str | None:
+def _classifier_key(
+    teacher: Teacher, classnames: Sequence[str], templates: Sequence[str]
+) -> str | None:
     key = getattr(teacher, "cache_key", None)
     if key is None or key.endswith(":random"):
         return None
@@ -51,10 +53,14 @@ def _classifier_key(teacher: Teacher, classnames: Sequence[str],
 
 
 @torch.no_grad()
-def build_classifier(model: Teacher | torch.nn.Module, classnames: Sequence[str],
-                     templates: Sequence[str] | str = "openai",
-                     cache: bool = True, batch_size: int = 512,
-                     progress: bool | None = None) -> torch.Tensor:
+def build_classifier(
+    model: Teacher | torch.nn.Module,
+    classnames: Sequence[str],
+    templates: Sequence[str] | str = "openai",
+    cache: bool = True,
+    batch_size: int = 512,
+    progress: bool | None = None,
+) -> torch.Tensor:
     """Text classifier W [D, K] float32 (unit columns) for K class names.
 
     model: a teacher or a CLIP module; templates: prompt templates or a set name (see
@@ -88,12 +94,17 @@ def build_classifier(model: Teacher | torch.nn.Module, classnames: Sequence[str]
             log.warning("ignoring unreadable classifier cache %s", path)
     prompts = [t.format(c) for c in classnames for t in templates]
     show = len(prompts) > PROGRESS_MIN_PROMPTS if progress is None else progress
-    bar = tqdm(total=len(classnames), unit="class", disable=not show, delay=0 if progress else 1,
-               desc=f"text classifier ({len(classnames)} classes x {len(templates)} prompts)")
+    bar = tqdm(
+        total=len(classnames),
+        unit="class",
+        disable=not show,
+        delay=0 if progress else 1,
+        desc=f"text classifier ({len(classnames)} classes x {len(templates)} prompts)",
+    )
     parts, t0 = [], time.perf_counter()
     with bar:
         for i in range(0, len(prompts), batch_size):
-            parts.append(teacher.encode_text(prompts[i:i + batch_size]).float().cpu())
+            parts.append(teacher.encode_text(prompts[i : i + batch_size]).float().cpu())
             bar.update(min(i + batch_size, len(prompts)) // len(templates) - bar.n)
     emb = F.normalize(torch.cat(parts), dim=-1).view(len(classnames), len(templates), -1)
     w = F.normalize(emb.mean(1), dim=-1).T.contiguous()
@@ -112,6 +123,7 @@ def build_classifier(model: Teacher | torch.nn.Module, classnames: Sequence[str]
 def _preprocess(events: Events | EventBatch, out_size: int, mode: str) -> torch.Tensor:
     """ezsr.ops.ezsr_preprocess (EZSR steps 3-7) -> [B, 3, S, S] CLIP-normalised."""
     from ezsr.ops import ezsr_preprocess
+
     return ezsr_preprocess(events, out_size=out_size, mode=mode)
 
 
@@ -122,8 +134,9 @@ def unnormalize(x: torch.Tensor) -> torch.Tensor:
     return (x * std + mean).clamp(0, 1)
 
 
-def encode_events(teacher: Teacher, events: Events | EventBatch, mode: str = "crop",
-                  out_size: int | None = None) -> torch.Tensor:
+def encode_events(
+    teacher: Teacher, events: Events | EventBatch, mode: str = "crop", out_size: int | None = None
+) -> torch.Tensor:
     """Unit image embeddings [B, D] of event windows: EZSR preprocessing, then the CLIP
     image tower on the normalised frame, or (other teachers) the frame as an RGB image."""
     size = out_size or int(getattr(teacher, "image_size", 224))
@@ -144,8 +157,9 @@ def select_window(events: Events, window: int = EZSR_WINDOW, start: int | None =
     events from `start` (default: the deterministic default_window_start)."""
     n = len(events)
     if n < MIN_EVENTS:
-        raise ValueError(f"event stream has {n} events; at least {MIN_EVENTS} are needed "
-                         "to classify")
+        raise ValueError(
+            f"event stream has {n} events; at least {MIN_EVENTS} are needed to classify"
+        )
     if n <= window:
         return events
     s = default_window_start(n, window) if start is None else int(start)
@@ -164,11 +178,18 @@ class Prediction:
 
 
 @torch.no_grad()
-def classify(events: Events, classnames: Sequence[str],
-             model: Teacher | torch.nn.Module | None = None,
-             templates: Sequence[str] | str = "openai", top: int = 5, window: int = EZSR_WINDOW,
-             start: int | None = None, mode: str = "crop", classifier: torch.Tensor | None = None,
-             logit_scale: float | None = None) -> Prediction:
+def classify(
+    events: Events,
+    classnames: Sequence[str],
+    model: Teacher | torch.nn.Module | None = None,
+    templates: Sequence[str] | str = "openai",
+    top: int = 5,
+    window: int = EZSR_WINDOW,
+    start: int | None = None,
+    mode: str = "crop",
+    classifier: torch.Tensor | None = None,
+    logit_scale: float | None = None,
+) -> Prediction:
     """Top-k class names and probabilities (softmax over all classes) for one stream.
 
     model: teacher or CLIP module (default: the offline teacher). The stream is cut to
@@ -181,6 +202,7 @@ def classify(events: Events, classnames: Sequence[str],
         raise ValueError("empty class list: give at least one class name")
     if model is None:
         from ezsr.models.teachers import create_teacher
+
         model = create_teacher("offline")
     teacher = as_teacher(model)
     w = classifier if classifier is not None else build_classifier(teacher, classnames, templates)

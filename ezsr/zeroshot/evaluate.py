@@ -58,8 +58,12 @@ import torch
 
 from ezsr.events import Events
 from ezsr.io import event_file_extensions
-from ezsr.zeroshot.classes import (imagenet_classes, n_caltech101_classes, n_cars_classes,
-                                   prompt_name)
+from ezsr.zeroshot.classes import (
+    imagenet_classes,
+    n_caltech101_classes,
+    n_cars_classes,
+    prompt_name,
+)
 
 if TYPE_CHECKING:
     from ezsr.models.teachers import Teacher
@@ -70,16 +74,29 @@ _T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 DATASETS = ("n-imagenet", "mini-n-imagenet", "n-caltech101", "n-cars")
-SPLIT_DIRS = {"n-imagenet": ("extracted_val", "val"), "mini-n-imagenet": ("extracted_val", "val"),
-              "n-caltech101": ("testing", "test", "validation"), "n-cars": ("test", "testing")}
+SPLIT_DIRS = {
+    "n-imagenet": ("extracted_val", "val"),
+    "mini-n-imagenet": ("extracted_val", "val"),
+    "n-caltech101": ("testing", "test", "validation"),
+    "n-cars": ("test", "testing"),
+}
 # N-ImageNet's robustness validation sets: ROOT/extracted_val_<variant> (EventCLIP's
 # datasets/imagenet.py build_n_imagenet_dataset names them; its --subset 1..9 is mode_1,
 # mode_5, mode_6, mode_7, mode_3, brightness_4, brightness_5, brightness_6, brightness_7)
-N_IMAGENET_VARIANTS = ("mode_1", "mode_3", "mode_5", "mode_6", "mode_7", "brightness_4",
-                       "brightness_5", "brightness_6", "brightness_7")
+N_IMAGENET_VARIANTS = (
+    "mode_1",
+    "mode_3",
+    "mode_5",
+    "mode_6",
+    "mode_7",
+    "brightness_4",
+    "brightness_5",
+    "brightness_6",
+    "brightness_7",
+)
 PROTOCOLS = ("ezsr", "eventclip")
 WINDOWS = ("fixed", "random")
-EZSR_RANDOM_WINDOW = (13000, 17000)   # EZSR's N-ImageNet evaluation: L ~ U{13000..17000}
+EZSR_RANDOM_WINDOW = (13000, 17000)  # EZSR's N-ImageNet evaluation: L ~ U{13000..17000}
 IMAGE_PREPROCESS = ("pil", "teacher")
 
 
@@ -138,10 +155,17 @@ class EvalProtocol:
     image_preprocess: str = "pil"
 
 
-def make_protocol(dataset: str, protocol: str = "ezsr", mode: str | None = None,
-                  window: str = "fixed", seed: int = 0, out_size: int = 224,
-                  features: str = "raw", image_preprocess: str = "pil",
-                  **preprocess_kw: Any) -> EvalProtocol:
+def make_protocol(
+    dataset: str,
+    protocol: str = "ezsr",
+    mode: str | None = None,
+    window: str = "fixed",
+    seed: int = 0,
+    out_size: int = 224,
+    features: str = "raw",
+    image_preprocess: str = "pil",
+    **preprocess_kw: Any,
+) -> EvalProtocol:
     """The EvalProtocol of `protocol` on `dataset` with its per-dataset defaults."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
@@ -152,48 +176,66 @@ def make_protocol(dataset: str, protocol: str = "ezsr", mode: str | None = None,
     if features not in ("raw", "unit"):
         raise ValueError(f"unknown features {features!r}; expected 'raw' or 'unit'")
     if image_preprocess not in IMAGE_PREPROCESS:
-        raise ValueError(f"unknown image_preprocess {image_preprocess!r}; expected one of "
-                         f"{', '.join(IMAGE_PREPROCESS)}")
+        raise ValueError(
+            f"unknown image_preprocess {image_preprocess!r}; expected one of "
+            f"{', '.join(IMAGE_PREPROCESS)}"
+        )
     if protocol == "eventclip" and window != "fixed":
-        raise ValueError("window='random' is EZSR's protocol; EventCLIP's views are its own "
-                         "(use protocol='ezsr')")
-    mode = mode or ("squash" if dataset in ("n-imagenet", "mini-n-imagenet")
-                    and protocol == "ezsr" else "crop")
-    return EvalProtocol(protocol, mode, window, EZSR_RANDOM_WINDOW, int(seed), int(out_size),
-                        EVENTCLIP_SETUPS[dataset] if protocol == "eventclip" else None,
-                        features, dict(preprocess_kw), image_preprocess)
+        raise ValueError(
+            "window='random' is EZSR's protocol; EventCLIP's views are its own "
+            "(use protocol='ezsr')"
+        )
+    mode = mode or (
+        "squash" if dataset in ("n-imagenet", "mini-n-imagenet") and protocol == "ezsr" else "crop"
+    )
+    return EvalProtocol(
+        protocol,
+        mode,
+        window,
+        EZSR_RANDOM_WINDOW,
+        int(seed),
+        int(out_size),
+        EVENTCLIP_SETUPS[dataset] if protocol == "eventclip" else None,
+        features,
+        dict(preprocess_kw),
+        image_preprocess,
+    )
 
 
 @dataclass
 class Sample:
     path: Path
     label: int
-    key: str = ""   # the file's path inside the split folder: seeds its random choices
+    key: str = ""  # the file's path inside the split folder: seeds its random choices
 
 
 @dataclass
 class Dataset:
     name: str
-    folders: list[str]      # class folder names, index = label
-    classnames: list[str]   # names written into prompts
+    folders: list[str]  # class folder names, index = label
+    classnames: list[str]  # names written into prompts
     samples: list[Sample]
 
 
 def _split_dir(root: Path, dataset: str, split: str | None, variant: str | None) -> Path:
     if variant:
         if dataset != "n-imagenet":
-            raise ValueError(f"variant {variant}: robustness variants exist for n-imagenet "
-                             f"only, not {dataset}")
+            raise ValueError(
+                f"variant {variant}: robustness variants exist for n-imagenet only, not {dataset}"
+            )
         if variant not in N_IMAGENET_VARIANTS:
-            raise ValueError(f"variant {variant!r}: expected one of "
-                             f"{', '.join(N_IMAGENET_VARIANTS)}")
+            raise ValueError(
+                f"variant {variant!r}: expected one of {', '.join(N_IMAGENET_VARIANTS)}"
+            )
         if split:
             raise ValueError("give split or variant, not both")
         d = root / f"extracted_val_{variant}"
         if not d.is_dir():
             found = sorted(p.name for p in root.iterdir() if p.name.startswith("extracted_val"))
-            raise FileNotFoundError(f"variant {variant}: {d} is not a folder (found: "
-                                    f"{', '.join(found) or 'no extracted_val* folders'})")
+            raise FileNotFoundError(
+                f"variant {variant}: {d} is not a folder (found: "
+                f"{', '.join(found) or 'no extracted_val* folders'})"
+            )
         return d
     if split:
         d = root / split
@@ -206,9 +248,15 @@ def _split_dir(root: Path, dataset: str, split: str | None, variant: str | None)
     return root
 
 
-def load_dataset(dataset: str, root: str | Path, split: str | None = None, protocol: str = "ezsr",
-                 names: str | None = None, limit_per_class: int | None = None,
-                 variant: str | None = None) -> Dataset:
+def load_dataset(
+    dataset: str,
+    root: str | Path,
+    split: str | None = None,
+    protocol: str = "ezsr",
+    names: str | None = None,
+    limit_per_class: int | None = None,
+    variant: str | None = None,
+) -> Dataset:
     """Find the samples of a dataset folder.
 
     names (ImageNet only): "clsloc" (EZSR's map_clsloc names), "clip" (CLIP's curated
@@ -228,8 +276,10 @@ def load_dataset(dataset: str, root: str | Path, split: str | None = None, proto
     base = _split_dir(root, dataset, split, variant)
     present = sorted(p.name for p in base.iterdir() if p.is_dir())
     if not present:
-        raise FileNotFoundError(f"{base}: no class folders (the {dataset} layout has one "
-                                "folder of recordings per class there)")
+        raise FileNotFoundError(
+            f"{base}: no class folders (the {dataset} layout has one "
+            "folder of recordings per class there)"
+        )
     style = "eventclip" if protocol == "eventclip" else "ezsr"
     if dataset in ("n-imagenet", "mini-n-imagenet"):
         table = {c.wnid: c for c in imagenet_classes("sorted")}
@@ -243,13 +293,17 @@ def load_dataset(dataset: str, root: str | Path, split: str | None = None, proto
         shipped = n_caltech101_classes() if dataset == "n-caltech101" else n_cars_classes()
         extra = [p for p in present if p not in shipped]
         if extra:
-            log.warning("%s: folders not in the shipped %s class list: %s", base, dataset, extra[:5])
+            log.warning(
+                "%s: folders not in the shipped %s class list: %s", base, dataset, extra[:5]
+            )
         folders = sorted(set(shipped) | set(present))
         classnames = [prompt_name(f, style) for f in folders]
     index = {f: i for i, f in enumerate(folders)}
     samples = []
     for f in present:
-        files = sorted(p for p in (base / f).iterdir() if p.suffix.lower() in event_file_extensions())
+        files = sorted(
+            p for p in (base / f).iterdir() if p.suffix.lower() in event_file_extensions()
+        )
         samples += [Sample(p, index[f], f"{f}/{p.name}") for p in files[:limit_per_class]]
     if not samples:
         raise FileNotFoundError(f"{base}: no event files in the class folders")
@@ -266,12 +320,14 @@ def ezsr_window(events: Events, protocol: EvalProtocol, key: str = "") -> Events
     """The window EZSR classifies: the fixed centred 15,000 events, or (window="random")
     L ~ U{low..high} events at a uniform random start (all events when n <= L)."""
     from ezsr.zeroshot.classifier import MIN_EVENTS, select_window
+
     if protocol.window == "fixed":
         return select_window(events)
     n = len(events)
     if n < MIN_EVENTS:
-        raise ValueError(f"event stream has {n} events; at least {MIN_EVENTS} are needed "
-                         "to classify")
+        raise ValueError(
+            f"event stream has {n} events; at least {MIN_EVENTS} are needed to classify"
+        )
     rng = sample_rng(protocol.seed, key)
     lo, hi = protocol.window_range
     length = int(rng.integers(lo, hi + 1))
@@ -280,13 +336,16 @@ def ezsr_window(events: Events, protocol: EvalProtocol, key: str = "") -> Events
     return events.window(int(rng.integers(0, n - length + 1)), length)
 
 
-def eventclip_views(events: Events, setup: EventCLIPSetup, seed: int = 0, key: str = "") -> list[int]:
+def eventclip_views(
+    events: Events, setup: EventCLIPSetup, seed: int = 0, key: str = ""
+) -> list[int]:
     """Starts of the frames EventCLIP classifies for one (centred) stream: all of its
     frame starts, or `setup.views` of them picked at random (sorted)."""
     from ezsr.ops import eventclip_frame_starts
+
     starts = eventclip_frame_starts(len(events), setup.frame_events)
     if len(starts) > setup.views:
-        pick = sample_rng(seed, key).permutation(len(starts))[:setup.views]
+        pick = sample_rng(seed, key).permutation(len(starts))[: setup.views]
         starts = [starts[i] for i in sorted(pick.tolist())]
     return starts
 
@@ -301,10 +360,12 @@ def sample_input(events: Events, protocol: EvalProtocol, key: str = "") -> torch
     """
     from ezsr.events import EventBatch
     from ezsr.ops import eventclip_center, eventclip_gray, ezsr_preprocess
+
     if protocol.name == "ezsr":
         win = ezsr_window(events, protocol, key)
-        return ezsr_preprocess(win, out_size=protocol.out_size, mode=protocol.mode,
-                               **protocol.preprocess_kw)
+        return ezsr_preprocess(
+            win, out_size=protocol.out_size, mode=protocol.mode, **protocol.preprocess_kw
+        )
     setup = cast(EventCLIPSetup, protocol.eventclip)  # set by make_protocol for "eventclip"
     ev = eventclip_center(events, setup.height, setup.width)
     starts = eventclip_views(ev, setup, protocol.seed, key)
@@ -325,6 +386,7 @@ def clip_pil_transform(frames: torch.Tensor, size: int) -> torch.Tensor:
     from PIL import Image
 
     from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD
+
     out = []
     for g in frames.cpu().numpy():
         im = Image.fromarray(g)
@@ -354,6 +416,7 @@ class _Inputs(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
         from ezsr import io
+
         s = self.samples[i]
         try:
             return i, sample_input(io.read(s.path), self.protocol, s.key or s.path.name), None
@@ -376,9 +439,13 @@ def _first(batch: _T) -> _T:
     return batch
 
 
-def iter_inputs(samples: list[Sample], protocol: EvalProtocol, workers: int | None = None,
-                pin_memory: bool = False,
-                prefetch: int = 4) -> Iterator[tuple[int, torch.Tensor]]:
+def iter_inputs(
+    samples: list[Sample],
+    protocol: EvalProtocol,
+    workers: int | None = None,
+    pin_memory: bool = False,
+    prefetch: int = 4,
+) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (index, input) for every sample in order, read and preprocessed by `workers`
     processes (0: in this process) with `prefetch` samples in flight per worker."""
     workers = default_workers() if workers is None else int(workers)
@@ -386,17 +453,27 @@ def iter_inputs(samples: list[Sample], protocol: EvalProtocol, workers: int | No
         raise ValueError(f"workers must be >= 0, got {workers}")
     workers = min(workers, len(samples))
     ds = _Inputs(samples, protocol)
-    kw: dict[str, Any] = {"prefetch_factor": prefetch, "persistent_workers": False} \
-        if workers else {}
-    loader = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=workers,
-                                         pin_memory=pin_memory, collate_fn=_first, **kw)
+    kw: dict[str, Any] = (
+        {"prefetch_factor": prefetch, "persistent_workers": False} if workers else {}
+    )
+    loader = torch.utils.data.DataLoader(
+        ds,
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        collate_fn=_first,
+        **kw,
+    )
     for i, x, err in loader:
         if err is not None:
             raise ValueError(err)
         yield i, x
 
 
-def read_split_file(path: str | Path, folders: list[str], classnames: list[str]) -> tuple[set[int], set[int]]:
+def read_split_file(
+    path: str | Path, folders: list[str], classnames: list[str]
+) -> tuple[set[int], set[int]]:
     """Seen/unseen class indices from a JSON file {"seen": [...], "unseen": [...]} (or a
     text file with lines `seen NAME` / `unseen NAME`); names are folder names or class names."""
     path = Path(path)
@@ -408,20 +485,26 @@ def read_split_file(path: str | Path, folders: list[str], classnames: list[str])
         d = json.loads(text)
     except json.JSONDecodeError as exc:
         if text.lstrip().startswith(("{", "[")):
-            raise ValueError(f"split_file {path}: invalid JSON ({exc}); expected "
-                             '{"seen": [...], "unseen": [...]}') from None
+            raise ValueError(
+                f"split_file {path}: invalid JSON ({exc}); expected "
+                '{"seen": [...], "unseen": [...]}'
+            ) from None
         d = {"seen": [], "unseen": []}
         for line in text.splitlines():
             if line.strip():
                 kind, _, name = line.strip().partition(" ")
                 if kind not in d:
-                    raise ValueError(f"split_file {path}: line {line!r} must start with "
-                                     "'seen' or 'unseen' (or give JSON {\"seen\": [...], "
-                                     "\"unseen\": [...]})")
+                    raise ValueError(
+                        f"split_file {path}: line {line!r} must start with "
+                        "'seen' or 'unseen' (or give JSON {\"seen\": [...], "
+                        '"unseen": [...]})'
+                    ) from None
                 d[kind].append(name.strip())
     if not isinstance(d, dict):
-        raise ValueError(f"split_file {path}: expected a JSON object "
-                         f'{{"seen": [...], "unseen": [...]}}, found a {type(d).__name__}')
+        raise ValueError(
+            f"split_file {path}: expected a JSON object "
+            f'{{"seen": [...], "unseen": [...]}}, found a {type(d).__name__}'
+        )
     lookup = {n: i for i, n in enumerate(folders)}
     lookup.update({n: i for i, n in enumerate(classnames)})
     out = []
@@ -430,14 +513,17 @@ def read_split_file(path: str | Path, folders: list[str], classnames: list[str])
             raise ValueError(f"split_file {path}: no '{kind}' list")
         bad = [n for n in d[kind] if n not in lookup]
         if bad:
-            raise ValueError(f"split_file {path}: unknown class names in '{kind}': "
-                             f"{bad[:5]}")
+            raise ValueError(f"split_file {path}: unknown class names in '{kind}': {bad[:5]}")
         out.append({lookup[n] for n in d[kind]})
     return out[0], out[1]
 
 
-def accuracy_report(logits: torch.Tensor, labels: torch.Tensor, classnames: list[str],
-                    split: tuple[set[int], set[int]] | None = None) -> dict:
+def accuracy_report(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    classnames: list[str],
+    split: tuple[set[int], set[int]] | None = None,
+) -> dict:
     """top1/top5 (fractions), per-class top-1, mean per-class accuracy, and with a
     seen/unseen split: seen, unseen and harmonic-mean accuracy."""
     k = min(5, logits.shape[1])
@@ -448,15 +534,18 @@ def accuracy_report(logits: torch.Tensor, labels: torch.Tensor, classnames: list
     for c in labels.unique().tolist():
         m = labels == c
         per_class[classnames[c]] = float(hit1[m].float().mean())
-    rep = {"n": int(labels.numel()), "top1": float(hit1.float().mean()),
-           "top5": float(hit5.float().mean()),
-           "mean_per_class": float(sum(per_class.values()) / max(len(per_class), 1)),
-           "per_class": per_class}
+    rep = {
+        "n": int(labels.numel()),
+        "top1": float(hit1.float().mean()),
+        "top5": float(hit5.float().mean()),
+        "mean_per_class": float(sum(per_class.values()) / max(len(per_class), 1)),
+        "per_class": per_class,
+    }
     if split is not None:
         seen, unseen = split
         acc = {}
         for kind, cls in (("seen", seen), ("unseen", unseen)):
-            m = torch.tensor([int(l) in cls for l in labels.tolist()], dtype=torch.bool)
+            m = torch.tensor([int(lab) in cls for lab in labels.tolist()], dtype=torch.bool)
             acc[kind] = float(hit1[m].float().mean()) if m.any() else float("nan")
         s, u = acc["seen"], acc["unseen"]
         acc["harmonic"] = 2 * s * u / (s + u) if s + u > 0 else 0.0
@@ -466,6 +555,7 @@ def accuracy_report(logits: torch.Tensor, labels: torch.Tensor, classnames: list
 
 def _raw_clip(teacher: object) -> bool:
     from ezsr.models.teachers import CLIPTeacher
+
     return isinstance(teacher, CLIPTeacher)
 
 
@@ -482,28 +572,37 @@ def encode_inputs(teacher: Any, x: torch.Tensor, protocol: EvalProtocol) -> torc
     """
     if protocol.name == "ezsr":
         from ezsr.zeroshot.classifier import encode_frames
+
         return encode_frames(teacher, x).float()
     raw = protocol.features == "raw" and _raw_clip(teacher)
-    if x.dtype != torch.uint8:            # already CLIP-normalised (clip_pil_transform)
+    if x.dtype != torch.uint8:  # already CLIP-normalised (clip_pil_transform)
         if raw:
             return teacher.model.encode_image(x.to(teacher.device)).float()
         return teacher.encode_normalized(x).float()
     images = (x.float() / 255.0)[:, None].expand(-1, 3, -1, -1)
     if raw:
         from ezsr.models.teachers import clip_normalize, resize_center_crop
-        images = clip_normalize(resize_center_crop(images.to(teacher.device),
-                                                   teacher.image_size))
+
+        images = clip_normalize(resize_center_crop(images.to(teacher.device), teacher.image_size))
         return teacher.model.encode_image(images).float()
     return teacher.encode_image(images).float()
 
 
 @torch.no_grad()
-def evaluate(dataset: Dataset, teacher: Teacher, protocol: str | EvalProtocol = "ezsr",
-             batch_size: int = 32, templates: str | Sequence[str] | None = None,
-             mode: str | None = None, split_file: str | Path | None = None,
-             progress: bool = True, device: torch.device | str = "cpu",
-             workers: int | None = None, top: int = 5,
-             adapter: FewShotHead | None = None) -> dict[str, Any]:
+def evaluate(
+    dataset: Dataset,
+    teacher: Teacher,
+    protocol: str | EvalProtocol = "ezsr",
+    batch_size: int = 32,
+    templates: str | Sequence[str] | None = None,
+    mode: str | None = None,
+    split_file: str | Path | None = None,
+    progress: bool = True,
+    device: torch.device | str = "cpu",
+    workers: int | None = None,
+    top: int = 5,
+    adapter: FewShotHead | None = None,
+) -> dict[str, Any]:
     """Zero-shot accuracy of `teacher` on `dataset` (see the module docstring).
 
     protocol: "ezsr" | "eventclip" (per-dataset defaults, `mode` overrides EZSR's
@@ -522,14 +621,16 @@ def evaluate(dataset: Dataset, teacher: Teacher, protocol: str | EvalProtocol = 
     from ezsr.zeroshot.classifier import build_classifier
 
     if isinstance(protocol, str):
-        protocol = make_protocol(dataset.name, protocol, mode,
-                                 out_size=getattr(teacher, "image_size", 224))
+        protocol = make_protocol(
+            dataset.name, protocol, mode, out_size=getattr(teacher, "image_size", 224)
+        )
     if protocol.image_preprocess == "pil" and not hasattr(teacher, "encode_normalized"):
         protocol = dataclasses.replace(protocol, image_preprocess="teacher")
     templates = templates or ("eventclip" if protocol.name == "eventclip" else "openai")
     if adapter is None:
-        w = build_classifier(teacher, dataset.classnames, templates,
-                             progress=None if progress else False).to(device)
+        w = build_classifier(
+            teacher, dataset.classnames, templates, progress=None if progress else False
+        ).to(device)
     scale = logit_scale(teacher)
     n = len(dataset.samples)
     logits: list[torch.Tensor | None] = [None] * n
@@ -542,8 +643,11 @@ def evaluate(dataset: Dataset, teacher: Teacher, protocol: str | EvalProtocol = 
         lg = scale * f @ w if adapter is None else None
         i = 0
         for idx, v in pending:
-            logits[idx] = (cast(torch.Tensor, lg)[i:i + len(v)].mean(0) if adapter is None else
-                           adapter(f[i:i + len(v)].float().unsqueeze(0))[0]).cpu()
+            logits[idx] = (
+                cast(torch.Tensor, lg)[i : i + len(v)].mean(0)
+                if adapter is None
+                else adapter(f[i : i + len(v)].float().unsqueeze(0))[0]
+            ).cpu()
             i += len(v)
         pending.clear()
 
@@ -561,23 +665,40 @@ def evaluate(dataset: Dataset, teacher: Teacher, protocol: str | EvalProtocol = 
     labels = torch.tensor([s.label for s in dataset.samples])
     split = read_split_file(split_file, dataset.folders, dataset.classnames) if split_file else None
     rep = accuracy_report(all_logits, labels, dataset.classnames, split)
-    rep.update({"dataset": dataset.name, "protocol": protocol.name, "mode": protocol.mode,
-                "window": protocol.window if protocol.name == "ezsr" else "eventclip views",
-                "seed": protocol.seed,
-                "templates": templates if isinstance(templates, str) else "custom",
-                "classes": len(dataset.classnames), "teacher": getattr(teacher, "name", "?")})
+    rep.update(
+        {
+            "dataset": dataset.name,
+            "protocol": protocol.name,
+            "mode": protocol.mode,
+            "window": protocol.window if protocol.name == "ezsr" else "eventclip views",
+            "seed": protocol.seed,
+            "templates": templates if isinstance(templates, str) else "custom",
+            "classes": len(dataset.classnames),
+            "teacher": getattr(teacher, "name", "?"),
+        }
+    )
     if protocol.name == "eventclip":
         setup = cast(EventCLIPSetup, protocol.eventclip)  # set by make_protocol
-        rep.update({"views": setup.views, "frame_events": setup.frame_events,
-                    "canvas": [setup.height, setup.width],
-                    "features": "raw" if protocol.features == "raw" and _raw_clip(teacher)
-                    else "unit", "image_preprocess": protocol.image_preprocess})
+        rep.update(
+            {
+                "views": setup.views,
+                "frame_events": setup.frame_events,
+                "canvas": [setup.height, setup.width],
+                "features": "raw" if protocol.features == "raw" and _raw_clip(teacher) else "unit",
+                "image_preprocess": protocol.image_preprocess,
+            }
+        )
     k = min(top, all_logits.shape[1])
     probs, top_idx = all_logits.softmax(-1).topk(k, dim=1)
-    rep["samples"] = [{"file": str(s.path), "label": dataset.classnames[s.label],
-                       "top5_labels": [dataset.classnames[j] for j in top_idx[i].tolist()],
-                       "top5_scores": [float(v) for v in probs[i]]}
-                      for i, s in enumerate(dataset.samples)]
+    rep["samples"] = [
+        {
+            "file": str(s.path),
+            "label": dataset.classnames[s.label],
+            "top5_labels": [dataset.classnames[j] for j in top_idx[i].tolist()],
+            "top5_scores": [float(v) for v in probs[i]],
+        }
+        for i, s in enumerate(dataset.samples)
+    ]
     if math.isnan(rep.get("seen", 0.0)) or math.isnan(rep.get("unseen", 0.0)):
         log.warning("the split file leaves the seen or unseen set without samples")
     return rep

@@ -74,21 +74,27 @@ FORMAT = "ezsr-adapter-1"
 SHOTS = (1, 2, 4, 8, 16, 20)
 # EventCLIP joint-adapter configs: residual ratio, learning rate, epochs, batch size
 RESIDUAL = {"n-caltech101": 0.8, "n-cars": 0.8, "n-imagenet": 0.95, "mini-n-imagenet": 0.95}
-TRAINING = {"n-caltech101": {"lr": 1e-4, "epochs": 100, "batch_size": 32},
-            "n-cars": {"lr": 2e-4, "epochs": 50, "batch_size": 32},
-            "n-imagenet": {"lr": 2e-5, "epochs": 100, "batch_size": 128},
-            "mini-n-imagenet": {"lr": 2e-5, "epochs": 100, "batch_size": 32}}
-TRAIN_SPLIT_DIRS = {"n-imagenet": ("extracted_train", "train"),
-                    "mini-n-imagenet": ("extracted_train", "train"),
-                    "n-caltech101": ("training", "train"), "n-cars": ("train", "training")}
-TRAIN_VIEWS = 2    # EventCLIP's max_imgs while training
-TEST_VIEWS = 10    # EventCLIP's hard limit of views: the most frames embedded per recording
+TRAINING = {
+    "n-caltech101": {"lr": 1e-4, "epochs": 100, "batch_size": 32},
+    "n-cars": {"lr": 2e-4, "epochs": 50, "batch_size": 32},
+    "n-imagenet": {"lr": 2e-5, "epochs": 100, "batch_size": 128},
+    "mini-n-imagenet": {"lr": 2e-5, "epochs": 100, "batch_size": 32},
+}
+TRAIN_SPLIT_DIRS = {
+    "n-imagenet": ("extracted_train", "train"),
+    "mini-n-imagenet": ("extracted_train", "train"),
+    "n-caltech101": ("training", "train"),
+    "n-cars": ("train", "training"),
+}
+TRAIN_VIEWS = 2  # EventCLIP's max_imgs while training
+TEST_VIEWS = 10  # EventCLIP's hard limit of views: the most frames embedded per recording
 
 
 # ------------------------------------------------------------------------ modules
 @dataclass
 class AdapterConfig:
     """Architecture of a FewShotHead (EventCLIP's values by default)."""
+
     embed_dim: int
     residual: float = 0.8
     width: int = 256
@@ -96,7 +102,7 @@ class AdapterConfig:
     ffn: int = 1024
     layers: int = 2
     dropout: float = 0.1
-    scale: float = 100.0   # logit multiplier (CLIP's exp(logit_scale))
+    scale: float = 100.0  # logit multiplier (CLIP's exp(logit_scale))
     features: str = "unit"  # the adapter's input: "unit" (L2-normalised) or "raw" features
 
     def __post_init__(self) -> None:
@@ -133,8 +139,9 @@ class ViewAdapter(nn.Module):
         super().__init__()
         self.residual = float(cfg.residual)
         self.in_proj = nn.Linear(cfg.embed_dim, cfg.width)
-        self.blocks = nn.ModuleList(_Block(cfg.width, cfg.heads, cfg.ffn, cfg.dropout)
-                                    for _ in range(cfg.layers))
+        self.blocks = nn.ModuleList(
+            _Block(cfg.width, cfg.heads, cfg.ffn, cfg.dropout) for _ in range(cfg.layers)
+        )
         self.out_proj = nn.Linear(cfg.width, cfg.embed_dim)
 
     def forward(self, feats: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -158,8 +165,10 @@ class FewShotHead(nn.Module):
     def __init__(self, cfg: AdapterConfig, classifier: torch.Tensor) -> None:
         super().__init__()
         if classifier.dim() != 2 or classifier.shape[0] != cfg.embed_dim:
-            raise ValueError(f"few-shot head: the zero-shot classifier must be [D={cfg.embed_dim}, "
-                             f"K], got {tuple(classifier.shape)}")
+            raise ValueError(
+                f"few-shot head: the zero-shot classifier must be [D={cfg.embed_dim}, "
+                f"K], got {tuple(classifier.shape)}"
+            )
         self.cfg = cfg
         self.adapter = ViewAdapter(cfg)
         self.text = nn.Parameter(classifier.detach().float().T.clone())  # [K, D]
@@ -212,21 +221,32 @@ class AdaptedEncoder(nn.Module):
 def adapted_encoder(encoder: nn.Module, head: FewShotHead) -> tuple[nn.Module, torch.Tensor, float]:
     """(AdaptedEncoder, the adapted text classifier [D, K], the logit multiplier): drop-in
     replacements for a zero-shot (encoder, classifier, scale)."""
-    return (AdaptedEncoder(encoder, head.eval()).eval(),
-            head.classifier().detach().float().contiguous(), float(head.cfg.scale))
+    return (
+        AdaptedEncoder(encoder, head.eval()).eval(),
+        head.classifier().detach().float().contiguous(),
+        float(head.cfg.scale),
+    )
 
 
 # ------------------------------------------------------------------------- files
-def save_adapter(path: str | Path, head: FewShotHead, class_names: Sequence[str],
-                 train: dict[str, Any] | None = None,
-                 folders: Sequence[str] = ()) -> Path:
+def save_adapter(
+    path: str | Path,
+    head: FewShotHead,
+    class_names: Sequence[str],
+    train: dict[str, Any] | None = None,
+    folders: Sequence[str] = (),
+) -> Path:
     """Write an adapter file (see module docstring) atomically."""
     if len(class_names) != head.num_classes:
         raise ValueError(f"{len(class_names)} class names for a head of {head.num_classes} classes")
-    obj = {"format": FORMAT, "class_names": [str(c) for c in class_names],
-           "folders": [str(f) for f in folders], "config": asdict(head.cfg),
-           "train": dict(train or {}),
-           "state_dict": {k: v.detach().cpu().clone() for k, v in head.state_dict().items()}}
+    obj = {
+        "format": FORMAT,
+        "class_names": [str(c) for c in class_names],
+        "folders": [str(f) for f in folders],
+        "config": asdict(head.cfg),
+        "train": dict(train or {}),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in head.state_dict().items()},
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -235,8 +255,9 @@ def save_adapter(path: str | Path, head: FewShotHead, class_names: Sequence[str]
     return path
 
 
-def load_adapter(path: str | Path,
-                 device: torch.device | str = "cpu") -> tuple[FewShotHead, dict[str, Any]]:
+def load_adapter(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[FewShotHead, dict[str, Any]]:
     """(FewShotHead in eval mode, the file's fields without state_dict). ValueError naming
     the file when it is not an adapter file of `ezsr adapt`."""
     path = Path(path)
@@ -245,12 +266,15 @@ def load_adapter(path: str | Path,
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - not a torch.save file, or unsafe content
-        raise ValueError(f"adapter {path}: not an adapter file of `ezsr adapt` "
-                         f"({type(exc).__name__})") from None
+        raise ValueError(
+            f"adapter {path}: not an adapter file of `ezsr adapt` ({type(exc).__name__})"
+        ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         fmt = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
-        raise ValueError(f"adapter {path}: not an adapter file of `ezsr adapt` (format "
-                         f"{fmt!r}, expected {FORMAT!r})")
+        raise ValueError(
+            f"adapter {path}: not an adapter file of `ezsr adapt` (format "
+            f"{fmt!r}, expected {FORMAT!r})"
+        )
     for key in ("class_names", "config", "state_dict"):
         if key not in obj:
             raise ValueError(f"adapter {path}: the field '{key}' is missing")
@@ -262,30 +286,42 @@ def load_adapter(path: str | Path,
     except (TypeError, KeyError, RuntimeError, ValueError) as exc:
         raise ValueError(f"adapter {path}: config or weights do not fit ({exc})") from None
     if len(obj["class_names"]) != head.num_classes:
-        raise ValueError(f"adapter {path}: {len(obj['class_names'])} class names for "
-                         f"{head.num_classes} text features")
+        raise ValueError(
+            f"adapter {path}: {len(obj['class_names'])} class names for "
+            f"{head.num_classes} text features"
+        )
     return head.to(device).eval(), {k: v for k, v in obj.items() if k != "state_dict"}
 
 
-def check_adapter(head: FewShotHead, meta: dict[str, Any], embed_dim: int,
-                  class_names: Sequence[str] | None = None, path: str | Path = "") -> None:
+def check_adapter(
+    head: FewShotHead,
+    meta: dict[str, Any],
+    embed_dim: int,
+    class_names: Sequence[str] | None = None,
+    path: str | Path = "",
+) -> None:
     """The adapter must fit the model (embedding width) and, when given, the class names."""
     if head.cfg.embed_dim != int(embed_dim):
-        raise ValueError(f"adapter {path}: trained on {head.cfg.embed_dim}-dim embeddings "
-                         f"(teacher {meta.get('train', {}).get('teacher', '?')}), this model "
-                         f"gives {embed_dim}")
+        raise ValueError(
+            f"adapter {path}: trained on {head.cfg.embed_dim}-dim embeddings "
+            f"(teacher {meta.get('train', {}).get('teacher', '?')}), this model "
+            f"gives {embed_dim}"
+        )
     if class_names is not None and list(class_names) != list(meta["class_names"]):
-        raise ValueError(f"adapter {path}: its {len(meta['class_names'])} classes "
-                         f"({', '.join(meta['class_names'][:3])}, ...) differ from the "
-                         f"{len(class_names)} given ({', '.join(list(class_names)[:3])}, ...)")
+        raise ValueError(
+            f"adapter {path}: its {len(meta['class_names'])} classes "
+            f"({', '.join(meta['class_names'][:3])}, ...) differ from the "
+            f"{len(class_names)} given ({', '.join(list(class_names)[:3])}, ...)"
+        )
 
 
 # ------------------------------------------------------------------------ splits
 @dataclass
 class Split:
     """The labelled recordings of a few-shot split."""
-    samples: list[Sample]    # ezsr.zeroshot.evaluate.Sample (path, label)
-    source: str              # "seed S" or the split file
+
+    samples: list[Sample]  # ezsr.zeroshot.evaluate.Sample (path, label)
+    source: str  # "seed S" or the split file
 
 
 def train_dir(root: str | Path, dataset: str, split: str | None = None) -> Path:
@@ -299,8 +335,9 @@ def train_dir(root: str | Path, dataset: str, split: str | None = None) -> Path:
     for s in TRAIN_SPLIT_DIRS[dataset]:
         if (root / s).is_dir():
             return root / s
-    raise FileNotFoundError(f"root {root}: no training folder "
-                            f"({' or '.join(TRAIN_SPLIT_DIRS[dataset])}) for {dataset}")
+    raise FileNotFoundError(
+        f"root {root}: no training folder ({' or '.join(TRAIN_SPLIT_DIRS[dataset])}) for {dataset}"
+    )
 
 
 def draw_split(samples: Sequence[Sample], shots: int, seed: int) -> Split:
@@ -322,8 +359,9 @@ def draw_split(samples: Sequence[Sample], shots: int, seed: int) -> Split:
         else:
             out += rng.sample(files, shots)
     if short:
-        log.warning("%d classes have fewer than %d recordings; all of theirs are used",
-                    len(short), shots)
+        log.warning(
+            "%d classes have fewer than %d recordings; all of theirs are used", len(short), shots
+        )
     return Split(out, f"seed {seed}")
 
 
@@ -331,8 +369,9 @@ class _PlainUnpickler(pickle.Unpickler):
     """Plain containers, strings and numbers only: any class or function is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"it refers to {module}.{name}; only a dict of "
-                                     "path -> label is read")
+        raise pickle.UnpicklingError(
+            f"it refers to {module}.{name}; only a dict of path -> label is read"
+        )
 
 
 def read_eventclip_split(path: str | Path, base: Path, folders: Sequence[str]) -> Split:
@@ -349,46 +388,63 @@ def read_eventclip_split(path: str | Path, base: Path, folders: Sequence[str]) -
     except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
         raise ValueError(f"shots_file {path}: not an EventCLIP split file ({exc})") from None
     if not isinstance(d, dict) or not d:
-        raise ValueError(f"shots_file {path}: expected a non-empty dict of event file -> "
-                         f"label, found {type(d).__name__}")
+        raise ValueError(
+            f"shots_file {path}: expected a non-empty dict of event file -> "
+            f"label, found {type(d).__name__}"
+        )
     index = {f: i for i, f in enumerate(folders)}
     samples: list[Sample] = []
     missing: list[str] = []
     for key in d:
         parts = Path(str(key)).parts
         if len(parts) < 2 or parts[-2] not in index:
-            raise ValueError(f"shots_file {path}: {key!r} is not <class folder>/<file> of a "
-                             f"known class")
+            raise ValueError(
+                f"shots_file {path}: {key!r} is not <class folder>/<file> of a known class"
+            )
         p = base / parts[-2] / parts[-1]
         if not p.is_file():
             missing.append(str(p))
         samples.append(Sample(p, index[parts[-2]], f"{parts[-2]}/{parts[-1]}"))
     if missing:
-        raise FileNotFoundError(f"shots_file {path}: {len(missing)} of its {len(d)} files are "
-                                f"not under {base}, e.g. {missing[0]}")
+        raise FileNotFoundError(
+            f"shots_file {path}: {len(missing)} of its {len(d)} files are "
+            f"not under {base}, e.g. {missing[0]}"
+        )
     return Split(samples, str(path))
 
 
 # ---------------------------------------------------------------------- features
-def train_protocol(dataset: str, protocol: str = "eventclip", mode: str | None = None,
-                   out_size: int = 224, max_views: int = TEST_VIEWS) -> EvalProtocol:
+def train_protocol(
+    dataset: str,
+    protocol: str = "eventclip",
+    mode: str | None = None,
+    out_size: int = 224,
+    max_views: int = TEST_VIEWS,
+) -> EvalProtocol:
     """The ezsr.zeroshot.evaluate.EvalProtocol that makes the views of a training recording:
     EZSR's fixed window, or all of EventCLIP's frames (at most max_views, picked at random
     by the seed when there are more); training then draws TRAIN_VIEWS of them per step."""
     from dataclasses import replace
 
     from ezsr.zeroshot.evaluate import make_protocol
+
     p = make_protocol(dataset, protocol, mode, out_size=out_size)
     if p.eventclip is not None:  # every frame, capped: views = max_views
-        p = replace(p, eventclip=replace(p.eventclip,
-                                         typical_events=p.eventclip.frame_events * max_views))
+        p = replace(
+            p, eventclip=replace(p.eventclip, typical_events=p.eventclip.frame_events * max_views)
+        )
     return p
 
 
 @torch.no_grad()
-def embed_recordings(teacher: Teacher, samples: Sequence[Sample], protocol: EvalProtocol,
-                     device: torch.device | str = "cpu",
-                     progress: bool = True, workers: int | None = 0) -> list[torch.Tensor]:
+def embed_recordings(
+    teacher: Teacher,
+    samples: Sequence[Sample],
+    protocol: EvalProtocol,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    workers: int | None = 0,
+) -> list[torch.Tensor]:
     """Frozen image features of every view of each recording: a list of [V_i, D] float32
     on the CPU. protocol: an ezsr.zeroshot.evaluate.EvalProtocol (train_protocol, or
     make_protocol for test views); features as `ezsr eval` computes them (encode_inputs:
@@ -398,22 +454,35 @@ def embed_recordings(teacher: Teacher, samples: Sequence[Sample], protocol: Eval
     from ezsr.zeroshot.evaluate import encode_inputs, iter_inputs
 
     out: list[torch.Tensor | None] = [None] * len(samples)
-    for i, x in tqdm(iter_inputs(list(samples), protocol, workers), total=len(samples),
-                     desc="embedding views", unit="file", disable=not progress):
+    for i, x in tqdm(
+        iter_inputs(list(samples), protocol, workers),
+        total=len(samples),
+        desc="embedding views",
+        unit="file",
+        disable=not progress,
+    ):
         out[i] = encode_inputs(teacher, x.to(device), protocol).float().cpu()
     return cast("list[torch.Tensor]", out)  # iter_inputs yields every index
 
 
 def feature_kind(teacher: Teacher, protocol: EvalProtocol) -> str:
-    """"raw" when encode_inputs gives a CLIP teacher's unnormalised image features (EventCLIP's
+    """ "raw" when encode_inputs gives a CLIP teacher's unnormalised image features (EventCLIP's
     protocol), else "unit"."""
     from ezsr.zeroshot.evaluate import _raw_clip
-    return "raw" if (protocol.name == "eventclip" and protocol.features == "raw"
-                     and _raw_clip(teacher)) else "unit"
+
+    return (
+        "raw"
+        if (protocol.name == "eventclip" and protocol.features == "raw" and _raw_clip(teacher))
+        else "unit"
+    )
 
 
-def pad_views(feats: Sequence[torch.Tensor], idx: Sequence[int], views: int | None,
-              gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_views(
+    feats: Sequence[torch.Tensor],
+    idx: Sequence[int],
+    views: int | None,
+    gen: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack recordings idx into ([B, V, D], valid [B, V] bool): at most `views` views each,
     a random subset when a recording has more (None: all of them)."""
     chosen = []
@@ -427,8 +496,8 @@ def pad_views(feats: Sequence[torch.Tensor], idx: Sequence[int], views: int | No
     x = torch.zeros(len(chosen), v, d)
     valid = torch.zeros(len(chosen), v, dtype=torch.bool)
     for j, f in enumerate(chosen):
-        x[j, :f.shape[0]] = f
-        valid[j, :f.shape[0]] = True
+        x[j, : f.shape[0]] = f
+        valid[j, : f.shape[0]] = True
     return x, valid
 
 
@@ -436,6 +505,7 @@ def pad_views(feats: Sequence[torch.Tensor], idx: Sequence[int], views: int | No
 @dataclass
 class TrainConfig:
     """Optimisation settings (EventCLIP's per-dataset values: see TRAINING)."""
+
     lr: float = 1e-4
     epochs: int = 100
     batch_size: int = 32
@@ -444,8 +514,9 @@ class TrainConfig:
     seed: int = 0
 
     @classmethod
-    def for_dataset(cls, dataset: str, shots: int | None = None, n_classes: int | None = None,
-                    **over: Any) -> "TrainConfig":
+    def for_dataset(
+        cls, dataset: str, shots: int | None = None, n_classes: int | None = None, **over: Any
+    ) -> "TrainConfig":
         """EventCLIP's settings for a dataset; the batch is capped at shots * classes as
         EventCLIP's train.py does for N-Cars and mini N-ImageNet. Keys in `over` that are
         not None replace them."""
@@ -465,9 +536,15 @@ def lr_at(step: int, total: int, lr: float, warmup: float) -> float:
     return lr / 100 + (lr - lr / 100) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
-def train_adapter(feats: Sequence[torch.Tensor], labels: Sequence[int], classifier: torch.Tensor,
-                  cfg: AdapterConfig, train: TrainConfig, device: torch.device | str = "cpu",
-                  progress: bool = True) -> tuple[FewShotHead, dict[str, Any]]:
+def train_adapter(
+    feats: Sequence[torch.Tensor],
+    labels: Sequence[int],
+    classifier: torch.Tensor,
+    cfg: AdapterConfig,
+    train: TrainConfig,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> tuple[FewShotHead, dict[str, Any]]:
     """Fit a FewShotHead on frozen view embeddings.
 
     feats: per recording [V_i, D] float; labels: class index per recording; classifier:
@@ -485,9 +562,15 @@ def train_adapter(feats: Sequence[torch.Tensor], labels: Sequence[int], classifi
         torch.set_num_threads(threads)
 
 
-def _train(feats: Sequence[torch.Tensor], labels: Sequence[int], classifier: torch.Tensor,
-           cfg: AdapterConfig, train: TrainConfig, device: torch.device | str,
-           progress: bool) -> tuple[FewShotHead, dict[str, Any]]:
+def _train(
+    feats: Sequence[torch.Tensor],
+    labels: Sequence[int],
+    classifier: torch.Tensor,
+    cfg: AdapterConfig,
+    train: TrainConfig,
+    device: torch.device | str,
+    progress: bool,
+) -> tuple[FewShotHead, dict[str, Any]]:
     from tqdm import tqdm
 
     if len(feats) != len(labels) or not feats:
@@ -503,15 +586,19 @@ def _train(feats: Sequence[torch.Tensor], labels: Sequence[int], classifier: tor
     per_epoch = math.ceil(n / train.batch_size)
     total = train.epochs * per_epoch
     step, last = 0, float("nan")
-    bar = tqdm(total=total, desc=f"adapting ({n} recordings, {head.num_classes} classes)",
-               unit="step", disable=not progress)
+    bar = tqdm(
+        total=total,
+        desc=f"adapting ({n} recordings, {head.num_classes} classes)",
+        unit="step",
+        disable=not progress,
+    )
     with bar:
         for _ in range(train.epochs):
             head.train()
             order = torch.randperm(n, generator=gen).tolist()
             losses = []
             for b in range(per_epoch):
-                idx = order[b * train.batch_size:(b + 1) * train.batch_size]
+                idx = order[b * train.batch_size : (b + 1) * train.batch_size]
                 x, valid = pad_views(feats, idx, train.views, gen)
                 x, valid, y = x.to(device), valid.to(device), y_all[idx].to(device)
                 for g in opt.param_groups:
@@ -529,9 +616,14 @@ def _train(feats: Sequence[torch.Tensor], labels: Sequence[int], classifier: tor
 
 
 @torch.no_grad()
-def predict(head: FewShotHead | None, feats: Sequence[torch.Tensor],
-            classifier: torch.Tensor | None = None, scale: float = 100.0, batch_size: int = 256,
-            device: torch.device | str = "cpu") -> torch.Tensor:
+def predict(
+    head: FewShotHead | None,
+    feats: Sequence[torch.Tensor],
+    classifier: torch.Tensor | None = None,
+    scale: float = 100.0,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """Logits [N, K] of recordings (all their views, [V_i, D] each): through the head, or
     zero-shot (head None: mean over views of scale * normalize(f) @ classifier)."""
     out = []
@@ -549,13 +641,28 @@ def predict(head: FewShotHead | None, feats: Sequence[torch.Tensor],
 
 
 # ------------------------------------------------------------------- whole recipe
-def adapt(dataset: str, root: str | Path, shots: int, seed: int, teacher: Teacher,
-          out: str | Path, *, protocol: str = "eventclip", split: str | None = None,
-          shots_file: str | Path | None = None, names: str | None = None,
-          templates: str | Sequence[str] | None = None, mode: str | None = None,
-          residual: float | None = None, lr: float | None = None, epochs: int | None = None,
-          batch_size: int | None = None, device: torch.device | str = "cpu",
-          progress: bool = True, workers: int | None = None) -> tuple[Path, dict[str, Any]]:
+def adapt(
+    dataset: str,
+    root: str | Path,
+    shots: int,
+    seed: int,
+    teacher: Teacher,
+    out: str | Path,
+    *,
+    protocol: str = "eventclip",
+    split: str | None = None,
+    shots_file: str | Path | None = None,
+    names: str | None = None,
+    templates: str | Sequence[str] | None = None,
+    mode: str | None = None,
+    residual: float | None = None,
+    lr: float | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    workers: int | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """`ezsr adapt`: draw (or read) a K-shot split of the dataset's training folder, embed
     its recordings with the frozen `teacher`, train a FewShotHead from the zero-shot
     classifier and write it to `out`. Returns (path, summary dict)."""
@@ -575,50 +682,83 @@ def adapt(dataset: str, root: str | Path, shots: int, seed: int, teacher: Teache
         sp = draw_split(ds.samples, shots, seed)
     templates = templates or ("eventclip" if protocol == "eventclip" else "openai")
     proto = train_protocol(dataset, protocol, mode, int(getattr(teacher, "image_size", 224)))
-    w = build_classifier(teacher, ds.classnames, templates,
-                         progress=None if progress else False).float()
-    feats = embed_recordings(teacher, sp.samples, proto, device=device, progress=progress,
-                             workers=workers)
+    w = build_classifier(
+        teacher, ds.classnames, templates, progress=None if progress else False
+    ).float()
+    feats = embed_recordings(
+        teacher, sp.samples, proto, device=device, progress=progress, workers=workers
+    )
     labels = [s.label for s in sp.samples]
-    cfg = AdapterConfig(embed_dim=int(w.shape[0]),
-                        residual=RESIDUAL.get(dataset, 0.8) if residual is None else residual,
-                        scale=logit_scale(teacher), features=feature_kind(teacher, proto))
+    cfg = AdapterConfig(
+        embed_dim=int(w.shape[0]),
+        residual=RESIDUAL.get(dataset, 0.8) if residual is None else residual,
+        scale=logit_scale(teacher),
+        features=feature_kind(teacher, proto),
+    )
     views = 1  # EZSR: one window; EventCLIP: max_imgs = min(its test views, 2) in training
     if proto.eventclip is not None:
         from ezsr.zeroshot.evaluate import EVENTCLIP_SETUPS
+
         views = min(TRAIN_VIEWS, EVENTCLIP_SETUPS[dataset].views)
-    tc = TrainConfig.for_dataset(dataset, shots, len(set(labels)), lr=lr, epochs=epochs,
-                                 batch_size=batch_size, seed=seed, views=views)
-    zs_acc = float((predict(None, feats, w, cfg.scale).argmax(1) ==
-                    torch.tensor(labels)).float().mean())
+    tc = TrainConfig.for_dataset(
+        dataset,
+        shots,
+        len(set(labels)),
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        views=views,
+    )
+    zs_acc = float(
+        (predict(None, feats, w, cfg.scale).argmax(1) == torch.tensor(labels)).float().mean()
+    )
     head, info = train_adapter(feats, labels, w, cfg, tc, device=device, progress=progress)
-    fit_acc = float((predict(head, feats, device=device).argmax(1) ==
-                     torch.tensor(labels)).float().mean())
-    train = {"dataset": dataset, "shots": int(shots), "seed": int(seed), "protocol": protocol,
-             "mode": proto.mode, "templates": templates if isinstance(templates, str) else "custom",
-             "teacher": str(getattr(teacher, "name", "?")),
-             "teacher_key": str(getattr(teacher, "cache_key", "") or ""),
-             "lr": tc.lr, "epochs": tc.epochs, "batch_size": tc.batch_size, "views": tc.views,
-             "split": sp.source, "n_train": len(sp.samples), "loss": info["loss"],
-             "train_acc_zero_shot": zs_acc, "train_acc": fit_acc}
+    fit_acc = float(
+        (predict(head, feats, device=device).argmax(1) == torch.tensor(labels)).float().mean()
+    )
+    train = {
+        "dataset": dataset,
+        "shots": int(shots),
+        "seed": int(seed),
+        "protocol": protocol,
+        "mode": proto.mode,
+        "templates": templates if isinstance(templates, str) else "custom",
+        "teacher": str(getattr(teacher, "name", "?")),
+        "teacher_key": str(getattr(teacher, "cache_key", "") or ""),
+        "lr": tc.lr,
+        "epochs": tc.epochs,
+        "batch_size": tc.batch_size,
+        "views": tc.views,
+        "split": sp.source,
+        "n_train": len(sp.samples),
+        "loss": info["loss"],
+        "train_acc_zero_shot": zs_acc,
+        "train_acc": fit_acc,
+    }
     path = save_adapter(out, head.cpu(), ds.classnames, train, ds.folders)
     return path, train
 
 
 # --------------------------------------------------------- using an adapter file
-def resolve_classes(meta: dict[str, Any], given: Sequence[str] | None = None,
-                    path: str | Path = "",
-                    fix: str = "leave the class names out to use the adapter's") -> list[str]:
+def resolve_classes(
+    meta: dict[str, Any],
+    given: Sequence[str] | None = None,
+    path: str | Path = "",
+    fix: str = "leave the class names out to use the adapter's",
+) -> list[str]:
     """The class names of a run with an adapter: the adapter's, or the given ones when they
     are the same (ValueError naming the file and saying `fix` otherwise)."""
     names = list(meta["class_names"])
     if given:
         given = [str(g) for g in given]
         if given != names:
-            raise ValueError(f"adapter {path}: trained on {len(names)} classes "
-                             f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
-                             f"the {len(given)} here ({', '.join(given[:3])}"
-                             f"{', ...' if len(given) > 3 else ''}) differ: {fix}")
+            raise ValueError(
+                f"adapter {path}: trained on {len(names)} classes "
+                f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); "
+                f"the {len(given)} here ({', '.join(given[:3])}"
+                f"{', ...' if len(given) > 3 else ''}) differ: {fix}"
+            )
     return names
 
 
@@ -626,18 +766,21 @@ def warn_protocol(meta: dict[str, Any], protocol: str, path: str | Path = "") ->
     """Log a warning when the adapter was trained on other views than this run feeds it."""
     trained = meta.get("train", {}).get("protocol")
     if trained and trained != protocol:
-        log.warning("adapter %s was trained on %s views; this run feeds %s views", path,
-                    trained, protocol)
+        log.warning(
+            "adapter %s was trained on %s views; this run feeds %s views", path, trained, protocol
+        )
 
 
-def apply_adapter(zs: ZeroShot, head: FewShotHead, meta: dict[str, Any],
-                  path: str | Path = "") -> ZeroShot:
+def apply_adapter(
+    zs: ZeroShot, head: FewShotHead, meta: dict[str, Any], path: str | Path = ""
+) -> ZeroShot:
     """A zero-shot classifier (ezsr.zeroshot.loader.ZeroShot) with the adapter: its encoder
     followed by the adapter (AdaptedEncoder, one view per input) under a zero-shot head on
     the adapted text classifier. The classifier's width must be the adapter's."""
     from dataclasses import replace
 
     from ezsr.zeroshot.graph import ImageClassifier, ZeroShotHead
+
     check_adapter(head, meta, int(zs.classifier.shape[0]), path=path)
     warn_protocol(meta, "ezsr", path)
     head = head.to("cpu").eval()
@@ -650,14 +793,28 @@ def apply_adapter(zs: ZeroShot, head: FewShotHead, meta: dict[str, Any],
     except StopIteration:
         pass
     enc = AdaptedEncoder(zs.encoder, head).eval() if zs.encoder is not None else None
-    return replace(zs, module=module.eval(), encoder=enc, classifier=cls.to(dev), scale=scale,
-                   class_names=list(meta["class_names"]))
+    return replace(
+        zs,
+        module=module.eval(),
+        encoder=enc,
+        classifier=cls.to(dev),
+        scale=scale,
+        class_names=list(meta["class_names"]),
+    )
 
 
 @torch.no_grad()
-def classify_adapted(events: Events, teacher: Teacher, head: FewShotHead, meta: dict[str, Any],
-                     top: int = 5, window: int | None = None, start: int | None = None,
-                     mode: str = "crop", path: str | Path = "") -> Prediction:
+def classify_adapted(
+    events: Events,
+    teacher: Teacher,
+    head: FewShotHead,
+    meta: dict[str, Any],
+    top: int = 5,
+    window: int | None = None,
+    start: int | None = None,
+    mode: str = "crop",
+    path: str | Path = "",
+) -> Prediction:
     """`ezsr classify --adapter`: the EZSR window of one stream (as ezsr.zeroshot.classify)
     embedded by the teacher, through the adapter as a one-view recording; top-k class names
     of the adapter with softmax probabilities (ezsr.zeroshot.Prediction)."""
@@ -681,12 +838,15 @@ def classify_adapted(events: Events, teacher: Teacher, head: FewShotHead, meta: 
     return Prediction([names[j] for j in i.tolist()], [float(v) for v in p])
 
 
-def check_features(head: FewShotHead, teacher: Teacher, protocol: EvalProtocol,
-                   path: str | Path = "") -> None:
+def check_features(
+    head: FewShotHead, teacher: Teacher, protocol: EvalProtocol, path: str | Path = ""
+) -> None:
     """The features a run feeds the adapter must be the kind it was trained on (raw CLIP
     image features or unit embeddings; see feature_kind)."""
     kind = feature_kind(teacher, protocol)
     if kind != head.cfg.features:
-        raise ValueError(f"adapter {path}: trained on {head.cfg.features} image features, "
-                         f"this run gives {kind} ones (use the protocol and features it was "
-                         "trained with)")
+        raise ValueError(
+            f"adapter {path}: trained on {head.cfg.features} image features, "
+            f"this run gives {kind} ones (use the protocol and features it was "
+            "trained with)"
+        )

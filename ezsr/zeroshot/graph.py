@@ -38,8 +38,9 @@ class ZeroShotHead(nn.Module):
     def __init__(self, classifier: torch.Tensor, scale: float = 100.0) -> None:
         super().__init__()
         if classifier.dim() != 2:
-            raise ValueError(f"ZeroShotHead: 'classifier' must be [D, K], got "
-                             f"{tuple(classifier.shape)}")
+            raise ValueError(
+                f"ZeroShotHead: 'classifier' must be [D, K], got {tuple(classifier.shape)}"
+            )
         self.register_buffer("classifier", classifier.detach().float().clone())
         self.scale = float(scale)
 
@@ -73,14 +74,21 @@ class EZSRPreprocess(nn.Module):
     inv_std: torch.Tensor  # buffer [1, 3, 1, 1] float32
     shift: torch.Tensor  # buffer [1, 3, 1, 1] float32
 
-    def __init__(self, sensor: tuple[int, int] = EZSR_SENSOR, out_size: int | None = 224,
-                 mode: str = "crop", normalize: bool = True) -> None:
+    def __init__(
+        self,
+        sensor: tuple[int, int] = EZSR_SENSOR,
+        out_size: int | None = 224,
+        mode: str = "crop",
+        normalize: bool = True,
+    ) -> None:
         super().__init__()
         if mode not in ("crop", "squash"):
             raise ValueError(f"EZSRPreprocess: mode must be 'crop' or 'squash', got {mode!r}")
         self.height, self.width = int(sensor[0]), int(sensor[1])
         if self.height <= 0 or self.width <= 0:
-            raise ValueError(f"EZSRPreprocess: sensor must be positive (height, width), got {sensor}")
+            raise ValueError(
+                f"EZSRPreprocess: sensor must be positive (height, width), got {sensor}"
+            )
         self.out_size, self.mode = (int(out_size) if out_size else None), mode
         if self.out_size is None:  # full sensor resolution, no resize (visualisation, tests)
             if mode != "crop":
@@ -103,8 +111,9 @@ class EZSRPreprocess(nn.Module):
         self.register_buffer("inv_std", 1.0 / std, persistent=False)
         self.register_buffer("shift", -mean / std, persistent=False)
 
-    def histogram(self, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor,
-                  valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def histogram(
+        self, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Counts [B, 2 * hist_h * hist_w] float32 (ON plane first), and per event its flat
         bin index [B, N] int64 and whether it counted [B, N] bool."""
         x, y = x.long(), y.long()
@@ -115,8 +124,9 @@ class EZSRPreprocess(nn.Module):
         off = (p.float() <= 0.5).long()
         idx = (off * self.hist_h + y) * self.hist_w + x
         idx = torch.where(inside, idx, torch.zeros_like(idx))  # padding adds 0 at bin 0
-        hist = torch.zeros(x.shape[0], 2 * self.hist_h * self.hist_w, dtype=torch.float32,
-                           device=x.device)
+        hist = torch.zeros(
+            x.shape[0], 2 * self.hist_h * self.hist_w, dtype=torch.float32, device=x.device
+        )
         return hist.scatter_add(1, idx, inside.float()), idx, inside
 
     @staticmethod
@@ -147,8 +157,9 @@ class EZSRPreprocess(nn.Module):
         v_lo, v_hi = hi[:, :1], hi[:, 1:]
         return v_lo + (pos - lo_k) * (v_hi - v_lo)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor,
-                valid: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, valid: torch.Tensor
+    ) -> torch.Tensor:
         hist, idx, inside = self.histogram(x, y, p, valid)
         b = hist.shape[0]
         q = self.clip_value(hist, idx, inside)  # step 4: clip at q ...
@@ -170,8 +181,12 @@ def pad_events(windows: Iterable[Events], n: int | None = None) -> dict[str, np.
     windows = list(windows)
     n = n or max(max(len(w) for w in windows), 1)
     b = len(windows)
-    out = {"x": np.zeros((b, n), np.int32), "y": np.zeros((b, n), np.int32),
-           "p": np.zeros((b, n), np.int32), "valid": np.zeros((b, n), bool)}
+    out = {
+        "x": np.zeros((b, n), np.int32),
+        "y": np.zeros((b, n), np.int32),
+        "p": np.zeros((b, n), np.int32),
+        "valid": np.zeros((b, n), bool),
+    }
     for i, w in enumerate(windows):
         k = len(w)
         if k > n:
@@ -198,11 +213,11 @@ class ImageClassifier(nn.Module):
 class EventClassifier(nn.Module):
     """padded events (x, y, p, valid; [B, N] each) -> logits [B, K]."""
 
-    def __init__(self, preprocess: EZSRPreprocess, encoder: nn.Module,
-                 head: ZeroShotHead) -> None:
+    def __init__(self, preprocess: EZSRPreprocess, encoder: nn.Module, head: ZeroShotHead) -> None:
         super().__init__()
         self.preprocess, self.encoder, self.head = preprocess, encoder, head
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor,
-                valid: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, valid: torch.Tensor
+    ) -> torch.Tensor:
         return self.head(self.encoder(self.preprocess(x, y, p, valid)))

@@ -52,9 +52,11 @@ def patch_features(model: object, x: torch.Tensor) -> torch.Tensor:
         if isinstance(enc, nn.Module) and isinstance(proj, nn.Linear):  # ProjectedEncoder
             return proj(patch_features(enc, x))
     name = getattr(model, "name", type(model).__name__)
-    raise ValueError(f"model {name!r} has no patch tokens (heatmaps need a ViT image tower: a "
-                     "CLIP/EVA-CLIP model or a trained student; the offline ConSE teacher has "
-                     "none)")
+    raise ValueError(
+        f"model {name!r} has no patch tokens (heatmaps need a ViT image tower: a "
+        "CLIP/EVA-CLIP model or a trained student; the offline ConSE teacher has "
+        "none)"
+    )
 
 
 @torch.no_grad()
@@ -64,15 +66,15 @@ def text_heatmap(model: object, x: torch.Tensor, text: torch.Tensor) -> torch.Te
     x: [B, 3, S, S] CLIP-normalised input; text: [D] or [T, D] float.
     Returns [B, gh, gw] (one text) or [B, T, gh, gw] float32, gh = gw = sqrt(N).
     """
-    tok = patch_features(model, x).float()                        # [B, N, D]
+    tok = patch_features(model, x).float()  # [B, N, D]
     b, n, _ = tok.shape
-    g = int(round(n ** 0.5))
+    g = int(round(n**0.5))
     if g * g != n:
         raise ValueError(f"{n} patch tokens do not form a square grid")
     t = text.float().to(tok.device)
     single = t.dim() == 1
-    t = F.normalize(t.reshape(-1, t.shape[-1]), dim=-1)           # [T, D]
-    cos = F.normalize(tok, dim=-1) @ t.T                          # [B, N, T]
+    t = F.normalize(t.reshape(-1, t.shape[-1]), dim=-1)  # [T, D]
+    cos = F.normalize(tok, dim=-1) @ t.T  # [B, N, T]
     maps = cos.transpose(1, 2).reshape(b, -1, g, g)
     return maps[:, 0] if single else maps
 
@@ -80,8 +82,9 @@ def text_heatmap(model: object, x: torch.Tensor, text: torch.Tensor) -> torch.Te
 def upsample(grid_map: torch.Tensor, size: int) -> torch.Tensor:
     """[gh, gw] -> [size, size] bilinear (align_corners=False: patch centres stay over the
     centres of the pixels they cover)."""
-    return F.interpolate(grid_map[None, None].float(), size=(size, size), mode="bilinear",
-                         align_corners=False)[0, 0]
+    return F.interpolate(
+        grid_map[None, None].float(), size=(size, size), mode="bilinear", align_corners=False
+    )[0, 0]
 
 
 def jet(v: np.ndarray) -> np.ndarray:
@@ -94,8 +97,13 @@ def jet(v: np.ndarray) -> np.ndarray:
     return (np.stack([r, g, b], -1) * 255.0 + 0.5).astype(np.uint8)
 
 
-def overlay(gray: np.ndarray, grid_map: torch.Tensor, alpha: float = 0.5,
-            vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+def overlay(
+    gray: np.ndarray,
+    grid_map: torch.Tensor,
+    alpha: float = 0.5,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> np.ndarray:
     """The heatmap over a picture: gray uint8 [S, S] (the encoder's input frame), grid_map
     [gh, gw] cosines -> uint8 RGB [S, S, 3] = (1 - alpha) * gray + alpha * jet(scaled map).
     The map is scaled from [vmin, vmax] (default: its own min and max) to [0, 1]."""
@@ -110,16 +118,24 @@ def overlay(gray: np.ndarray, grid_map: torch.Tensor, alpha: float = 0.5,
 
 @dataclass
 class Heatmaps:
-    maps: torch.Tensor       # [T, gh, gw] float32 cosines, one per text
+    maps: torch.Tensor  # [T, gh, gw] float32 cosines, one per text
     texts: list[str]
-    frame: np.ndarray        # uint8 [S, S]: the encoder's input as a gray picture
-    picture: np.ndarray      # uint8 [S*scale, (T+1)*S*scale, 3]: frame | map per text
+    frame: np.ndarray  # uint8 [S, S]: the encoder's input as a gray picture
+    picture: np.ndarray  # uint8 [S*scale, (T+1)*S*scale, 3]: frame | map per text
 
 
 @torch.no_grad()
-def heatmap_pictures(events: Events, teacher: Any, texts: Sequence[str], window: int = 15000,
-                     start: int | None = None, mode: str = "crop", alpha: float = 0.5,
-                     scale: int = 2, text_embeddings: torch.Tensor | None = None) -> Heatmaps:
+def heatmap_pictures(
+    events: Events,
+    teacher: Any,
+    texts: Sequence[str],
+    window: int = 15000,
+    start: int | None = None,
+    mode: str = "crop",
+    alpha: float = 0.5,
+    scale: int = 2,
+    text_embeddings: torch.Tensor | None = None,
+) -> Heatmaps:
     """Text heatmaps of one recording.
 
     events: ezsr.Events (the EZSR window is cut as `ezsr classify` does: select_window);
@@ -133,7 +149,7 @@ def heatmap_pictures(events: Events, teacher: Any, texts: Sequence[str], window:
 
     texts = [str(t) for t in texts]
     if not texts:
-        raise ValueError("give at least one text (--text \"a cat\")")
+        raise ValueError('give at least one text (--text "a cat")')
     size = int(getattr(teacher, "image_size", 224))
     x = ezsr_preprocess(select_window(events, window, start), out_size=size, mode=mode)
     dev = torch.device("cpu")
@@ -146,7 +162,7 @@ def heatmap_pictures(events: Events, teacher: Any, texts: Sequence[str], window:
         text_embeddings = teacher.encode_text(texts)
     if text_embeddings.shape[0] != len(texts):
         raise ValueError(f"{text_embeddings.shape[0]} text embeddings for {len(texts)} texts")
-    maps = text_heatmap(teacher, x, text_embeddings)[0].cpu()    # [T, gh, gw]
+    maps = text_heatmap(teacher, x, text_embeddings)[0].cpu()  # [T, gh, gw]
     frame = (unnormalize(x)[0, 0].cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
     panels = [np.repeat(frame[..., None], 3, -1)] + [overlay(frame, m, alpha) for m in maps]
     pic = np.concatenate(panels, axis=1)

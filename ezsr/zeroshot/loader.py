@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OFFLINE: Final = "offline"
-OFFLINE_DESCRIPTION = ("offline default teacher (ConSE: EfficientNet-Lite0 ImageNet classifier + "
-                       "all-MiniLM-L6-v2 text embeddings) on the event frame")
+OFFLINE_DESCRIPTION = (
+    "offline default teacher (ConSE: EfficientNet-Lite0 ImageNet classifier + "
+    "all-MiniLM-L6-v2 text embeddings) on the event frame"
+)
 
 
 @dataclass(frozen=True)
@@ -123,51 +125,76 @@ def load_teacher(spec: ModelSpec) -> LoadedTeacher:
     lab = spec.label
     if not spec.checkpoint:
         if not spec.offline or spec.clip_checkpoint:
-            raise ValueError(f"{lab('model')}/{lab('clip_checkpoint')} need {lab('checkpoint')} "
-                             "(the CLIP weights to use)")
+            raise ValueError(
+                f"{lab('model')}/{lab('clip_checkpoint')} need {lab('checkpoint')} "
+                "(the CLIP weights to use)"
+            )
         try:
             teacher = create_teacher(OFFLINE, device=spec.device)
         except ImportError as exc:  # a user error: the optional extra is not installed
             raise ValueError(str(exc)) from exc
-        return LoadedTeacher(teacher, OFFLINE, [f"using the {OFFLINE_DESCRIPTION}; pass "
-                                                f"{lab('checkpoint')}/{lab('model')} for a "
-                                                "CLIP/EZSR model"])
+        return LoadedTeacher(
+            teacher,
+            OFFLINE,
+            [
+                f"using the {OFFLINE_DESCRIPTION}; pass "
+                f"{lab('checkpoint')}/{lab('model')} for a "
+                "CLIP/EZSR model"
+            ],
+        )
     if peek_student_file(spec.checkpoint) is not None:  # `ezsr train`'s student.pt
-        return LoadedTeacher(load_student_teacher(spec.checkpoint, device=spec.device,
-                                                  vocab=spec.vocab),
-                             f"student {spec.checkpoint}", [])
+        return LoadedTeacher(
+            load_student_teacher(spec.checkpoint, device=spec.device, vocab=spec.vocab),
+            f"student {spec.checkpoint}",
+            [],
+        )
     if spec.offline:
-        raise ValueError(f"{lab('checkpoint')} needs {lab('model')} NAME (its architecture), "
-                         f"e.g. {lab('model')} ViT-B/16")
+        raise ValueError(
+            f"{lab('checkpoint')} needs {lab('model')} NAME (its architecture), "
+            f"e.g. {lab('model')} ViT-B/16"
+        )
     try:
         fmt = detect_format(read_state_dict(spec.checkpoint)[0])
     except CheckpointError as exc:
         msg = str(exc)
-        raise CheckpointError(msg if msg.startswith(str(spec.checkpoint)) else
-                              f"{spec.checkpoint}: {msg}") from None
+        raise CheckpointError(
+            msg if msg.startswith(str(spec.checkpoint)) else f"{spec.checkpoint}: {msg}"
+        ) from None
     if fmt == "ezsr":
         if not spec.clip_checkpoint:
-            raise ValueError(f"{spec.checkpoint} holds only an image tower (EZSR checkpoint): "
-                             "give the CLIP checkpoint of its text tower with "
-                             f"{lab('clip_checkpoint')}")
-        model = create_model(spec.model, pretrained=spec.clip_checkpoint,
-                             image_checkpoint=spec.checkpoint, device=spec.device)
+            raise ValueError(
+                f"{spec.checkpoint} holds only an image tower (EZSR checkpoint): "
+                "give the CLIP checkpoint of its text tower with "
+                f"{lab('clip_checkpoint')}"
+            )
+        model = create_model(
+            spec.model,
+            pretrained=spec.clip_checkpoint,
+            image_checkpoint=spec.checkpoint,
+            device=spec.device,
+        )
         near = spec.clip_checkpoint
     else:
         model = create_model(spec.model, pretrained=spec.checkpoint, device=spec.device)
         near = spec.checkpoint
-    notes = [rep.summary() for rep in getattr(model, "load_reports", [])
-             if rep.missing or rep.unexpected]
+    notes = [
+        rep.summary() for rep in getattr(model, "load_reports", []) if rep.missing or rep.unexpected
+    ]
     tok = load_tokenizer(spec.vocab or near, model.context_length)
     return LoadedTeacher(CLIPTeacher(model, tok), model.name, notes)
 
 
 # ------------------------------------------------------------------ zero-shot modules
-def load_zero_shot(spec: ModelSpec | str = OFFLINE, classes: str | Sequence[str] = "cat,dog",
-                   checkpoint: str | None = None, clip_checkpoint: str | None = None,
-                   templates: str | Sequence[str] = "openai", device: torch.device | str = "cpu",
-                   classifier: str | torch.Tensor | None = None,
-                   vocab: str | None = None) -> ZeroShot:
+def load_zero_shot(
+    spec: ModelSpec | str = OFFLINE,
+    classes: str | Sequence[str] = "cat,dog",
+    checkpoint: str | None = None,
+    clip_checkpoint: str | None = None,
+    templates: str | Sequence[str] = "openai",
+    device: torch.device | str = "cpu",
+    classifier: str | torch.Tensor | None = None,
+    vocab: str | None = None,
+) -> ZeroShot:
     """A zero-shot image classifier (streaming, export) for a spec and class names.
 
     spec: a ModelSpec, or a model name with the spec's fields as keyword arguments.
@@ -182,16 +209,23 @@ def load_zero_shot(spec: ModelSpec | str = OFFLINE, classes: str | Sequence[str]
     classes: a list, "a,b,c" or "@FILE" (ezsr.zeroshot.read_classes).
     """
     if not isinstance(spec, ModelSpec):
-        spec = ModelSpec(model=spec, checkpoint=checkpoint, clip_checkpoint=clip_checkpoint,
-                         vocab=vocab, classifier=classifier, device=str(device))
+        spec = ModelSpec(
+            model=spec,
+            checkpoint=checkpoint,
+            clip_checkpoint=clip_checkpoint,
+            vocab=vocab,
+            classifier=classifier,
+            device=str(device),
+        )
     from ezsr import models, zeroshot
     from ezsr.models.student import read_student_file
 
     lab = spec.label
     model = spec.model or OFFLINE
     names = read_classes(classes, lab("classes"))
-    given = load_classifier(spec.classifier, len(names), spec) \
-        if spec.classifier is not None else None
+    given = (
+        load_classifier(spec.classifier, len(names), spec) if spec.classifier is not None else None
+    )
     student = read_student_file(spec.checkpoint) if spec.checkpoint else None
     if student is not None:
         return _student_zero_shot(student, spec, names, templates, given)
@@ -199,41 +233,55 @@ def load_zero_shot(spec: ModelSpec | str = OFFLINE, classes: str | Sequence[str]
         teacher = models.create_teacher(OFFLINE, device=spec.device)
         if given is not None:
             _check_rows(given, spec, model, int(teacher.embed_dim))
-        cls = given if given is not None else \
-            zeroshot.build_classifier(teacher, names, templates).float()
+        cls = (
+            given
+            if given is not None
+            else zeroshot.build_classifier(teacher, names, templates).float()
+        )
         scale = models.logit_scale(teacher)
         module = ImageClassifier(TeacherEncoder(teacher), ZeroShotHead(cls, scale))
         from ezsr.models.conse import ConSEEncoder
-        return ZeroShot(module.to(spec.device).eval(), ConSEEncoder(teacher).eval(), cls, scale,
-                        names, int(teacher.image_size))
+
+        return ZeroShot(
+            module.to(spec.device).eval(),
+            ConSEEncoder(teacher).eval(),
+            cls,
+            scale,
+            names,
+            int(teacher.image_size),
+        )
     clip = models.create_model(model, pretrained=spec.clip_checkpoint)
     if spec.clip_checkpoint is None and spec.checkpoint is None:
         log.warning("model %s: no checkpoint given, the image tower has random weights", model)
-    enc = models.create_event_encoder(model, pretrained=spec.checkpoint,
-                                      init=spec.clip_checkpoint)
+    enc = models.create_event_encoder(model, pretrained=spec.checkpoint, init=spec.clip_checkpoint)
     if given is not None:
         cls = given
     else:
         text: Teacher | nn.Module = clip
         if spec.vocab:  # the given vocabulary, not one found beside the checkpoint
-            text = models.CLIPTeacher(clip, models.load_tokenizer(spec.vocab,
-                                                                  clip.context_length))
+            text = models.CLIPTeacher(clip, models.load_tokenizer(spec.vocab, clip.context_length))
         cls = zeroshot.build_classifier(text, names, templates).float()
     with torch.no_grad():
         d = enc(torch.zeros(1, 3, enc.image_size, enc.image_size)).shape[1]
     if given is not None:
         _check_rows(cls, spec, model, d)
     elif cls.shape[0] != d:
-        raise ValueError(f"the {model} text classifier has {cls.shape[0]} rows, the encoder "
-                         f"gives {d}-dim embeddings")
+        raise ValueError(
+            f"the {model} text classifier has {cls.shape[0]} rows, the encoder "
+            f"gives {d}-dim embeddings"
+        )
     scale = models.logit_scale(clip)
     module = ImageClassifier(enc, ZeroShotHead(cls, scale)).to(spec.device).eval()
     return ZeroShot(module, enc, cls, scale, names, int(enc.image_size))
 
 
-def _student_zero_shot(meta: dict[str, Any], spec: ModelSpec, names: list[str],
-                       templates: str | Sequence[str],
-                       given: torch.Tensor | None) -> ZeroShot:
+def _student_zero_shot(
+    meta: dict[str, Any],
+    spec: ModelSpec,
+    names: list[str],
+    templates: str | Sequence[str],
+    given: torch.Tensor | None,
+) -> ZeroShot:
     """A trained student (ezsr.models.student) under the zero-shot head of its teacher's
     text side, or of the given classifier (then the teacher is not loaded; scale 100)."""
     from ezsr import zeroshot
@@ -243,17 +291,30 @@ def _student_zero_shot(meta: dict[str, Any], spec: ModelSpec, names: list[str],
     path = spec.checkpoint
     enc = build_student(meta)
     if meta["input"]["mode"] != "crop":
-        log.warning("%s was trained on %s-mode input; streaming preprocesses in crop mode",
-                    path, meta["input"]["mode"])
+        log.warning(
+            "%s was trained on %s-mode input; streaming preprocesses in crop mode",
+            path,
+            meta["input"]["mode"],
+        )
     t = meta["teacher"]
-    log.info("%s: student %s (%d steps) distilled from teacher %s", path, meta["student"],
-             meta["step"], t["name"])
+    log.info(
+        "%s: student %s (%d steps) distilled from teacher %s",
+        path,
+        meta["student"],
+        meta["step"],
+        t["name"],
+    )
     if given is not None:
         _check_rows(given, spec, f"student {path}", int(meta["embed_dim"]))
         cls, scale = given, MAX_LOGIT_SCALE
     else:
-        teacher = teacher_of(meta, path, spec.device, f"; give {spec.label('classifier')} W.pt "
-                             "with a ready text classifier instead", vocab=spec.vocab)
+        teacher = teacher_of(
+            meta,
+            path,
+            spec.device,
+            f"; give {spec.label('classifier')} W.pt with a ready text classifier instead",
+            vocab=spec.vocab,
+        )
         cls = zeroshot.build_classifier(teacher, names, templates).float()
         scale = logit_scale(teacher)
     module = ImageClassifier(enc, ZeroShotHead(cls, scale)).to(spec.device).eval()
@@ -268,12 +329,15 @@ def _what(source: object) -> str:
 def _check_rows(cls: torch.Tensor, spec: ModelSpec, model: str, d: int) -> None:
     """The classifier's rows D must be the model's embedding size."""
     if cls.shape[0] != d:
-        raise ValueError(f"{spec.label('classifier')} {_what(spec.classifier)} has "
-                         f"D={cls.shape[0]} rows; model '{model}' embeds {d}")
+        raise ValueError(
+            f"{spec.label('classifier')} {_what(spec.classifier)} has "
+            f"D={cls.shape[0]} rows; model '{model}' embeds {d}"
+        )
 
 
-def load_classifier(source: str | Path | torch.Tensor, k: int,
-                    spec: ModelSpec | None = None) -> torch.Tensor:
+def load_classifier(
+    source: str | Path | torch.Tensor, k: int, spec: ModelSpec | None = None
+) -> torch.Tensor:
     """A [D, K] float32 text classifier for k class names from a tensor or a torch.save'd
     file (FileNotFoundError / ValueError naming the spec's classifier field otherwise)."""
     spec = spec or ModelSpec(classifier=source)
@@ -286,13 +350,15 @@ def load_classifier(source: str | Path | torch.Tensor, k: int,
         try:
             w = torch.load(source, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - not a torch.save file
-            raise ValueError(f"{lab} {source}: not a torch.save'd [D, K] tensor "
-                             f"({type(exc).__name__})") from None
+            raise ValueError(
+                f"{lab} {source}: not a torch.save'd [D, K] tensor ({type(exc).__name__})"
+            ) from None
     return check_classifier(w, source, k, spec)
 
 
-def check_classifier(w: object, source: object, k: int,
-                     spec: ModelSpec | None = None) -> torch.Tensor:
+def check_classifier(
+    w: object, source: object, k: int, spec: ModelSpec | None = None
+) -> torch.Tensor:
     """w as a float32 [D, K] text classifier for k class names (ValueError naming the
     spec's classifier field and `source` otherwise)."""
     spec = spec or ModelSpec()
@@ -301,6 +367,8 @@ def check_classifier(w: object, source: object, k: int,
         shape = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
         raise ValueError(f"{lab} {_what(source)}: expected a [D, K] tensor, got {shape}")
     if w.shape[1] != k:
-        raise ValueError(f"{lab} {_what(source)}: {w.shape[1]} columns for {k} class "
-                         f"names ({spec.label('classes')})")
+        raise ValueError(
+            f"{lab} {_what(source)}: {w.shape[1]} columns for {k} class "
+            f"names ({spec.label('classes')})"
+        )
     return w.float()

@@ -23,10 +23,16 @@ from ezsr import io
 from tests.conftest import shared_file
 from tests.parity._peers import assert_columns, cols
 
-EXPELLIARMUS = [("prophesee/gen3_evt2_sample.raw", "evt2"), ("n_cars/sample_ncars.dat", "dat"),
-                ("n_cars/ncars_obj_004397.dat", "dat")]
-AEDAT4 = ["aedat4/dvxplorer_sample.aedat4", "aedat4/davis346_small.aedat4",
-          "aedat4/davis346_with_frames.aedat4"]
+EXPELLIARMUS = [
+    ("prophesee/gen3_evt2_sample.raw", "evt2"),
+    ("n_cars/sample_ncars.dat", "dat"),
+    ("n_cars/ncars_obj_004397.dat", "dat"),
+]
+AEDAT4 = [
+    "aedat4/dvxplorer_sample.aedat4",
+    "aedat4/davis346_small.aedat4",
+    "aedat4/davis346_with_frames.aedat4",
+]
 BIN = ["n_mnist/sample_nmnist.bin", "n_caltech101/Faces_easy_0001.bin"]
 
 

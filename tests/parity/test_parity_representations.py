@@ -32,8 +32,9 @@ def _tonic_input(rel):
     ev = io.read(shared_file(rel))
     ev = ev[:N] if len(ev) > N else ev
     c = cols(ev)
-    arr = np.zeros(len(ev), np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64),
-                                      ("p", np.int64)]))
+    arr = np.zeros(
+        len(ev), np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
+    )
     for k in "xytp":
         arr[k] = c[k]
     return T, ev, arr, (ev.width, ev.height, 2)
