@@ -34,7 +34,7 @@ from _report import write_report  # benchmarks/_report.py (run as a script)
 
 from ezsr import io, models  # noqa: E402
 from ezsr.export.onnx_export import export_onnx, ort_session  # noqa: E402
-from ezsr.streaming.runners import preprocess_windows  # noqa: E402
+from ezsr.zeroshot.graph import preprocess_windows  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "events"
 RECORDINGS = [

@@ -37,11 +37,11 @@ from _report import write_report  # benchmarks/_report.py (run as a script)
 from ezsr.events import Events  # noqa: E402
 from ezsr.export.onnx_export import export_onnx, ort_session  # noqa: E402
 from ezsr.streaming.recognizer import softmax  # noqa: E402
-from ezsr.streaming.runners import preprocess_windows  # noqa: E402
 from ezsr.zeroshot.graph import (  # noqa: E402
     ImageClassifier,
     ZeroShotHead,
     pad_events,  # noqa: E402
+    preprocess_windows,  # noqa: E402
 )
 
 # (patch, width, layers, heads, embed dim): the ViT shapes of the issue

@@ -7,7 +7,7 @@ times, --rate events/s for --seconds; written once and kept in --cache) is repla
 file through StreamRecognizer (FileReplay, 1 ms chunks, 15,000-event windows) with two
 stand-in models that take no real compute, so the runtime itself is measured:
 
-* a 0.3 ms model (preprocessing by ezsr.streaming.runners.preprocess_windows, then 0.3 ms of
+* a 0.3 ms model (preprocessing by ezsr.zeroshot.graph.preprocess_windows, then 0.3 ms of
   busy CPU): --realtime replay at the recorded pace. Rows: windows dropped as stale (goal 0)
   and the stream's preprocess p99 against the bare preprocess_windows p99 on the same
   windows in the same process with nothing else running
@@ -41,7 +41,7 @@ from _report import write_report  # benchmarks/_report.py (run as a script)
 
 from ezsr import Events, io  # noqa: E402
 from ezsr.streaming import FileReplay, StreamRecognizer  # noqa: E402
-from ezsr.streaming.runners import preprocess_windows  # noqa: E402
+from ezsr.zeroshot.graph import preprocess_windows  # noqa: E402
 
 SENSOR = (1280, 720)
 

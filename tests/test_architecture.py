@@ -39,9 +39,9 @@ LAYERS = {
     "__main__": 4,
 }  # anything else under ezsr: core (0)
 APPS = ("ezsr.streaming", "ezsr.training", "ezsr.export", "ezsr.commands")
-# the one sideways edge among applications: the stream runtime runs what export writes
-# (ONNX Runtime sessions and metadata, padded event inputs, TensorRT engines)
-SIDEWAYS = {("streaming", "export")}
+# edges between the applications (streaming, training, export) allowed: none. The runners of
+# exported files live with the exporter (ezsr.export.runners); the CLI hands them to the stream.
+SIDEWAYS: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

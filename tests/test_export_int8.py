@@ -37,7 +37,7 @@ def graphs(tmp_path_factory):
 
     from ezsr import io
     from ezsr.export.onnx_export import export_onnx
-    from ezsr.streaming.runners import preprocess_windows
+    from ezsr.zeroshot.graph import preprocess_windows
 
     torch.manual_seed(0)
     enc = TinyViT(patch=16, dim=96, depth=3, heads=4, out_dim=64).eval()
@@ -66,7 +66,7 @@ def graphs(tmp_path_factory):
 
 def _logits(path, windows):
     from ezsr.export.onnx_export import ort_session
-    from ezsr.streaming.runners import preprocess_windows
+    from ezsr.zeroshot.graph import preprocess_windows
 
     s = ort_session(path)
     return np.concatenate(

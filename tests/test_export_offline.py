@@ -58,7 +58,7 @@ def _windows():
 
 def test_offline_graph_matches_the_torch_path_on_real_windows(offline):
     from ezsr.export.onnx_export import ort_session, read_metadata
-    from ezsr.streaming.runners import preprocess_windows
+    from ezsr.zeroshot.graph import preprocess_windows
 
     zs, path = offline
     meta = read_metadata(path)
@@ -102,7 +102,7 @@ def test_stream_runs_the_offline_graph_under_onnxruntime(offline, tmp_path):
     s = json.loads(js.read_text())
     assert s["backend"] == "onnxruntime-cpu" and s["windows"] == 7
     from ezsr import io
-    from ezsr.streaming.runners import preprocess_windows
+    from ezsr.zeroshot.graph import preprocess_windows
 
     ev = io.read(rec)
     x = preprocess_windows([ev.window(15000, 15000)], "cpu")

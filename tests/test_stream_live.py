@@ -141,6 +141,7 @@ def test_ctrl_c_ends_a_live_stream_with_its_summary(tiny_onnx, tmp_path):
     """SIGINT (what Ctrl-C sends) while the camera is idle: the stream stops, closes the
     source and returns the summary; the idle connection does not keep it running."""
     from ezsr import streaming
+    from ezsr.export.runners import OnnxRuntimeRunner
     from ezsr.streaming.live import open_live
 
     path = shared_file(RECORDING)
@@ -148,9 +149,7 @@ def test_ctrl_c_ends_a_live_stream_with_its_summary(tiny_onnx, tmp_path):
     try:
         src = open_live(f"tcp://127.0.0.1:{server.port}").connect()
         assert (src.width, src.height) == (320, 240)
-        rec = streaming.StreamRecognizer(
-            streaming.OnnxRuntimeRunner(tiny_onnx), n_events=10000, warmup=1
-        )
+        rec = streaming.StreamRecognizer(OnnxRuntimeRunner(tiny_onnx), n_events=10000, warmup=1)
         seen = []
 
         def on_decision(d):

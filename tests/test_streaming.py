@@ -14,10 +14,10 @@ from _tiny_vit import TinyViT
 from conftest import shared_file
 
 from ezsr.events import Events
+from ezsr.export.runners import OnnxRuntimeRunner
 from ezsr.streaming import (
     EventRing,
     FileReplay,
-    OnnxRuntimeRunner,
     PushSource,
     StreamRecognizer,
     TorchRunner,

@@ -298,11 +298,12 @@ def make_runner(args):
     import torch
 
     from ezsr import streaming
+    from ezsr.export.runners import OnnxRuntimeRunner, TensorRTRunner
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.backend == "onnxruntime":
         if args.onnx:
-            return streaming.OnnxRuntimeRunner(args.onnx, args.classes, device=device)
+            return OnnxRuntimeRunner(args.onnx, args.classes, device=device)
         # no ONNX file given: export the chosen model on the fly
         import tempfile
 
@@ -323,7 +324,7 @@ def make_runner(args):
             class_names=zs.class_names,
             out_size=zs.image_size,
         )
-        return streaming.OnnxRuntimeRunner(path, device=device)
+        return OnnxRuntimeRunner(path, device=device)
     if args.backend == "tensorrt":
         from ezsr.export.tensorrt import engine_class_names
         from ezsr.zeroshot.classes import read_classes
@@ -331,7 +332,7 @@ def make_runner(args):
         names = engine_class_names(
             args.engine, read_classes(args.classes) if args.classes else None
         )  # from ENGINE.json; given names must match
-        return streaming.TensorRTRunner(args.engine, names, device=device)
+        return TensorRTRunner(args.engine, names, device=device)
     zs = _zero_shot(args, device)
     return streaming.TorchRunner(zs.module, zs.class_names, device=device, out_size=zs.image_size)
 

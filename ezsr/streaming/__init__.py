@@ -8,12 +8,7 @@ with per-stage latency (see docs/streaming.md).
 
 from ezsr.streaming.buffer import EZSR_WINDOW, EventRing, Window, Windower, WindowQueue
 from ezsr.streaming.recognizer import Decision, LatencyStats, StreamRecognizer
-from ezsr.streaming.runners import (
-    OnnxRuntimeRunner,
-    TensorRTRunner,
-    TorchRunner,
-    preprocess_windows,
-)
+from ezsr.streaming.runners import Runner, TorchRunner, preprocess_windows
 from ezsr.streaming.sources import EventsReplay, FileReplay, PushSource
 
 __all__ = [
@@ -25,9 +20,8 @@ __all__ = [
     "Decision",
     "LatencyStats",
     "StreamRecognizer",
+    "Runner",
     "TorchRunner",
-    "OnnxRuntimeRunner",
-    "TensorRTRunner",
     "preprocess_windows",
     "EventsReplay",
     "FileReplay",

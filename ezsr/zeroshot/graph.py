@@ -10,13 +10,13 @@ flow, so one graph serves every batch size and event count.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ezsr.events import Events
+from ezsr.events import EventBatch, Events
 from ezsr.ops.ezsr_preprocess import CLIP_MEAN, CLIP_STD, resize_crop_index
 
 EZSR_SENSOR = (480, 640)  # (height, width) of N-ImageNet's sensor (EZSR's evaluation input)
@@ -170,6 +170,38 @@ class EZSRPreprocess(nn.Module):
         gray = (img / (peak + 1.0).unsqueeze(2)).mean(1, keepdim=True)  # steps 5-6
         gray = gray.view(b, 1, self.out_h, self.out_w)
         return gray * self.inv_std + self.shift  # CLIP normalisation, [B, 3, S, S]
+
+
+def preprocess_windows(
+    windows: Sequence[Events],
+    device: torch.device | str,
+    out_size: int = 224,
+    mode: str = "crop",
+    pin: bool = True,
+) -> torch.Tensor:
+    """EZSR encoder input [B, 3, S, S] float32 (CLIP-normalised) on `device`.
+
+    Windows are concatenated on the host (pinned when the device is CUDA, so the copy is
+    async) and preprocessed on the device.
+    """
+    from ezsr.ops import ezsr_preprocess
+
+    device = torch.device(device)
+    windows = list(windows)
+
+    if (
+        len(windows) == 1 and device.type == "cpu" and windows[0].device.type == "cpu"
+    ):  # the stream's case: no concatenation, no copy
+        return ezsr_preprocess(windows[0], out_size=out_size, mode=mode)
+    batch = EventBatch.from_streams(windows)
+    if device.type == "cuda":
+        if pin and batch.x.device.type == "cpu":  # windows already on the GPU need no pinning
+            x, y, t, p, offsets = (
+                v.pin_memory() for v in (batch.x, batch.y, batch.t, batch.p, batch.offsets)
+            )
+            batch = EventBatch(x, y, t, p, offsets, batch.width, batch.height)
+        batch = batch.to(device, non_blocking=True)
+    return ezsr_preprocess(batch, out_size=out_size, mode=mode)
 
 
 def pad_events(windows: Iterable[Events], n: int | None = None) -> dict[str, np.ndarray]:
