@@ -300,6 +300,32 @@ def test_decreasing_time_is_reported(tmp_path, monkeypatch, backend_kernel):
     assert "decrease at event 1" in str(e) and "(73 -> 68 us)" in str(e)
 
 
+@pytest.mark.parametrize(
+    "t_low, by, message",
+    [
+        ([9, 4, 12], {"n_events": 2}, "event 1 (73 -> 68 us)"),  # back inside block 1
+        ([9, 4, 12], {"dt_us": 1}, "(73 -> 68 us)"),
+        ([9, 12, 4], {"n_events": 3}, "event 2 (76 -> 68 us)"),  # back at block 2's start
+        ([9, 12, 4], {"dt_us": 1}, "(76 -> 68 us)"),
+    ],
+)
+def test_decreasing_time_is_reported_when_streaming(tmp_path, monkeypatch, t_low, by, message):
+    """Blocks of 3 EVT2 words (TIME_HIGH + 2 events, then 1 event): a decoded block is
+    order-checked once for all its chunks; one out of order (inside or against the block
+    before) still raises in the chunk that holds the decrease."""
+    from ezsr.io import _stream
+
+    monkeypatch.setattr(_stream, "BLOCK_BYTES", 12)
+    cd = [0x80000001] + [(v << 22) | (6 << 11) | 7 for v in t_low]
+    path = write(tmp_path, "b.raw", EVT2_HEAD + np.array(cd, "<u4").tobytes())
+    seen = []
+    with pytest.raises(io.EventFileError, match="decrease at") as e:
+        for c in io.iter_chunks(path, **by):
+            seen.append(c.t.tolist())
+    assert message in str(e.value)
+    assert all(t == sorted(t) for t in seen)
+
+
 @needs_kernels
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(

@@ -43,6 +43,7 @@ def decoded_blocks(
     block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes  # read at call time
     block_bytes = max(ws, block_bytes // ws * ws)
     state = new_state()
+    last_t = None  # time of the previous block's last event
     with open(path, "rb") as f:
         f.seek(offset)
         carry = b""
@@ -69,7 +70,11 @@ def decoded_blocks(
                     )
                 state = blk.state
                 if len(blk.t):
-                    yield blk.x, blk.y, blk.t, blk.p
+                    cols: Columns = (blk.x, blk.y, blk.t, blk.p)
+                    if _trusted(cols, last_t):  # checked once here, not again per chunk
+                        cols = _Trusted(cols)
+                    last_t = int(blk.t[-1])
+                    yield cols
                 if blk.consumed == 0:
                     break
                 start += blk.consumed
@@ -118,7 +123,40 @@ def decode_whole(
 
 
 class _Checked(tuple):
-    """Columns whose time order was already checked (by the C++ file decoder)."""
+    """Columns whose time order was already checked (by the C++ file decoder, or by
+    _trusted for a decoded block); slices of them (_part) stay checked."""
+
+
+class _Trusted(_Checked):
+    """Decoded columns checked by _trusted: x, y int16, t int64 in time order, p uint8
+    0/1 numpy arrays; make_events wraps them in Events without converting or checking."""
+
+
+def _trusted(cols: Columns, last_t: int | None) -> bool:
+    """Whether decoded columns (x, y int16, t int64, p uint8 numpy arrays) are in time
+    order, also after `last_t` (the previous block's last time), with polarity 0/1: then
+    their chunks become Events with no further per-chunk check (make_events). False sends
+    them through the per-chunk checks, which raise at the first bad event as before."""
+    x, y, t, p = cols
+    if not (
+        isinstance(x, np.ndarray)
+        and x.dtype == np.int16
+        and y.dtype == np.int16
+        and t.dtype == np.int64
+        and p.dtype == np.uint8
+    ):
+        return False
+    if last_t is not None and int(t[0]) < last_t:
+        return False
+    if len(t) > 1 and not bool((t[1:] >= t[:-1]).all()):
+        return False
+    return not len(p) or int(p.max()) <= 1
+
+
+def _part(cols: Columns, start: int | None, stop: int | None) -> Columns:
+    """cols[start:stop] column-wise; checked columns stay checked."""
+    out = tuple(c[start:stop] for c in cols)
+    return type(cols)(out) if isinstance(cols, _Checked) else out
 
 
 def _raise_unsorted(path: str, t: np.ndarray, i: int) -> None:
@@ -151,6 +189,11 @@ def make_events(
         width = int(x.max()) + 1 if len(x) else 0
         height = int(y.max()) + 1 if len(y) else 0
         size_source = "data"
+    if isinstance(cols, _Trusted):  # what Events() would make of them, minus the checks
+        ev = object.__new__(Events)
+        ev.x, ev.y, ev.t, ev.p = (torch.from_numpy(c) for c in cols)
+        ev.width, ev.height, ev.size_source = int(width), int(height), size_source or "user"
+        return ev
     if len(t) > 1 and not isinstance(cols, _Checked):
         back = np.flatnonzero(t[1:] < t[:-1])
         if back.size:
@@ -204,8 +247,8 @@ def chunk_blocks(
             held += len(blk[2])
             while held >= n_events:
                 cols = _cat(buf)
-                yield emit(tuple(c[:n_events] for c in cols))
-                rest = tuple(c[n_events:] for c in cols)
+                yield emit(_part(cols, None, n_events))
+                rest = _part(cols, n_events, None)
                 buf, held = ([rest] if len(rest[2]) else []), len(rest[2])
         else:
             t = blk[2]
@@ -215,9 +258,9 @@ def chunk_blocks(
                 boundary = int(t[0]) + step
             while len(t) and int(t[-1]) >= boundary:
                 k = int(np.searchsorted(t, boundary, side="left"))
-                buf.append(tuple(c[:k] for c in blk))
+                buf.append(_part(blk, None, k))
                 yield emit(_cat(buf))
-                buf, blk = [], tuple(c[k:] for c in blk)
+                buf, blk = [], _part(blk, k, None)
                 t = blk[2]
                 boundary += step
             if len(t):

@@ -21,6 +21,10 @@ from ezsr.events import Events
 from ezsr.streaming.buffer import Chunk, as_events
 
 DECODE_NICE = 5  # niceness of FileReplay's decoding thread (Linux: per-thread nice)
+# chunks handed from the decoding thread to the iterating one per queue operation when
+# replaying as fast as possible: one lock hand-over per 1-ms chunk cost both threads
+# about as much as their own work per chunk
+FAST_BATCH = 8
 
 
 class FileReplay:
@@ -36,7 +40,7 @@ class FileReplay:
     with `prefetch` chunks of slack, so the runner should win the CPU when both are
     runnable. As fast as possible, the decoder sets the pace of the whole stream and keeps
     the iterating thread's priority (niced below it, it lost the CPU to every other process
-    on a loaded machine).
+    on a loaded machine) and hands the chunks over FAST_BATCH at a time.
     decode_cpu_s: CPU seconds of the decoding thread, set when it reaches the file's end.
     """
 
@@ -78,7 +82,12 @@ class FileReplay:
             self._stop = threading.Event()  # one per iteration
             self.decode_cpu_s = 0.0
             chunks = _prefetched(
-                chunks, self.prefetch, self._stop, DECODE_NICE if self.realtime else 0, self
+                chunks,
+                self.prefetch,
+                self._stop,
+                DECODE_NICE if self.realtime else 0,
+                self,
+                1 if self.realtime else FAST_BATCH,
             )
         yield from paced(chunks, self.realtime, self.speed)
 
@@ -89,14 +98,17 @@ def _prefetched(
     stop: threading.Event,
     nice: int = 0,
     meter: FileReplay | None = None,
+    batch: int = 1,
 ) -> Iterator[Events]:
     """Iterate `chunks` in a daemon thread, up to `depth` items ahead, at niceness `nice`
-    (0: as the process); its errors are raised here, in the consumer's thread. The
-    thread's CPU seconds go to meter.decode_cpu_s (when a meter is given) before the end
-    is handed over."""
+    (0: as the process), handed over in lists of `batch` items (the last one shorter);
+    its errors are raised here, in the consumer's thread, after the items before them.
+    The thread's CPU seconds go to meter.decode_cpu_s (when a meter is given) before the
+    end is handed over."""
     import queue
 
-    q: queue.Queue = queue.Queue(maxsize=depth)
+    batch = max(1, int(batch))
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth // batch))
     end = object()
 
     def put(item: object) -> bool:
@@ -118,17 +130,24 @@ def _prefetched(
                 )
             except (AttributeError, OSError):  # not Linux, or not permitted: as it is
                 pass
+        items: list[Events] = []
         try:
             for c in chunks:
                 if not len(c):
                     continue
-                if not put(c):
-                    return
+                items.append(c)
+                if len(items) >= batch:
+                    if not put(items):
+                        return
+                    items = []
+            if items and not put(items):
+                return
             if meter is not None:
                 meter.decode_cpu_s = time.thread_time()
             put(end)
         except BaseException as exc:  # noqa: BLE001 - re-raised by the consumer
-            put(exc)
+            if not items or put(items):
+                put(exc)
 
     th = threading.Thread(target=work, name="ezsr-decode", daemon=True)
     th.start()
@@ -139,7 +158,7 @@ def _prefetched(
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            yield from item
     finally:
         stop.set()
 
