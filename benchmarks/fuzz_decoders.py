@@ -21,8 +21,10 @@ disagreement, a signal) are written to OUT/crashes/TARGET/ and stop the run.
   python benchmarks/fuzz_decoders.py all --seconds 30 --out /tmp/fuzz   # one process each
   python benchmarks/fuzz_decoders.py file:raw --minimise --out /tmp/fuzz  # merge the corpus
 
-Seeds: small files written by ezsr.io.write and the first 4 KiB of the recordings in
-../shared/data/events (when present). A minimised corpus is kept in tests/fixtures/fuzz/
+Seeds: small files written by ezsr.io.write and hand-made records; with --shared-seeds also
+the first 4 KiB of the recordings in ../shared/data/events (a local campaign only: a corpus
+grown from them holds bytes of those recordings and is not committed). A minimised corpus,
+made without --shared-seeds, is kept in tests/fixtures/fuzz/
 corpus/TARGET and every input that ever crashed in tests/fixtures/fuzz/crashes/TARGET;
 tests/test_fuzz_decoders.py replays both through check_one(). docs/reliability.md has the
 campaign's numbers.
@@ -145,7 +147,7 @@ def check_one(target: str, data: bytes, workdir: str | None = None) -> None:
 
 
 # ------------------------------------------------------------------------------ seeds
-def seeds(target: str) -> list[bytes]:
+def seeds(target: str, shared: bool = False) -> list[bytes]:
     """Small valid inputs of the target's format (a block body with a sensor byte first for
     decode targets; whole files, and the first 4 KiB of real recordings, for file targets)."""
     import numpy as np
@@ -203,7 +205,7 @@ def seeds(target: str) -> list[bytes]:
             + struct.pack("<hhiiiiii", 1, 0, 8, 4, 2, 3, 3, 2)
             + pol
         )
-    for f in sorted(SHARED.glob("*/*")) if SHARED.is_dir() else []:
+    for f in sorted(SHARED.glob("*/*")) if shared and SHARED.is_dir() else []:
         if SUFFIX.get(name) == f.suffix.lower() and "reference" not in f.name:
             out.append(f.read_bytes()[:4096])
     return out
@@ -230,7 +232,9 @@ def fuzz_in_process(target: str, args: list[str]) -> None:
     atheris.Fuzz()
 
 
-def run_target(target: str, seconds: int, out: Path, minimise: bool) -> dict:
+def run_target(
+    target: str, seconds: int, out: Path, minimise: bool, shared_seeds: bool = False
+) -> dict:
     """libFuzzer in a child process for one target; returns its figures."""
     safe = target.replace(":", "_")
     corpus = out / "corpus" / safe
@@ -239,7 +243,7 @@ def run_target(target: str, seconds: int, out: Path, minimise: bool) -> dict:
     crashes.mkdir(parents=True, exist_ok=True)
     kept = FIXTURES / "corpus" / safe
     seed_dirs = [str(corpus)] + ([str(kept)] if kept.is_dir() else [])
-    for i, s in enumerate(seeds(target)):
+    for i, s in enumerate(seeds(target, shared_seeds)):
         (corpus / f"seed-{i}").write_bytes(s)
     if minimise:
         merged = out / "minimised" / safe
@@ -309,6 +313,12 @@ def main(argv=None) -> int:
         help="merge OUT/corpus/TARGET (and the kept one) into OUT/minimised/TARGET",
     )
     ap.add_argument(
+        "--shared-seeds",
+        action="store_true",
+        help="also seed from the first 4 KiB of the ../shared recordings (local campaigns only: "
+        "do not commit a corpus grown from them)",
+    )
+    ap.add_argument(
         "--replay",
         nargs="*",
         default=None,
@@ -329,7 +339,7 @@ def main(argv=None) -> int:
     todo = targets() if a.target == "all" else [a.target]
     results = []
     for t in todo:
-        s = run_target(t, a.seconds, out, a.minimise)
+        s = run_target(t, a.seconds, out, a.minimise, a.shared_seeds)
         results.append(s)
         print(json.dumps(s), flush=True)
     (out / "summary.json").write_text(json.dumps(results, indent=2))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _digests import assert_matches, load_digests
 from conftest import shared_file
 
 from ezsr import Events, io
@@ -39,7 +40,7 @@ RECORDINGS = {
 
 @pytest.fixture(scope="module")
 def published():
-    return np.load(FIXTURES / "eventclip_frames.npz")
+    return load_digests(FIXTURES / "eventclip_frames.json")
 
 
 @pytest.mark.parametrize("rel", sorted(RECORDINGS))
@@ -51,19 +52,18 @@ def test_eventclip_frames_equal_published(rel, published):
     setup = EVENTCLIP_SETUPS[dataset]
     ev = io.read(shared_file(rel))
     centred = eventclip_center(ev, setup.height, setup.width)
-    assert [int(centred.x.min()), int(centred.y.min())] == published[key + "__shift"].tolist()
+    assert [int(centred.x.min()), int(centred.y.min())] == published[key + "__shift"]
     ref = published[key]
-    assert len(ref) <= setup.views  # every frame is a view: no random pick involved
+    assert ref["shape"][0] <= setup.views  # every frame is a view: no random pick involved
     got = sample_input(ev, make_protocol(dataset, "eventclip", image_preprocess="teacher"), key=rel)
-    assert got.dtype == torch.uint8 and got.shape == ref.shape
-    np.testing.assert_array_equal(got.numpy(), ref)
+    assert_matches(got.numpy(), ref, key)  # uint8 [V, H, W], bit for bit
     # CLIP's transform of EventCLIP's RGB frames (PIL image, torchvision Resize(224, BICUBIC):
     # short side 224, long side int(224 * long / short); CenterCrop(224) at round((new-224)/2))
     from PIL import Image
 
     new_w, left = {"n-caltech101": (298, 37), "n-cars": (268, 22), "n-imagenet": (298, 37)}[dataset]
     want = []
-    for f in ref:
+    for f in got.numpy():  # = EventCLIP's frames (checked above)
         im = Image.fromarray(np.repeat(f[..., None], 3, axis=2)).resize((new_w, 224), Image.BICUBIC)
         a = np.asarray(im.crop((left, 0, left + 224, 224))).astype(np.float32) / 255
         mean = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
@@ -79,15 +79,15 @@ def test_eventclip_frames_equal_published(rel, published):
         centred, eventclip_frame_starts(len(ev), setup.frame_events), setup.frame_events
     )
     swapped = eventclip_frame(batch, setup.white_background, other)[:, 0].to(torch.uint8)
-    assert (published[key + "_swapped"] != ref).any()  # the option changes the picture
-    np.testing.assert_array_equal(swapped.numpy(), published[key + "_swapped"])
+    assert published[key + "_swapped"]["sha256"] != ref["sha256"]  # the option changes it
+    assert_matches(swapped.numpy(), published[key + "_swapped"], key + "_swapped")
 
 
 def test_eventclip_frame_starts_and_views(published):
-    for k in published.files:
+    for k in published:
         if k.startswith("split_"):
             n_frame, n = (int(v[1:]) for v in k.split("_")[1:])
-            assert eventclip_frame_starts(n, n_frame) == published[k].tolist(), k
+            assert eventclip_frame_starts(n, n_frame) == published[k], k
     # EventCLIP's test-time views: max(min(round(max_n / N), 10), 1) (datasets/event2img.py)
     assert {d: s.views for d, s in EVENTCLIP_SETUPS.items()} == {
         "n-imagenet": 2,
