@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -129,6 +130,28 @@ def image_root(tmp_path_factory):
             a[..., c * 2] = 255
             Image.fromarray(a).save(root / name / f"{k}.png")
     return root
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for torchrun rendezvous, test servers)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun_training(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python -m ezsr.training ARGS` under torchrun with 2 processes (gloo on the CPU, one
+    thread each), from the repository root with tests/ importable (train_standins); fails the
+    test with the end of its stderr when it does not exit 0."""
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+           "-m", "ezsr.training", *args]  # fmt: skip
+    run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
 
 
 def random_batch(

@@ -11,11 +11,7 @@ import csv
 import gzip
 import json
 import math
-import os
 import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -139,12 +135,6 @@ def test_at_scale_config_runs_two_steps(name, photos, teacher_checkpoints, tmp_p
     assert (out / "last.pt").exists() and not list(out.glob("step_*.pt"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ezsr(capsys, *args) -> str:
     """`ezsr ARGS` (the CLI's main, in this process); its stdout."""
     from ezsr.cli import main
@@ -160,7 +150,7 @@ def test_tiny_cpu_journey(tmp_path, capsys):
     """torchrun (2 gloo ranks) -> --resume -> ezsr eval -> ezsr export -> ezsr stream --onnx
     (the ezsr commands through the CLI's main in this process: same code, no interpreter start)."""
     pytest.importorskip("onnxruntime")
-    from conftest import needs_offline_extra
+    from conftest import needs_offline_extra, torchrun_training
 
     needs_offline_extra()  # the tiny_cpu config's teacher is the offline one
     from ezsr.training.cli import main
@@ -179,24 +169,7 @@ def test_tiny_cpu_journey(tmp_path, capsys):
         f"run.out_dir={out}",
         f"model.teacher_cache={tmp_path / 'cache'}",
     ]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(_free_port()),
-        "-m",
-        "ezsr.training",
-        "tiny_cpu",
-        *scale,
-    ]
-    run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    torchrun_training(["tiny_cpu", *scale])
     ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert ck["world_size"] == 2 and ck["step"] == 2
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,18 +17,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import shared_file
+from conftest import free_port, shared_file
 
 from ezsr.cli import main
 
 HERE = Path(__file__).resolve().parent
 RECORDING = "aedat4/dvxplorer_sample.aedat4"  # 111,954 events, 320x240
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -38,7 +31,7 @@ class Server:
 
     def __init__(self, path, hold=False, port=None):
         pytest.importorskip("dv_processing")
-        self.port = port or _free_port()
+        self.port = port or free_port()
         cmd = [sys.executable, str(HERE / "_dv_server.py"), str(path), str(self.port)]
         self.proc = subprocess.Popen(
             cmd + (["--hold"] if hold else []), stdout=subprocess.PIPE, text=True
@@ -203,7 +196,7 @@ def test_live_source_errors_are_named(monkeypatch):
     with pytest.raises(ValueError, match="tcp://HOST:PORT"):
         open_live("tcp://localhost")
     with pytest.raises(ConnectionError, match=r"tcp://127.0.0.1:\d+: cannot connect to it"):
-        open_live(f"tcp://127.0.0.1:{_free_port()}").connect()
+        open_live(f"tcp://127.0.0.1:{free_port()}").connect()
     import dv_processing as dv
 
     if not dv.io.camera.discover():
@@ -216,7 +209,7 @@ def test_live_source_errors_are_named(monkeypatch):
 
 def test_stream_cli_names_an_unreachable_server(tiny_onnx, capsys):
     pytest.importorskip("dv_processing")
-    port = _free_port()
+    port = free_port()
     assert main(["stream", f"tcp://127.0.0.1:{port}", "--onnx", tiny_onnx]) != 0
     assert f"tcp://127.0.0.1:{port}: cannot connect to it" in capsys.readouterr().err
 

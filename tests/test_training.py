@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))  # train_standins
 
 import train_standins as sti  # noqa: E402
+from conftest import torchrun_training
 
 from ezsr.training import losses  # noqa: E402
 from ezsr.training.config import TrainConfig, make_config, parse_overrides  # noqa: E402
@@ -246,12 +244,6 @@ def test_cli_print_config_and_ezsr_train_help(capsys):
 
 
 # ----------------------------------------------------------------------------- DDP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_two_gloo_ranks_equal_one_process(image_root, tmp_path):
     args = [
         f"data.root={image_root}",
@@ -271,24 +263,7 @@ def test_ddp_two_gloo_ranks_equal_one_process(image_root, tmp_path):
         "sim.path=train_standins:plain",
         "run.eval_samples=4",
     ]
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}", OMP_NUM_THREADS="1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(_free_port()),
-        "-m",
-        "training",
-        *args,
-        f"run.out_dir={tmp_path / 'ddp'}",
-    ]
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert out.returncode == 0, out.stderr[-3000:]
+    torchrun_training([*args, f"run.out_dir={tmp_path / 'ddp'}"], timeout=240)
     from ezsr.training.trainer import Trainer
 
     single = Trainer(make_config([], [*args, f"run.out_dir={tmp_path / 'one'}"]))

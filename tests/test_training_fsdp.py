@@ -3,22 +3,13 @@ the same losses and weights as DDP on the same global batch, with activation che
 on, and checkpoints that resume under the other strategy (and in one process)."""
 
 import csv
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from conftest import torchrun_training
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _args(image_root, out, *extra):
@@ -49,24 +40,7 @@ def _args(image_root, out, *extra):
 
 
 def _torchrun(args, *resume):
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}", OMP_NUM_THREADS="1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(_free_port()),
-        "-m",
-        "ezsr.training",
-        *args,
-        *resume,
-    ]
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
+    torchrun_training([*args, *resume])
 
 
 def _losses(out: Path) -> list[float]:
