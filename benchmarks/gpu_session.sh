@@ -1,81 +1,127 @@
 #!/usr/bin/env bash
-# Every GPU check and GPU benchmark of the project, for a machine with a CUDA build of torch
-# and nvcc (none of the development machines has one). Results and logs go to $OUT
-# (default ./gpu_out). Stages, each well under 10 minutes on a 16-core H100/H200 machine,
-# so they can run as separate calls on a lent GPU machine whose build outputs persist:
+# Every GPU check and GPU benchmark of the project in one call, for a machine with a CUDA
+# build of torch and nvcc (the development machines and CI have neither a GPU nor a CUDA
+# torch). Each step logs to $RES/NAME.log and each benchmark section writes
+# $RES/gpu_SECTION.json as soon as it finishes; after every step all of $RES is packed into
+# $OUT/gpu_results.tgz (one file: the device tool returns at most 8), so a call stopped by
+# its time limit keeps what finished. Steps start only while the time budget (BUDGET_S, default 450 s from the
+# start) leaves room for them; the most important come first.
 #
-#   bash benchmarks/gpu_session.sh build      # CUDA extension in place + CMake core + ctest
-#   bash benchmarks/gpu_session.sh test       # the whole pytest suite (CUDA params included)
-#   bash benchmarks/gpu_session.sh sanitize   # compute-sanitizer memcheck on the CUDA tests
-#   bash benchmarks/gpu_session.sh bench      # the GPU sections of every benchmark
-#   bash benchmarks/gpu_session.sh all        # all four in order
+#   OUT=gpu_out bash benchmarks/gpu_session.sh            # everything
+#   OUT=gpu_out bash benchmarks/gpu_session.sh bench hist # the build, then these sections
 #
-# Needs no network: the build uses the installed torch (--no-build-isolation semantics:
-# `setup.py build_ext --inplace`), and packages the machine lacks are skipped by the tests
-# that need them. A failing step is logged and the next one still runs; the exit status is
-# the number of failed steps.
+# 1. build: `pip install --no-deps --no-build-isolation -e .` (CUDA extension for sm_90,
+#    MAX_JOBS=16), `ezsr info` (must list the cuda kernel backend)
+# 2. checks, side by side: the CUDA-parametrised tests (pytest -k cuda), and the CUDA
+#    kernel tests under compute-sanitizer memcheck and racecheck (small sizes; the runner
+#    test, with its CUDA graph and cuBLAS, left out)
+# 3. benchmarks/bench_gpu.py: hist, fused, latency, train, stream (see its docstring)
+# 4. latency with torch.compile, when time is left
+# Needs no network. The exit status is the number of failed steps.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+RES=${RES:-/tmp/ezsr_gpu_results}
+mkdir -p "$OUT" "$RES"
+export PYTHONUNBUFFERED=1
 export MAX_JOBS=${MAX_JOBS:-16}
-export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}  # Hopper (H100/H200)
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} # Hopper (H100/H200)
 PY=${PYTHON:-python3}
+BUDGET_S=${BUDGET_S:-450}
+# CUDA headers the toolkit may lack (cuBLAS, cuSPARSE, cuSOLVER: torch's CUDA headers include
+# them) from the nvidia-* wheels beside torch, where they exist
+NV_INC=$("$PY" -c "import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], 'cu13', 'include'))" 2>/dev/null)
+[ -n "$NV_INC" ] && [ -d "$NV_INC" ] && export CPATH="${CPATH:+$CPATH:}$NV_INC"
 failed=0
 
-step() {  # step NAME CMD...: run, log to $OUT/NAME.log, report
-  local name=$1
-  shift
-  echo "== $name: $*"
+left() { echo $((BUDGET_S - SECONDS)); }
+
+pack() { # everything so far into $OUT/gpu_results.tgz (replaced atomically)
+  local tmp="$OUT/.partial.$BASHPID.tgz"
+  tar czf "$tmp" -C "$RES" . 2>/dev/null && mv "$tmp" "$OUT/gpu_results.tgz"
+}
+
+step() { # step NAME NEED_S LIMIT_S CMD...: run if NEED_S seconds are left, cap at LIMIT_S
+  local name=$1 need=$2 limit=$3
+  shift 3
+  if [ "$(left)" -lt "$need" ]; then
+    echo "== $name: skipped, $(left) s left of the budget (needs ~$need s)"
+    return
+  fi
+  echo "== $name (t=${SECONDS}s): $*"
   local t0=$SECONDS
-  if "$@" >"$OUT/$name.log" 2>&1; then
-    echo "   ok ($((SECONDS - t0)) s)"
+  local rc=0
+  timeout "$limit" "$@" >"$RES/$name.log" 2>&1 || rc=$?
+  echo "$rc" >"$RES/$name.rc"
+  if [ "$rc" -eq 0 ]; then
+    echo "   ok $name ($((SECONDS - t0)) s)"
   else
-    echo "   FAILED ($((SECONDS - t0)) s); last lines:"
-    tail -n 15 "$OUT/$name.log" | sed 's/^/   | /'
+    echo "   FAILED $name rc=$rc ($((SECONDS - t0)) s); last lines:"
+    tail -n 25 "$RES/$name.log" | sed 's/^/   | /'
     failed=$((failed + 1))
   fi
+  pack
 }
+
+KERNEL_TESTS=(tests/test_cuda_paths.py tests/test_histogram.py tests/test_temporal.py tests/test_simulate.py)
+
+SAN=(compute-sanitizer --error-exitcode 1 --print-limit 20)
+SAN_TESTS=("$PY" -m pytest -q -p no:cacheprovider -k "cuda and not runner" "${KERNEL_TESTS[@]}")
 
 stage_build() {
-  step device "$PY" -c "import torch, sys; print(sys.version); print(torch.__version__, \
-torch.version.cuda, torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0))"
-  step build_ext "$PY" setup.py build_ext --inplace
-  step info "$PY" -m ezsr.cli info
-  step ctest bash -c "cmake -S . -B build/core-gpu -DEZSR_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-&& cmake --build build/core-gpu -j $MAX_JOBS && ctest --test-dir build/core-gpu --output-on-failure"
+  step device 30 30 bash -c "nvidia-smi; $PY -c 'import torch, sys; print(sys.version); \
+print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0), \
+torch.cuda.get_device_capability(0))'"
+  step build 120 300 "$PY" -m pip install --no-deps --no-build-isolation --no-index -v -e .
+  step info 10 60 bash -c "$PY -m ezsr.cli info && $PY -c 'from ezsr import _ext; \
+b = _ext.kernel_backends(); print(b); assert \"cuda\" in b, b'"
 }
 
-stage_test() {
-  step pytest "$PY" -m pytest -q -p no:cacheprovider tests
+stage_checks() {
+  [ "$(left)" -lt 60 ] && { echo "== checks: skipped"; return; }
+  echo "== checks (t=${SECONDS}s): pytest -k cuda, memcheck, racecheck side by side"
+  (step pytest_cuda 60 240 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda \
+    "${KERNEL_TESTS[@]}" tests/test_fidelity_simulate.py tests/test_training.py \
+    tests/test_export.py) &
+  (step memcheck 60 240 "${SAN[@]}" --tool memcheck --leak-check no "${SAN_TESTS[@]}") &
+  (step racecheck 60 240 "${SAN[@]}" --tool racecheck "${SAN_TESTS[@]}") &
+  wait
+  for n in pytest_cuda memcheck racecheck; do
+    [ "$(cat "$RES/$n.rc" 2>/dev/null || echo 1)" = 0 ] || failed=$((failed + 1))
+    echo "-- $n: $(tail -n 1 "$RES/$n.log" 2>/dev/null)"
+    grep -h "ERROR SUMMARY\|RACECHECK SUMMARY" "$RES/$n.log" 2>/dev/null | tail -n 2
+  done
 }
 
-stage_sanitize() {
-  # the CUDA-parametrised tests of the kernel families, under memcheck (leak check off:
-  # torch's caching allocator keeps memory on purpose)
-  step sanitize compute-sanitizer --tool memcheck --leak-check no --error-exitcode 1 \
-    "$PY" -m pytest -q -p no:cacheprovider -k cuda \
-    tests/test_histogram.py tests/test_temporal.py tests/test_simulate.py \
-    tests/test_ezsr_preprocess.py tests/test_representations.py
+bench() { # bench SECTION NEED_S LIMIT_S [ARGS...]
+  local s=$1 need=$2 limit=$3
+  shift 3
+  step "bench_$s$([ $# -gt 0 ] && echo _more)" "$need" "$limit" \
+    "$PY" benchmarks/bench_gpu.py "$s" --out "$RES" "$@"
 }
 
 stage_bench() {
-  step bench_representations "$PY" benchmarks/bench_representations.py --json "$OUT/bench_repr.json"
-  step bench_simulate "$PY" benchmarks/bench_simulate.py --json "$OUT/bench_simulate.json"
-  step bench_latency "$PY" benchmarks/bench_latency.py --json "$OUT/bench_latency.json" \
-    --plot "$OUT/latency.png" --models ViT-B/16 --batches 1,8
-  step bench_training "$PY" benchmarks/bench_training.py --json "$OUT/bench_training.json"
-  step bench_zeroshot "$PY" benchmarks/bench_zeroshot.py --device cuda --json "$OUT/bench_zeroshot.json"
+  local sections=("$@")
+  [ ${#sections[@]} -eq 0 ] && sections=(hist fused latency train stream)
+  for s in "${sections[@]}"; do
+    case $s in
+      hist) bench hist 30 90 ;;
+      fused) bench fused 30 120 ;;
+      latency) bench latency 40 120 ;;
+      train) bench train 60 180 ;;
+      stream) bench stream 60 180 ;;
+      compile) bench latency 90 180 --compile ;;
+    esac
+  done
 }
 
 case "${1:-all}" in
   build) stage_build ;;
-  test) stage_test ;;
-  sanitize) stage_sanitize ;;
-  bench) stage_bench ;;
-  all) stage_build; stage_test; stage_sanitize; stage_bench ;;
-  *) echo "usage: $0 [build|test|sanitize|bench|all]" >&2; exit 2 ;;
+  checks) stage_build && stage_checks ;;
+  bench) shift; stage_build; stage_bench "$@" ;;
+  all) stage_build; stage_checks; stage_bench; stage_bench compile ;;
+  *) echo "usage: $0 [all|build|checks|bench [SECTION...]]" >&2; exit 2 ;;
 esac
-echo "$failed step(s) failed; logs in $OUT/"
+pack
+echo "$failed step(s) failed; t=${SECONDS}s; logs and results in $OUT/gpu_results.tgz"
 exit "$failed"

@@ -147,6 +147,19 @@ def register(sub) -> None:
         "--device", default=None, type=device_arg, help="cpu or cuda (default: cuda when available)"
     )
     p.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "bf16"],
+        default="fp32",
+        help="--backend torch on CUDA: the encoder's weights and input in this type (the "
+        "zero-shot head stays fp32; default fp32)",
+    )
+    p.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="--backend torch on CUDA: replay a captured CUDA graph of the model per window "
+        "instead of launching its kernels one by one (lower latency at batch 1)",
+    )
+    p.add_argument(
         "--window",
         type=non_negative_int,
         default=15000,
@@ -283,6 +296,19 @@ def check_args(args) -> None:
             "--backend tensorrt needs --engine FILE (build it with `ezsr export "
             "... --engine enc.engine`, see docs/export.md)"
         )
+    gpu_only = [
+        flag
+        for flag, on in (
+            ("--precision", getattr(args, "precision", "fp32") != "fp32"),
+            ("--cuda-graph", getattr(args, "cuda_graph", False)),
+        )
+        if on
+    ]
+    if gpu_only and (args.backend != "torch" or str(args.device or "").startswith("cpu")):
+        raise ValueError(
+            f"{' and '.join(gpu_only)} apply to --backend torch on a CUDA device "
+            f"(got --backend {args.backend}, --device {args.device or 'default'})"
+        )
     if not args.window and args.dt_us is None:
         raise ValueError("--window 0 (time windows only) needs --dt-us")
     stride = getattr(args, "stride", None)
@@ -334,7 +360,14 @@ def make_runner(args):
         )  # from ENGINE.json; given names must match
         return TensorRTRunner(args.engine, names, device=device)
     zs = _zero_shot(args, device)
-    return streaming.TorchRunner(zs.module, zs.class_names, device=device, out_size=zs.image_size)
+    return streaming.TorchRunner(
+        zs.module,
+        zs.class_names,
+        device=device,
+        out_size=zs.image_size,
+        precision=getattr(args, "precision", "fp32"),
+        cuda_graph=getattr(args, "cuda_graph", False),
+    )
 
 
 # how errors of ezsr.zeroshot.loader name the spec's fields on the stream / export command lines

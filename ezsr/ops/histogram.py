@@ -1,6 +1,6 @@
 """Polarity histogram: event counts per pixel and polarity.
 
-Kernels: csrc/core/histogram.cpp (CPU, OpenMP) and histogram.cu (CUDA), registered as
+Kernels: csrc/core/histogram.cpp (CPU, OpenMP) and histogram_cuda.cu (CUDA), registered as
 torch.ops.ezsr.histogram; histogram_reference below is the pure-torch definition they
 are tested against and the fallback when the extension is absent.
 """

@@ -6,7 +6,7 @@ Both use the normalised time of an event inside its stream,
 with t_first / t_last the stream's first and last timestamps (t sorted) and tau = 0 for a
 stream whose events share one timestamp.
 
-Kernels: csrc/core/temporal.cpp (CPU, OpenMP) and temporal.cu (CUDA), registered as
+Kernels: csrc/core/temporal.cpp (CPU, OpenMP) and temporal_cuda.cu (CUDA), registered as
 torch.ops.ezsr.voxel_grid / time_surface; the *_reference functions below are the
 pure-torch definitions they are tested against and the fallback without the extension.
 """

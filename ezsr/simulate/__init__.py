@@ -6,7 +6,7 @@
   images_to_histogram(images [B, ...], ...) -> [B, 2, H, W]     fused, no events stored
 
 Kernels: torch.ops.ezsr.simulate_events / simulate_histogram (csrc/core/simulate.cpp,
-simulate.cu) with the pure-torch reference in ezsr.simulate.kernels.
+simulate_cuda.cu) with the pure-torch reference in ezsr.simulate.kernels.
 """
 
 from ezsr.simulate.frames import frames_to_events, log_intensity, to_luma

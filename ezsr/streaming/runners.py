@@ -3,7 +3,8 @@ can time each stage. All share: class_names, device, preprocess(windows) -> inpu
 infer(inputs) -> np.ndarray float32 [B, K] logits (the Runner protocol below).
 
 * TorchRunner (here): a torch module image [B, 3, 224, 224] (CLIP-normalised) -> logits;
-  eager, or with a captured CUDA graph on a GPU (cuda_graph=True, batch 1).
+  eager, or with a captured CUDA graph on a GPU (cuda_graph=True, batch 1); fp32, or the
+  encoder in fp16/bf16 on a GPU (precision=), the zero-shot head staying fp32.
 * OnnxRuntimeRunner and TensorRTRunner run what `ezsr export` writes; they live with the
   exporter (ezsr.export.runners), which the stream runtime does not import.
 Preprocessing runs on the runner's device: ezsr.zeroshot.graph.preprocess_windows (the
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from ezsr.events import Events
-from ezsr.zeroshot.graph import preprocess_windows
+from ezsr.zeroshot.graph import ZeroShotHead, preprocess_windows
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,17 @@ class Runner(Protocol):
         """The model's input -> logits [B, K] float32."""
 
 
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
 class TorchRunner:
-    """model: nn.Module image [B, 3, S, S] -> logits [B, K] (e.g. ezsr.zeroshot.graph.ImageClassifier)."""
+    """model: nn.Module image [B, 3, S, S] -> logits [B, K] (e.g. ezsr.zeroshot.graph.ImageClassifier).
+
+    precision: "fp32", or "fp16"/"bf16" (CUDA only): the model's weights and the input are
+    cast to that type, except any ZeroShotHead inside, which keeps its fp32 classifier
+    (it casts the features to fp32 itself). cuda_graph: replay one captured CUDA graph per
+    input shape instead of launching the model's kernels one by one (CUDA only).
+    """
 
     name = "torch"
 
@@ -52,9 +62,20 @@ class TorchRunner:
         cuda_graph: bool = False,
         out_size: int = 224,
         mode: str = "crop",
+        precision: str = "fp32",
     ) -> None:
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"TorchRunner: precision must be one of {sorted(PRECISIONS)}, got {precision!r}"
+            )
+        if precision != "fp32" and self.device.type != "cuda":
+            raise ValueError(f"TorchRunner: precision={precision!r} needs a CUDA device")
+        self.precision, self.dtype = precision, PRECISIONS[precision]
+        self.model = model.eval().to(self.device, self.dtype)
+        for m in self.model.modules():
+            if isinstance(m, ZeroShotHead):
+                m.float()
         self.class_names = list(class_names)
         self.out_size, self.mode = out_size, mode
         self.cuda_graph = bool(cuda_graph)
@@ -63,9 +84,12 @@ class TorchRunner:
         self._graph: torch.cuda.CUDAGraph | None = None
         if self.cuda_graph:
             self.name = "torch-cudagraph"
+        if precision != "fp32":
+            self.name += f"-{precision}"
 
     def preprocess(self, windows: Sequence[Events]) -> torch.Tensor:
-        return preprocess_windows(windows, self.device, self.out_size, self.mode)
+        x = preprocess_windows(windows, self.device, self.out_size, self.mode)
+        return x if self.dtype == torch.float32 else x.to(self.dtype)
 
     def _capture(self, x: torch.Tensor) -> None:
         """Record one forward at this input shape into a CUDA graph (after warm-up runs on

@@ -101,7 +101,7 @@ EZSR_HD inline void step_pixel(float L0, float L1, int64_t t0, int64_t t1, float
 }
 
 // Pixel q = b*P + p of a over every frame interval, with state (ref, last): one CUDA thread
-// per pixel (csrc/core/simulate.cu) and simulate_*_pixel_major_cpu, its CPU twin.
+// per pixel (csrc/core/simulate_cuda.cu) and simulate_*_pixel_major_cpu, its CPU twin.
 template <bool kTimes = true, typename Emit>
 EZSR_HD inline void simulate_pixel(const SimulateArgs& a, int64_t q, float& ref, int64_t& last,
                                    Emit&& emit) {

@@ -1,5 +1,5 @@
 // CUDA registrations of ezsr::simulate_events and ezsr::simulate_histogram (CUDA builds
-// only), and of ezsr::render_translate. The core (csrc/core/simulate.cu) counts and emits
+// only), and of ezsr::render_translate. The core (csrc/core/simulate_cuda.cu) counts and emits
 // pixel-major; events_pixel_major (simulate_common.h) does the rest, and the CPU runs that
 // same host logic over the kernels' CPU twins in tests (ezsr::_simulate_events_pixel_major).
 // Compile-checked only (no GPU has run it).

@@ -1,6 +1,6 @@
 // CUDA registrations of ezsr::voxel_grid and ezsr::time_surface (CUDA builds only).
 // Offsets are not validated here (it would synchronise); the kernels skip events that
-// invalid offsets put in no stream and clamp the span lookups (temporal.cu: locate), and the
+// invalid offsets put in no stream and clamp the span lookups (temporal_cuda.cu: locate), and the
 // Python wrappers validate unless told not to.
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
