@@ -80,11 +80,11 @@ b = _ext.kernel_backends(); print(b); assert \"cuda\" in b, b'"
 stage_checks() {
   [ "$(left)" -lt 60 ] && { echo "== checks: skipped"; return; }
   echo "== checks (t=${SECONDS}s): pytest -k cuda, memcheck, racecheck side by side"
-  (step pytest_cuda 60 240 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda \
+  (step pytest_cuda 60 120 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda \
     "${KERNEL_TESTS[@]}" tests/test_fidelity_simulate.py tests/test_training.py \
     tests/test_export.py) &
-  (step memcheck 60 240 "${SAN[@]}" --tool memcheck --leak-check no "${SAN_TESTS[@]}") &
-  (step racecheck 60 240 "${SAN[@]}" --tool racecheck "${SAN_TESTS[@]}") &
+  (step memcheck 60 150 "${SAN[@]}" --tool memcheck --leak-check no "${SAN_TESTS[@]}") &
+  (step racecheck 60 150 "${SAN[@]}" --tool racecheck "${SAN_TESTS[@]}") &
   wait
   for n in pytest_cuda memcheck racecheck; do
     [ "$(cat "$RES/$n.rc" 2>/dev/null || echo 1)" = 0 ] || failed=$((failed + 1))
