@@ -17,7 +17,8 @@ fused    images -> EZSR encoder input at 224 x 224, batch 256 (saccade motion): 
          must be equal. images/s and the ratio.
 train    the imagenet_vitb16 config's training step on one device through ezsr.training's
          Trainer: ViT-B/16 student and teacher (random weights), batch 256, bf16, events
-         synthesised on the device. samples/s, data-wait fraction (time blocked on the
+         synthesised on the device (--train-window sweep: the fused histogram of the whole
+         saccade sweep; events: the config's default 13k-17k-event windows). samples/s, data-wait fraction (time blocked on the
          DataLoader / wall), and model FLOP utilisation (FLOPs counted by
          torch.utils.flop_counter on one sample: 3 x student forward + teacher forward,
          over the bf16 dense peak and over an 8192^3 bf16 matmul measured here).
@@ -25,7 +26,9 @@ latency  window -> label, ViT-B/16 zero-shot model (random weights, 1000 classes
          1: preprocess (15,000 events from host memory -> input on the device) + encoder +
          head + copy of the logits back, p50/p99 over --windows windows, for torch eager
          fp32, eager fp16, a CUDA graph of the fp16 model (ezsr.streaming.TorchRunner
-         cuda_graph=True) and torch.compile (mode reduce-overhead) when --compile.
+         cuda_graph=True; preprocessing on the CPU kernel, the runner's default for a
+         window in host memory, and on the device's ops) and, with --compile,
+         torch.compile (mode reduce-overhead) instead.
 stream   `ezsr stream` (the command itself, in a subprocess) on a generated 1280 x 720
          EVT 3.0 recording (--stream-events events at 10 Mev/s) replayed with --realtime:
          sustained events/s and dropped windows, for fp32 eager and fp16 + CUDA graph.
@@ -113,6 +116,8 @@ def write(out: Path, section: str, dev: torch.device, body: dict) -> None:
     path = out / f"gpu_{section}.json"
     if section == "latency" and body.get("compile"):
         path = out / "gpu_latency_compile.json"
+    if section == "train" and body.get("sim", {}).get("window") == "events":
+        path = out / "gpu_train_events.json"
     path.write_text(json.dumps(body, indent=2, default=float))
     print(f"== {section}: wrote {path}", flush=True)
     print(json.dumps({k: v for k, v in body.items() if k != "meta"}, indent=1, default=float))
@@ -180,7 +185,9 @@ def textures(b: int, size: int, dev: torch.device) -> torch.Tensor:
     imgs = torch.stack([texture(size, size, 0.8, seed=s, cell=cell) for s in range(min(b, 16))])
     imgs = imgs.repeat((b + 15) // 16, 1, 1)[:b]
     # every image different: roll each by its index
-    imgs = torch.stack([torch.roll(im, shifts=(i % 7, i // 7 % 11), dims=(0, 1)) for i, im in enumerate(imgs)])
+    imgs = torch.stack(
+        [torch.roll(im, shifts=(i % 7, i // 7 % 11), dims=(0, 1)) for i, im in enumerate(imgs)]
+    )
     return imgs.unsqueeze(1).expand(b, 3, size, size).contiguous().to(dev)
 
 
@@ -253,6 +260,7 @@ def section_train(args, dev: torch.device) -> dict:
             "run.tensorboard=false",
             "run.eval_every=0",
             "run.ckpt_every=0",
+            f"sim.window={args.train_window}",
         ]
         if args.small:
             over += ["model.student=ViT-B-16", "data.image_size=224"]
@@ -294,7 +302,11 @@ def section_train(args, dev: torch.device) -> dict:
         "samples_per_s": m["samples_per_s"],
         "data_wait": m["data_wait"],
         "fit_wall_s": wall,
-        "flops_per_sample": {"student_fwd": f_student, "teacher_fwd": f_teacher, "step": per_sample},
+        "flops_per_sample": {
+            "student_fwd": f_student,
+            "teacher_fwd": f_teacher,
+            "step": per_sample,
+        },
         "achieved_flops_per_s": achieved,
         "mfu_vs_bf16_dense_peak": achieved / H200_BF16_DENSE_FLOPS,
         "measured_bf16_matmul_flops_per_s": peak,
@@ -341,6 +353,10 @@ def section_latency(args, dev: torch.device) -> dict:
     elif dev.type == "cuda":
         configs["eager_fp16"] = dict(precision="fp16")
         configs["cuda_graph_fp16"] = dict(precision="fp16", cuda_graph=True)
+        # the same with the window preprocessed by the device's composed ops
+        configs["cuda_graph_fp16_device_preprocess"] = dict(
+            precision="fp16", cuda_graph=True, preprocess_on="device"
+        )
     res, top1 = {}, {}
     for name, c in configs.items():
         import copy
@@ -481,6 +497,13 @@ def main(argv=None) -> int:
     ap.add_argument("--train-batch", type=int, default=256)
     ap.add_argument("--train-steps", type=int, default=30)
     ap.add_argument("--train-decode", action="store_true", help="train: decode every photo")
+    ap.add_argument(
+        "--train-window",
+        choices=["sweep", "events"],
+        default="sweep",
+        help="train: sim.window (sweep: the fused histogram of the whole sweep; events: "
+        "the config's 13k-17k-event windows, which materialise every event)",
+    )
     ap.add_argument("--workers", type=int, default=8, help="train: DataLoader workers")
     ap.add_argument("--windows", type=int, default=300, help="latency: timed windows")
     ap.add_argument("--compile", action="store_true", help="latency: also torch.compile")

@@ -25,4 +25,6 @@ def test_cuda_build_adds_the_cuda_sources():
         "simulate_cuda.cu",
         "temporal_cuda.cu",
     }
-    assert all(s.endswith(".cu") or s.startswith(os.path.join("csrc", "torch", "cuda")) for s in extra)
+    assert all(
+        s.endswith(".cu") or s.startswith(os.path.join("csrc", "torch", "cuda")) for s in extra
+    )

@@ -321,6 +321,21 @@ void simulate_histogram_cpu(const SimulateArgs& a, float* out) {
   });
 }
 
+void render_simulate_histogram_cpu(const RenderSimArgs& a) {
+  const int64_t P = a.height * a.width;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t row = 0; row < a.batch * a.height; ++row) {  // (b, v): one sensor row a task
+    const int64_t b = row / a.height;
+    float* on_plane = a.out + b * 2 * P;
+    for (int64_t q = row * a.width; q < (row + 1) * a.width; ++q) {
+      float n_on, n_off;
+      render_simulate_pixel(a, q, n_on, n_off);
+      on_plane[q - b * P] = n_on;
+      on_plane[P + q - b * P] = n_off;
+    }
+  }
+}
+
 void render_translate_cpu(const RenderArgs& r) {
 #pragma omp parallel for schedule(static)
   for (int64_t row = 0; row < r.batch * r.frames * r.height; ++row) {  // (b, t, v)

@@ -3,7 +3,7 @@
 // pass 1 counts, the host-side prefix sum gives offsets, pass 2 emits pixel-major.
 // step_pixel (ezsr/simulate.h) is shared with the CPU, with FMA-free arithmetic so the
 // results match the CPU and the torch reference bit for bit.
-// Reference: ezsr/simulate/kernels.py::simulate_reference. Compile-checked only (no GPU).
+// Reference: ezsr/simulate/kernels.py::simulate_reference.
 #include "ezsr/cuda_utils.cuh"
 #include "ezsr/simulate.h"
 
@@ -45,6 +45,19 @@ __global__ void render_kernel(RenderArgs r) {
   });
 }
 
+// One thread per sensor pixel, every frame: consecutive threads are consecutive columns of
+// one row, so the image reads of a warp fall in two rows of the (cached) image.
+__global__ void render_simulate_kernel(RenderSimArgs a) {
+  const int64_t P = a.height * a.width;
+  grid_stride(a.batch * P, [&](int64_t q) {
+    float n_on, n_off;
+    render_simulate_pixel(a, q, n_on, n_off);
+    const int64_t b = q / P;
+    a.out[q + b * P] = n_on;  // [B, 2, P]: (b, 0, p) is at b * 2P + p = q + b * P
+    a.out[q + b * P + P] = n_off;
+  });
+}
+
 }  // namespace
 
 void simulate_count_cuda(const SimulateArgs& a, int64_t* counts, void* stream) {
@@ -77,6 +90,14 @@ void render_translate_cuda(const RenderArgs& r, void* stream) {
   if (n == 0) return;
   render_kernel<<<blocks_for(n, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(r);
   check_cuda(cudaGetLastError(), "simulate render_kernel");
+}
+
+void render_simulate_histogram_cuda(const RenderSimArgs& a, void* stream) {
+  const int64_t n = a.batch * a.height * a.width;
+  if (n == 0) return;
+  render_simulate_kernel<<<blocks_for(n, kThreads), kThreads, 0,
+                           static_cast<cudaStream_t>(stream)>>>(a);
+  check_cuda(cudaGetLastError(), "render_simulate_kernel");
 }
 
 }  // namespace ezsr

@@ -37,6 +37,14 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
   m.def(
       "render_translate(Tensor img, Tensor x0, Tensor x1, Tensor wx, Tensor y0, Tensor y1, "
       "Tensor wy) -> Tensor");
+  // Counts [B, 2, H*W] float32 (ON, OFF) of translated images [B, h, w] from a fresh state:
+  // render_translate + log(I + log_eps) + simulate_histogram over all T frames in one pass
+  // (ezsr/simulate/kernels.py::render_simulate_histogram_reference). Frame t samples image
+  // coordinate g = scale * i + off[b, t] at sensor column/row i (see RenderSimArgs).
+  m.def(
+      "render_simulate_histogram(Tensor img, Tensor off_x, Tensor off_y, float scale_x, "
+      "float scale_y, Tensor ts, Tensor thr_pos, Tensor thr_neg, float log_eps, "
+      "int refractory_us, int height, int width) -> Tensor");
 }
 
 namespace ezsr_torch {
@@ -134,6 +142,18 @@ at::Tensor render_translate_cpu(const at::Tensor& img, const at::Tensor& x0, con
   return out;
 }
 
+at::Tensor render_simulate_histogram_cpu(const at::Tensor& img, const at::Tensor& off_x,
+                                         const at::Tensor& off_y, double scale_x, double scale_y,
+                                         const at::Tensor& ts, const at::Tensor& thr_pos,
+                                         const at::Tensor& thr_neg, double log_eps,
+                                         int64_t refractory, int64_t height, int64_t width) {
+  at::Tensor out;
+  ezsr::render_simulate_histogram_cpu(render_sim_args(img, off_x, off_y, scale_x, scale_y, ts,
+                                                      thr_pos, thr_neg, log_eps, refractory, height,
+                                                      width, out));
+  return out;
+}
+
 }  // namespace
 }  // namespace ezsr_torch
 
@@ -143,4 +163,5 @@ TORCH_LIBRARY_IMPL(ezsr, CPU, m) {
   m.impl("_simulate_events_pixel_major", &ezsr_torch::simulate_events_pixel_major_cpu);
   m.impl("simulate_histogram", &ezsr_torch::simulate_histogram_cpu);
   m.impl("render_translate", &ezsr_torch::render_translate_cpu);
+  m.impl("render_simulate_histogram", &ezsr_torch::render_simulate_histogram_cpu);
 }

@@ -172,4 +172,66 @@ inline ezsr::RenderArgs render_args(const at::Tensor& img, const at::Tensor& x0,
           W};
 }
 
+// Arguments of ezsr::render_simulate_histogram (schema in simulate.cpp): img [B, h, w]
+// float32, off_x/off_y [B, T] float64 (finite), ts [B, T] int64 increasing, thr_pos/thr_neg
+// [B, H*W] float32, all contiguous on img's device; out becomes [B, 2, H*W] float32.
+inline ezsr::RenderSimArgs render_sim_args(const at::Tensor& img, const at::Tensor& off_x,
+                                           const at::Tensor& off_y, double scale_x, double scale_y,
+                                           const at::Tensor& ts, const at::Tensor& thr_pos,
+                                           const at::Tensor& thr_neg, double log_eps,
+                                           int64_t refractory, int64_t height, int64_t width,
+                                           at::Tensor& out) {
+  const char* op = "ezsr.render_simulate_histogram";
+  TORCH_CHECK(img.dim() == 3, op, ": argument 'img' must be [B, h, w], got ", img.sizes());
+  check_dtype(img, "img", at::kFloat);
+  const int64_t B = img.size(0), h = img.size(1), w = img.size(2);
+  TORCH_CHECK(h > 0 && w > 0 && height > 0 && width > 0, op,
+              ": the image and the sensor must not be empty, got image ", h, "x", w, " and sensor ",
+              height, "x", width);
+  TORCH_CHECK(ts.dim() == 2 && ts.size(0) == B && ts.size(1) >= 1, op,
+              ": argument 'ts' must be [B, T] with B = ", B, " and T >= 1, got ", ts.sizes());
+  check_dtype(ts, "ts", at::kLong);
+  const int64_t T = ts.size(1), P = height * width;
+  const std::tuple<const at::Tensor*, const char*, at::ScalarType, int64_t> cols[] = {
+      {&off_x, "off_x", at::kDouble, T},
+      {&off_y, "off_y", at::kDouble, T},
+      {&ts, "ts", at::kLong, T},
+      {&thr_pos, "thr_pos", at::kFloat, P},
+      {&thr_neg, "thr_neg", at::kFloat, P}};
+  for (const auto& [t, name, dtype, n] : cols) {
+    TORCH_CHECK(t->dim() == 2 && t->size(0) == B && t->size(1) == n, op, ": argument '", name,
+                "' must be [", B, ", ", n, "], got ", t->sizes());
+    check_dtype(*t, name, dtype);
+    TORCH_CHECK(t->is_contiguous() && t->device() == img.device(), op, ": argument '", name,
+                "' must be contiguous on ", img.device());
+  }
+  TORCH_CHECK(img.is_contiguous(), op, ": argument 'img' must be contiguous");
+  TORCH_CHECK(std::isfinite(scale_x) && std::isfinite(scale_y) && std::isfinite(log_eps), op,
+              ": 'scale_x', 'scale_y' and 'log_eps' must be finite");
+  TORCH_CHECK(refractory >= 0, op, ": argument 'refractory_us' must be >= 0, got ", refractory);
+  TORCH_CHECK(at::isfinite(off_x).all().item<bool>() && at::isfinite(off_y).all().item<bool>(), op,
+              ": arguments 'off_x' and 'off_y' must be finite");
+  check_increasing(ts);
+  out = at::empty({B, 2, P}, img.options());
+  ezsr::RenderSimArgs a{};
+  a.img = img.data_ptr<float>();
+  a.off_x = off_x.data_ptr<double>();
+  a.off_y = off_y.data_ptr<double>();
+  a.scale_x = scale_x;
+  a.scale_y = scale_y;
+  a.ts = ts.data_ptr<int64_t>();
+  a.thr_pos = thr_pos.data_ptr<float>();
+  a.thr_neg = thr_neg.data_ptr<float>();
+  a.log_eps = static_cast<float>(log_eps);
+  a.refractory = refractory;
+  a.out = out.data_ptr<float>();
+  a.batch = B;
+  a.h = h;
+  a.w = w;
+  a.frames = T;
+  a.height = height;
+  a.width = width;
+  return a;
+}
+
 }  // namespace ezsr_torch

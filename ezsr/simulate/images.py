@@ -47,6 +47,9 @@ except ImportError:
 log = logging.getLogger("ezsr")
 
 CHUNK_ELEMENTS = {"cpu": 1 << 23, "cuda": 1 << 26}  # pixel-frames rendered per kernel call
+# devices whose images_to_histogram runs saccades through the fused render + log + count
+# kernel (torch.ops.ezsr.render_simulate_histogram); the CPU keeps the chunked chain
+FUSED_DEVICES = ("cuda",)
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -208,13 +211,10 @@ def render_translate_reference(
     return a + wx[:, :, None, :] * (c - a)
 
 
-def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch.Tensor:
-    """Frames [B, T, H, W] of images lum [B, 1, h, w] under M [B, T, 3, 3] (sensor -> canvas)."""
-    B, _, h, w = lum.shape
-    H, W = sensor
-    T = M.shape[1]
+def _to_image(h: int, w: int, sensor: tuple[int, int], M: torch.Tensor) -> torch.Tensor:
+    """A [B, T, 3, 3] float64: sensor pixel -> grid_sample's normalised image coordinates
+    (align_corners=False) of an h x w image fitted in the sensor, under M (sensor -> canvas)."""
     s, ox, oy = fit_transform(h, w, sensor)
-    # canvas -> normalised image coordinates of grid_sample (align_corners=False)
     to_norm = torch.tensor(
         [
             [2 / (w * s), 0, (2 * (-ox / s) + 1) / w - 1],
@@ -223,7 +223,15 @@ def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch
         ],
         dtype=torch.float64,
     )
-    A = to_norm @ M  # [B, T, 3, 3]: sensor pixel -> normalised image coordinates
+    return to_norm @ M
+
+
+def _separable(
+    M: torch.Tensor, A: torch.Tensor
+) -> tuple[float, torch.Tensor, float, torch.Tensor] | None:
+    """(scale_x, off_x [B, T], scale_y, off_y [B, T]) float64 when every frame of A is one
+    axis-aligned scaling plus a translation (saccades): image x = scale_x * column +
+    off_x[b, t], y likewise; None otherwise."""
     lin = A[..., :2, :2]
     if (
         bool((M[..., 2, :2] == 0).all())
@@ -231,11 +239,65 @@ def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch
         and float(lin[0, 0, 0, 1]) == 0
         and float(lin[0, 0, 1, 0]) == 0
     ):
+        return float(lin[0, 0, 0, 0]), A[..., 0, 2], float(lin[0, 0, 1, 1]), A[..., 1, 2]
+    return None
+
+
+def render_simulate_histogram_reference(
+    img: torch.Tensor,
+    off_x: torch.Tensor,
+    off_y: torch.Tensor,
+    scale_x: float,
+    scale_y: float,
+    ts: torch.Tensor,
+    thr_pos: torch.Tensor,
+    thr_neg: torch.Tensor,
+    log_eps: float,
+    refractory_us: int,
+    height: int,
+    width: int,
+) -> torch.Tensor:
+    """Pure-torch torch.ops.ezsr.render_simulate_histogram: counts [B, 2, H*W] float32 of
+    images img [B, h, w] translated frame by frame (offsets off_x/off_y [B, T] float64),
+    from a fresh state: the chain render_translate_reference -> log(I + log_eps) ->
+    simulate_histogram_reference, a few frames at a time (frames share their boundary)."""
+    from ezsr.simulate.kernels import simulate_histogram_reference
+
+    B, h, w = img.shape
+    T, P, dev = ts.shape[1], height * width, img.device
+    out = torch.zeros(B, 2, P, dtype=torch.float32, device=dev)
+    ref = last = None
+    step = 8
+    for s0 in range(0, max(T - 1, 1), step - 1):
+        e = min(T, s0 + step)
+        x0, x1, wx = _taps(scale_x, off_x[:, s0:e], width, w, dev)
+        y0, y1, wy = _taps(scale_y, off_y[:, s0:e], height, h, dev)
+        frames = render_translate_reference(img, x0, x1, wx, y0, y1, wy)
+        logf = log_intensity(frames, log_eps).reshape(B, e - s0, P).contiguous()
+        if ref is None or last is None:
+            ref, last = new_state(logf[:, 0])
+        out += simulate_histogram_reference(
+            logf, ts[:, s0:e].contiguous(), thr_pos, thr_neg, ref, last, refractory_us
+        )
+        if e == T:
+            break
+    return out
+
+
+def render(lum: torch.Tensor, M: torch.Tensor, sensor: tuple[int, int]) -> torch.Tensor:
+    """Frames [B, T, H, W] of images lum [B, 1, h, w] under M [B, T, 3, 3] (sensor -> canvas)."""
+    B, _, h, w = lum.shape
+    H, W = sensor
+    T = M.shape[1]
+    A = _to_image(h, w, sensor, M)  # [B, T, 3, 3]: sensor pixel -> normalised image coordinates
+    sep = _separable(M, A)
+    if sep is not None:
         # translations (saccades) of an axis-aligned scaling: bilinear sampling is separable
         # (x depends only on frame and column, y on frame and row), so the taps are [B, T, W]
         # and [B, T, H] and no per-pixel grid is built (see render_translate_reference)
-        x0, x1, wx = _taps(float(lin[0, 0, 0, 0]), A[..., 0, 2], W, w, lum.device)
-        y0, y1, wy = _taps(float(lin[0, 0, 1, 1]), A[..., 1, 2], H, h, lum.device)
+        sx, off_x, sy, off_y = sep
+        x0, x1, wx = _taps(sx, off_x, W, w, lum.device)
+        y0, y1, wy = _taps(sy, off_y, H, h, lum.device)
         img = lum[:, 0].contiguous()
         if _ext.use_kernel("render_translate", lum.device):
             return torch.ops.ezsr.render_translate(img, x0, x1, wx, y0, y1, wy)
@@ -358,6 +420,28 @@ def _simulate(
     T, P = times.numel(), H * W
     tp, tn = thresholds(B, P, contrast_pos, contrast_neg, sigma, seed, dev)
     ts_all = times.to(dev)
+    if histogram and log_mode == "log" and dev.type in FUSED_DEVICES:
+        # on a GPU, saccades go through one fused pass (render + log + ESIM counts in
+        # registers, no frame in memory); the CPU keeps the chunked chain, whose log is
+        # torch's (bit for bit what the reference computes)
+        M_all = mot(times.double())
+        sep = _separable(M_all, _to_image(lum.shape[2], lum.shape[3], (H, W), M_all))
+        if sep is not None and _ext.use_kernel("render_simulate_histogram", dev):
+            sx, off_x, sy, off_y = sep
+            return torch.ops.ezsr.render_simulate_histogram(
+                lum[:, 0].contiguous(),
+                off_x.to(dev).contiguous(),
+                off_y.to(dev).contiguous(),
+                sx,
+                sy,
+                ts_all.expand(B, -1).contiguous(),
+                tp,
+                tn,
+                float(log_eps),
+                int(refractory_us),
+                H,
+                W,
+            ).view(B, 2, H, W)
     ref: Optional[torch.Tensor] = None
     last: Optional[torch.Tensor] = None
     parts: list[SimColumns] = []

@@ -50,7 +50,15 @@ class TorchRunner:
     cast to that type, except any ZeroShotHead inside, which keeps its fp32 classifier
     (it casts the features to fp32 itself). cuda_graph: replay one captured CUDA graph per
     input shape instead of launching the model's kernels one by one (CUDA only).
+    preprocess_on: where a CUDA runner preprocesses windows that are in host memory.
+    "auto": up to SMALL_BATCH windows on the CPU (the fused ezsr_frame kernel, then one
+    pinned copy of the input), more on the device; "cpu" or "device" always. On an H200
+    one 15,000-event window took 2.2-2.6 ms through the device's composed ops (a dozen
+    small kernels and a host sync), the CPU kernel a fraction of that
+    (benchmarks/results/gpu/).
     """
+
+    SMALL_BATCH = 8
 
     name = "torch"
 
@@ -63,8 +71,15 @@ class TorchRunner:
         out_size: int = 224,
         mode: str = "crop",
         precision: str = "fp32",
+        preprocess_on: str = "auto",
     ) -> None:
         self.device = torch.device(device)
+        if preprocess_on not in ("auto", "cpu", "device"):
+            raise ValueError(
+                "TorchRunner: preprocess_on must be 'auto', 'cpu' or 'device', "
+                f"got {preprocess_on!r}"
+            )
+        self.preprocess_on = preprocess_on
         if precision not in PRECISIONS:
             raise ValueError(
                 f"TorchRunner: precision must be one of {sorted(PRECISIONS)}, got {precision!r}"
@@ -87,8 +102,18 @@ class TorchRunner:
         if precision != "fp32":
             self.name += f"-{precision}"
 
+    def _on_cpu(self, windows: Sequence[Events]) -> bool:
+        if self.device.type == "cpu" or self.preprocess_on == "device":
+            return False
+        host = all(w.device.type == "cpu" for w in windows)
+        return host and (self.preprocess_on == "cpu" or len(windows) <= self.SMALL_BATCH)
+
     def preprocess(self, windows: Sequence[Events]) -> torch.Tensor:
-        x = preprocess_windows(windows, self.device, self.out_size, self.mode)
+        if self._on_cpu(windows):
+            x = preprocess_windows(windows, "cpu", self.out_size, self.mode)
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        else:
+            x = preprocess_windows(windows, self.device, self.out_size, self.mode)
         return x if self.dtype == torch.float32 else x.to(self.dtype)
 
     def _capture(self, x: torch.Tensor) -> None:

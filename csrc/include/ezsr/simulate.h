@@ -164,6 +164,89 @@ EZSR_HD inline float lerp_exact(float a, float c, float w) {
 void render_translate_cpu(const RenderArgs& r);
 void render_translate_cuda(const RenderArgs& r, void* stream);  // CUDA builds only
 
+// ---- Fused render + log + ESIM histogram of translated images (saccades), all frames in
+// one pass: one pixel walks every frame with its state in registers, so no frame, log frame
+// or event touches device memory (the chain it replaces: render_translate, log(I + eps),
+// simulate_histogram from a fresh state, ezsr/simulate/images.py::_simulate). Reference:
+// ezsr/simulate/kernels.py::render_simulate_histogram_reference.
+// The bilinear taps are computed per frame from the frame's offsets, in float64 with
+// every operation rounded on its own, as ezsr/simulate/images.py::_taps computes them:
+//   g = scale * i + off;  x = clamp(((g + 1) * n_in - 1) / 2, 0, n_in - 1)
+//   i0 = floor(x);  i1 = min(i0 + 1, n_in - 1);  w = float(x - i0)
+struct RenderSimArgs {
+  const float* img;                // [B, h, w] linear intensity
+  const double *off_x, *off_y;     // [B, T] normalised image coordinate of pixel 0
+  double scale_x, scale_y;         // its step per sensor pixel
+  const int64_t* ts;               // [B, T] µs, strictly increasing
+  const float *thr_pos, *thr_neg;  // [B, P], P = height * width
+  float log_eps;                   // L = log(I + log_eps), float32 as torch computes it
+  int64_t refractory;              // µs, >= 0
+  float* out;                      // [B, 2, P] (ON, OFF), overwritten
+  int64_t batch, h, w, frames, height, width;
+};
+
+EZSR_HD inline void bilinear_tap(double scale, double off, int64_t i, int64_t n_in, int64_t& i0,
+                                 int64_t& i1, float& w) {
+#if defined(__CUDA_ARCH__)
+  const double g = __dadd_rn(__dmul_rn(scale, static_cast<double>(i)), off);
+  double x = __dmul_rn(__dsub_rn(__dmul_rn(__dadd_rn(g, 1.0), static_cast<double>(n_in)), 1.0),
+                       0.5);  // / 2, exactly
+#else
+  const double g = scale * static_cast<double>(i) + off;  // -ffp-contract=off: no FMA
+  double x = ((g + 1.0) * static_cast<double>(n_in) - 1.0) * 0.5;
+#endif
+  const double hi = static_cast<double>(n_in - 1);
+  x = x < 0.0 ? 0.0 : (x > hi ? hi : x);
+  const double f = floor(x);
+  i0 = static_cast<int64_t>(f);
+  i1 = i0 + 1 < n_in ? i0 + 1 : n_in - 1;
+  w = static_cast<float>(x - f);  // exact: x and f are within one unit
+}
+
+// Log intensity of frame t at sensor pixel (v, u) of stream b.
+EZSR_HD inline float render_log(const RenderSimArgs& a, int64_t b, int64_t t, int64_t v,
+                                int64_t u) {
+  int64_t x0, x1, y0, y1;
+  float wx, wy;
+  bilinear_tap(a.scale_x, a.off_x[b * a.frames + t], u, a.w, x0, x1, wx);
+  bilinear_tap(a.scale_y, a.off_y[b * a.frames + t], v, a.h, y0, y1, wy);
+  const float* ia = a.img + (b * a.h + y0) * a.w;
+  const float* ic = a.img + (b * a.h + y1) * a.w;
+  const float c0 = lerp_exact(ia[x0], ic[x0], wy);
+  const float c1 = lerp_exact(ia[x1], ic[x1], wy);
+  const float I = lerp_exact(c0, c1, wx);
+#if defined(__CUDA_ARCH__)
+  return logf(__fadd_rn(I, a.log_eps));  // torch's CUDA log of a float is logf
+#else
+  return std::log(I + a.log_eps);
+#endif
+}
+
+// Pixel q = (b * height + v) * width + u over every frame from a fresh state (ref = its
+// level in frame 0, never fired): its ON and OFF counts.
+EZSR_HD inline void render_simulate_pixel(const RenderSimArgs& a, int64_t q, float& n_on,
+                                          float& n_off) {
+  const int64_t P = a.height * a.width;
+  const int64_t b = q / P, p = q % P, v = p / a.width, u = p % a.width;
+  const int64_t* ts = a.ts + b * a.frames;
+  const float cp = a.thr_pos[q], cn = a.thr_neg[q];
+  float L0 = render_log(a, b, 0, v, u), ref = L0;
+  int64_t last = kNever;
+  n_on = n_off = 0.f;
+  for (int64_t f = 0; f + 1 < a.frames; ++f) {
+    const float L1 = render_log(a, b, f + 1, v, u);
+    if (L0 != L1)
+      step_pixel<false>(L0, L1, ts[f], ts[f + 1], cp, cn, ref, last, a.refractory,
+                        [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
+    L0 = L1;
+  }
+}
+
+// CPU twin (OpenMP over pixels; std::log, which may differ from torch's CPU log in the last
+// bit, so it is compared with the reference by counts) and the CUDA kernel.
+void render_simulate_histogram_cpu(const RenderSimArgs& a);
+void render_simulate_histogram_cuda(const RenderSimArgs& a, void* stream);  // CUDA builds only
+
 // ---- CPU (OpenMP). Events in one emitting pass plus a gather, no global sort:
 //  1. SimulateEmitter runs the rule on blocks of pixels (updating the state); every block
 //     appends its events, in (frame interval, pixel) order, to its thread's buffer. A

@@ -1,8 +1,8 @@
 // CUDA registrations of ezsr::simulate_events and ezsr::simulate_histogram (CUDA builds
-// only), and of ezsr::render_translate. The core (csrc/core/simulate_cuda.cu) counts and emits
-// pixel-major; events_pixel_major (simulate_common.h) does the rest, and the CPU runs that
-// same host logic over the kernels' CPU twins in tests (ezsr::_simulate_events_pixel_major).
-// Compile-checked only (no GPU has run it).
+// only), and of ezsr::render_translate and ezsr::render_simulate_histogram. The core
+// (csrc/core/simulate_cuda.cu) counts and emits pixel-major; events_pixel_major (simulate_common.h)
+// does the rest, and the CPU runs that same host logic over the kernels' CPU twins in tests
+// (ezsr::_simulate_events_pixel_major).
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -50,6 +50,20 @@ at::Tensor render_translate_cuda(const at::Tensor& img, const at::Tensor& x0, co
   return out;
 }
 
+at::Tensor render_simulate_histogram_cuda(const at::Tensor& img, const at::Tensor& off_x,
+                                          const at::Tensor& off_y, double scale_x, double scale_y,
+                                          const at::Tensor& ts, const at::Tensor& thr_pos,
+                                          const at::Tensor& thr_neg, double log_eps,
+                                          int64_t refractory, int64_t height, int64_t width) {
+  check_cuda_arg(img, "render_simulate_histogram", "img");
+  const c10::cuda::CUDAGuard guard(img.device());
+  at::Tensor out;
+  const auto a = render_sim_args(img, off_x, off_y, scale_x, scale_y, ts, thr_pos, thr_neg, log_eps,
+                                 refractory, height, width, out);
+  ezsr::render_simulate_histogram_cuda(a, c10::cuda::getCurrentCUDAStream().stream());
+  return out;
+}
+
 }  // namespace
 }  // namespace ezsr_torch
 
@@ -57,4 +71,5 @@ TORCH_LIBRARY_IMPL(ezsr, CUDA, m) {
   m.impl("simulate_events", &ezsr_torch::simulate_events_cuda);
   m.impl("simulate_histogram", &ezsr_torch::simulate_histogram_cuda);
   m.impl("render_translate", &ezsr_torch::render_translate_cuda);
+  m.impl("render_simulate_histogram", &ezsr_torch::render_simulate_histogram_cuda);
 }
