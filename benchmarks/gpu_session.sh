@@ -54,7 +54,11 @@ step() { # step NAME NEED_S LIMIT_S CMD...: run if NEED_S seconds are left, cap 
   echo "== $name (t=${SECONDS}s): $*"
   local t0=$SECONDS
   local rc=0
-  timeout "$limit" "$@" >"$RES/$name.log" 2>&1 || rc=$?
+  if declare -F "$1" >/dev/null; then # a function of this script: run it in a child bash
+    timeout "$limit" bash -c "$(declare -f "$1"); \"\$@\"" _ "$@" >"$RES/$name.log" 2>&1 || rc=$?
+  else
+    timeout "$limit" "$@" >"$RES/$name.log" 2>&1 || rc=$?
+  fi
   echo "$rc" >"$RES/$name.rc"
   if [ "$rc" -eq 0 ]; then
     echo "   ok $name ($((SECONDS - t0)) s)"
@@ -69,7 +73,20 @@ step() { # step NAME NEED_S LIMIT_S CMD...: run if NEED_S seconds are left, cap 
 KERNEL_TESTS=(tests/test_cuda_paths.py tests/test_histogram.py tests/test_temporal.py tests/test_simulate.py)
 
 SAN=(compute-sanitizer --error-exitcode 1 --print-limit 20)
-SAN_TESTS=("$PY" -m pytest -q -p no:cacheprovider -k "cuda and not runner" "${KERNEL_TESTS[@]}")
+
+per_file() { # per_file PYTEST_ARGS... -- FILES...: one pytest process per file (a crash in
+  # one file must not hide the others); the status is the number of failing files
+  local args=() bad=0
+  while [ "$1" != "--" ]; do args+=("$1"); shift; done
+  shift
+  for f in "$@"; do
+    echo "---- $f"
+    local rc=0
+    "${args[@]}" "$f" || rc=$?
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 5 ] || bad=$((bad + 1)) # 5: pytest selected no test
+  done
+  return "$bad"
+}
 
 stage_build() {
   step device 30 30 bash -c "nvidia-smi; $PY -c 'import torch, sys; print(sys.version); \
@@ -83,13 +100,16 @@ b = _ext.kernel_backends(); print(b); assert \"cuda\" in b, b'"
 stage_checks() {
   [ "$(left)" -lt 60 ] && { echo "== checks: skipped"; return; }
   echo "== checks (t=${SECONDS}s): pytest -k cuda, memcheck, racecheck side by side"
-  (step pytest_cuda 60 120 "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda \
+  (step pytest_cuda 60 120 per_file "$PY" -m pytest -q -p no:cacheprovider -rs -k cuda -- \
     "${KERNEL_TESTS[@]}" tests/test_fidelity_simulate.py tests/test_training.py \
     tests/test_export.py) &
-  (step memcheck 60 150 "${SAN[@]}" --tool memcheck --leak-check no "${SAN_TESTS[@]}") &
+  local san_tests=("$PY" -m pytest -q -p no:cacheprovider -k "cuda and not runner")
+  (step memcheck 60 150 per_file "${SAN[@]}" --tool memcheck --leak-check no \
+    "${san_tests[@]}" -- "${KERNEL_TESTS[@]}") &
   # racecheck on ezsr's kernels only: torch's own reduce_kernel reports shared-memory
   # hazards of its own (pytorch/pytorch#162995)
-  (step racecheck 60 150 "${SAN[@]}" --tool racecheck --kernel-name kns=ezsr "${SAN_TESTS[@]}") &
+  (step racecheck 60 150 per_file "${SAN[@]}" --tool racecheck --kernel-name kns=ezsr \
+    "${san_tests[@]}" -- "${KERNEL_TESTS[@]}") &
   wait
   for n in pytest_cuda memcheck racecheck; do
     [ "$(cat "$RES/$n.rc" 2>/dev/null || echo 1)" = 0 ] || failed=$((failed + 1))

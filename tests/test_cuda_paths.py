@@ -89,19 +89,6 @@ def test_images_to_histogram_takes_the_fused_kernel_where_enabled(monkeypatch):
 
 
 @needs_kernels
-def test_fused_render_simulate_histogram_rejects_bad_input():
-    args = list(_fused_case()) + [0, 24, 32]
-    bad = args[1].clone()
-    bad[0, 3] = float("nan")
-    with pytest.raises(RuntimeError, match="'off_x' and 'off_y' must be finite"):
-        torch.ops.ezsr.render_simulate_histogram(*args[:1], bad, *args[2:])
-    with pytest.raises(RuntimeError, match="argument 'off_y' must have dtype Double"):
-        torch.ops.ezsr.render_simulate_histogram(*args[:2], args[2].float(), *args[3:])
-    with pytest.raises(RuntimeError, match="argument 'thr_pos' must be"):
-        torch.ops.ezsr.render_simulate_histogram(*args[:6], args[6][:, :5], *args[7:])
-
-
-@needs_kernels
 @needs_cuda
 def test_fused_render_simulate_histogram_cuda_equals_the_chain():
     from ezsr.simulate.images import render_simulate_histogram_reference
@@ -233,3 +220,20 @@ def test_stream_gpu_options_are_refused_on_the_cpu(tmp_path, capsys, extra, flag
     err = capsys.readouterr().err
     assert rc != 0
     assert f"{flag} apply to --backend torch on a CUDA device" in err
+
+
+@needs_kernels
+def test_fused_render_simulate_histogram_rejects_bad_input():
+    # Last in this file: on the H200 (torch 2.11, GCC 13) the third case killed the pytest
+    # process, which hid every test after it; not reproduced here (torch 2.13 and a torch
+    # 2.14.1 CUDA build, also under ASan/UBSan). benchmarks/gpu_session.sh runs each test
+    # file in its own process.
+    args = list(_fused_case()) + [0, 24, 32]
+    bad = args[1].clone()
+    bad[0, 3] = float("nan")
+    with pytest.raises(RuntimeError, match="'off_x' and 'off_y' must be finite"):
+        torch.ops.ezsr.render_simulate_histogram(*args[:1], bad, *args[2:])
+    with pytest.raises(RuntimeError, match="argument 'off_y' must have dtype Double"):
+        torch.ops.ezsr.render_simulate_histogram(*args[:2], args[2].float(), *args[3:])
+    with pytest.raises(RuntimeError, match="argument 'thr_pos' must be"):
+        torch.ops.ezsr.render_simulate_histogram(*args[:6], args[6][:, :5], *args[7:])
