@@ -31,7 +31,8 @@ latency  window -> label, ViT-B/16 zero-shot model (random weights, 1000 classes
          torch.compile (mode reduce-overhead) instead.
 stream   `ezsr stream` (the command itself, in a subprocess) on a generated 1280 x 720
          EVT 3.0 recording (--stream-events events at 10 Mev/s) replayed with --realtime:
-         sustained events/s and dropped windows, for fp32 eager and fp16 + CUDA graph.
+         sustained events/s and dropped windows, for fp32 eager, fp16 + CUDA graph, and the
+         same deciding up to 8 waiting windows a call (--max-batch 8).
 
 --small shrinks every size so that the script can be dry-run on a CPU (--device cpu).
 """
@@ -421,6 +422,7 @@ def section_stream(args, dev: torch.device) -> dict:
     runs = {"fp32_eager": []}
     if dev.type == "cuda":
         runs["fp16_cuda_graph"] = ["--precision", "fp16", "--cuda-graph"]
+        runs["fp16_cuda_graph_batch8"] = ["--precision", "fp16", "--cuda-graph", "--max-batch", "8"]
     out = {
         "recording": {
             "format": "evt3",

@@ -3,6 +3,8 @@ the backend implied by --onnx / --engine, option checks before any work, and err
 name the option or file."""
 
 import json
+import re
+import time
 
 import numpy as np
 import pytest
@@ -226,3 +228,31 @@ def test_demo_prints_the_names_read_and_checks_first(files, capsys, tmp_path, mo
     assert "or --source synthetic, not both" in capsys.readouterr().err
     assert main(["demo", "--summary-json", files["dir"]]) == 1  # before the simulation
     assert f"--summary-json {files['dir']}: is a folder" in capsys.readouterr().err
+
+
+class SlowBatchRunner(DummyRunner):
+    """Constant logits for every window of a call; 5 ms a call, so windows queue up."""
+
+    def preprocess(self, windows):
+        return len(windows)
+
+    def infer(self, n):
+        time.sleep(0.005)
+        return np.tile(np.arange(len(self.class_names), dtype=np.float32), (n, 1))
+
+
+def test_stream_max_batch_decides_waiting_windows_together(files, capsys, monkeypatch):
+    from ezsr.commands import stream
+
+    monkeypatch.setattr(stream, "make_runner", lambda args: SlowBatchRunner(["cat", "dog"]))
+    argv = ["stream", files["rec"], "--classes", "cat,dog", "--window", "500", "--quiet"]
+    assert main([*argv, "--max-batch", "4"]) == 0
+    out = capsys.readouterr().out
+    calls = re.search(r"(\d+) model calls for (\d+) windows \(up to (\d) a call\)", out)
+    assert calls, out
+    n_calls, n_windows, most = (int(v) for v in calls.groups())
+    assert n_calls < n_windows and 1 < most <= 4
+    assert f"windows {n_windows}, dropped 0" in out
+    with pytest.raises(SystemExit):
+        main([*argv, "--max-batch", "0"])
+    assert "argument --max-batch: must be >= 1, got 0" in capsys.readouterr().err

@@ -164,6 +164,84 @@ def test_queue_blocks_when_offline():
     th.join()
 
 
+def test_queue_hands_over_several_windows_oldest_first():
+    q = WindowQueue(max_pending=8, policy="drop_oldest", max_age=0.05)
+    for i in range(5):
+        q.put(_win(i))
+    assert [w.index for w in q.get_many(3)] == [0, 1, 2]
+    assert [w.index for w in q.get_many(8)] == [3, 4]
+    old = Window(chunk([9]), 9, time.perf_counter() - 1.0, 9, "count")  # stale by age
+    q.put(old)
+    q.put(_win(10))
+    assert [w.index for w in q.get_many(8)] == [10] and q.dropped == 1
+    with pytest.raises(ValueError, match="max_n must be >= 1"):
+        q.get_many(0)
+    q.close()
+    assert q.get_many(4) == [] and q.get() is None
+
+
+class BatchRunner:
+    """Logits = one-hot of (window's first timestamp // 1000) % 3 for every window of a
+    call; each call sleeps `delay` whatever its size (a GPU-like cost)."""
+
+    name, device, class_names = "batch", torch.device("cpu"), ["a", "b", "c"]
+
+    def __init__(self, delay):
+        self.delay, self.sizes = delay, []
+
+    def preprocess(self, windows):
+        return list(windows)
+
+    def infer(self, windows):
+        time.sleep(self.delay)
+        self.sizes.append(len(windows))
+        out = np.zeros((len(windows), 3), np.float32)
+        for i, w in enumerate(windows):
+            out[i, (int(w.t[0]) // 1000) % 3] = 10.0
+        return out
+
+
+def test_batched_calls_decide_every_window_as_one_by_one():
+    chunks = [chunk(np.full(100, i * 1000)) for i in range(40)]
+    runs = {}
+    for max_batch in (1, 8):
+        runner = BatchRunner(delay=0.01)
+        rec = StreamRecognizer(runner, n_events=100, warmup=0, max_batch=max_batch, smoothing=0.3)
+        ds = []
+        summary = rec.run(chunks, on_decision=ds.append)  # offline: nothing is dropped
+        runs[max_batch] = (ds, summary, runner.sizes)
+    (one, s1, sizes1), (many, s8, sizes8) = runs[1], runs[8]
+    assert s1["calls"] == 40 and s1["max_batch_seen"] == 1 and sizes1 == [1] * 40
+    assert s8["windows"] == 40 and sum(sizes8) == 40 and s8["calls"] == len(sizes8) < 40
+    assert 1 < s8["max_batch_seen"] == max(sizes8) <= 8
+    assert [d.index for d in many] == [d.index for d in one] == list(range(40))
+    for a, b in zip(one, many):  # smoothing runs through a call's windows in order
+        assert a.labels == b.labels and a.t_end_us == b.t_end_us
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12)
+
+
+def test_live_batching_keeps_up_where_one_by_one_drops():
+    dropped = {}
+    for max_batch in (1, 8):
+        src = PushSource(max_chunks=256)
+        rec = StreamRecognizer(
+            BatchRunner(delay=0.005), n_events=100, warmup=0, max_batch=max_batch
+        )
+
+        def camera(src=src):  # a window every ~1 ms: 5x what one 5-ms call a window takes
+            for i in range(200):
+                src.push(chunk(np.full(100, i * 1000)))
+                time.sleep(0.001)
+            src.close()
+
+        th = threading.Thread(target=camera)
+        th.start()
+        summary = rec.run(src, live=True)
+        th.join()
+        dropped[max_batch] = summary["dropped"]
+    assert dropped[1] > 50 and dropped[8] < dropped[1] / 2
+
+
 class SlowRunner:
     """Logits = one-hot of (window's first timestamp // 1000) % 3; sleeps to overload."""
 

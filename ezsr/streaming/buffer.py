@@ -285,20 +285,28 @@ class WindowQueue:
 
     def get(self, timeout: float | None = None) -> Window | None:
         """The next window; None once closed and empty (or on timeout)."""
+        got = self.get_many(1, timeout)
+        return got[0] if got else None
+
+    def get_many(self, max_n: int, timeout: float | None = None) -> list[Window]:
+        """Up to max_n waiting windows, oldest first, after the stale ones are dropped (at
+        least one once any waits); [] once closed and empty (or on timeout)."""
+        if max_n < 1:
+            raise ValueError(f"WindowQueue.get_many: max_n must be >= 1, got {max_n}")
         with self._cv:
             while not self._q and not self._closed:
                 if not self._cv.wait(timeout):
-                    return None
+                    return []
             if not self._q:
-                return None
+                return []
             if self.max_age is not None and self.policy == "drop_oldest":
                 limit = time.perf_counter() - self.max_age
                 while len(self._q) > 1 and self._q[0].arrival < limit:
                     self._q.popleft()
                     self.dropped += 1
-            w = self._q.popleft()
+            got = [self._q.popleft() for _ in range(min(max_n, len(self._q)))]
             self._cv.notify_all()
-            return w
+            return got
 
     def close(self) -> None:
         with self._cv:

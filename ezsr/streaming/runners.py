@@ -3,7 +3,7 @@ can time each stage. All share: class_names, device, preprocess(windows) -> inpu
 infer(inputs) -> np.ndarray float32 [B, K] logits (the Runner protocol below).
 
 * TorchRunner (here): a torch module image [B, 3, 224, 224] (CLIP-normalised) -> logits;
-  eager, or with a captured CUDA graph on a GPU (cuda_graph=True, batch 1); fp32, or the
+  eager, or with captured CUDA graphs on a GPU (cuda_graph=True, one per batch size); fp32, or the
   encoder in fp16/bf16 on a GPU (precision=), the zero-shot head staying fp32.
 * OnnxRuntimeRunner and TensorRTRunner run what `ezsr export` writes; they live with the
   exporter (ezsr.export.runners), which the stream runtime does not import.
@@ -14,7 +14,7 @@ CPU/CUDA kernels of ezsr.ops.ezsr_preprocess).
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, Sequence, cast
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -96,7 +96,7 @@ class TorchRunner:
         self.cuda_graph = bool(cuda_graph)
         if self.cuda_graph and self.device.type != "cuda":
             raise ValueError("TorchRunner: cuda_graph=True needs a CUDA device")
-        self._graph: torch.cuda.CUDAGraph | None = None
+        self._graphs: dict[tuple[int, ...], tuple[Any, torch.Tensor, torch.Tensor]] = {}
         if self.cuda_graph:
             self.name = "torch-cudagraph"
         if precision != "fp32":
@@ -116,28 +116,31 @@ class TorchRunner:
             x = preprocess_windows(windows, self.device, self.out_size, self.mode)
         return x if self.dtype == torch.float32 else x.to(self.dtype)
 
-    def _capture(self, x: torch.Tensor) -> None:
+    def _capture(self, x: torch.Tensor) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]:
         """Record one forward at this input shape into a CUDA graph (after warm-up runs on
-        a side stream, as torch.cuda.graphs requires)."""
-        self._static_in = x.clone()
+        a side stream, as torch.cuda.graphs requires): (graph, static input, static output)."""
+        static_in = x.clone()
         s = torch.cuda.Stream(self.device)
         s.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(s), torch.no_grad():
             for _ in range(3):
-                self.model(self._static_in)
+                self.model(static_in)
         torch.cuda.current_stream(self.device).wait_stream(s)
-        self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph), torch.no_grad():
-            self._static_out = self.model(self._static_in)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), torch.no_grad():
+            static_out = self.model(static_in)
+        return graph, static_in, static_out
 
     @torch.no_grad()
     def infer(self, x: torch.Tensor) -> np.ndarray:
         if self.cuda_graph:
-            if self._graph is None or self._static_in.shape != x.shape:
-                self._capture(x)
-            self._static_in.copy_(x)
-            cast(torch.cuda.CUDAGraph, self._graph).replay()  # set by _capture
-            return self._static_out.float().cpu().numpy()
+            key = tuple(x.shape)
+            if key not in self._graphs:  # one graph per batch size seen (a stream with
+                self._graphs[key] = self._capture(x)  # max_batch N sees at most N shapes)
+            graph, static_in, static_out = self._graphs[key]
+            static_in.copy_(x)
+            graph.replay()
+            return static_out.float().cpu().numpy()
         return self.model(x).float().cpu().numpy()
 
 
