@@ -18,7 +18,8 @@ fused    images -> EZSR encoder input at 224 x 224, batch 256 (saccade motion): 
 train    the imagenet_vitb16 config's training step on one device through ezsr.training's
          Trainer: ViT-B/16 student and teacher (random weights), batch 256, bf16, events
          synthesised on the device (--train-window sweep: the fused histogram of the whole
-         saccade sweep; events: the config's default 13k-17k-event windows). samples/s, data-wait fraction (time blocked on the
+         saccade sweep; events: the config's default 13k-17k-event windows, from the
+         interval counts and the window's events of the fused walk). samples/s, data-wait fraction (time blocked on the
          DataLoader / wall), and model FLOP utilisation (FLOPs counted by
          torch.utils.flop_counter on one sample: 3 x student forward + teacher forward,
          over the bf16 dense peak and over an 8192^3 bf16 matmul measured here).
@@ -504,7 +505,7 @@ def main(argv=None) -> int:
         choices=["sweep", "events"],
         default="sweep",
         help="train: sim.window (sweep: the fused histogram of the whole sweep; events: "
-        "the config's 13k-17k-event windows, which materialise every event)",
+        "the config's 13k-17k-event windows)",
     )
     ap.add_argument("--workers", type=int, default=8, help="train: DataLoader workers")
     ap.add_argument("--windows", type=int, default=300, help="latency: timed windows")

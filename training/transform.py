@@ -4,9 +4,10 @@ One call per micro-batch, all batched tensor ops on the training device (no per-
 
     images [B,3,S,S] uint8 --/255--> [B,3,S,S] float32 in [0,1]
     window "events" (default; what `ezsr eval` sees):
-      ezsr.simulate.images_to_events(images, motion, sensor, duration_us, seed) -> EventBatch
-      event_windows: per stream N ~ U{lo..hi} events at a random start, one gather for the
-                    whole batch -> EventBatch of windows
+      ezsr.simulate.images_to_event_windows(images, lo, hi, seed, motion, sensor, ...) ->
+                    EventBatch of one window per image: N ~ U{lo..hi} events at a random
+                    start of what images_to_events would give (on a GPU the stream is not
+                    materialised: frame-interval counts, then only the window's events)
       ezsr.ops.ezsr_preprocess(windows, out_size, mode) -> x [B,3,out,out] float32, the same
                     function `ezsr eval` applies to recorded windows
     window "sweep" (the whole simulated sweep in one histogram):
@@ -33,35 +34,13 @@ import torch
 def event_windows(batch, lo: int, hi: int, seed: int):
     """One window per stream of an EventBatch, batched (no per-stream Python): stream b of n_b
     events gets N_b ~ U{lo..hi} and keeps events [s_b, s_b + min(N_b, n_b)) with s_b uniform
-    in [0, max(n_b - N_b, 0)] (EZSR's N-ImageNet evaluation window). Draws come from
-    torch.Generator().manual_seed(seed) on the CPU (same windows on any device).
-    Returns an EventBatch on the batch's device."""
-    from ezsr.events import EventBatch
+    in [0, max(n_b - N_b, 0)] (EZSR's N-ImageNet evaluation window; ezsr.simulate's
+    window_draws, from torch.Generator().manual_seed(seed) on the CPU, so the same windows on
+    any device). Returns an EventBatch on the batch's device."""
+    from ezsr.simulate.images import cut_windows, window_draws
 
-    off = batch.offsets
-    n = (off[1:] - off[:-1]).cpu()
-    B = n.numel()
-    g = torch.Generator().manual_seed(int(seed))
-    want = torch.randint(int(lo), int(hi) + 1, (B,), generator=g)
-    u = torch.rand(B, generator=g, dtype=torch.float64)
-    keep = torch.minimum(want, n)
-    start = (u * (n - keep + 1).double()).floor().long().clamp(max=(n - keep).clamp(min=0))
-    new_off = torch.zeros(B + 1, dtype=torch.int64)
-    new_off[1:] = torch.cumsum(keep, 0)
-    total = int(new_off[-1])
-    dev = off.device
-    base = off[:-1].cpu() + start - new_off[:-1]  # source index = base[b] + destination index
-    idx = torch.repeat_interleave(base, keep, output_size=total) + torch.arange(total)
-    idx = idx.to(dev)
-    return EventBatch(
-        batch.x[idx],
-        batch.y[idx],
-        batch.t[idx],
-        batch.p[idx],
-        new_off.to(dev),
-        batch.width,
-        batch.height,
-    )
+    start, keep = window_draws(batch.offsets[1:] - batch.offsets[:-1], lo, hi, seed)
+    return cut_windows(batch, start, keep)
 
 
 def import_object(spec: str):
@@ -162,16 +141,18 @@ class EventSynthesis:
         """images [B,3,S,S] float in [0,1] -> EventBatch of one count window per image."""
         from ezsr import simulate
 
-        batch = simulate.images_to_events(
+        lo, hi = self.window_events
+        return simulate.images_to_event_windows(
             images,
+            lo,
+            hi,
+            int(seed),
             motion=self.motion,
             sensor=self.sensor,
             duration_us=self.duration_us or None,
             seed=int(seed),
             **self.extra,
         )
-        lo, hi = self.window_events
-        return event_windows(batch, lo, hi, seed)
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, seed: int) -> torch.Tensor:

@@ -336,6 +336,55 @@ void render_simulate_histogram_cpu(const RenderSimArgs& a) {
   }
 }
 
+void render_simulate_interval_counts_cpu(const RenderSimArgs& a, int64_t* counts, int64_t* tails) {
+  const int64_t F = a.frames - 1;
+  if (F <= 0) return;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t row = 0; row < a.batch * a.height; ++row) {  // (b, v)
+    const int64_t b = row / a.height;
+    std::vector<int64_t> n(F, 0), tl(F, 0);  // this row's totals, added once
+    for (int64_t q = row * a.width; q < (row + 1) * a.width; ++q)
+      render_simulate_pixel_intervals(a, q, [&](int64_t f, int k, int tail) {
+        n[f] += k;
+        tl[f] += tail;
+      });
+    for (int64_t f = 0; f < F; ++f) {
+      if (n[f] == 0) continue;
+#pragma omp atomic
+      counts[b * F + f] += n[f];
+#pragma omp atomic
+      tails[b * F + f] += tl[f];
+    }
+  }
+}
+
+void render_simulate_window_count_cpu(const RenderSimArgs& a, const int64_t* t_lo,
+                                      const int64_t* t_hi, int64_t* counts) {
+  const int64_t P = a.height * a.width;
+#pragma omp parallel for schedule(dynamic, 64)
+  for (int64_t q = 0; q < a.batch * P; ++q) {
+    int64_t n = 0;
+    render_simulate_pixel_events(a, q, t_lo[q / P], t_hi[q / P], [&](int64_t, bool) { ++n; });
+    counts[q] = n;
+  }
+}
+
+void render_simulate_window_emit_cpu(const RenderSimArgs& a, const int64_t* t_lo,
+                                     const int64_t* t_hi, const int64_t* offsets, int64_t* t,
+                                     int32_t* code) {
+  const int64_t P = a.height * a.width;
+#pragma omp parallel for schedule(dynamic, 64)
+  for (int64_t q = 0; q < a.batch * P; ++q) {
+    int64_t i = offsets[q];
+    const int32_t p2 = static_cast<int32_t>((q % P) * 2);
+    render_simulate_pixel_events(a, q, t_lo[q / P], t_hi[q / P], [&](int64_t tt, bool on) {
+      t[i] = tt;
+      code[i] = p2 + (on ? 1 : 0);
+      ++i;
+    });
+  }
+}
+
 void render_translate_cpu(const RenderArgs& r) {
 #pragma omp parallel for schedule(static)
   for (int64_t row = 0; row < r.batch * r.frames * r.height; ++row) {  // (b, t, v)

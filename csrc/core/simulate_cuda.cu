@@ -58,6 +58,62 @@ __global__ void render_simulate_kernel(RenderSimArgs a) {
   });
 }
 
+// Interval counts: the lanes of a warp walk the same frames in step (every lane calls back
+// for every interval), so each interval's counts are summed over the lanes of one stream
+// (a warp may straddle two) and added by one lane: one atomic per warp, stream and interval
+// with events, not one per pixel.
+__global__ void interval_counts_kernel(RenderSimArgs a, int64_t* counts, int64_t* tails) {
+  const int64_t P = a.height * a.width, F = a.frames - 1;
+  grid_stride(a.batch * P, [&](int64_t q) {
+    const int64_t b = q / P;
+    auto add = [](int64_t* at, unsigned v) {
+      atomicAdd(reinterpret_cast<unsigned long long*>(at), static_cast<unsigned long long>(v));
+    };
+#if __CUDA_ARCH__ >= 800
+    const unsigned lanes = __activemask();
+    const unsigned same = __match_any_sync(lanes, static_cast<unsigned long long>(b));
+    const bool leader = (threadIdx.x % 32) == static_cast<unsigned>(__ffs(same) - 1);
+    render_simulate_pixel_intervals(a, q, [&](int64_t f, int k, int tail) {
+      const unsigned nk = __reduce_add_sync(same, static_cast<unsigned>(k));
+      const unsigned nt = __reduce_add_sync(same, static_cast<unsigned>(tail));
+      if (leader && nk) {
+        add(counts + b * F + f, nk);
+        if (nt) add(tails + b * F + f, nt);
+      }
+    });
+#else  // no warp reductions before sm_80: one atomic per pixel and interval with events
+    render_simulate_pixel_intervals(a, q, [&](int64_t f, int k, int tail) {
+      if (k) add(counts + b * F + f, static_cast<unsigned>(k));
+      if (tail) add(tails + b * F + f, 1u);
+    });
+#endif
+  });
+}
+
+__global__ void window_count_kernel(RenderSimArgs a, const int64_t* t_lo, const int64_t* t_hi,
+                                    int64_t* counts) {
+  const int64_t P = a.height * a.width;
+  grid_stride(a.batch * P, [&](int64_t q) {
+    int64_t n = 0;
+    render_simulate_pixel_events(a, q, t_lo[q / P], t_hi[q / P], [&](int64_t, bool) { ++n; });
+    counts[q] = n;
+  });
+}
+
+__global__ void window_emit_kernel(RenderSimArgs a, const int64_t* t_lo, const int64_t* t_hi,
+                                   const int64_t* offsets, int64_t* t, int32_t* code) {
+  const int64_t P = a.height * a.width;
+  grid_stride(a.batch * P, [&](int64_t q) {
+    int64_t i = offsets[q];
+    const int32_t p2 = static_cast<int32_t>((q % P) * 2);
+    render_simulate_pixel_events(a, q, t_lo[q / P], t_hi[q / P], [&](int64_t tt, bool on) {
+      t[i] = tt;
+      code[i] = p2 + (on ? 1 : 0);
+      ++i;
+    });
+  });
+}
+
 }  // namespace
 
 void simulate_count_cuda(const SimulateArgs& a, int64_t* counts, void* stream) {
@@ -98,6 +154,34 @@ void render_simulate_histogram_cuda(const RenderSimArgs& a, void* stream) {
   render_simulate_kernel<<<blocks_for(n, kThreads), kThreads, 0,
                            static_cast<cudaStream_t>(stream)>>>(a);
   check_cuda(cudaGetLastError(), "render_simulate_kernel");
+}
+
+void render_simulate_interval_counts_cuda(const RenderSimArgs& a, int64_t* counts, int64_t* tails,
+                                          void* stream) {
+  const int64_t n = a.batch * a.height * a.width;
+  if (n == 0 || a.frames < 2) return;
+  interval_counts_kernel<<<blocks_for(n, kThreads), kThreads, 0,
+                           static_cast<cudaStream_t>(stream)>>>(a, counts, tails);
+  check_cuda(cudaGetLastError(), "interval_counts_kernel");
+}
+
+void render_simulate_window_count_cuda(const RenderSimArgs& a, const int64_t* t_lo,
+                                       const int64_t* t_hi, int64_t* counts, void* stream) {
+  const int64_t n = a.batch * a.height * a.width;
+  if (n == 0) return;
+  window_count_kernel<<<blocks_for(n, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      a, t_lo, t_hi, counts);
+  check_cuda(cudaGetLastError(), "window_count_kernel");
+}
+
+void render_simulate_window_emit_cuda(const RenderSimArgs& a, const int64_t* t_lo,
+                                      const int64_t* t_hi, const int64_t* offsets, int64_t* t,
+                                      int32_t* code, void* stream) {
+  const int64_t n = a.batch * a.height * a.width;
+  if (n == 0) return;
+  window_emit_kernel<<<blocks_for(n, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      a, t_lo, t_hi, offsets, t, code);
+  check_cuda(cudaGetLastError(), "window_emit_kernel");
 }
 
 }  // namespace ezsr

@@ -45,6 +45,18 @@ TORCH_LIBRARY_FRAGMENT(ezsr, m) {
       "render_simulate_histogram(Tensor img, Tensor off_x, Tensor off_y, float scale_x, "
       "float scale_y, Tensor ts, Tensor thr_pos, Tensor thr_neg, float log_eps, "
       "int refractory_us, int height, int width) -> Tensor");
+  // Events per frame interval of the same walk: counts, tails [B, T-1] int64 (tails: those
+  // at the interval's end time, which sort among the next interval's first events).
+  m.def(
+      "render_simulate_interval_counts(Tensor img, Tensor off_x, Tensor off_y, float scale_x, "
+      "float scale_y, Tensor ts, Tensor thr_pos, Tensor thr_neg, float log_eps, "
+      "int refractory_us, int height, int width) -> (Tensor counts, Tensor tails)");
+  // The walk's events with t_lo[b] <= t < t_hi[b], as simulate_events lays them out.
+  m.def(
+      "render_simulate_events(Tensor img, Tensor off_x, Tensor off_y, float scale_x, "
+      "float scale_y, Tensor ts, Tensor thr_pos, Tensor thr_neg, float log_eps, "
+      "int refractory_us, int height, int width, Tensor t_lo, Tensor t_hi) "
+      "-> (Tensor x, Tensor y, Tensor t, Tensor p, Tensor offsets)");
 }
 
 namespace ezsr_torch {
@@ -150,8 +162,39 @@ at::Tensor render_simulate_histogram_cpu(const at::Tensor& img, const at::Tensor
   at::Tensor out;
   ezsr::render_simulate_histogram_cpu(render_sim_args(img, off_x, off_y, scale_x, scale_y, ts,
                                                       thr_pos, thr_neg, log_eps, refractory, height,
-                                                      width, out));
+                                                      width, &out));
   return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> render_simulate_interval_counts_cpu(
+    const at::Tensor& img, const at::Tensor& off_x, const at::Tensor& off_y, double scale_x,
+    double scale_y, const at::Tensor& ts, const at::Tensor& thr_pos, const at::Tensor& thr_neg,
+    double log_eps, int64_t refractory, int64_t height, int64_t width) {
+  const auto a = render_sim_args(img, off_x, off_y, scale_x, scale_y, ts, thr_pos, thr_neg, log_eps,
+                                 refractory, height, width, nullptr);
+  auto counts = at::zeros({a.batch, std::max<int64_t>(a.frames - 1, 0)}, ts.options());
+  auto tails = at::zeros_like(counts);
+  ezsr::render_simulate_interval_counts_cpu(a, counts.data_ptr<int64_t>(),
+                                            tails.data_ptr<int64_t>());
+  return {counts, tails};
+}
+
+EventColumns render_simulate_events_cpu(const at::Tensor& img, const at::Tensor& off_x,
+                                        const at::Tensor& off_y, double scale_x, double scale_y,
+                                        const at::Tensor& ts, const at::Tensor& thr_pos,
+                                        const at::Tensor& thr_neg, double log_eps,
+                                        int64_t refractory, int64_t height, int64_t width,
+                                        const at::Tensor& t_lo, const at::Tensor& t_hi) {
+  const auto a = render_sim_args(img, off_x, off_y, scale_x, scale_y, ts, thr_pos, thr_neg, log_eps,
+                                 refractory, height, width, nullptr);
+  check_window_bounds(t_lo, t_hi, a, img);
+  const int64_t *lo = t_lo.data_ptr<int64_t>(), *hi = t_hi.data_ptr<int64_t>();
+  return events_pixel_major(
+      ts, sizes_only(a), width,
+      [&](int64_t* counts) { ezsr::render_simulate_window_count_cpu(a, lo, hi, counts); },
+      [&](const int64_t* offsets, int64_t* t, int32_t* code) {
+        ezsr::render_simulate_window_emit_cpu(a, lo, hi, offsets, t, code);
+      });
 }
 
 }  // namespace
@@ -164,4 +207,6 @@ TORCH_LIBRARY_IMPL(ezsr, CPU, m) {
   m.impl("simulate_histogram", &ezsr_torch::simulate_histogram_cpu);
   m.impl("render_translate", &ezsr_torch::render_translate_cpu);
   m.impl("render_simulate_histogram", &ezsr_torch::render_simulate_histogram_cpu);
+  m.impl("render_simulate_interval_counts", &ezsr_torch::render_simulate_interval_counts_cpu);
+  m.impl("render_simulate_events", &ezsr_torch::render_simulate_events_cpu);
 }

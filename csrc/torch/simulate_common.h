@@ -174,13 +174,14 @@ inline ezsr::RenderArgs render_args(const at::Tensor& img, const at::Tensor& x0,
 
 // Arguments of ezsr::render_simulate_histogram (schema in simulate.cpp): img [B, h, w]
 // float32, off_x/off_y [B, T] float64 (finite), ts [B, T] int64 increasing, thr_pos/thr_neg
-// [B, H*W] float32, all contiguous on img's device; out becomes [B, 2, H*W] float32.
+// [B, H*W] float32, all contiguous on img's device; *out (when given) becomes [B, 2, H*W]
+// float32.
 inline ezsr::RenderSimArgs render_sim_args(const at::Tensor& img, const at::Tensor& off_x,
                                            const at::Tensor& off_y, double scale_x, double scale_y,
                                            const at::Tensor& ts, const at::Tensor& thr_pos,
                                            const at::Tensor& thr_neg, double log_eps,
                                            int64_t refractory, int64_t height, int64_t width,
-                                           at::Tensor& out) {
+                                           at::Tensor* out) {
   const char* op = "ezsr.render_simulate_histogram";
   TORCH_CHECK(img.dim() == 3, op, ": argument 'img' must be [B, h, w], got ", img.sizes());
   check_dtype(img, "img", at::kFloat);
@@ -212,7 +213,7 @@ inline ezsr::RenderSimArgs render_sim_args(const at::Tensor& img, const at::Tens
   TORCH_CHECK(at::isfinite(off_x).all().item<bool>() && at::isfinite(off_y).all().item<bool>(), op,
               ": arguments 'off_x' and 'off_y' must be finite");
   check_increasing(ts);
-  out = at::empty({B, 2, P}, img.options());
+  if (out) *out = at::empty({B, 2, P}, img.options());
   ezsr::RenderSimArgs a{};
   a.img = img.data_ptr<float>();
   a.off_x = off_x.data_ptr<double>();
@@ -224,7 +225,7 @@ inline ezsr::RenderSimArgs render_sim_args(const at::Tensor& img, const at::Tens
   a.thr_neg = thr_neg.data_ptr<float>();
   a.log_eps = static_cast<float>(log_eps);
   a.refractory = refractory;
-  a.out = out.data_ptr<float>();
+  a.out = out ? out->data_ptr<float>() : nullptr;
   a.batch = B;
   a.h = h;
   a.w = w;
@@ -232,6 +233,28 @@ inline ezsr::RenderSimArgs render_sim_args(const at::Tensor& img, const at::Tens
   a.height = height;
   a.width = width;
   return a;
+}
+
+// t_lo, t_hi [B] int64 on the args' device: the time range of each stream's window.
+inline void check_window_bounds(const at::Tensor& t_lo, const at::Tensor& t_hi,
+                                const ezsr::RenderSimArgs& a, const at::Tensor& img) {
+  for (const auto& [t, name] : {std::make_pair(&t_lo, "t_lo"), std::make_pair(&t_hi, "t_hi")}) {
+    TORCH_CHECK(t->dim() == 1 && t->size(0) == a.batch, "ezsr.render_simulate_events: argument '",
+                name, "' must be [", a.batch, "], got ", t->sizes());
+    check_dtype(*t, name, at::kLong);
+    TORCH_CHECK(t->is_contiguous() && t->device() == img.device(),
+                "ezsr.render_simulate_events: argument '", name, "' must be contiguous on ",
+                img.device());
+  }
+}
+
+// The SimulateArgs that events_pixel_major reads (batch, pixels, frames) for a fused walk.
+inline ezsr::SimulateArgs sizes_only(const ezsr::RenderSimArgs& a) {
+  ezsr::SimulateArgs s{};
+  s.batch = a.batch;
+  s.frames = a.frames;
+  s.pixels = a.height * a.width;
+  return s;
 }
 
 }  // namespace ezsr_torch

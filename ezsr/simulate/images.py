@@ -341,6 +341,87 @@ def _log_capped(max_frames: int) -> None:
     )
 
 
+def _schedule(
+    images: torch.Tensor,
+    motion: str,
+    sensor: tuple[int, int],
+    duration_us: Optional[int],
+    seed: int,
+    contrast_pos: float,
+    contrast_neg: float,
+    refractory_us: int,
+    log_eps: float,
+    sigma: float,
+    log_mode: str,
+    max_crossings: float,
+    max_frames: int,
+) -> tuple[torch.Tensor, Motion, torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
+    """Checked arguments -> (lum [B, 1, h, w], motion, frame times [T] int64 µs (CPU),
+    thresholds thr_pos/thr_neg [B, H*W] on the images' device, H, W)."""
+    check_contrast(contrast_pos, contrast_neg, sigma, refractory_us, log_eps)
+    if motion not in MOTIONS:
+        raise ValueError(f"argument 'motion' must be one of {MOTIONS}, got {motion!r}")
+    H, W = (int(v) for v in sensor)
+    if H <= 0 or W <= 0:
+        raise ValueError(f"argument 'sensor' must be (height, width) > 0, got {sensor}")
+    duration_us = DEFAULT_DURATION_US[motion] if duration_us is None else int(duration_us)
+    if duration_us <= 0:
+        raise ValueError(f"argument 'duration_us' must be > 0, got {duration_us}")
+    if max_crossings <= 0 or max_frames < 2:
+        raise ValueError("arguments 'max_crossings' must be > 0 and 'max_frames' >= 2")
+    lum = _check_images(images)
+    B, dev = lum.shape[0], lum.device
+    mot = Motion(motion, B, (H, W), duration_us, seed)
+    # |grad L| bound of the fitted images, in log units per sensor pixel
+    L0 = log_intensity(render(lum, mot(torch.zeros(1)), (H, W))[:, 0], log_eps, log_mode)
+    gx = (L0[:, :, 1:] - L0[:, :, :-1]).abs().amax() if W > 1 else L0.new_zeros(())
+    gy = (L0[:, 1:] - L0[:, :-1]).abs().amax() if H > 1 else L0.new_zeros(())
+    grad = float(torch.sqrt(gx * gx + gy * gy))
+    times, capped = adaptive_times(
+        mot, (H, W), grad, min(contrast_pos, contrast_neg), max_crossings, max_frames
+    )
+    if capped:
+        _log_capped(max_frames)
+    tp, tn = thresholds(B, H * W, contrast_pos, contrast_neg, sigma, seed, dev)
+    return lum, mot, times, tp, tn, H, W
+
+
+def _fused_args(
+    lum: torch.Tensor,
+    mot: Motion,
+    times: torch.Tensor,
+    tp: torch.Tensor,
+    tn: torch.Tensor,
+    H: int,
+    W: int,
+    log_eps: float,
+    refractory_us: int,
+) -> tuple[Any, ...] | None:
+    """The leading arguments of the fused render + simulate ops
+    (torch.ops.ezsr.render_simulate_*) when every frame is a translation of one axis-aligned
+    scaling (saccades), else None."""
+    B, dev = lum.shape[0], lum.device
+    M_all = mot(times.double())
+    sep = _separable(M_all, _to_image(lum.shape[2], lum.shape[3], (H, W), M_all))
+    if sep is None:
+        return None
+    sx, off_x, sy, off_y = sep
+    return (
+        lum[:, 0].contiguous(),
+        off_x.to(dev).contiguous(),
+        off_y.to(dev).contiguous(),
+        sx,
+        sy,
+        times.to(dev).expand(B, -1).contiguous(),
+        tp,
+        tn,
+        float(log_eps),
+        int(refractory_us),
+        H,
+        W,
+    )
+
+
 @overload
 def _simulate(
     images: torch.Tensor,
@@ -393,55 +474,31 @@ def _simulate(
     max_frames: int,
     histogram: bool,
 ) -> torch.Tensor | tuple[EventBatch, int]:
-    check_contrast(contrast_pos, contrast_neg, sigma, refractory_us, log_eps)
-    if motion not in MOTIONS:
-        raise ValueError(f"argument 'motion' must be one of {MOTIONS}, got {motion!r}")
-    H, W = (int(v) for v in sensor)
-    if H <= 0 or W <= 0:
-        raise ValueError(f"argument 'sensor' must be (height, width) > 0, got {sensor}")
-    duration_us = DEFAULT_DURATION_US[motion] if duration_us is None else int(duration_us)
-    if duration_us <= 0:
-        raise ValueError(f"argument 'duration_us' must be > 0, got {duration_us}")
-    if max_crossings <= 0 or max_frames < 2:
-        raise ValueError("arguments 'max_crossings' must be > 0 and 'max_frames' >= 2")
-    lum = _check_images(images)
-    B, dev = lum.shape[0], lum.device
-    mot = Motion(motion, B, (H, W), duration_us, seed)
-    # |grad L| bound of the fitted images, in log units per sensor pixel
-    L0 = log_intensity(render(lum, mot(torch.zeros(1)), (H, W))[:, 0], log_eps, log_mode)
-    gx = (L0[:, :, 1:] - L0[:, :, :-1]).abs().amax() if W > 1 else L0.new_zeros(())
-    gy = (L0[:, 1:] - L0[:, :-1]).abs().amax() if H > 1 else L0.new_zeros(())
-    grad = float(torch.sqrt(gx * gx + gy * gy))
-    times, capped = adaptive_times(
-        mot, (H, W), grad, min(contrast_pos, contrast_neg), max_crossings, max_frames
+    lum, mot, times, tp, tn, H, W = _schedule(
+        images,
+        motion,
+        sensor,
+        duration_us,
+        seed,
+        contrast_pos,
+        contrast_neg,
+        refractory_us,
+        log_eps,
+        sigma,
+        log_mode,
+        max_crossings,
+        max_frames,
     )
-    if capped:
-        _log_capped(max_frames)
+    B, dev = lum.shape[0], lum.device
     T, P = times.numel(), H * W
-    tp, tn = thresholds(B, P, contrast_pos, contrast_neg, sigma, seed, dev)
     ts_all = times.to(dev)
     if histogram and log_mode == "log" and dev.type in FUSED_DEVICES:
         # on a GPU, saccades go through one fused pass (render + log + ESIM counts in
         # registers, no frame in memory); the CPU keeps the chunked chain, whose log is
         # torch's (bit for bit what the reference computes)
-        M_all = mot(times.double())
-        sep = _separable(M_all, _to_image(lum.shape[2], lum.shape[3], (H, W), M_all))
-        if sep is not None and _ext.use_kernel("render_simulate_histogram", dev):
-            sx, off_x, sy, off_y = sep
-            return torch.ops.ezsr.render_simulate_histogram(
-                lum[:, 0].contiguous(),
-                off_x.to(dev).contiguous(),
-                off_y.to(dev).contiguous(),
-                sx,
-                sy,
-                ts_all.expand(B, -1).contiguous(),
-                tp,
-                tn,
-                float(log_eps),
-                int(refractory_us),
-                H,
-                W,
-            ).view(B, 2, H, W)
+        fused = _fused_args(lum, mot, times, tp, tn, H, W, log_eps, refractory_us)
+        if fused is not None and _ext.use_kernel("render_simulate_histogram", dev):
+            return torch.ops.ezsr.render_simulate_histogram(*fused).view(B, 2, H, W)
     ref: Optional[torch.Tensor] = None
     last: Optional[torch.Tensor] = None
     parts: list[SimColumns] = []
@@ -553,6 +610,130 @@ def images_to_histogram(
         max_frames,
         True,
     )
+
+
+def window_draws(n: torch.Tensor, lo: int, hi: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One count window per stream of n [B] events: (start [B], keep [B]) int64 on the CPU,
+    stream b keeping events [start_b, start_b + keep_b). N_b ~ U{lo..hi}, keep_b = min(N_b,
+    n_b), start_b uniform in [0, n_b - keep_b] (EZSR's N-ImageNet evaluation window), drawn
+    from torch.Generator().manual_seed(seed) on the CPU, so every device gets the same
+    windows."""
+    n = n.cpu().to(torch.int64)
+    B = n.numel()
+    g = torch.Generator().manual_seed(int(seed))
+    want = torch.randint(int(lo), int(hi) + 1, (B,), generator=g)
+    u = torch.rand(B, generator=g, dtype=torch.float64)
+    keep = torch.minimum(want, n)
+    start = (u * (n - keep + 1).double()).floor().long().clamp(max=(n - keep).clamp(min=0))
+    return start, keep
+
+
+def cut_windows(batch: EventBatch, start: torch.Tensor, keep: torch.Tensor) -> EventBatch:
+    """Events [start_b, start_b + keep_b) of every stream b of batch (start, keep [B] int64,
+    within each stream), as an EventBatch on the batch's device: one gather, no per-stream
+    Python."""
+    B = keep.numel()
+    start, keep = start.cpu(), keep.cpu()
+    new_off = torch.zeros(B + 1, dtype=torch.int64)
+    new_off[1:] = torch.cumsum(keep, 0)
+    total = int(new_off[-1])
+    dev = batch.offsets.device
+    base = batch.offsets[:-1].cpu() + start - new_off[:-1]  # source = base[b] + destination
+    idx = (torch.repeat_interleave(base, keep, output_size=total) + torch.arange(total)).to(dev)
+    return EventBatch(
+        batch.x[idx],
+        batch.y[idx],
+        batch.t[idx],
+        batch.p[idx],
+        new_off.to(dev),
+        batch.width,
+        batch.height,
+    )
+
+
+def images_to_event_windows(
+    images: torch.Tensor,
+    lo: int,
+    hi: int,
+    window_seed: int,
+    motion: str = "saccade",
+    sensor: tuple[int, int] = (480, 640),
+    duration_us: int | None = None,
+    seed: int = 0,
+    *,
+    contrast_pos: float = 0.2,
+    contrast_neg: float = 0.2,
+    refractory_us: int = 0,
+    log_eps: float = 1e-3,
+    sigma: float = 0.0,
+    log_mode: str = "log",
+    max_crossings: float = 1.0,
+    max_frames: int = 2000,
+) -> EventBatch:
+    """One count window per image: the events [start_b, start_b + keep_b) (window_draws(n,
+    lo, hi, window_seed), n_b the image's event count) of what images_to_events would give
+    with the same arguments, as an EventBatch (the trainer's sim.window=events).
+
+    Where the fused kernels run (FUSED_DEVICES; saccades, log mode) the stream is never
+    materialised: a counting pass gives every frame interval's events, the window's index
+    range maps to a time range, and a second pass emits only the events in it. Elsewhere
+    images_to_events runs and the windows are cut from its events."""
+    args = (
+        images,
+        motion,
+        sensor,
+        duration_us,
+        seed,
+        contrast_pos,
+        contrast_neg,
+        refractory_us,
+        log_eps,
+        sigma,
+        log_mode,
+        max_crossings,
+        max_frames,
+    )
+    dev = images.device
+    fused = None
+    if log_mode == "log" and dev.type in FUSED_DEVICES:
+        if _ext.use_kernel("render_simulate_events", dev):
+            lum, mot, times, tp, tn, H, W = _schedule(*args)
+            fused = _fused_args(lum, mot, times, tp, tn, H, W, log_eps, refractory_us)
+    if fused is None:
+        batch = cast(EventBatch, _simulate(*args, False)[0])
+        start, keep = window_draws(batch.offsets[1:] - batch.offsets[:-1], lo, hi, window_seed)
+        return cut_windows(batch, start, keep)
+    counts, tails = torch.ops.ezsr.render_simulate_interval_counts(*fused)
+    counts, tails = counts.cpu(), tails.cpu()
+    B, F = counts.shape
+    # A[b, g] = events of stream b with t < ts[g] (g = 0..T-1), then A[b, T] = n_b: interval
+    # f's events have t in [ts[f], ts[f+1]], its tail exactly at ts[f+1]
+    cum = torch.cumsum(counts, 1)
+    n = cum[:, -1] if F else torch.zeros(B, dtype=torch.int64)
+    A = torch.cat([torch.zeros(B, 1, dtype=torch.int64), cum - tails, n[:, None]], 1)
+    start, keep = window_draws(n, lo, hi, window_seed)
+    T = F + 1
+    g0 = (torch.searchsorted(A[:, :T].contiguous(), start[:, None], right=True) - 1).squeeze(1)
+    g1 = torch.searchsorted(A, (start + keep)[:, None]).squeeze(1).clamp(min=g0 + 1)
+    ts = times.to(torch.int64)
+    never = torch.iinfo(torch.int64).max
+    t_lo = ts[g0]
+    t_hi = torch.where(g1 < T, ts[g1.clamp(max=T - 1)], torch.full_like(g0, never))
+    t_hi = torch.where(keep > 0, t_hi, t_lo)  # an empty window: nothing to emit
+    x, y, t, p, off = torch.ops.ezsr.render_simulate_events(
+        *fused, t_lo.to(dev).contiguous(), t_hi.to(dev).contiguous()
+    )
+    part = EventBatch(x, y, t, p, off, W, H)
+    got = (off[1:] - off[:-1]).cpu()
+    want = torch.where(
+        keep > 0, A.gather(1, g1[:, None]).squeeze(1) - A.gather(1, g0[:, None]).squeeze(1), 0
+    )
+    if not torch.equal(got, want):  # the two passes walk the same frames: a bug if not
+        raise RuntimeError(
+            "images_to_event_windows: the emitting pass found other event counts than the "
+            f"counting pass ({got.tolist()} vs {want.tolist()})"
+        )
+    return cut_windows(part, start - A.gather(1, g0[:, None]).squeeze(1), keep)
 
 
 def image_to_events(

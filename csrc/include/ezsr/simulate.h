@@ -247,6 +247,78 @@ EZSR_HD inline void render_simulate_pixel(const RenderSimArgs& a, int64_t q, flo
 void render_simulate_histogram_cpu(const RenderSimArgs& a);
 void render_simulate_histogram_cuda(const RenderSimArgs& a, void* stream);  // CUDA builds only
 
+// The same walk for the count windows of the trainer (a window of N events at a start drawn
+// over the stream's events, ezsr.training.transform.event_windows), without materialising
+// the stream: a counting pass gives each frame interval's events, the window's index range
+// then maps to a time range [t_lo, t_hi), and an emitting pass keeps only the events in it.
+// Events are ordered by (t, pixel); interval f holds the events with t in [ts[f], ts[f+1]],
+// and only its last crossing can lie exactly on ts[f+1] (its "tail", which sorts among the
+// next interval's first events by pixel).
+template <typename OnInterval>
+EZSR_HD inline void render_simulate_pixel_intervals(const RenderSimArgs& a, int64_t q,
+                                                    OnInterval&& on_interval) {
+  const int64_t P = a.height * a.width;
+  const int64_t b = q / P, p = q % P, v = p / a.width, u = p % a.width;
+  const int64_t* ts = a.ts + b * a.frames;
+  const float cp = a.thr_pos[q], cn = a.thr_neg[q];
+  float L0 = render_log(a, b, 0, v, u), ref = L0;
+  int64_t last = kNever;
+  for (int64_t f = 0; f + 1 < a.frames; ++f) {
+    const float L1 = render_log(a, b, f + 1, v, u);
+    int n = 0;
+    if (L0 != L1)
+      step_pixel<false>(L0, L1, ts[f], ts[f + 1], cp, cn, ref, last, a.refractory,
+                        [&](int64_t, bool) { ++n; });
+    on_interval(f, n, n > 0 && last == ts[f + 1] ? 1 : 0);  // every interval (CUDA: in step)
+    L0 = L1;
+  }
+}
+
+// Pixel q's events with t_lo <= t < t_hi, in time order: intervals that end before t_lo only
+// advance the state, the walk stops at the first interval starting at or after t_hi.
+template <typename Emit>
+EZSR_HD inline void render_simulate_pixel_events(const RenderSimArgs& a, int64_t q, int64_t t_lo,
+                                                 int64_t t_hi, Emit&& emit) {
+  const int64_t P = a.height * a.width;
+  const int64_t b = q / P, p = q % P, v = p / a.width, u = p % a.width;
+  const int64_t* ts = a.ts + b * a.frames;
+  const float cp = a.thr_pos[q], cn = a.thr_neg[q];
+  float L0 = render_log(a, b, 0, v, u), ref = L0;
+  int64_t last = kNever;
+  for (int64_t f = 0; f + 1 < a.frames && ts[f] < t_hi; ++f) {
+    const float L1 = render_log(a, b, f + 1, v, u);
+    if (L0 != L1) {
+      if (ts[f + 1] < t_lo)
+        step_pixel<false>(L0, L1, ts[f], ts[f + 1], cp, cn, ref, last, a.refractory,
+                          [](int64_t, bool) {});
+      else
+        step_pixel<true>(L0, L1, ts[f], ts[f + 1], cp, cn, ref, last, a.refractory,
+                         [&](int64_t t, bool on) {
+                           if (t >= t_lo && t < t_hi) emit(t, on);
+                         });
+    }
+    L0 = L1;
+  }
+}
+
+// counts, tails [B, T-1] int64, zeroed by the caller: interval f of stream b holds
+// counts[b, f] events, tails[b, f] of them at t == ts[f+1].
+void render_simulate_interval_counts_cpu(const RenderSimArgs& a, int64_t* counts, int64_t* tails);
+void render_simulate_interval_counts_cuda(const RenderSimArgs& a, int64_t* counts, int64_t* tails,
+                                          void* stream);
+// The two pixel-major passes of the window's events (t_lo, t_hi [B]): per-pixel counts [B*P],
+// then (t, code = 2 * p + on) at the prefix-sum offsets (as simulate_count/emit).
+void render_simulate_window_count_cpu(const RenderSimArgs& a, const int64_t* t_lo,
+                                      const int64_t* t_hi, int64_t* counts);
+void render_simulate_window_emit_cpu(const RenderSimArgs& a, const int64_t* t_lo,
+                                     const int64_t* t_hi, const int64_t* offsets, int64_t* t,
+                                     int32_t* code);
+void render_simulate_window_count_cuda(const RenderSimArgs& a, const int64_t* t_lo,
+                                       const int64_t* t_hi, int64_t* counts, void* stream);
+void render_simulate_window_emit_cuda(const RenderSimArgs& a, const int64_t* t_lo,
+                                      const int64_t* t_hi, const int64_t* offsets, int64_t* t,
+                                      int32_t* code, void* stream);
+
 // ---- CPU (OpenMP). Events in one emitting pass plus a gather, no global sort:
 //  1. SimulateEmitter runs the rule on blocks of pixels (updating the state); every block
 //     appends its events, in (frame interval, pixel) order, to its thread's buffer. A

@@ -59,9 +59,46 @@ at::Tensor render_simulate_histogram_cuda(const at::Tensor& img, const at::Tenso
   const c10::cuda::CUDAGuard guard(img.device());
   at::Tensor out;
   const auto a = render_sim_args(img, off_x, off_y, scale_x, scale_y, ts, thr_pos, thr_neg, log_eps,
-                                 refractory, height, width, out);
+                                 refractory, height, width, &out);
   ezsr::render_simulate_histogram_cuda(a, c10::cuda::getCurrentCUDAStream().stream());
   return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> render_simulate_interval_counts_cuda(
+    const at::Tensor& img, const at::Tensor& off_x, const at::Tensor& off_y, double scale_x,
+    double scale_y, const at::Tensor& ts, const at::Tensor& thr_pos, const at::Tensor& thr_neg,
+    double log_eps, int64_t refractory, int64_t height, int64_t width) {
+  check_cuda_arg(img, "render_simulate_interval_counts", "img");
+  const c10::cuda::CUDAGuard guard(img.device());
+  const auto a = render_sim_args(img, off_x, off_y, scale_x, scale_y, ts, thr_pos, thr_neg, log_eps,
+                                 refractory, height, width, nullptr);
+  auto counts = at::zeros({a.batch, std::max<int64_t>(a.frames - 1, 0)}, ts.options());
+  auto tails = at::zeros_like(counts);
+  ezsr::render_simulate_interval_counts_cuda(a, counts.data_ptr<int64_t>(),
+                                             tails.data_ptr<int64_t>(),
+                                             c10::cuda::getCurrentCUDAStream().stream());
+  return {counts, tails};
+}
+
+EventColumns render_simulate_events_cuda(const at::Tensor& img, const at::Tensor& off_x,
+                                         const at::Tensor& off_y, double scale_x, double scale_y,
+                                         const at::Tensor& ts, const at::Tensor& thr_pos,
+                                         const at::Tensor& thr_neg, double log_eps,
+                                         int64_t refractory, int64_t height, int64_t width,
+                                         const at::Tensor& t_lo, const at::Tensor& t_hi) {
+  check_cuda_arg(img, "render_simulate_events", "img");
+  const c10::cuda::CUDAGuard guard(img.device());
+  const auto a = render_sim_args(img, off_x, off_y, scale_x, scale_y, ts, thr_pos, thr_neg, log_eps,
+                                 refractory, height, width, nullptr);
+  check_window_bounds(t_lo, t_hi, a, img);
+  const int64_t *lo = t_lo.data_ptr<int64_t>(), *hi = t_hi.data_ptr<int64_t>();
+  void* stream = c10::cuda::getCurrentCUDAStream().stream();
+  return events_pixel_major(
+      ts, sizes_only(a), width,
+      [&](int64_t* counts) { ezsr::render_simulate_window_count_cuda(a, lo, hi, counts, stream); },
+      [&](const int64_t* offsets, int64_t* t, int32_t* code) {
+        ezsr::render_simulate_window_emit_cuda(a, lo, hi, offsets, t, code, stream);
+      });
 }
 
 }  // namespace
@@ -72,4 +109,6 @@ TORCH_LIBRARY_IMPL(ezsr, CUDA, m) {
   m.impl("simulate_histogram", &ezsr_torch::simulate_histogram_cuda);
   m.impl("render_translate", &ezsr_torch::render_translate_cuda);
   m.impl("render_simulate_histogram", &ezsr_torch::render_simulate_histogram_cuda);
+  m.impl("render_simulate_interval_counts", &ezsr_torch::render_simulate_interval_counts_cuda);
+  m.impl("render_simulate_events", &ezsr_torch::render_simulate_events_cuda);
 }
