@@ -70,7 +70,7 @@ step() { # step NAME NEED_S LIMIT_S CMD...: run if NEED_S seconds are left, cap 
   pack
 }
 
-KERNEL_TESTS=(tests/test_cuda_paths.py tests/test_histogram.py tests/test_temporal.py tests/test_simulate.py)
+KERNEL_TESTS=(tests/test_cuda_paths.py tests/test_simulate_windows.py tests/test_histogram.py tests/test_temporal.py tests/test_simulate.py)
 
 SAN=(compute-sanitizer --error-exitcode 1 --print-limit 20)
 
