@@ -222,24 +222,40 @@ EZSR_HD inline float render_log(const RenderSimArgs& a, int64_t b, int64_t t, in
 #endif
 }
 
-// Pixel q = (b * height + v) * width + u over every frame from a fresh state (ref = its
-// level in frame 0, never fired): its ON and OFF counts.
-EZSR_HD inline void render_simulate_pixel(const RenderSimArgs& a, int64_t q, float& n_on,
-                                          float& n_off) {
+// The walk of pixel q = (b * height + v) * width + u over the frames from a fresh state
+// (ref = its level in frame 0, never fired): interval(f, L0, L1, t0, t1, state) for every
+// frame interval f whose start time t0 = ts[f] satisfies go(t0).
+struct WalkState {
+  float cp, cn;  // the pixel's ON / OFF thresholds
+  float ref;     // level of the last crossing
+  int64_t last;  // time of the last event (kNever: none)
+};
+
+template <typename Go, typename Interval>
+EZSR_HD inline void fused_walk(const RenderSimArgs& a, int64_t q, Go&& go, Interval&& interval) {
   const int64_t P = a.height * a.width;
   const int64_t b = q / P, p = q % P, v = p / a.width, u = p % a.width;
   const int64_t* ts = a.ts + b * a.frames;
-  const float cp = a.thr_pos[q], cn = a.thr_neg[q];
-  float L0 = render_log(a, b, 0, v, u), ref = L0;
-  int64_t last = kNever;
-  n_on = n_off = 0.f;
-  for (int64_t f = 0; f + 1 < a.frames; ++f) {
+  float L0 = render_log(a, b, 0, v, u);
+  WalkState st{a.thr_pos[q], a.thr_neg[q], L0, kNever};
+  for (int64_t f = 0; f + 1 < a.frames && go(ts[f]); ++f) {
     const float L1 = render_log(a, b, f + 1, v, u);
-    if (L0 != L1)
-      step_pixel<false>(L0, L1, ts[f], ts[f + 1], cp, cn, ref, last, a.refractory,
-                        [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
+    interval(f, L0, L1, ts[f], ts[f + 1], st);
     L0 = L1;
   }
+}
+
+// Pixel q's ON and OFF counts over every frame.
+EZSR_HD inline void render_simulate_pixel(const RenderSimArgs& a, int64_t q, float& n_on,
+                                          float& n_off) {
+  n_on = n_off = 0.f;
+  fused_walk(
+      a, q, [](int64_t) { return true; },
+      [&](int64_t, float L0, float L1, int64_t t0, int64_t t1, WalkState& st) {
+        if (L0 != L1)
+          step_pixel<false>(L0, L1, t0, t1, st.cp, st.cn, st.ref, st.last, a.refractory,
+                            [&](int64_t, bool on) { (on ? n_on : n_off) += 1.f; });
+      });
 }
 
 // CPU twin (OpenMP over pixels; std::log, which may differ from torch's CPU log in the last
@@ -257,21 +273,15 @@ void render_simulate_histogram_cuda(const RenderSimArgs& a, void* stream);  // C
 template <typename OnInterval>
 EZSR_HD inline void render_simulate_pixel_intervals(const RenderSimArgs& a, int64_t q,
                                                     OnInterval&& on_interval) {
-  const int64_t P = a.height * a.width;
-  const int64_t b = q / P, p = q % P, v = p / a.width, u = p % a.width;
-  const int64_t* ts = a.ts + b * a.frames;
-  const float cp = a.thr_pos[q], cn = a.thr_neg[q];
-  float L0 = render_log(a, b, 0, v, u), ref = L0;
-  int64_t last = kNever;
-  for (int64_t f = 0; f + 1 < a.frames; ++f) {
-    const float L1 = render_log(a, b, f + 1, v, u);
-    int n = 0;
-    if (L0 != L1)
-      step_pixel<false>(L0, L1, ts[f], ts[f + 1], cp, cn, ref, last, a.refractory,
-                        [&](int64_t, bool) { ++n; });
-    on_interval(f, n, n > 0 && last == ts[f + 1] ? 1 : 0);  // every interval (CUDA: in step)
-    L0 = L1;
-  }
+  fused_walk(
+      a, q, [](int64_t) { return true; },
+      [&](int64_t f, float L0, float L1, int64_t t0, int64_t t1, WalkState& st) {
+        int n = 0;
+        if (L0 != L1)
+          step_pixel<false>(L0, L1, t0, t1, st.cp, st.cn, st.ref, st.last, a.refractory,
+                            [&](int64_t, bool) { ++n; });
+        on_interval(f, n, n > 0 && st.last == t1 ? 1 : 0);  // every interval (CUDA: in step)
+      });
 }
 
 // Pixel q's events with t_lo <= t < t_hi, in time order: intervals that end before t_lo only
@@ -279,26 +289,19 @@ EZSR_HD inline void render_simulate_pixel_intervals(const RenderSimArgs& a, int6
 template <typename Emit>
 EZSR_HD inline void render_simulate_pixel_events(const RenderSimArgs& a, int64_t q, int64_t t_lo,
                                                  int64_t t_hi, Emit&& emit) {
-  const int64_t P = a.height * a.width;
-  const int64_t b = q / P, p = q % P, v = p / a.width, u = p % a.width;
-  const int64_t* ts = a.ts + b * a.frames;
-  const float cp = a.thr_pos[q], cn = a.thr_neg[q];
-  float L0 = render_log(a, b, 0, v, u), ref = L0;
-  int64_t last = kNever;
-  for (int64_t f = 0; f + 1 < a.frames && ts[f] < t_hi; ++f) {
-    const float L1 = render_log(a, b, f + 1, v, u);
-    if (L0 != L1) {
-      if (ts[f + 1] < t_lo)
-        step_pixel<false>(L0, L1, ts[f], ts[f + 1], cp, cn, ref, last, a.refractory,
-                          [](int64_t, bool) {});
-      else
-        step_pixel<true>(L0, L1, ts[f], ts[f + 1], cp, cn, ref, last, a.refractory,
-                         [&](int64_t t, bool on) {
-                           if (t >= t_lo && t < t_hi) emit(t, on);
-                         });
-    }
-    L0 = L1;
-  }
+  fused_walk(
+      a, q, [&](int64_t t0) { return t0 < t_hi; },
+      [&](int64_t, float L0, float L1, int64_t t0, int64_t t1, WalkState& st) {
+        if (L0 == L1) return;
+        if (t1 < t_lo)
+          step_pixel<false>(L0, L1, t0, t1, st.cp, st.cn, st.ref, st.last, a.refractory,
+                            [](int64_t, bool) {});
+        else
+          step_pixel<true>(L0, L1, t0, t1, st.cp, st.cn, st.ref, st.last, a.refractory,
+                           [&](int64_t t, bool on) {
+                             if (t >= t_lo && t < t_hi) emit(t, on);
+                           });
+      });
 }
 
 // counts, tails [B, T-1] int64, zeroed by the caller: interval f of stream b holds
