@@ -218,11 +218,11 @@ def register(sub) -> None:
     p.add_argument(
         "--max-pending",
         type=positive_int,
-        default=32,
+        default=256,
         help="windows that may wait for the model in live mode (--realtime or a "
-        "live source): the memory bound; beyond it the oldest is dropped "
-        "(default 32). Windows are also dropped as stale once --max-age-ms "
-        "old while a newer one waits",
+        "live source): the memory bound (256 windows of 15,000 events: ~50 MB); beyond "
+        "it the oldest is dropped (default 256). Windows are also dropped as stale once "
+        "--max-age-ms old while a newer one waits",
     )
     p.add_argument(
         "--max-age-ms",
@@ -504,7 +504,7 @@ def stream_file(args, source=None) -> dict:
         top_k=args.top_k,
         smoothing=args.smoothing,
         stride=getattr(args, "stride", None),
-        max_pending=getattr(args, "max_pending", 32),
+        max_pending=getattr(args, "max_pending", 256),
         max_batch=getattr(args, "max_batch", 1),
         max_age=getattr(args, "max_age_ms", 50.0) / 1e3,
         warmup=getattr(args, "warmup", 2),
