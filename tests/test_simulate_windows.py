@@ -26,23 +26,8 @@ def _images(B=3, h=30, w=45, seed=0):
 def _full_stream(imgs, kw):
     """Every event of the fused walk (the targeted path's own stream), sorted as
     images_to_events sorts them."""
-    refr = kw.get("refractory_us", 0)
-    sched = I._schedule(
-        imgs,
-        kw["motion"],
-        kw["sensor"],
-        None,
-        kw["seed"],
-        0.2,
-        0.2,
-        refr,
-        1e-3,
-        kw.get("sigma", 0.0),
-        "log",
-        1.0,
-        2000,
-    )
-    args = I._fused_args(*sched, 1e-3, refr)
+    settings = I._Settings(**kw)
+    args = I._fused_args(*I._schedule(imgs, settings), settings)
     B, (H, W) = imgs.shape[0], kw["sensor"]
     lo = torch.full((B,), torch.iinfo(torch.int64).min, device=imgs.device)
     hi = torch.full((B,), torch.iinfo(torch.int64).max, device=imgs.device)
@@ -95,10 +80,9 @@ def test_windows_elsewhere_are_cut_from_images_to_events():
 def test_interval_counts_add_up_to_the_stream():
     imgs = _images()
     kw = dict(motion="saccade", sensor=(24, 32), seed=4, sigma=0.03)
-    sched = I._schedule(
-        imgs, "saccade", (24, 32), None, 4, 0.2, 0.2, 0, 1e-3, 0.03, "log", 1.0, 2000
-    )
-    args = I._fused_args(*sched, 1e-3, 0)
+    settings = I._Settings(**kw)
+    sched = I._schedule(imgs, settings)
+    args = I._fused_args(*sched, settings)
     counts, tails = torch.ops.ezsr.render_simulate_interval_counts(*args)
     full = _full_stream(imgs, kw)
     ts = sched[2]

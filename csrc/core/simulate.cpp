@@ -360,29 +360,17 @@ void render_simulate_interval_counts_cpu(const RenderSimArgs& a, int64_t* counts
 
 void render_simulate_window_count_cpu(const RenderSimArgs& a, const int64_t* t_lo,
                                       const int64_t* t_hi, int64_t* counts) {
-  const int64_t P = a.height * a.width;
 #pragma omp parallel for schedule(dynamic, 64)
-  for (int64_t q = 0; q < a.batch * P; ++q) {
-    int64_t n = 0;
-    render_simulate_pixel_events(a, q, t_lo[q / P], t_hi[q / P], [&](int64_t, bool) { ++n; });
-    counts[q] = n;
-  }
+  for (int64_t q = 0; q < a.batch * a.height * a.width; ++q)
+    counts[q] = count_window_events(a, q, t_lo, t_hi);
 }
 
 void render_simulate_window_emit_cpu(const RenderSimArgs& a, const int64_t* t_lo,
                                      const int64_t* t_hi, const int64_t* offsets, int64_t* t,
                                      int32_t* code) {
-  const int64_t P = a.height * a.width;
 #pragma omp parallel for schedule(dynamic, 64)
-  for (int64_t q = 0; q < a.batch * P; ++q) {
-    int64_t i = offsets[q];
-    const int32_t p2 = static_cast<int32_t>((q % P) * 2);
-    render_simulate_pixel_events(a, q, t_lo[q / P], t_hi[q / P], [&](int64_t tt, bool on) {
-      t[i] = tt;
-      code[i] = p2 + (on ? 1 : 0);
-      ++i;
-    });
-  }
+  for (int64_t q = 0; q < a.batch * a.height * a.width; ++q)
+    emit_window_events(a, q, t_lo, t_hi, offsets, t, code);
 }
 
 void render_translate_cpu(const RenderArgs& r) {

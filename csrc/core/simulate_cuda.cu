@@ -92,26 +92,14 @@ __global__ void interval_counts_kernel(RenderSimArgs a, int64_t* counts, int64_t
 
 __global__ void window_count_kernel(RenderSimArgs a, const int64_t* t_lo, const int64_t* t_hi,
                                     int64_t* counts) {
-  const int64_t P = a.height * a.width;
-  grid_stride(a.batch * P, [&](int64_t q) {
-    int64_t n = 0;
-    render_simulate_pixel_events(a, q, t_lo[q / P], t_hi[q / P], [&](int64_t, bool) { ++n; });
-    counts[q] = n;
-  });
+  grid_stride(a.batch * a.height * a.width,
+              [&](int64_t q) { counts[q] = count_window_events(a, q, t_lo, t_hi); });
 }
 
 __global__ void window_emit_kernel(RenderSimArgs a, const int64_t* t_lo, const int64_t* t_hi,
                                    const int64_t* offsets, int64_t* t, int32_t* code) {
-  const int64_t P = a.height * a.width;
-  grid_stride(a.batch * P, [&](int64_t q) {
-    int64_t i = offsets[q];
-    const int32_t p2 = static_cast<int32_t>((q % P) * 2);
-    render_simulate_pixel_events(a, q, t_lo[q / P], t_hi[q / P], [&](int64_t tt, bool on) {
-      t[i] = tt;
-      code[i] = p2 + (on ? 1 : 0);
-      ++i;
-    });
-  });
+  grid_stride(a.batch * a.height * a.width,
+              [&](int64_t q) { emit_window_events(a, q, t_lo, t_hi, offsets, t, code); });
 }
 
 }  // namespace

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union, cast, overload
 
 import numpy as np
@@ -341,48 +342,55 @@ def _log_capped(max_frames: int) -> None:
     )
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """The simulation arguments every images_to_* function takes (see _DOC_ARGS)."""
+
+    motion: str = "saccade"
+    sensor: tuple[int, int] = (480, 640)
+    duration_us: Optional[int] = None
+    seed: int = 0
+    contrast_pos: float = 0.2
+    contrast_neg: float = 0.2
+    refractory_us: int = 0
+    log_eps: float = 1e-3
+    sigma: float = 0.0
+    log_mode: str = "log"
+    max_crossings: float = 1.0
+    max_frames: int = 2000
+
+
 def _schedule(
-    images: torch.Tensor,
-    motion: str,
-    sensor: tuple[int, int],
-    duration_us: Optional[int],
-    seed: int,
-    contrast_pos: float,
-    contrast_neg: float,
-    refractory_us: int,
-    log_eps: float,
-    sigma: float,
-    log_mode: str,
-    max_crossings: float,
-    max_frames: int,
+    images: torch.Tensor, s: _Settings
 ) -> tuple[torch.Tensor, Motion, torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
     """Checked arguments -> (lum [B, 1, h, w], motion, frame times [T] int64 µs (CPU),
     thresholds thr_pos/thr_neg [B, H*W] on the images' device, H, W)."""
-    check_contrast(contrast_pos, contrast_neg, sigma, refractory_us, log_eps)
+    check_contrast(s.contrast_pos, s.contrast_neg, s.sigma, s.refractory_us, s.log_eps)
+    motion = s.motion
     if motion not in MOTIONS:
         raise ValueError(f"argument 'motion' must be one of {MOTIONS}, got {motion!r}")
-    H, W = (int(v) for v in sensor)
+    H, W = (int(v) for v in s.sensor)
     if H <= 0 or W <= 0:
-        raise ValueError(f"argument 'sensor' must be (height, width) > 0, got {sensor}")
-    duration_us = DEFAULT_DURATION_US[motion] if duration_us is None else int(duration_us)
+        raise ValueError(f"argument 'sensor' must be (height, width) > 0, got {s.sensor}")
+    duration_us = DEFAULT_DURATION_US[motion] if s.duration_us is None else int(s.duration_us)
     if duration_us <= 0:
         raise ValueError(f"argument 'duration_us' must be > 0, got {duration_us}")
-    if max_crossings <= 0 or max_frames < 2:
+    if s.max_crossings <= 0 or s.max_frames < 2:
         raise ValueError("arguments 'max_crossings' must be > 0 and 'max_frames' >= 2")
     lum = _check_images(images)
     B, dev = lum.shape[0], lum.device
-    mot = Motion(motion, B, (H, W), duration_us, seed)
+    mot = Motion(motion, B, (H, W), duration_us, s.seed)
     # |grad L| bound of the fitted images, in log units per sensor pixel
-    L0 = log_intensity(render(lum, mot(torch.zeros(1)), (H, W))[:, 0], log_eps, log_mode)
+    L0 = log_intensity(render(lum, mot(torch.zeros(1)), (H, W))[:, 0], s.log_eps, s.log_mode)
     gx = (L0[:, :, 1:] - L0[:, :, :-1]).abs().amax() if W > 1 else L0.new_zeros(())
     gy = (L0[:, 1:] - L0[:, :-1]).abs().amax() if H > 1 else L0.new_zeros(())
     grad = float(torch.sqrt(gx * gx + gy * gy))
     times, capped = adaptive_times(
-        mot, (H, W), grad, min(contrast_pos, contrast_neg), max_crossings, max_frames
+        mot, (H, W), grad, min(s.contrast_pos, s.contrast_neg), s.max_crossings, s.max_frames
     )
     if capped:
-        _log_capped(max_frames)
-    tp, tn = thresholds(B, H * W, contrast_pos, contrast_neg, sigma, seed, dev)
+        _log_capped(s.max_frames)
+    tp, tn = thresholds(B, H * W, s.contrast_pos, s.contrast_neg, s.sigma, s.seed, dev)
     return lum, mot, times, tp, tn, H, W
 
 
@@ -394,8 +402,7 @@ def _fused_args(
     tn: torch.Tensor,
     H: int,
     W: int,
-    log_eps: float,
-    refractory_us: int,
+    s: _Settings,
 ) -> tuple[Any, ...] | None:
     """The leading arguments of the fused render + simulate ops
     (torch.ops.ezsr.render_simulate_*) when every frame is a translation of one axis-aligned
@@ -415,88 +422,33 @@ def _fused_args(
         times.to(dev).expand(B, -1).contiguous(),
         tp,
         tn,
-        float(log_eps),
-        int(refractory_us),
+        float(s.log_eps),
+        int(s.refractory_us),
         H,
         W,
     )
 
 
 @overload
-def _simulate(
-    images: torch.Tensor,
-    motion: str,
-    sensor: tuple[int, int],
-    duration_us: Optional[int],
-    seed: int,
-    contrast_pos: float,
-    contrast_neg: float,
-    refractory_us: int,
-    log_eps: float,
-    sigma: float,
-    log_mode: str,
-    max_crossings: float,
-    max_frames: int,
-    histogram: Literal[True],
-) -> torch.Tensor: ...
+def _simulate(images: torch.Tensor, s: _Settings, histogram: Literal[True]) -> torch.Tensor: ...
 @overload
 def _simulate(
-    images: torch.Tensor,
-    motion: str,
-    sensor: tuple[int, int],
-    duration_us: Optional[int],
-    seed: int,
-    contrast_pos: float,
-    contrast_neg: float,
-    refractory_us: int,
-    log_eps: float,
-    sigma: float,
-    log_mode: str,
-    max_crossings: float,
-    max_frames: int,
-    histogram: Literal[False],
+    images: torch.Tensor, s: _Settings, histogram: Literal[False]
 ) -> tuple[EventBatch, int]: ...
 
 
 def _simulate(
-    images: torch.Tensor,
-    motion: str,
-    sensor: tuple[int, int],
-    duration_us: Optional[int],
-    seed: int,
-    contrast_pos: float,
-    contrast_neg: float,
-    refractory_us: int,
-    log_eps: float,
-    sigma: float,
-    log_mode: str,
-    max_crossings: float,
-    max_frames: int,
-    histogram: bool,
+    images: torch.Tensor, s: _Settings, histogram: bool
 ) -> torch.Tensor | tuple[EventBatch, int]:
-    lum, mot, times, tp, tn, H, W = _schedule(
-        images,
-        motion,
-        sensor,
-        duration_us,
-        seed,
-        contrast_pos,
-        contrast_neg,
-        refractory_us,
-        log_eps,
-        sigma,
-        log_mode,
-        max_crossings,
-        max_frames,
-    )
+    lum, mot, times, tp, tn, H, W = _schedule(images, s)
     B, dev = lum.shape[0], lum.device
     T, P = times.numel(), H * W
     ts_all = times.to(dev)
-    if histogram and log_mode == "log" and dev.type in FUSED_DEVICES:
+    if histogram and s.log_mode == "log" and dev.type in FUSED_DEVICES:
         # on a GPU, saccades go through one fused pass (render + log + ESIM counts in
         # registers, no frame in memory); the CPU keeps the chunked chain, whose log is
         # torch's (bit for bit what the reference computes)
-        fused = _fused_args(lum, mot, times, tp, tn, H, W, log_eps, refractory_us)
+        fused = _fused_args(lum, mot, times, tp, tn, H, W, s)
         if fused is not None and _ext.use_kernel("render_simulate_histogram", dev):
             return torch.ops.ezsr.render_simulate_histogram(*fused).view(B, 2, H, W)
     ref: Optional[torch.Tensor] = None
@@ -504,20 +456,22 @@ def _simulate(
     parts: list[SimColumns] = []
     hist: Optional[torch.Tensor] = None
     chunk = max(2, CHUNK_ELEMENTS.get(dev.type, 1 << 23) // max(B * P, 1))
-    for s in range(0, max(T - 1, 1), chunk - 1):
-        e = min(T, s + chunk)
-        frames = render(lum, mot(times[s:e].double()), (H, W))
+    for c in range(0, max(T - 1, 1), chunk - 1):
+        e = min(T, c + chunk)
+        frames = render(lum, mot(times[c:e].double()), (H, W))
         # in place: the rendered frames are a fresh float32 buffer used only here
-        logf = log_intensity(frames, log_eps, log_mode, out=frames if log_mode == "log" else None)
-        logf = logf.reshape(B, e - s, P).contiguous()
+        logf = log_intensity(
+            frames, s.log_eps, s.log_mode, out=frames if s.log_mode == "log" else None
+        )
+        logf = logf.reshape(B, e - c, P).contiguous()
         if ref is None or last is None:  # the first chunk (both are set together)
             ref, last = new_state(logf[:, 0])
-        ts = ts_all[s:e].expand(B, -1).contiguous()
+        ts = ts_all[c:e].expand(B, -1).contiguous()
         if histogram:
-            h = simulate_histogram_raw(logf, ts, tp, tn, ref, last, int(refractory_us))
+            h = simulate_histogram_raw(logf, ts, tp, tn, ref, last, int(s.refractory_us))
             hist = h if hist is None else hist.add_(h)
         else:
-            parts.append(simulate_events_raw(logf, ts, tp, tn, ref, last, W, int(refractory_us)))
+            parts.append(simulate_events_raw(logf, ts, tp, tn, ref, last, W, int(s.refractory_us)))
         if e == T:
             break
     if histogram:
@@ -559,18 +513,20 @@ def images_to_events(
     simulated camera motion, as an EventBatch (stream b sorted by t, ties by pixel)."""
     return _simulate(
         images,
-        motion,
-        sensor,
-        duration_us,
-        seed,
-        contrast_pos,
-        contrast_neg,
-        refractory_us,
-        log_eps,
-        sigma,
-        log_mode,
-        max_crossings,
-        max_frames,
+        _Settings(
+            motion,
+            sensor,
+            duration_us,
+            seed,
+            contrast_pos,
+            contrast_neg,
+            refractory_us,
+            log_eps,
+            sigma,
+            log_mode,
+            max_crossings,
+            max_frames,
+        ),
         False,
     )[0]
 
@@ -596,18 +552,20 @@ def images_to_histogram(
     Default sensor 224x224: the EZSR input size (feed to histogram_to_ezsr_input)."""
     return _simulate(
         images,
-        motion,
-        sensor,
-        duration_us,
-        seed,
-        contrast_pos,
-        contrast_neg,
-        refractory_us,
-        log_eps,
-        sigma,
-        log_mode,
-        max_crossings,
-        max_frames,
+        _Settings(
+            motion,
+            sensor,
+            duration_us,
+            seed,
+            contrast_pos,
+            contrast_neg,
+            refractory_us,
+            log_eps,
+            sigma,
+            log_mode,
+            max_crossings,
+            max_frames,
+        ),
         True,
     )
 
@@ -678,8 +636,7 @@ def images_to_event_windows(
     materialised: a counting pass gives every frame interval's events, the window's index
     range maps to a time range, and a second pass emits only the events in it. Elsewhere
     images_to_events runs and the windows are cut from its events."""
-    args = (
-        images,
+    s = _Settings(
         motion,
         sensor,
         duration_us,
@@ -697,10 +654,10 @@ def images_to_event_windows(
     fused = None
     if log_mode == "log" and dev.type in FUSED_DEVICES:
         if _ext.use_kernel("render_simulate_events", dev):
-            lum, mot, times, tp, tn, H, W = _schedule(*args)
-            fused = _fused_args(lum, mot, times, tp, tn, H, W, log_eps, refractory_us)
+            lum, mot, times, tp, tn, H, W = _schedule(images, s)
+            fused = _fused_args(lum, mot, times, tp, tn, H, W, s)
     if fused is None:
-        batch = cast(EventBatch, _simulate(*args, False)[0])
+        batch, _ = _simulate(images, s, False)
         start, keep = window_draws(batch.offsets[1:] - batch.offsets[:-1], lo, hi, window_seed)
         return cut_windows(batch, start, keep)
     counts, tails = torch.ops.ezsr.render_simulate_interval_counts(*fused)
@@ -724,16 +681,16 @@ def images_to_event_windows(
         *fused, t_lo.to(dev).contiguous(), t_hi.to(dev).contiguous()
     )
     part = EventBatch(x, y, t, p, off, W, H)
+    rows = torch.arange(B)
+    before = A[rows, g0]  # events of the stream before the emitted range
     got = (off[1:] - off[:-1]).cpu()
-    want = torch.where(
-        keep > 0, A.gather(1, g1[:, None]).squeeze(1) - A.gather(1, g0[:, None]).squeeze(1), 0
-    )
+    want = torch.where(keep > 0, A[rows, g1] - before, 0)
     if not torch.equal(got, want):  # the two passes walk the same frames: a bug if not
         raise RuntimeError(
             "images_to_event_windows: the emitting pass found other event counts than the "
             f"counting pass ({got.tolist()} vs {want.tolist()})"
         )
-    return cut_windows(part, start - A.gather(1, g0[:, None]).squeeze(1), keep)
+    return cut_windows(part, start - before, keep)
 
 
 def image_to_events(
@@ -751,24 +708,11 @@ def image_to_events(
     simulated camera motion; keyword arguments as images_to_events, plus optional leak and
     shot noise (Hz per pixel, as frames_to_events)."""
     img = load_image(image)
-    batch, t_end = _simulate(
-        img[None],
-        motion,
-        sensor,
-        duration_us,
-        seed,
-        kw.pop("contrast_pos", 0.2),
-        kw.pop("contrast_neg", 0.2),
-        kw.pop("refractory_us", 0),
-        kw.pop("log_eps", 1e-3),
-        kw.pop("sigma", 0.0),
-        kw.pop("log_mode", "log"),
-        kw.pop("max_crossings", 1.0),
-        kw.pop("max_frames", 2000),
-        False,
-    )
-    if kw:
-        raise TypeError(f"image_to_events: unexpected arguments {sorted(kw)}")
+    names = set(_Settings.__dataclass_fields__) - {"motion", "sensor", "duration_us", "seed"}
+    unknown = sorted(set(kw) - names)
+    if unknown:
+        raise TypeError(f"image_to_events: unexpected arguments {unknown}")
+    batch, t_end = _simulate(img[None], _Settings(motion, sensor, duration_us, seed, **kw), False)
     ev = batch[0]
     if leak_rate_hz < 0 or shot_noise_rate_hz < 0:
         raise ValueError("arguments 'leak_rate_hz' and 'shot_noise_rate_hz' must be >= 0")

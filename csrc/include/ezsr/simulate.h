@@ -304,6 +304,29 @@ EZSR_HD inline void render_simulate_pixel_events(const RenderSimArgs& a, int64_t
       });
 }
 
+// The two pixel-major passes over pixel q of the window's events (a CUDA thread each; a
+// loop in the CPU twins): its count, then its events at offsets[q] as (t, 2 * p + on).
+EZSR_HD inline int64_t count_window_events(const RenderSimArgs& a, int64_t q, const int64_t* t_lo,
+                                           const int64_t* t_hi) {
+  const int64_t b = q / (a.height * a.width);
+  int64_t n = 0;
+  render_simulate_pixel_events(a, q, t_lo[b], t_hi[b], [&](int64_t, bool) { ++n; });
+  return n;
+}
+
+EZSR_HD inline void emit_window_events(const RenderSimArgs& a, int64_t q, const int64_t* t_lo,
+                                       const int64_t* t_hi, const int64_t* offsets, int64_t* t,
+                                       int32_t* code) {
+  const int64_t P = a.height * a.width, b = q / P;
+  const int32_t p2 = static_cast<int32_t>((q % P) * 2);
+  int64_t i = offsets[q];
+  render_simulate_pixel_events(a, q, t_lo[b], t_hi[b], [&](int64_t tt, bool on) {
+    t[i] = tt;
+    code[i] = p2 + (on ? 1 : 0);
+    ++i;
+  });
+}
+
 // counts, tails [B, T-1] int64, zeroed by the caller: interval f of stream b holds
 // counts[b, f] events, tails[b, f] of them at t == ts[f+1].
 void render_simulate_interval_counts_cpu(const RenderSimArgs& a, int64_t* counts, int64_t* tails);
