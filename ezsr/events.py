@@ -112,6 +112,32 @@ class Events:
         if validate:
             self.validate(check_bounds=False)
 
+    @classmethod
+    def wrap(
+        cls,
+        x: torch.Tensor | np.ndarray,
+        y: torch.Tensor | np.ndarray,
+        t: torch.Tensor | np.ndarray,
+        p: torch.Tensor | np.ndarray,
+        width: int,
+        height: int,
+        size_source: str = "user",
+    ) -> "Events":
+        """Events around columns already in Events' form, with no check and no copy.
+
+        For hot paths whose columns come from checked Events or a checked decoder (1-D,
+        one length and one device; x, y int16 or int32, t int64 µs non-decreasing, p uint8
+        0/1; numpy arrays are shared with torch.from_numpy). About 4 µs against ~35 µs for
+        Events(..., validate=False), which still converts and inspects every column. Any
+        other input gives a wrong Events silently: build those with Events(...).
+        """
+        ev = object.__new__(cls)
+        ev.x, ev.y, ev.t, ev.p = (
+            c if isinstance(c, torch.Tensor) else torch.from_numpy(c) for c in (x, y, t, p)
+        )
+        ev.width, ev.height, ev.size_source = int(width), int(height), size_source
+        return ev
+
     # ----------------------------------------------------------------- checks
     def validate(self, check_bounds: bool = True, check_sorted: bool = True) -> "Events":
         """Raise ValueError naming the first bad field; return self when all is well."""

@@ -95,6 +95,34 @@ def test_time_chunks_are_windows(tmp_path):
     assert all(same(a, b) for a, b in zip(got, want))
 
 
+@pytest.mark.parametrize("block_bytes", [64, 4096])
+def test_time_chunks_across_blocks_and_gaps(tmp_path, monkeypatch, block_bytes):
+    """Small file blocks put many 1 ms boundaries in some blocks, none in others, and split
+    chunks across blocks; time gaps give empty chunks. The chunks equal
+    Events.time_windows of the whole stream."""
+    from ezsr.io import _stream
+
+    a = synthetic(3000, 1280, 480, 40_000, seed=1)
+    b = synthetic(2000, 1280, 480, 5_000, seed=2)
+    gap = 70_500  # 70 empty 1 ms chunks between the bursts
+    ev = Events(
+        torch.cat([a.x, b.x]),
+        torch.cat([a.y, b.y]),
+        torch.cat([a.t, b.t + int(a.t[-1]) + gap]),
+        torch.cat([a.p, b.p]),
+        1280,
+        480,
+    )
+    path = tmp_path / "s.raw"
+    io.write(path, ev, format="evt3")
+    monkeypatch.setattr(_stream, "BLOCK_BYTES", block_bytes)
+    want = list(ev.time_windows(1000))
+    got = list(io.iter_chunks(path, dt_us=1000))
+    assert sum(1 for w in want if not len(w)) >= 70
+    assert [len(c) for c in got] == [len(w) for w in want]
+    assert all(same(c, w) for c, w in zip(got, want))
+
+
 def test_detection_header_beats_extension_and_override(tmp_path):
     ev = synthetic(100, 640, 480, 10_000)
     path = tmp_path / "looks_like.dat"

@@ -147,6 +147,23 @@ def test_events_index_by_any_integer_is_one_event(i):
     assert (got.width, got.height) == (8, 10)
 
 
+def test_events_wrap_shares_the_columns_and_equals_the_checked_constructor():
+    g = np.random.default_rng(3)
+    x, y = g.integers(0, 640, 50).astype(np.int16), g.integers(0, 480, 50).astype(np.int16)
+    t, p = np.sort(g.integers(0, 10**6, 50)), g.integers(0, 2, 50).astype(np.uint8)
+    wrapped = Events.wrap(x, y, t, p, 640, 480)
+    checked = Events(x, y, t, p, 640, 480)
+    for c in ("x", "y", "t", "p"):
+        a, b = getattr(wrapped, c), getattr(checked, c)
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    assert (wrapped.width, wrapped.height, wrapped.size_source) == (640, 480, "user")
+    x[0] = 7  # no copy: the numpy column is the tensor's memory
+    assert int(wrapped.x[0]) == 7
+    tx = torch.from_numpy(x)
+    assert Events.wrap(tx, y, t, p, 640, 480).x is tx  # tensors pass as they are
+    wrapped.validate()
+
+
 def test_events_index_by_arrays_masks_and_lists():
     ev = _ev()
     assert ev[np.array([4, 0])].t.tolist() == [50, 10]

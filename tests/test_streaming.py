@@ -220,6 +220,31 @@ def test_batched_calls_decide_every_window_as_one_by_one():
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12)
 
 
+@pytest.mark.parametrize("frozen_before", [False, True])
+def test_objects_are_frozen_for_the_stream_and_released_after(frozen_before):
+    import gc
+
+    chunks = [chunk(np.full(100, i * 1000)) for i in range(6)]
+    seen = []
+    if frozen_before:
+        gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        rec = StreamRecognizer(BatchRunner(delay=0), n_events=100, warmup=0)
+        rec.run(chunks, on_decision=lambda d: seen.append(gc.get_freeze_count()))
+        assert len(seen) == 6 and min(seen) > before  # the heap existing at the start
+        # undone unless something had frozen objects before the stream (then left frozen)
+        after = gc.get_freeze_count()
+        assert (after > before) if frozen_before else (after == 0)
+        off = StreamRecognizer(BatchRunner(delay=0), n_events=100, warmup=0, freeze_gc=False)
+        seen.clear()
+        before = gc.get_freeze_count()
+        off.run(chunks, on_decision=lambda d: seen.append(gc.get_freeze_count()))
+        assert len(seen) == 6 and max(seen) <= before  # nothing newly frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_live_batching_keeps_up_where_one_by_one_drops():
     dropped = {}
     for max_batch in (1, 8):

@@ -155,7 +155,8 @@ def _trusted(cols: Columns, last_t: int | None) -> bool:
 
 def _part(cols: Columns, start: int | None, stop: int | None) -> Columns:
     """cols[start:stop] column-wise; checked columns stay checked."""
-    out = tuple(c[start:stop] for c in cols)
+    x, y, t, p = cols
+    out = (x[start:stop], y[start:stop], t[start:stop], p[start:stop])
     return type(cols)(out) if isinstance(cols, _Checked) else out
 
 
@@ -190,10 +191,7 @@ def make_events(
         height = int(y.max()) + 1 if len(y) else 0
         size_source = "data"
     if isinstance(cols, _Trusted):  # what Events() would make of them, minus the checks
-        ev = object.__new__(Events)
-        ev.x, ev.y, ev.t, ev.p = (torch.from_numpy(c) for c in cols)
-        ev.width, ev.height, ev.size_source = int(width), int(height), size_source or "user"
-        return ev
+        return Events.wrap(x, y, t, p, width, height, size_source or "user")
     if len(t) > 1 and not isinstance(cols, _Checked):
         back = np.flatnonzero(t[1:] < t[:-1])
         if back.size:
@@ -256,13 +254,19 @@ def chunk_blocks(
                 if not len(t):  # readers may yield empty blocks (e.g. AEDAT 3.1 packets
                     continue  # without valid events): the first window starts at an event
                 boundary = int(t[0]) + step
-            while len(t) and int(t[-1]) >= boundary:
-                k = int(np.searchsorted(t, boundary, side="left"))
-                buf.append(_part(blk, None, k))
-                yield emit(_cat(buf))
-                buf, blk = [], _part(blk, k, None)
+            if len(t) and int(t[-1]) >= boundary:
+                # the m boundaries inside this block, searched at once (a 4 MiB block holds
+                # ~1,000 chunks of 1 ms at 10 Mev/s: one searchsorted call, not 1,000)
+                m = (int(t[-1]) - boundary) // step + 1
+                ends = np.searchsorted(t, boundary + step * np.arange(m, dtype=np.int64))
+                start = 0
+                for k in ends.tolist():
+                    buf.append(_part(blk, start, k))
+                    yield emit(_cat(buf))
+                    buf, start = [], k
+                blk = _part(blk, start, None)
                 t = blk[2]
-                boundary += step
+                boundary += m * step
             if len(t):
                 buf.append(blk)
                 held += len(t)

@@ -168,7 +168,7 @@ class Windower:
 
     def _emit(self, arrival: float, closed_by: str) -> Window:
         x, y, t, p = self.ring.take()
-        ev = Events(x, y, t, p, self.width, self.height, validate=False)
+        ev = Events.wrap(x, y, t, p, self.width, self.height)  # columns of checked chunks
         keep = len(t) - self.stride if (closed_by == "count" and self.stride) else 0
         if keep > 0:  # sliding count windows: the newest n - stride events start the next
             self.ring.push(x[-keep:], y[-keep:], t[-keep:], p[-keep:])
@@ -229,7 +229,7 @@ class Windower:
             x, y, t, p = (c.copy() for c in parts[0])
         else:
             x, y, t, p = (np.concatenate([part[k] for part in parts]) for k in range(4))
-        ev = Events(x, y, t, p, self.width, self.height, validate=False)
+        ev = Events.wrap(x, y, t, p, self.width, self.height)  # columns of checked chunks
         w = Window(ev, int(t[-1]), arrival, self.emitted, closed_by)
         self.emitted += 1
         return w

@@ -16,6 +16,7 @@ Stages, per window, in milliseconds:
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -124,8 +125,15 @@ class StreamRecognizer:
     15,000-event windows) are already waiting. The bound is sized not to bite before the age
     policy: at 50 Mev/s, 50 ms is 167 such windows; with 32, a null model's replay of a
     10 Mev/s recording as fast as it decodes (~37 Mev/s, 2 cores) dropped 6-9 of 2,000
-    windows in 3 of 6 runs, each time with 32 windows waiting; with 256, none in 6. warmup: untimed calls before the stream. switch_interval: the
-    interpreter's GIL switch interval while the stream runs (seconds; None: unchanged).
+    windows in 3 of 6 runs, each time with 32 windows waiting; with 256, none in 6.
+    warmup: untimed calls before the stream. switch_interval: the interpreter's GIL switch
+    interval while the stream runs (seconds; None: unchanged; default 2 ms, see run()).
+    freeze_gc: move every object that exists when the stream starts out of the cyclic
+    garbage collector's reach (gc.freeze) for the stream: a full collection walks them all
+    (~170,000 objects once torch is imported: 50-65 ms here), which stalled the ingest
+    thread for 61 ms in 1 of 15 null-model replays and dropped windows by age; frozen, a
+    collection walks only what the stream made. Undone at the end unless something else
+    had frozen objects before.
     max_batch: up to this many waiting windows go through one preprocess + inference call
     (oldest first, after the stale ones are dropped), each still getting its own decision.
     1 (default): one window a call, the latency-optimal case. Where a call's time grows
@@ -150,10 +158,11 @@ class StreamRecognizer:
         stride: int | None = None,
         warmup: int = 2,
         keep_decisions: bool = False,
-        switch_interval: float | None = 0.0005,
+        switch_interval: float | None = 0.002,
         max_age: float | None = 0.05,
         ingest_nice: int = 5,
         max_batch: int = 1,
+        freeze_gc: bool = True,
     ) -> None:
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"StreamRecognizer: smoothing must be in [0, 1), got {smoothing}")
@@ -170,6 +179,7 @@ class StreamRecognizer:
         if int(max_batch) < 1:
             raise ValueError(f"StreamRecognizer: max_batch must be >= 1, got {max_batch}")
         self.max_batch = int(max_batch)
+        self.freeze_gc = bool(freeze_gc)
         self.stats = LatencyStats()
         self.calls, self.max_batch_seen = 0, 0  # preprocess + inference calls of the stream
         self._smoothed: np.ndarray | None = None
@@ -342,10 +352,16 @@ class StreamRecognizer:
         # thread woken by a new window (or back from a kernel) waits for the GIL until the
         # interpreter's switch interval (5 ms by default) forces a hand-over: that wait, not
         # the work, was the stream's preprocess p99 and what dropped windows at 10 Mev/s.
-        # The interval is shortened while the stream runs and restored afterwards.
+        # The interval is shortened while the stream runs and restored afterwards. Shorter
+        # is not better: each forced hand-over costs the threads that lose the GIL, and at
+        # 0.5 ms a null-model replay ran at a median 46 Mev/s against 58 at 2 ms (5 runs
+        # each), while the realtime replay's preprocess p99 was no lower (1.2-1.7 ms).
         saved_interval = sys.getswitchinterval()
         if self.switch_interval:
             sys.setswitchinterval(min(saved_interval, self.switch_interval))
+        unfreeze = self.freeze_gc and gc.get_freeze_count() == 0
+        if self.freeze_gc:
+            gc.freeze()
         start = time.perf_counter()
         th = threading.Thread(target=ingest, name="ezsr-ingest", daemon=True)
         th.start()
@@ -375,6 +391,8 @@ class StreamRecognizer:
             th.join(timeout=10)
             if self.switch_interval:
                 sys.setswitchinterval(saved_interval)
+            if unfreeze:
+                gc.unfreeze()
         if errors:
             raise errors[0]
         dropped_events = windower.dropped_events + int(getattr(source, "dropped_events", 0))

@@ -52,7 +52,7 @@ class FileReplay:
         realtime: bool = False,
         speed: float = 1.0,
         format: str | None = None,
-        prefetch: int = 64,
+        prefetch: int = 256,
     ) -> None:
         if speed <= 0:
             raise ValueError(f"FileReplay: speed must be > 0, got {speed}")
@@ -218,7 +218,7 @@ class PushSource:
     def push(self, chunk: Chunk) -> None:
         ev = as_events(chunk)
         if self.width and self.height and (ev.width, ev.height) != (self.width, self.height):
-            ev = Events(ev.x, ev.y, ev.t, ev.p, self.width, self.height, validate=False)
+            ev = Events.wrap(ev.x, ev.y, ev.t, ev.p, self.width, self.height, ev.size_source)
         with self._cv:
             if self._closed:
                 raise RuntimeError("PushSource.push: the source is closed")
