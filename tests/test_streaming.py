@@ -245,6 +245,51 @@ def test_objects_are_frozen_for_the_stream_and_released_after(frozen_before):
         gc.unfreeze()
 
 
+@pytest.mark.skipif(not hasattr(__import__("resource"), "RUSAGE_THREAD"), reason="Linux only")
+def test_one_window_preprocess_hands_the_gil_over_once():
+    """Every torch op called from Python releases the GIL and must take it back; while
+    another thread runs Python, each retake waits up to the switch interval (the stream's
+    preprocess tail). One window's CPU preprocess makes one such call, the kernel: with a
+    thread spinning in Python the calling thread blocks ~1.7 times a call (6.5 when the
+    offsets were built, checked and summed by torch ops)."""
+    import resource
+    import sys
+
+    from ezsr.zeroshot.graph import preprocess_windows
+
+    g = np.random.default_rng(0)
+    n = 15000
+    w = Events(
+        g.integers(0, 1280, n).astype(np.int16),
+        g.integers(0, 720, n).astype(np.int16),
+        np.arange(n),
+        g.integers(0, 2, n).astype(np.uint8),
+        1280,
+        720,
+    )
+    preprocess_windows([w], "cpu")  # first call: lazy imports, caches
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(0.002)
+    th = threading.Thread(target=spin, daemon=True)
+    th.start()
+    try:
+        r0 = resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+        for _ in range(20):
+            preprocess_windows([w], "cpu")
+        blocked = (resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw - r0) / 20
+    finally:
+        stop.set()
+        th.join()
+        sys.setswitchinterval(saved)
+    assert blocked <= 3.5
+
+
 def test_live_batching_keeps_up_where_one_by_one_drops():
     dropped = {}
     for max_batch in (1, 8):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 
 from ezsr.events import EventBatch, Events, check_offsets
@@ -16,7 +17,14 @@ def as_batch(events: Events | EventBatch) -> EventBatch:
     if isinstance(events, EventBatch):
         return events
     if isinstance(events, Events):
-        offsets = torch.tensor([0, len(events)], dtype=torch.int64, device=events.device)
+        # from numpy on the CPU: torch.tensor releases and retakes the GIL, and each such
+        # hand-over can cost a streaming runner a switch interval while another thread
+        # runs Python (see ezsr.streaming.recognizer)
+        offsets = (
+            torch.from_numpy(np.array([0, len(events)], np.int64))
+            if events.device.type == "cpu"
+            else torch.tensor([0, len(events)], dtype=torch.int64, device=events.device)
+        )
         return EventBatch(
             events.x, events.y, events.t, events.p, offsets, events.width, events.height
         )
@@ -32,6 +40,7 @@ def segment_ids(offsets: torch.Tensor, n_events: int) -> torch.Tensor:
 
 
 def check_batch_offsets(batch: EventBatch, validate: bool) -> None:
+    """check_offsets when validate (as_batch's offsets of one stream need none)."""
     if validate:
         check_offsets(batch.offsets, batch.x.numel())
 
@@ -42,7 +51,8 @@ def report_dropped(dropped: torch.Tensor, policy: str, op: str, width: int, heig
         raise ValueError(f"{op}: out_of_bounds must be one of {OUT_OF_BOUNDS}, got {policy!r}")
     if policy == "ignore":
         return
-    total = int(dropped.sum())
+    # numpy on the CPU: no torch op, so no GIL hand-over (see as_batch)
+    total = int(dropped.numpy().sum() if dropped.device.type == "cpu" else dropped.sum())
     if not total:
         return
     msg = (

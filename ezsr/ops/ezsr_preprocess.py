@@ -237,7 +237,7 @@ def ezsr_preprocess(
     b = as_batch(events)
     if b.device.type != "cpu" or not _ext.has_kernel("ezsr_frame", "cpu"):
         return ezsr_preprocess_reference(events, out_size, mode, out_of_bounds)
-    check_batch_offsets(b, True)
+    check_batch_offsets(b, isinstance(events, EventBatch))  # one stream's are [0, n]
     if b.width <= 0 or b.height <= 0:
         raise ValueError(f"ezsr_preprocess: the sensor size {b.width}x{b.height} is empty")
     hh, hw = (out_size, out_size) if mode == "squash" else (b.height, b.width)
