@@ -81,6 +81,28 @@ def test_onnx_implies_the_onnxruntime_backend(files, tmp_path):
     assert json.loads(js.read_text())["windows"] > 1
 
 
+def test_threads_set_onnxruntimes_pool_which_never_spins(files, tmp_path, monkeypatch):
+    from ezsr.export.runners import OnnxRuntimeRunner
+
+    made = []
+    real_init = OnnxRuntimeRunner.__init__
+
+    def spy(self, *a, **k):
+        real_init(self, *a, **k)
+        made.append(self.session.get_session_options())
+
+    monkeypatch.setattr(OnnxRuntimeRunner, "__init__", spy)
+    js = tmp_path / "s.json"
+    argv = _stream(files, "--onnx", files["tiny"], "--threads", "1", "--summary-json", str(js))
+    assert main(argv) == 0 and json.loads(js.read_text())["windows"] > 1
+    opts = made[-1]
+    assert opts.intra_op_num_threads == 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert main(_stream(files, "--onnx", files["tiny"], "--max-windows", "1")) == 0
+    assert made[-1].intra_op_num_threads == 0  # ONNX Runtime's default: one per core
+    assert made[-1].get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

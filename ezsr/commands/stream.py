@@ -216,6 +216,14 @@ def register(sub) -> None:
         "windows as stale",
     )
     p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="CPU threads of the model: ONNX Runtime's intra-op threads, or torch's for "
+        "--backend torch (default: one per core). On a small machine 1 leaves the other "
+        "cores to decoding and windowing; a large model may want them all",
+    )
+    p.add_argument(
         "--max-pending",
         type=positive_int,
         default=256,
@@ -336,9 +344,10 @@ def make_runner(args):
     from ezsr.export.runners import OnnxRuntimeRunner, TensorRTRunner
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    threads = getattr(args, "threads", None)
     if args.backend == "onnxruntime":
         if args.onnx:
-            return OnnxRuntimeRunner(args.onnx, args.classes, device=device)
+            return OnnxRuntimeRunner(args.onnx, args.classes, device=device, threads=threads)
         # no ONNX file given: export the chosen model on the fly
         import tempfile
 
@@ -359,7 +368,7 @@ def make_runner(args):
             class_names=zs.class_names,
             out_size=zs.image_size,
         )
-        return OnnxRuntimeRunner(path, device=device)
+        return OnnxRuntimeRunner(path, device=device, threads=threads)
     if args.backend == "tensorrt":
         from ezsr.export.tensorrt import engine_class_names
         from ezsr.zeroshot.classes import read_classes
@@ -368,6 +377,8 @@ def make_runner(args):
             args.engine, read_classes(args.classes) if args.classes else None
         )  # from ENGINE.json; given names must match
         return TensorRTRunner(args.engine, names, device=device)
+    if threads:
+        torch.set_num_threads(threads)  # this process is the CLI's: its one model
     zs = _zero_shot(args, device)
     return streaming.TorchRunner(
         zs.module,
