@@ -82,6 +82,7 @@ def test_onnx_implies_the_onnxruntime_backend(files, tmp_path):
 
 
 def test_threads_set_onnxruntimes_pool_which_never_spins(files, tmp_path, monkeypatch):
+    from ezsr.commands import stream as stream_cmd
     from ezsr.export.runners import OnnxRuntimeRunner
 
     made = []
@@ -99,8 +100,20 @@ def test_threads_set_onnxruntimes_pool_which_never_spins(files, tmp_path, monkey
     assert opts.intra_op_num_threads == 1
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert main(_stream(files, "--onnx", files["tiny"], "--max-windows", "1")) == 0
-    assert made[-1].intra_op_num_threads == 0  # ONNX Runtime's default: one per core
+    assert made[-1].intra_op_num_threads == 0  # offline: ONNX Runtime's default, every core
     assert made[-1].get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    argv = _stream(files, "--onnx", files["tiny"], "--realtime", "--speed", "50")
+    assert main(argv) == 0
+    assert made[-1].intra_op_num_threads == stream_cmd.model_threads(True)  # live
+
+
+@pytest.mark.parametrize("cores, threads", [(1, 1), (2, 1), (8, 7)])
+def test_a_live_model_leaves_a_core_to_decoding(monkeypatch, cores, threads):
+    from ezsr.commands import stream as stream_cmd
+
+    monkeypatch.setattr(stream_cmd.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert stream_cmd.model_threads(True) == threads
+    assert stream_cmd.model_threads(False) is None  # offline: the library's default
 
 
 @pytest.mark.parametrize(
@@ -223,7 +236,7 @@ class DummyRunner:
 def test_demo_prints_the_names_read_and_checks_first(files, capsys, tmp_path, monkeypatch):
     from ezsr.commands import stream
 
-    monkeypatch.setattr(stream, "make_runner", lambda args: DummyRunner(args.classes))
+    monkeypatch.setattr(stream, "make_runner", lambda args, live=False: DummyRunner(args.classes))
     js = tmp_path / "sub" / "s.json"
     assert (
         main(
@@ -266,7 +279,9 @@ class SlowBatchRunner(DummyRunner):
 def test_stream_max_batch_decides_waiting_windows_together(files, capsys, monkeypatch):
     from ezsr.commands import stream
 
-    monkeypatch.setattr(stream, "make_runner", lambda args: SlowBatchRunner(["cat", "dog"]))
+    monkeypatch.setattr(
+        stream, "make_runner", lambda args, live=False: SlowBatchRunner(["cat", "dog"])
+    )
     argv = ["stream", files["rec"], "--classes", "cat,dog", "--window", "500", "--quiet"]
     assert main([*argv, "--max-batch", "4"]) == 0
     out = capsys.readouterr().out

@@ -95,7 +95,7 @@ def test_stream_command_reads_a_file_whose_first_packets_are_empty(tmp_path, mon
 
     path = tmp_path / "empty_first.aedat3"
     _, _, _, t = aedat3_with_empty_first_packets(path)
-    monkeypatch.setattr(stream, "make_runner", lambda args: ConstantRunner(["a", "b"]))
+    monkeypatch.setattr(stream, "make_runner", lambda args, live=False: ConstantRunner(["a", "b"]))
     js = tmp_path / "s.json"
     assert (
         main(
@@ -243,7 +243,7 @@ def test_stream_and_demo_bound_a_huge_window_by_the_recording(
     from ezsr.commands import stream
 
     path, ev = small_rec
-    monkeypatch.setattr(stream, "make_runner", lambda args: ConstantRunner(["a", "b"]))
+    monkeypatch.setattr(stream, "make_runner", lambda args, live=False: ConstantRunner(["a", "b"]))
     js = tmp_path / "s.json"
     assert main(["stream", str(path), "--window", HUGE, "--quiet", "--summary-json", str(js)]) == 0
     err = capsys.readouterr().err
