@@ -107,11 +107,22 @@ def test_threads_set_onnxruntimes_pool_which_never_spins(files, tmp_path, monkey
     assert made[-1].intra_op_num_threads == stream_cmd.model_threads(True)  # live
 
 
+def test_torch_threads_are_set_for_the_stream_and_restored(files, monkeypatch):
+    before = torch.get_num_threads()
+    calls = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
+    model = ["--backend", "torch", "--model", "test-tiny", "--classifier", files["w"]]
+    argv = _stream(files, *model, "--classes", "a,b,c", "--threads", "1", "--max-windows", "2")
+    assert main(argv) == 0
+    assert calls[0] == 1 and torch.get_num_threads() == before
+
+
 @pytest.mark.parametrize("cores, threads", [(1, 1), (2, 1), (8, 7)])
 def test_a_live_model_leaves_a_core_to_decoding(monkeypatch, cores, threads):
     from ezsr.commands import stream as stream_cmd
 
-    monkeypatch.setattr(stream_cmd.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)  # physical cores
     assert stream_cmd.model_threads(True) == threads
     assert stream_cmd.model_threads(False) is None  # offline: the library's default
 

@@ -95,11 +95,12 @@ def test_time_chunks_are_windows(tmp_path):
     assert all(same(a, b) for a, b in zip(got, want))
 
 
-@pytest.mark.parametrize("block_bytes", [64, 4096])
-def test_time_chunks_across_blocks_and_gaps(tmp_path, monkeypatch, block_bytes):
+@pytest.mark.parametrize("block_bytes, per_search", [(64, 4096), (4096, 4096), (4096, 3)])
+def test_time_chunks_across_blocks_and_gaps(tmp_path, monkeypatch, block_bytes, per_search):
     """Small file blocks put many 1 ms boundaries in some blocks, none in others, and split
-    chunks across blocks; time gaps give empty chunks. The chunks equal
-    Events.time_windows of the whole stream."""
+    chunks across blocks; time gaps give empty chunks; a small per_search finds a block's
+    boundaries in several searches. The chunks equal Events.time_windows of the whole
+    stream."""
     from ezsr.io import _stream
 
     a = synthetic(3000, 1280, 480, 40_000, seed=1)
@@ -116,6 +117,7 @@ def test_time_chunks_across_blocks_and_gaps(tmp_path, monkeypatch, block_bytes):
     path = tmp_path / "s.raw"
     io.write(path, ev, format="evt3")
     monkeypatch.setattr(_stream, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_stream, "BOUNDARIES_PER_SEARCH", per_search)
     want = list(ev.time_windows(1000))
     got = list(io.iter_chunks(path, dt_us=1000))
     assert sum(1 for w in want if not len(w)) >= 70

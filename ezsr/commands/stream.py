@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -221,8 +220,9 @@ def register(sub) -> None:
         type=positive_int,
         default=None,
         help="CPU threads of the model: ONNX Runtime's intra-op threads, or torch's for "
-        "--backend torch (default: live (--realtime or a live source) all cores but one, "
-        "which is left to decoding and windowing, at least 1; offline every core)",
+        "--backend torch (default: live (--realtime or a live source) one per physical "
+        "core but one, which is left to decoding and windowing, at least 1; offline one "
+        "per physical core)",
     )
     p.add_argument(
         "--max-pending",
@@ -338,19 +338,18 @@ def check_args(args) -> None:
 
 
 def model_threads(live: bool) -> int | None:
-    """The model's default CPU threads: in live mode all cores but one (at least 1), since
-    the decoding and ingest threads need about one core at 10 Mev/s and the model's
-    latency is what counts; offline, None (the library's default, every core: throughput).
-    On 2 cores, live 10 Mev/s replay: the tiny ONNX model's inference p50 0.29 ms on one
-    thread against 0.48-0.52 ms on two, and the offline model's (torch) p99 59 ms against
-    120 ms at the same p50; offline (`ezsr demo`), torch p50 39 ms on one, 29 ms on two."""
+    """The model's default CPU threads: offline None (the libraries' default, one per
+    physical core: throughput); live one fewer than torch's default (physical cores, or
+    OMP_NUM_THREADS), at least 1, since the decoding and ingest threads need about one core
+    at 10 Mev/s and the model's latency is what counts. On 2 cores, live 10 Mev/s replay:
+    the tiny ONNX model's inference p50 0.29 ms on one thread against 0.48-0.52 ms on two,
+    and the offline model's (torch) p99 59 ms against 120 ms at the same p50; offline
+    (`ezsr demo`), torch p50 39 ms on one, 29 ms on two."""
     if not live:
         return None
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    import torch
+
+    return max(1, torch.get_num_threads() - 1)
 
 
 def make_runner(args, live: bool = False):
@@ -507,7 +506,19 @@ def bound_file_window(args) -> None:
 
 def stream_file(args, source=None) -> dict:
     """Run the stream for parsed args (checked by check_args); prints decisions; returns
-    the summary."""
+    the summary. torch's thread count, which --threads (or the live default) sets for
+    --backend torch, is restored afterwards."""
+    import torch
+
+    saved_threads = torch.get_num_threads()
+    try:
+        return _stream_file(args, source)
+    finally:
+        if torch.get_num_threads() != saved_threads:
+            torch.set_num_threads(saved_threads)
+
+
+def _stream_file(args, source=None) -> dict:
     from ezsr import streaming
     from ezsr.streaming.live import is_live, open_live
 

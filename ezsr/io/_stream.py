@@ -20,6 +20,7 @@ from ezsr.io._registry import EventFileError
 
 BLOCK_BYTES = 1 << 22  # 4 MiB of file per read
 MAX_EVENTS_PER_CALL = 1 << 21  # events per decoder call (C++ path)
+BOUNDARIES_PER_SEARCH = 4096  # time-chunk boundaries found per searchsorted call
 
 Columns = Tuple[np.ndarray, ...]  # (x int16, y int16, t int64, p uint8) numpy arrays
 
@@ -220,7 +221,8 @@ def chunk_blocks(
 ) -> Iterator[Events]:
     """Regroup decoded blocks into Events of n_events events, or of dt_us microseconds
     (consecutive windows from the first timestamp, empty ones included, like
-    Events.time_windows). Holds at most one chunk plus one block."""
+    Events.time_windows). Holds at most one chunk plus one block (and the boundaries of
+    BOUNDARIES_PER_SEARCH chunks)."""
     if n_events is not None and n_events <= 0:
         raise ValueError(f"iter_chunks: n_events must be > 0, got {n_events}")
     if dt_us is not None and dt_us <= 0:
@@ -254,10 +256,11 @@ def chunk_blocks(
                 if not len(t):  # readers may yield empty blocks (e.g. AEDAT 3.1 packets
                     continue  # without valid events): the first window starts at an event
                 boundary = int(t[0]) + step
-            if len(t) and int(t[-1]) >= boundary:
-                # the m boundaries inside this block, searched at once (a 4 MiB block holds
-                # ~1,000 chunks of 1 ms at 10 Mev/s: one searchsorted call, not 1,000)
-                m = (int(t[-1]) - boundary) // step + 1
+            while len(t) and int(t[-1]) >= boundary:
+                # the boundaries inside this block, searched BOUNDARIES_PER_SEARCH at a time
+                # (a 4 MiB block holds ~100 chunks of 1 ms at 10 Mev/s: one searchsorted
+                # call, not 100; the cap bounds memory across a long gap in time)
+                m = min((int(t[-1]) - boundary) // step + 1, BOUNDARIES_PER_SEARCH)
                 ends = np.searchsorted(t, boundary + step * np.arange(m, dtype=np.int64))
                 start = 0
                 for k in ends.tolist():

@@ -32,6 +32,35 @@ from ezsr.streaming.buffer import EZSR_WINDOW, Window, Windower, WindowQueue, as
 if TYPE_CHECKING:
     from ezsr.streaming.runners import Runner
 
+# Streams running at once share one freeze of the garbage collector: the first one in
+# freezes (unless something else already froze objects: then nothing is frozen or undone
+# here), the last one out unfreezes.
+_GC_LOCK = threading.Lock()
+_GC_STREAMS = 0
+_GC_FROZE = False
+
+
+def _freeze_gc() -> bool:
+    """Join the streams' freeze; True when the caller must call _unfreeze_gc at its end."""
+    global _GC_STREAMS, _GC_FROZE
+    with _GC_LOCK:
+        if _GC_STREAMS == 0:
+            _GC_FROZE = gc.get_freeze_count() == 0
+            if _GC_FROZE:
+                gc.freeze()
+        _GC_STREAMS += 1
+        return True
+
+
+def _unfreeze_gc() -> None:
+    global _GC_STREAMS, _GC_FROZE
+    with _GC_LOCK:
+        _GC_STREAMS -= 1
+        if _GC_STREAMS == 0 and _GC_FROZE:
+            gc.unfreeze()
+            _GC_FROZE = False
+
+
 STAGES = ("ingest", "preprocess", "inference", "postprocess", "age")
 
 
@@ -132,8 +161,9 @@ class StreamRecognizer:
     garbage collector's reach (gc.freeze) for the stream: a full collection walks them all
     (~170,000 objects once torch is imported: 50-65 ms here), which stalled the ingest
     thread for 61 ms in 1 of 15 null-model replays and dropped windows by age; frozen, a
-    collection walks only what the stream made. Undone at the end unless something else
-    had frozen objects before.
+    collection walks only what the stream made. Undone when the last of the streams running
+    at once ends; nothing is frozen (or undone) when something else had frozen objects
+    before.
     max_batch: up to this many waiting windows go through one preprocess + inference call
     (oldest first, after the stale ones are dropped), each still getting its own decision.
     1 (default): one window a call, the latency-optimal case. Where a call's time grows
@@ -359,9 +389,7 @@ class StreamRecognizer:
         saved_interval = sys.getswitchinterval()
         if self.switch_interval:
             sys.setswitchinterval(min(saved_interval, self.switch_interval))
-        unfreeze = self.freeze_gc and gc.get_freeze_count() == 0
-        if self.freeze_gc:
-            gc.freeze()
+        frozen = self.freeze_gc and _freeze_gc()
         start = time.perf_counter()
         th = threading.Thread(target=ingest, name="ezsr-ingest", daemon=True)
         th.start()
@@ -388,11 +416,13 @@ class StreamRecognizer:
             if callable(close) and (stopped != "end" or errors):
                 close()  # a live source stops polling; a file replay needs nothing
             queue.close()
-            th.join(timeout=10)
-            if self.switch_interval:
-                sys.setswitchinterval(saved_interval)
-            if unfreeze:
-                gc.unfreeze()
+            try:
+                th.join(timeout=10)
+            finally:  # also after a second Ctrl-C during the join
+                if self.switch_interval:
+                    sys.setswitchinterval(saved_interval)
+                if frozen:
+                    _unfreeze_gc()
         if errors:
             raise errors[0]
         dropped_events = windower.dropped_events + int(getattr(source, "dropped_events", 0))

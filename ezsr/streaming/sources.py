@@ -25,6 +25,9 @@ DECODE_NICE = 5  # niceness of FileReplay's decoding thread (Linux: per-thread n
 # replaying as fast as possible: one lock hand-over per 1-ms chunk cost both threads
 # about as much as their own work per chunk
 FAST_BATCH = 8
+# events decoded ahead at most (with at least one chunk, however large): ~55 MB of columns;
+# 256 chunks of 1 ms at 10 Mev/s are 2.56 M, while 256 chunks of 100 ms would be 256 M
+PREFETCH_EVENTS = 1 << 22
 
 
 class FileReplay:
@@ -33,9 +36,10 @@ class FileReplay:
     realtime: release each chunk when (t_last - t_first) / speed has passed on the wall
     clock since the start, as a camera would deliver it; otherwise as fast as possible.
     prefetch: decode in a thread of its own, up to this many chunks ahead (0: decode in
-    the iterating thread). The decoders release the GIL, so decoding overlaps the
-    windowing and the model instead of taking turns with them; memory stays bounded by
-    `prefetch` chunks. With realtime the decoding thread runs DECODE_NICE above the
+    the iterating thread), and up to prefetch_events events (None: no event limit; at
+    least one chunk is always let through). The decoders release the GIL, so decoding
+    overlaps the windowing and the model instead of taking turns with them; memory stays
+    bounded by both limits. With realtime the decoding thread runs DECODE_NICE above the
     niceness of the thread that iterates the replay (Linux): it works ahead of the clock
     with `prefetch` chunks of slack, so the runner should win the CPU when both are
     runnable. As fast as possible, the decoder sets the pace of the whole stream and keeps
@@ -53,6 +57,7 @@ class FileReplay:
         speed: float = 1.0,
         format: str | None = None,
         prefetch: int = 256,
+        prefetch_events: int | None = PREFETCH_EVENTS,
     ) -> None:
         if speed <= 0:
             raise ValueError(f"FileReplay: speed must be > 0, got {speed}")
@@ -61,6 +66,7 @@ class FileReplay:
         self.path, self.chunk_us, self.chunk_events = path, chunk_us, chunk_events
         self.realtime, self.speed, self.format = realtime, speed, format
         self.prefetch = int(prefetch)
+        self.prefetch_events = prefetch_events
         self.decode_cpu_s = 0.0
         self._stop = threading.Event()
 
@@ -88,6 +94,7 @@ class FileReplay:
                 DECODE_NICE if self.realtime else 0,
                 self,
                 1 if self.realtime else FAST_BATCH,
+                self.prefetch_events,
             )
         yield from paced(chunks, self.realtime, self.speed)
 
@@ -99,26 +106,33 @@ def _prefetched(
     nice: int = 0,
     meter: FileReplay | None = None,
     batch: int = 1,
+    max_events: int | None = None,
 ) -> Iterator[Events]:
-    """Iterate `chunks` in a daemon thread, up to `depth` items ahead, at niceness `nice`
-    (0: as the process), handed over in lists of `batch` items (the last one shorter);
-    its errors are raised here, in the consumer's thread, after the items before them.
-    The thread's CPU seconds go to meter.decode_cpu_s (when a meter is given) before the
-    end is handed over."""
-    import queue
-
+    """Iterate `chunks` in a daemon thread, up to `depth` items and `max_events` events
+    ahead (at least one item, however large), at niceness `nice` (0: as the process),
+    handed over in lists of `batch` items (the last one shorter); its errors are raised
+    here, in the consumer's thread, after the items before them. The thread's CPU seconds
+    go to meter.decode_cpu_s (when a meter is given) before the end is handed over."""
     batch = max(1, int(batch))
-    q: queue.Queue = queue.Queue(maxsize=max(1, depth // batch))
+    max_items = max(1, depth // batch)
+    q: deque[tuple[object, int]] = deque()  # (item, its events)
+    cv = threading.Condition()
+    held = 0  # events waiting in q
     end = object()
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def put(item: object, n: int = 0) -> bool:
+        nonlocal held
+        with cv:
+            while len(q) >= max_items or (q and max_events and held + n > max_events):
+                if stop.is_set():
+                    return False
+                cv.wait(0.1)
+            if stop.is_set():
+                return False
+            q.append((item, n))
+            held += n
+            cv.notify_all()
+            return True
 
     def work() -> None:
         if nice:  # decoding ahead of a paced replay: let the runner thread win the CPU
@@ -131,34 +145,41 @@ def _prefetched(
             except (AttributeError, OSError):  # not Linux, or not permitted: as it is
                 pass
         items: list[Events] = []
+        n = 0
         try:
             for c in chunks:
                 if not len(c):
                     continue
                 items.append(c)
+                n += len(c)
                 if len(items) >= batch:
-                    if not put(items):
+                    if not put(items, n):
                         return
-                    items = []
-            if items and not put(items):
+                    items, n = [], 0
+            if items and not put(items, n):
                 return
             if meter is not None:
                 meter.decode_cpu_s = time.thread_time()
             put(end)
         except BaseException as exc:  # noqa: BLE001 - re-raised by the consumer
-            if not items or put(items):
+            if not items or put(items, n):
                 put(exc)
 
     th = threading.Thread(target=work, name="ezsr-decode", daemon=True)
     th.start()
     try:
         while True:
-            item = q.get()
+            with cv:
+                while not q:  # the thread always ends with `end` or an error
+                    cv.wait()
+                item, n = q.popleft()
+                held -= n
+                cv.notify_all()
             if item is end:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield from item
+            yield from cast("list[Events]", item)
     finally:
         stop.set()
 
@@ -218,7 +239,7 @@ class PushSource:
     def push(self, chunk: Chunk) -> None:
         ev = as_events(chunk)
         if self.width and self.height and (ev.width, ev.height) != (self.width, self.height):
-            ev = Events.wrap(ev.x, ev.y, ev.t, ev.p, self.width, self.height, ev.size_source)
+            ev = Events.wrap(ev.x, ev.y, ev.t, ev.p, self.width, self.height)
         with self._cv:
             if self._closed:
                 raise RuntimeError("PushSource.push: the source is closed")
