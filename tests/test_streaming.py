@@ -220,6 +220,17 @@ def test_batched_calls_decide_every_window_as_one_by_one():
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12)
 
 
+def test_push_source_gives_chunks_its_sensor_size():
+    src = PushSource(width=640, height=480)
+    ev = Events(np.array([1, 5]), np.array([2, 3]), np.array([10, 20]), np.array([1, 0]))
+    assert (ev.width, ev.height, ev.size_source) == (6, 4, "data")
+    src.push(ev)
+    src.close()
+    (got,) = list(src)
+    assert (got.width, got.height, got.size_source) == (640, 480, "user")
+    assert torch.equal(got.x, ev.x) and torch.equal(got.t, ev.t)
+
+
 @pytest.mark.parametrize("budget", [350, 50])
 def test_prefetch_runs_at_most_its_event_budget_ahead(budget):
     from ezsr.streaming.sources import _prefetched
