@@ -142,3 +142,18 @@ def bound_window(window: int, n_events: int, what: str, option: str = "--window"
         )
         return n_events
     return window
+
+
+def add_window_args(p: argparse.ArgumentParser, start_help: str | None = None) -> None:
+    """--window (events per window, EZSR's 15,000 by default) and, with start_help,
+    --start (the window's first event index; None by default)."""
+    from ezsr.ops.ezsr_preprocess import EZSR_WINDOW
+
+    if start_help is not None:
+        p.add_argument("--start", type=non_negative_int, default=None, help=start_help)
+    p.add_argument(
+        "--window",
+        type=positive_int,
+        default=EZSR_WINDOW,
+        help=f"events per window (default {EZSR_WINDOW})",
+    )

@@ -7,7 +7,7 @@ import sys
 
 
 def register(sub) -> None:
-    from ezsr.commands._common import non_negative_int, positive_int
+    from ezsr.commands._common import add_window_args, positive_int
     from ezsr.commands._teacher_args import add_teacher_args
 
     p = sub.add_parser(
@@ -27,15 +27,7 @@ def register(sub) -> None:
     p.add_argument(
         "--top", type=positive_int, default=5, help="how many labels to print (default 5)"
     )
-    p.add_argument(
-        "--start",
-        type=non_negative_int,
-        default=None,
-        help="first event of the window (default: deterministic choice)",
-    )
-    p.add_argument(
-        "--window", type=positive_int, default=15000, help="events per window (default 15000)"
-    )
+    add_window_args(p, "first event of the window (default: deterministic choice)")
     p.add_argument("--json", action="store_true", help='print {"labels": [...], "scores": [...]}')
     p.add_argument(
         "--adapter",

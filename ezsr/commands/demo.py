@@ -52,7 +52,7 @@ def demo_backend_arg(value: str) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ezsr.commands._common import device_arg, non_negative_int, positive_int
+    from ezsr.commands._common import add_window_args, device_arg, non_negative_int, positive_int
     from ezsr.commands.stream import classes_arg
     from ezsr.streaming.demo import DEMO_CLASSES
 
@@ -82,9 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device", default=None, type=device_arg, help="cpu or cuda (default: cuda when available)"
     )
-    p.add_argument(
-        "--window", type=positive_int, default=15000, help="events per window (default 15000)"
-    )
+    add_window_args(p)
     p.add_argument("--realtime", action="store_true", help="replay at the recorded speed")
     p.add_argument("--top-k", type=positive_int, default=3, help="labels printed per window")
     p.add_argument("--seed", type=int, default=0, help="simulation seed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from ezsr.commands._common import non_negative_int, positive_int
+    from ezsr.commands._common import add_window_args, positive_int
     from ezsr.commands._teacher_args import add_teacher_args
 
     p = sub.add_parser(
@@ -28,15 +28,7 @@ def register(sub) -> None:
     p.add_argument(
         "-o", "--output", default="heatmap.png", help="PNG to write (default heatmap.png)"
     )
-    p.add_argument(
-        "--start",
-        type=non_negative_int,
-        default=None,
-        help="first event of the window (default: deterministic choice)",
-    )
-    p.add_argument(
-        "--window", type=positive_int, default=15000, help="events per window (default 15000)"
-    )
+    add_window_args(p, "first event of the window (default: deterministic choice)")
     p.add_argument(
         "--mode",
         default="crop",

@@ -7,7 +7,12 @@ import os
 import sys
 from pathlib import Path
 
-from ezsr.commands._common import bound_window, non_negative_int, output_file, positive_int
+from ezsr.commands._common import (
+    add_window_args,
+    bound_window,
+    output_file,
+    positive_int,
+)
 from ezsr.commands.info import format_arg
 
 HELP = """Draw one window of an event file as a picture.
@@ -69,15 +74,7 @@ def register(sub) -> None:
         choices=sorted(REPRESENTATIONS),
         help="what to draw (default: ezsr)",
     )
-    p.add_argument(
-        "--start",
-        type=non_negative_int,
-        default=None,
-        help="first event index of the window (default: the centred window)",
-    )
-    p.add_argument(
-        "--window", type=positive_int, default=15000, help="events per window (default 15000)"
-    )
+    add_window_args(p, "first event index of the window (default: the centred window)")
     p.add_argument("--t0", type=int, default=None, help="window start in microseconds")
     p.add_argument("--dt", type=positive_int, default=None, help="window length in microseconds")
     p.add_argument(

@@ -40,8 +40,8 @@ _GC_STREAMS = 0
 _GC_FROZE = False
 
 
-def _freeze_gc() -> bool:
-    """Join the streams' freeze; True when the caller must call _unfreeze_gc at its end."""
+def _freeze_gc() -> None:
+    """Join the streams' freeze (leave it with _unfreeze_gc)."""
     global _GC_STREAMS, _GC_FROZE
     with _GC_LOCK:
         if _GC_STREAMS == 0:
@@ -49,7 +49,6 @@ def _freeze_gc() -> bool:
             if _GC_FROZE:
                 gc.freeze()
         _GC_STREAMS += 1
-        return True
 
 
 def _unfreeze_gc() -> None:
@@ -389,7 +388,8 @@ class StreamRecognizer:
         saved_interval = sys.getswitchinterval()
         if self.switch_interval:
             sys.setswitchinterval(min(saved_interval, self.switch_interval))
-        frozen = self.freeze_gc and _freeze_gc()
+        if self.freeze_gc:
+            _freeze_gc()
         start = time.perf_counter()
         th = threading.Thread(target=ingest, name="ezsr-ingest", daemon=True)
         th.start()
@@ -421,7 +421,7 @@ class StreamRecognizer:
             finally:  # also after a second Ctrl-C during the join
                 if self.switch_interval:
                     sys.setswitchinterval(saved_interval)
-                if frozen:
+                if self.freeze_gc:
                     _unfreeze_gc()
         if errors:
             raise errors[0]
